@@ -1,0 +1,109 @@
+"""deepseek-magic: DeepSeek R1 in Jupyter and IPython.
+
+``%load_ext deepseek_magic`` registers ``%%deepseek`` (cell), ``%deepseek`` (line) and
+the helper magics; ``deepseek_magic.ask()`` does the same from Python and returns a
+:class:`Result`; ``deepseek_magic.panel()`` opens the ipywidgets panel.
+
+Nothing here reads the environment or opens a socket at import time, and the heavy
+pieces (ipywidgets, pandas, the renderer) load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from ._api import aask, ask  # noqa: E402
+from ._errors import (  # noqa: E402
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetError,
+    CacheError,
+    ConfigError,
+    DeepSeekError,
+    OptionError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    StreamError,
+    ToolError,
+)
+from ._options import OPTIONS, Option  # noqa: E402
+from ._result import Result, ToolCall, Usage  # noqa: E402
+from ._session import SESSION  # noqa: E402
+from ._settings import Settings, resolve_settings  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "ask",
+    "aask",
+    "panel",
+    "history",
+    "last",
+    "Result",
+    "Usage",
+    "ToolCall",
+    "Settings",
+    "resolve_settings",
+    "OPTIONS",
+    "Option",
+    "SESSION",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "DeepSeekError",
+    "OptionError",
+    "ConfigError",
+    "BudgetError",
+    "CacheError",
+    "ToolError",
+    "APIError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RequestTimeoutError",
+    "RateLimitError",
+    "ServerError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "StreamError",
+]
+
+
+def history() -> Any:
+    """The session's history of Results (``.to_dataframe()`` for a pandas DataFrame)."""
+    return SESSION.history
+
+
+def last() -> Result | None:
+    """The most recent Result of this session (also bound as ``_deepseek`` in IPython)."""
+    return SESSION.last
+
+
+def panel(prompt: str = "", **options: Any) -> Any:
+    """The ipywidgets panel for tuning parameters and comparing runs (needs ipywidgets)."""
+    from ._panel import panel as _panel
+
+    return _panel(prompt, **options)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext deepseek_magic``: register the magics."""
+    from ._magic import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext deepseek_magic``."""
+    from ._magic import unload_ipython_extension as _unload
+
+    _unload(ipython)

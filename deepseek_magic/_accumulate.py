@@ -1,0 +1,186 @@
+"""Chat events to a :class:`~deepseek_magic.Result`.
+
+The :class:`Accumulator` is fed events in order and can produce a ``Result`` snapshot
+at any moment (the live view asks for one a few times a second; an error or an
+interrupt asks for the partial one). Text is kept as lists of parts and joined lazily,
+so snapshots cost time linear in the text, and many snapshots stay cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ._events import (
+    ChatEvent,
+    ContentDelta,
+    ContentWasReasoning,
+    ErrorEvent,
+    FinishEvent,
+    MetaEvent,
+    ReasoningDelta,
+    ToolCallDelta,
+    UsageEvent,
+)
+from ._result import Result, ToolCall, Usage, estimate_cost
+
+__all__ = ["Accumulator"]
+
+
+class _Text:
+    """An append-only string with an amortised join."""
+
+    __slots__ = ("_parts", "_size")
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+
+    def add(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+
+    def value(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def take(self) -> str:
+        text = self.value()
+        self._parts, self._size = [], 0
+        return text
+
+    def __len__(self) -> int:
+        return self._size
+
+
+@dataclass
+class _Call:
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class Accumulator:
+    """Collects one reply's events; ``snapshot()`` gives the Result so far."""
+
+    def __init__(
+        self,
+        *,
+        params: Mapping[str, Any] | None = None,
+        messages: tuple[Mapping[str, Any], ...] = (),
+        model: str = "",
+        base_url: str = "",
+        keep_chunks: bool = False,
+        offline: bool = False,
+    ) -> None:
+        self.reasoning = _Text()
+        self.answer = _Text()
+        self._calls: dict[int, _Call] = {}
+        self.finish_reason: str | None = None
+        self.usage = Usage()
+        self.server_cost: float | None = None
+        self.model = model
+        self.id: str | None = None
+        self.provider: str | None = None
+        self.error: ErrorEvent | None = None
+        self.time_to_first_token: float | None = None
+        self.chunks: list[Mapping[str, Any]] = []
+        self.chunk_count = 0
+        self._keep_chunks = keep_chunks
+        self._params = dict(params or {})
+        self._messages = messages
+        self._base_url = base_url
+        self._offline = offline
+
+    # ------------------------------------------------------------------ input
+    def add_chunk(self, chunk: Mapping[str, Any]) -> None:
+        self.chunk_count += 1
+        if self._keep_chunks:
+            self.chunks.append(chunk)
+
+    def add(self, event: ChatEvent, *, now: float | None = None) -> None:
+        if isinstance(event, (ReasoningDelta, ContentDelta, ToolCallDelta)) and self.time_to_first_token is None:
+            self.time_to_first_token = now
+        if isinstance(event, ReasoningDelta):
+            self.reasoning.add(event.text)
+        elif isinstance(event, ContentDelta):
+            self.answer.add(event.text)
+        elif isinstance(event, ContentWasReasoning):
+            self.reasoning.add(self.answer.take())
+        elif isinstance(event, ToolCallDelta):
+            self._add_call(event)
+        elif isinstance(event, UsageEvent):
+            self.usage = Usage.from_wire(event.usage)
+            if event.cost is not None:
+                self.server_cost = event.cost
+        elif isinstance(event, FinishEvent):
+            self.finish_reason = event.reason
+        elif isinstance(event, MetaEvent):
+            self.id = event.id or self.id
+            self.model = event.model or self.model
+            self.provider = event.provider or self.provider
+        elif isinstance(event, ErrorEvent):
+            self.error = event
+
+    def _add_call(self, delta: ToolCallDelta) -> None:
+        call = self._calls.get(delta.index)
+        # Some servers reuse index 0 for every call of a parallel batch
+        # (wire-format.md 8.11): a new id on a finished call starts a new one.
+        if call is not None and delta.id and call.id and delta.id != call.id:
+            index = max(self._calls) + 1
+            call = None
+        else:
+            index = delta.index
+        if call is None:
+            call = self._calls[index] = _Call(index)
+        if delta.id and not call.id:
+            call.id = delta.id
+        if delta.name and not call.name:
+            call.name = delta.name
+        if delta.arguments:
+            call.arguments.append(delta.arguments)
+
+    # ----------------------------------------------------------------- output
+    @property
+    def has_output(self) -> bool:
+        return bool(len(self.reasoning) or len(self.answer) or self._calls)
+
+    @property
+    def text_size(self) -> int:
+        return len(self.reasoning) + len(self.answer)
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(id=c.id or f"call_{c.index}", name=c.name, arguments="".join(c.arguments))
+            for _, c in sorted(self._calls.items())
+        )
+
+    def snapshot(self, *, elapsed: float, error: str | None = None, interrupted: bool = False) -> Result:
+        cost, source = (self.server_cost, "server") if self.server_cost is not None else (None, None)
+        if cost is None:
+            cost = estimate_cost(self.usage)
+            source = "estimate" if cost is not None else None
+        return Result(
+            answer=self.answer.value().strip(),
+            reasoning=self.reasoning.value().strip(),
+            tool_calls=self.tool_calls(),
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            cost=cost,
+            cost_source=source,  # type: ignore[arg-type]
+            model=self.model,
+            params=self._params,
+            messages=self._messages,
+            elapsed=elapsed,
+            time_to_first_token=self.time_to_first_token,
+            id=self.id,
+            provider=self.provider,
+            base_url=self._base_url,
+            chunks=tuple(self.chunks),
+            chunk_count=self.chunk_count,
+            error=error,
+            interrupted=interrupted,
+            offline=self._offline,
+        )

@@ -1,0 +1,302 @@
+"""``ask()`` and ``aask()``: what the magic does, as plain Python, without display.
+
+Both share :func:`prepare` (validate options, resolve settings, build the request: no
+network before this succeeds) and :func:`_finish` (tool rounds, conversation, history).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from ._client import AsyncClient, Client, ChatStream
+from ._errors import DeepSeekError, OptionError
+from ._events import ChatEvent
+from ._options import validate_options
+from ._request import Request, build_request, normalize_messages
+from ._result import Result, ToolCall
+from ._session import SESSION, Conversation, Session
+from ._settings import Provider, Settings, resolve_settings
+from ._tools import prepare_tools, run_tool_call
+
+__all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
+
+DEFAULT_MAX_TOOL_ROUNDS = 8
+
+EventHook = Callable[[ChatEvent, Any], None]
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the first byte is sent."""
+
+    request: Request
+    settings: Settings
+    options: dict[str, Any]
+    conversation: Conversation | None = None
+    run_tools: bool = False
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    keep_chunks: bool = False
+    #: the user's new messages (what a conversation gains besides the reply)
+    new_messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    session: Session,
+    model: str | None = None,
+    system: str | None = None,
+    stream: bool = True,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    provider: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+    conversation: str | None = None,
+    run_tools: bool = False,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    keep_chunks: bool = False,
+    warn: Callable[[str], None] | None = None,
+    options: Mapping[str, Any],
+) -> Prepared:
+    """Validate and build the request; raises before any network activity."""
+    merged = {**session.defaults, **{k: v for k, v in options.items() if v is not None}}
+    values = validate_options(merged, warn=warn)
+    offline = session.offline
+    if offline is not None and base_url is None and provider is None:
+        base_url = offline.base_url
+    settings = resolve_settings(base_url=base_url, api_key=api_key, model=model, provider=provider,
+                                timeout=timeout, max_retries=max_retries, config=session.config)
+    if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
+        settings = settings.with_(offline=True)
+    new_messages = normalize_messages(prompt, system=None)
+    conv = session.conversation(conversation) if conversation else None
+    history = list(conv.messages) if conv else []
+    messages = normalize_messages(history + new_messages, system=system or session.config.get("system"))
+    specs, functions = prepare_tools(values["tools"]) if "tools" in values else (None, {})
+    choice = values.get("tool_choice")
+    if choice is not None and choice not in ("none", "auto", "required") and choice not in functions \
+            and choice not in [s["function"]["name"] for s in specs or []]:
+        raise OptionError(f"--tool-choice {choice}: no offered tool has that name.", option="tool_choice")
+    request = build_request(messages, settings, values, stream=stream, extra=extra,
+                            tool_specs=specs, tool_functions=functions)
+    return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages)
+
+
+def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool = False) -> dict[str, Any]:
+    """The assistant turn to send back in a later request, following each provider's rule
+    for reasoning (wire-format.md section 5): OpenRouter accepts it back (``reasoning``);
+    DeepSeek's API refuses it outside tool turns and requires it inside them
+    (``reasoning_content``); other servers get it only inside tool turns."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.answer}
+    if result.tool_calls:
+        message["tool_calls"] = [c.to_wire() for c in result.tool_calls]
+    if result.reasoning and (provider.resend_reasoning or in_tool_turn):
+        message[provider.reasoning_field] = result.reasoning
+    return message
+
+
+def _tool_messages(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    return [{"role": "tool", "tool_call_id": c.id,
+             "content": c.output if c.error is None else f"Error: {c.error}"} for c in calls]
+
+
+def _next_round(prep: Prepared, result: Result) -> tuple[Result, Request | None]:
+    """After one reply: run its tool calls if allowed, and say whether to ask again."""
+    if not (prep.run_tools and result.tool_calls and result.ok):
+        return result, None
+    ran = tuple(run_tool_call(c, prep.request.tool_functions) for c in result.tool_calls)
+    result = result.replace(tool_calls=ran)
+    body = dict(prep.request.body)
+    body["messages"] = list(body["messages"]) + [
+        assistant_message(result, prep.settings.provider, in_tool_turn=True)] + _tool_messages(ran)
+    return result, dataclasses.replace(prep.request, body=body)
+
+
+def _combine(rounds: list[Result], prep: Prepared) -> Result:
+    last = rounds[-1]
+    if len(rounds) > 1:
+        last = last.replace(rounds=tuple(rounds[:-1]), elapsed=sum(r.elapsed for r in rounds),
+                            cost=_sum_cost(rounds))
+    if prep.conversation is not None:
+        last = last.replace(conversation=prep.conversation.name)
+    return last
+
+
+def _sum_cost(rounds: list[Result]) -> float | None:
+    costs = [r.cost for r in rounds if r.cost is not None]
+    return sum(costs) if costs else None
+
+
+def _finish(prep: Prepared, rounds: list[Result], session: Session) -> Result:
+    result = _combine(rounds, prep)
+    if prep.conversation is not None and result.ok:
+        conv = prep.conversation
+        conv.messages.extend(prep.new_messages)
+        for r in rounds[:-1]:
+            conv.messages.append(assistant_message(r, prep.settings.provider, in_tool_turn=True))
+            conv.messages.extend(_tool_messages(r.tool_calls))
+        conv.messages.append(assistant_message(result, prep.settings.provider))
+        conv.results.append(result)
+    session.record(result)
+    return result
+
+
+def _intercept(session: Session, request: Request) -> Result | None:
+    for hook in list(getattr(session, "before_send", [])):
+        found = hook(request)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    return None
+
+
+def run_prepared(prep: Prepared, *, session: Session, client: Client | None = None,
+                 on_event: EventHook | None = None, on_stream: Callable[[ChatStream], None] | None = None) -> Result:
+    """Send a prepared request (and its tool rounds); the partial Result is recorded on failure."""
+    client = client or session.client()
+    rounds: list[Result] = []
+    request: Request | None = prep.request
+    for _ in range(prep.max_tool_rounds + 1):
+        assert request is not None
+        cached = _intercept(session, request)
+        if cached is not None:
+            result = cached
+        else:
+            stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline)
+            if on_stream is not None:
+                on_stream(stream)
+            try:
+                for event in stream:
+                    if on_event is not None:
+                        on_event(event, stream)
+            except DeepSeekError as exc:
+                partial = exc.partial or stream.result
+                exc.partial = _finish(prep, rounds + [partial.replace(error=partial.error or str(exc))], session)
+                raise
+            except KeyboardInterrupt as exc:
+                # The partial Result rides on the interrupt so the caller can show it.
+                exc.partial = _finish(prep, rounds + [stream.result.replace(interrupted=True)],  # type: ignore[attr-defined]
+                                      session)
+                raise
+            result = stream.result
+            for observer in list(getattr(session, "after_receive", [])):
+                observer(request, result)
+        result, request = _next_round(prep, result)
+        rounds.append(result)
+        if request is None:
+            break
+    return _finish(prep, rounds, session)
+
+
+def ask(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    stream: bool = True,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    provider: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+    conversation: str | None = None,
+    run_tools: bool = False,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    keep_chunks: bool = False,
+    on_event: EventHook | None = None,
+    session: Session | None = None,
+    client: Client | None = None,
+    **options: Any,
+) -> Result:
+    """Ask DeepSeek R1 and return its :class:`Result` (what ``%%deepseek`` does, without display).
+
+    ``prompt`` is a string or a list of chat messages. Request options are keywords named
+    as in the API: ``temperature=0.6``, ``top_p=0.95``, ``stop=["###"]``,
+    ``max_completion_tokens=2048``, ``reasoning={"effort": "high"}`` (or
+    ``reasoning_effort="high"``), ``tools=[f, g]``, ``tool_choice="auto"``. Every value is
+    checked before anything is sent (:class:`OptionError`). ``stream=False`` asks for one
+    non-streamed reply. ``conversation="name"`` continues a named chat. ``run_tools=True``
+    lets the model's tool calls run and loops up to ``max_tool_rounds`` rounds.
+
+    On failure the raised :class:`DeepSeekError` carries what arrived as ``.partial``, and
+    the partial Result is in the session history too.
+    """
+    session = session or SESSION
+    prep = prepare(prompt, session=session, model=model, system=system, stream=stream, base_url=base_url,
+                   api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
+                   conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
+                   keep_chunks=keep_chunks, options=options)
+    return run_prepared(prep, session=session, client=client, on_event=on_event)
+
+
+async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient | None = None) -> Result:
+    """The awaitable twin of :func:`run_prepared`."""
+    import asyncio
+
+    own = client is None
+    client = client or AsyncClient(verify=session.config.get("verify_tls", True) is not False)
+    rounds: list[Result] = []
+    request: Request | None = prep.request
+    try:
+        for _ in range(prep.max_tool_rounds + 1):
+            assert request is not None
+            cached = _intercept(session, request)
+            if cached is not None:
+                result = cached
+            else:
+                stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline)
+                try:
+                    await stream.run()
+                except DeepSeekError as exc:
+                    partial = exc.partial or stream.result
+                    exc.partial = _finish(prep, rounds + [partial.replace(error=partial.error or str(exc))],
+                                          session)
+                    raise
+                except (KeyboardInterrupt, asyncio.CancelledError):
+                    _finish(prep, rounds + [stream.result.replace(interrupted=True)], session)
+                    raise
+                result = stream.result
+                for observer in list(getattr(session, "after_receive", [])):
+                    observer(request, result)
+            result, request = _next_round(prep, result)
+            rounds.append(result)
+            if request is None:
+                break
+    finally:
+        if own:
+            await client.aclose()
+    return _finish(prep, rounds, session)
+
+
+async def aask(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    stream: bool = True,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    provider: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+    conversation: str | None = None,
+    run_tools: bool = False,
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    keep_chunks: bool = False,
+    session: Session | None = None,
+    client: AsyncClient | None = None,
+    **options: Any,
+) -> Result:
+    """The awaitable twin of :func:`ask`: ``await asyncio.gather(aask(a), aask(b))`` runs
+    requests concurrently."""
+    session = session or SESSION
+    prep = prepare(prompt, session=session, model=model, system=system, stream=stream, base_url=base_url,
+                   api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
+                   conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
+                   keep_chunks=keep_chunks, options=options)
+    return await arun_prepared(prep, session=session, client=client)

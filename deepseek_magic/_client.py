@@ -1,0 +1,489 @@
+"""The only module that talks HTTP.
+
+``Client.stream(request)`` returns a :class:`ChatStream`: iterate it for chat events,
+read ``.result`` at any moment for the Result so far, and it always closes its
+connection (when the loop ends, breaks, raises, or the kernel is interrupted).
+``AsyncClient`` is the awaitable twin for running several requests at once.
+
+The pure pipeline shared by both: :class:`_Pipeline` (bytes -> SSE -> chunks ->
+events -> accumulator). The I/O loops around it differ only in ``await``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
+
+import httpx
+
+from . import __version__
+from ._accumulate import Accumulator
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    StreamError,
+    status_error,
+)
+from ._events import ChatEvent, ChunkParser, ErrorEvent
+from ._request import Request
+from ._result import Result
+from ._retry import RetryPolicy, parse_retry_after
+from ._sse import SSEParser
+
+__all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS"]
+
+log = logging.getLogger("deepseek_magic")
+
+#: A reply longer than this (reasoning + answer, in characters) is cut off with a
+#: StreamError: R1's 64K-token limit is about 256K characters, so this only stops a
+#: runaway or hostile server from filling the kernel's memory.
+DEFAULT_MAX_REPLY_CHARS = 8_000_000
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _headers(request: Request) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if request.stream else "application/json",
+        "User-Agent": f"deepseek-magic/{__version__}",
+    }
+    if request.settings.provider.name == "openrouter":
+        # App attribution (wire-format.md section 1).
+        headers["HTTP-Referer"] = "https://github.com/deepseek-magic/deepseek-magic"
+        headers["X-Title"] = "deepseek-magic"
+    if request.settings.api_key:
+        headers["Authorization"] = f"Bearer {request.settings.api_key}"
+    return headers
+
+
+def _timeout(request: Request) -> httpx.Timeout:
+    s = request.settings
+    return httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=s.connect_timeout)
+
+
+def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> APIError:
+    """An HTTP error response -> the matching exception (never containing the key)."""
+    status = response.status_code
+    text = raw.decode("utf-8", "replace").strip()
+    body: Any = text
+    message = ""
+    code: Any = status
+    metadata: dict[str, Any] = {}
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        pass
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping):
+            message = str(error.get("message") or "")
+            # OpenRouter's availability errors have no error.code: fall back to the status.
+            code = error.get("code", error.get("http_status", status))
+            meta = error.get("metadata")
+            metadata = dict(meta) if isinstance(meta, Mapping) else {}
+            if isinstance(error.get("availability"), Mapping):
+                metadata["availability"] = dict(error["availability"])
+        elif isinstance(error, str):
+            message = error
+    if not message:
+        if 300 <= status < 400:
+            message = f"the server redirected to {response.headers.get('location', '?')}; set the base URL to the final address"
+        elif "html" in response.headers.get("content-type", "") or text.lower().startswith("<"):
+            message = f"{response.reason_phrase or 'error'} (the server sent an HTML page)"
+        else:
+            message = response.reason_phrase or "error"
+    message = " ".join(message.split())[:300]
+    if key:
+        message = message.replace(key, "***")
+    retry_after = parse_retry_after(response.headers)
+    cls = status_error(status)
+    request_id = response.headers.get("x-generation-id") or response.headers.get("x-request-id")
+    return cls(
+        f"HTTP {status} from {response.request.url.host}: {message}.",
+        status=status, code=code, body=body, request_id=request_id, metadata=metadata,
+        retry_after=retry_after,
+    )
+
+
+def _connection_exception(exc: Exception, request: Request) -> APIError:
+    host = httpx.URL(request.settings.base_url).host
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+        seconds = request.settings.connect_timeout if kind == "connect" else request.settings.read_timeout
+        return APITimeoutError(f"{host} sent nothing for {seconds:g} s ({kind} timeout).")
+    detail = str(exc).split("\n")[0][:200] or type(exc).__name__
+    if request.settings.api_key:
+        detail = detail.replace(request.settings.api_key, "***")
+    return APIConnectionError(f"Could not reach {host}: {detail}.")
+
+
+class _Pipeline:
+    """Pure part of a stream: bytes in, events out, state in an Accumulator."""
+
+    def __init__(self, request: Request, *, started: float, clock: Callable[[], float],
+                 keep_chunks: bool, max_reply_chars: int, offline: bool = False) -> None:
+        self.request = request
+        self.started = started
+        self.clock = clock
+        self.sse = SSEParser()
+        self.parser = ChunkParser()
+        self.acc = Accumulator(params=request.params, messages=request.messages, model=request.settings.model,
+                               base_url=request.settings.base_url, keep_chunks=keep_chunks, offline=offline)
+        self.done = False
+        self.max_reply_chars = max_reply_chars
+        self.error: APIError | None = None
+        self.interrupted = False
+
+    def feed(self, data: bytes) -> list[ChatEvent]:
+        out: list[ChatEvent] = []
+        for sse in self.sse.feed(data):
+            out.extend(self._event(sse.data))
+            if self.done:
+                break
+        return out
+
+    def _event(self, data: str) -> list[ChatEvent]:
+        if data.strip() == "[DONE]":
+            self.done = True
+            return self._flush()
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise self.fail(StreamError(f"The server sent a malformed chunk: {data[:80]!r}.")) from None
+        if not isinstance(chunk, Mapping):
+            raise self.fail(StreamError(f"The server sent a chunk that is not an object: {data[:80]!r}."))
+        self.acc.add_chunk(chunk)
+        events = self.parser.feed(chunk)
+        now = self.clock() - self.started
+        for event in events:
+            self.acc.add(event, now=now)
+            if isinstance(event, ErrorEvent):
+                code = f" (code {event.code})" if event.code is not None else ""
+                raise self.fail(StreamError(f"The server reported an error mid-stream{code}: {event.message}",
+                                            code=event.code, metadata=dict(event.metadata or {})))
+        if self.acc.text_size > self.max_reply_chars:
+            raise self.fail(StreamError(
+                f"The reply passed {self.max_reply_chars:,} characters and was cut off to protect memory."))
+        return events
+
+    def _flush(self) -> list[ChatEvent]:
+        events = self.parser.flush()
+        for event in events:
+            self.acc.add(event)
+        return events
+
+    def end_of_stream(self) -> list[ChatEvent]:
+        """The server closed the stream: deliver held text, and fail if the reply was cut."""
+        events: list[ChatEvent] = []
+        if not self.done:
+            for sse in self.sse.flush():
+                events.extend(self._event(sse.data))
+        if not self.done:
+            events.extend(self._flush())
+            if self.acc.finish_reason is None:
+                raise self.fail(StreamError("The stream ended before the reply was complete (no [DONE])."))
+        return events
+
+    def waiting_too_long(self) -> APIError | None:
+        s = self.request.settings
+        if self.acc.time_to_first_token is None and self.clock() - self.started > s.first_token_timeout:
+            return APITimeoutError(
+                f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the provider may be stuck.")
+        return None
+
+    def fail(self, error: APIError) -> APIError:
+        self.error = error
+        error.partial = self.result()
+        return error
+
+    def result(self) -> Result:
+        error = str(self.error) if self.error is not None else None
+        return self.acc.snapshot(elapsed=self.clock() - self.started, error=error, interrupted=self.interrupted)
+
+
+class _StreamBase:
+    def __init__(self, request: Request, *, policy: RetryPolicy, clock: Callable[[], float],
+                 keep_chunks: bool, max_reply_chars: int, offline: bool) -> None:
+        self.request = request
+        self.policy = policy
+        self.clock = clock
+        self.started = clock()
+        self._pipe = _Pipeline(request, started=self.started, clock=clock, keep_chunks=keep_chunks,
+                               max_reply_chars=max_reply_chars, offline=offline)
+        #: retries made before the stream started
+        self.retries = 0
+        #: True once the reply's connection is closed
+        self.closed = False
+
+    @property
+    def result(self) -> Result:
+        """The Result so far (complete once iteration has finished)."""
+        return self._pipe.result()
+
+    @property
+    def accumulator(self) -> Accumulator:
+        return self._pipe.acc
+
+    def _next_delay(self, error: APIError) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to give up."""
+        status = getattr(error, "status", None)
+        if not self.policy.should_retry(self.retries, status):
+            return None
+        delay = self.policy.delay(self.retries, error.retry_after)
+        if delay is None:
+            error.message += f" The server asked to wait {error.retry_after:g} s; try again later."
+        return delay
+
+    def _handle_response_head(self, response: httpx.Response) -> bool:
+        """True when the body is SSE; False for a JSON body (a non-streamed reply)."""
+        ctype = response.headers.get("content-type", "")
+        return "event-stream" in ctype or (self.request.stream and "json" not in ctype)
+
+    def _json_reply(self, raw: bytes) -> list[ChatEvent]:
+        """A non-streamed reply (possibly preceded by DeepSeek's blank keep-alive lines)."""
+        text = raw.decode("utf-8", "replace").strip()
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise self._pipe.fail(StreamError(f"The server sent a reply that is not JSON: {text[:80]!r}.")) from None
+        if not isinstance(body, Mapping):
+            raise self._pipe.fail(StreamError("The server sent a reply that is not a JSON object."))
+        events = self._pipe._event(json.dumps(body))
+        events.extend(self._pipe._flush())
+        self._pipe.done = True
+        if self._pipe.acc.finish_reason is None and not self._pipe.acc.has_output:
+            raise self._pipe.fail(StreamError("The server's reply had no choices."))
+        return events
+
+
+class ChatStream(_StreamBase):
+    """A streaming request in progress (sync). Iterate for events; always closed."""
+
+    def __init__(self, http: httpx.Client, request: Request, *, policy: RetryPolicy,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 keep_chunks: bool = False, max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+                 offline: bool = False) -> None:
+        super().__init__(request, policy=policy, clock=clock, keep_chunks=keep_chunks,
+                         max_reply_chars=max_reply_chars, offline=offline)
+        self._http = http
+        self._sleep = sleep
+        self._response: httpx.Response | None = None
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self.closed = True
+
+    def _open(self) -> httpx.Response:
+        req = self._http.build_request("POST", self.request.settings.endpoint, json=dict(self.request.body),
+                                       headers=_headers(self.request), timeout=_timeout(self.request))
+        while True:
+            try:
+                log.debug("POST %s (attempt %d)", req.url, self.retries + 1)
+                response = self._http.send(req, stream=True)
+            except httpx.HTTPError as exc:
+                error = _connection_exception(exc, self.request)
+            else:
+                if response.status_code < 300:
+                    return response
+                try:
+                    raw = _read_limited(response.iter_bytes())
+                except httpx.HTTPError:
+                    raw = b""
+                finally:
+                    response.close()
+                error = _status_exception(response, raw, self.request.settings.api_key)
+            delay = self._next_delay(error)
+            if delay is None:
+                raise self._pipe.fail(error)
+            log.info("retrying in %.1f s after: %s", delay, error)
+            self._sleep(delay)
+            self.retries += 1
+
+    def __iter__(self) -> Iterator[ChatEvent]:
+        try:
+            self._response = response = self._open()
+            if not self._handle_response_head(response):
+                yield from self._json_reply(response.read())
+                return
+            for data in response.iter_bytes():
+                yield from self._pipe.feed(data)
+                if self._pipe.done:
+                    return
+                late = self._pipe.waiting_too_long()
+                if late is not None:
+                    raise self._pipe.fail(late)
+            yield from self._pipe.end_of_stream()
+        except httpx.HTTPError as exc:
+            raise self._pipe.fail(_stream_cut(exc, self.request)) from None
+        except (KeyboardInterrupt, GeneratorExit):
+            self._pipe.interrupted = True
+            raise
+        finally:
+            self.close()
+
+    def run(self) -> Result:
+        """Consume the whole stream and return the Result (raises on failure)."""
+        for _ in self:
+            pass
+        return self.result
+
+
+class AsyncChatStream(_StreamBase):
+    """The awaitable twin of :class:`ChatStream`."""
+
+    def __init__(self, http: httpx.AsyncClient, request: Request, *, policy: RetryPolicy,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] | None = None,
+                 keep_chunks: bool = False, max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+                 offline: bool = False) -> None:
+        super().__init__(request, policy=policy, clock=clock, keep_chunks=keep_chunks,
+                         max_reply_chars=max_reply_chars, offline=offline)
+        import asyncio
+
+        self._http = http
+        self._sleep = sleep or asyncio.sleep
+        self._response: httpx.Response | None = None
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+        self.closed = True
+
+    async def _open(self) -> httpx.Response:
+        req = self._http.build_request("POST", self.request.settings.endpoint, json=dict(self.request.body),
+                                       headers=_headers(self.request), timeout=_timeout(self.request))
+        while True:
+            try:
+                response = await self._http.send(req, stream=True)
+            except httpx.HTTPError as exc:
+                error = _connection_exception(exc, self.request)
+            else:
+                if response.status_code < 300:
+                    return response
+                try:
+                    raw = await _aread_limited(response.aiter_bytes())
+                except httpx.HTTPError:
+                    raw = b""
+                finally:
+                    await response.aclose()
+                error = _status_exception(response, raw, self.request.settings.api_key)
+            delay = self._next_delay(error)
+            if delay is None:
+                raise self._pipe.fail(error)
+            await self._sleep(delay)
+            self.retries += 1
+
+    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+        import asyncio
+
+        try:
+            self._response = response = await self._open()
+            if not self._handle_response_head(response):
+                for event in self._json_reply(await response.aread()):
+                    yield event
+                return
+            async for data in response.aiter_bytes():
+                for event in self._pipe.feed(data):
+                    yield event
+                if self._pipe.done:
+                    return
+                late = self._pipe.waiting_too_long()
+                if late is not None:
+                    raise self._pipe.fail(late)
+            for event in self._pipe.end_of_stream():
+                yield event
+        except httpx.HTTPError as exc:
+            raise self._pipe.fail(_stream_cut(exc, self.request)) from None
+        except (KeyboardInterrupt, asyncio.CancelledError, GeneratorExit):
+            self._pipe.interrupted = True
+            raise
+        finally:
+            await self.aclose()
+
+    async def run(self) -> Result:
+        async for _ in self:
+            pass
+        return self.result
+
+
+def _stream_cut(exc: httpx.HTTPError, request: Request) -> APIError:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"The server went silent mid-stream for {request.settings.read_timeout:g} s.",
+                               hint="What arrived before the silence is kept in the partial result.")
+    return StreamError(f"The connection was cut mid-stream ({type(exc).__name__}).")
+
+
+def _read_limited(chunks: Iterator[bytes]) -> bytes:
+    raw = b""
+    for chunk in chunks:
+        raw += chunk
+        if len(raw) >= _ERROR_BODY_LIMIT:
+            break
+    return raw[:_ERROR_BODY_LIMIT]
+
+
+async def _aread_limited(chunks: AsyncIterator[bytes]) -> bytes:
+    raw = b""
+    async for chunk in chunks:
+        raw += chunk
+        if len(raw) >= _ERROR_BODY_LIMIT:
+            break
+    return raw[:_ERROR_BODY_LIMIT]
+
+
+class Client:
+    """A connection pool for sync requests (one per session is plenty)."""
+
+    def __init__(self, *, transport: httpx.BaseTransport | None = None, http: httpx.Client | None = None,
+                 verify: bool = True, policy: RetryPolicy | None = None) -> None:
+        self._own = http is None
+        self.http = http or httpx.Client(transport=transport, verify=verify, follow_redirects=False)
+        self.policy = policy
+
+    def stream(self, request: Request, *, keep_chunks: bool = False,
+               max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False,
+               sleep: Callable[[float], None] = time.sleep) -> ChatStream:
+        policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
+        return ChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
+                          max_reply_chars=max_reply_chars, offline=offline, sleep=sleep)
+
+    def close(self) -> None:
+        if self._own:
+            self.http.close()
+
+
+class AsyncClient:
+    """A connection pool for async requests; use one per event loop."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None,
+                 http: httpx.AsyncClient | None = None, verify: bool = True,
+                 policy: RetryPolicy | None = None) -> None:
+        self._own = http is None
+        self.http = http or httpx.AsyncClient(transport=transport, verify=verify, follow_redirects=False,
+                                              limits=httpx.Limits(max_connections=64))
+        self.policy = policy
+
+    def stream(self, request: Request, *, keep_chunks: bool = False,
+               max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False) -> AsyncChatStream:
+        policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
+        return AsyncChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
+                               max_reply_chars=max_reply_chars, offline=offline)
+
+    async def aclose(self) -> None:
+        if self._own:
+            await self.http.aclose()

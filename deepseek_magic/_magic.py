@@ -1,0 +1,351 @@
+"""The ``%%deepseek`` / ``%deepseek`` magics and their helpers.
+
+Only this module (and the panel) touches the user namespace and the display. The
+work itself is done by ``_api`` (prepare + run) and drawn by ``_render``/``_live``.
+
+Names bound in the user namespace:
+
+* ``-o NAME``: the Result of that cell (the partial one on failure or interrupt);
+* ``_deepseek``: always the last Result;
+* ``deepseek_magic.history()``: every Result of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from typing import Any, Callable
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
+
+from ._api import Prepared, prepare, run_prepared
+from ._errors import ConfigError, DeepSeekError, OptionError, ToolError
+from ._live import LiveView, TerminalView
+from ._magic_args import PARSER, option_values, parse_line, split_line_magic
+from ._options import OPTIONS
+from ._result import Result
+from ._session import SESSION, Session
+from ._settings import mask_key, resolve_settings
+
+__all__ = ["DeepSeekMagics", "load_ipython_extension", "unload_ipython_extension", "LAST_NAME", "interpolate"]
+
+#: the user-namespace name that always holds the last Result
+LAST_NAME = "_deepseek"
+
+_VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
+
+
+def interpolate(prompt: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{{name}}`` / ``{{name.attr}}`` with notebook values (no expressions are
+    evaluated; single braces and code are left untouched)."""
+
+    def value(match: re.Match[str]) -> str:
+        first, *rest = match.group(1).split(".")
+        if first not in namespace:
+            raise UsageError(f"--vars: {{{{{match.group(1)}}}}} is not defined in the notebook.")
+        obj = namespace[first]
+        for attr in rest:
+            if attr.startswith("_") or not hasattr(obj, attr):
+                raise UsageError(f"--vars: {{{{{match.group(1)}}}}} has no attribute {attr!r}.")
+            obj = getattr(obj, attr)
+        return str(obj)
+
+    return _VAR.sub(value, prompt)
+
+
+# Session defaults for every request option, generated from the table:
+# `%config DeepSeekMagics.temperature = 0.6`.
+_OptionDefaults: type = type(
+    "_OptionDefaults",
+    (Magics,),
+    {o.name: AnyTrait(None, allow_none=True, help=f"Default {o.flag}: {o.help}").tag(config=True)
+     for o in OPTIONS if o.kind != "tools" and not o.alias_of},
+)
+_DEFAULT_NAMES = [o.name for o in OPTIONS if o.kind != "tools" and not o.alias_of]
+
+
+def _is_terminal(shell: Any) -> bool:
+    return any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
+
+
+@magics_class
+class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
+    """DeepSeek R1 in IPython. Settings: ``%config DeepSeekMagics`` lists them."""
+
+    base_url = Unicode(None, allow_none=True, help="Base URL of an OpenAI-compatible API.").tag(config=True)
+    provider = Unicode(None, allow_none=True, help="openrouter, deepseek or local.").tag(config=True)
+    model = Unicode(None, allow_none=True, help="Model id (default deepseek-r1, resolved per provider).").tag(
+        config=True)
+    system = Unicode(None, allow_none=True, help="System prompt for every request.").tag(config=True)
+    timeout = Float(None, allow_none=True, help="Seconds of server silence tolerated.").tag(config=True)
+    max_retries = Int(None, allow_none=True, help="Retries before the first byte (default 2).").tag(config=True)
+    show_reasoning = Bool(True, help="Show the reasoning (collapsed) in outputs.").tag(config=True)
+    live_rate = Float(8.0, help="Most live-view updates per second.").tag(config=True)
+    verify_tls = Bool(True, help="Verify TLS certificates (turn off only for a local test server).").tag(
+        config=True)
+
+    def __init__(self, shell: Any = None, session: Session | None = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.session = session or SESSION
+        for name in ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls"):
+            value = getattr(self, name)
+            if value is not None:
+                self.session.config[name] = value
+
+    # ------------------------------------------------------------- traits
+    @validate(*_DEFAULT_NAMES)
+    def _check_default(self, proposal: Any) -> Any:
+        name = proposal["trait"].name
+        if proposal["value"] is None:
+            return None
+        from ._options import OPTION_BY_NAME
+
+        try:
+            return OPTION_BY_NAME[name].coerce(proposal["value"])
+        except OptionError as exc:
+            raise TraitError(str(exc)) from None
+
+    @observe(*_DEFAULT_NAMES)
+    def _store_default(self, change: Any) -> None:
+        if change["new"] is None:
+            self.session.defaults.pop(change["name"], None)
+        else:
+            self.session.defaults[change["name"]] = change["new"]
+
+    @observe("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls")
+    def _store_setting(self, change: Any) -> None:
+        if change["new"] in (None, ""):
+            self.session.config.pop(change["name"], None)
+        else:
+            self.session.config[change["name"]] = change["new"]
+
+    # -------------------------------------------------------------- magic
+    @no_var_expand
+    @line_cell_magic
+    def deepseek(self, line: str, cell: str | None = None) -> None:
+        """Ask DeepSeek R1 (see %deepseek? for every option)."""
+        if cell is None:
+            opts, prompt = split_line_magic(line)
+        else:
+            opts, prompt = line, cell
+        args = parse_line(opts)
+        if args.panel:
+            from ._panel import panel
+
+            return panel(prompt, **option_values(args))  # type: ignore[no-any-return]
+        prep = self._prepare(args, prompt)
+        if args.dry_run:
+            self._show_dry_run(prep)
+            return None
+        self._run(prep, args)
+        return None
+
+    def _prepare(self, args: Any, prompt: str) -> Prepared:
+        if args.vars:
+            prompt = interpolate(prompt, self.shell.user_ns)
+        options: dict[str, Any] = option_values(args)
+        if "tools" in options:
+            options["tools"] = self._resolve_tools(options["tools"])
+        extra = None
+        if args.extra:
+            try:
+                extra = json.loads(args.extra)
+            except ValueError as exc:
+                raise UsageError(f"--extra is not valid JSON: {exc}.") from None
+            if not isinstance(extra, dict):
+                raise UsageError("--extra must be a JSON object, e.g. '{\"provider\": {\"sort\": \"price\"}}'.")
+        number = {"timeout": float, "max_tool_rounds": int}
+        numbers: dict[str, Any] = {}
+        for name, typ in number.items():
+            raw = getattr(args, name)
+            if raw is not None:
+                try:
+                    numbers[name] = typ(raw)
+                    if numbers[name] <= 0 and name == "timeout" or numbers[name] < 0:
+                        raise ValueError
+                except ValueError:
+                    raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
+        try:
+            return prepare(
+                prompt, session=self.session, model=args.model, system=args.system, stream=not args.no_stream,
+                base_url=args.base_url, provider=args.provider, extra=extra, conversation=args.chat,
+                run_tools=args.run_tools, warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
+                options=options, **numbers,
+            )
+        except (OptionError, ConfigError, ToolError) as exc:
+            # One line, nothing sent.
+            raise UsageError(str(exc)) from None
+
+    def _resolve_tools(self, names: list[str]) -> list[Any]:
+        found: list[Any] = []
+        for name in names:
+            if name not in self.shell.user_ns:
+                raise UsageError(f"--tools {name}: no function or variable of that name in the notebook.")
+            value = self.shell.user_ns[name]
+            found.extend(value if isinstance(value, (list, tuple)) else [value])
+        return found
+
+    def _show_dry_run(self, prep: Prepared) -> None:
+        from IPython.display import display
+
+        body = json.dumps(prep.request.body, indent=2, ensure_ascii=False, default=str)
+        text = f"POST {prep.settings.endpoint}\n{body}"
+        display({"text/plain": text, "text/markdown": f"```json\n{body}\n```\n*not sent (--dry-run)*"}, raw=True)
+
+    def _run(self, prep: Prepared, args: Any) -> None:
+        from ._render import render_plain_final, render_result
+
+        show_reasoning = self.show_reasoning and not args.hide_reasoning
+        terminal = _is_terminal(self.shell)
+        live: LiveView | None = None
+        term: TerminalView | None = None
+        if terminal:
+            term = TerminalView(show_reasoning=show_reasoning)
+            on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
+        else:
+            live = LiveView(_displayer(), max_rate=self.live_rate, offline=prep.settings.offline)
+            live.start()
+            on_event = lambda event, stream: live.tick(stream)  # noqa: E731
+
+        def finish(result: Result) -> None:
+            self._bind(args.out, result)
+            shown = result if show_reasoning else result.replace(reasoning="")
+            if live is not None:
+                bundle, metadata = render_result(shown)
+                live.finish(bundle, metadata)
+            elif term is not None:
+                term.finish(render_plain_final(shown).rsplit("\n", 1)[-1])
+
+        try:
+            result = run_prepared(prep, session=self.session, on_event=on_event)
+        except DeepSeekError as exc:
+            if exc.partial is not None:
+                finish(exc.partial)
+            raise
+        except KeyboardInterrupt as exc:
+            partial = getattr(exc, "partial", None)
+            if partial is not None:
+                finish(partial)
+            raise
+        finish(result)
+
+    def _bind(self, name: str | None, result: Result) -> None:
+        self.shell.user_ns[LAST_NAME] = result
+        if name:
+            if not name.isidentifier():
+                raise UsageError(f"--out {name}: not a valid Python name.")
+            self.shell.user_ns[name] = result
+
+    # ------------------------------------------------------------ helpers
+    @line_magic
+    def deepseek_config(self, line: str = "") -> None:
+        """Show the settings the next request would use (the key masked)."""
+        try:
+            settings = resolve_settings(config=self.session.config, require_key=False,
+                                        base_url=self.session.offline.base_url if self.session.offline else None)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        rows = settings.describe()
+        rows["defaults"] = dict(self.session.defaults) or "(none)"
+        width = max(map(len, rows))
+        print("\n".join(f"{k:<{width}}  {v}" for k, v in rows.items()))
+
+    @line_magic
+    def deepseek_key(self, line: str = "") -> None:
+        """Enter an API key privately (a password prompt): it is kept for this session
+        only, never in the notebook, the history or any output."""
+        import getpass
+
+        key = getpass.getpass("API key (hidden): ").strip()
+        if not key:
+            print("No key entered; nothing changed.")
+            return
+        self.session.config["api_key"] = key
+        print(f"Key stored for this session ({mask_key(key)}); it is not saved in the notebook.")
+
+    @line_magic
+    def deepseek_history(self, line: str = "") -> Any:
+        """The session's requests as a table (a pandas DataFrame when pandas is installed)."""
+        try:
+            return self.session.history.to_dataframe()
+        except ImportError:
+            for row in self.session.history.to_records():
+                print(f"{row['n']:>3}  {row['model']:<24} {row['completion_tokens'] or '-':>6} tok  "
+                      f"{row['answer'][:60]!r}")
+            return None
+
+    @line_magic
+    def deepseek_chat(self, line: str = "") -> None:
+        """List conversations (`%deepseek_chat`), show one (`show NAME`), or reset one
+        (`reset NAME`, `reset --all`)."""
+        words = line.split()
+        chats = self.session.conversations
+        if not words or words[0] == "list":
+            if not chats:
+                print("No conversations yet; start one with %%deepseek --chat NAME.")
+            for name, conv in chats.items():
+                print(f"{name}: {len(conv.results)} replies, {len(conv.messages)} messages")
+            return
+        action, rest = words[0], words[1:]
+        if action == "reset":
+            if rest == ["--all"]:
+                chats.clear()
+                print("All conversations reset.")
+                return
+            if len(rest) != 1 or rest[0] not in chats:
+                raise UsageError(f"No conversation named {' '.join(rest) or '(none)'}; %deepseek_chat lists them.")
+            del chats[rest[0]]
+            print(f"Conversation {rest[0]!r} reset.")
+            return
+        if action == "show" and len(rest) == 1 and rest[0] in chats:
+            for message in chats[rest[0]].messages:
+                print(f"{message['role']:>9}: {str(message.get('content'))[:200]}")
+            return
+        raise UsageError("Usage: %deepseek_chat [list | show NAME | reset NAME | reset --all]")
+
+
+def _displayer() -> Callable[[dict[str, Any], dict[str, Any], bool], None]:
+    """display() the first frame, update_display() after: one output, updated in place."""
+    from IPython.display import display, update_display
+
+    display_id = uuid.uuid4().hex
+
+    def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
+        if update:
+            update_display(bundle, raw=True, metadata=metadata, display_id=display_id)
+        else:
+            display(bundle, raw=True, metadata=metadata, display_id=display_id)
+
+    return show
+
+
+#: more Magics classes other modules contribute (module, class name); loaded on %load_ext
+_MORE_MAGICS: list[tuple[str, str]] = []
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    import importlib
+
+    ipython.register_magics(DeepSeekMagics(shell=ipython))
+    for module, name in _MORE_MAGICS:
+        cls = getattr(importlib.import_module(module, __package__), name)
+        ipython.register_magics(cls(shell=ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    import importlib
+
+    classes: list[type] = [DeepSeekMagics]
+    for module, name in _MORE_MAGICS:
+        classes.append(getattr(importlib.import_module(module, __package__), name))
+    manager = ipython.magics_manager
+    for cls in classes:
+        for kind, names in cls.magics.items():
+            for name in names:
+                manager.magics[kind].pop(name, None)
+        manager.registry.pop(cls.__name__, None)

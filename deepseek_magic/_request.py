@@ -1,0 +1,103 @@
+"""One request: messages + validated options + settings -> the JSON body.
+
+Pure: nothing here sends anything. ``build_request`` is where the option table's
+``build_body`` meets the prompt, the model and any extra JSON fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ._errors import OptionError
+from ._options import build_body
+from ._settings import Settings
+
+__all__ = ["Request", "build_request", "normalize_messages", "RESERVED_FIELDS"]
+
+#: body fields that ``extra`` may not override (they are set from their own arguments)
+RESERVED_FIELDS = frozenset({"messages", "stream", "model"})
+
+Message = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A ready request: the full JSON body and the settings it goes with."""
+
+    body: Mapping[str, Any]
+    settings: Settings = field(repr=False)
+    #: the Python functions offered as tools, by name (kept out of the body)
+    tool_functions: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(self.body["messages"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The body without the messages: what the user would call "the options"."""
+        return {k: v for k, v in self.body.items() if k != "messages"}
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
+def normalize_messages(prompt: str | Sequence[Message], *, system: str | None = None) -> list[dict[str, Any]]:
+    """A prompt string or a list of chat messages -> a checked list of message dicts."""
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise OptionError("The prompt is empty: write the question in the cell (or after %deepseek).",
+                              option="prompt")
+        messages = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, Sequence):
+        messages = []
+        for i, message in enumerate(prompt):
+            if not isinstance(message, Mapping) or "role" not in message:
+                raise OptionError(f"Message {i} is not a chat message (a dict with 'role' and 'content').",
+                                  option="messages")
+            messages.append(dict(message))
+        if not messages:
+            raise OptionError("The message list is empty.", option="messages")
+    else:
+        raise OptionError(f"The prompt must be a string or a list of messages, not {type(prompt).__name__}.",
+                          option="prompt")
+    if system:
+        if messages and messages[0].get("role") == "system":
+            messages[0] = {"role": "system", "content": system}
+        else:
+            messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def build_request(
+    messages: Sequence[Message],
+    settings: Settings,
+    options: Mapping[str, Any],
+    *,
+    stream: bool = True,
+    extra: Mapping[str, Any] | None = None,
+    tool_specs: list[dict[str, Any]] | None = None,
+    tool_functions: Mapping[str, Any] | None = None,
+) -> Request:
+    """The body for ``messages`` with validated ``options`` (see ``validate_options``).
+
+    ``extra`` adds fields the option table does not know (OpenRouter's ``provider``
+    routing, ``models`` fallbacks, ``plugins`` ...); it may not replace ``model``,
+    ``messages`` or ``stream``, nor an option given explicitly.
+    """
+    body: dict[str, Any] = {"model": settings.model, "messages": [dict(m) for m in messages]}
+    body.update(build_body(options, style=settings.provider.body_style, tool_specs=tool_specs))
+    if extra:
+        clash = sorted(set(extra) & (RESERVED_FIELDS | set(body)))
+        if clash:
+            raise OptionError(f"--extra may not set {', '.join(clash)}; use their own options.", option="extra")
+        try:
+            json.dumps(dict(extra))
+        except (TypeError, ValueError) as exc:
+            raise OptionError(f"--extra is not JSON-serialisable: {exc}.", option="extra") from None
+        body.update(extra)
+    body["stream"] = stream
+    return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}))

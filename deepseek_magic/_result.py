@@ -1,0 +1,239 @@
+"""The values a request produces: :class:`Result`, :class:`Usage`, :class:`ToolCall`.
+
+They are frozen dataclasses: the accumulator (``_accumulate.py``) builds them, the
+renderer (``_render.py``) draws them, and the user analyses them. ``Result.to_dict()``
+gives plain JSON-able data (for the history DataFrame and the record/replay cache).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, Mapping
+
+__all__ = ["Result", "Usage", "ToolCall", "PRICE_IN_PER_M", "PRICE_OUT_PER_M", "estimate_cost"]
+
+#: The seed's prices for DeepSeek R1 (US dollars per million tokens); used only when
+#: the server does not report a cost itself.
+PRICE_IN_PER_M = 0.70
+PRICE_OUT_PER_M = 2.50
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the server reported them (None where it did not)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+
+    @property
+    def answer_tokens(self) -> int | None:
+        """Completion tokens that are not reasoning (the visible answer)."""
+        if self.completion_tokens is None:
+            return None
+        return max(0, self.completion_tokens - (self.reasoning_tokens or 0))
+
+    @classmethod
+    def from_wire(cls, usage: Mapping[str, Any] | None) -> Usage:
+        """Read an OpenAI/OpenRouter/DeepSeek ``usage`` object leniently."""
+        if not isinstance(usage, Mapping):
+            return cls()
+
+        def num(value: Any) -> int | None:
+            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+        details = usage.get("completion_tokens_details")
+        details = details if isinstance(details, Mapping) else {}
+        prompt_details = usage.get("prompt_tokens_details")
+        prompt_details = prompt_details if isinstance(prompt_details, Mapping) else {}
+        cached = num(prompt_details.get("cached_tokens"))
+        if cached is None:
+            cached = num(usage.get("prompt_cache_hit_tokens"))
+        return cls(
+            prompt_tokens=num(usage.get("prompt_tokens")),
+            completion_tokens=num(usage.get("completion_tokens")),
+            reasoning_tokens=num(details.get("reasoning_tokens")),
+            total_tokens=num(usage.get("total_tokens")),
+            cached_tokens=cached,
+        )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for, and (once run) what it returned."""
+
+    id: str
+    name: str
+    #: the arguments exactly as the model wrote them (a JSON text, possibly invalid)
+    arguments: str = ""
+    #: set when the tool was run: its return value as sent back to the model
+    output: str | None = None
+    #: set when running it failed (bad JSON, unknown tool, an exception)
+    error: str | None = None
+    #: seconds the function ran
+    elapsed: float | None = None
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments parsed as JSON (raises ``ValueError`` when the model wrote bad JSON)."""
+        if not self.arguments.strip():
+            return {}
+        value = json.loads(self.arguments)
+        if not isinstance(value, dict):
+            raise ValueError(f"tool arguments are not a JSON object: {self.arguments[:80]!r}")
+        return value
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``tool_calls`` item to send back in an assistant message."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+Phase = Literal["waiting", "thinking", "answering", "tool_calls", "done"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What DeepSeek R1 returned for one request (or, when ``error`` is set, what had
+    arrived before it failed or was interrupted).
+
+    The fields a notebook user reaches for: ``answer`` and ``reasoning`` (text),
+    ``usage`` (token counts), ``cost`` (US dollars), ``elapsed`` (seconds), and
+    ``params`` (exactly what was sent, never the key).
+    """
+
+    answer: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    #: US dollars: what the server reported, else an estimate from the seed's prices
+    cost: float | None = None
+    cost_source: Literal["server", "estimate"] | None = None
+    #: the model that actually answered (as the server said), else the one requested
+    model: str = ""
+    #: the request options that were sent (the JSON body without ``messages``)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: the messages that were sent
+    messages: tuple[Mapping[str, Any], ...] = ()
+    #: seconds from sending the request to the end of the reply
+    elapsed: float = 0.0
+    #: seconds from sending the request to the first reasoning or answer token
+    time_to_first_token: float | None = None
+    #: the generation id (``gen-...``) and the provider that served it, when given
+    id: str | None = None
+    provider: str | None = None
+    #: the base URL the request went to (never the key)
+    base_url: str = ""
+    #: the raw chunks, kept only when asked for (``keep_chunks=True``) to keep memory linear
+    chunks: tuple[Mapping[str, Any], ...] = ()
+    chunk_count: int = 0
+    #: set when the request failed or was interrupted after something arrived
+    error: str | None = None
+    interrupted: bool = False
+    #: True when the reply came from the bundled offline emulator
+    offline: bool = False
+    #: True when the reply was replayed from the record/replay cache
+    cached: bool = False
+    #: earlier rounds of a tool loop (each a Result), oldest first
+    rounds: tuple[Result, ...] = ()
+    #: the conversation this request continued, if any
+    conversation: str | None = None
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def ok(self) -> bool:
+        """True when the reply ended normally (no error, not interrupted)."""
+        return self.error is None and not self.interrupted
+
+    @property
+    def phase(self) -> Phase:
+        if self.finish_reason is not None or self.error is not None or self.interrupted:
+            return "done"
+        if self.tool_calls:
+            return "tool_calls"
+        if self.answer:
+            return "answering"
+        if self.reasoning:
+            return "thinking"
+        return "waiting"
+
+    @property
+    def text(self) -> str:
+        """Alias of ``answer`` (so ``str(result)`` and f-strings read naturally)."""
+        return self.answer
+
+    def __str__(self) -> str:
+        return self.answer
+
+    def __repr__(self) -> str:
+        answer = self.answer if len(self.answer) <= 60 else self.answer[:57] + "..."
+        parts = [
+            f"answer={answer!r}",
+            f"reasoning={len(self.reasoning)} chars",
+            f"finish_reason={self.finish_reason!r}",
+            f"model={self.model!r}",
+        ]
+        if self.tool_calls:
+            parts.append(f"tool_calls={len(self.tool_calls)}")
+        if self.usage.completion_tokens is not None:
+            parts.append(f"tokens={self.usage.prompt_tokens}+{self.usage.completion_tokens}")
+        if self.cost is not None:
+            parts.append(f"cost=${self.cost:.6f}")
+        if self.error:
+            parts.append(f"error={self.error!r}")
+        if self.interrupted:
+            parts.append("interrupted=True")
+        return f"Result({', '.join(parts)})"
+
+    # ------------------------------------------------------------- rendering
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        from ._render import render_result
+
+        return render_result(self)
+
+    def _repr_markdown_(self) -> str:
+        from ._render import render_result
+
+        bundle, _ = render_result(self)
+        return str(bundle.get("text/markdown", self.answer))
+
+    # ------------------------------------------------------------- conversion
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data (no key is ever part of a Result)."""
+        data = asdict(self)
+        data["usage"]["answer_tokens"] = self.usage.answer_tokens
+        data["params"] = dict(self.params)
+        data["messages"] = [dict(m) for m in self.messages]
+        data["chunks"] = [dict(c) for c in self.chunks]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """Rebuild a Result from :meth:`to_dict` output (used by the replay cache)."""
+        d = dict(data)
+        usage = dict(d.pop("usage", {}) or {})
+        usage.pop("answer_tokens", None)
+        d["usage"] = Usage(**usage)
+        d["tool_calls"] = tuple(ToolCall(**t) for t in d.get("tool_calls", ()))
+        d["rounds"] = tuple(cls.from_dict(r) for r in d.get("rounds", ()))
+        d["messages"] = tuple(d.get("messages", ()))
+        d["chunks"] = tuple(d.get("chunks", ()))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def replace(self, **changes: Any) -> Result:
+        return replace(self, **changes)
+
+
+def estimate_cost(usage: Usage) -> float | None:
+    """Dollars for ``usage`` at the seed's R1 prices, or None if the counts are unknown."""
+    if usage.prompt_tokens is None and usage.completion_tokens is None:
+        return None
+    return ((usage.prompt_tokens or 0) * PRICE_IN_PER_M + (usage.completion_tokens or 0) * PRICE_OUT_PER_M) / 1e6

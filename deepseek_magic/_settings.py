@@ -1,0 +1,255 @@
+"""Where requests go and with which key: providers and the one settings resolver.
+
+Precedence, for every setting (one rule, in :func:`resolve_settings`):
+
+1. an explicit argument (a magic flag, an ``ask()`` keyword);
+2. the ``DEEPSEEK_MAGIC_BASE_URL`` / ``DEEPSEEK_MAGIC_API_KEY`` / ``DEEPSEEK_MAGIC_MODEL``
+   environment variables (they override session config, so CI or a Binder image can
+   point every notebook somewhere);
+3. session config (``%config DeepSeekMagics.base_url = ...``);
+4. the provider's own key variable, sent only to that provider's host
+   (``OPENROUTER_API_KEY`` for openrouter.ai, ``DEEPSEEK_API_KEY`` for api.deepseek.com);
+5. the defaults: OpenRouter, ``deepseek/deepseek-r1``.
+
+A loopback base URL (a local vLLM / Ollama / llama.cpp server, or the emulator) needs
+no key. The key is kept in :class:`Settings` but never shown: its ``repr`` masks it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Mapping
+from urllib.parse import urlsplit
+
+from ._errors import ConfigError
+
+__all__ = [
+    "Provider",
+    "PROVIDERS",
+    "Settings",
+    "resolve_settings",
+    "detect_provider",
+    "resolve_model",
+    "mask_key",
+    "is_loopback",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+]
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_MODEL = "deepseek-r1"  # the seed's short name, resolved per provider
+
+ProviderName = Literal["openrouter", "deepseek", "local", "custom"]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """What differs between the servers we talk to."""
+
+    name: ProviderName
+    base_url: str
+    #: the seed's short model name mapped to this provider's id
+    aliases: Mapping[str, str]
+    #: environment variable holding this provider's own key (read only for its host)
+    key_env: str | None
+    needs_key: bool
+    #: how option fields are spelled in the body (see ``_options.build_body``)
+    body_style: Literal["openrouter", "deepseek", "openai"]
+    #: whether reasoning must be sent back in multi-turn requests (wire-format.md section 5)
+    resend_reasoning: bool
+    #: the field name for reasoning on assistant messages sent back
+    reasoning_field: str
+    key_url: str = ""
+
+
+PROVIDERS: dict[str, Provider] = {
+    "openrouter": Provider(
+        "openrouter", DEFAULT_BASE_URL, {"deepseek-r1": "deepseek/deepseek-r1"},
+        "OPENROUTER_API_KEY", True, "openrouter", True, "reasoning",
+        key_url="https://openrouter.ai/keys",
+    ),
+    "deepseek": Provider(
+        "deepseek", "https://api.deepseek.com", {"deepseek-r1": "deepseek-reasoner",
+                                                 "deepseek/deepseek-r1": "deepseek-reasoner"},
+        "DEEPSEEK_API_KEY", True, "deepseek", False, "reasoning_content",
+        key_url="https://platform.deepseek.com/api_keys",
+    ),
+    "local": Provider(
+        "local", "http://127.0.0.1:8000/v1", {}, None, False, "openai", False, "reasoning",
+    ),
+    "custom": Provider("custom", "", {}, None, True, "openai", False, "reasoning"),
+}
+
+
+def is_loopback(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def detect_provider(base_url: str) -> Provider:
+    """The provider a base URL belongs to (by host)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "openrouter.ai" or host.endswith(".openrouter.ai"):
+        return PROVIDERS["openrouter"]
+    if host == "api.deepseek.com" or host.endswith(".deepseek.com"):
+        return PROVIDERS["deepseek"]
+    if is_loopback(base_url):
+        return PROVIDERS["local"]
+    return PROVIDERS["custom"]
+
+
+def resolve_model(model: str, provider: Provider) -> str:
+    """The seed's short name ``deepseek-r1`` as this provider spells it; others pass through."""
+    return provider.aliases.get(model, model)
+
+
+def mask_key(key: str | None) -> str:
+    """``sk-or-…a1b2`` style: enough to tell keys apart, never enough to use one."""
+    if not key:
+        return "(none)"
+    if len(key) <= 12:
+        return "***"
+    return f"{key[:5]}…{key[-4:]}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved connection settings for one request. ``repr`` never shows the key."""
+
+    base_url: str
+    model: str
+    provider: Provider = field(repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    #: seconds to establish a connection
+    connect_timeout: float = 10.0
+    #: seconds of total silence tolerated mid-stream (keep-alive comments count as activity)
+    read_timeout: float = 120.0
+    #: seconds to wait for the first token while only keep-alives arrive
+    first_token_timeout: float = 900.0
+    max_retries: int = 2
+    #: where the key came from, for %deepseek_config (never the key itself)
+    key_source: str = "none"
+    offline: bool = False
+    verify_tls: bool = True
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    @property
+    def masked_key(self) -> str:
+        return mask_key(self.api_key)
+
+    def __repr__(self) -> str:
+        return (f"Settings(base_url={self.base_url!r}, model={self.model!r}, provider={self.provider.name!r}, "
+                f"api_key={self.masked_key!r}, key_source={self.key_source!r})")
+
+    def describe(self) -> dict[str, Any]:
+        """Key-free summary for display."""
+        return {
+            "base_url": self.base_url,
+            "provider": self.provider.name,
+            "model": self.model,
+            "api_key": self.masked_key,
+            "key_source": self.key_source,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "max_retries": self.max_retries,
+            "offline": self.offline,
+        }
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+_ENV_BASE_URL = "DEEPSEEK_MAGIC_BASE_URL"
+_ENV_KEY = "DEEPSEEK_MAGIC_API_KEY"
+_ENV_MODEL = "DEEPSEEK_MAGIC_MODEL"
+
+
+def resolve_settings(
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    require_key: bool = True,
+) -> Settings:
+    """Resolve base URL, key, model and timeouts with the module's precedence.
+
+    ``config`` holds the session's ``%config`` values (None where unset); ``env`` defaults
+    to ``os.environ``. ``provider`` ("openrouter", "deepseek", "local") picks that provider's
+    base URL when no base URL is given. Raises :class:`ConfigError` with one sentence on how
+    to fix it when a key is needed and none is found (unless ``require_key`` is False).
+    """
+    env = os.environ if env is None else env
+    config = config or {}
+
+    def pick(explicit: Any, env_name: str | None, conf_name: str) -> tuple[Any, str]:
+        if explicit not in (None, ""):
+            return explicit, "argument"
+        if env_name and env.get(env_name):
+            return env[env_name], f"${env_name}"
+        if config.get(conf_name) not in (None, ""):
+            return config[conf_name], "%config"
+        return None, "default"
+
+    if provider is not None and provider not in PROVIDERS:
+        raise ConfigError(f"Unknown provider {provider!r}; choose one of openrouter, deepseek, local.")
+    if base_url not in (None, ""):
+        url: Any = base_url
+    elif provider is not None:
+        url = PROVIDERS[provider].base_url
+    else:
+        url, _ = pick(None, _ENV_BASE_URL, "base_url")
+    if url is None:
+        chosen = config.get("provider") or "openrouter"
+        if chosen not in PROVIDERS or chosen == "custom":
+            raise ConfigError(f"Unknown provider {chosen!r}; choose one of openrouter, deepseek, local.")
+        url = PROVIDERS[chosen].base_url
+    url = str(url).strip().rstrip("/")
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"Base URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}.")
+    prov = detect_provider(url)
+
+    key, key_source = pick(api_key, _ENV_KEY, "api_key")
+    if key is None and prov.key_env and env.get(prov.key_env):
+        key, key_source = env[prov.key_env], f"${prov.key_env}"
+    if key is not None:
+        key = str(key).strip()
+    if key is None and require_key and prov.needs_key:
+        where = f" or {prov.key_env}" if prov.key_env else ""
+        raise ConfigError(
+            f"No API key for {parts.hostname}: set DEEPSEEK_MAGIC_API_KEY{where}, or run %deepseek_key "
+            f"to enter one privately, or %deepseek_offline to use the offline emulator."
+            + (f" Get a key at {prov.key_url}." if prov.key_url else "")
+        )
+
+    name, _ = pick(model, _ENV_MODEL, "model")
+    resolved_model = resolve_model(str(name or DEFAULT_MODEL).strip(), prov)
+
+    read_timeout = timeout if timeout is not None else config.get("timeout") or 120.0
+    retries = max_retries if max_retries is not None else config.get("max_retries")
+    return Settings(
+        base_url=url,
+        model=resolved_model,
+        provider=prov,
+        api_key=key,
+        read_timeout=float(read_timeout),
+        max_retries=int(retries) if retries is not None else 2,
+        key_source=key_source if key is not None else "none",
+    )

@@ -1,0 +1,69 @@
+"""Settings precedence, providers, model names and key masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from deepseek_magic._errors import ConfigError
+from deepseek_magic._settings import mask_key, resolve_settings
+
+
+def test_defaults_are_openrouter_and_r1() -> None:
+    s = resolve_settings(env={"OPENROUTER_API_KEY": "k" * 20})
+    assert s.base_url == "https://openrouter.ai/api/v1"
+    assert s.model == "deepseek/deepseek-r1"
+    assert s.endpoint == "https://openrouter.ai/api/v1/chat/completions"
+    assert s.key_source == "$OPENROUTER_API_KEY"
+
+
+def test_missing_key_says_how_to_set_one() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_settings(env={})
+    message = str(info.value)
+    assert "DEEPSEEK_MAGIC_API_KEY" in message and "%deepseek_key" in message and "%deepseek_offline" in message
+
+
+def test_loopback_needs_no_key() -> None:
+    for url in ("http://127.0.0.1:8000/v1", "http://localhost:11434/v1", "http://[::1]:8080/v1"):
+        s = resolve_settings(base_url=url, env={})
+        assert s.api_key is None and s.provider.name == "local"
+        assert s.model == "deepseek-r1"  # passed through to local servers
+
+
+def test_deepseek_provider() -> None:
+    s = resolve_settings(provider="deepseek", env={"DEEPSEEK_API_KEY": "d" * 20, "OPENROUTER_API_KEY": "o" * 20})
+    assert s.base_url == "https://api.deepseek.com" and s.model == "deepseek-reasoner"
+    assert s.api_key == "d" * 20  # each provider's key goes only to its own host
+
+
+def test_provider_keys_are_not_sent_to_other_hosts() -> None:
+    with pytest.raises(ConfigError):
+        resolve_settings(base_url="https://llm.example.com/v1", env={"OPENROUTER_API_KEY": "o" * 20})
+
+
+def test_precedence_argument_env_config_default() -> None:
+    env = {"DEEPSEEK_MAGIC_BASE_URL": "http://127.0.0.1:1/v1", "DEEPSEEK_MAGIC_MODEL": "env-model"}
+    config = {"base_url": "http://127.0.0.1:2/v1", "model": "config-model"}
+    s = resolve_settings(env=env, config=config)
+    assert (s.base_url, s.model) == ("http://127.0.0.1:1/v1", "env-model")
+    s = resolve_settings(env={}, config=config)
+    assert (s.base_url, s.model) == ("http://127.0.0.1:2/v1", "config-model")
+    s = resolve_settings(base_url="http://127.0.0.1:3/v1", model="arg-model", env=env, config=config)
+    assert (s.base_url, s.model) == ("http://127.0.0.1:3/v1", "arg-model")
+
+
+def test_bad_base_url() -> None:
+    with pytest.raises(ConfigError, match="not an http"):
+        resolve_settings(base_url="openrouter.ai", env={})
+
+
+def test_chat_completions_suffix_is_tolerated() -> None:
+    s = resolve_settings(base_url="http://127.0.0.1:9/v1/chat/completions", env={})
+    assert s.endpoint == "http://127.0.0.1:9/v1/chat/completions"
+
+
+def test_key_never_in_repr(sentinel_key: str) -> None:
+    s = resolve_settings(api_key=sentinel_key, env={})
+    assert sentinel_key not in repr(s) and sentinel_key not in str(s.describe())
+    assert mask_key(sentinel_key) in repr(s)
+    assert sentinel_key not in mask_key(sentinel_key)
