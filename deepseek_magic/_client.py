@@ -68,6 +68,8 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
     """An HTTP error response -> the matching exception (never containing the key)."""
     status = response.status_code
     text = raw.decode("utf-8", "replace").strip()
+    if key:
+        text = text.replace(key, "***")  # some servers echo the key they refused
     body: Any = text
     message = ""
     code: Any = status
@@ -96,8 +98,6 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
         else:
             message = response.reason_phrase or "error"
     message = " ".join(message.split())[:300]
-    if key:
-        message = message.replace(key, "***")
     retry_after = parse_retry_after(response.headers)
     cls = status_error(status)
     request_id = response.headers.get("x-generation-id") or response.headers.get("x-request-id")
@@ -450,17 +450,19 @@ class Client:
     """A connection pool for sync requests (one per session is plenty)."""
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None, http: httpx.Client | None = None,
-                 verify: bool = True, policy: RetryPolicy | None = None) -> None:
+                 verify: bool = True, policy: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
         self._own = http is None
         self.http = http or httpx.Client(transport=transport, verify=verify, follow_redirects=False)
         self.policy = policy
+        #: how to wait between retries (tests pass a recorder)
+        self.sleep = sleep
 
     def stream(self, request: Request, *, keep_chunks: bool = False,
-               max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False,
-               sleep: Callable[[float], None] = time.sleep) -> ChatStream:
+               max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False) -> ChatStream:
         policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return ChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
-                          max_reply_chars=max_reply_chars, offline=offline, sleep=sleep)
+                          max_reply_chars=max_reply_chars, offline=offline, sleep=self.sleep or time.sleep)
 
     def close(self) -> None:
         if self._own:

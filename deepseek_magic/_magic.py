@@ -133,6 +133,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
             opts, prompt = split_line_magic(line)
         else:
             opts, prompt = line, cell
+        prompt = prompt.strip()
         args = parse_line(opts)
         if args.panel:
             from ._panel import panel
@@ -328,9 +329,29 @@ def _displayer() -> Callable[[dict[str, Any], dict[str, Any], bool], None]:
 _MORE_MAGICS: list[tuple[str, str]] = []
 
 
+_LINE_MAGIC = re.compile(r"^(\s*)%deepseek(?=\s|$)(.*)$")
+
+
+def protect_question_marks(lines: list[str]) -> list[str]:
+    """Input transformer: ``%deepseek Why is the sky blue?`` is a question, not a request
+    for help on ``blue``. IPython's help syntax would otherwise take the trailing ``?``,
+    so a ``%deepseek`` line is turned into its ``run_line_magic`` call before that
+    transformer runs (``%deepseek?`` alone still shows help)."""
+    out = []
+    for line in lines:
+        match = _LINE_MAGIC.match(line)
+        if match and match.group(2).strip() not in ("", "?", "??") and line.rstrip().endswith("?"):
+            indent, rest = match.group(1), match.group(2).rstrip("\n").strip()
+            line = f"{indent}get_ipython().run_line_magic('deepseek', {rest!r})\n"
+        out.append(line)
+    return out
+
+
 def load_ipython_extension(ipython: Any) -> None:
     import importlib
 
+    if protect_question_marks not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(protect_question_marks)
     ipython.register_magics(DeepSeekMagics(shell=ipython))
     for module, name in _MORE_MAGICS:
         cls = getattr(importlib.import_module(module, __package__), name)
@@ -343,6 +364,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     classes: list[type] = [DeepSeekMagics]
     for module, name in _MORE_MAGICS:
         classes.append(getattr(importlib.import_module(module, __package__), name))
+    if protect_question_marks in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(protect_question_marks)
     manager = ipython.magics_manager
     for cls in classes:
         for kind, names in cls.magics.items():

@@ -224,14 +224,16 @@ def resolve_settings(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"Base URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}.")
-    prov = detect_provider(url)
+    # An explicit provider with an explicit base URL means "a server of that kind at this
+    # address" (e.g. a DeepSeek-compatible gateway): its rules apply, the URL is kept.
+    prov = PROVIDERS[provider] if provider is not None else detect_provider(url)
 
     key, key_source = pick(api_key, _ENV_KEY, "api_key")
-    if key is None and prov.key_env and env.get(prov.key_env):
+    if key is None and prov.key_env and env.get(prov.key_env) and detect_provider(url) is prov:
         key, key_source = env[prov.key_env], f"${prov.key_env}"
     if key is not None:
         key = str(key).strip()
-    if key is None and require_key and prov.needs_key:
+    if key is None and require_key and prov.needs_key and not is_loopback(url):
         where = f" or {prov.key_env}" if prov.key_env else ""
         raise ConfigError(
             f"No API key for {parts.hostname}: set DEEPSEEK_MAGIC_API_KEY{where}, or run %deepseek_key "
