@@ -139,6 +139,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
             from ._panel import panel
 
             return panel(prompt, **option_values(args))  # type: ignore[no-any-return]
+        if args.sweep:
+            return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
         if args.dry_run:
             self._show_dry_run(prep)
@@ -181,6 +183,20 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         except (OptionError, ConfigError, ToolError) as exc:
             # One line, nothing sent.
             raise UsageError(str(exc)) from None
+
+    def _sweep(self, args: Any, prompt: str) -> None:
+        """``--sweep``: one prompt over a grid of options, concurrently (see ``_sweep``)."""
+        from ._sweep import parse_sweep, sweep
+
+        try:
+            grid = parse_sweep(args.sweep)
+        except (OptionError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        prep = self._prepare(args, prompt)  # validates the shared options; nothing sent yet
+        frame = sweep(prep, grid, session=self.session, display=True)
+        if args.out:
+            self._bind(args.out, frame, last=False)
+        return None
 
     def _resolve_tools(self, names: list[str]) -> list[Any]:
         found: list[Any] = []
@@ -235,8 +251,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
             raise
         finish(result)
 
-    def _bind(self, name: str | None, result: Result) -> None:
-        self.shell.user_ns[LAST_NAME] = result
+    def _bind(self, name: str | None, result: Any, *, last: bool = True) -> None:
+        if last:
+            self.shell.user_ns[LAST_NAME] = result
         if name:
             if not name.isidentifier():
                 raise UsageError(f"--out {name}: not a valid Python name.")
@@ -279,6 +296,35 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
                 print(f"{row['n']:>3}  {row['model']:<24} {row['completion_tokens'] or '-':>6} tok  "
                       f"{row['answer'][:60]!r}")
             return None
+
+    @line_magic
+    def deepseek_panel(self, line: str = "") -> Any:
+        """Open the tuning panel (sliders for every option, Send / Stop / Compare)."""
+        from ._panel import panel
+
+        return panel(line.strip(), session=self.session)
+
+    @line_magic
+    def deepseek_offline(self, line: str = "") -> None:
+        """`%deepseek_offline [on|off|status]`: answer from the bundled offline emulator
+        (no key, no network; every output says it is the emulator, not DeepSeek R1)."""
+        from ._offline import offline_magic
+
+        offline_magic(self.session, line)
+
+    @line_magic
+    def deepseek_cache(self, line: str = "") -> None:
+        """`%deepseek_cache [off|record|replay|replay-or-call] [FILE]`: the record/replay cache."""
+        from ._cache import cache_magic
+
+        cache_magic(self.session, line)
+
+    @line_magic
+    def deepseek_spend(self, line: str = "") -> Any:
+        """`%deepseek_spend [--budget USD] [--call-budget USD] [--reset]`: tokens and cost so far."""
+        from ._spend import spend_magic
+
+        return spend_magic(self.session, line)
 
     @line_magic
     def deepseek_chat(self, line: str = "") -> None:

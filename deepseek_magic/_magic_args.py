@@ -67,6 +67,8 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--panel",), "panel", "Open the tuning panel with this cell's text as the prompt.",
          action="store_true"),
+    Flag(("--sweep",), "sweep", "Run over a grid: --sweep temperature=0.2,0.6,1.0 --sweep seed=1,2 "
+         "(concurrently; -o gets a DataFrame).", action="append", metavar="NAME=V1,V2"),
 )
 
 _DESCRIPTION = """Ask DeepSeek R1. The cell body (or the rest of the line) is the prompt.
