@@ -32,7 +32,7 @@ from ._result import Result
 from ._session import SESSION, Session
 from ._settings import mask_key, resolve_settings
 
-__all__ = ["DeepSeekMagics", "load_ipython_extension", "unload_ipython_extension", "LAST_NAME", "interpolate"]
+__all__ = ["DeepSeekMagics", "magics_markdown", "load_ipython_extension", "unload_ipython_extension", "LAST_NAME", "interpolate"]
 
 #: the user-namespace name that always holds the last Result
 LAST_NAME = "_deepseek"
@@ -354,6 +354,22 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
                 print(f"{message['role']:>9}: {str(message.get('content'))[:200]}")
             return
         raise UsageError("Usage: %deepseek_chat [list | show NAME | reset NAME | reset --all]")
+
+
+# `%%deepseek?` shows the full help generated from the option table.
+DeepSeekMagics.deepseek.__doc__ = PARSER.format_help()
+
+
+def magics_markdown() -> str:
+    """The README's list of magics (generated; a test keeps README in step)."""
+    rows = ["| magic | what it does |", "| --- | --- |", "| `%%deepseek [options]` / `%deepseek [options] PROMPT` "
+            "| Ask DeepSeek R1; see the flags below and `%%deepseek?`. |"]
+    for name in sorted(DeepSeekMagics.magics["line"]):
+        if name == "deepseek":
+            continue
+        doc = (getattr(DeepSeekMagics, name).__doc__ or "").strip().split("\n\n")[0]
+        rows.append(f"| `%{name}` | {' '.join(doc.split()).replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)
 
 
 def _displayer() -> Callable[[dict[str, Any], dict[str, Any], bool], None]:

@@ -22,7 +22,7 @@ from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
 from ._options import OPTIONS, Option
 
-__all__ = ["build_parser", "parse_line", "split_line_magic", "MAGIC_FLAGS", "option_values", "PARSER"]
+__all__ = ["build_parser", "parse_line", "magic_flags_markdown", "split_line_magic", "MAGIC_FLAGS", "option_values", "PARSER"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
 
 def build_parser(options: tuple[Option, ...] = OPTIONS, *, line: bool = False) -> MagicArgumentParser:
     """The magic's parser: request options from the table, then the magic's own flags."""
-    parser = MagicArgumentParser(prog="%%deepseek" if not line else "%deepseek", description=_DESCRIPTION,
+    # MagicHelpFormatter adds one "%" to the usage line.
+    parser = MagicArgumentParser(prog="%deepseek" if not line else "deepseek", description=_DESCRIPTION,
                                  formatter_class=MagicHelpFormatter)
     parser.allow_abbrev = False  # `--temp` must not silently mean --temperature
     group = parser.add_argument_group("request options (sent to the API)")
@@ -174,6 +175,15 @@ def split_line_magic(line: str, parser: MagicArgumentParser = PARSER) -> tuple[s
         if value is None:
             raise UsageError(f"{flag} needs a value.")
         pos = value.end()
+
+
+def magic_flags_markdown() -> str:
+    """The README's table of the magic's own flags (generated; a test keeps README in step)."""
+    rows = ["| flag | meaning |", "| --- | --- |"]
+    for flag in MAGIC_FLAGS:
+        names = ", ".join(f"`{n}{' ' + flag.metavar if flag.metavar else ''}`" for n in flag.names)
+        rows.append(f"| {names} | {flag.help} |")
+    return "\n".join(rows)
 
 
 def option_values(args: argparse.Namespace, options: tuple[Option, ...] = OPTIONS) -> dict[str, Any]:

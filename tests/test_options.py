@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from deepseek_magic._errors import OptionError
-from deepseek_magic._options import OPTIONS, OPTION_BY_NAME, build_body, options_markdown, validate_options
-
-ROOT = Path(__file__).resolve().parent.parent
+from deepseek_magic._options import OPTIONS, OPTION_BY_NAME, build_body, validate_options
 
 
 @pytest.mark.parametrize("name,value", [
@@ -92,8 +89,3 @@ def test_every_option_has_a_flag_help_and_range() -> None:
     for option in OPTIONS:
         assert option.help and option.range_text()
         assert re.fullmatch(r"--[a-z][a-z-]*", option.flag)
-
-
-def test_readme_options_table_matches_the_table() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert options_markdown() in readme, "README's options table is stale: paste options_markdown() output"

@@ -1,0 +1,38 @@
+"""The README's generated sections: the options table, the magics and the magic's flags.
+
+``python -m deepseek_magic._docs README.md`` rewrites the text between the
+``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers; ``tests/test_docs.py`` fails when
+the README and the code disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["sections", "render_readme"]
+
+
+def sections() -> dict[str, str]:
+    from ._magic import magics_markdown
+    from ._magic_args import magic_flags_markdown
+    from ._options import options_markdown
+
+    return {"options": options_markdown(), "magics": magics_markdown(), "flags": magic_flags_markdown()}
+
+
+def render_readme(text: str) -> str:
+    """``text`` with every generated section replaced by its current content."""
+    for name, body in sections().items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance command
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    path.write_text(render_readme(path.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"updated {path}")
