@@ -125,14 +125,14 @@ def _unescaped(src: str, index: int) -> bool:
 
 def _closer_positions(src: str, closer: str) -> list[int]:
     """Sorted positions where ``closer`` can end math in ``src``."""
-    found = [
-        m.start() for m in re.finditer(re.escape(closer), src) if _unescaped(src, m.start())
-    ]
+    found = [m.start() for m in re.finditer(re.escape(closer), src) if _unescaped(src, m.start())]
     if closer == "$":  # pandoc: not after a blank, not before a digit
         found = [
             i
             for i in found
-            if i > 0 and not src[i - 1].isspace() and not (i + 1 < len(src) and src[i + 1].isdigit())
+            if i > 0
+            and not src[i - 1].isspace()
+            and not (i + 1 < len(src) and src[i + 1].isdigit())
         ]
     return found
 
@@ -143,7 +143,7 @@ def _next_closer(state: StateInline, closer: str, start: int) -> int | None:
     The closer positions of one inline text are computed once per parse and
     searched by bisection, so a paragraph of many unmatched ``$`` stays linear.
     """
-    cache = state.env.setdefault("dsm_math_closers", {})
+    cache: dict[tuple[str, str], list[int]] = state.env.setdefault("dsm_math_closers", {})
     key = (closer, state.src)
     if key not in cache:
         cache[key] = _closer_positions(state.src, closer)
@@ -213,7 +213,9 @@ def _math_block_rule(state: StateBlock, start_line: int, end_line: int, silent: 
     """
     if state.is_code_block(start_line):
         return False
-    first = state.src[state.bMarks[start_line] + state.tShift[start_line] : state.eMarks[start_line]]
+    first = state.src[
+        state.bMarks[start_line] + state.tShift[start_line] : state.eMarks[start_line]
+    ]
     if first.startswith("$$"):
         opener, closer = "$$", "$$"
     elif first.startswith("\\["):
@@ -254,7 +256,9 @@ def _render_text(self: Any, tokens: Sequence[Token], idx: int, options: Any, env
     return escape_text(tokens[idx].content)
 
 
-def _render_math_inline(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+def _render_math_inline(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any
+) -> str:
     token = tokens[idx]
     return f'<span class="dsm-math">{escape(token.markup + token.content + token.info)}</span>'
 
@@ -274,13 +278,21 @@ def _render_link_open(self: Any, tokens: Sequence[Token], idx: int, options: Any
     return str(self.renderToken(tokens, idx, options, env))
 
 
+def _inside_link(tokens: Sequence[Token], idx: int) -> bool:
+    """True when ``tokens[idx]`` sits between a ``link_open`` and its ``link_close``."""
+    depth = 0
+    for token in tokens[:idx]:
+        depth += {"link_open": 1, "link_close": -1}.get(token.type, 0)
+    return depth > 0
+
+
 def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     """An image becomes a link to it (or just its alt text): nothing loads by itself."""
     token = tokens[idx]
     alt = self.renderInlineAsText(token.children or [], options, env)
     label = f"[image: {escape_text(alt)}]" if alt else "[image]"
     src = str(token.attrGet("src") or "")
-    if not src or not is_safe_url(src):
+    if not src or not is_safe_url(src) or _inside_link(tokens, idx):
         return f'<span class="dsm-image">{label}</span>'
     return f'<a class="dsm-image" href="{escape(src)}" {_LINK_ATTRS}>{label}</a>'
 
@@ -409,7 +421,12 @@ def _fence(code: str, info: str = "") -> str:
 def _code_span(code: str, in_table: bool) -> str:
     longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
     ticks = "`" * (longest + 1)
-    pad = " " if code and (code[0] == "`" or code[-1] == "`" or (code[0] == code[-1] == " " and code.strip())) else ""
+    pad = (
+        " "
+        if code
+        and (code[0] == "`" or code[-1] == "`" or (code[0] == code[-1] == " " and code.strip()))
+        else ""
+    )
     if in_table:  # GFM splits cells on "|" even inside code spans
         code = code.replace("|", "\\|")
     return f"{ticks}{pad}{code}{pad}{ticks}"
@@ -431,6 +448,9 @@ def _tex_for_markdown(tex: str, inline: bool) -> str:
 
 class _Markdown:
     """Serialise markdown-it tokens back to (inert) markdown."""
+
+    def __init__(self) -> None:
+        self.in_link = False  # an image inside a link is written as its label only
 
     def document(self, tokens: list[Token]) -> str:
         return self.blocks(SyntaxTreeNode(tokens).children, nested=False)
@@ -454,13 +474,15 @@ class _Markdown:
         if kind in ("bullet_list", "ordered_list"):
             return self.list(node)
         if kind in ("fence", "code_block"):
-            return self.code(node.content, node.info.split()[0] if node.info.split() else "", nested)
+            return self.code(
+                node.content, node.info.split()[0] if node.info.split() else "", nested
+            )
         if kind == "hr":
             return "***"  # "---" under a paragraph line would make it a heading
         if kind == "table":
             return self.table(node)
         if kind == "math_block":
-            return self.math(node.content, display=True)
+            return self.math(node.content, display=True, nested=nested)
         # Anything else (html_block cannot occur with html=False): its text, escaped.
         return _md_text(node.content, line_start=True)
 
@@ -473,7 +495,8 @@ class _Markdown:
 
     def list(self, node: SyntaxTreeNode) -> str:
         ordered = node.type == "ordered_list"
-        number = int(node.attrGet("start") or 1) if ordered else 0
+        start = node.attrGet("start")
+        number = int(start) if ordered and start is not None else 1
         tight = any(
             child.type == "paragraph" and child.hidden
             for item in node.children
@@ -495,15 +518,23 @@ class _Markdown:
         aligns: list[str] = []
         for section in node.children:
             for tr in section.children:
-                rows.append([self.inline(c.children[0], flat=True, in_table=True) if c.children else "" for c in tr.children])
+                rows.append(
+                    [
+                        self.inline(c.children[0], flat=True, in_table=True) if c.children else ""
+                        for c in tr.children
+                    ]
+                )
                 if not aligns:
                     aligns = [str(c.attrGet("style") or "") for c in tr.children]
         rule = {"text-align:left": ":--", "text-align:right": "--:", "text-align:center": ":-:"}
-        lines = ["| " + " | ".join(rows[0]) + " |", "| " + " | ".join(rule.get(a, "---") for a in aligns) + " |"]
+        lines = [
+            "| " + " | ".join(rows[0]) + " |",
+            "| " + " | ".join(rule.get(a, "---") for a in aligns) + " |",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
         return "\n".join(lines)
 
-    def math(self, tex: str, display: bool, in_table: bool = False) -> str:
+    def math(self, tex: str, display: bool, *, in_table: bool = False, nested: bool = False) -> str:
         """Math with ``$`` delimiters (what every markdown renderer with math knows),
         or, when that would be ambiguous for JupyterLab, the TeX as code."""
         if in_table:  # a "|" would split the cell before any math parser sees it
@@ -518,7 +549,7 @@ class _Markdown:
             return text
         source = f"{delimiter}{tex}{delimiter}"
         if display:
-            return _fence(source, "latex")
+            return self.code(source, "latex", nested)
         return _code_span(source.replace("\n", " "), in_table)
 
     # ---- inline
@@ -551,13 +582,23 @@ class _Markdown:
             href = str(node.attrGet("href") or "")
             title = node.attrGet("title")
             title_part = f' "{_entities(str(title))}"' if title else ""
-            text = self.inline(node, True, in_table)
+            self.in_link = True
+            try:
+                text = self.inline(node, True, in_table)
+            finally:
+                self.in_link = False
             if not is_safe_url(href):
                 return text
             return f"[{text}]({_destination(href)}{title_part})"
         if kind == "image":
-            alt = "".join(c.content for c in node.walk(include_self=False) if c.type in ("text", "code_inline"))
+            alt = "".join(
+                c.content
+                for c in node.walk(include_self=False)
+                if c.type in ("text", "code_inline", "math_inline")
+            )
             src = str(node.attrGet("src") or "")
             label = f"\\[image: {_md_text(alt, False)}\\]" if alt else "\\[image\\]"
-            return f"[{label}]({_destination(src)})" if src and is_safe_url(src) else label
+            if self.in_link or not src or not is_safe_url(src):
+                return label
+            return f"[{label}]({_destination(src)})"
         return _md_text(node.content, line_start)

@@ -22,6 +22,7 @@ would leak into the page) and use ``currentColor``-relative opacity and
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -173,7 +174,9 @@ def _status_line(result: Result) -> str:
     if result.error:
         return f"⚠ {_oneline(result.error, ERROR_TEXT_LIMIT)} — partial result kept"
     if result.finish_reason == "length":
-        return "⚠ Stopped at the token limit (finish: length) — raise max_completion_tokens for more"
+        return (
+            "⚠ Stopped at the token limit (finish: length) — raise max_completion_tokens for more"
+        )
     return ""
 
 
@@ -194,7 +197,9 @@ def _pretty_arguments(arguments: str) -> str:
 
 
 def _tool_summary(call: ToolCall) -> str:
-    state = "error" if call.error is not None else ("done" if call.output is not None else "not run")
+    state = (
+        "error" if call.error is not None else ("done" if call.output is not None else "not run")
+    )
     parts = [f"Tool · {_oneline(call.name, 80) or '?'}", state]
     if call.elapsed is not None:
         parts.append(f"{call.elapsed:.2f} s")
@@ -273,13 +278,17 @@ def _html(result: Result, answer_html: str, offline: bool) -> str:
         parts.append(f'<div class="dsm-offline" style="{_NOTE}">{escape(OFFLINE_NOTE)}</div>')
     parts.extend(_round_html(r, None) for r in result.rounds)
     if result.answer:
-        answer = _details("dsm-answer", "Answer", f'<div class="dsm-answer-body">{answer_html}</div>', open_=True)
+        answer = _details(
+            "dsm-answer", "Answer", f'<div class="dsm-answer-body">{answer_html}</div>', open_=True
+        )
     else:
         answer = f'<div class="dsm-answer dsm-empty" style="{_MUTED}">(no answer)</div>'
     parts.append(_round_html(result, answer))
     status = _status_line(result)
     if status:
-        parts.append(f'<div class="dsm-warning {IGNORE_MATH_CLASS}" style="{_WARN}">{escape(status)}</div>')
+        parts.append(
+            f'<div class="dsm-warning {IGNORE_MATH_CLASS}" style="{_WARN}">{escape(status)}</div>'
+        )
     parts.append(
         f'<div class="dsm-footer {IGNORE_MATH_CLASS}" style="{_FOOTER}">{escape(format_footer(result))}</div>'
     )
@@ -334,7 +343,9 @@ def _markdown(result: Result, answer_md: str, offline: bool) -> str:
     status = _status_line(result)
     if status:
         parts.append(f'<div class="{IGNORE_MATH_CLASS}"><strong>{_md_inert(status)}</strong></div>')
-    parts.append(f'<div class="{IGNORE_MATH_CLASS}"><small>{_md_inert(format_footer(result))}</small></div>')
+    parts.append(
+        f'<div class="{IGNORE_MATH_CLASS}"><small>{_md_inert(format_footer(result))}</small></div>'
+    )
     return "\n\n".join(p for p in parts if p)
 
 
@@ -348,7 +359,9 @@ _CREDENTIAL_NAMES = frozenset(
 def _params(params: Mapping[str, Any]) -> dict[str, Any]:
     """The request options, minus any top-level entry named like a credential."""
     return {
-        str(k): v for k, v in params.items() if str(k).lower().replace("-", "_") not in _CREDENTIAL_NAMES
+        str(k): v
+        for k, v in params.items()
+        if str(k).lower().replace("-", "_") not in _CREDENTIAL_NAMES
     }
 
 
@@ -361,7 +374,7 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return _scrub(value) if isinstance(value, str) else value
     if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
+        return value if math.isfinite(value) else None
     return _scrub(repr(value))
 
 
@@ -384,12 +397,17 @@ def _metadata(result: Result) -> dict[str, Any]:
                 "offline": result.offline,
                 "cached": result.cached,
                 "error": result.error,
+                "interrupted": result.interrupted,
+                "conversation": result.conversation,
+                "tool_rounds": len(result.rounds),
             }
         )
     }
 
 
-def render_result(result: Result, *, offline_note: bool | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+def render_result(
+    result: Result, *, offline_note: bool | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
     """The final view: ``(mimebundle, metadata)``.
 
     ``offline_note`` forces the "offline emulator" note on or off; by default it
@@ -423,7 +441,11 @@ def _plain(result: Result, *, show_reasoning: bool, offline: bool) -> str:
     for r in [*result.rounds, result]:
         if r.reasoning:
             if show_reasoning:
-                lines += [f"[{_reasoning_summary(r)}]", r.reasoning.rstrip("\n"), "[end of reasoning]"]
+                lines += [
+                    f"[{_reasoning_summary(r)}]",
+                    r.reasoning.rstrip("\n"),
+                    "[end of reasoning]",
+                ]
             else:
                 lines.append(f"[reasoning: {_reasoning_tokens(r)}, hidden]")
         if r is not result and r.answer:
@@ -482,7 +504,7 @@ def _escaped_tail(text: str, limit: int) -> str:
 def _plain_tail(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
-    return "…" + text[-(limit - 1):] if limit > 1 else ""
+    return "…" + text[-(limit - 1) :] if limit > 1 else ""
 
 
 def _live_status(result: Result, elapsed: float) -> str:
@@ -522,7 +544,9 @@ def render_live(
     if result.answer:
         if result.reasoning:
             summary = f"▸ {_reasoning_summary(result, with_time=False)}"
-            html_parts.append(f'<div class="dsm-reasoning-summary" style="{_MUTED}">{escape(summary)}</div>')
+            html_parts.append(
+                f'<div class="dsm-reasoning-summary" style="{_MUTED}">{escape(summary)}</div>'
+            )
             plain_parts.append(summary)
         html_parts.append(
             f'<div class="dsm-answer-tail" style="{_PRE_WRAP}">'
@@ -537,7 +561,7 @@ def render_live(
         plain_parts.append(_plain_tail(result.reasoning, max_reasoning_chars))
     html = (
         f'<div class="deepseek-magic dsm-live {IGNORE_MATH_CLASS}" style="{_ROOT}">'
-        f'{"".join(html_parts)}</div>'
+        f"{''.join(html_parts)}</div>"
     )
     return {"text/html": html, "text/plain": _terminal_safe("\n".join(plain_parts))}
 
