@@ -1,0 +1,78 @@
+"""The offline emulator: a real OpenAI-compatible chat-completions server on loopback.
+
+It stands in for OpenRouter, DeepSeek's API and local servers (vLLM, Ollama,
+llama.cpp) wherever a real model is not wanted: the test suite, the notebooks
+under nbval, the benchmarks, and keyless Binder demos. Every default reply says
+plainly that it comes from the deepseek-magic offline emulator, not from
+DeepSeek R1. It uses only the standard library and imports nothing else from
+``deepseek_magic``.
+
+Wire format (see ``docs/wire-format.md``): ``POST /v1/chat/completions`` (also
+``/api/v1/...``) answers with SSE when the body says ``"stream": true`` and with one
+``chat.completion`` JSON otherwise; ``GET /v1/models`` lists ``deepseek/deepseek-r1``;
+``GET /health`` says it is up. The ``dialect`` chooses where the reasoning goes:
+
+============== =============================================================
+openrouter     ``delta.reasoning`` + the same text in ``reasoning_details``;
+               ``: OPENROUTER PROCESSING`` comments; ``cost`` in usage
+deepseek       ``delta.reasoning_content`` (``content: null`` meanwhile);
+               ``: keep-alive`` comments; cache-hit/miss usage; JSON bodies
+               start with blank lines
+think          inline ``<think>\\n...\\n</think>\\n\\n`` in ``content``
+think-noopen   as ``think`` without the opening ``<think>``
+openai         no reasoning at all
+vllm, ollama   ``delta.reasoning``; Ollama sends ``finish_reason`` with ``delta: {}``
+llamacpp       ``delta.reasoning_content``
+============== =============================================================
+
+OpenRouter and DeepSeek always end a stream with a ``choices: []`` usage chunk;
+the OpenAI-style servers (openai, vllm, ollama, llamacpp, think*) send it only when
+the request asks with ``"stream_options": {"include_usage": true}``, like the real ones.
+
+Usage::
+
+    from deepseek_magic.emulator import Emulator, Reply, Fault, ToolCallSpec
+
+    with Emulator(replies=[Reply(reasoning="Compare tenths.", answer="9.9 is larger.")]) as emu:
+        ...  # point a client at emu.base_url
+        emu.queue(Fault("status", status=429, headers={"Retry-After": "2"}))
+        emu.queue(Fault("midstream_error", after_tokens=3))
+        assert emu.requests[0]["messages"]
+
+Each request consumes one queued :class:`Reply` or :class:`Fault`; when the queue
+is empty the ``responder(body)`` callable decides, else a default reply echoes the
+question. From a shell: ``python -m deepseek_magic.emulator --help``.
+"""
+
+from __future__ import annotations
+
+from ._script import (
+    DIALECTS,
+    FAULT_KINDS,
+    Dialect,
+    Fault,
+    FaultKind,
+    Reply,
+    Script,
+    ToolCallSpec,
+    default_reply,
+    load_script,
+    tokenize,
+)
+from ._server import Emulator, RequestRecord
+
+__all__ = [
+    "DIALECTS",
+    "FAULT_KINDS",
+    "Dialect",
+    "Emulator",
+    "Fault",
+    "FaultKind",
+    "Reply",
+    "RequestRecord",
+    "Script",
+    "ToolCallSpec",
+    "default_reply",
+    "load_script",
+    "tokenize",
+]
