@@ -86,6 +86,7 @@ class Accumulator:
         self.provider: str | None = None
         self.error: ErrorEvent | None = None
         self.time_to_first_token: float | None = None
+        self.time_to_answer: float | None = None
         self.chunks: list[Mapping[str, Any]] = []
         self.chunk_count = 0
         self._keep_chunks = keep_chunks
@@ -106,6 +107,8 @@ class Accumulator:
         if isinstance(event, ReasoningDelta):
             self.reasoning.add(event.text)
         elif isinstance(event, ContentDelta):
+            if self.time_to_answer is None and len(self.reasoning):
+                self.time_to_answer = now
             self.answer.add(event.text)
         elif isinstance(event, ContentWasReasoning):
             self.reasoning.add(self.answer.take())
@@ -175,6 +178,7 @@ class Accumulator:
             messages=self._messages,
             elapsed=elapsed,
             time_to_first_token=self.time_to_first_token,
+            reasoning_elapsed=self.time_to_answer if len(self.answer) else None,
             id=self.id,
             provider=self.provider,
             base_url=self._base_url,

@@ -143,17 +143,18 @@ def _reasoning_summary(result: Result, *, with_time: bool = True) -> str:
     parts = ["Reasoning", _reasoning_tokens(result)]
     seconds = _reasoning_seconds(result) if with_time else None
     if seconds is not None:
-        parts.append(f"{'≈' if result.answer else ''}{seconds:.1f} s")
+        exact = not result.answer or result.reasoning_elapsed is not None
+        parts.append(f"{'' if exact else '≈'}{seconds:.1f} s")
     return " · ".join(parts)
 
 
 def _reasoning_seconds(result: Result) -> float | None:
-    """Seconds until the answer began.
-
-    The Result does not record when the first answer token came, so once there
-    is an answer this is an estimate: the first-token wait plus the generation
-    time shared between reasoning and answer by tokens (or characters).
+    """Seconds until the answer began: measured (``Result.reasoning_elapsed``) when the
+    reply streamed; otherwise (non-streamed, replayed from an old cache) an estimate, the
+    first-token wait plus the generation time shared by tokens (or characters).
     """
+    if result.reasoning_elapsed is not None:
+        return result.reasoning_elapsed
     if result.elapsed <= 0:
         return None
     if not result.answer:

@@ -126,6 +126,8 @@ class Result:
     elapsed: float = 0.0
     #: seconds from sending the request to the first reasoning or answer token
     time_to_first_token: float | None = None
+    #: seconds from sending the request to the first answer token (how long it thought)
+    reasoning_elapsed: float | None = None
     #: the generation id (``gen-...``) and the provider that served it, when given
     id: str | None = None
     provider: str | None = None
