@@ -306,8 +306,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
 
     @line_magic
     def deepseek_offline(self, line: str = "") -> None:
-        """`%deepseek_offline [on|off|status]`: answer from the bundled offline emulator
-        (no key, no network; every output says it is the emulator, not DeepSeek R1)."""
+        """`%deepseek_offline [on|off|status|auto]`: answer from the bundled offline emulator
+        (no key, no network; every output says it is the emulator, not DeepSeek R1);
+        `auto` turns it on only when no API key is set."""
         from ._offline import offline_magic
 
         offline_magic(self.session, line)
@@ -412,9 +413,20 @@ def protect_question_marks(lines: list[str]) -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     import importlib
 
+    from ._cache import cache_from_env
+    from ._offline import offline_from_env
+
     if protect_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(protect_question_marks)
-    ipython.register_magics(DeepSeekMagics(shell=ipython))
+    magics = DeepSeekMagics(shell=ipython)
+    ipython.register_magics(magics)
+    # The explicit switches DEEPSEEK_MAGIC_OFFLINE / DEEPSEEK_MAGIC_CACHE, each announced
+    # with a visible line when it takes effect.
+    offline_from_env(magics.session)
+    try:
+        cache_from_env(magics.session)
+    except DeepSeekError as exc:
+        print(f"Warning: {exc}", file=sys.stderr)
     for module, name in _MORE_MAGICS:
         cls = getattr(importlib.import_module(module, __package__), name)
         ipython.register_magics(cls(shell=ipython))

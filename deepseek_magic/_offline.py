@@ -1,0 +1,240 @@
+"""Offline mode: the bundled emulator, started in the background and used by the session.
+
+Offline mode is an explicit, visible switch and nothing else turns it on:
+
+* ``%deepseek_offline [on]`` (options below), ``%deepseek_offline off``, ``%deepseek_offline status``;
+* ``DEEPSEEK_MAGIC_OFFLINE=1`` in the environment, read by :func:`offline_from_env` when the
+  extension loads (a value starting with ``-`` is read as the magic's options, e.g.
+  ``DEEPSEEK_MAGIC_OFFLINE="--token-rate 40"``).
+
+A missing API key never switches it on; the missing-key error only suggests it.
+
+While it is on, :func:`deepseek_magic._api.prepare` sends requests without an explicit base
+URL or provider to the emulator and marks them offline, so every output says it comes
+from the emulator, not from DeepSeek R1. The emulator runs on 127.0.0.1 in this process
+(threads, no subprocess); :func:`stop_offline` joins its threads and an ``atexit`` hook
+stops whatever is still running when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shlex
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError
+
+from ._session import Session
+from .emulator import DIALECTS, Emulator, load_script
+
+__all__ = [
+    "ENV_OFFLINE",
+    "offline_from_env",
+    "offline_magic",
+    "offline_status",
+    "parse_offline_args",
+    "start_offline",
+    "stop_offline",
+]
+
+#: the environment variable that turns offline mode on (``1``, ``true``, ``yes``, ``on``)
+ENV_OFFLINE = "DEEPSEEK_MAGIC_OFFLINE"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+# Emulators started here and not yet stopped, for the atexit hook.
+_running: set[Emulator] = set()
+_running_lock = threading.Lock()
+_atexit_registered = False
+# Sessions whose environment setting has been applied, or whose user chose explicitly with
+# the magic: the environment must not switch offline mode back on after `%deepseek_offline off`.
+_env_done: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line for the notebook instead of argparse's usage text and sys.exit().
+        raise UsageError(f"%deepseek_offline: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="%deepseek_offline", add_help=False,
+                description="Answer from the bundled offline emulator instead of DeepSeek R1.")
+    p.add_argument("action", nargs="?", default="on", choices=["on", "off", "status", "auto"])
+    p.add_argument("--dialect", choices=DIALECTS, help="which server's wire format the emulator speaks")
+    p.add_argument("--token-rate", type=float, metavar="TOKENS_PER_SECOND",
+                   help="streaming speed (default: as fast as possible)")
+    p.add_argument("--latency", type=float, metavar="SECONDS", help="wait before the first token")
+    p.add_argument("--script", metavar="FILE", help="JSON (or YAML) file of scripted replies, one per request")
+    return p
+
+
+def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
+    """``"on --token-rate 40"`` -> ``("on", {"token_delay": 0.025})``: the action and the
+    :class:`~deepseek_magic.emulator.Emulator` keywords. Raises ``UsageError`` (one line)."""
+    try:
+        words = shlex.split(line, posix=True)  # shell quoting, as every magic of ours
+    except ValueError as exc:  # an unclosed quote
+        raise UsageError(f"%deepseek_offline: {exc}.") from None
+    args = _parser().parse_args(words)
+    kwargs: dict[str, Any] = {}
+    if args.dialect is not None:
+        kwargs["dialect"] = args.dialect
+    if args.token_rate is not None:
+        if not args.token_rate >= 0:  # also refuses NaN
+            raise UsageError(f"--token-rate {args.token_rate:g}: expected tokens per second >= 0 (0 = no delay).")
+        kwargs["token_delay"] = 1.0 / args.token_rate if args.token_rate else 0.0
+    if args.latency is not None:
+        if not 0 <= args.latency <= 3600:
+            raise UsageError(f"--latency {args.latency:g}: expected seconds between 0 and 3600.")
+        kwargs["first_token_latency"] = args.latency
+    if args.script is not None:
+        try:
+            kwargs["replies"] = load_script(os.path.expanduser(args.script))
+        except (OSError, ValueError, TypeError, KeyError, ImportError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise UsageError(f"--script {args.script}: cannot use it: {reason}") from None
+    if args.action not in ("on", "auto") and kwargs:
+        raise UsageError(f"%deepseek_offline {args.action} takes no options; they go with 'on'.")
+    return args.action, kwargs
+
+
+# ----------------------------------------------------------------- the switch
+def start_offline(session: Session, **emulator_kwargs: Any) -> Emulator:
+    """Start the emulator on 127.0.0.1 in the background and point ``session`` at it.
+
+    ``emulator_kwargs`` go to :class:`~deepseek_magic.emulator.Emulator` (``replies``,
+    ``dialect``, ``token_delay``, ``first_token_latency`` ...). A running one is replaced,
+    so new options take effect.
+    """
+    global _atexit_registered
+    stop_offline(session)
+    emulator_kwargs.setdefault("host", "127.0.0.1")
+    emu = Emulator(**emulator_kwargs).start()
+    with _running_lock:
+        _running.add(emu)
+        if not _atexit_registered:
+            atexit.register(_stop_all)
+            _atexit_registered = True
+    session.offline = emu
+    return emu
+
+
+def stop_offline(session: Session) -> bool:
+    """Stop the session's emulator (joining its threads) and go back to the configured
+    provider. Returns whether offline mode was on."""
+    emu, session.offline = session.offline, None
+    if emu is None:
+        return False
+    with _running_lock:
+        _running.discard(emu)
+    emu.stop()
+    return True
+
+
+def _stop_all() -> None:
+    with _running_lock:
+        emulators = list(_running)
+        _running.clear()
+    for emu in emulators:
+        emu.stop(timeout=2.0)
+
+
+def _on_line(emu: Emulator) -> str:
+    details = [f"{emu.dialect} format"]
+    if emu.token_delay:
+        details.append(f"{1.0 / emu.token_delay:g} tokens/s")
+    if emu.first_token_latency:
+        details.append(f"{emu.first_token_latency:g} s latency")
+    return (f"Offline mode ON: answers come from the bundled emulator at {emu.base_url} "
+            f"({', '.join(details)}), not from DeepSeek R1. %deepseek_offline off to go back.")
+
+
+def offline_status(session: Session) -> str:
+    """One line saying whether offline mode is on, and where answers come from."""
+    emu = session.offline
+    if emu is None:
+        return ("Offline mode is OFF: requests go to the configured provider. "
+                "%deepseek_offline turns on the bundled emulator (no key, no network).")
+    return _on_line(emu)
+
+
+# ----------------------------------------------------------------- magic and environment
+def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = print) -> None:
+    """``%deepseek_offline [on|off|status|auto] [--dialect D] [--token-rate N] [--latency S] [--script FILE]``.
+
+    ``auto`` (for teaching notebooks) turns offline mode on only when no API key is set,
+    and says which way it went: a student with a key gets DeepSeek R1, one without gets
+    the emulator, and the output says so either way."""
+    action, kwargs = parse_offline_args(line)
+    _env_done.add(session)  # the user chose: the environment no longer decides for this session
+    if action == "status":
+        out(offline_status(session))
+    elif action == "off":
+        was_on = stop_offline(session)
+        out("Offline mode OFF: requests go to the configured provider again."
+            if was_on else "Offline mode was already off.")
+    elif action == "auto" and _has_key(session):
+        out("An API key is set: answers come from DeepSeek R1 (this costs credits). "
+            "%deepseek_offline on would use the bundled emulator instead.")
+    elif session.offline is not None and not kwargs:
+        out(_on_line(session.offline))  # already on: say so again, keep the running emulator
+    else:
+        try:
+            emu = start_offline(session, **kwargs)
+        except OSError as exc:
+            raise UsageError(f"%deepseek_offline: cannot start the emulator on 127.0.0.1: {exc}") from None
+        out(_on_line(emu))
+
+
+def _has_key(session: Session) -> bool:
+    """Whether a request could be sent now with the session's settings (a key is found,
+    or the base URL is a local server that needs none)."""
+    from ._errors import ConfigError
+    from ._settings import resolve_settings
+
+    try:
+        resolve_settings(config=session.config)
+    except ConfigError:
+        return False
+    return True
+
+
+def offline_from_env(session: Session, env: Mapping[str, str] | None = None, *,
+                     out: Callable[[str], None] = print) -> bool:
+    """Apply ``DEEPSEEK_MAGIC_OFFLINE`` once per session; True when offline mode is on after it.
+
+    ``1``/``true``/``yes``/``on`` starts the emulator with its defaults; a value starting with
+    ``-`` is read as the magic's options (``"--token-rate 40 --script replies.json"``).
+    Switching on prints the same visible line as the magic. Once the variable has been
+    applied, or the user has used ``%deepseek_offline``, later calls change nothing, so
+    ``%deepseek_offline off`` sticks. An unreadable value prints a warning and leaves
+    offline mode off: it is never turned on by guesswork.
+    """
+    env = os.environ if env is None else env
+    if session in _env_done:
+        return session.offline is not None
+    _env_done.add(session)
+    raw = env.get(ENV_OFFLINE, "")
+    value = raw.strip()
+    if value.lower() in _FALSE:
+        return session.offline is not None
+    if value.lower() in _TRUE:
+        line = "on"
+    elif value.startswith("-"):
+        line = "on " + value
+    else:
+        out(f"Warning: {ENV_OFFLINE}={raw!r} is not understood (use 1 to turn offline mode on); "
+            "offline mode stays off.")
+        return session.offline is not None
+    try:
+        offline_magic(session, line, out=out)
+    except UsageError as exc:
+        out(f"Warning: {ENV_OFFLINE}: {exc} Offline mode stays off.")
+    return session.offline is not None
