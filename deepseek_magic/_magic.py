@@ -138,7 +138,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         if args.panel:
             from ._panel import panel
 
-            return panel(prompt, **option_values(args))  # type: ignore[no-any-return]
+            return panel(prompt, session=self.session, model=args.model, system=args.system,  # type: ignore[no-any-return]
+                         out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)

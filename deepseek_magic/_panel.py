@@ -1,0 +1,475 @@
+"""The ipywidgets panel: ``%deepseek_panel`` / ``deepseek_magic.panel()``.
+
+A prompt, one control per request option (generated from the option table by
+``_panel_controls``), model / system prompt / "store as" fields, and four buttons:
+
+* **Send** streams the reply into the panel's own output area with the magic's live
+  view, in a background thread, so other cells keep running meanwhile;
+* **Stop** closes the connection at once; the partial Result is kept (interrupted);
+* **Compare** runs the prompt under several settings at once (``temperature = 0.2,
+  0.6, 1.0``), concurrently, shown side by side;
+* **Copy as %%deepseek cell** shows the magic cell that sends exactly the same body.
+
+Every run is a Result in the session history and is bound to the "store as" name.
+Errors are one line in the status bar, never a traceback. This module (with the
+magic) is the only one that touches the user namespace and the display; ipywidgets
+is imported here, so only when the panel is used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._api import Prepared, prepare, run_prepared
+from ._errors import DeepSeekError, OptionError
+from ._live import DEFAULT_MAX_RATE, LiveView
+from ._options import OPTIONS, Option, validate_options
+from ._render import escape, format_footer, render_error, render_result
+from ._result import Result
+from ._session import SESSION, Session
+
+__all__ = ["Panel", "PanelUnavailableError", "panel"]
+
+
+class PanelUnavailableError(DeepSeekError, ImportError):
+    """The panel needs ipywidgets 8 or later, which is not installed."""
+
+
+def _require_ipywidgets() -> Any:
+    try:
+        import ipywidgets
+    except ImportError:
+        raise PanelUnavailableError(
+            "The panel needs ipywidgets: pip install ipywidgets (or pip install 'deepseek-magic[panel]')."
+        ) from None
+    if not hasattr(ipywidgets, "TagsInput"):
+        raise PanelUnavailableError(
+            f"The panel needs ipywidgets 8 (found {getattr(ipywidgets, '__version__', '?')}): "
+            "pip install -U ipywidgets.")
+    return ipywidgets
+
+
+# Importing this module is using the panel: without ipywidgets it fails here with the
+# install hint (and panel() checks again, for a kernel where ipywidgets went away).
+W = _require_ipywidgets()
+
+from ._panel_controls import ControlSet, cell_text, namespace_functions, parse_compare
+
+#: "find the IPython shell myself" (``shell=None`` means: no namespace to bind into)
+_AUTO: Any = object()
+_WIDE = {"width": "100%"}
+_STATUS_STYLE = {
+    "ready": "opacity:0.7;",
+    "running": "opacity:0.85;",
+    "done": "opacity:0.85;",
+    "stopped": "color:var(--jp-warn-color1,#b26a00);font-weight:600;",
+    "error": "color:var(--jp-error-color1,#d32f2f);font-weight:600;",
+}
+
+
+@dataclass
+class _Run:
+    """One request of a Send or a Compare, and where it is shown."""
+
+    prep: Prepared
+    view: Any  # the Output widget it streams into
+    label: str = ""
+    footer: Any = None  # a Compare column's footer (HTML widget)
+    result: Result | None = None
+    error: BaseException | None = None
+    stopped: bool = False
+    streams: list[Any] = field(default_factory=list)
+
+
+def _display_into(output: Any) -> Callable[[dict[str, Any], dict[str, Any], bool], None]:
+    """A LiveView display function that writes frames into an Output widget (replacing
+    the previous frame: one output, updated in place)."""
+
+    def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
+        output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": metadata},)
+
+    return show
+
+
+class Panel(W.VBox):  # type: ignore[misc, name-defined]
+    """The tuning panel (an ipywidgets ``VBox``); see the module docstring.
+
+    Sub-widgets for tests and scripts: ``prompt``, ``model``, ``system``, ``out_name``,
+    ``controls[name]`` (each option's widget), ``send_boxes[name]`` (its "send" box),
+    ``send_button``, ``stop_button``, ``compare_spec``, ``compare_button``,
+    ``compare_box``, ``copy_button``, ``copy_area``, ``output``, ``status``; results in
+    ``last_result`` / ``results``; ``wait(timeout)`` joins the running requests.
+    ``options`` is the option table to build from (default: :data:`OPTIONS`).
+    """
+
+    def __init__(
+        self,
+        prompt: str = "",
+        *,
+        session: Session | None = None,
+        shell: Any = _AUTO,
+        options: Sequence[Option] = OPTIONS,
+        values: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        out: str | None = None,
+        base_url: str | None = None,
+        provider: str | None = None,
+        live_rate: float = DEFAULT_MAX_RATE,
+    ) -> None:
+        super().__init__()
+        self.session = session or SESSION
+        if shell is _AUTO:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        self.shell = shell
+        self.options = tuple(options)
+        self.base_url, self.provider, self.live_rate = base_url, provider, live_rate
+
+        self.prompt = W.Textarea(value=prompt, placeholder="Ask DeepSeek R1… (Send streams the reply below)",
+                                 rows=5, layout=_WIDE)
+        self.model = W.Text(value=model or "", description="model", placeholder="deepseek-r1 (default)")
+        self.system = W.Text(value=system or "", description="system", placeholder="(none)", layout=_WIDE)
+        self.out_name = W.Text(value=out or "", description="store as", placeholder="variable name")
+        self.option_set = ControlSet(self.options, functions=namespace_functions(self._namespace()))
+        self.option_controls = self.option_set.controls
+        self.controls = {name: c.widget for name, c in self.option_controls.items()}
+        self.send_boxes = {name: c.send for name, c in self.option_controls.items()}
+        self.run_tools = W.Checkbox(value=False, description="run tools", indent=False,
+                                    tooltip="Run the tools the model calls and send back their results")
+        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        self.compare_spec = W.Text(placeholder="temperature = 0.2, 0.6, 1.0", description="compare",
+                                   layout=W.Layout(width="340px"))
+        self.compare_button = W.Button(description="Compare", icon="columns",
+                                       tooltip="Run the prompt once per value, side by side")
+        self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy")
+        self.copy_area = W.Textarea(rows=4, layout=W.Layout(width="100%", display="none"))
+        self.status = W.HTML()
+        self.output = W.Output()
+        self.compare_box = W.GridBox([], layout=W.Layout(grid_gap="8px", width="100%"))
+        for widget, css in ((self, "dsm-panel"), (self.send_button, "dsm-send"), (self.stop_button, "dsm-stop"),
+                            (self.compare_button, "dsm-compare"), (self.prompt, "dsm-prompt"),
+                            (self.output, "dsm-output"), (self.status, "dsm-status"),
+                            (self.copy_button, "dsm-copy"), (self.copy_area, "dsm-copy-text"),
+                            (self.compare_spec, "dsm-compare-spec"), (self.compare_box, "dsm-compare-grid"),
+                            (self.model, "dsm-model"), (self.system, "dsm-system"),
+                            (self.out_name, "dsm-out-name")):
+            widget.add_class(css)
+
+        #: this panel's Results, in the order they finished
+        self.results: list[Result] = []
+        self.last_result: Result | None = None
+        #: the exception behind the last error shown in the status line
+        self.last_error: BaseException | None = None
+        #: the threads of the current (or last) Send / Compare
+        self.threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._runs: list[_Run] = []
+        self._pending = 0
+        self._busy = False
+        self._invalid = False
+
+        for name, raw in (values or {}).items():
+            self.option_set.give(name, raw, self._namespace())
+        self.children = self._arrange()
+        self.send_button.on_click(lambda _: self._on_send())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.compare_button.on_click(lambda _: self._on_compare())
+        self.copy_button.on_click(lambda _: self._on_copy())
+        for control in self.option_controls.values():
+            control.widget.observe(self._changed, names="value")
+            control.send.observe(self._changed, names="value")
+        self._say("ready", "Ready. Ticked options are sent; the rest keep the server's default.")
+
+    # ------------------------------------------------------------------ layout
+    def _arrange(self) -> tuple[Any, ...]:
+        grid = self.option_set.grid()
+        if "tools" in self.option_controls:
+            refresh = W.Button(description="", icon="refresh", tooltip="Look for new functions in the notebook",
+                               layout=W.Layout(width="36px"))
+            refresh.on_click(lambda _: self.refresh_tools())
+            self.option_controls["tools"].row.children += (refresh, self.run_tools)
+        buttons = W.HBox([self.send_button, self.stop_button, self.compare_spec, self.compare_button,
+                          self.copy_button], layout=W.Layout(flex_flow="row wrap"))
+        return (self.prompt, W.HBox([self.model, self.out_name]), self.system, grid, buttons, self.status,
+                self.copy_area, self.output, self.compare_box)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "idle"
+        return f"<deepseek_magic Panel ({state}, {len(self.results)} results)>"
+
+    # ------------------------------------------------------------------ values
+    def _namespace(self) -> dict[str, Any] | None:
+        return getattr(self.shell, "user_ns", None)
+
+    def refresh_tools(self) -> None:
+        """Offer the functions the notebook defines now."""
+        self.option_set.set_tools(namespace_functions(self._namespace()))
+
+    def values(self) -> dict[str, Any]:
+        """The options the user set (ticked), as the controls hold them (not yet checked)."""
+        return self.option_set.values()
+
+    def _changed(self, change: Any) -> None:
+        # Say at once when a control holds a value that cannot be sent.
+        if self.running:
+            return
+        try:
+            validate_options(self.values())
+        except OptionError as exc:
+            self._invalid = True
+            self._fail(exc)
+            return
+        if self._invalid:
+            self._invalid = False
+            self._say("ready", "Ready.")
+
+    def _text(self, widget: Any) -> str | None:
+        return widget.value.strip() or None
+
+    def _prepare(self, overrides: Mapping[str, Any] | None = None) -> Prepared:
+        """Check everything and build the request; raises before anything is sent."""
+        prompt = self.prompt.value.strip()
+        if not prompt:
+            raise OptionError("The prompt is empty: type a question in the prompt box.", option="prompt")
+        name = self._text(self.out_name)
+        if name is not None and not name.isidentifier():
+            raise OptionError(f"store as {name!r}: not a valid Python name.", option="out")
+        # The magic strips the cell the same way, so a copied cell sends the same body.
+        return prepare(prompt, session=self.session, model=self._text(self.model), system=self._text(self.system),
+                       base_url=self.base_url, provider=self.provider, run_tools=self.run_tools.value,
+                       options={**self.values(), **(overrides or {})}, warn=lambda msg: None)
+
+    def cell(self) -> str:
+        """The ``%%deepseek`` cell that sends exactly what Send would."""
+        return cell_text(self.prompt.value.strip(), validate_options(self.values()), self.options,
+                         model=self._text(self.model), system=self._text(self.system),
+                         out=self._text(self.out_name), base_url=self.base_url, provider=self.provider,
+                         run_tools=self.run_tools.value, tool_names=self.option_set.tool_names())
+
+    # ------------------------------------------------------------------ buttons
+    @property
+    def running(self) -> bool:
+        """True from Send / Compare until its last request has finished."""
+        return self._busy
+
+    def _on_send(self) -> None:
+        if self.running:
+            self._say("running", "Still running: press Stop first.")
+            return
+        try:
+            prep = self._prepare()
+        except DeepSeekError as exc:  # OptionError, ConfigError, ToolError: nothing was sent
+            self._fail(exc)
+            return
+        self.compare_box.children = ()
+        self._start([_Run(prep, self.output)], "send")
+
+    def _on_compare(self) -> None:
+        if self.running:
+            self._say("running", "Still running: press Stop first.")
+            return
+        try:
+            settings = parse_compare(self.compare_spec.value, self.options)
+            # Every run is checked before any is sent.
+            preps = [(label, self._prepare(setting)) for label, setting in settings]
+        except DeepSeekError as exc:
+            self._fail(exc)
+            return
+        runs, columns = [], []
+        for label, prep in preps:
+            view, footer = W.Output(), W.HTML()
+            column = W.VBox([W.HTML(f"<b>{escape(label)}</b>"), view, footer],
+                            layout=W.Layout(min_width="0", border="1px solid var(--jp-border-color2,#ddd)",
+                                            padding="4px"))
+            column.add_class("dsm-column")
+            columns.append(column)
+            runs.append(_Run(prep, view, label=label, footer=footer))
+        self.output.outputs = ()
+        self.compare_box.layout.grid_template_columns = f"repeat({min(len(runs), 4)}, minmax(0, 1fr))"
+        self.compare_box.children = tuple(columns)
+        self._start(runs, "compare")
+
+    def _on_copy(self) -> None:
+        try:
+            text = self.cell()
+        except DeepSeekError as exc:
+            self._fail(exc)
+            return
+        self.copy_area.value = text
+        self.copy_area.layout.display = ""
+        self._say("ready", "The cell below sends the same request: copy it into a new cell.")
+
+    def stop(self) -> None:
+        """Stop every running request now; what arrived is kept (interrupted Results)."""
+        self._stop_event.set()
+        with self._lock:
+            # Under the lock: the final status (written with _busy cleared) always wins.
+            if self._busy:
+                self._say("stopped", "Stopping…")
+            streams = [s for run in self._runs for s in run.streams]
+        for stream in streams:
+            stream.close()  # wakes the reading thread at once (see ChatStream.close)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the running Send / Compare to finish; True when it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in list(self.threads):
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self.running
+
+    # ------------------------------------------------------------------ running
+    def _start(self, runs: list[_Run], kind: str) -> None:
+        self._stop_event.clear()
+        self._runs = runs
+        self._pending = len(runs)
+        self._busy = True
+        self.send_button.disabled = self.compare_button.disabled = True
+        self.stop_button.disabled = False
+        self._say("running", f"Sending {len(runs)} requests…" if len(runs) > 1 else "Sending…")
+        self.threads = [threading.Thread(target=self._work, args=(run, runs, kind), daemon=True,
+                                         name=f"deepseek-panel-{i}") for i, run in enumerate(runs)]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self, run: _Run, runs: list[_Run], kind: str) -> None:
+        try:
+            self._execute(run)
+        except BaseException as exc:  # noqa: BLE001 - a thread must never print a traceback into a cell
+            run.error = run.error or exc
+        finally:
+            with self._lock:
+                self._pending -= 1
+                last = self._pending == 0
+            if last:
+                try:
+                    state, text = self._finished(runs, kind)
+                except BaseException as exc:  # noqa: BLE001
+                    self.last_error = exc
+                    state, text = "error", "⚠ " + _describe(exc)
+                with self._lock:
+                    self._busy = False
+                    self._say(state, text)
+                self.send_button.disabled = self.compare_button.disabled = False
+                self.stop_button.disabled = True
+
+    def _execute(self, run: _Run) -> None:
+        live = LiveView(_display_into(run.view), max_rate=self.live_rate, offline=run.prep.settings.offline)
+        live.start()
+
+        def on_stream(stream: Any) -> None:
+            with self._lock:
+                run.streams.append(stream)
+            if self._stop_event.is_set():  # Stop came before this stream (or tool round) began
+                stream.close()
+
+        def on_event(event: Any, stream: Any) -> None:
+            live.tick(stream)
+
+        result: Result | None
+        try:
+            result = run_prepared(run.prep, session=self.session, on_stream=on_stream, on_event=on_event)
+        except KeyboardInterrupt as exc:  # Stop closed the stream; run_prepared kept the partial
+            run.stopped = True
+            result = getattr(exc, "partial", None)
+        except DeepSeekError as exc:
+            run.error, result = exc, exc.partial
+        run.result = result
+        if result is not None:
+            with self._lock:
+                self.results.append(result)
+                self.last_result = result
+        if run.error is not None and (result is None or not (result.answer or result.reasoning
+                                                              or result.tool_calls)):
+            live.finish(render_error(str(run.error)), {})
+        elif result is not None:
+            live.finish(*render_result(result))
+        if run.footer is not None:
+            run.footer.value = self._status_html(*self._summary(run))
+
+    def _summary(self, run: _Run) -> tuple[str, str]:
+        if run.error is not None:
+            kept = " — partial result kept" if run.result is not None and (run.result.answer or run.result.reasoning) else ""
+            return "error", f"⚠ {_describe(run.error)}{kept}"
+        if run.stopped:
+            return "stopped", "■ Stopped — partial result kept"
+        assert run.result is not None
+        return "done", "✓ " + format_footer(run.result)
+
+    def _finished(self, runs: list[_Run], kind: str) -> tuple[str, str]:
+        """Bind the Results in the notebook; returns the final status line."""
+        results = [run.result for run in runs]
+        namespace = self._namespace()
+        if namespace is not None and any(r is not None for r in results):
+            from ._magic import LAST_NAME
+
+            namespace[LAST_NAME] = self.last_result
+            name = self._text(self.out_name)
+            if name:
+                namespace[name] = results[0] if kind == "send" else results
+        failed = [run for run in runs if run.error is not None]
+        if failed:
+            self.last_error = failed[0].error
+        if kind == "send":
+            return self._summary(runs[0])
+        stopped = sum(run.stopped for run in runs)
+        if failed:
+            state, text = "error", f"{len(runs) - len(failed)} of {len(runs)} runs done; {_describe(failed[0].error)}"
+        elif stopped:
+            state, text = "stopped", f"■ Stopped — {stopped} of {len(runs)} runs interrupted, partial results kept"
+        else:
+            state, text = "done", f"✓ Compared {len(runs)} settings side by side"
+        return state, text
+
+    # ------------------------------------------------------------------ status line
+    def _status_html(self, state: str, text: str) -> str:
+        flat = " ".join(text.split())
+        flat = flat if len(flat) <= 400 else flat[:399] + "…"
+        return f'<span class="dsm-status-{state}" style="{_STATUS_STYLE[state]}">{escape(flat)}</span>'
+
+    def _say(self, state: str, text: str) -> None:
+        self.status.value = self._status_html(state, text)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.last_error = exc
+        self._say("error", "⚠ " + _describe(exc))
+
+    def close(self) -> None:
+        """Stop any running request, then close the widgets."""
+        if hasattr(self, "_stop_event"):  # also called by __del__ of a half-built panel
+            self.stop()
+        super().close()
+
+
+def _describe(exc: BaseException | None) -> str:
+    """One line for an error: our own messages as they are, anything else with its type."""
+    if isinstance(exc, DeepSeekError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def panel(
+    prompt: str = "",
+    *,
+    session: Session | None = None,
+    shell: Any = _AUTO,
+    model: str | None = None,
+    system: str | None = None,
+    out: str | None = None,
+    base_url: str | None = None,
+    provider: str | None = None,
+    **options: Any,
+) -> Panel:
+    """The tuning panel for ``prompt``, with ``options`` (API names; Python values or the
+    magic's flag text) already set. Needs ipywidgets; raises :class:`OptionError` for a bad
+    option value before showing anything."""
+    _require_ipywidgets()
+    return Panel(prompt, session=session, shell=shell, values=options, model=model, system=system, out=out,
+                 base_url=base_url, provider=provider)

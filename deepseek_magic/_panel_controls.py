@@ -1,0 +1,389 @@
+"""The panel's option controls, generated from the option table, and the pure helpers
+that read them: the ``%%deepseek`` cell for the current values and the Compare spec.
+
+One :class:`OptionControl` per request option of the table (a deprecated alias gets
+none: its target has one). The widget follows the option's panel hint
+(``Option.widget``) or, when there is none, its kind, with the option's own range and
+step; so an option added to the table appears in the panel with nothing changed here.
+
+Every control starts *unset*: its "send" box is clear and the option is left out of
+the request (the server's default applies). Touching the control ticks the box, so
+the body carries exactly the values the user set and nothing else.
+
+Imported only by ``_panel`` (ipywidgets is loaded only when the panel is used).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import random
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as W
+
+from ._errors import OptionError
+from ._options import TOOL_CHOICES, Option, validate_options
+
+__all__ = [
+    "MAX_COMPARE_RUNS",
+    "ControlSet",
+    "OptionControl",
+    "build_controls",
+    "cell_text",
+    "namespace_functions",
+    "parse_compare",
+]
+
+#: the most runs one Compare may start (each one is a paid request)
+MAX_COMPARE_RUNS = 12
+#: the largest value an unbounded integer field accepts (the API's int32)
+_INT_LIMIT = 2**31 - 1
+_DESCRIPTION = {"description_width": "140px"}
+
+
+def _decimals(step: float) -> int:
+    """Digits after the point in ``step`` (0.05 -> 2): slider values are rounded to it,
+    since a browser's slider may send 0.6000000000000001 for 0.6."""
+    text = f"{step:.10f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _bounds(option: Option) -> tuple[float | None, float | None]:
+    """The range a control offers: the option's own range, else its panel range."""
+    lo, hi = option.minimum, option.maximum
+    if option.panel_range is not None:
+        lo = option.panel_range[0] if lo is None else lo
+        hi = option.panel_range[1] if hi is None else hi
+    return lo, hi
+
+
+def _widget_kind(option: Option) -> str:
+    """The option's widget hint, or the natural one for its kind when it has none."""
+    if option.widget is not None:
+        return option.widget
+    lo, hi = _bounds(option)
+    return {
+        "float": "slider" if lo is not None and hi is not None else "float_text",
+        "int": "int_text",
+        "bool": "toggle",
+        "choice": "dropdown",
+        "strings": "tags",
+        "tools": "tools",
+        "tool_choice": "tool_choice",
+    }[option.kind]
+
+
+class OptionControl:
+    """One option's row: a "send" box, the value widget, and any helper button.
+
+    ``widget`` is the control a user moves (its ``description`` is ``Option.label``);
+    ``send`` says whether the option goes into the request; ``value()`` is what is sent
+    (None: not sent).
+    """
+
+    def __init__(self, option: Option, *, tool_names: Sequence[str] = ()) -> None:
+        self.option = option
+        self.kind = _widget_kind(option)
+        self._round: int | None = None
+        self.widget = self._make(tool_names)
+        self.extra: list[W.Widget] = []
+        if self.kind == "seed":
+            dice = W.Button(description="🎲 random", tooltip="Draw a new random seed (and send it)",
+                            layout=W.Layout(width="90px"))
+            dice.on_click(lambda _: setattr(self.widget, "value", random.randrange(_INT_LIMIT)))
+            self.extra.append(dice)
+        self.send = W.Checkbox(value=False, indent=False, description="",
+                               tooltip=f"Send {option.label} (unticked: the server's default)",
+                               layout=W.Layout(width="28px"))
+        self.send.add_class("dsm-send-option")
+        self.widget.tooltip = f"{option.help} Allowed: {option.range_text()}."
+        # Moving a control means "send this value".
+        self.widget.observe(self._touched, names="value")
+        self.row = W.HBox([self.send, self.widget, *self.extra])
+        self.row.add_class("dsm-option")
+        self.row.add_class(f"dsm-option-{option.name.replace('_', '-')}")
+
+    # ------------------------------------------------------------- building
+    def _make(self, tool_names: Sequence[str]) -> W.Widget:
+        o, kind = self.option, self.kind
+        common: dict[str, Any] = {"description": o.label, "style": _DESCRIPTION}
+        lo, hi = _bounds(o)
+        if kind == "slider":
+            step = o.step or ((hi or 1) - (lo or 0)) / 100
+            # An exclusive bound is never offered: top_p's slider starts at one step above 0.
+            lo_ = (lo or 0) + (step if o.min_exclusive else 0)
+            hi_ = (hi if hi is not None else 1) - (step if o.max_exclusive else 0)
+            self._round = _decimals(step)
+            start = o.default if o.default is not None else lo_
+            return W.FloatSlider(value=start, min=lo_, max=hi_, step=step, readout_format=f".{self._round}f",
+                                 continuous_update=False, **common)
+        if kind == "int_slider":
+            lo_ = int(lo or 0) + (1 if o.min_exclusive else 0)
+            hi_ = int(hi if hi is not None else 100) - (1 if o.max_exclusive else 0)
+            start = o.default if o.default is not None else lo_
+            return W.IntSlider(value=start, min=lo_, max=hi_, step=int(o.step or 1), continuous_update=False,
+                               **common)
+        if kind in ("int_text", "float_text"):
+            number = kind == "int_text"
+            lo_ = lo if lo is not None else -_INT_LIMIT
+            hi_ = hi if hi is not None else _INT_LIMIT
+            if o.min_exclusive:
+                lo_ += 1 if number else (o.step or 0.01)
+            start = o.default if o.default is not None else max(lo_, min(hi_, 0))
+            cls = W.BoundedIntText if number else W.BoundedFloatText
+            return cls(value=start, min=lo_, max=hi_, step=o.step or (1 if number else 0.1), **common)
+        if kind == "seed":
+            return W.IntText(value=0, **common)
+        if kind == "dropdown":
+            return W.Dropdown(options=list(o.choices), value=o.default if o.default in o.choices else None,
+                              **common)
+        if kind == "toggle":
+            return W.Checkbox(value=bool(o.default), indent=False, **common)
+        if kind == "tags":
+            return W.TagsInput(value=[], allow_duplicates=False, **common)
+        if kind == "tools":
+            return W.SelectMultiple(options=[], rows=3, **common)
+        if kind == "tool_choice":
+            return W.Dropdown(options=[*TOOL_CHOICES, *tool_names], value=None, **common)
+        raise AssertionError(kind)  # pragma: no cover - every Widget literal is handled
+
+    # ------------------------------------------------------------- state
+    def _touched(self, change: Mapping[str, Any]) -> None:
+        self.send.value = True
+
+    def value(self) -> Any:
+        """The value to send, or None when the option is unset (box clear or empty)."""
+        if not self.send.value:
+            return None
+        value = self.widget.value
+        if self._round is not None and isinstance(value, float):
+            value = round(value, self._round)
+        if isinstance(value, (list, tuple)):
+            value = tuple(value)
+        # An empty stop list or tool selection means "not sent", not "send nothing".
+        return None if value in (None, "", ()) else value
+
+    def set(self, value: Any) -> None:
+        """Show a checked value (from ``Option.coerce``) and mark it to be sent."""
+        w = self.widget
+        if self.kind in ("slider", "int_slider", "int_text", "float_text"):
+            # A given value outside the offered range (top_k=500) widens it rather than
+            # being clamped into a different request.
+            w.max = max(w.max, value)
+            w.min = min(w.min, value)
+        if self.kind == "tools":
+            known = list(w.options)
+            missing = [f for f in value if all(f is not v for _, v in known)]
+            w.options = known + [(getattr(f, "__name__", "tool"), f) for f in missing]
+            w.value = tuple(value)
+        elif self.kind in ("tool_choice", "dropdown") and value not in w.options:
+            w.options = [*w.options, value]
+            w.value = value
+        elif self.kind == "tags":
+            w.value = list(value)
+        else:
+            w.value = value
+        self.send.value = True
+
+    def clear(self) -> None:
+        """Back to unset (the server's default)."""
+        self.send.value = False
+
+
+def build_controls(options: Sequence[Option], *, tool_names: Sequence[str] = ()) -> dict[str, OptionControl]:
+    """One control per option of ``options`` (deprecated aliases left out), in table order."""
+    return {o.name: OptionControl(o, tool_names=tool_names) for o in options if o.alias_of is None}
+
+
+class ControlSet:
+    """Every option's control, built from one option table: what the panel shows and sends.
+
+    ``controls[name]`` is an :class:`OptionControl`; ``values()`` the options to send.
+    """
+
+    def __init__(self, options: Sequence[Option], *, functions: Mapping[str, Callable[..., Any]]) -> None:
+        self.options = tuple(options)
+        self.controls = build_controls(self.options, tool_names=list(functions))
+        self.set_tools(functions)
+
+    def values(self) -> dict[str, Any]:
+        """The options the user set (ticked), as the controls hold them (not yet checked)."""
+        out = {}
+        for name, control in self.controls.items():
+            value = control.value()
+            if value is not None:
+                out[name] = value
+        return out
+
+    def give(self, name: str, raw: Any, namespace: Mapping[str, Any] | None) -> None:
+        """A value given when the panel opens (``%%deepseek --panel --temperature 0.6``):
+        checked like a flag, then shown ticked. Raises OptionError for a bad one."""
+        option = next((o for o in self.options if o.name == name), None)
+        if option is None:
+            validate_options({name: raw})  # raises the table's "Unknown option ... Did you mean" error
+            raise OptionError(f"Unknown option {name!r}.", option=name)
+        if option.kind == "tools":
+            raw = _resolve_tools(raw, namespace or {})
+        self.controls[option.alias_of or name].set(option.coerce(raw))
+
+    def set_tools(self, functions: Mapping[str, Callable[..., Any]]) -> None:
+        """Offer ``functions`` (by name) in the tool picker and the tool-choice menu."""
+        if "tools" in self.controls:
+            picker = self.controls["tools"].widget
+            chosen = picker.value
+            picker.options = list(functions.items())
+            picker.value = tuple(f for f in chosen if any(f is g for g in functions.values()))
+        if "tool_choice" in self.controls:
+            menu = self.controls["tool_choice"].widget
+            keep = menu.value
+            menu.options = [*TOOL_CHOICES, *functions]
+            menu.value = keep if keep in menu.options else None
+
+    def tool_names(self) -> dict[int, str]:
+        """``id(function) -> name`` for the functions the picker offers."""
+        picker = self.controls.get("tools")
+        return {id(f): n for n, f in picker.widget.options} if picker is not None else {}
+
+    def grid(self) -> W.GridBox:
+        grid = W.GridBox([c.row for c in self.controls.values()],
+                         layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
+                                         grid_gap="2px 16px", width="100%"))
+        grid.add_class("dsm-options")
+        return grid
+
+
+def _resolve_tools(raw: Any, namespace: Mapping[str, Any]) -> list[Any]:
+    """Tool names (from a flag) -> the notebook's functions or tool-spec lists."""
+    items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    found: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in namespace:
+                raise OptionError(f"--tools {item}: no function or variable of that name in the notebook.",
+                                  option="tools")
+            value = namespace[item]
+            found.extend(value if isinstance(value, (list, tuple)) else [value])
+        else:
+            found.append(item)
+    return found
+
+
+def namespace_functions(namespace: Mapping[str, Any] | None) -> dict[str, Callable[..., Any]]:
+    """The functions a notebook defined (``__main__``), by name: what the tool picker offers."""
+    if not namespace:
+        return {}
+    import inspect
+
+    return {name: obj for name, obj in namespace.items()
+            if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == "__main__"}
+
+
+# ------------------------------------------------------------------ copy as cell
+def _arg(flag: str, text: str) -> str:
+    # "--frequency-penalty -0.5" would read -0.5 as a flag; the "=" form cannot.
+    return f"{flag}={shlex.quote(text)}" if text.startswith("-") else f"{flag} {shlex.quote(text)}"
+
+
+def _tool_name(tool: Any, names: Mapping[int, str]) -> str:
+    if id(tool) in names:
+        return names[id(tool)]
+    if isinstance(tool, Mapping):
+        return str(tool.get("function", {}).get("name", "tool"))
+    return str(getattr(tool, "__name__", "tool"))
+
+
+def cell_text(
+    prompt: str,
+    values: Mapping[str, Any],
+    options: Sequence[Option],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    out: str | None = None,
+    base_url: str | None = None,
+    provider: str | None = None,
+    run_tools: bool = False,
+    tool_names: Mapping[int, str] | None = None,
+) -> str:
+    """The ``%%deepseek`` cell that sends what the panel would: flags from the table
+    (``Option.flag``), values shell-quoted, then the prompt. ``values`` are checked ones;
+    ``tool_names`` maps ``id(function)`` to its name in the notebook."""
+    if system and "\n" in system:
+        raise OptionError("The system prompt has line breaks, which a %%deepseek line cannot hold.",
+                          option="system")
+    parts = ["%%deepseek"]
+    for option in options:
+        value = values.get(option.name)
+        if value is None:
+            continue
+        if option.kind == "strings":
+            parts.extend(_arg(option.flag, item) for item in value)
+        elif option.kind == "tools":
+            parts.append(" ".join([option.flag, *(shlex.quote(_tool_name(t, tool_names or {})) for t in value)]))
+        elif option.kind == "bool":
+            parts.append(f"{option.flag} {'true' if value else 'false'}")
+        else:
+            parts.append(_arg(option.flag, str(value)))
+    for flag, text in (("-m", model), ("-s", system), ("-o", out), ("--base-url", base_url),
+                       ("--provider", provider)):
+        if text:
+            parts.append(_arg(flag, text))
+    if run_tools:
+        parts.append("--run-tools")
+    return " ".join(parts) + "\n" + prompt
+
+
+# ------------------------------------------------------------------ compare
+def _lookup(name: str, options: Sequence[Option]) -> Option:
+    key = name.strip().lstrip("-").replace("-", "_").replace(" ", "_").lower()
+    for option in options:
+        if option.name == key and option.alias_of is None:
+            return option
+    close = difflib.get_close_matches(key, [o.name for o in options if o.alias_of is None], n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    raise OptionError(f"Compare: no option named {name.strip()!r}.{hint}", option=name)
+
+
+def parse_compare(text: str, options: Sequence[Option]) -> list[tuple[str, dict[str, Any]]]:
+    """``"temperature = 0.2, 0.6, 1.0"`` -> one ``(label, {name: value})`` per run.
+
+    Several axes separated by ``;`` make a grid (``temperature = 0.2, 1.0; seed = 1, 2``
+    gives four runs). Each value is checked by its option; at most
+    :data:`MAX_COMPARE_RUNS` runs.
+    """
+    axes: list[tuple[Option, list[Any]]] = []
+    for part in (p for p in text.split(";") if p.strip()):
+        name, sep, rest = part.partition("=")
+        if not sep or not name.strip():
+            raise OptionError("Compare: write NAME = V1, V2, ... (e.g. temperature = 0.2, 0.6, 1.0).",
+                              option="compare")
+        option = _lookup(name, options)
+        if option.kind == "tools":
+            raise OptionError("Compare: tools cannot be compared; pick them in the tool picker.",
+                              option=option.name)
+        raw = [v.strip() for v in rest.split(",") if v.strip()]
+        if not raw:
+            raise OptionError(f"Compare: give values for {option.name} (e.g. {option.name} = a, b).",
+                              option=option.name)
+        axes.append((option, [option.coerce(v) for v in raw]))
+    if not axes:
+        raise OptionError("Compare: write which option to vary, e.g. temperature = 0.2, 0.6, 1.0.",
+                          option="compare")
+    count = math.prod(len(values) for _, values in axes)
+    if count > MAX_COMPARE_RUNS:
+        raise OptionError(f"Compare: {count} runs is too many at once (at most {MAX_COMPARE_RUNS}).",
+                          option="compare")
+    runs = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        setting = {o.name: v for (o, _), v in zip(axes, combo)}
+        label = ", ".join(f"{o.name} = {_show(v)}" for (o, _), v in zip(axes, combo))
+        runs.append((label, setting))
+    return runs
+
+
+def _show(value: Any) -> str:
+    return " | ".join(value) if isinstance(value, tuple) else str(value)
