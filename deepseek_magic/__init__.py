@@ -45,6 +45,7 @@ __all__ = [
     "ask",
     "aask",
     "panel",
+    "sweep",
     "history",
     "last",
     "Result",
@@ -86,6 +87,15 @@ def history() -> Any:
 def last() -> Result | None:
     """The most recent Result of this session (also bound as ``_deepseek`` in IPython)."""
     return SESSION.last
+
+
+def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
+    """Run one prompt over a grid of options concurrently and return a pandas DataFrame
+    (one row per run): ``sweep("Name a colour", {"temperature": [0.2, 1.0], "seed": [1, 2]})``.
+    Keywords are those of :func:`ask` plus ``concurrency`` (default 4)."""
+    from ._sweep import sweep_ask
+
+    return sweep_ask(prompt, grid, **kwargs)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:

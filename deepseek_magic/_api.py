@@ -7,10 +7,11 @@ network before this succeeds) and :func:`_finish` (tool rounds, conversation, hi
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ._client import AsyncClient, Client, ChatStream
+from ._client import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Client, ChatStream
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
 from ._options import validate_options
@@ -40,6 +41,8 @@ class Prepared:
     keep_chunks: bool = False
     #: the user's new messages (what a conversation gains besides the reply)
     new_messages: list[dict[str, Any]] = field(default_factory=list)
+    #: a reply longer than this many characters is cut off with a StreamError
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
 
 
 def prepare(
@@ -60,16 +63,31 @@ def prepare(
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     keep_chunks: bool = False,
     warn: Callable[[str], None] | None = None,
+    first_token_timeout: float | None = None,
+    max_reply_chars: int | None = None,
     options: Mapping[str, Any],
 ) -> Prepared:
     """Validate and build the request; raises before any network activity."""
+    from ._cache import cache_from_env
+    from ._offline import offline_from_env
+
+    # The explicit switches DEEPSEEK_MAGIC_OFFLINE / DEEPSEEK_MAGIC_CACHE (read once per
+    # session, announced with a visible line; ``%load_ext`` applies them earlier).
+    from ._spend import install_spend
+
+    offline_from_env(session)
+    cache_from_env(session)
+    install_spend(session)  # the budget and context guard (idempotent)
     merged = {**session.defaults, **{k: v for k, v in options.items() if v is not None}}
     values = validate_options(merged, warn=warn)
     offline = session.offline
     if offline is not None and base_url is None and provider is None:
         base_url = offline.base_url
+    # A replay cache answers without a key (it raises its own missing-key error on a miss).
+    keyless = any(getattr(hook, "serves_without_key", False) for hook in session.before_send)
     settings = resolve_settings(base_url=base_url, api_key=api_key, model=model, provider=provider,
-                                timeout=timeout, max_retries=max_retries, config=session.config)
+                                timeout=timeout, max_retries=max_retries, config=session.config,
+                                require_key=not keyless, first_token_timeout=first_token_timeout)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
     new_messages = normalize_messages(prompt, system=None)
@@ -83,7 +101,8 @@ def prepare(
         raise OptionError(f"--tool-choice {choice}: no offered tool has that name.", option="tool_choice")
     request = build_request(messages, settings, values, stream=stream, extra=extra,
                             tool_specs=specs, tool_functions=functions)
-    return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages)
+    return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages,
+                    max_reply_chars if max_reply_chars is not None else DEFAULT_MAX_REPLY_CHARS)
 
 
 def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool = False) -> dict[str, Any]:
@@ -96,6 +115,10 @@ def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool 
         message["tool_calls"] = [c.to_wire() for c in result.tool_calls]
     if result.reasoning and (provider.resend_reasoning or in_tool_turn):
         message[provider.reasoning_field] = result.reasoning
+    elif in_tool_turn and provider.name == "deepseek":
+        # DeepSeek refuses a tool turn whose assistant message lacks the field, even
+        # when no reasoning came back ("Missing reasoning_content field", section 5).
+        message[provider.reasoning_field] = ""
     return message
 
 
@@ -104,16 +127,32 @@ def _tool_messages(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
              "content": c.output if c.error is None else f"Error: {c.error}"} for c in calls]
 
 
-def _next_round(prep: Prepared, result: Result) -> tuple[Result, Request | None]:
-    """After one reply: run its tool calls if allowed, and say whether to ask again."""
+def _next_round(prep: Prepared, result: Result, request: Request, *, more: bool = True
+                ) -> tuple[Result, Request | None]:
+    """After the reply to ``request``: run its tool calls if allowed, and say what to ask
+    next (``request``'s messages plus this round's, so every earlier round is kept).
+
+    The calls stay pending (not run; ``_tools.run_pending`` runs them) when ``more`` is
+    False (the round limit is reached: running them would be a side effect whose result
+    the model never sees) or when one names an offered raw spec with no Python function."""
     if not (prep.run_tools and result.tool_calls and result.ok):
         return result, None
-    ran = tuple(run_tool_call(c, prep.request.tool_functions) for c in result.tool_calls)
+    functions = prep.request.tool_functions
+    offered = {t.get("function", {}).get("name") for t in prep.request.body.get("tools") or ()
+               if isinstance(t, Mapping)}
+    if any(c.name not in functions and c.name in offered for c in result.tool_calls):
+        return result, None
+    if not more:
+        warnings.warn(f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool calls "
+                      "were not run: they are in result.tool_calls (deepseek_magic._tools.run_pending runs them).",
+                      stacklevel=2)
+        return result, None
+    ran = tuple(run_tool_call(c, functions) for c in result.tool_calls)
     result = result.replace(tool_calls=ran)
-    body = dict(prep.request.body)
+    body = dict(request.body)
     body["messages"] = list(body["messages"]) + [
         assistant_message(result, prep.settings.provider, in_tool_turn=True)] + _tool_messages(ran)
-    return result, dataclasses.replace(prep.request, body=body)
+    return result, dataclasses.replace(request, body=body)
 
 
 def _combine(rounds: list[Result], prep: Prepared) -> Result:
@@ -145,11 +184,18 @@ def _finish(prep: Prepared, rounds: list[Result], session: Session) -> Result:
     return result
 
 
-def _intercept(session: Session, request: Request) -> Result | None:
-    for hook in list(getattr(session, "before_send", [])):
-        found = hook(request)
-        if found is not None:
-            return found  # type: ignore[no-any-return]
+def _intercept(session: Session, request: Request, prep: Prepared | None = None,
+               rounds: Sequence[Result] = ()) -> Result | None:
+    try:
+        for hook in list(getattr(session, "before_send", [])):
+            found = hook(request)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+    except DeepSeekError as exc:
+        # A refusal between tool rounds (the budget) keeps the rounds already done.
+        if prep is not None and rounds and exc.partial is None:
+            exc.partial = _finish(prep, list(rounds), session)
+        raise
     return None
 
 
@@ -159,13 +205,14 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
     client = client or session.client()
     rounds: list[Result] = []
     request: Request | None = prep.request
-    for _ in range(prep.max_tool_rounds + 1):
+    for n in range(prep.max_tool_rounds + 1):
         assert request is not None
-        cached = _intercept(session, request)
+        cached = _intercept(session, request, prep, rounds)
         if cached is not None:
             result = cached
         else:
-            stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline)
+            stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
+                                   max_reply_chars=prep.max_reply_chars)
             if on_stream is not None:
                 on_stream(stream)
             try:
@@ -184,7 +231,12 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
             result = stream.result
             for observer in list(getattr(session, "after_receive", [])):
                 observer(request, result)
-        result, request = _next_round(prep, result)
+        try:
+            result, request = _next_round(prep, result, request, more=n < prep.max_tool_rounds)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
+            exc.partial = _finish(prep, rounds + [result.replace(interrupted=True)], session)  # type: ignore[attr-defined]
+            raise
         rounds.append(result)
         if request is None:
             break
@@ -210,6 +262,8 @@ def ask(
     on_event: EventHook | None = None,
     session: Session | None = None,
     client: Client | None = None,
+    first_token_timeout: float | None = None,
+    max_reply_chars: int | None = None,
     **options: Any,
 ) -> Result:
     """Ask DeepSeek R1 and return its :class:`Result` (what ``%%deepseek`` does, without display).
@@ -221,6 +275,9 @@ def ask(
     checked before anything is sent (:class:`OptionError`). ``stream=False`` asks for one
     non-streamed reply. ``conversation="name"`` continues a named chat. ``run_tools=True``
     lets the model's tool calls run and loops up to ``max_tool_rounds`` rounds.
+    ``timeout`` is the seconds of silence tolerated; ``first_token_timeout`` the seconds
+    to wait for the first token while only keep-alives arrive; ``max_reply_chars`` cuts
+    off a runaway reply.
 
     On failure the raised :class:`DeepSeekError` carries what arrived as ``.partial``, and
     the partial Result is in the session history too.
@@ -229,7 +286,8 @@ def ask(
     prep = prepare(prompt, session=session, model=model, system=system, stream=stream, base_url=base_url,
                    api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
                    conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
-                   keep_chunks=keep_chunks, options=options)
+                   keep_chunks=keep_chunks, first_token_timeout=first_token_timeout,
+                   max_reply_chars=max_reply_chars, options=options)
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
 
@@ -242,13 +300,14 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
     rounds: list[Result] = []
     request: Request | None = prep.request
     try:
-        for _ in range(prep.max_tool_rounds + 1):
+        for n in range(prep.max_tool_rounds + 1):
             assert request is not None
-            cached = _intercept(session, request)
+            cached = _intercept(session, request, prep, rounds)
             if cached is not None:
                 result = cached
             else:
-                stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline)
+                stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
+                                       max_reply_chars=prep.max_reply_chars)
                 try:
                     await stream.run()
                 except DeepSeekError as exc:
@@ -262,7 +321,11 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
                 result = stream.result
                 for observer in list(getattr(session, "after_receive", [])):
                     observer(request, result)
-            result, request = _next_round(prep, result)
+            try:
+                result, request = _next_round(prep, result, request, more=n < prep.max_tool_rounds)
+            except KeyboardInterrupt:
+                _finish(prep, rounds + [result.replace(interrupted=True)], session)
+                raise
             rounds.append(result)
             if request is None:
                 break
@@ -290,6 +353,8 @@ async def aask(
     keep_chunks: bool = False,
     session: Session | None = None,
     client: AsyncClient | None = None,
+    first_token_timeout: float | None = None,
+    max_reply_chars: int | None = None,
     **options: Any,
 ) -> Result:
     """The awaitable twin of :func:`ask`: ``await asyncio.gather(aask(a), aask(b))`` runs
@@ -298,5 +363,6 @@ async def aask(
     prep = prepare(prompt, session=session, model=model, system=system, stream=stream, base_url=base_url,
                    api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
                    conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
-                   keep_chunks=keep_chunks, options=options)
+                   keep_chunks=keep_chunks, first_token_timeout=first_token_timeout,
+                   max_reply_chars=max_reply_chars, options=options)
     return await arun_prepared(prep, session=session, client=client)

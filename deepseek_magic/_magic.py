@@ -150,6 +150,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         return None
 
     def _prepare(self, args: Any, prompt: str) -> Prepared:
+        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
+            raise UsageError(f"--out {args.out}: not a valid Python name.")
         if args.vars:
             prompt = interpolate(prompt, self.shell.user_ns)
         options: dict[str, Any] = option_values(args)
@@ -194,7 +196,17 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         except (OptionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         prep = self._prepare(args, prompt)  # validates the shared options; nothing sent yet
-        frame = sweep(prep, grid, session=self.session, display=True)
+        if args.dry_run:
+            self._show_dry_run(prep)
+            print(f"--sweep grid (not sent): {grid}")
+            return None
+        try:
+            frame = sweep(prep, grid, session=self.session, display=True)
+        except KeyboardInterrupt as exc:
+            partial = getattr(exc, "partial", None)
+            if args.out and partial is not None:
+                self._bind(args.out, partial, last=False)  # the rows that finished
+            raise
         if args.out:
             self._bind(args.out, frame, last=False)
         return None
@@ -233,11 +245,12 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         def finish(result: Result) -> None:
             self._bind(args.out, result)
             shown = result if show_reasoning else result.replace(reasoning="")
+            note = self._spend_note()
             if live is not None:
-                bundle, metadata = render_result(shown)
+                bundle, metadata = render_result(shown, footer_note=note)
                 live.finish(bundle, metadata)
             elif term is not None:
-                term.finish(render_plain_final(shown).rsplit("\n", 1)[-1])
+                term.finish(render_plain_final(shown).rsplit("\n", 1)[-1] + (f" · {note}" if note else ""))
 
         try:
             result = run_prepared(prep, session=self.session, on_event=on_event)
@@ -251,6 +264,17 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
                 finish(partial)
             raise
         finish(result)
+
+    def _spend_note(self) -> str | None:
+        """``session $0.0123`` for the footer, once the session has spent something."""
+        from ._render import format_cost
+        from ._spend import session_totals
+
+        totals = session_totals(self.session)
+        if totals.requests < 2 or not totals.cost:
+            return None
+        budget = f" of ${totals.budget:g} budget" if totals.budget is not None else ""
+        return f"session {format_cost(totals.cost, 'estimate' if totals.estimated else 'server')}{budget}"
 
     def _bind(self, name: str | None, result: Any, *, last: bool = True) -> None:
         if last:

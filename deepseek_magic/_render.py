@@ -106,8 +106,9 @@ def format_tokens(usage: Usage) -> str:
     return f"{prompt} prompt / {_n(usage.completion_tokens)} completion tokens"
 
 
-def format_footer(result: Result) -> str:
-    """model · tokens · cost · seconds · finish reason (plain text, one line)."""
+def format_footer(result: Result, note: str | None = None) -> str:
+    """model · tokens · cost · seconds · finish reason (plain text, one line); ``note``
+    (e.g. the session's spend so far) goes at the end."""
     parts = [_oneline(result.model) or "–"]
     tokens = format_tokens(result.usage)
     if tokens:
@@ -118,6 +119,8 @@ def format_footer(result: Result) -> str:
         parts.append(f"finish: {_oneline(result.finish_reason)}")
     if result.cached:
         parts.append("replayed from cache")
+    if note:
+        parts.append(_oneline(note))
     return " · ".join(parts)
 
 
@@ -273,7 +276,7 @@ def _round_html(result: Result, answer_html: str | None) -> str:
     return "".join(parts)
 
 
-def _html(result: Result, answer_html: str, offline: bool) -> str:
+def _html(result: Result, answer_html: str, offline: bool, note: str | None = None) -> str:
     parts = []
     if offline:
         parts.append(f'<div class="dsm-offline" style="{_NOTE}">{escape(OFFLINE_NOTE)}</div>')
@@ -291,7 +294,7 @@ def _html(result: Result, answer_html: str, offline: bool) -> str:
             f'<div class="dsm-warning {IGNORE_MATH_CLASS}" style="{_WARN}">{escape(status)}</div>'
         )
     parts.append(
-        f'<div class="dsm-footer {IGNORE_MATH_CLASS}" style="{_FOOTER}">{escape(format_footer(result))}</div>'
+        f'<div class="dsm-footer {IGNORE_MATH_CLASS}" style="{_FOOTER}">{escape(format_footer(result, note))}</div>'
     )
     return f'<div class="deepseek-magic" style="{_ROOT}">{"".join(parts)}</div>'
 
@@ -334,7 +337,7 @@ def _md_round(result: Result, answer_md: str | None) -> list[str]:
     return parts
 
 
-def _markdown(result: Result, answer_md: str, offline: bool) -> str:
+def _markdown(result: Result, answer_md: str, offline: bool, note: str | None = None) -> str:
     parts = []
     if offline:
         parts.append(f"**{OFFLINE_NOTE}**")
@@ -345,7 +348,7 @@ def _markdown(result: Result, answer_md: str, offline: bool) -> str:
     if status:
         parts.append(f'<div class="{IGNORE_MATH_CLASS}"><strong>{_md_inert(status)}</strong></div>')
     parts.append(
-        f'<div class="{IGNORE_MATH_CLASS}"><small>{_md_inert(format_footer(result))}</small></div>'
+        f'<div class="{IGNORE_MATH_CLASS}"><small>{_md_inert(format_footer(result, note))}</small></div>'
     )
     return "\n\n".join(p for p in parts if p)
 
@@ -407,19 +410,20 @@ def _metadata(result: Result) -> dict[str, Any]:
 
 
 def render_result(
-    result: Result, *, offline_note: bool | None = None
+    result: Result, *, offline_note: bool | None = None, footer_note: str | None = None
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The final view: ``(mimebundle, metadata)``.
 
     ``offline_note`` forces the "offline emulator" note on or off; by default it
-    shows when ``result.offline``.
+    shows when ``result.offline``. ``footer_note`` ends the footer (the magic puts the
+    session's spend there).
     """
     offline = result.offline if offline_note is None else offline_note
     answer_html, answer_md = render_markdown(result.answer) if result.answer else ("", "")
     bundle = {
-        "text/html": _scrub(_html(result, answer_html, offline)),
-        "text/markdown": _scrub(_markdown(result, answer_md, offline)),
-        "text/plain": _plain(result, show_reasoning=False, offline=offline),
+        "text/html": _scrub(_html(result, answer_html, offline, footer_note)),
+        "text/markdown": _scrub(_markdown(result, answer_md, offline, footer_note)),
+        "text/plain": _plain(result, show_reasoning=False, offline=offline, note=footer_note),
     }
     return bundle, _metadata(result)
 
@@ -435,7 +439,7 @@ def _plain_tool(call: ToolCall) -> str:
     return line + "]"
 
 
-def _plain(result: Result, *, show_reasoning: bool, offline: bool) -> str:
+def _plain(result: Result, *, show_reasoning: bool, offline: bool, note: str | None = None) -> str:
     lines: list[str] = []
     if offline:
         lines.append(f"[{OFFLINE_NOTE}]")
@@ -456,7 +460,7 @@ def _plain(result: Result, *, show_reasoning: bool, offline: bool) -> str:
     status = _status_line(result)
     if status:
         lines.append(status)
-    lines.append(f"-- {format_footer(result)}")
+    lines.append(f"-- {format_footer(result, note)}")
     return _terminal_safe("\n".join(lines))
 
 
