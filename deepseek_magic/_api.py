@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from ._client import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Client, ChatStream
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
 from ._options import validate_options
@@ -21,11 +20,20 @@ from ._session import SESSION, Conversation, Session
 from ._settings import Provider, Settings, resolve_settings
 from ._tools import prepare_tools, run_tool_call
 
+if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
+    from ._client import AsyncClient, ChatStream, Client
+
 __all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
 
 DEFAULT_MAX_TOOL_ROUNDS = 8
 
 EventHook = Callable[[ChatEvent, Any], None]
+
+
+def _default_max_reply_chars() -> int:
+    from ._client import DEFAULT_MAX_REPLY_CHARS
+
+    return DEFAULT_MAX_REPLY_CHARS
 
 
 @dataclass
@@ -42,7 +50,7 @@ class Prepared:
     #: the user's new messages (what a conversation gains besides the reply)
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     #: a reply longer than this many characters is cut off with a StreamError
-    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
+    max_reply_chars: int = field(default_factory=_default_max_reply_chars)
 
 
 def prepare(
@@ -102,7 +110,7 @@ def prepare(
     request = build_request(messages, settings, values, stream=stream, extra=extra,
                             tool_specs=specs, tool_functions=functions)
     return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages,
-                    max_reply_chars if max_reply_chars is not None else DEFAULT_MAX_REPLY_CHARS)
+                    max_reply_chars if max_reply_chars is not None else _default_max_reply_chars())
 
 
 def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool = False) -> dict[str, Any]:
@@ -235,7 +243,8 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
             result, request = _next_round(prep, result, request, more=n < prep.max_tool_rounds)
         except KeyboardInterrupt as exc:
             # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
-            exc.partial = _finish(prep, rounds + [result.replace(interrupted=True)], session)  # type: ignore[attr-defined]
+            exc.partial = _finish(prep, rounds + [result.replace(interrupted=True)],  # type: ignore[attr-defined]
+                                  session)
             raise
         rounds.append(result)
         if request is None:
@@ -294,6 +303,8 @@ def ask(
 async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient | None = None) -> Result:
     """The awaitable twin of :func:`run_prepared`."""
     import asyncio
+
+    from ._client import AsyncClient
 
     own = client is None
     client = client or AsyncClient(verify=session.config.get("verify_tls", True) is not False)

@@ -11,8 +11,11 @@ events -> accumulator). The I/O loops around it differ only in ``await``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import socket
+import ssl
 import time
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
@@ -76,7 +79,7 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
     metadata: dict[str, Any] = {}
     try:
         body = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting like [[[[...
         pass
     if isinstance(body, Mapping):
         error = body.get("error", body)
@@ -92,7 +95,9 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
             message = error
     if not message:
         if 300 <= status < 400:
-            message = f"the server redirected to {response.headers.get('location', '?')}; set the base URL to the final address"
+            location = response.headers.get("location", "?")
+            location = location.replace(key, "***") if key else location
+            message = f"the server redirected to {location}; set the base URL to the final address"
         elif "html" in response.headers.get("content-type", "") or text.lower().startswith("<"):
             message = f"{response.reason_phrase or 'error'} (the server sent an HTML page)"
         else:
@@ -102,7 +107,7 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
     cls = status_error(status)
     request_id = response.headers.get("x-generation-id") or response.headers.get("x-request-id")
     return cls(
-        f"HTTP {status} from {response.request.url.host}: {message}.",
+        f"HTTP {status} from {response.request.url.host}: {message.rstrip('.')}.",
         status=status, code=code, body=body, request_id=request_id, metadata=metadata,
         retry_after=retry_after,
     )
@@ -134,12 +139,24 @@ class _Pipeline:
                                base_url=request.settings.base_url, keep_chunks=keep_chunks, offline=offline)
         self.done = False
         self.max_reply_chars = max_reply_chars
+        #: bytes one event (or a whole non-streamed body) may take: JSON escapes can make a
+        #: character 6-12 bytes, so a generous multiple of the character limit
+        self.max_body_bytes = 8 * max_reply_chars + _ERROR_BODY_LIMIT
+        self._pending = 0  # bytes received since the last complete event or comment
         self.error: APIError | None = None
         self.interrupted = False
 
     def feed(self, data: bytes) -> list[ChatEvent]:
         out: list[ChatEvent] = []
-        for sse in self.sse.feed(data):
+        comments = self.sse.comments
+        events = self.sse.feed(data)
+        # A server that never ends its line would otherwise grow the line buffer forever.
+        self._pending = 0 if events or self.sse.comments != comments else self._pending + len(data)
+        if self._pending > self.max_body_bytes:
+            raise self.fail(StreamError(
+                f"The server sent {self._pending:,} bytes without completing an event; the stream was cut off "
+                "to protect memory."))
+        for sse in events:
             out.extend(self._event(sse.data))
             if self.done:
                 break
@@ -151,19 +168,23 @@ class _Pipeline:
             return self._flush()
         try:
             chunk = json.loads(data)
-        except ValueError:
-            raise self.fail(StreamError(f"The server sent a malformed chunk: {data[:80]!r}.")) from None
-        if not isinstance(chunk, Mapping):
-            raise self.fail(StreamError(f"The server sent a chunk that is not an object: {data[:80]!r}."))
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting like [[[[...
+            raise self.fail(StreamError(f"The server sent a malformed chunk: {self._mask(data)[:80]!r}.")) from None
+        if not isinstance(chunk, dict):  # json.loads gives a dict; typing.Mapping checks are slow
+            raise self.fail(StreamError(f"The server sent a chunk that is not an object: {self._mask(data)[:80]!r}."))
         self.acc.add_chunk(chunk)
         events = self.parser.feed(chunk)
         now = self.clock() - self.started
         for event in events:
             self.acc.add(event, now=now)
             if isinstance(event, ErrorEvent):
-                code = f" (code {event.code})" if event.code is not None else ""
-                raise self.fail(StreamError(f"The server reported an error mid-stream{code}: {event.message}",
-                                            code=event.code, metadata=dict(event.metadata or {})))
+                # One line, whatever the server put in its code and message.
+                # (and never the key: a server may echo it, masked before anything is cut short)
+                raw_code = self._mask(event.code)
+                code = f" (code {' '.join(str(raw_code).split())[:40]})" if raw_code is not None else ""
+                message = " ".join(self._mask(event.message).split())[:300].rstrip(".")
+                raise self.fail(StreamError(f"The server reported an error mid-stream{code}: {message}.",
+                                            code=raw_code, metadata=self._mask(dict(event.metadata or {}))))
         if self.acc.text_size > self.max_reply_chars:
             raise self.fail(StreamError(
                 f"The reply passed {self.max_reply_chars:,} characters and was cut off to protect memory."))
@@ -191,8 +212,22 @@ class _Pipeline:
         s = self.request.settings
         if self.acc.time_to_first_token is None and self.clock() - self.started > s.first_token_timeout:
             return APITimeoutError(
-                f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the provider may be stuck.")
+                f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the provider may be stuck.",
+                hint="Try again later or choose another provider (first_token_timeout sets the wait).")
         return None
+
+    def _mask(self, value: Any) -> Any:
+        """``value`` (text, or JSON data) with the API key replaced by ``***``."""
+        key = self.request.settings.api_key
+        if not key:
+            return value
+        if isinstance(value, str):
+            return value.replace(key, "***")
+        if isinstance(value, Mapping):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._mask(v) for v in value]
+        return value
 
     def fail(self, error: APIError) -> APIError:
         self.error = error
@@ -243,11 +278,15 @@ class _StreamBase:
         return "event-stream" in ctype or (self.request.stream and "json" not in ctype)
 
     def _json_reply(self, raw: bytes) -> list[ChatEvent]:
-        """A non-streamed reply (possibly preceded by DeepSeek's blank keep-alive lines)."""
+        """A non-streamed reply (possibly preceded by DeepSeek's blank keep-alive lines);
+        ``raw`` was read with :func:`_read_limited`, so reaching the limit means it was cut."""
+        if len(raw) >= self._pipe.max_body_bytes:
+            raise self._pipe.fail(StreamError(
+                f"The reply passed {self._pipe.max_body_bytes:,} bytes and was cut off to protect memory."))
         text = raw.decode("utf-8", "replace").strip()
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self._pipe.fail(StreamError(f"The server sent a reply that is not JSON: {text[:80]!r}.")) from None
         if not isinstance(body, Mapping):
             raise self._pipe.fail(StreamError("The server sent a reply that is not a JSON object."))
@@ -271,6 +310,9 @@ class ChatStream(_StreamBase):
         self._http = http
         self._sleep = sleep
         self._response: httpx.Response | None = None
+        #: close() was called before the iteration ended (a stop from another thread)
+        self._stopped = False
+        self._finished = False
 
     def __enter__(self) -> ChatStream:
         return self
@@ -279,9 +321,20 @@ class ChatStream(_StreamBase):
         self.close()
 
     def close(self) -> None:
+        """Close the connection. Safe to call from another thread while the stream is read
+        (the panel's Stop): a read blocked on a silent server wakes at once, and the reading
+        loop raises KeyboardInterrupt with the Result so far marked interrupted, as the
+        kernel's interrupt would."""
+        if not self._finished:
+            self._stopped = True
+            _wake(self._response)
         if self._response is not None:
             self._response.close()
         self.closed = True
+
+    def _check_stopped(self) -> None:
+        if self._stopped:
+            raise KeyboardInterrupt("stream closed while it was read")
 
     def _open(self) -> httpx.Response:
         req = self._http.build_request("POST", self.request.settings.endpoint, json=dict(self.request.body),
@@ -311,9 +364,11 @@ class ChatStream(_StreamBase):
 
     def __iter__(self) -> Iterator[ChatEvent]:
         try:
+            self._check_stopped()
             self._response = response = self._open()
+            self._check_stopped()
             if not self._handle_response_head(response):
-                yield from self._json_reply(response.read())
+                yield from self._json_reply(_read_limited(response.iter_bytes(), self._pipe.max_body_bytes))
                 return
             for data in response.iter_bytes():
                 yield from self._pipe.feed(data)
@@ -324,11 +379,15 @@ class ChatStream(_StreamBase):
                     raise self._pipe.fail(late)
             yield from self._pipe.end_of_stream()
         except httpx.HTTPError as exc:
+            if self._stopped:  # close() from another thread cut the read: a stop, not a failure
+                self._pipe.interrupted = True
+                raise KeyboardInterrupt("stream closed while it was read") from None
             raise self._pipe.fail(_stream_cut(exc, self.request)) from None
         except (KeyboardInterrupt, GeneratorExit):
             self._pipe.interrupted = True
             raise
         finally:
+            self._finished = True
             self.close()
 
     def run(self) -> Result:
@@ -350,7 +409,7 @@ class AsyncChatStream(_StreamBase):
         import asyncio
 
         self._http = http
-        self._sleep = sleep or asyncio.sleep
+        self._sleep = sleep if sleep is not None else asyncio.sleep
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -394,7 +453,8 @@ class AsyncChatStream(_StreamBase):
         try:
             self._response = response = await self._open()
             if not self._handle_response_head(response):
-                for event in self._json_reply(await response.aread()):
+                raw = await _aread_limited(response.aiter_bytes(), self._pipe.max_body_bytes)
+                for event in self._json_reply(raw):
                     yield event
                 return
             async for data in response.aiter_bytes():
@@ -421,6 +481,18 @@ class AsyncChatStream(_StreamBase):
         return self.result
 
 
+def _wake(response: httpx.Response | None) -> None:
+    """Shut the socket down so a read blocked in another thread returns now (closing it
+    alone waits for the server's next byte, which a thinking model may not send for long)."""
+    stream = response.extensions.get("network_stream") if response is not None else None
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
 def _stream_cut(exc: httpx.HTTPError, request: Request) -> APIError:
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"The server went silent mid-stream for {request.settings.read_timeout:g} s.",
@@ -428,22 +500,35 @@ def _stream_cut(exc: httpx.HTTPError, request: Request) -> APIError:
     return StreamError(f"The connection was cut mid-stream ({type(exc).__name__}).")
 
 
-def _read_limited(chunks: Iterator[bytes]) -> bytes:
-    raw = b""
+def _read_limited(chunks: Iterator[bytes], limit: int = _ERROR_BODY_LIMIT) -> bytes:
+    """At most ``limit`` bytes of a body (a list, not ``+=``: bodies can be megabytes)."""
+    parts: list[bytes] = []
+    size = 0
     for chunk in chunks:
-        raw += chunk
-        if len(raw) >= _ERROR_BODY_LIMIT:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
             break
-    return raw[:_ERROR_BODY_LIMIT]
+    return b"".join(parts)[:limit]
 
 
-async def _aread_limited(chunks: AsyncIterator[bytes]) -> bytes:
-    raw = b""
+async def _aread_limited(chunks: AsyncIterator[bytes], limit: int = _ERROR_BODY_LIMIT) -> bytes:
+    parts: list[bytes] = []
+    size = 0
     async for chunk in chunks:
-        raw += chunk
-        if len(raw) >= _ERROR_BODY_LIMIT:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
             break
-    return raw[:_ERROR_BODY_LIMIT]
+    return b"".join(parts)[:limit]
+
+
+@functools.lru_cache(maxsize=None)
+def _tls(verify: bool) -> ssl.SSLContext:
+    """One TLS context per process: building one loads the CA bundle (~20 ms of CPU),
+    which every ``aask()`` would otherwise pay, one after another on the event loop
+    (benchmarks/BENCHMARKS.md, concurrency)."""
+    return httpx.create_ssl_context(verify=verify)
 
 
 class Client:
@@ -453,7 +538,7 @@ class Client:
                  verify: bool = True, policy: RetryPolicy | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:
         self._own = http is None
-        self.http = http or httpx.Client(transport=transport, verify=verify, follow_redirects=False)
+        self.http = http or httpx.Client(transport=transport, verify=_tls(verify), follow_redirects=False)
         self.policy = policy
         #: how to wait between retries (tests pass a recorder)
         self.sleep = sleep
@@ -462,7 +547,8 @@ class Client:
                max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False) -> ChatStream:
         policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return ChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
-                          max_reply_chars=max_reply_chars, offline=offline, sleep=self.sleep or time.sleep)
+                          max_reply_chars=max_reply_chars, offline=offline,
+                          sleep=self.sleep if self.sleep is not None else time.sleep)
 
     def close(self) -> None:
         if self._own:
@@ -474,17 +560,19 @@ class AsyncClient:
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None,
                  http: httpx.AsyncClient | None = None, verify: bool = True,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None, sleep: Callable[[float], Any] | None = None) -> None:
         self._own = http is None
-        self.http = http or httpx.AsyncClient(transport=transport, verify=verify, follow_redirects=False,
+        self.http = http or httpx.AsyncClient(transport=transport, verify=_tls(verify), follow_redirects=False,
                                               limits=httpx.Limits(max_connections=64))
         self.policy = policy
+        #: how to wait between retries (an async function; tests pass a recorder)
+        self.sleep = sleep
 
     def stream(self, request: Request, *, keep_chunks: bool = False,
                max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False) -> AsyncChatStream:
         policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return AsyncChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
-                               max_reply_chars=max_reply_chars, offline=offline)
+                               max_reply_chars=max_reply_chars, offline=offline, sleep=self.sleep)
 
     async def aclose(self) -> None:
         if self._own:

@@ -15,8 +15,10 @@ Dialects (wire-format.md sections 3, 5, 6, 8):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping  # not typing.Mapping: its isinstance() is ~10x slower
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 __all__ = [
     "ReasoningDelta",
@@ -86,9 +88,15 @@ ChatEvent = Union[ReasoningDelta, ContentDelta, ContentWasReasoning, ToolCallDel
 
 OPEN, CLOSE = "<think>", "</think>"
 
+# Checked a few times per chunk: ``dict`` first answers the usual case without the
+# slower ABC check (benchmarks/BENCHMARKS.md, streaming overhead).
+_MAPPING = (dict, Mapping)
+
 
 def _partial_suffix(text: str, tag: str) -> int:
     """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
+    if tag[0] not in text[1 - len(tag):]:
+        return 0  # the usual case, in one step (this runs once per answer delta)
     for n in range(min(len(tag) - 1, len(text)), 0, -1):
         if text.endswith(tag[:n]):
             return n
@@ -112,6 +120,10 @@ class ThinkSplitter:
         self._trim_reasoning = False  # drop whitespace right after <think>
 
     def feed(self, text: str) -> list[ChatEvent]:
+        if not self._held and "<" not in text and (
+                self.state == "maybe" or self.state == "answer" and not self._trim_answer):
+            # No tag can start here: the answer text as it is (the usual case, once per delta).
+            return [ContentDelta(text)] if text else []
         text = self._held + text
         self._held = ""
         out: list[ChatEvent] = []
@@ -198,13 +210,11 @@ class ChunkParser:
         choices = chunk.get("choices")
         if isinstance(choices, list):
             for choice in choices:
-                if isinstance(choice, Mapping) and choice.get("index", 0) in (0, None):
+                if isinstance(choice, _MAPPING) and choice.get("index", 0) in (0, None):
                     self._choice(choice, out)
         usage = chunk.get("usage")
-        if isinstance(usage, Mapping) and usage:
-            cost = usage.get("cost")
-            out.append(UsageEvent(usage, float(cost) if isinstance(cost, (int, float))
-                                  and not isinstance(cost, bool) else None))
+        if usage and isinstance(usage, _MAPPING):
+            out.append(UsageEvent(usage, _cost(usage.get("cost"))))
         error = chunk.get("error")
         if error is not None:
             out.append(_error_event(error))
@@ -212,9 +222,9 @@ class ChunkParser:
 
     def _choice(self, choice: Mapping[str, Any], out: list[ChatEvent]) -> None:
         delta = choice.get("delta")
-        if not isinstance(delta, Mapping):
+        if not isinstance(delta, _MAPPING):
             delta = choice.get("message")  # some servers stream whole messages
-        if isinstance(delta, Mapping):
+        if isinstance(delta, _MAPPING):
             reasoning = _text(delta.get("reasoning")) or _text(delta.get("reasoning_content"))
             has_field = "reasoning" in delta or "reasoning_content" in delta
             if not reasoning and not has_field:
@@ -284,6 +294,18 @@ def _error_event(error: Any) -> ErrorEvent:
             metadata=metadata if isinstance(metadata, Mapping) else None,
         )
     return ErrorEvent(message=str(error) or "the server reported an error in the stream")
+
+
+def _cost(value: Any) -> float | None:
+    """A reported cost as a finite float, else None (JSON allows 1e999, NaN and 400-digit
+    integers, which ``float()`` turns into inf or refuses with OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        cost = float(value)
+    except OverflowError:
+        return None
+    return cost if math.isfinite(cost) else None
 
 
 def _opt_str(value: Any) -> str | None:

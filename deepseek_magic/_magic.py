@@ -90,8 +90,10 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         config=True)
 
     def __init__(self, shell: Any = None, session: Session | None = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
+        # Set first: values from ipython_config.py (c.DeepSeekMagics.base_url = ...) arrive
+        # during super().__init__ and their observers write to the session.
         self.session = session or SESSION
+        super().__init__(shell=shell, **kwargs)
         for name in ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls"):
             value = getattr(self, name)
             if value is not None:

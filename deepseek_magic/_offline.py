@@ -25,12 +25,14 @@ import shlex
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 
 from ._session import Session
-from .emulator import DIALECTS, Emulator, load_script
+
+if TYPE_CHECKING:  # the emulator (http.server & co.) loads when offline mode is used, not at %load_ext
+    from .emulator import Emulator
 
 __all__ = [
     "ENV_OFFLINE",
@@ -64,6 +66,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .emulator import DIALECTS
+
     p = _Parser(prog="%deepseek_offline", add_help=False,
                 description="Answer from the bundled offline emulator instead of DeepSeek R1.")
     p.add_argument("action", nargs="?", default="on", choices=["on", "off", "status", "auto"])
@@ -95,6 +99,8 @@ def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
             raise UsageError(f"--latency {args.latency:g}: expected seconds between 0 and 3600.")
         kwargs["first_token_latency"] = args.latency
     if args.script is not None:
+        from .emulator import load_script
+
         try:
             kwargs["replies"] = load_script(os.path.expanduser(args.script))
         except (OSError, ValueError, TypeError, KeyError, ImportError) as exc:
@@ -114,6 +120,8 @@ def start_offline(session: Session, **emulator_kwargs: Any) -> Emulator:
     so new options take effect.
     """
     global _atexit_registered
+    from .emulator import Emulator
+
     stop_offline(session)
     emulator_kwargs.setdefault("host", "127.0.0.1")
     emu = Emulator(**emulator_kwargs).start()

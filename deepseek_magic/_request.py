@@ -95,7 +95,7 @@ def build_request(
         if clash:
             raise OptionError(f"--extra may not set {', '.join(clash)}; use their own options.", option="extra")
         try:
-            json.dumps(dict(extra))
+            json.dumps(dict(extra), allow_nan=False)  # as strict as httpx will be when it sends
         except (TypeError, ValueError) as exc:
             raise OptionError(f"--extra is not JSON-serialisable: {exc}.", option="extra") from None
         body.update(extra)

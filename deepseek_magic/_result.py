@@ -8,6 +8,7 @@ gives plain JSON-able data (for the history DataFrame and the record/replay cach
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Mapping
 
@@ -43,6 +44,8 @@ class Usage:
             return cls()
 
         def num(value: Any) -> int | None:
+            if isinstance(value, float) and not math.isfinite(value):
+                return None  # JSON's 1e999 / NaN / Infinity: int() would raise
             return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
         details = usage.get("completion_tokens_details")

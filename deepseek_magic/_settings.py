@@ -161,6 +161,7 @@ class Settings:
             "key_source": self.key_source,
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
+            "first_token_timeout": self.first_token_timeout,
             "max_retries": self.max_retries,
             "offline": self.offline,
         }
@@ -172,6 +173,19 @@ class Settings:
 _ENV_BASE_URL = "DEEPSEEK_MAGIC_BASE_URL"
 _ENV_KEY = "DEEPSEEK_MAGIC_API_KEY"
 _ENV_MODEL = "DEEPSEEK_MAGIC_MODEL"
+#: the longest timeout accepted (a week): sockets refuse inf, NaN and huge values with
+#: ValueError/OverflowError deep inside httpx, so they are refused here, in one line
+MAX_TIMEOUT = 7 * 24 * 3600.0
+
+
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} {value!r}: expected a number of seconds.") from None
+    if not 0 < seconds <= MAX_TIMEOUT:  # also False for NaN
+        raise ConfigError(f"{name} {value!r}: expected seconds above 0 and at most {MAX_TIMEOUT:g}.")
+    return seconds
 
 
 def resolve_settings(
@@ -185,6 +199,7 @@ def resolve_settings(
     config: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     require_key: bool = True,
+    first_token_timeout: float | None = None,
 ) -> Settings:
     """Resolve base URL, key, model and timeouts with the module's precedence.
 
@@ -245,13 +260,18 @@ def resolve_settings(
     resolved_model = resolve_model(str(name or DEFAULT_MODEL).strip(), prov)
 
     read_timeout = timeout if timeout is not None else config.get("timeout") or 120.0
+    # Keep-alive comments reset the read timeout, so a provider stuck in its queue is
+    # caught only by this one (argument > %config > 15 minutes).
+    first_token = first_token_timeout if first_token_timeout is not None \
+        else config.get("first_token_timeout") or 900.0
     retries = max_retries if max_retries is not None else config.get("max_retries")
     return Settings(
         base_url=url,
         model=resolved_model,
         provider=prov,
         api_key=key,
-        read_timeout=float(read_timeout),
+        read_timeout=_seconds("timeout", read_timeout),
+        first_token_timeout=_seconds("first_token_timeout", first_token),
         max_retries=int(retries) if retries is not None else 2,
         key_source=key_source if key is not None else "none",
     )

@@ -11,7 +11,7 @@ The stages, each incremental:
 * lines split on CR, LF and CRLF only, a CRLF split across reads included
   (``httpx_sse.SSELineDecoder``; ``str.splitlines`` would also split on U+2028 and
   corrupt JSON) (section 8.3, 8.4);
-* lines to events per the WHATWG algorithm (``httpx_sse.SSEDecoder``): comments such
+* lines to events per the WHATWG algorithm (as ``httpx_sse.SSEDecoder``): comments such
   as ``: OPENROUTER PROCESSING`` are skipped, ``data:`` with or without a space,
   several ``data:`` lines joined with ``\\n`` (section 8.1, 8.5).
   https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
@@ -27,7 +27,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+from httpx_sse._decoders import SSELineDecoder
 
 __all__ = ["SSEEvent", "SSEParser"]
 
@@ -45,7 +45,12 @@ class SSEParser:
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._lines = SSELineDecoder()
-        self._events = SSEDecoder()
+        # The event being built (WHATWG fields). Done here rather than with httpx-sse's
+        # SSEDecoder, which builds a second event object per chunk: this runs ~20,000
+        # times for one long reply (benchmarks/BENCHMARKS.md, streaming overhead).
+        self._data: list[str] = []
+        self._event = ""
+        self._id = ""
         self._first = True
         #: number of comment lines seen (keep-alives)
         self.comments = 0
@@ -74,10 +79,24 @@ class SSEParser:
     def _decode(self, lines: list[str]) -> list[SSEEvent]:
         out = []
         for line in lines:
-            if line.startswith(":"):
+            if not line:  # a blank line dispatches the event, if it has data or a type
+                if self._data or self._event:
+                    data = "\n".join(self._data)
+                    if data or self._event:
+                        out.append(SSEEvent(data, self._event, self._id))
+                    self._data, self._event = [], ""
+                continue
+            if line[0] == ":":
                 self.comments += 1
                 continue
-            sse = self._events.decode(line)
-            if sse is not None and (sse.data or sse.event):
-                out.append(SSEEvent(sse.data, sse.event, sse.id))
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            elif name == "id" and "\0" not in value:
+                self._id = value  # kept across events, as the spec says
+            # "retry" and unknown fields are ignored: we never reconnect.
         return out
