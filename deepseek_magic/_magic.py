@@ -74,7 +74,7 @@ def _is_terminal(shell: Any) -> bool:
 
 
 @magics_class
-class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
+class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     """DeepSeek R1 in IPython. Settings: ``%config DeepSeekMagics`` lists them."""
 
     base_url = Unicode(None, allow_none=True, help="Base URL of an OpenAI-compatible API.").tag(config=True)
@@ -129,7 +129,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
     # -------------------------------------------------------------- magic
     @no_var_expand
     @line_cell_magic
-    def deepseek(self, line: str, cell: str | None = None) -> None:
+    def deepseek(self, line: str, cell: str | None = None) -> Any:
         """Ask DeepSeek R1 (see %deepseek? for every option)."""
         if cell is None:
             opts, prompt = split_line_magic(line)
@@ -140,7 +140,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
         if args.panel:
             from ._panel import panel
 
-            return panel(prompt, session=self.session, model=args.model, system=args.system,  # type: ignore[no-any-return]
+            return panel(prompt, session=self.session, model=args.model, system=args.system,
                          out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
         if args.sweep:
             return self._sweep(args, prompt)
@@ -227,7 +227,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
 
         body = json.dumps(prep.request.body, indent=2, ensure_ascii=False, default=str)
         text = f"POST {prep.settings.endpoint}\n{body}"
-        display({"text/plain": text, "text/markdown": f"```json\n{body}\n```\n*not sent (--dry-run)*"}, raw=True)
+        display({"text/plain": text, "text/markdown": f"```json\n{body}\n```\n*not sent (--dry-run)*"},  # type: ignore[no-untyped-call]
+                raw=True)
 
     def _run(self, prep: Prepared, args: Any) -> None:
         from ._render import render_plain_final, render_result
@@ -240,9 +241,11 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc, valid-type]
             term = TerminalView(show_reasoning=show_reasoning)
             on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
         else:
-            live = LiveView(_displayer(), max_rate=self.live_rate, offline=prep.settings.offline)
+            view = live = LiveView(_displayer(), max_rate=self.live_rate, offline=prep.settings.offline)
             live.start()
-            on_event = lambda event, stream: live.tick(stream)  # noqa: E731
+
+            def on_event(event: Any, stream: Any) -> None:
+                view.tick(stream)
 
         def finish(result: Result) -> None:
             self._bind(args.out, result)
@@ -408,15 +411,11 @@ def _displayer() -> Callable[[dict[str, Any], dict[str, Any], bool], None]:
 
     def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
         if update:
-            update_display(bundle, raw=True, metadata=metadata, display_id=display_id)
+            update_display(bundle, raw=True, metadata=metadata, display_id=display_id)  # type: ignore[no-untyped-call]
         else:
-            display(bundle, raw=True, metadata=metadata, display_id=display_id)
+            display(bundle, raw=True, metadata=metadata, display_id=display_id)  # type: ignore[no-untyped-call]
 
     return show
-
-
-#: more Magics classes other modules contribute (module, class name); loaded on %load_ext
-_MORE_MAGICS: list[tuple[str, str]] = []
 
 
 _LINE_MAGIC = re.compile(r"^(\s*)%deepseek(?=\s|$)(.*)$")
@@ -438,8 +437,6 @@ def protect_question_marks(lines: list[str]) -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    import importlib
-
     from ._cache import cache_from_env
     from ._offline import offline_from_env
 
@@ -454,22 +451,13 @@ def load_ipython_extension(ipython: Any) -> None:
         cache_from_env(magics.session)
     except DeepSeekError as exc:
         print(f"Warning: {exc}", file=sys.stderr)
-    for module, name in _MORE_MAGICS:
-        cls = getattr(importlib.import_module(module, __package__), name)
-        ipython.register_magics(cls(shell=ipython))
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    import importlib
-
-    classes: list[type] = [DeepSeekMagics]
-    for module, name in _MORE_MAGICS:
-        classes.append(getattr(importlib.import_module(module, __package__), name))
     if protect_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(protect_question_marks)
     manager = ipython.magics_manager
-    for cls in classes:
-        for kind, names in cls.magics.items():
-            for name in names:
-                manager.magics[kind].pop(name, None)
-        manager.registry.pop(cls.__name__, None)
+    for kind, names in DeepSeekMagics.magics.items():
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    manager.registry.pop(DeepSeekMagics.__name__, None)

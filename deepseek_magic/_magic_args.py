@@ -109,8 +109,8 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
 def build_parser(options: tuple[Option, ...] = OPTIONS, *, line: bool = False) -> MagicArgumentParser:
     """The magic's parser: request options from the table, then the magic's own flags."""
     # MagicHelpFormatter adds one "%" to the usage line.
-    parser = MagicArgumentParser(prog="%deepseek" if not line else "deepseek", description=_DESCRIPTION,
-                                 formatter_class=MagicHelpFormatter)
+    parser = MagicArgumentParser(prog="%deepseek" if not line else "deepseek",  # type: ignore[no-untyped-call]
+                                 description=_DESCRIPTION, formatter_class=MagicHelpFormatter)
     parser.allow_abbrev = False  # `--temp` must not silently mean --temperature
     group = parser.add_argument_group("request options (sent to the API)")
     for option in options:

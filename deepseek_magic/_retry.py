@@ -74,7 +74,7 @@ class RetryPolicy:
         (the server asked for a longer wait than :attr:`max_retry_after`)."""
         if retry_after is not None:
             return retry_after if retry_after <= self.max_retry_after else None
-        base = min(self.initial_delay * (2 ** attempt), self.max_delay)
+        base = min(self.initial_delay * 2.0 ** attempt, self.max_delay)
         # Up to 25% less than the base, so many clients do not retry in step.
         return base * (1 - 0.25 * jitter())
 

@@ -297,3 +297,25 @@ def test_live_view_is_throttled_and_traffic_linear(shell) -> None:
     small = traffic(2_000)
     # 10x the tokens may cost at most ~10x the bytes (linear), never ~100x (quadratic)
     assert sent <= 15 * small[1]
+
+
+def test_load_and_unload_extension() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "deepseek_magic")
+    assert "deepseek" in ip.magics_manager.magics["cell"] and "deepseek_panel" in ip.magics_manager.magics["line"]
+    assert protect_question_marks in ip.input_transformers_cleanup
+    ip.run_line_magic("unload_ext", "deepseek_magic")
+    assert "deepseek" not in ip.magics_manager.magics["cell"]
+    assert "deepseek_config" not in ip.magics_manager.magics["line"]
+    assert protect_question_marks not in ip.input_transformers_cleanup
+    ip.run_line_magic("load_ext", "deepseek_magic")  # loads again cleanly
+    assert "deepseek" in ip.magics_manager.magics["cell"]
+
+
+def test_cell_magic_help_is_generated_from_the_table(shell) -> None:
+    doc = shell.find_cell_magic("deepseek").__doc__
+    for option in OPTIONS:
+        assert option.flag in doc
+    assert "--out" in doc and "--chat" in doc
