@@ -8,6 +8,8 @@ Every error the package raises on purpose derives from :class:`DeepSeekError`::
     ├── BudgetError            a request refused because it would exceed the spend budget
     ├── CacheError             the record/replay cache file is corrupt or has no entry (replay mode)
     ├── ToolError              a tool could not be described or run
+    ├── Interrupted            the kernel's interrupt stopped a stream in a magic (also a
+    │                          KeyboardInterrupt, shown as one line)
     └── APIError               the server or the network failed the request
         ├── APIStatusError     the server answered with an HTTP error status
         │   ├── BadRequestError          400, 404, 409, 413, 422
@@ -43,6 +45,7 @@ __all__ = [
     "BudgetError",
     "CacheError",
     "ToolError",
+    "Interrupted",
     "APIError",
     "APIStatusError",
     "BadRequestError",
@@ -110,6 +113,16 @@ class CacheError(DeepSeekError):
 
 class ToolError(DeepSeekError):
     """A Python function could not be offered or run as a tool."""
+
+
+class Interrupted(DeepSeekError, KeyboardInterrupt):
+    """The kernel's interrupt stopped a stream; ``.partial`` holds what had arrived.
+
+    Raised by the magic in place of the bare KeyboardInterrupt, so the cell fails (and
+    "Run all" stops) with one line instead of a traceback through the HTTP library.
+    It is still a KeyboardInterrupt for code that catches those."""
+
+    hint = "The connection was closed."
 
 
 class APIError(DeepSeekError):

@@ -24,7 +24,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from ._api import Prepared, prepare, run_prepared
-from ._errors import ConfigError, DeepSeekError, OptionError, ToolError
+from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, option_values, parse_line, split_line_magic
 from ._options import OPTIONS
@@ -250,6 +250,10 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         def finish(result: Result) -> None:
             self._bind(args.out, result)
             shown = result if show_reasoning else result.replace(reasoning="")
+            if result.error:
+                # The error itself is the cell's one error line, printed right below:
+                # the output only says the reply was cut, without repeating the message.
+                shown = shown.replace(error="Stopped by the error below")
             note = self._spend_note()
             if live is not None:
                 bundle, metadata = render_result(shown, footer_note=note)
@@ -257,17 +261,27 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             elif term is not None:
                 term.finish(render_plain_final(shown).rsplit("\n", 1)[-1] + (f" · {note}" if note else ""))
 
+        def keep(partial: Result | None) -> None:
+            """Show what arrived; when nothing did, the error line alone speaks."""
+            if partial is not None and (partial.answer or partial.reasoning or partial.tool_calls):
+                finish(partial)
+                return
+            if partial is not None:
+                self._bind(args.out, partial)
+            if live is not None:
+                live.finish({"text/plain": ""}, {})  # remove the "waiting…" frame
+
         try:
             result = run_prepared(prep, session=self.session, on_event=on_event)
         except DeepSeekError as exc:
-            if exc.partial is not None:
-                finish(exc.partial)
+            keep(exc.partial)
             raise
         except KeyboardInterrupt as exc:
             partial = getattr(exc, "partial", None)
-            if partial is not None:
-                finish(partial)
-            raise
+            keep(partial)
+            # One line instead of a traceback through httpx; still a KeyboardInterrupt,
+            # so the cell fails and "Run all" stops.
+            raise Interrupted("Stopped by the kernel's interrupt.", partial=partial) from None
         finish(result)
 
     def _spend_note(self) -> str | None:
