@@ -71,6 +71,9 @@ class Option:
     step: float | None = None
     #: for sliders of unbounded options: the range the panel offers
     panel_range: tuple[float, float] | None = None
+    #: the panel's starting value when the option has no documented default (never sent
+    #: unless the user ticks it)
+    suggested: Any = None
     #: set for deprecated aliases: the option to send instead
     alias_of: str | None = None
     deprecated: str | None = None
@@ -272,7 +275,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("stop", "strings", "Stop generating at this text (repeat the flag for up to 4).",
            max_items=4, widget="tags"),
     Option("max_completion_tokens", "int", "Upper bound on generated tokens, reasoning included.",
-           minimum=1, widget="int_text", step=1, panel_range=(1, 65536)),
+           minimum=1, widget="int_text", step=1, panel_range=(1, 65536), suggested=4096),
     Option("max_tokens", "int", "Deprecated name of max_completion_tokens.",
            minimum=1, alias_of="max_completion_tokens",
            deprecated="--max-tokens is deprecated; use --max-completion-tokens (max_completion_tokens=) instead."),
@@ -281,7 +284,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("reasoning_effort", "choice", "How hard the model should think.",
            path=("reasoning", "effort"), choices=REASONING_EFFORTS, widget="dropdown"),
     Option("reasoning_max_tokens", "int", "Token budget for the reasoning (instead of an effort).",
-           path=("reasoning", "max_tokens"), minimum=1),
+           path=("reasoning", "max_tokens"), minimum=1, suggested=2048),
     Option("reasoning_exclude", "bool", "Reason, but do not return the reasoning.",
            path=("reasoning", "exclude")),
     Option("reasoning_enabled", "bool", "Turn reasoning on with the provider's default settings.",

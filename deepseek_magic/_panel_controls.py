@@ -42,7 +42,7 @@ __all__ = [
 MAX_COMPARE_RUNS = 12
 #: the largest value an unbounded integer field accepts (the API's int32)
 _INT_LIMIT = 2**31 - 1
-_DESCRIPTION = {"description_width": "140px"}
+_DESCRIPTION = {"description_width": "170px"}
 
 
 def _decimals(step: float) -> int:
@@ -92,7 +92,8 @@ class OptionControl:
         self.widget = self._make(tool_names)
         self.extra: list[W.Widget] = []
         if self.kind == "seed":
-            dice = W.Button(description="🎲 random", tooltip="Draw a new random seed (and send it)",
+            # A Font Awesome icon, not an emoji: emoji fonts are missing on many machines.
+            dice = W.Button(description="random", icon="random", tooltip="Draw a new random seed (and send it)",
                             layout=W.Layout(width="90px"))
             dice.on_click(lambda _: setattr(self.widget, "value", random.randrange(_INT_LIMIT)))
             self.extra.append(dice)
@@ -103,7 +104,10 @@ class OptionControl:
         self.widget.tooltip = f"{option.help} Allowed: {option.range_text()}."
         # Moving a control means "send this value".
         self.widget.observe(self._touched, names="value")
-        self.row = W.HBox([self.send, self.widget, *self.extra])
+        # TagsInput draws no description of its own: give it the same label as the others.
+        label = [W.Label(option.label, layout=W.Layout(width="170px", justify_content="flex-end"))] \
+            if self.kind == "tags" else []
+        self.row = W.HBox([self.send, *label, self.widget, *self.extra])
         self.row.add_class("dsm-option")
         self.row.add_class(f"dsm-option-{option.name.replace('_', '-')}")
 
@@ -133,7 +137,7 @@ class OptionControl:
             hi_ = hi if hi is not None else _INT_LIMIT
             if o.min_exclusive:
                 lo_ += 1 if number else (o.step or 0.01)
-            start = o.default if o.default is not None else max(lo_, min(hi_, 0))
+            start = next((v for v in (o.default, o.suggested) if v is not None), max(lo_, min(hi_, 0)))
             cls = W.BoundedIntText if number else W.BoundedFloatText
             return cls(value=start, min=lo_, max=hi_, step=o.step or (1 if number else 0.1), **common)
         if kind == "seed":
