@@ -312,6 +312,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                                         base_url=self.session.offline.base_url if self.session.offline else None)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+        if self.session.offline is not None:
+            settings = settings.with_(offline=True)
         rows = settings.describe()
         rows["defaults"] = dict(self.session.defaults) or "(none)"
         width = max(map(len, rows))

@@ -100,4 +100,8 @@ def build_request(
             raise OptionError(f"--extra is not JSON-serialisable: {exc}.", option="extra") from None
         body.update(extra)
     body["stream"] = stream
+    if stream and settings.provider.body_style == "openai" and "stream_options" not in body:
+        # vLLM, Ollama, llama.cpp and LM Studio report token usage in a stream only when
+        # asked (OpenRouter and DeepSeek always do); --extra may still set it otherwise.
+        body["stream_options"] = {"include_usage": True}
     return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}))

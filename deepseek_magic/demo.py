@@ -1,9 +1,9 @@
 """``python -m deepseek_magic.demo``: open JupyterLab on the quick-start notebook.
 
 With an API key in the environment (``OPENROUTER_API_KEY``, ``DEEPSEEK_API_KEY`` or
-``DEEPSEEK_MAGIC_API_KEY``) the notebook talks to DeepSeek R1. Without one it starts in
-offline mode (``DEEPSEEK_MAGIC_OFFLINE=1``: the bundled emulator answers) and says so
-here and in every output.
+``DEEPSEEK_MAGIC_API_KEY``) the notebook talks to DeepSeek R1. Without one the lesson's
+first cell (``%deepseek_offline auto``) switches to the bundled emulator; this command
+says so here, and every output says so in the notebook.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(env.get(name) for name in KEY_VARIABLES):
         print("API key found: the notebook will ask DeepSeek R1 (this costs credits).")
     else:
-        env["DEEPSEEK_MAGIC_OFFLINE"] = "1"
+        # The lessons start with `%deepseek_offline auto`, which switches the emulator on
+        # visibly when no key is set; nothing is switched on behind the notebook's back.
         print("No API key found (OPENROUTER_API_KEY, DEEPSEEK_API_KEY or DEEPSEEK_MAGIC_API_KEY):\n"
-              "starting in OFFLINE mode. Answers come from the bundled emulator, not from DeepSeek R1,\n"
-              "and every output says so. Set a key and run this again to use the real model.")
+              "the notebooks will run in OFFLINE mode. Answers come from the bundled emulator, not from\n"
+              "DeepSeek R1, and every output says so. Set a key and run this again to use the real model.")
     command = [sys.executable, "-m", "jupyter", "lab", str(folder / NOTEBOOK),
                f"--ServerApp.root_dir={folder}", "--ip=127.0.0.1", f"--port={args.port}"]
     if args.no_browser or not (env.get("DISPLAY") or sys.platform in ("darwin", "win32")):

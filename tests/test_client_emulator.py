@@ -135,3 +135,11 @@ def test_async_twin_runs_requests_concurrently(session) -> None:
     assert finished_when_arriving == [0] * 6
     assert [r.answer for r in results] == [f"echo: q{i}" for i in range(6)]
     assert len(session.history) == 6
+
+
+@pytest.mark.parametrize("dialect", ["vllm", "ollama", "llamacpp"])
+def test_local_servers_report_usage_because_we_ask(session, dialect: str) -> None:
+    with Emulator(replies=[Reply(reasoning="a b c", answer="d e")], dialect=dialect) as emu:
+        result = dm.ask("q", base_url=emu.base_url, session=session)
+    assert emu.requests[-1]["stream_options"] == {"include_usage": True}
+    assert result.usage.completion_tokens and result.cost_source == "estimate"

@@ -112,6 +112,7 @@ def test_local_servers_get_their_field_names(shell, emu) -> None:
     assert run.success
     body = emu.requests[-1]
     assert body["max_tokens"] == 9 and body["reasoning_effort"] == "low" and body["model"] == "deepseek-r1"
+    assert body["stream_options"] == {"include_usage": True}  # else vLLM/Ollama report no usage
 
 
 def test_unknown_flag_is_refused(shell, emu) -> None:
