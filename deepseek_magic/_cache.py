@@ -108,7 +108,9 @@ def request_record(request: Request) -> dict[str, Any]:
         "base_url": base_url,
         "model": body.get("model", settings.model),
         "messages": [dict(m) for m in body.get("messages", ())],
-        "options": {k: v for k, v in body.items() if k not in ("messages", "model", "stream")},
+        # stream / stream_options are transport, not content: a streamed and a
+        # non-streamed request share their reply
+        "options": {k: v for k, v in body.items() if k not in ("messages", "model", "stream", "stream_options")},
     }
 
 

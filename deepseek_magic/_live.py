@@ -24,8 +24,12 @@ from ._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelt
 __all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR", "DEFAULT_BYTE_ALLOWANCE"]
 
 DEFAULT_MAX_RATE = 8.0  # updates per second
-DEFAULT_BYTE_FACTOR = 16  # bytes of live frames per character of reply
-DEFAULT_BYTE_ALLOWANCE = 96_000  # bytes allowed before the reply has grown
+# The final output takes at least ~2.5 bytes per character of reply (HTML, markdown and
+# plain copies), so 40 bytes of live frames per character keeps all the traffic within
+# ~20x the final output, while leaving a stream at R1's usual 30-60 tokens/s a few
+# frames a second (live frames are ~1-3 KB).
+DEFAULT_BYTE_FACTOR = 40  # bytes of live frames per character of reply
+DEFAULT_BYTE_ALLOWANCE = 16_000  # bytes allowed before the reply has grown (status-only frames are small)
 
 
 def _bundle_size(bundle: dict[str, Any]) -> int:

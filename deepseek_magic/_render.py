@@ -532,8 +532,13 @@ def _live_status(result: Result, elapsed: float) -> str:
     return " · ".join(parts)
 
 
+#: the live view's plain-text copy shows only this much of the tail: rich frontends never
+#: display it, and every byte of a live frame is sent again at each update
+_LIVE_PLAIN_TAIL = 240
+
+
 def render_live(
-    result: Result, *, elapsed: float, max_reasoning_chars: int = 1200, max_answer_chars: int = 4000
+    result: Result, *, elapsed: float, max_reasoning_chars: int = 800, max_answer_chars: int = 2400
 ) -> dict[str, str]:
     """The view while streaming: a status line, then the tail of the reasoning (while
     thinking) or a one-line reasoning summary and the tail of the answer.
@@ -557,13 +562,13 @@ def render_live(
             f'<div class="dsm-answer-tail" style="{_PRE_WRAP}">'
             f"{_escaped_tail(result.answer, max_answer_chars)}</div>"
         )
-        plain_parts.append(_plain_tail(result.answer, max_answer_chars))
+        plain_parts.append(_plain_tail(result.answer, min(max_answer_chars, _LIVE_PLAIN_TAIL)))
     elif result.reasoning:
         html_parts.append(
             f'<div class="dsm-reasoning-tail" style="{_BOX}{_PRE_WRAP}{_MUTED}">'
             f"{_escaped_tail(result.reasoning, max_reasoning_chars)}</div>"
         )
-        plain_parts.append(_plain_tail(result.reasoning, max_reasoning_chars))
+        plain_parts.append(_plain_tail(result.reasoning, min(max_reasoning_chars, _LIVE_PLAIN_TAIL)))
     html = (
         f'<div class="deepseek-magic dsm-live {IGNORE_MATH_CLASS}" style="{_ROOT}">'
         f"{''.join(html_parts)}</div>"

@@ -152,7 +152,8 @@ def test_an_option_added_to_the_table_appears_without_panel_code(session, emu, m
 def test_untouched_panel_sends_no_options(session, emu) -> None:
     p = make(session, emu)
     send(p)
-    assert set(emu.requests[-1]) == {"model", "messages", "stream"}
+    # (stream_options: the client asks local servers for usage; not a panel option)
+    assert set(emu.requests[-1]) == {"model", "messages", "stream", "stream_options"}
     assert emu.requests[-1]["messages"] == [{"role": "user", "content": "What is 2 + 2?"}]
 
 

@@ -99,7 +99,10 @@ def _needs_chromium(chromium_path: Path) -> None:
     """Skip every test in this folder when Chromium is missing, fixtures or not."""
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, and later tests (asyncio.run in aask, nbval's kernel
+# client) cannot start one of their own beside it.
+@pytest.fixture(scope="module")
 def playwright_session(chromium_path: Path) -> Iterator[Playwright]:
     from playwright.sync_api import expect, sync_playwright
 
@@ -109,7 +112,7 @@ def playwright_session(chromium_path: Path) -> Iterator[Playwright]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Playwright, chromium_path: Path) -> Iterator[Browser]:
     browser = playwright_session.chromium.launch(
         executable_path=str(chromium_path), args=LAUNCH_ARGS, headless=True
