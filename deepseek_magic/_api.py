@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
@@ -207,49 +207,84 @@ def _intercept(session: Session, request: Request, prep: Prepared | None = None,
     return None
 
 
+class _Rounds:
+    """What the sync and async loops share: one request per round, the hooks around it,
+    the tool rounds, and keeping whatever arrived when a round fails or is interrupted.
+    The loops differ only in how they read a stream."""
+
+    def __init__(self, prep: Prepared, session: Session) -> None:
+        self.prep = prep
+        self.session = session
+        self.rounds: list[Result] = []
+        self.request: Request | None = prep.request
+        self.n = 0
+
+    def __iter__(self) -> Iterator[Request]:
+        for self.n in range(self.prep.max_tool_rounds + 1):
+            if self.request is None:
+                return
+            yield self.request
+
+    def cached(self, request: Request) -> Result | None:
+        """A hook's answer (the replay cache), or None to send; a hook may refuse (raise)."""
+        return _intercept(self.session, request, self.prep, self.rounds)
+
+    def failed(self, exc: DeepSeekError, partial: Result) -> None:
+        partial = exc.partial or partial
+        exc.partial = _finish(self.prep, self.rounds + [partial.replace(error=partial.error or str(exc))],
+                              self.session)
+
+    def interrupted(self, exc: BaseException, partial: Result) -> None:
+        # The partial Result rides on the interrupt so the caller can show it.
+        exc.partial = _finish(self.prep, self.rounds + [partial.replace(interrupted=True)],  # type: ignore[attr-defined]
+                              self.session)
+
+    def received(self, request: Request, result: Result) -> None:
+        """A reply arrived from the network: run the observers, then the tools (if allowed)
+        and decide whether another round goes out."""
+        for observer in list(getattr(self.session, "after_receive", [])):
+            observer(request, result)
+        self.done(request, result)
+
+    def done(self, request: Request, result: Result) -> None:
+        try:
+            result, self.request = _next_round(self.prep, result, request, more=self.n < self.prep.max_tool_rounds)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
+            self.interrupted(exc, result)
+            raise
+        self.rounds.append(result)
+
+    def finish(self) -> Result:
+        return _finish(self.prep, self.rounds, self.session)
+
+
 def run_prepared(prep: Prepared, *, session: Session, client: Client | None = None,
                  on_event: EventHook | None = None, on_stream: Callable[[ChatStream], None] | None = None) -> Result:
     """Send a prepared request (and its tool rounds); the partial Result is recorded on failure."""
     client = client or session.client()
-    rounds: list[Result] = []
-    request: Request | None = prep.request
-    for n in range(prep.max_tool_rounds + 1):
-        assert request is not None
-        cached = _intercept(session, request, prep, rounds)
+    loop = _Rounds(prep, session)
+    for request in loop:
+        cached = loop.cached(request)
         if cached is not None:
-            result = cached
-        else:
-            stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
-                                   max_reply_chars=prep.max_reply_chars)
-            if on_stream is not None:
-                on_stream(stream)
-            try:
-                for event in stream:
-                    if on_event is not None:
-                        on_event(event, stream)
-            except DeepSeekError as exc:
-                partial = exc.partial or stream.result
-                exc.partial = _finish(prep, rounds + [partial.replace(error=partial.error or str(exc))], session)
-                raise
-            except KeyboardInterrupt as exc:
-                # The partial Result rides on the interrupt so the caller can show it.
-                exc.partial = _finish(prep, rounds + [stream.result.replace(interrupted=True)],  # type: ignore[attr-defined]
-                                      session)
-                raise
-            result = stream.result
-            for observer in list(getattr(session, "after_receive", [])):
-                observer(request, result)
+            loop.done(request, cached)
+            continue
+        stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
+                               max_reply_chars=prep.max_reply_chars)
+        if on_stream is not None:
+            on_stream(stream)
         try:
-            result, request = _next_round(prep, result, request, more=n < prep.max_tool_rounds)
-        except KeyboardInterrupt as exc:
-            # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
-            exc.partial = _finish(prep, rounds + [result.replace(interrupted=True)],  # type: ignore[attr-defined]
-                                  session)
+            for event in stream:
+                if on_event is not None:
+                    on_event(event, stream)
+        except DeepSeekError as exc:
+            loop.failed(exc, stream.result)
             raise
-        rounds.append(result)
-        if request is None:
-            break
-    return _finish(prep, rounds, session)
+        except KeyboardInterrupt as exc:
+            loop.interrupted(exc, stream.result)
+            raise
+        loop.received(request, stream.result)
+    return loop.finish()
 
 
 def ask(
@@ -308,42 +343,28 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
 
     own = client is None
     client = client or AsyncClient(verify=session.config.get("verify_tls", True) is not False)
-    rounds: list[Result] = []
-    request: Request | None = prep.request
+    loop = _Rounds(prep, session)
     try:
-        for n in range(prep.max_tool_rounds + 1):
-            assert request is not None
-            cached = _intercept(session, request, prep, rounds)
+        for request in loop:
+            cached = loop.cached(request)
             if cached is not None:
-                result = cached
-            else:
-                stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
-                                       max_reply_chars=prep.max_reply_chars)
-                try:
-                    await stream.run()
-                except DeepSeekError as exc:
-                    partial = exc.partial or stream.result
-                    exc.partial = _finish(prep, rounds + [partial.replace(error=partial.error or str(exc))],
-                                          session)
-                    raise
-                except (KeyboardInterrupt, asyncio.CancelledError):
-                    _finish(prep, rounds + [stream.result.replace(interrupted=True)], session)
-                    raise
-                result = stream.result
-                for observer in list(getattr(session, "after_receive", [])):
-                    observer(request, result)
+                loop.done(request, cached)
+                continue
+            stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
+                                   max_reply_chars=prep.max_reply_chars)
             try:
-                result, request = _next_round(prep, result, request, more=n < prep.max_tool_rounds)
-            except KeyboardInterrupt:
-                _finish(prep, rounds + [result.replace(interrupted=True)], session)
+                await stream.run()
+            except DeepSeekError as exc:
+                loop.failed(exc, stream.result)
                 raise
-            rounds.append(result)
-            if request is None:
-                break
+            except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+                loop.interrupted(exc, stream.result)
+                raise
+            loop.received(request, stream.result)
     finally:
         if own:
             await client.aclose()
-    return _finish(prep, rounds, session)
+    return loop.finish()
 
 
 async def aask(
