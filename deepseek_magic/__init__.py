@@ -15,27 +15,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 from ._api import aask, ask  # noqa: E402
-from ._errors import (  # noqa: E402
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    BudgetError,
-    CacheError,
-    ConfigError,
-    DeepSeekError,
-    Interrupted,
-    OptionError,
-    PaymentRequiredError,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestTimeoutError,
-    ServerError,
-    StreamError,
-    ToolError,
-)
+from . import _errors  # noqa: E402
+from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
 from ._session import SESSION  # noqa: E402
@@ -59,26 +40,9 @@ __all__ = [
     "SESSION",
     "load_ipython_extension",
     "unload_ipython_extension",
-    "DeepSeekError",
-    "Interrupted",
-    "OptionError",
-    "ConfigError",
-    "BudgetError",
-    "CacheError",
-    "ToolError",
-    "APIError",
-    "APIStatusError",
-    "BadRequestError",
-    "AuthenticationError",
-    "PaymentRequiredError",
-    "PermissionDeniedError",
-    "RequestTimeoutError",
-    "RateLimitError",
-    "ServerError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "StreamError",
 ]
+# The exception tree is public as a whole (its picture is in _errors' docstring).
+__all__ += [name for name in _errors.__all__ if name != "status_error"]
 
 
 def history() -> Any:
