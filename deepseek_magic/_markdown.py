@@ -402,6 +402,10 @@ def _md_special(match: re.Match[str]) -> str:
 def _md_text(text: str, line_start: bool) -> str:
     """Markdown-escape plain text: no markup, no raw ``<``/``&``, no raw ``$``/``\\``."""
     out = _MD_SPECIAL.sub(_md_special, text.replace("\n", " "))
+    if out.endswith("!"):
+        # "!" right before a link we write next would turn it into an image: "\!" is
+        # still "!" to every markdown renderer. (Found by the fuzz test.)
+        out = out[:-1] + "\\!"
     if line_start:  # list markers and setext underlines (">" is already &gt;)
         match = _MD_LINE_START.match(out)
         if match:

@@ -299,6 +299,8 @@ HOSTILE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), m
 @pytest.mark.skipif(assert_bundle_inert is None, reason="tests/test_render.py's HTML checker is not importable")
 @fuzz("render")
 @given(reasoning=HOSTILE, answer=HOSTILE, sizes=SIZES)
+# found in CI: a text "!" right before a link became an image in text/markdown
+@example(reasoning="", answer="\\![<img src=x onerror=alert(1)>](http://example.com/a.png)", sizes=[1])
 def test_streamed_model_text_renders_inert(reasoning: str, answer: str, sizes: list[int]) -> None:
     RUNS["render"] += 1
     pipe, error = run_pipeline(cut(openrouter_stream(reasoning, answer), sizes))
