@@ -423,17 +423,18 @@ def _fence(code: str, info: str = "") -> str:
 
 
 def _code_span(code: str, in_table: bool) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = (
-        " "
-        if code
-        and (code[0] == "`" or code[-1] == "`" or (code[0] == code[-1] == " " and code.strip()))
-        else ""
-    )
-    if in_table:  # GFM splits cells on "|" even inside code spans
-        code = code.replace("|", "\\|")
-    return f"{ticks}{pad}{code}{pad}{ticks}"
+    """Inline code for text/markdown, as an HTML ``<code>`` element with every special
+    character an entity.
+
+    A markdown code span would be inert for a CommonMark renderer, but JupyterLab first
+    runs ``removeMath`` over the text, which pairs ``$`` across backticks and can cut a
+    code span open, turning the ``<img ...>`` inside it into live HTML (found by the fuzz
+    test). Entities survive that: no raw ``<``, backtick or ``$`` of the model is left.
+    Markdown punctuation is an entity too (``[``, ``(``, ``*`` ...): text between inline
+    HTML tags is still parsed as markdown, and ``[x](javascript:...)`` would become a link.
+    """
+    del in_table  # "|" is an entity as well, so table cells are safe too
+    return f"<code>{_entities(code, _NOT_PLAIN)}</code>"
 
 
 def _destination(href: str) -> str:

@@ -301,12 +301,21 @@ HOSTILE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), m
 @given(reasoning=HOSTILE, answer=HOSTILE, sizes=SIZES)
 # found in CI: a text "!" right before a link became an image in text/markdown
 @example(reasoning="", answer="\\![<img src=x onerror=alert(1)>](http://example.com/a.png)", sizes=[1])
+# found by a longer run: JupyterLab's removeMath cut a code span open around <img ...>,
+# then markdown inside inline HTML made a javascript: link
+@example(reasoning="", answer="$`$ text `<img src=x onerror=alert(1)>`$`$ text `<img src=x onerror=alert(1)>`",
+         sizes=[1])
+@example(reasoning="", answer="$\\href{javascript:alert(1)}{click}$[x](javascript:alert(1))    "
+         "$<img src=x onerror=alert(1)>$", sizes=[1])
 def test_streamed_model_text_renders_inert(reasoning: str, answer: str, sizes: list[int]) -> None:
     RUNS["render"] += 1
     pipe, error = run_pipeline(cut(openrouter_stream(reasoning, answer), sizes))
     assert error is None
     result = pipe.result()
-    assert (result.reasoning, result.answer) == (reasoning.strip(), answer.strip())
+    if "think>" not in answer:
+        # (inline <think> tags in the content are read as reasoning by design: that case
+        # is covered, at every split, in test_pipeline.py)
+        assert (result.reasoning, result.answer) == (reasoning.strip(), answer.strip())
     bundle, metadata = render_result(result)
     assert_bundle_inert(bundle, "final")
     json.dumps(metadata)
