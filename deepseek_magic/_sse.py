@@ -11,15 +11,16 @@ The stages, each incremental:
 * lines split on CR, LF and CRLF only, a CRLF split across reads included
   (``httpx_sse.SSELineDecoder``; ``str.splitlines`` would also split on U+2028 and
   corrupt JSON) (section 8.3, 8.4);
-* lines to events per the WHATWG algorithm (as ``httpx_sse.SSEDecoder``): comments such
-  as ``: OPENROUTER PROCESSING`` are skipped, ``data:`` with or without a space,
-  several ``data:`` lines joined with ``\\n`` (section 8.1, 8.5).
+* lines to events per the WHATWG algorithm (as ``httpx_sse.SSEDecoder`` does, inlined
+  here for speed): comments such as ``: OPENROUTER PROCESSING`` are skipped (and
+  counted), ``data:`` with or without a space, several ``data:`` lines joined with
+  ``\\n`` (section 8.1, 8.5).
   https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 
-We use httpx-sse's two decoders rather than its ``EventSource`` because they are pure
-(they never touch the response) and so can be fed arbitrary chunkings in tests, and
-because we need to know about comment lines too (keep-alives reset the
-first-token timer).
+We use httpx-sse's line decoder rather than its ``EventSource`` because it is pure (it
+never touches the response) and so can be fed arbitrary chunkings in tests; the field
+handling is inlined because it runs once per token (see benchmarks/BENCHMARKS.md) and
+because we count comment lines (keep-alives).
 """
 
 from __future__ import annotations
