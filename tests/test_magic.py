@@ -320,3 +320,22 @@ def test_cell_magic_help_is_generated_from_the_table(shell) -> None:
     for option in OPTIONS:
         assert option.flag in doc
     assert "--out" in doc and "--chat" in doc
+
+
+def test_config_sets_validated_session_defaults(shell, emu, session, caplog) -> None:
+    magics = shell.magics_manager.registry["DeepSeekMagics"]
+    try:
+        assert run_cell(shell, "%config DeepSeekMagics.temperature = 0.6").success
+        assert run_cell(shell, "%config DeepSeekMagics.stop = ['###']").success
+        run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nHi")
+        assert emu.requests[-1]["temperature"] == 0.6 and emu.requests[-1]["stop"] == ["###"]
+        run_cell(shell, f"%%deepseek --base-url {emu.base_url} --temperature 0.1\nHi")
+        assert emu.requests[-1]["temperature"] == 0.1  # a flag wins over the session default
+        # IPython's %config reports a refused value as one logged error line
+        run_cell(shell, "%config DeepSeekMagics.temperature = 5")
+        assert any("0 <= temperature <= 2" in r.getMessage() for r in caplog.records)
+        assert magics.temperature == 0.6 and session.defaults["temperature"] == 0.6
+    finally:
+        magics.temperature = None
+        magics.stop = None
+    assert "temperature" not in session.defaults
