@@ -220,9 +220,10 @@ class _Rounds:
         self.n = 0
 
     def __iter__(self) -> Iterator[Request]:
-        for self.n in range(self.prep.max_tool_rounds + 1):
+        for n in range(self.prep.max_tool_rounds + 1):
             if self.request is None:
                 return
+            self.n = n  # the round being sent (the last one runs no more tools)
             yield self.request
 
     def cached(self, request: Request) -> Result | None:

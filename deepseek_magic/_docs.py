@@ -26,9 +26,10 @@ def render_readme(text: str) -> str:
     """``text`` with every generated section replaced by its current content."""
     for name, body in sections().items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
-        if not pattern.search(text):
+        match = pattern.search(text)
+        if match is None:
             raise ValueError(f"README has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
-        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        text = text[:match.start()] + match.group(1) + body + "\n" + match.group(2) + text[match.end():]
     return text
 
 
