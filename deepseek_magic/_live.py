@@ -15,6 +15,7 @@ terminal (no rich frontend) it prints the text as it arrives instead.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, Callable, TextIO
@@ -98,36 +99,48 @@ class LiveView:
 
 
 class TerminalView:
-    """Terminal IPython: print reasoning (dim) and answer as they arrive."""
+    """Terminal IPython: print reasoning (dimmed) and answer as they arrive.
+
+    Colour only on a real terminal, and never when ``NO_COLOR`` is set
+    (https://no-color.org); the dim style is switched on once per stretch of reasoning,
+    not per token, so a log of the output stays readable.
+    """
 
     DIM, RESET = "\x1b[2m", "\x1b[0m"
 
-    def __init__(self, out: TextIO | None = None, *, show_reasoning: bool = True, color: bool = True) -> None:
+    def __init__(self, out: TextIO | None = None, *, show_reasoning: bool = True,
+                 color: bool | None = None) -> None:
         self.out = out or sys.stdout
         self.show_reasoning = show_reasoning
+        if color is None:
+            isatty = getattr(self.out, "isatty", None)
+            color = bool(isatty and isatty()) and "NO_COLOR" not in os.environ
         self.color = color
         self._phase = "waiting"
+        self._dim_on = False
 
     def event(self, event: ChatEvent) -> None:
         if isinstance(event, ReasoningDelta) and self.show_reasoning:
             if self._phase == "waiting":
-                self._write(self._dim("Thinking…\n"))
+                self._write("Thinking…\n", dim=True)
             self._phase = "thinking"
-            self._write(self._dim(event.text))
+            self._write(event.text, dim=True)
         elif isinstance(event, ContentDelta):
             if self._phase != "answering":
                 self._write("\n\n" if self._phase == "thinking" else "")
             self._phase = "answering"
             self._write(event.text)
         elif isinstance(event, ContentWasReasoning):
-            self._write(self._dim("\n[the text above was reasoning]\n"))
+            self._write("\n[the text above was reasoning]\n", dim=True)
 
     def finish(self, footer: str) -> None:
-        self._write("\n" + self._dim(footer) + "\n")
+        self._write("\n")
+        self._write(footer, dim=True)
+        self._write("\n")
 
-    def _dim(self, text: str) -> str:
-        return f"{self.DIM}{text}{self.RESET}" if self.color else text
-
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, dim: bool = False) -> None:
+        if self.color and dim != self._dim_on:
+            text = (self.DIM if dim else self.RESET) + text
+            self._dim_on = dim
         self.out.write(text)
         self.out.flush()
