@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -175,7 +175,8 @@ def _labs() -> Iterator[dict[Any, JupyterLab]]:
 
 @pytest.fixture(scope="session")
 def lab_factory(_labs: dict[Any, JupyterLab], chromium_path: Path) -> Callable[..., JupyterLab]:
-    """``lab_factory(env=None) -> JupyterLab``: a started server, one per distinct ``env``.
+    """``lab_factory(env=None, app="lab") -> JupyterLab``: a started server, one per distinct
+    ``env`` and ``app`` (``"notebook"``: Notebook 7 instead of JupyterLab).
 
     Kernels inherit the server's environment, so pass what the notebook's code
     must see, e.g. ``lab_factory({"DEEPSEEK_MAGIC_BASE_URL": emulator_url})``.
@@ -184,11 +185,13 @@ def lab_factory(_labs: dict[Any, JupyterLab], chromium_path: Path) -> Callable[.
     more server (about 2 s); the same ``env`` returns the same server.
     """
 
-    def make(env: Mapping[str, str] | None = None) -> JupyterLab:
+    def make(
+        env: Mapping[str, str] | None = None, app: Literal["lab", "notebook"] = "lab"
+    ) -> JupyterLab:
         full_env = {"PYTHONPATH": str(REPO_ROOT), **(env or {})}
-        key = tuple(sorted(full_env.items()))
+        key = (app, *sorted(full_env.items()))
         if key not in _labs:
-            _labs[key] = JupyterLab(env=full_env, unset_env=SCRUBBED_ENV).start()
+            _labs[key] = JupyterLab(env=full_env, unset_env=SCRUBBED_ENV, app=app).start()
         return _labs[key]
 
     return make

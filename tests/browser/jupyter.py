@@ -2,10 +2,11 @@
 
 Owns two things:
 
-* :class:`JupyterLab` starts ``python -m jupyter lab`` (the tests' own interpreter)
-  on loopback with every Jupyter/IPython directory in a temporary folder, waits
-  until ``/api/status`` answers, and stops it with ``POST /api/shutdown``, then
-  by its PID. Never by name.
+* :class:`JupyterLab` starts ``python -m jupyter lab`` (the tests' own interpreter;
+  ``app="notebook"``: ``jupyter notebook``, Notebook 7) on loopback with every
+  Jupyter/IPython directory in a temporary folder, waits until ``/api/status``
+  answers, and stops it with ``POST /api/shutdown``, then by its PID. Never by
+  name.
 * Page helpers for Playwright's sync API (``open_notebook``, ``run_all``,
   ``wait_cells_done``, ``cell_outputs``, ``set_slider`` ...) that act the way a
   person does and read what a person sees.
@@ -122,6 +123,10 @@ class JupyterLab:
     After :meth:`start`: ``url`` (``http://127.0.0.1:PORT/``), ``token``,
     ``log_path``, ``pid``. Leaving the ``with`` block stops the server and
     deletes its temporary folder (:meth:`cleanup`); :meth:`stop` keeps it.
+
+    ``app="notebook"`` starts Notebook 7 (``python -m jupyter notebook``, the
+    same isolation, settings and exposed ``window.jupyterapp``) instead;
+    :func:`open_notebook` then opens ``/notebooks/NAME``.
     """
 
     def __init__(
@@ -134,7 +139,11 @@ class JupyterLab:
         startup_timeout: float = 60.0,
         extra_args: Sequence[str] = (),
         unset_env: Iterable[str] = (),
+        app: Literal["lab", "notebook"] = "lab",
     ) -> None:
+        if app not in ("lab", "notebook"):
+            raise ValueError(f"app must be 'lab' or 'notebook', not {app!r}")
+        self.app = app
         self._base = Path(tempfile.mkdtemp(prefix="jlab-test-"))
         self.root_dir = Path(root_dir) if root_dir is not None else self._base / "root"
         self.env = dict(env or {})
@@ -286,15 +295,17 @@ class JupyterLab:
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONUNBUFFERED="1",
         )
+        # Notebook 7's server extension takes the same settings under its own class name.
+        app_class = "LabApp" if self.app == "lab" else "JupyterNotebookApp"
         argv = [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable, "-m", "jupyter", self.app,
             "--no-browser", "--allow-root",
             "--ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
             f"--ServerApp.root_dir={self.root_dir}",
             f"--IdentityProvider.token={self.token}",
-            f"--LabApp.user_settings_dir={dirs['settings']}",
-            f"--LabApp.workspaces_dir={dirs['workspaces']}",
-            "--LabApp.expose_app_in_browser=True",
+            f"--{app_class}.user_settings_dir={dirs['settings']}",
+            f"--{app_class}.workspaces_dir={dirs['workspaces']}",
+            f"--{app_class}.expose_app_in_browser=True",
             "--ServerApp.terminals_enabled=False",
             *self.extra_args,
         ]  # fmt: skip
@@ -462,7 +473,12 @@ def open_notebook(
     come back in hidden tabs. The file browser is collapsed unless
     ``file_browser`` (more room for outputs in screenshots). Returns the
     visible notebook panel.
+
+    For a Notebook 7 server (``lab.app == "notebook"``) it opens
+    ``/notebooks/NAME`` (one document per page, no workspace, no side panel).
     """
+    if lab.app == "notebook":
+        return _open_in_notebook7(page, lab, name, timeout)
     page.goto(lab.url_for(f"lab/tree/{name}", reset=None), timeout=timeout)
     panel = page.locator(NOTEBOOK)
     panel.wait_for(state="visible", timeout=timeout)
@@ -474,6 +490,26 @@ def open_notebook(
     wait_kernel_idle(page, timeout)
     if not file_browser:
         page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.collapseLeft()")
+    return panel
+
+
+# Notebook 7 has no status bar. Its toolbar's execution indicator reads "idle" before
+# any kernel exists, so the kernel itself must be idle too (and its name shown).
+_NB7_IDLE_JS = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    const shown = document.querySelector('.jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator');
+    const name = document.querySelector('.jp-NotebookPanel-toolbar .jp-KernelName');
+    return !!kernel && kernel.status === 'idle' && !!shown && shown.dataset.status === 'idle'
+        && !!name && /ipykernel/.test(name.textContent);
+}"""
+
+
+def _open_in_notebook7(page: Page, lab: JupyterLab, name: str, timeout: float) -> Locator:
+    page.goto(lab.url_for(f"notebooks/{name}"), timeout=timeout)
+    panel = page.locator(NOTEBOOK)
+    panel.wait_for(state="visible", timeout=timeout)
+    page.wait_for_function(_NB7_IDLE_JS, timeout=timeout, polling=100)
     return panel
 
 
