@@ -69,6 +69,26 @@ _OptionDefaults: type = type(
 _DEFAULT_NAMES = [o.name for o in OPTIONS if o.kind != "tools" and not o.alias_of]
 
 
+def _drop_invalid_config(shell: Any) -> None:
+    """Remove option defaults the shell's config holds but the table refuses (a value
+    `%config` already reported as an error stays in the shell's config): one warning
+    each, instead of a TraitError that would stop ``%load_ext`` / ``%reload_ext``."""
+    section = getattr(shell, "config", {}).get("DeepSeekMagics") if shell is not None else None
+    if not section:
+        return
+    from ._options import OPTION_BY_NAME
+
+    for name in [n for n in list(section) if n in _DEFAULT_NAMES]:
+        value = section[name]
+        if value is None:
+            continue
+        try:
+            OPTION_BY_NAME[name].coerce(value)
+        except OptionError as exc:
+            del section[name]
+            print(f"Warning: ignoring DeepSeekMagics.{name} from the config: {exc}", file=sys.stderr)
+
+
 def _is_terminal(shell: Any) -> bool:
     return any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
 
@@ -93,6 +113,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         # Set first: values from ipython_config.py (c.DeepSeekMagics.base_url = ...) arrive
         # during super().__init__ and their observers write to the session.
         self.session = session or SESSION
+        _drop_invalid_config(shell)
         super().__init__(shell=shell, **kwargs)
         for name in ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls"):
             value = getattr(self, name)

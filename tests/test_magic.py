@@ -323,7 +323,10 @@ def test_cell_magic_help_is_generated_from_the_table(shell) -> None:
 
 
 def test_config_sets_validated_session_defaults(shell, emu, session, caplog) -> None:
+    import copy
+
     magics = shell.magics_manager.registry["DeepSeekMagics"]
+    saved = copy.deepcopy(shell.config.get("DeepSeekMagics"))  # %config writes to the shared shell
     try:
         assert run_cell(shell, "%config DeepSeekMagics.temperature = 0.6").success
         assert run_cell(shell, "%config DeepSeekMagics.stop = ['###']").success
@@ -335,7 +338,15 @@ def test_config_sets_validated_session_defaults(shell, emu, session, caplog) -> 
         run_cell(shell, "%config DeepSeekMagics.temperature = 5")
         assert any("0 <= temperature <= 2" in r.getMessage() for r in caplog.records)
         assert magics.temperature == 0.6 and session.defaults["temperature"] == 0.6
+        # IPython keeps the refused value in the shell's config: loading the magics again
+        # drops it with a warning instead of failing
+        assert shell.config["DeepSeekMagics"]["temperature"] == 5
+        DeepSeekMagics(shell=shell, session=session)
+        assert "temperature" not in shell.config["DeepSeekMagics"]
     finally:
         magics.temperature = None
         magics.stop = None
+        shell.config.pop("DeepSeekMagics", None)
+        if saved is not None:
+            shell.config["DeepSeekMagics"] = saved
     assert "temperature" not in session.defaults
