@@ -421,10 +421,9 @@ def test_stall_is_seen_as_a_read_timeout(emu: Emulator) -> None:
     ):
         got.extend(r.iter_lines())
     assert any('"first"' in line for line in got) and not any("second" in line for line in got)
-    start = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         post(emu, timeout=httpx.Timeout(5, read=0.3))
-    assert time.monotonic() - start < 3
+    assert len(emu.request_log) == 2  # the stall before the headers held the second request
     assert emu.wait_idle(), "the stalled handlers notice the client left"
     assert all(r.disconnected for r in emu.request_log)
 
@@ -624,10 +623,12 @@ def test_stop_ends_stalled_and_idle_connections_and_leaves_no_threads() -> None:
     assert emu.wait_for_requests(1)
     time.sleep(0.1)
     assert emu.active_connections == 2
-    start = time.monotonic()
     emu.stop()
-    assert time.monotonic() - start < 2
+    # stop() ended the stalled and the idle connection itself (the stall alone would
+    # have held the client for its 30 s timeout)
+    assert emu.active_connections == 0
     thread.join(5)
+    assert not thread.is_alive()
     idle.close()
     assert outcome and outcome[0] != "finished"
     assert set(threading.enumerate()) - before == set()
