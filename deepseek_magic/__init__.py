@@ -28,6 +28,7 @@ __all__ = [
     "aask",
     "panel",
     "sweep",
+    "models",
     "history",
     "last",
     "Result",
@@ -62,6 +63,16 @@ def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
     from ._sweep import sweep_ask
 
     return sweep_ask(prompt, grid, **kwargs)
+
+
+def models(contains: str | None = None, **kwargs: Any) -> Any:
+    """What the configured provider serves, as a DataFrame: ``models("deepseek")`` keeps
+    matching ids. Read once per session from ``GET /models`` (``refresh=True`` reads
+    again); the dated snapshot shipped with the package answers when it cannot be reached
+    (or with ``snapshot=True``)."""
+    from ._catalogue import models as _models
+
+    return _models(contains, **kwargs)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:

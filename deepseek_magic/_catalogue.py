@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from ._errors import DeepSeekError
+from ._providers import SHORT_NAME
 
 if TYPE_CHECKING:
     from ._providers import Provider
@@ -72,7 +73,8 @@ class ModelInfo:
         ident = entry.get("id")
         if not isinstance(ident, str) or not ident:
             return None
-        pricing = entry.get("pricing") if isinstance(entry.get("pricing"), Mapping) else {}
+        raw = entry.get("pricing")
+        pricing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         params = entry.get("supported_parameters")
         context = entry.get("context_length") or entry.get("max_model_len") or entry.get("context_window")
         return cls(
@@ -309,7 +311,7 @@ def not_served_message(model: str, provider: Provider, catalogue: Catalogue | No
     if catalogue is not None and catalogue.ids:
         near = catalogue.closest(model)
         if retired and provider.reasoning_models:
-            near = provider.resolve_model("deepseek-r1", catalogue.ids)
+            near = provider.resolve_model(SHORT_NAME, catalogue.ids)
         closest = f"; closest it serves: {near}"
     return (f"Model {model!r} is not served by {provider.title}{why}{closest}. "
             "%deepseek_models lists what it serves.")
