@@ -30,6 +30,7 @@ __all__ = [
     "OptionPlan",
     "detect_provider",
     "is_loopback",
+    "option_reason",
     "plan_options",
     "provider_for_dialect",
     "providers_markdown",
@@ -152,7 +153,8 @@ _LOCAL_COMMON: dict[str, Any] = dict(
     spell=_frozen({"max_completion_tokens": ("max_tokens",), "reasoning_effort": ("reasoning_effort",)}),
 )
 
-PROVIDERS: Mapping[str, Provider] = MappingProxyType({p.name: p for p in (
+#: every provider by ``--provider`` name (a test may add one: ``monkeypatch.setitem``)
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (
     Provider(
         "openrouter", "OpenRouter", "https://openrouter.ai/api/v1", hosts=("openrouter.ai",),
         key_env="OPENROUTER_API_KEY", key_url="https://openrouter.ai/keys",
@@ -231,7 +233,7 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType({p.name: p for p in (
         not_sendable=_LOCAL_COMMON["not_sendable"],
         note="any other OpenAI-compatible URL",
     ),
-)})
+)}
 
 
 def is_loopback(base_url: str) -> bool:
@@ -327,6 +329,18 @@ def _path(name: str, own: tuple[str, ...], provider: Provider, supported: frozen
     if supported is not None and path[0] not in supported and alt and alt[0] in supported:
         return alt
     return path
+
+
+def option_reason(name: str, provider: Provider, *, thinking: bool | None = None) -> str | None:
+    """Why ``name`` would not be honoured by ``provider`` (not sendable, or ignored in
+    this mode), or None; what the panel shows on a greyed-out control."""
+    if name in provider.not_sendable:
+        return f"not sent to {provider.title}: {provider.not_sendable[name]}"
+    if name == "thinking" and not provider.thinking:
+        return f"not sent to {provider.title}: it has no per-request thinking switch"
+    thinking = provider.thinks_by_default if thinking is None else thinking
+    why = provider.ignored.get(name) or (provider.ignored_thinking.get(name) if thinking else None)
+    return f"ignored by {provider.title}: {why}" if why else None
 
 
 def plan_options(values: Mapping[str, Any], provider: Provider, *,

@@ -26,7 +26,7 @@ def test_every_option_flag_and_magic_is_documented() -> None:
         assert flag.names[-1] in README
     for name in DeepSeekMagics.magics["line"]:
         assert f"%{name}" in README
-    assert set(sections()) == {"options", "magics", "flags"}
+    assert set(sections()) == {"options", "magics", "flags", "providers"}
 
 
 def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:

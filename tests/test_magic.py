@@ -47,6 +47,7 @@ SAMPLES = {
     "max_completion_tokens": ("--max-completion-tokens 512", {"max_completion_tokens": 512}),
     "max_tokens": ("--max-tokens 256", {"max_completion_tokens": 256}),
     "include_reasoning": ("--include-reasoning false", {"reasoning": {"exclude": True}}),
+    "thinking": ("--thinking off", {"reasoning": {"effort": "none"}}),
     "reasoning_effort": ("--reasoning-effort high", {"reasoning": {"effort": "high"}}),
     "reasoning_max_tokens": ("--reasoning-max-tokens 2000", {"reasoning": {"max_tokens": 2000}}),
     "reasoning_exclude": ("--reasoning-exclude", {"reasoning": {"exclude": True}}),
@@ -65,7 +66,7 @@ BAD = {
     "repetition_penalty": "--repetition-penalty 0", "seed": "--seed 1.5",
     "stop": "--stop a --stop b --stop c --stop d --stop e", "max_completion_tokens": "--max-completion-tokens 0",
     "max_tokens": "--max-tokens -1", "include_reasoning": "--include-reasoning perhaps",
-    "reasoning_effort": "--reasoning-effort extreme", "reasoning_max_tokens": "--reasoning-max-tokens 0",
+    "reasoning_effort": "--reasoning-effort extreme", "thinking": "--thinking sometimes", "reasoning_max_tokens": "--reasoning-max-tokens 0",
     "reasoning_exclude": "--reasoning-exclude maybe", "reasoning_enabled": "--reasoning-enabled 2",
     "tools": "--tools not_defined_anywhere", "tool_choice": "--tool-choice 'bad name'",
 }
