@@ -212,8 +212,8 @@ class Accumulator:
         if self.server_cost is not None:
             return self.server_cost, "server", None
         price = self._price(self.model) if self._price is not None else None
-        if price is not None and price.source == "local":
-            return 0.0, "local", None
+        if price is not None and price.source == "free":
+            return 0.0, "free", None
         if price is None:
             cost = estimate_cost(self.usage)
             return (cost, "estimate", "seed") if cost is not None else (None, None, None)

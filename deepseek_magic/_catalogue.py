@@ -255,7 +255,7 @@ class Price:
 
     prompt: float
     completion: float
-    #: "catalogue" (live), "snapshot", "seed" (the last fallback), "user", "local" (free)
+    #: "catalogue" (live), "snapshot", "seed" (the last fallback), "user", "free" (a local server)
     source: str
     cache_read: float | None = None
 
@@ -266,7 +266,7 @@ class Price:
 
 
 SEED_PRICE = Price(SEED_PRICE_IN_PER_M / 1e6, SEED_PRICE_OUT_PER_M / 1e6, "seed")
-FREE = Price(0.0, 0.0, "local")
+FREE = Price(0.0, 0.0, "free")
 
 
 def user_price(config: Mapping[str, Any]) -> Price | None:

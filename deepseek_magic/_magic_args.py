@@ -52,7 +52,7 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--extra",), "extra", "Extra JSON fields for the body, e.g. '{\"provider\": {\"order\": [\"deepseek\"]}}'.",
          metavar="JSON"),
-    Flag(("--base-url",), "base_url", "Send to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1).",
+    Flag(("--base-url",), "base_url", "Send to this OpenAI-compatible base URL (e.g. a local server's http://localhost:PORT/v1).",
          metavar="URL"),
     Flag(("--provider",), "provider", f"{', '.join(PROVIDERS)}: that provider's base URL and rules "
          "(with --base-url: a server of that kind at that address).", metavar="NAME"),

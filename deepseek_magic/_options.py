@@ -375,15 +375,10 @@ def _closest(name: str, names: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-BodyStyle = Literal["openrouter", "deepseek", "openai"]
-#: the old ``style`` names of :func:`build_body`, mapped to provider-table entries
-_STYLE_PROVIDER = {"openrouter": "openrouter", "deepseek": "deepseek", "openai": "local"}
-
-
-def build_body(values: Mapping[str, Any], *, style: BodyStyle = "openrouter", provider: Any = None,
+def build_body(values: Mapping[str, Any], *, provider: Any = None,
                tool_specs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON fields for validated ``values`` (from :func:`validate_options`), spelled
-    for ``provider`` (a :class:`~._providers.Provider`; else the entry ``style`` names).
+    for ``provider`` (a :class:`~._providers.Provider`; default: the default provider).
 
     What differs by server (``max_tokens`` or ``max_completion_tokens``, the ``reasoning``
     object or ``reasoning_effort``, the thinking switch ...) is declared in the provider
@@ -392,7 +387,7 @@ def build_body(values: Mapping[str, Any], *, style: BodyStyle = "openrouter", pr
     """
     from ._providers import PROVIDERS, plan_options
 
-    chosen = provider if provider is not None else PROVIDERS[_STYLE_PROVIDER[style]]
+    chosen = provider if provider is not None else next(iter(PROVIDERS.values()))
     return dict(plan_options(values, chosen, tool_specs=tool_specs).body)
 
 

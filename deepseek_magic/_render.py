@@ -73,7 +73,7 @@ def format_cost(cost: float | None, source: str | None = None) -> str:
     for a local server."""
     if cost is None:
         return "–"
-    if source == "local":
+    if source == "free":
         return "free (local)"
     if cost == 0:
         text = "$0.00"

@@ -132,7 +132,7 @@ class Result:
     #: US dollars: what the server reported, else an estimate from the model's prices
     #: (``price_source`` says whose), and 0 for a local server
     cost: float | None = None
-    cost_source: Literal["server", "estimate", "local"] | None = None
+    cost_source: Literal["server", "estimate", "free"] | None = None
     #: the model that actually answered (as the server said), else the one requested
     model: str = ""
     #: the request options that were sent (the JSON body without ``messages``)

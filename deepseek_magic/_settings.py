@@ -192,6 +192,10 @@ def resolve_settings(
         raise ConfigError(f"Base URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}.")
     # An explicit provider with an explicit base URL means "a server of that kind at this
     # address" (e.g. a DeepSeek-compatible gateway): its rules apply, the URL is kept.
+    # A %config provider gives its rules to the %config / environment base URL too.
+    if provider is None and base_url in (None, "") and config.get("provider"):
+        provider = str(config["provider"])
+        known(provider)
     prov = PROVIDERS[provider] if provider is not None else detect_provider(url)
 
     key, key_source = pick(api_key, _ENV_KEY, "api_key")

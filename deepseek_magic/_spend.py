@@ -296,7 +296,7 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
     assumed = _assumed_output(session)
     estimates = [estimate_request(r, assumed_output=assumed) for r in requests if not r.settings.offline]
     # A local server costs nothing (unless the user set a price: %deepseek_spend --price).
-    estimates = [e for e in estimates if e.price is None or e.price.source != "local"]
+    estimates = [e for e in estimates if e.price is None or e.price.source != "free"]
     if call_budget is not None:
         for est in estimates:
             if est.cost > call_budget:

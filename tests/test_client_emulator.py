@@ -147,4 +147,4 @@ def test_local_servers_report_usage_because_we_ask(session, dialect: str) -> Non
         result = dm.ask("q", base_url=emu.base_url, session=session)
     assert emu.requests[-1]["stream_options"] == {"include_usage": True}
     # A local server costs nothing: no estimated dollar figure from someone else's prices.
-    assert result.usage.completion_tokens and (result.cost, result.cost_source) == (0.0, "local")
+    assert result.usage.completion_tokens and (result.cost, result.cost_source) == (0.0, "free")
