@@ -126,7 +126,7 @@ class Catalogue:
         if self.source == "snapshot":
             return f"snapshot of {self.date} shipped with deepseek-magic (not live)" + (
                 f"; {self.note}" if self.note else "")
-        return f"live from {self.base_url}/models, read {self.date}"
+        return f"live from {self.base_url}/models (read once this session; refresh=True reads again)"
 
     def to_records(self, contains: str | None = None) -> list[dict[str, Any]]:
         needle = (contains or "").lower()
