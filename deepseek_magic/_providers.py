@@ -118,12 +118,13 @@ class Provider:
         """``model`` as this provider spells it: the short name becomes the current
         reasoning model (the first of ``reasoning_models`` in ``served``, the ids the
         catalogue lists), an alias its id; any other name passes through."""
+        model = self.aliases.get(model, model)
         if model == SHORT_NAME and self.reasoning_models:
             for candidate in self.reasoning_models:
                 if candidate in served:
                     return candidate
             return self.reasoning_models[0]
-        return self.aliases.get(model, model)
+        return model
 
     def is_short(self, model: str) -> bool:
         return model == SHORT_NAME or model in self.aliases
@@ -174,6 +175,8 @@ PROVIDERS: dict[str, Provider] = {p.name: p for p in (
     Provider(
         "deepseek", "DeepSeek", "https://api.deepseek.com", hosts=("deepseek.com",),
         key_env="DEEPSEEK_API_KEY", key_url="https://platform.deepseek.com/api_keys",
+        # the default model's OpenRouter id means the same here: today's reasoning model
+        aliases=_frozen({"deepseek/deepseek-r1": SHORT_NAME}),
         reasoning_models=("deepseek-flash", "deepseek-v4-flash"),
         alias_options=_frozen({"thinking": True}),
         retired=_frozen({"deepseek-reasoner": "2026-07-24", "deepseek-chat": "2026-07-24"}),

@@ -150,6 +150,16 @@ def test_provider_deepseek_sends_the_current_model_with_thinking_on(session) -> 
     assert r.options_sent == () and r.options_ignored == {}  # thinking was implied, not set
 
 
+def test_the_default_models_openrouter_id_also_means_todays_model_on_deepseek() -> None:
+    from deepseek_magic._settings import resolve_settings
+
+    for name in ("deepseek-r1", "deepseek/deepseek-r1"):
+        s = resolve_settings(provider="deepseek", model=name, require_key=False, env={})
+        assert s.model == "deepseek-flash" and s.short_name_used
+    assert resolve_settings(provider="deepseek", model="deepseek-v4-pro", require_key=False,
+                            env={}).model == "deepseek-v4-pro"
+
+
 def test_the_footer_shows_the_model_the_server_says_it_used(shell) -> None:
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
         run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider deepseek -m deepseek-v4-flash -o r\nq")
