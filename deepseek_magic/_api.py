@@ -107,7 +107,8 @@ def prepare(
         settings = settings.with_(offline=True)
     catalogue = known_catalogue(session, settings)
     if settings.short_name_used and catalogue is not None:
-        settings = settings.with_(model=settings.provider.resolve_model(settings.requested_model, catalogue.ids))
+        model = settings.provider.resolve_model(settings.requested_model, catalogue.ids)
+        settings = settings.with_(model=model)
     check_model(settings.model, settings.provider, catalogue)
     new_messages = normalize_messages(prompt, system=None)
     conv = session.conversation(conversation) if conversation else None
@@ -122,18 +123,21 @@ def prepare(
     request = build_request(messages, settings, values, stream=stream, extra=extra,
                             tool_specs=specs, tool_functions=functions, **build)
     if strict and (request.plan.ignored or request.plan.not_sent):
-        raise OptionError(f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these options, or "
-                          "send without --strict (strict=False).", option="strict")
+        raise OptionError(f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
+                          "options, or send without --strict (strict=False).", option="strict")
     return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages,
-                    max_reply_chars if max_reply_chars is not None else _default_max_reply_chars(), build)
+                    max_reply_chars if max_reply_chars is not None else _default_max_reply_chars(),
+                    build)
 
 
-def _build_args(session: Session, settings: Settings, catalogue: Catalogue | None) -> dict[str, Any]:
+def _build_args(session: Session, settings: Settings, catalogue: Catalogue | None
+                ) -> dict[str, Any]:
     """What the provider and the catalogue add to a request: the options a resolved short
     name implies, the model's supported parameters (a live catalogue only: a snapshot may
     be stale) and the price lookup for the model that will answer."""
     provider = settings.provider
-    info = catalogue.get(settings.model) if catalogue is not None and catalogue.source == "live" else None
+    live = catalogue is not None and catalogue.source == "live"
+    info = catalogue.get(settings.model) if live and catalogue is not None else None
     config = dict(session.config)
     return {
         "implied": dict(provider.alias_options) if settings.short_name_used else None,
@@ -317,7 +321,8 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
     return loop.finish()
 
 
-def _explain_not_served(exc: DeepSeekError, prep: Prepared, session: Session, http: Any = None) -> None:
+def _explain_not_served(exc: DeepSeekError, prep: Prepared, session: Session,
+                        http: Any = None) -> None:
     """A server that refuses the model name: say so in one line, with the closest model it
     serves (its live catalogue, read with the same client when possible, else the snapshot)."""
     from ._catalogue import is_not_served, load_catalogue, not_served_message

@@ -20,10 +20,11 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import DeepSeekError
 from ._providers import SHORT_NAME
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._settings import Settings
 
 __all__ = [
+    "SNAPSHOT_PATH",
     "Catalogue",
     "ModelInfo",
     "Price",
@@ -43,7 +45,6 @@ __all__ = [
     "not_served_message",
     "price_for",
     "snapshot_catalogue",
-    "SNAPSHOT_PATH",
 ]
 
 SNAPSHOT_PATH = Path(__file__).parent / "data" / "models-snapshot.json"
@@ -76,15 +77,21 @@ class ModelInfo:
         raw = entry.get("pricing")
         pricing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         params = entry.get("supported_parameters")
-        context = entry.get("context_length") or entry.get("max_model_len") or entry.get("context_window")
+        context = (
+            entry.get("context_length") or entry.get("max_model_len") or entry.get("context_window")
+        )
         return cls(
             id=ident,
             name=str(entry.get("name") or ""),
-            context_length=int(context) if isinstance(context, (int, float)) and context > 0 else None,
+            context_length=int(context)
+            if isinstance(context, (int, float)) and context > 0
+            else None,
             prompt_price=_price(pricing.get("prompt")),
             completion_price=_price(pricing.get("completion")),
             cache_read_price=_price(pricing.get("input_cache_read")),
-            supported_parameters=frozenset(str(p) for p in params) if isinstance(params, list) else None,
+            supported_parameters=frozenset(str(p) for p in params)
+            if isinstance(params, list)
+            else None,
         )
 
 
@@ -125,8 +132,11 @@ class Catalogue:
     def describe(self) -> str:
         if self.source == "snapshot":
             return f"snapshot of {self.date} shipped with deepseek-magic (not live)" + (
-                f"; {self.note}" if self.note else "")
-        return f"live from {self.base_url}/models (read once this session; refresh=True reads again)"
+                f"; {self.note}" if self.note else ""
+            )
+        return (
+            f"live from {self.base_url}/models (read once this session; refresh=True reads again)"
+        )
 
     def to_records(self, contains: str | None = None) -> list[dict[str, Any]]:
         needle = (contains or "").lower()
@@ -134,24 +144,35 @@ class Catalogue:
         for m in self.models:
             if needle and needle not in m.id.lower() and needle not in m.name.lower():
                 continue
-            rows.append({
-                "id": m.id,
-                "name": m.name,
-                "context_length": m.context_length,
-                "prompt_usd_per_m": None if m.prompt_price is None else round(m.prompt_price * 1e6, 6),
-                "completion_usd_per_m": None if m.completion_price is None else round(m.completion_price * 1e6, 6),
-                "supported_parameters": ", ".join(sorted(m.supported_parameters))
-                if m.supported_parameters is not None else None,
-                "source": self.source if self.source == "live" else f"snapshot {self.date}",
-            })
+            rows.append(
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "context_length": m.context_length,
+                    "prompt_usd_per_m": None
+                    if m.prompt_price is None
+                    else round(m.prompt_price * 1e6, 6),
+                    "completion_usd_per_m": None
+                    if m.completion_price is None
+                    else round(m.completion_price * 1e6, 6),
+                    "supported_parameters": ", ".join(sorted(m.supported_parameters))
+                    if m.supported_parameters is not None
+                    else None,
+                    "source": self.source if self.source == "live" else f"snapshot {self.date}",
+                }
+            )
         return rows
 
 
-def parse_models(base_url: str, data: Any, *, source: Literal["live", "snapshot"], date: str,
-                 note: str = "") -> Catalogue:
+def parse_models(
+    base_url: str, data: Any, *, source: Literal["live", "snapshot"], date: str, note: str = ""
+) -> Catalogue:
     items = data.get("data") if isinstance(data, Mapping) else data
-    models = tuple(m for m in (ModelInfo.from_wire(e) for e in items or () if isinstance(e, Mapping))
-                   if m is not None)
+    models = tuple(
+        m
+        for m in (ModelInfo.from_wire(e) for e in items or () if isinstance(e, Mapping))
+        if m is not None
+    )
     return Catalogue(base_url, models, source, date, note)
 
 
@@ -166,8 +187,13 @@ def snapshot_catalogue(provider: Provider, base_url: str = "") -> Catalogue | No
     entry = data["providers"].get(provider.name)
     if entry is None:
         return None
-    return parse_models(base_url or provider.base_url, entry, source="snapshot", date=data["date"],
-                        note=str(entry.get("pricing_note", "")))
+    return parse_models(
+        base_url or provider.base_url,
+        entry,
+        source="snapshot",
+        date=data["date"],
+        note=str(entry.get("pricing_note", "")),
+    )
 
 
 # ----------------------------------------------------------------------- session cache
@@ -211,12 +237,22 @@ def fetch_catalogue(settings: Settings, http: Any = None, *, timeout: float = 15
         data = response.json()
     except ValueError:
         raise DeepSeekError(f"{url} did not answer JSON") from None
-    return parse_models(settings.base_url.rstrip("/"), data, source="live",
-                        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    return parse_models(
+        settings.base_url.rstrip("/"),
+        data,
+        source="live",
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
 
 
-def load_catalogue(session: Session, settings: Settings, *, refresh: bool = False, http: Any = None,
-                   snapshot_only: bool = False) -> tuple[Catalogue, str | None]:
+def load_catalogue(
+    session: Session,
+    settings: Settings,
+    *,
+    refresh: bool = False,
+    http: Any = None,
+    snapshot_only: bool = False,
+) -> tuple[Catalogue, str | None]:
     """The catalogue for ``settings``: the cached live one, else a fresh read (cached),
     else the snapshot. Returns it and, when the live read failed, why (one line)."""
     if not snapshot_only:
@@ -234,8 +270,13 @@ def load_catalogue(session: Session, settings: Settings, *, refresh: bool = Fals
         problem = "snapshot asked for"
     snap = snapshot_catalogue(settings.provider, settings.base_url)
     if snap is None:
-        snap = Catalogue(settings.base_url, (), "snapshot", _snapshot_data()["date"],
-                         f"no snapshot for {settings.provider.title}")
+        snap = Catalogue(
+            settings.base_url,
+            (),
+            "snapshot",
+            _snapshot_data()["date"],
+            f"no snapshot for {settings.provider.title}",
+        )
     return snap, problem
 
 
@@ -261,8 +302,11 @@ class Price:
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         cached = min(cached_tokens, prompt_tokens) if self.cache_read is not None else 0
-        return ((prompt_tokens - cached) * self.prompt + cached * (self.cache_read or 0.0)
-                + completion_tokens * self.completion)
+        return (
+            (prompt_tokens - cached) * self.prompt
+            + cached * (self.cache_read or 0.0)
+            + completion_tokens * self.completion
+        )
 
 
 SEED_PRICE = Price(SEED_PRICE_IN_PER_M / 1e6, SEED_PRICE_OUT_PER_M / 1e6, "seed")
@@ -278,8 +322,12 @@ def user_price(config: Mapping[str, Any]) -> Price | None:
     return Price(float(prompt) / 1e6, float(completion) / 1e6, "user")
 
 
-def price_for(model: str, provider: Provider, catalogue: Catalogue | None,
-              config: Mapping[str, Any] | None = None) -> Price:
+def price_for(
+    model: str,
+    provider: Provider,
+    catalogue: Catalogue | None,
+    config: Mapping[str, Any] | None = None,
+) -> Price:
     """What ``model`` costs per token: the user's price, else nothing for a local server,
     else the catalogue's (live or snapshot), else the seed's R1 figures."""
     own = user_price(config or {})
@@ -313,22 +361,36 @@ def not_served_message(model: str, provider: Provider, catalogue: Catalogue | No
         if retired and provider.reasoning_models:
             near = provider.resolve_model(SHORT_NAME, catalogue.ids)
         closest = f"; closest it serves: {near}"
-    return (f"Model {model!r} is not served by {provider.title}{why}{closest}. "
-            "%deepseek_models lists what it serves.")
+    return (
+        f"Model {model!r} is not served by {provider.title}{why}{closest}. "
+        "%deepseek_models lists what it serves."
+    )
 
 
 def check_model(model: str, provider: Provider, catalogue: Catalogue | None) -> None:
     """Refuse (ConfigError, nothing sent) a retired name, or one a live catalogue lacks."""
     from ._errors import ConfigError
 
-    live_missing = catalogue is not None and catalogue.source == "live" and catalogue.ids \
+    live_missing = (
+        catalogue is not None
+        and catalogue.source == "live"
+        and catalogue.ids
         and model not in catalogue.ids
+    )
     if model in provider.retired or live_missing:
         raise ConfigError(not_served_message(model, provider, catalogue))
 
 
-_NOT_SERVED_WORDS = ("model not exist", "model_not_found", "does not exist", "not a valid model",
-                     "no endpoints found", "model not found", "unknown model", "invalid model")
+_NOT_SERVED_WORDS = (
+    "model not exist",
+    "model_not_found",
+    "does not exist",
+    "not a valid model",
+    "no endpoints found",
+    "model not found",
+    "unknown model",
+    "invalid model",
+)
 
 
 def is_not_served(status: int | None, message: str) -> bool:
@@ -338,9 +400,16 @@ def is_not_served(status: int | None, message: str) -> bool:
 
 
 # ----------------------------------------------------------------------- models()
-def models(contains: str | None = None, *, refresh: bool = False, snapshot: bool = False,
-           base_url: str | None = None, provider: str | None = None, api_key: str | None = None,
-           session: Session | None = None) -> Any:
+def models(
+    contains: str | None = None,
+    *,
+    refresh: bool = False,
+    snapshot: bool = False,
+    base_url: str | None = None,
+    provider: str | None = None,
+    api_key: str | None = None,
+    session: Session | None = None,
+) -> Any:
     """What the configured provider serves, as a pandas DataFrame (a list of dicts without
     pandas): id, name, context length, prices in dollars per million tokens, supported
     parameters, source. ``models("deepseek")`` keeps ids or names containing the text.
@@ -359,8 +428,13 @@ def models(contains: str | None = None, *, refresh: bool = False, snapshot: bool
         from ._providers import provider_for_dialect
 
         provider = provider_for_dialect(offline.dialect).name
-    settings = resolve_settings(base_url=base_url, provider=provider, api_key=api_key, config=session.config,
-                                require_key=False)
+    settings = resolve_settings(
+        base_url=base_url,
+        provider=provider,
+        api_key=api_key,
+        config=session.config,
+        require_key=False,
+    )
     catalogue, problem = load_catalogue(session, settings, refresh=refresh, snapshot_only=snapshot)
     source = catalogue.describe() + (f" ({problem})" if problem and not snapshot else "")
     rows = catalogue.to_records(contains)
@@ -368,7 +442,17 @@ def models(contains: str | None = None, *, refresh: bool = False, snapshot: bool
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is in the data extra
         return rows
-    frame = pd.DataFrame(rows, columns=["id", "name", "context_length", "prompt_usd_per_m",
-                                        "completion_usd_per_m", "supported_parameters", "source"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "name",
+            "context_length",
+            "prompt_usd_per_m",
+            "completion_usd_per_m",
+            "supported_parameters",
+            "source",
+        ],
+    )
     frame.attrs["source"] = source
     return frame

@@ -36,7 +36,8 @@ from ._result import Result
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import SSEParser
 
-__all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS", "provider_headers"]
+__all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS",
+           "provider_headers"]
 
 log = logging.getLogger("deepseek_magic")
 
@@ -138,8 +139,8 @@ class _Pipeline:
         self.sse = SSEParser()
         self.parser = ChunkParser()
         self.acc = Accumulator(params=request.params, messages=request.messages, model=request.settings.model,
-                               base_url=request.settings.base_url, keep_chunks=keep_chunks, offline=offline,
-                               price=request.price, plan=request.plan)
+                               base_url=request.settings.base_url, keep_chunks=keep_chunks,
+                               offline=offline, price=request.price, plan=request.plan)
         self.done = False
         self.max_reply_chars = max_reply_chars
         #: bytes one event (or a whole non-streamed body) may take: JSON escapes can make a

@@ -21,8 +21,8 @@ def sections() -> dict[str, str]:
     from ._options import options_markdown
     from ._providers import providers_markdown
 
-    return {"options": options_markdown(), "magics": magics_markdown(), "flags": magic_flags_markdown(),
-            "providers": providers_markdown()}
+    return {"options": options_markdown(), "magics": magics_markdown(),
+            "flags": magic_flags_markdown(), "providers": providers_markdown()}
 
 
 def render_readme(text: str) -> str:

@@ -95,7 +95,8 @@ def _config_plan(session: Session, settings: Any) -> dict[str, Any]:
     from ._options import validate_options
     from ._providers import plan_options
 
-    rows: dict[str, Any] = {"thinking switch": "yes" if settings.provider.thinking else "not sendable here"}
+    switch = "yes" if settings.provider.thinking else "not sendable here"
+    rows: dict[str, Any] = {"thinking switch": switch}
     try:
         values = validate_options(dict(session.defaults), warn=lambda msg: None)
     except OptionError as exc:
@@ -119,7 +120,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     """DeepSeek R1 in IPython. Settings: ``%config DeepSeekMagics`` lists them."""
 
     base_url = Unicode(None, allow_none=True, help="Base URL of an OpenAI-compatible API.").tag(config=True)
-    provider = Unicode(None, allow_none=True, help=f"One of {', '.join(PROVIDERS)}.").tag(config=True)
+    provider = Unicode(None, allow_none=True, help=f"One of {', '.join(PROVIDERS)}.").tag(
+        config=True)
     model = Unicode(None, allow_none=True, help="Model id (default deepseek-r1, resolved per provider).").tag(
         config=True)
     system = Unicode(None, allow_none=True, help="System prompt for every request.").tag(config=True)
@@ -272,7 +274,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         text = f"POST {prep.settings.endpoint}\n{body}\n" + "\n".join(notes)
         markdown = f"```json\n{body}\n```\n" + "".join(f"* {_md_escape(n)}\n" for n in notes) \
             + "\n*not sent (--dry-run)*"
-        display({"text/plain": text, "text/markdown": markdown}, raw=True)  # type: ignore[no-untyped-call]
+        bundle = {"text/plain": text, "text/markdown": markdown}
+        display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def _run(self, prep: Prepared, args: Any) -> None:
         from ._render import render_plain_final, render_result
@@ -357,7 +360,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         try:
             settings = resolve_settings(config=self.session.config, require_key=False,
                                         base_url=offline.base_url if offline else None,
-                                        provider=provider_for_dialect(offline.dialect).name if offline else None)
+                                        provider=provider_for_dialect(offline.dialect).name
+                                        if offline else None)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         if offline is not None:
@@ -378,8 +382,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         flags = {w for w in words if w.startswith("--")}
         unknown = flags - {"--refresh", "--snapshot"}
         if unknown:
-            raise UsageError(f"Unknown option {sorted(unknown)[0]}; use %deepseek_models [TEXT] [--refresh] "
-                             "[--snapshot].")
+            raise UsageError(f"Unknown option {sorted(unknown)[0]}; use %deepseek_models [TEXT] "
+                             "[--refresh] [--snapshot].")
         text = " ".join(w for w in words if not w.startswith("--")) or None
         try:
             frame = models(text, refresh="--refresh" in flags, snapshot="--snapshot" in flags,

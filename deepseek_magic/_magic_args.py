@@ -52,12 +52,14 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--extra",), "extra", "Extra JSON fields for the body, e.g. '{\"provider\": {\"order\": [\"deepseek\"]}}'.",
          metavar="JSON"),
-    Flag(("--base-url",), "base_url", "Send to this OpenAI-compatible base URL (e.g. a local server's http://localhost:PORT/v1).",
+    Flag(("--base-url",), "base_url",
+         "Send to this OpenAI-compatible base URL (e.g. a local server's "
+         "http://localhost:PORT/v1).",
          metavar="URL"),
     Flag(("--provider",), "provider", f"{', '.join(PROVIDERS)}: that provider's base URL and rules "
          "(with --base-url: a server of that kind at that address).", metavar="NAME"),
-    Flag(("--strict",), "strict", "Refuse (send nothing) when an option would be ignored by the server or "
-         "cannot be sent to it.", action="store_true"),
+    Flag(("--strict",), "strict", "Refuse (send nothing) when an option would be ignored by the "
+         "server or cannot be sent to it.", action="store_true"),
     Flag(("--no-stream",), "no_stream", "Ask for one non-streamed reply.", action="store_true"),
     Flag(("--run-tools",), "run_tools", "Run the tools the model calls and send back their results.",
          action="store_true"),

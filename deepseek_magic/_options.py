@@ -281,7 +281,8 @@ OPTIONS: tuple[Option, ...] = (
            deprecated="--max-tokens is deprecated; use --max-completion-tokens (max_completion_tokens=) instead."),
     Option("include_reasoning", "bool", "Legacy switch: false asks the server to leave the reasoning out.",
            widget="toggle", default=True),
-    Option("thinking", "bool", "Thinking mode on or off (spelled per provider; see the provider table).",
+    Option("thinking", "bool",
+           "Thinking mode on or off (spelled per provider; see the provider table).",
            widget="toggle"),
     Option("reasoning_effort", "choice", "How hard the model should think.",
            path=("reasoning", "effort"), choices=REASONING_EFFORTS, widget="dropdown"),
@@ -414,8 +415,7 @@ def options_markdown() -> str:
                 key = "`" + ".".join(path) + "`"
             spelled.setdefault(key, []).append(p.name)
         default = spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
-        elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items()) if default is not None \
-            or spelled else "–"
-        rows.append(f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} | {o.range_text()} "
-                    f"| {o.help} |")
+        elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items())
+        rows.append(f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
+                    f"| {o.range_text()} | {o.help} |")
     return "\n".join(rows)

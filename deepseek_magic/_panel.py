@@ -187,7 +187,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             control.widget.observe(self._changed, names="value")
             control.send.observe(self._changed, names="value")
         if "thinking" in self.option_controls:
-            self.option_controls["thinking"].send.observe(lambda _: self.mark_unsupported(), names="value")
+            self.option_controls["thinking"].send.observe(lambda _: self.mark_unsupported(),
+                                                          names="value")
         self.mark_unsupported()
         self._say("ready", "Ready. Ticked options are sent; the rest keep the server's default.")
 
@@ -248,8 +249,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         if offline is not None and base_url is None and provider is None:
             base_url, provider = offline.base_url, provider_for_dialect(offline.dialect).name
         try:
-            chosen = resolve_settings(base_url=base_url, provider=provider, config=self.session.config,
-                                      require_key=False).provider
+            chosen = resolve_settings(base_url=base_url, provider=provider,
+                                      config=self.session.config, require_key=False).provider
         except ConfigError:
             return
         thinking = self.option_controls.get("thinking")

@@ -201,7 +201,8 @@ class OptionControl:
         """Grey the control out when the server would not honour it, the reason in its
         tooltip (``reason`` None: a normal control again)."""
         self.widget.disabled = reason is not None
-        self.widget.tooltip = f"{reason[:1].upper()}{reason[1:]}. {self._tooltip}" if reason else self._tooltip
+        note = f"{reason[:1].upper()}{reason[1:]}. " if reason else ""
+        self.widget.tooltip = note + self._tooltip
         (self.row.add_class if reason else self.row.remove_class)("dsm-option-unsupported")
 
 

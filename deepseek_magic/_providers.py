@@ -19,22 +19,23 @@ sendable here. Nothing is dropped or ignored in silence.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 __all__ = [
-    "Provider",
     "PROVIDERS",
+    "SHORT_NAME",
     "OptionPlan",
+    "Provider",
     "detect_provider",
     "is_loopback",
     "option_reason",
     "plan_options",
     "provider_for_dialect",
     "providers_markdown",
-    "SHORT_NAME",
 ]
 
 #: the seed's short model name, resolved per provider
@@ -139,104 +140,194 @@ class Provider:
 
 # ----------------------------------------------------------------------- the table
 _R1_DEEPSEEK_IGNORES = "DeepSeek ignores it in thinking mode"
-_LOCAL_OFF = {True: {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}},
-              False: {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}}}
+_LOCAL_OFF = {
+    True: {"chat_template_kwargs": {"enable_thinking": True, "thinking": True}},
+    False: {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}},
+}
 _OPENROUTER_ONLY = "an OpenRouter setting; this server has no such field"
 _NO_BUDGET = "this server takes no reasoning token budget; use --reasoning-effort"
 _LOCAL_COMMON: dict[str, Any] = dict(
-    needs_key=False, free=True, stream_usage_on_request=True,
-    not_sendable=_frozen({
-        "include_reasoning": _OPENROUTER_ONLY,
-        "reasoning_exclude": _OPENROUTER_ONLY,
-        "reasoning_enabled": _OPENROUTER_ONLY + " (use --thinking on)",
-        "reasoning_max_tokens": _NO_BUDGET,
-    }),
-    spell=_frozen({"max_completion_tokens": ("max_tokens",), "reasoning_effort": ("reasoning_effort",)}),
-)
-
-#: every provider by ``--provider`` name (a test may add one: ``monkeypatch.setitem``)
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (
-    Provider(
-        "openrouter", "OpenRouter", "https://openrouter.ai/api/v1", hosts=("openrouter.ai",),
-        key_env="OPENROUTER_API_KEY", key_url="https://openrouter.ai/keys",
-        aliases=_frozen({SHORT_NAME: "deepseek/deepseek-r1"}),
-        thinking=_frozen({True: {"reasoning": {"enabled": True}}, False: {"reasoning": {"effort": "none"}}}),
-        headers=_frozen({"HTTP-Referer": "https://github.com/deepseek-magic/deepseek-magic",
-                         "X-OpenRouter-Title": "deepseek-magic", "X-Title": "deepseek-magic"}),
-        resend_reasoning="always", reasoning_field="reasoning", reports_cost=True,
-        deprecated_fields=_frozen({
-            "usage": "OpenRouter deprecated usage.include: usage and cost always come back",
-            "stream_options": "OpenRouter deprecated stream_options.include_usage: usage always comes back",
-        }),
-        dialect="openrouter",
-        note="R1 itself; unsupported parameters are ignored, not refused (see the catalogue's "
-             "supported_parameters)",
-    ),
-    Provider(
-        "deepseek", "DeepSeek", "https://api.deepseek.com", hosts=("deepseek.com",),
-        key_env="DEEPSEEK_API_KEY", key_url="https://platform.deepseek.com/api_keys",
-        # the default model's OpenRouter id means the same here: today's reasoning model
-        aliases=_frozen({"deepseek/deepseek-r1": SHORT_NAME}),
-        reasoning_models=("deepseek-flash", "deepseek-v4-flash"),
-        alias_options=_frozen({"thinking": True}),
-        retired=_frozen({"deepseek-reasoner": "2026-07-24", "deepseek-chat": "2026-07-24"}),
-        spell=_frozen({"max_completion_tokens": ("max_tokens",), "reasoning_effort": ("reasoning_effort",)}),
-        not_sendable=_frozen({
+    needs_key=False,
+    free=True,
+    stream_usage_on_request=True,
+    not_sendable=_frozen(
+        {
             "include_reasoning": _OPENROUTER_ONLY,
             "reasoning_exclude": _OPENROUTER_ONLY,
             "reasoning_enabled": _OPENROUTER_ONLY + " (use --thinking on)",
-            "reasoning_max_tokens": "DeepSeek takes no reasoning token budget; use --reasoning-effort",
-            "top_k": "not a DeepSeek API parameter",
-            "repetition_penalty": "not a DeepSeek API parameter",
-            "seed": "not a DeepSeek API parameter",
-        }),
-        ignored_thinking=_frozen({"temperature": _R1_DEEPSEEK_IGNORES, "top_p": _R1_DEEPSEEK_IGNORES,
-                                  "presence_penalty": _R1_DEEPSEEK_IGNORES,
-                                  "frequency_penalty": _R1_DEEPSEEK_IGNORES}),
-        thinking=_frozen({True: {"thinking": {"type": "enabled"}}, False: {"thinking": {"type": "disabled"}}}),
-        effort_map=_frozen({"minimal": "low", "medium": "high", "xhigh": "high"}),
-        efforts_not_sendable=_frozen({"none": "DeepSeek has no effort none; use --thinking off"}),
-        resend_reasoning="tool_turns", reasoning_field="reasoning_content",
-        reasoning_required_in_tool_turn=True, dialect="deepseek",
-        note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode; "
-             "deepseek-reasoner retired 2026-07-24",
+            "reasoning_max_tokens": _NO_BUDGET,
+        }
     ),
-    Provider(
-        "vllm", "vLLM", "http://127.0.0.1:8000/v1", ports=(8000,), thinking=_frozen(_LOCAL_OFF),
-        dialect="vllm", note="chat_template_kwargs switch thinking (the model's template decides)",
-        **_LOCAL_COMMON,
+    spell=_frozen(
+        {"max_completion_tokens": ("max_tokens",), "reasoning_effort": ("reasoning_effort",)}
     ),
-    Provider(
-        "llamacpp", "llama.cpp llama-server", "http://127.0.0.1:8080/v1", ports=(8080,),
-        thinking=_frozen(_LOCAL_OFF), reasoning_field="reasoning_content", dialect="llamacpp",
-        note="repetition_penalty is spelled repeat_penalty", **{
+)
+
+#: every provider by ``--provider`` name (a test may add one: ``monkeypatch.setitem``)
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider(
+            "openrouter",
+            "OpenRouter",
+            "https://openrouter.ai/api/v1",
+            hosts=("openrouter.ai",),
+            key_env="OPENROUTER_API_KEY",
+            key_url="https://openrouter.ai/keys",
+            aliases=_frozen({SHORT_NAME: "deepseek/deepseek-r1"}),
+            thinking=_frozen(
+                {True: {"reasoning": {"enabled": True}}, False: {"reasoning": {"effort": "none"}}}
+            ),
+            headers=_frozen(
+                {
+                    "HTTP-Referer": "https://github.com/deepseek-magic/deepseek-magic",
+                    "X-OpenRouter-Title": "deepseek-magic",
+                    "X-Title": "deepseek-magic",
+                }
+            ),
+            resend_reasoning="always",
+            reasoning_field="reasoning",
+            reports_cost=True,
+            deprecated_fields=_frozen(
+                {
+                    "usage": "OpenRouter deprecated usage.include: usage and cost always come back",
+                    "stream_options": "OpenRouter deprecated stream_options.include_usage: "
+                    "usage always comes back",
+                }
+            ),
+            dialect="openrouter",
+            note="R1 itself; unsupported parameters are ignored, not refused (see the catalogue's "
+            "supported_parameters)",
+        ),
+        Provider(
+            "deepseek",
+            "DeepSeek",
+            "https://api.deepseek.com",
+            hosts=("deepseek.com",),
+            key_env="DEEPSEEK_API_KEY",
+            key_url="https://platform.deepseek.com/api_keys",
+            # the default model's OpenRouter id means the same here: today's reasoning model
+            aliases=_frozen({"deepseek/deepseek-r1": SHORT_NAME}),
+            reasoning_models=("deepseek-flash", "deepseek-v4-flash"),
+            alias_options=_frozen({"thinking": True}),
+            retired=_frozen({"deepseek-reasoner": "2026-07-24", "deepseek-chat": "2026-07-24"}),
+            spell=_frozen(
+                {
+                    "max_completion_tokens": ("max_tokens",),
+                    "reasoning_effort": ("reasoning_effort",),
+                }
+            ),
+            not_sendable=_frozen(
+                {
+                    "include_reasoning": _OPENROUTER_ONLY,
+                    "reasoning_exclude": _OPENROUTER_ONLY,
+                    "reasoning_enabled": _OPENROUTER_ONLY + " (use --thinking on)",
+                    "reasoning_max_tokens": "DeepSeek takes no reasoning token budget; "
+                    "use --reasoning-effort",
+                    "top_k": "not a DeepSeek API parameter",
+                    "repetition_penalty": "not a DeepSeek API parameter",
+                    "seed": "not a DeepSeek API parameter",
+                }
+            ),
+            ignored_thinking=_frozen(
+                {
+                    "temperature": _R1_DEEPSEEK_IGNORES,
+                    "top_p": _R1_DEEPSEEK_IGNORES,
+                    "presence_penalty": _R1_DEEPSEEK_IGNORES,
+                    "frequency_penalty": _R1_DEEPSEEK_IGNORES,
+                }
+            ),
+            thinking=_frozen(
+                {True: {"thinking": {"type": "enabled"}}, False: {"thinking": {"type": "disabled"}}}
+            ),
+            effort_map=_frozen({"minimal": "low", "medium": "high", "xhigh": "high"}),
+            efforts_not_sendable=_frozen(
+                {"none": "DeepSeek has no effort none; use --thinking off"}
+            ),
+            resend_reasoning="tool_turns",
+            reasoning_field="reasoning_content",
+            reasoning_required_in_tool_turn=True,
+            dialect="deepseek",
+            note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode; "
+            "deepseek-reasoner retired 2026-07-24",
+        ),
+        Provider(
+            "vllm",
+            "vLLM",
+            "http://127.0.0.1:8000/v1",
+            ports=(8000,),
+            thinking=_frozen(_LOCAL_OFF),
+            dialect="vllm",
+            note="chat_template_kwargs switch thinking (the model's template decides)",
             **_LOCAL_COMMON,
-            "spell": _frozen({**_LOCAL_COMMON["spell"], "repetition_penalty": ("repeat_penalty",)}),
-        },
-    ),
-    Provider(
-        "ollama", "Ollama", "http://127.0.0.1:11434/v1", ports=(11434,),
-        thinking=_frozen({True: {"think": True}, False: {"think": False}}),
-        effort_map=_frozen({"minimal": "low", "xhigh": "high", "max": "high"}),
-        ignored=_frozen({"top_k": "Ollama's /v1 endpoint ignores it",
-                         "repetition_penalty": "Ollama's /v1 endpoint ignores it"}),
-        dialect="ollama", note="efforts high, medium, low, none only", **_LOCAL_COMMON,
-    ),
-    Provider(
-        "lmstudio", "LM Studio", "http://127.0.0.1:1234/v1", ports=(1234,),
-        dialect=None, note="no per-request thinking switch", **_LOCAL_COMMON,
-    ),
-    Provider(
-        "local", "any local server", "http://127.0.0.1:8000/v1", thinking=_frozen(_LOCAL_OFF),
-        note="any loopback URL; an OpenAI-compatible server of unknown flavour", **_LOCAL_COMMON,
-    ),
-    Provider(
-        "custom", "any other server", "", needs_key=True, thinking=_frozen({}),
-        spell=_frozen({"max_completion_tokens": ("max_tokens",), "reasoning_effort": ("reasoning_effort",)}),
-        not_sendable=_LOCAL_COMMON["not_sendable"],
-        note="any other OpenAI-compatible URL",
-    ),
-)}
+        ),
+        Provider(
+            "llamacpp",
+            "llama.cpp llama-server",
+            "http://127.0.0.1:8080/v1",
+            ports=(8080,),
+            thinking=_frozen(_LOCAL_OFF),
+            reasoning_field="reasoning_content",
+            dialect="llamacpp",
+            note="repetition_penalty is spelled repeat_penalty",
+            **{
+                **_LOCAL_COMMON,
+                "spell": _frozen(
+                    {**_LOCAL_COMMON["spell"], "repetition_penalty": ("repeat_penalty",)}
+                ),
+            },
+        ),
+        Provider(
+            "ollama",
+            "Ollama",
+            "http://127.0.0.1:11434/v1",
+            ports=(11434,),
+            thinking=_frozen({True: {"think": True}, False: {"think": False}}),
+            effort_map=_frozen({"minimal": "low", "xhigh": "high", "max": "high"}),
+            ignored=_frozen(
+                {
+                    "top_k": "Ollama's /v1 endpoint ignores it",
+                    "repetition_penalty": "Ollama's /v1 endpoint ignores it",
+                }
+            ),
+            dialect="ollama",
+            note="efforts high, medium, low, none only",
+            **_LOCAL_COMMON,
+        ),
+        Provider(
+            "lmstudio",
+            "LM Studio",
+            "http://127.0.0.1:1234/v1",
+            ports=(1234,),
+            dialect=None,
+            note="no per-request thinking switch",
+            **_LOCAL_COMMON,
+        ),
+        Provider(
+            "local",
+            "any local server",
+            "http://127.0.0.1:8000/v1",
+            thinking=_frozen(_LOCAL_OFF),
+            note="any loopback URL; an OpenAI-compatible server of unknown flavour",
+            **_LOCAL_COMMON,
+        ),
+        Provider(
+            "custom",
+            "any other server",
+            "",
+            needs_key=True,
+            thinking=_frozen({}),
+            spell=_frozen(
+                {
+                    "max_completion_tokens": ("max_tokens",),
+                    "reasoning_effort": ("reasoning_effort",),
+                }
+            ),
+            not_sendable=_LOCAL_COMMON["not_sendable"],
+            note="any other OpenAI-compatible URL",
+        ),
+    )
+}
 
 
 def is_loopback(base_url: str) -> bool:
@@ -286,10 +377,14 @@ class OptionPlan:
         """One short line each for what is not simply sent."""
         lines = []
         if self.ignored:
-            lines.append("ignored by the server: " + ", ".join(
-                f"{name} ({why})" for name, why in self.ignored.items()))
+            lines.append(
+                "ignored by the server: "
+                + ", ".join(f"{name} ({why})" for name, why in self.ignored.items())
+            )
         if self.not_sent:
-            lines.append("not sent: " + ", ".join(f"{name} ({why})" for name, why in self.not_sent.items()))
+            lines.append(
+                "not sent: " + ", ".join(f"{name} ({why})" for name, why in self.not_sent.items())
+            )
         for name, change in self.remapped.items():
             lines.append(f"{name} {change}")
         return lines
@@ -325,8 +420,9 @@ def _merge(body: dict[str, Any], fragment: Mapping[str, Any]) -> None:
 _ALTERNATIVES = {"max_completion_tokens": ("max_tokens",)}
 
 
-def _path(name: str, own: tuple[str, ...], provider: Provider, supported: frozenset[str] | None
-          ) -> tuple[str, ...]:
+def _path(
+    name: str, own: tuple[str, ...], provider: Provider, supported: frozenset[str] | None
+) -> tuple[str, ...]:
     path = provider.spell.get(name) or own or (name,)
     alt = _ALTERNATIVES.get(name)
     if supported is not None and path[0] not in supported and alt and alt[0] in supported:
@@ -346,10 +442,14 @@ def option_reason(name: str, provider: Provider, *, thinking: bool | None = None
     return f"ignored by {provider.title}: {why}" if why else None
 
 
-def plan_options(values: Mapping[str, Any], provider: Provider, *,
-                 implied: Mapping[str, Any] | None = None,
-                 supported: frozenset[str] | None = None,
-                 tool_specs: list[dict[str, Any]] | None = None) -> OptionPlan:
+def plan_options(
+    values: Mapping[str, Any],
+    provider: Provider,
+    *,
+    implied: Mapping[str, Any] | None = None,
+    supported: frozenset[str] | None = None,
+    tool_specs: list[dict[str, Any]] | None = None,
+) -> OptionPlan:
     """Spell validated option ``values`` for ``provider`` and say what happens to each.
 
     ``implied`` are options the request carries without the user setting them (thinking on
@@ -383,8 +483,11 @@ def plan_options(values: Mapping[str, Any], provider: Provider, *,
             if tool_specs:
                 body["tools"] = tool_specs
         elif option.kind == "tool_choice":
-            body["tool_choice"] = value if value in TOOL_CHOICES else {
-                "type": "function", "function": {"name": value}}
+            body["tool_choice"] = (
+                value
+                if value in TOOL_CHOICES
+                else {"type": "function", "function": {"name": value}}
+            )
         elif name == "thinking":
             _merge(body, provider.thinking[bool(value)])
         elif name == "include_reasoning":
@@ -396,14 +499,23 @@ def plan_options(values: Mapping[str, Any], provider: Provider, *,
                 if reported:
                     remapped[name] = f"{value} sent as {new} (the levels this server has)"
                 value = new
-            _put(body, _path(name, option.path, provider, supported), list(value) if isinstance(value, tuple)
-                 else value)
+            _put(
+                body,
+                _path(name, option.path, provider, supported),
+                list(value) if isinstance(value, tuple) else value,
+            )
         if not reported:
             continue
-        why = provider.ignored.get(name) or (provider.ignored_thinking.get(name) if thinking else None)
+        why = provider.ignored.get(name) or (
+            provider.ignored_thinking.get(name) if thinking else None
+        )
         wire = _path(name, option.path, provider, supported)[0]
-        if why is None and supported is not None and name not in ("thinking", "include_reasoning") \
-                and wire not in supported:
+        if (
+            why is None
+            and supported is not None
+            and name not in ("thinking", "include_reasoning")
+            and wire not in supported
+        ):
             why = "not in the model's supported_parameters"
         if why:
             ignored[name] = why
@@ -416,32 +528,60 @@ def providers_markdown() -> str:
     """The README's provider table, generated from :data:`PROVIDERS`."""
     from ._options import OPTIONS
 
-    rows = ["| `--provider` | base URL | `deepseek-r1` means | key | max tokens sent as | reasoning effort "
-            "sent as | `--thinking on/off` sent as | not sendable | ignored | notes |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| `--provider` | base URL | `deepseek-r1` means | key | max tokens sent as "
+        "| reasoning effort "
+        "sent as | `--thinking on/off` sent as | not sendable | ignored | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     import json
 
     paths = {o.name: o.path or (o.name,) for o in OPTIONS}
     for p in PROVIDERS.values():
         short = p.resolve_model(SHORT_NAME)
-        means = f"`{short}`" + (" (thinking on)" if p.alias_options.get("thinking") else "") \
-            if short != SHORT_NAME else "passed through"
-        key = f"`{p.key_env}`" if p.key_env else ("none needed" if not p.needs_key else "`DEEPSEEK_MAGIC_API_KEY`")
+        means = (
+            f"`{short}`" + (" (thinking on)" if p.alias_options.get("thinking") else "")
+            if short != SHORT_NAME
+            else "passed through"
+        )
+        key = (
+            f"`{p.key_env}`"
+            if p.key_env
+            else ("none needed" if not p.needs_key else "`DEEPSEEK_MAGIC_API_KEY`")
+        )
 
         def wire(name: str) -> str:
             if name in p.not_sendable:
                 return "not sendable"
             return "`" + ".".join(p.spell.get(name) or paths[name]) + "`"
 
-        thinking = " / ".join(f"`{json.dumps(p.thinking[v], separators=(',', ':'))}`" for v in (True, False)) \
-            if p.thinking else "not sendable"
+        thinking = (
+            " / ".join(
+                f"`{json.dumps(p.thinking[v], separators=(',', ':'))}`" for v in (True, False)
+            )
+            if p.thinking
+            else "not sendable"
+        )
         effort = wire("reasoning_effort")
         if p.effort_map:
             effort += " (" + ", ".join(f"{a}→{b}" for a, b in p.effort_map.items()) + ")"
         ignored = [f"{n} ({w})" for n, w in p.ignored.items()]
         ignored += [f"{n} (in thinking mode)" for n in p.ignored_thinking]
-        rows.append(" | ".join([
-            f"| `{p.name}`", f"`{p.base_url}`" if p.base_url else "any URL", means, key,
-            wire("max_completion_tokens"), effort, thinking,
-            ", ".join(p.not_sendable) or "–", ", ".join(ignored) or "–", p.note or "–"]) + " |")
+        rows.append(
+            " | ".join(
+                [
+                    f"| `{p.name}`",
+                    f"`{p.base_url}`" if p.base_url else "any URL",
+                    means,
+                    key,
+                    wire("max_completion_tokens"),
+                    effort,
+                    thinking,
+                    ", ".join(p.not_sendable) or "–",
+                    ", ".join(ignored) or "–",
+                    p.note or "–",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(rows)

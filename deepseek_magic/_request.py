@@ -99,7 +99,8 @@ def build_request(
     ``implied`` and ``supported`` go to :func:`~._providers.plan_options`.
     """
     provider = settings.provider
-    plan = plan_options(options, provider, implied=implied, supported=supported, tool_specs=tool_specs)
+    plan = plan_options(options, provider, implied=implied, supported=supported,
+                        tool_specs=tool_specs)
     body: dict[str, Any] = {"model": settings.model, "messages": [dict(m) for m in messages]}
     body.update(plan.body)
     if extra:
@@ -110,7 +111,8 @@ def build_request(
             json.dumps(dict(extra), allow_nan=False)  # as strict as httpx will be when it sends
         except (TypeError, ValueError) as exc:
             raise OptionError(f"--extra is not JSON-serialisable: {exc}.", option="extra") from None
-        dropped = {f"extra.{k}": provider.deprecated_fields[k] for k in extra if k in provider.deprecated_fields}
+        deprecated = provider.deprecated_fields
+        dropped = {f"extra.{k}": deprecated[k] for k in extra if k in deprecated}
         body.update({k: v for k, v in extra.items() if k not in provider.deprecated_fields})
         if dropped:
             plan = dataclasses.replace(plan, not_sent={**plan.not_sent, **dropped})
@@ -119,5 +121,5 @@ def build_request(
         # Local servers report token usage in a stream only when asked (OpenRouter and
         # DeepSeek always do); --extra may still set it otherwise.
         body["stream_options"] = {"include_usage": True}
-    return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}), plan=plan,
-                   price=price)
+    return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}),
+                   plan=plan, price=price)

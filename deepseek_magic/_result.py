@@ -63,9 +63,11 @@ class Usage:
         if written is None:
             written = num(usage.get("cache_write_tokens"))
         raw_details = usage.get("cost_details")
-        cost_details = {str(k): float(v) for k, v in raw_details.items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)} \
-            if isinstance(raw_details, Mapping) else None
+        cost_details = None
+        if isinstance(raw_details, Mapping):
+            cost_details = {str(k): float(v) for k, v in raw_details.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)
+                            and math.isfinite(v)}
         return cls(
             prompt_tokens=num(usage.get("prompt_tokens")),
             completion_tokens=num(usage.get("completion_tokens")),

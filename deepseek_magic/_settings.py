@@ -11,7 +11,8 @@ Precedence, for every setting (one rule, in :func:`resolve_settings`):
    (``Provider.key_env``, see ``_providers.py``);
 5. the defaults: OpenRouter, ``deepseek/deepseek-r1``.
 
-A loopback base URL (a local server, or the emulator) needs no key. The key is kept in :class:`Settings` but never shown: its ``repr`` masks it.
+A loopback base URL (a local server, or the emulator) needs no key. The key is kept in
+:class:`Settings` but never shown: its ``repr`` masks it.
 """
 
 from __future__ import annotations
@@ -182,8 +183,8 @@ def resolve_settings(
     if url is None:
         url = known(config.get("provider") or DEFAULT_PROVIDER).base_url
     if not url:
-        raise ConfigError(f"Provider {provider or config.get('provider')!r} has no address of its own; "
-                          "give the server's base URL with --base-url (base_url=).")
+        raise ConfigError(f"Provider {provider or config.get('provider')!r} has no address of its "
+                          "own; give the server's base URL with --base-url (base_url=).")
     url = str(url).strip().rstrip("/")
     if url.endswith("/chat/completions"):
         url = url[: -len("/chat/completions")]

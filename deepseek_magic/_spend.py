@@ -356,8 +356,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--context-tokens", dest="context_tokens", metavar="N",
                         help="The model's context in tokens, for the length warning (default 65536).")
     parser.add_argument("--price", metavar="IN,OUT",
-                        help="Your own price in dollars per million prompt and completion tokens, for "
-                             "estimates and budgets (a local server is free unless you set one); off removes it.")
+                        help="Your own price in dollars per million prompt and completion "
+                             "tokens, for estimates and budgets (a local server is free unless "
+                             "you set one); off removes it.")
     parser.add_argument("--reset", action="store_true", help="Start the totals again from zero.")
     return parser
 
@@ -367,16 +368,18 @@ def _price_pair(text: str) -> tuple[float, float]:
 
     try:
         prompt, completion = (float(x) for x in text.split(","))
-        if not (math.isfinite(prompt) and math.isfinite(completion)) or prompt < 0 or completion < 0:
+        finite = math.isfinite(prompt) and math.isfinite(completion)
+        if not finite or prompt < 0 or completion < 0:
             raise ValueError
     except ValueError:
-        raise UsageError(f"--price {text}: expected IN,OUT in dollars per million tokens, e.g. 0.5,2.") from None
+        raise UsageError(f"--price {text}: expected IN,OUT in dollars per million tokens, "
+                         "e.g. 0.5,2.") from None
     return prompt, completion
 
 
 def spend_magic(session: Session, line: str) -> None:
-    """``%deepseek_spend [--budget USD|off] [--call-budget USD|off] [--context-tokens N] [--price IN,OUT]
-    [--reset]``:
+    """``%deepseek_spend [--budget USD|off] [--call-budget USD|off] [--context-tokens N]
+    [--price IN,OUT] [--reset]``:
     set what is given, then print the session totals on one line."""
     import shlex
 

@@ -138,7 +138,8 @@ def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
     own = set(prep.request.plan.body)
     extra = {k: v for k, v in body.items() if k not in own | {"model", "messages", "stream"}}
     request = build_request(body["messages"], settings, values, stream=prep.request.stream, extra=extra or None,
-                            tool_specs=tools, tool_functions=prep.request.tool_functions, **prep.build)
+                            tool_specs=tools, tool_functions=prep.request.tool_functions,
+                            **prep.build)
     return dataclasses.replace(prep, request=request, settings=settings, options=values, conversation=None,
                                new_messages=[])
 

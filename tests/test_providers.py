@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from magic_helpers import run_cell
 
 import deepseek_magic as dm
 from deepseek_magic import _providers
 from deepseek_magic._errors import BudgetError, ConfigError, OptionError
 from deepseek_magic._providers import PROVIDERS, Provider, plan_options, provider_for_dialect
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
-from magic_helpers import run_cell
 
 PACKAGE = Path(dm.__file__).parent
 REASONING = "Compare the tenths first."
@@ -48,8 +48,11 @@ def _code_strings(path: Path) -> list[tuple[int, str]]:
             body = getattr(node, "body", [])
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 docstrings.add(id(body[0].value))
-    return [(n.lineno, n.value) for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+    return [
+        (n.lineno, n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
+    ]
 
 
 def test_only_the_provider_table_names_a_provider() -> None:
@@ -80,10 +83,21 @@ def test_every_provider_resolves_the_short_name_and_spells_every_option() -> Non
     from deepseek_magic._options import OPTIONS, validate_options
 
     for provider in PROVIDERS.values():
-        values = validate_options({o.name: {"float": 0.5, "int": 3, "bool": True, "choice": o.choices[0]
-                                            if o.choices else None, "strings": ["x"]}.get(o.kind)
-                                   for o in OPTIONS if not o.alias_of and o.kind not in ("tools", "tool_choice")
-                                   and o.name != "reasoning_max_tokens"})
+        values = validate_options(
+            {
+                o.name: {
+                    "float": 0.5,
+                    "int": 3,
+                    "bool": True,
+                    "choice": o.choices[0] if o.choices else None,
+                    "strings": ["x"],
+                }.get(o.kind)
+                for o in OPTIONS
+                if not o.alias_of
+                and o.kind not in ("tools", "tool_choice")
+                and o.name != "reasoning_max_tokens"
+            }
+        )
         plan = plan_options(values, provider)
         # every option the user set is accounted for, exactly once
         accounted = set(plan.sent) | set(plan.ignored) | set(plan.not_sent)
@@ -95,27 +109,50 @@ def test_every_provider_resolves_the_short_name_and_spells_every_option() -> Non
 def acme(base_url: str) -> Provider:
     """A provider no code knows: everything it differs in comes from its entry."""
     return Provider(
-        "acme", "Acme Inference", base_url, key_env=None, needs_key=False,
+        "acme",
+        "Acme Inference",
+        base_url,
+        key_env=None,
+        needs_key=False,
         aliases={"deepseek-r1": "acme/r1-large"},
         spell={"max_completion_tokens": ("max_new_tokens",), "reasoning_effort": ("effort",)},
-        not_sendable={"top_k": "Acme samples with top_p only", "reasoning_max_tokens": "no budgets"},
+        not_sendable={
+            "top_k": "Acme samples with top_p only",
+            "reasoning_max_tokens": "no budgets",
+        },
         ignored={"seed": "Acme is not deterministic"},
         thinking={True: {"acme": {"think": "yes"}}, False: {"acme": {"think": "no"}}},
         effort_map={"medium": "normal"},
         headers={"X-Acme-Client": "deepseek-magic"},
-        resend_reasoning="always", reasoning_field="acme_reasoning",
+        resend_reasoning="always",
+        reasoning_field="acme_reasoning",
     )
 
 
-def test_a_made_up_provider_works_in_ask_the_magic_and_the_panel(monkeypatch, session, shell) -> None:
+def test_a_made_up_provider_works_in_ask_the_magic_and_the_panel(
+    monkeypatch, session, shell
+) -> None:
     with Emulator(replies=[reply()] * 4) as emu:
         monkeypatch.setitem(PROVIDERS, "acme", acme(emu.base_url))
-        r = dm.ask("q", provider="acme", session=session, max_completion_tokens=50, top_k=5, seed=1,
-                   reasoning_effort="medium", thinking=False, conversation="c")
+        r = dm.ask(
+            "q",
+            provider="acme",
+            session=session,
+            max_completion_tokens=50,
+            top_k=5,
+            seed=1,
+            reasoning_effort="medium",
+            thinking=False,
+            conversation="c",
+        )
         dm.ask("again", provider="acme", session=session, conversation="c")
         body, second = emu.requests[0], emu.requests[1]
         headers = emu.request_log[0].headers
-        assert body["model"] == "acme/r1-large" and body["max_new_tokens"] == 50 and body["effort"] == "normal"
+        assert (
+            body["model"] == "acme/r1-large"
+            and body["max_new_tokens"] == 50
+            and body["effort"] == "normal"
+        )
         assert body["acme"] == {"think": "no"} and body["seed"] == 1 and "top_k" not in body
         assert headers["x-acme-client"] == "deepseek-magic"
         assert second["messages"][1]["acme_reasoning"] == r.reasoning  # resent on every turn
@@ -156,13 +193,21 @@ def test_the_default_models_openrouter_id_also_means_todays_model_on_deepseek() 
     for name in ("deepseek-r1", "deepseek/deepseek-r1"):
         s = resolve_settings(provider="deepseek", model=name, require_key=False, env={})
         assert s.model == "deepseek-flash" and s.short_name_used
-    assert resolve_settings(provider="deepseek", model="deepseek-v4-pro", require_key=False,
-                            env={}).model == "deepseek-v4-pro"
+    assert (
+        resolve_settings(
+            provider="deepseek", model="deepseek-v4-pro", require_key=False, env={}
+        ).model
+        == "deepseek-v4-pro"
+    )
 
 
 def test_the_footer_shows_the_model_the_server_says_it_used(shell) -> None:
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
-        run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider deepseek -m deepseek-v4-flash -o r\nq")
+        run = run_cell(
+            shell,
+            f"%%deepseek --base-url {emu.base_url} --provider deepseek -m deepseek-v4-flash "
+            "-o r\nq",
+        )
     assert run.success, run.error
     assert emu.requests[0]["model"] == "deepseek-v4-flash"
     assert shell.user_ns["r"].model == "deepseek-flash"
@@ -171,7 +216,10 @@ def test_the_footer_shows_the_model_the_server_says_it_used(shell) -> None:
 
 def test_a_retired_name_is_one_line_and_nothing_is_sent(shell) -> None:
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
-        run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider deepseek -m deepseek-reasoner\nq")
+        run = run_cell(
+            shell,
+            f"%%deepseek --base-url {emu.base_url} --provider deepseek -m deepseek-reasoner\nq",
+        )
         assert emu.requests == []
     message = str(run.error)
     assert type(run.error).__name__ == "UsageError" and "\n" not in message
@@ -182,25 +230,53 @@ def test_a_retired_name_is_one_line_and_nothing_is_sent(shell) -> None:
 def test_a_typo_refused_by_the_server_is_one_line_with_the_closest_model(session) -> None:
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
         with pytest.raises(dm.BadRequestError) as info:
-            dm.ask("q", base_url=emu.base_url, provider="deepseek", model="deepseek-flsh", session=session)
+            dm.ask(
+                "q",
+                base_url=emu.base_url,
+                provider="deepseek",
+                model="deepseek-flsh",
+                session=session,
+            )
         assert len(emu.requests) == 1  # DeepSeek's own 400 "Model Not Exist" came back
     message = str(info.value)
-    assert message == ("Model 'deepseek-flsh' is not served by DeepSeek; closest it serves: deepseek-flash. "
-                       "%deepseek_models lists what it serves.")
+    assert message == (
+        "Model 'deepseek-flsh' is not served by DeepSeek; closest it serves: deepseek-flash. "
+        "%deepseek_models lists what it serves."
+    )
 
 
 def test_deepseek_ignores_sampling_in_thinking_mode_and_remaps_efforts(session) -> None:
     with Emulator(replies=[reply()] * 2, dialect="deepseek") as emu:
-        r = dm.ask("q", base_url=emu.base_url, provider="deepseek", session=session, temperature=0.5,
-                   reasoning_effort="medium", reasoning_max_tokens=None, top_k=4)
-        off = dm.ask("q", base_url=emu.base_url, provider="deepseek", session=session, temperature=0.5,
-                     thinking=False)
+        r = dm.ask(
+            "q",
+            base_url=emu.base_url,
+            provider="deepseek",
+            session=session,
+            temperature=0.5,
+            reasoning_effort="medium",
+            reasoning_max_tokens=None,
+            top_k=4,
+        )
+        off = dm.ask(
+            "q",
+            base_url=emu.base_url,
+            provider="deepseek",
+            session=session,
+            temperature=0.5,
+            thinking=False,
+        )
     body = emu.requests[0]
     assert body["temperature"] == 0.5 and body["reasoning_effort"] == "high" and "top_k" not in body
     assert set(r.options_ignored) == {"temperature"} and set(r.options_not_sent) == {"top_k"}
-    assert r.options_remapped == {"reasoning_effort": "medium sent as high (the levels this server has)"}
+    assert r.options_remapped == {
+        "reasoning_effort": "medium sent as high (the levels this server has)"
+    }
     # thinking off: temperature counts again, and no reasoning comes back
-    assert off.options_ignored == {} and set(off.options_sent) == {"temperature", "thinking"} and off.reasoning == ""
+    assert (
+        off.options_ignored == {}
+        and set(off.options_sent) == {"temperature", "thinking"}
+        and off.reasoning == ""
+    )
     assert emu.requests[1]["thinking"] == {"type": "disabled"}
 
 
@@ -209,11 +285,21 @@ def test_deepseek_tool_rounds_pass_reasoning_content_back(session) -> None:
         """Weather."""
         return "cold"
 
-    script = [Reply(reasoning="Use the tool.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"})]),
-              reply()]
+    script = [
+        Reply(
+            reasoning="Use the tool.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"})]
+        ),
+        reply(),
+    ]
     with Emulator(replies=script, dialect="deepseek") as emu:
-        r = dm.ask("Weather?", base_url=emu.base_url, provider="deepseek", session=session, tools=[get_weather],
-                   run_tools=True)
+        r = dm.ask(
+            "Weather?",
+            base_url=emu.base_url,
+            provider="deepseek",
+            session=session,
+            tools=[get_weather],
+            run_tools=True,
+        )
     # the emulator refuses (400) a tool turn without it, as today's API does
     assert r.ok and emu.requests[1]["messages"][1]["reasoning_content"] == "Use the tool."
 
@@ -223,10 +309,18 @@ def test_deepseek_tool_rounds_pass_reasoning_content_back(session) -> None:
 def test_thinking_off_turns_reasoning_off_on_every_provider_that_can(session, dialect: str) -> None:
     provider = provider_for_dialect(dialect)
     with Emulator(replies=[reply()] * 2, dialect=dialect) as emu:
-        on = dm.ask("q", base_url=emu.base_url, provider=provider.name, session=session, thinking=True)
-        off = dm.ask("q", base_url=emu.base_url, provider=provider.name, session=session, thinking=False)
+        on = dm.ask(
+            "q", base_url=emu.base_url, provider=provider.name, session=session, thinking=True
+        )
+        off = dm.ask(
+            "q", base_url=emu.base_url, provider=provider.name, session=session, thinking=False
+        )
     assert on.reasoning == REASONING and off.reasoning == "" and off.answer == ANSWER
-    sent = {k: v for k, v in emu.requests[1].items() if k not in ("model", "messages", "stream", "stream_options")}
+    sent = {
+        k: v
+        for k, v in emu.requests[1].items()
+        if k not in ("model", "messages", "stream", "stream_options")
+    }
     assert sent == dict(provider.thinking[False])
     assert off.options_sent == ("thinking",)
 
@@ -238,7 +332,10 @@ def test_a_provider_without_a_thinking_switch_says_so(session) -> None:
 
 
 # ---------------------------------------------------------------- nothing in silence
-ISSUE_LINE = "--reasoning-max-tokens 100 --reasoning-exclude true --include-reasoning false --temperature 0.5"
+ISSUE_LINE = (
+    "--reasoning-max-tokens 100 --reasoning-exclude true --include-reasoning false "
+    "--temperature 0.5"
+)
 
 
 @pytest.mark.parametrize("dialect", ["deepseek", "vllm", "ollama", "llamacpp"])
@@ -256,12 +353,20 @@ def test_dropped_and_ignored_options_show_in_dry_run_footer_and_result(shell, di
         run = run_cell(shell, f"{base} -o r {ISSUE_LINE} hi")
         assert run.success, run.error
     r = shell.user_ns["r"]
-    assert set(r.options_not_sent) == {"reasoning_max_tokens", "reasoning_exclude", "include_reasoning"}
+    assert set(r.options_not_sent) == {
+        "reasoning_max_tokens",
+        "reasoning_exclude",
+        "include_reasoning",
+    }
     assert ("temperature" in r.options_ignored) == (dialect == "deepseek")
-    assert r.params == {k: v for k, v in emu.requests[0].items() if k != "messages"}  # exactly what was sent
+    assert r.params == {
+        k: v for k, v in emu.requests[0].items() if k != "messages"
+    }  # exactly what was sent
     footer = run.final["text/plain"].rsplit("\n", 1)[-1]
-    assert "not sent: include_reasoning, reasoning_max_tokens, reasoning_exclude" in footer or \
-        "not sent: reasoning_max_tokens" in footer
+    assert (
+        "not sent: include_reasoning, reasoning_max_tokens, reasoning_exclude" in footer
+        or "not sent: reasoning_max_tokens" in footer
+    )
 
 
 @pytest.mark.parametrize("dialect", ["deepseek", "ollama"])
@@ -269,12 +374,23 @@ def test_strict_refuses_before_sending(shell, session, dialect: str) -> None:
     provider = provider_for_dialect(dialect)
     option = {"deepseek": "--temperature 0.3", "ollama": "--top-k 3"}[dialect]
     with Emulator(replies=[reply()], dialect=dialect) as emu:
-        run = run_cell(shell, f"%deepseek --base-url {emu.base_url} --provider {provider.name} --strict {option} hi")
+        run = run_cell(
+            shell,
+            f"%deepseek --base-url {emu.base_url} --provider {provider.name} --strict {option} hi",
+        )
         with pytest.raises(OptionError, match="strict"):
-            dm.ask("hi", base_url=emu.base_url, provider=provider.name, session=session, strict=True,
-                   reasoning_exclude=True)
+            dm.ask(
+                "hi",
+                base_url=emu.base_url,
+                provider=provider.name,
+                session=session,
+                strict=True,
+                reasoning_exclude=True,
+            )
         assert emu.request_log == []  # nothing reached the server
-        fine = run_cell(shell, f"%deepseek --base-url {emu.base_url} --provider {provider.name} --strict hi")
+        fine = run_cell(
+            shell, f"%deepseek --base-url {emu.base_url} --provider {provider.name} --strict hi"
+        )
         assert fine.success and len(emu.requests) == 1
     assert type(run.error).__name__ == "UsageError" and "\n" not in str(run.error)
     assert "ignored by the server" in str(run.error)
@@ -336,19 +452,33 @@ def test_models_online_shaped_cached_and_filterable(session, shell) -> None:
         assert "max_tokens" in frame.loc[0, "supported_parameters"]
     # The emulator is gone: the list read once this session still answers.
     again = dm.models("0528", session=session)
-    assert list(again["id"]) == ["deepseek/deepseek-r1-0528"] and again.attrs["source"].startswith("live")
+    assert list(again["id"]) == ["deepseek/deepseek-r1-0528"] and again.attrs["source"].startswith(
+        "live"
+    )
     run = run_cell(shell, "%deepseek_models --snapshot")
     assert run.success and "snapshot of 2026-11-30" in run.stdout
 
 
 def test_the_live_catalogue_feeds_spelling_and_supported_parameters(session) -> None:
     with Emulator(replies=[reply()] * 2) as emu:
-        before = dm.ask("q", base_url=emu.base_url, provider="openrouter", session=session,
-                        max_completion_tokens=64)
+        before = dm.ask(
+            "q",
+            base_url=emu.base_url,
+            provider="openrouter",
+            session=session,
+            max_completion_tokens=64,
+        )
         dm.models(base_url=emu.base_url, provider="openrouter", session=session)
-        after = dm.ask("q", base_url=emu.base_url, provider="openrouter", session=session,
-                       max_completion_tokens=64)
-    assert emu.requests[0]["max_completion_tokens"] == 64 and before.options_sent == ("max_completion_tokens",)
+        after = dm.ask(
+            "q",
+            base_url=emu.base_url,
+            provider="openrouter",
+            session=session,
+            max_completion_tokens=64,
+        )
+    assert emu.requests[0]["max_completion_tokens"] == 64 and before.options_sent == (
+        "max_completion_tokens",
+    )
     # R1's endpoints advertise max_tokens, not max_completion_tokens (wire-format.md section 10)
     assert emu.requests[1]["max_tokens"] == 64 and "max_completion_tokens" not in emu.requests[1]
     assert after.options_sent == ("max_completion_tokens",)
@@ -359,7 +489,10 @@ def test_models_offline_is_the_dated_snapshot(session, shell) -> None:
     session.config["provider"] = "deepseek"
     frame = dm.models("flash", session=session)
     assert list(frame["id"]) == ["deepseek-flash", "deepseek-v4-flash"]
-    assert frame.attrs["source"].startswith("snapshot of 2026-11-30") and "could not reach" in frame.attrs["source"]
+    assert (
+        frame.attrs["source"].startswith("snapshot of 2026-11-30")
+        and "could not reach" in frame.attrs["source"]
+    )
     assert set(frame["source"]) == {"snapshot 2026-11-30"}
 
 
@@ -383,8 +516,16 @@ def test_local_servers_cost_nothing_and_budgets_let_them_through(session, shell)
 def test_estimates_use_the_catalogue_price_of_the_model_that_answered(session) -> None:
     usage = {"prompt_tokens": 1000, "completion_tokens": 2000, "total_tokens": 3000}
     with Emulator(replies=[reply(usage=usage)], dialect="deepseek") as emu:
-        r = dm.ask("q", base_url=emu.base_url, provider="deepseek", model="deepseek-v4-flash", session=session)
-    assert r.model == "deepseek-flash" and r.cost_source == "estimate" and r.price_source == "snapshot"
+        r = dm.ask(
+            "q",
+            base_url=emu.base_url,
+            provider="deepseek",
+            model="deepseek-v4-flash",
+            session=session,
+        )
+    assert (
+        r.model == "deepseek-flash" and r.cost_source == "estimate" and r.price_source == "snapshot"
+    )
     assert r.cost == pytest.approx(1000 * 0.000000282 + 2000 * 0.00000113)
     from deepseek_magic._render import format_footer
 
@@ -392,9 +533,14 @@ def test_estimates_use_the_catalogue_price_of_the_model_that_answered(session) -
 
 
 def test_reported_cost_wins_with_cost_details_and_cache_writes(session) -> None:
-    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.0042,
-             "cost_details": {"upstream_inference_cost": 0.004}, "prompt_tokens_details":
-             {"cached_tokens": 4, "cache_write_tokens": 6}}
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+        "cost": 0.0042,
+        "cost_details": {"upstream_inference_cost": 0.004},
+        "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 6},
+    }
     with Emulator(replies=[reply(usage=usage)]) as emu:
         r = dm.ask("q", base_url=emu.base_url, provider="openrouter", session=session)
     assert (r.cost, r.cost_source) == (0.0042, "server")
@@ -410,7 +556,9 @@ def test_the_context_guard_uses_the_models_own_context(session) -> None:
     long = "word " * 300_000  # ~375K tokens: over R1's 164K, under deepseek-flash's 1M
     for provider, warned in (("openrouter", True), ("deepseek", False)):
         with Emulator(dialect=provider) as emu:
-            prep = dm._api.prepare(long, session=session, base_url=emu.base_url, provider=provider, options={})
+            prep = dm._api.prepare(
+                long, session=session, base_url=emu.base_url, provider=provider, options={}
+            )
         assert check_context(session, prep.request, warn=warnings.append) is warned
     assert "163,840" in warnings[0]
 
@@ -419,7 +567,13 @@ def test_a_missing_name_in_a_live_catalogue_is_refused_before_sending(session) -
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
         dm.models(base_url=emu.base_url, provider="deepseek", session=session)
         with pytest.raises(ConfigError, match="closest it serves: deepseek-v4-pro"):
-            dm.ask("q", base_url=emu.base_url, provider="deepseek", model="deepseek-v4-pr0", session=session)
+            dm.ask(
+                "q",
+                base_url=emu.base_url,
+                provider="deepseek",
+                model="deepseek-v4-pr0",
+                session=session,
+            )
         assert emu.requests == []
 
 

@@ -9,8 +9,9 @@ DeepSeek R1. It uses only the standard library and imports nothing else from
 
 Wire format (see ``docs/wire-format.md``): ``POST /v1/chat/completions`` (also
 ``/api/v1/...``) answers with SSE when the body says ``"stream": true`` and with one
-``chat.completion`` JSON otherwise; ``GET /v1/models`` lists the models in the dialect's shape (OpenRouter's with pricing,
-``context_length`` and ``supported_parameters``; DeepSeek's ids; a local server's model);
+``chat.completion`` JSON otherwise; ``GET /v1/models`` lists the models in the dialect's
+shape (OpenRouter's with pricing, ``context_length`` and ``supported_parameters``;
+DeepSeek's ids; a local server's model);
 ``GET /health`` says it is up. The ``dialect`` chooses where the reasoning goes:
 
 ============== =============================================================

@@ -633,8 +633,9 @@ DEEPSEEK_ANSWERS_AS = {"deepseek-v4-flash": "deepseek-flash"}
 DEEPSEEK_RETIRED = ("deepseek-reasoner", "deepseek-chat")
 #: OpenRouter's R1 endpoints advertise these (``GET /api/v1/models``)
 OPENROUTER_R1_PARAMETERS = (
-    "frequency_penalty", "include_reasoning", "max_tokens", "min_p", "presence_penalty", "reasoning",
-    "repetition_penalty", "seed", "stop", "temperature", "tool_choice", "tools", "top_k", "top_p",
+    "frequency_penalty", "include_reasoning", "max_tokens", "min_p", "presence_penalty",
+    "reasoning", "repetition_penalty", "seed", "stop", "temperature", "tool_choice", "tools",
+    "top_k", "top_p",
 )
 _OWNER = {"vllm": "vllm", "llamacpp": "llamacpp", "ollama": "library"}
 
@@ -645,7 +646,8 @@ def models_body(dialect: str) -> dict[str, Any]:
     if dialect == "openrouter":
         def entry(ident: str, name: str, prompt: str, completion: str) -> dict[str, Any]:
             return {"id": ident, "name": f"{name} (offline emulator)", "object": "model",
-                    "context_length": 163840, "pricing": {"prompt": prompt, "completion": completion},
+                    "context_length": 163840,
+                    "pricing": {"prompt": prompt, "completion": completion},
                     "supported_parameters": list(OPENROUTER_R1_PARAMETERS),
                     "description": "The deepseek-magic offline emulator; no model is running."}
 
@@ -654,7 +656,8 @@ def models_body(dialect: str) -> dict[str, Any]:
     elif dialect == "deepseek":
         data = [{"id": m, "object": "model", "owned_by": "deepseek"} for m in DEEPSEEK_SERVED]
     else:
-        data = [{"id": DEFAULT_MODEL, "object": "model", "owned_by": _OWNER.get(dialect, "emulator")}]
+        owner = _OWNER.get(dialect, "emulator")
+        data = [{"id": DEFAULT_MODEL, "object": "model", "owned_by": owner}]
     return {"object": "list", "data": data}
 
 
