@@ -122,6 +122,7 @@ def prepare(
     build = _build_args(session, settings, catalogue)
     request = build_request(messages, settings, values, stream=stream, extra=extra,
                             tool_specs=specs, tool_functions=functions, **build)
+    strict = strict or session.config.get("strict") is True
     if strict and (request.plan.ignored or request.plan.not_sent):
         raise OptionError(f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
                           "options, or send without --strict (strict=False).", option="strict")

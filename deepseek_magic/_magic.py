@@ -111,6 +111,10 @@ def _config_plan(session: Session, settings: Any) -> dict[str, Any]:
     return rows
 
 
+#: the settings the magic's traits write into the session's config
+_SETTINGS = ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls", "strict")
+
+
 def _is_terminal(shell: Any) -> bool:
     return any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
 
@@ -131,6 +135,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     live_rate = Float(8.0, help="Most live-view updates per second.").tag(config=True)
     verify_tls = Bool(True, help="Verify TLS certificates (turn off only for a local test server).").tag(
         config=True)
+    strict = Bool(None, allow_none=True, help="Refuse every request with an option the server would "
+                  "ignore or cannot take (as --strict).").tag(config=True)
 
     def __init__(self, shell: Any = None, session: Session | None = None, **kwargs: Any) -> None:
         # Set first: values from ipython_config.py (c.DeepSeekMagics.base_url = ...) arrive
@@ -138,7 +144,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         self.session = session or SESSION
         _drop_invalid_config(shell)
         super().__init__(shell=shell, **kwargs)
-        for name in ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls"):
+        for name in _SETTINGS:
             value = getattr(self, name)
             if value is not None:
                 self.session.config[name] = value
@@ -163,7 +169,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         else:
             self.session.defaults[change["name"]] = change["new"]
 
-    @observe("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls")
+    @observe(*_SETTINGS)
     def _store_setting(self, change: Any) -> None:
         if change["new"] in (None, ""):
             self.session.config.pop(change["name"], None)

@@ -98,6 +98,8 @@ class Option:
 
     @property
     def metavar(self) -> str:
+        if self.kind == "bool" and self.widget == "toggle" and self.default is None:
+            return "on|off"  # a switch (--thinking off) rather than a flag with a value
         return {
             "float": "X",
             "int": "N",

@@ -396,6 +396,17 @@ def test_strict_refuses_before_sending(shell, session, dialect: str) -> None:
     assert "ignored by the server" in str(run.error)
 
 
+def test_strict_can_be_the_session_default(shell) -> None:
+    with Emulator(replies=[reply()], dialect="deepseek") as emu:
+        shell.run_line_magic("config", "DeepSeekMagics.strict = True")
+        try:
+            run = run_cell(shell, f"%deepseek --base-url {emu.base_url} --provider deepseek "
+                                  "--temperature 0.3 hi")
+        finally:
+            shell.run_line_magic("config", "DeepSeekMagics.strict = None")
+        assert "Not sent (strict)" in str(run.error) and emu.request_log == []
+
+
 def test_offline_openrouter_format_sends_the_reasoning_options(shell) -> None:
     # The example: offline mode says "openrouter format", so OpenRouter's rules apply.
     from deepseek_magic._offline import start_offline, stop_offline
