@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 from ._result import Result
 
@@ -158,9 +158,6 @@ class Session:
     @property
     def last(self) -> Result | None:
         return self.history.last
-
-    def config_mapping(self) -> Mapping[str, Any]:
-        return self.config
 
 
 SESSION = Session()

@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from streams import ANSWER, REASONING, openrouter_stream
+from tests.helpers.streams import ANSWER, REASONING, openrouter_stream
 
 import deepseek_magic as dm
 from deepseek_magic._client import Client

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_faults import Footprint, settle
+from tests.helpers.faults import Footprint, settle
 
 import deepseek_magic as dm
 from deepseek_magic._client import AsyncClient

@@ -99,12 +99,6 @@ def tool_calls(text: str) -> dict[int, dict[str, str]]:
     return calls
 
 
-@pytest.fixture
-def emu():
-    with Emulator() as e:
-        yield e
-
-
 # --------------------------------------------------------------------------- tokenising
 
 

@@ -19,28 +19,10 @@ ipywidgets = pytest.importorskip("ipywidgets")
 import deepseek_magic
 from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, Option
 from deepseek_magic._panel import Panel, panel
+from tests.helpers.cells import run_cell
 from deepseek_magic.emulator import Emulator, Fault, Reply
 
 LONG_REASONING = " ".join(f"step{i}" for i in range(400))
-
-
-@pytest.fixture
-def emu():
-    with Emulator(replies=[]) as e:
-        yield e
-
-
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    for name in ("_deepseek", "answer", "runs"):
-        ip.user_ns.pop(name, None)
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
 
 
 def make(session: Any, emu: Emulator, prompt: str = "What is 2 + 2?", **kw: Any) -> Panel:
@@ -319,8 +301,6 @@ def test_results_are_bound_in_the_namespace(session, emu, shell) -> None:
 
 
 def test_copied_cell_sends_the_same_body_through_the_magic(session, emu, shell) -> None:
-    from magic_helpers import run_cell
-
     p = make(session, emu, prompt="Say 'hi'\nin two lines.", shell=shell)
     p.controls["temperature"].value = 0.35
     p.controls["frequency_penalty"].value = -0.5
@@ -344,8 +324,6 @@ def test_copied_cell_sends_the_same_body_through_the_magic(session, emu, shell) 
 
 
 def test_tool_picker_offers_notebook_functions(session, emu, shell) -> None:
-    from magic_helpers import run_cell
-
     run_cell(shell, 'def get_weather(city: str) -> str:\n    """Weather for a city."""\n    return "sunny"\n')
     p = make(session, emu, shell=shell)
     picker = p.controls["tools"]
@@ -456,8 +434,6 @@ def test_an_empty_prompt_is_not_sent(session, emu) -> None:
 
 
 def test_cell_magic_panel_flag_opens_the_panel_with_its_values(session, shell) -> None:
-    from magic_helpers import run_cell
-
     run = run_cell(shell, "%%deepseek --panel --temperature 0.6 --stop '###' --top-k 5\nWhy is the sky blue?")
     assert run.success, run.error
     p = shell.user_ns["_"]
@@ -466,8 +442,6 @@ def test_cell_magic_panel_flag_opens_the_panel_with_its_values(session, shell) -
 
 
 def test_cell_magic_panel_flag_keeps_the_magics_session_and_flags(session, shell) -> None:
-    from magic_helpers import run_cell
-
     run = run_cell(shell, "%%deepseek --panel -m deepseek-r1 -s terse -o answer\nWhy?")
     assert run.success, run.error
     p = shell.user_ns["_"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from streams import ANSWER, REASONING, deepseek_stream, openrouter_stream, think_stream
+from tests.helpers.streams import ANSWER, REASONING, deepseek_stream, openrouter_stream, think_stream
 
 from deepseek_magic._accumulate import Accumulator
 from deepseek_magic._events import (

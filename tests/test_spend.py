@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from magic_helpers import run_cell
+from tests.helpers.cells import run_cell
 
 from deepseek_magic import BudgetError, ask
 from deepseek_magic._api import prepare
@@ -15,13 +15,7 @@ from deepseek_magic._spend import (
     install_spend,
     session_totals,
 )
-from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
-
-
-@pytest.fixture
-def emu():
-    with Emulator() as e:
-        yield e
+from deepseek_magic.emulator import Reply, ToolCallSpec
 
 
 def request_for(session, emu, prompt: str = "x" * 400, **options):
@@ -197,17 +191,6 @@ def test_context_guard_default_is_64k(session, emu) -> None:
 
 
 # ---------------------------------------------------------------------- the magic
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-
-
 def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> None:
     run = run_cell(shell, "%deepseek_spend --budget 0.50 --call-budget 0.01")
     assert run.success, run.error
