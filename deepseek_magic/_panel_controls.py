@@ -43,6 +43,10 @@ MAX_COMPARE_RUNS = 12
 #: the largest value an unbounded integer field accepts (the API's int32)
 _INT_LIMIT = 2**31 - 1
 _DESCRIPTION = {"description_width": "170px"}
+#: a widget that takes the room its row leaves (never less than nothing, never more)
+_FILL = {"width": "auto", "flex": "1 1 auto", "min_width": "0"}
+#: a button as wide as its text and icon: shown whole, never squeezed into "rand…"
+_AS_WIDE_AS_ITS_TEXT = {"width": "auto", "flex": "0 0 auto"}
 
 
 def _decimals(step: float) -> int:
@@ -94,20 +98,27 @@ class OptionControl:
         if self.kind == "seed":
             # A Font Awesome icon, not an emoji: emoji fonts are missing on many machines.
             dice = W.Button(description="random", icon="random", tooltip="Draw a new random seed (and send it)",
-                            layout=W.Layout(width="90px"))
+                            layout=W.Layout(**_AS_WIDE_AS_ITS_TEXT))
             dice.on_click(lambda _: setattr(self.widget, "value", random.randrange(_INT_LIMIT)))
             self.extra.append(dice)
         self.send = W.Checkbox(value=False, indent=False, description="",
                                tooltip=f"Send {option.label} (unticked: the server's default)",
-                               layout=W.Layout(width="28px"))
+                               layout=W.Layout(width="28px", flex="0 0 auto"))
         self.send.add_class("dsm-send-option")
         self.widget.tooltip = f"{option.help} Allowed: {option.range_text()}."
         # Moving a control means "send this value".
         self.widget.observe(self._touched, names="value")
         # TagsInput draws no description of its own: give it the same label as the others.
-        label = [W.Label(option.label, layout=W.Layout(width="170px", justify_content="flex-end"))] \
+        label = [W.Label(option.label, layout=W.Layout(width="170px", flex="0 0 auto",
+                                                       justify_content="flex-end"))] \
             if self.kind == "tags" else []
-        self.row = W.HBox([self.send, *label, self.widget, *self.extra])
+        # The value widget fills the row (a slider gets a track to move, not 35 px), so
+        # the row is exactly as wide as its grid cell.
+        self.widget.layout = W.Layout(**_FILL)
+        if self.kind == "tags":  # its own input is a few characters wide: outline the whole field
+            self.widget.layout.border = "1px solid var(--jp-border-color1, #bdbdbd)"
+        self.row = W.HBox([self.send, *label, self.widget, *self.extra],
+                          layout=W.Layout(width="auto", min_width="0", align_items="center"))
         self.row.add_class("dsm-option")
         self.row.add_class(f"dsm-option-{option.name.replace('_', '-')}")
 
@@ -253,9 +264,11 @@ class ControlSet:
         return {id(f): n for n, f in picker.widget.options} if picker is not None else {}
 
     def grid(self) -> W.GridBox:
+        # Two columns where a row fits in half the width (a 1280 px window), one below
+        # that (900 px); never a row wider than the cell.
         grid = W.GridBox([c.row for c in self.controls.values()],
-                         layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
-                                         grid_gap="2px 16px", width="100%"))
+                         layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(min(100%, 400px), 1fr))",
+                                         grid_gap="2px 16px", width="auto"))
         grid.add_class("dsm-options")
         return grid
 
