@@ -143,8 +143,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
 
         self.prompt = W.Textarea(value=prompt, placeholder="Ask DeepSeek R1… (Send streams the reply below)",
                                  rows=5, layout=W.Layout(**_BLOCK))
-        self.model = W.Text(value=model or "", description="model", placeholder="deepseek-r1 (default)",
-                            layout=_field("20em"))
+        self.model = W.Text(value=model or "", description="model",
+                            placeholder="deepseek-r1 (default)", layout=_field("20em"))
         self.system = W.Text(value=system or "", description="system", placeholder="(none)",
                              layout=W.Layout(**_BLOCK))
         self.out_name = W.Text(value=out or "", description="store as", placeholder="variable name",
@@ -153,18 +153,20 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.option_controls = self.option_set.controls
         self.controls = {name: c.widget for name, c in self.option_controls.items()}
         self.send_boxes = {name: c.send for name, c in self.option_controls.items()}
-        self.run_tools = W.Checkbox(value=False, description="run tools", indent=False,
-                                    tooltip="Run the tools the model calls and send back their results",
-                                    layout=W.Layout(**_BUTTON))
+        self.run_tools = W.Checkbox(
+            value=False, description="run tools", indent=False, layout=W.Layout(**_BUTTON),
+            tooltip="Run the tools the model calls and send back their results")
         self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane",
                                     layout=W.Layout(**_BUTTON))
-        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True, layout=W.Layout(**_BUTTON))
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
+                                    layout=W.Layout(**_BUTTON))
         self.compare_spec = W.Text(placeholder="temperature = 0.2, 0.6, 1.0", description="compare",
                                    layout=_field("18em"))
         self.compare_button = W.Button(description="Compare", icon="columns",
                                        tooltip="Run the prompt once per value, side by side",
                                        layout=W.Layout(**_BUTTON))
-        self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy", layout=W.Layout(**_BUTTON))
+        self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy",
+                                    layout=W.Layout(**_BUTTON))
         self.copy_area = W.Textarea(rows=4, layout=W.Layout(width="auto", display="none"))
         self.status = W.HTML(layout=W.Layout(**_BLOCK))
         self.output = W.Output()
@@ -215,8 +217,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         buttons = W.HBox([self.send_button, self.stop_button, self.compare_spec, self.compare_button,
                           self.copy_button], layout=W.Layout(**_ROW))
         names = W.HBox([self.model, self.out_name], layout=W.Layout(**_ROW))
-        return (self.prompt, names, self.system, grid, buttons, self.status, self.copy_area, self.output,
-                self.compare_box)
+        return (self.prompt, names, self.system, grid, buttons, self.status, self.copy_area,
+                self.output, self.compare_box)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "idle"

@@ -266,9 +266,9 @@ class ControlSet:
     def grid(self) -> W.GridBox:
         # Two columns where a row fits in half the width (a 1280 px window), one below
         # that (900 px); never a row wider than the cell.
-        grid = W.GridBox([c.row for c in self.controls.values()],
-                         layout=W.Layout(grid_template_columns="repeat(auto-fill, minmax(min(100%, 400px), 1fr))",
-                                         grid_gap="2px 16px", width="auto"))
+        columns = "repeat(auto-fill, minmax(min(100%, 400px), 1fr))"
+        layout = W.Layout(grid_template_columns=columns, grid_gap="2px 16px", width="auto")
+        grid = W.GridBox([c.row for c in self.controls.values()], layout=layout)
         grid.add_class("dsm-options")
         return grid
 
@@ -396,8 +396,8 @@ def parse_compare(text: str, options: Sequence[Option]) -> list[tuple[str, dict[
                           option="compare")
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
-        setting = {o.name: v for (o, _), v in zip(axes, combo)}
-        label = ", ".join(f"{o.name} = {_show(v)}" for (o, _), v in zip(axes, combo))
+        setting = {o.name: v for (o, _), v in zip(axes, combo, strict=True)}
+        label = ", ".join(f"{o.name} = {_show(v)}" for (o, _), v in zip(axes, combo, strict=True))
         runs.append((label, setting))
     return runs
 

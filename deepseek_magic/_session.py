@@ -7,8 +7,9 @@ One module-level :data:`SESSION` serves a kernel; tests make their own ``Session
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ._result import Result
 

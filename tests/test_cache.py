@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from tests.helpers.cells import run_cell
 
 from deepseek_magic import CacheError, ConfigError, ask
 from deepseek_magic._api import prepare
@@ -28,6 +27,7 @@ from deepseek_magic._render import render_result
 from deepseek_magic._result import Result, Usage
 from deepseek_magic._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 CACHE_MARK = " · replayed from cache"
 

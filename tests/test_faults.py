@@ -26,8 +26,8 @@ import pytest
 import deepseek_magic as dm
 from deepseek_magic._client import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Client
 from deepseek_magic._retry import RetryPolicy
-from tests.helpers.cells import run_cell
 from deepseek_magic.emulator import FAULT_KINDS, Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
 from tests.helpers.faults import Footprint, Sleeps, settle
 
 # ====================================================================== helpers of the matrix
@@ -107,6 +107,7 @@ STATUS_NAMES = {400: dm.BadRequestError, 401: dm.AuthenticationError, 402: dm.Pa
                 500: dm.ServerError, 502: dm.ServerError, 503: dm.ServerError}
 RETRYABLE = {408, 429, 500, 502, 503}
 ELSEWHERE = "https://elsewhere.example/v1/chat/completions"
+REDIRECT_PAGE = "<html><body><h1>307 Temporary Redirect</h1></body></html>"
 HTML = "<html><head><title>Oops</title></head>\n<body><h1>Bad gateway</h1><p>cloudflare</p></body></html>"
 
 
@@ -170,10 +171,11 @@ CASES: list[Case] = [
     Case("huge-non-streamed", [Fault("huge", size=2_000_000, reply=Reply(reasoning="r"))], dm.StreamError, 1,
          ("bytes", "cut off"), ask={"max_reply_chars": 20_000, "stream": False}),
     # a redirect is never followed (the key would go with it): the user is told where to point
-    Case("redirect-307-html", [Fault("redirect", status=307, location=ELSEWHERE, content_type="text/html",
-                                     body="<html><body><h1>307 Temporary Redirect</h1></body></html>")],
+    Case("redirect-307-html", [Fault("redirect", status=307, location=ELSEWHERE, body=REDIRECT_PAGE,
+                                     content_type="text/html")],
          dm.APIStatusError, 1, ("HTTP 307", f"redirected to {ELSEWHERE}")),
-    Case("redirect-308-json", [Fault.redirect(ELSEWHERE, status=308)], dm.APIStatusError, 1, ("HTTP 308",)),
+    Case("redirect-308-json", [Fault.redirect(ELSEWHERE, status=308)], dm.APIStatusError, 1,
+         ("HTTP 308",)),
 ]
 
 #: faults after which the reply is complete (nothing to report): tested below the matrix
@@ -189,7 +191,8 @@ def test_the_matrix_covers_the_issue() -> None:
 
 def test_the_matrix_covers_every_fault_kind_the_emulator_has() -> None:
     """A fault kind added to the emulator must be added here too (or to RECOVERED)."""
-    covered = {fault.kind for case in CASES for fault in case.faults} | {fault.kind for fault in RECOVERED}
+    covered = {fault.kind for case in CASES for fault in case.faults}
+    covered |= {fault.kind for fault in RECOVERED}
     assert covered == set(FAULT_KINDS), sorted(set(FAULT_KINDS) - covered)
 
 
@@ -295,7 +298,8 @@ def test_retry_recovers_and_says_nothing(emu: Emulator, session) -> None:
 
 
 @pytest.mark.parametrize("fault", RECOVERED, ids=lambda f: f.kind)
-def test_stream_ending_without_done_after_finish_is_complete(emu: Emulator, session, fault: Fault) -> None:
+def test_stream_ending_without_done_after_finish_is_complete(emu: Emulator, session,
+                                                            fault: Fault) -> None:
     """Everything but ``[DONE]``: the finish_reason and usage arrived, so nothing is lost."""
     emu.queue(fault)
     client = Client(sleep=Sleeps())

@@ -40,7 +40,6 @@ from tests.helpers.cells import run_cell
 from tests.helpers.inert_html import FRAGMENTS, assert_bundle_inert
 from tests.helpers.streams import deepseek_stream, openrouter_stream, think_stream
 
-
 #: cases run per property (filled as they run; printed by test_zz_fuzz_figures)
 RUNS: Counter[str] = Counter()
 

@@ -7,12 +7,11 @@ import threading
 import time
 
 import pytest
-from tests.helpers.cells import run_cell
 
 from deepseek_magic._magic import DeepSeekMagics, interpolate, protect_question_marks
 from deepseek_magic._options import OPTIONS
 from deepseek_magic.emulator import Emulator, Fault, Reply
-
+from tests.helpers.cells import run_cell
 
 # One sample per option: (flag text, expected body fragment). A new option in the
 # table fails test_every_option_has_a_sample until it gets one here.

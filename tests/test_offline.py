@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from tests.helpers.cells import run_cell
 
 from deepseek_magic import ConfigError, ask
 from deepseek_magic._offline import (
@@ -24,6 +23,7 @@ from deepseek_magic._offline import (
     stop_offline,
 )
 from deepseek_magic._render import OFFLINE_NOTE, render_result
+from tests.helpers.cells import run_cell
 
 
 @pytest.fixture

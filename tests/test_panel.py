@@ -19,8 +19,8 @@ ipywidgets = pytest.importorskip("ipywidgets")
 import deepseek_magic
 from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, Option
 from deepseek_magic._panel import Panel, panel
-from tests.helpers.cells import run_cell
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
 
 LONG_REASONING = " ".join(f"step{i}" for i in range(400))
 
@@ -259,7 +259,7 @@ def test_compare_runs_concurrently_side_by_side(session, shell) -> None:
     assert len(session.history) == before + 3
     columns = p.compare_box.children
     assert len(columns) == 3
-    for column, value in zip(columns, ("0.2", "0.6", "1.0")):
+    for column, value in zip(columns, ("0.2", "0.6", "1.0"), strict=True):
         header, view, footer = column.children
         assert f"temperature = {value}" in header.value
         assert f"temperature was {value}" in plain(view)

@@ -1,10 +1,10 @@
 """Rendering results to mimebundles: what a notebook user sees, and that model
 output never becomes live HTML in any bundle.
 
-The safety checks (tests/helpers/inert_html.py) parse every ``text/html`` with ``html.parser`` and render every
-``text/markdown`` twice the way a notebook would: with markdown-it and raw HTML
-on (links not validated, as marked does), and after a port of JupyterLab's
-``removeMath`` (which lifts ``$...$`` out of markdown before parsing it).
+The safety checks (in tests/helpers/inert_html.py) parse every ``text/html`` with
+``html.parser`` and render every ``text/markdown`` twice the way a notebook would:
+with markdown-it and raw HTML on (links not validated, as marked does), and after a
+port of JupyterLab's ``removeMath`` (which lifts ``$...$`` out of markdown first).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from tests.helpers.inert_html import (
     math_spans,
     mathjax_strings,
 )
-
 
 
 def test_corpus_is_big_enough() -> None:

@@ -24,13 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.helpers.cells import CellRun, run_cell
 
 import deepseek_magic as dm
 from deepseek_magic._client import AsyncClient, Client
 from deepseek_magic._magic import DeepSeekMagics
 from deepseek_magic._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import CellRun, run_cell
 
 
 class Records(logging.Handler):
@@ -54,7 +54,7 @@ def debug_logs() -> Iterator[Records]:
         lg.setLevel(logging.DEBUG)
         lg.addHandler(handler)
     yield handler
-    for lg, level in zip(loggers, levels):
+    for lg, level in zip(loggers, levels, strict=True):
         lg.removeHandler(handler)
         lg.setLevel(level)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.helpers.cells import run_cell
 
 from deepseek_magic import BudgetError, ask
 from deepseek_magic._api import prepare
@@ -16,6 +15,7 @@ from deepseek_magic._spend import (
     session_totals,
 )
 from deepseek_magic.emulator import Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 
 def request_for(session, emu, prompt: str = "x" * 400, **options):
@@ -157,7 +157,9 @@ def test_install_is_idempotent_and_keeps_the_guard_last(session) -> None:
     install_spend(session)
     install_spend(session)
     assert len(session.observers) == 1 and len(session.before_send) == 1
-    cache_hook = lambda request: None
+    def cache_hook(request: object) -> None:
+        return None
+
     session.before_send.append(cache_hook)
     install_spend(session)
     assert session.before_send[0] is cache_hook and len(session.before_send) == 2

@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import pytest
-from tests.helpers.cells import run_cell
 
 from deepseek_magic import BudgetError, OptionError
 from deepseek_magic._api import prepare
@@ -20,6 +19,7 @@ from deepseek_magic._sweep import (
     sweep_ask,
 )
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
 
 pd = pytest.importorskip("pandas")
 

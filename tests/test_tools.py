@@ -14,7 +14,6 @@ import typing
 from typing import Annotated, Any, List, Literal, Optional, Sequence, TypedDict, Union
 
 import pytest
-from tests.helpers.cells import run_cell
 
 from deepseek_magic import ToolError, ask
 from deepseek_magic._render import render_plain_final, render_result
@@ -29,6 +28,7 @@ from deepseek_magic._tools import (
     tool_spec,
 )
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 
 def params(fn: Any) -> dict[str, Any]:

@@ -229,7 +229,7 @@ def emulator(lab_emulator: Emulator) -> Iterator[Emulator]:
 
 @pytest.fixture
 def emu() -> None:
-    pytest.fail("in a browser test the kernels reach the lab's emulator: use the `emulator` fixture")
+    pytest.fail("a browser test's kernels reach the lab's emulator: use the `emulator` fixture")
 
 
 @pytest.fixture(scope="session")

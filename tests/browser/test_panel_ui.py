@@ -157,7 +157,8 @@ _MEASURE = """(panel) => {
       + '.dsm-compare-spec, .dsm-prompt, .dsm-status, .dsm-copy-text');
     const rowName = row ? [...row.classList].find((c) => c.startsWith('dsm-')) : '';
     const text = (el.innerText || el.value || el.getAttribute('placeholder') || '').trim();
-    return `${rowName} ${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${text.slice(0, 30)}"`;
+    const classes = [...el.classList].join('.');
+    return `${rowName} ${el.tagName.toLowerCase()}.${classes} "${text.slice(0, 30)}"`;
   };
   const selector = 'button, input, textarea, select, .widget-label, .widget-readout, '
     + '.widget-html-content, .jupyter-widget-tag';
@@ -170,8 +171,9 @@ _MEASURE = """(panel) => {
     })
     .filter((item) => item.width > 0 || item.height > 0);
   // fields a value is typed or chosen in, which a crowded row squeezes to a sliver
-  const squeezed = [...panel.querySelectorAll('select, textarea, input[type="text"]:not(.jupyter-widget-taginput), '
-    + 'input[type="number"], .noUi-target')]
+  const fields = 'select, textarea, input[type="text"]:not(.jupyter-widget-taginput), '
+    + 'input[type="number"], .noUi-target';
+  const squeezed = [...panel.querySelectorAll(fields)]
     .filter((el) => !el.closest('.dsm-output, .dsm-compare-grid') && el.getClientRects().length)
     .filter((el) => el.getBoundingClientRect().width < 60)
     .map((el) => `${name(el)} is ${el.getBoundingClientRect().width.toFixed(0)} px wide`);

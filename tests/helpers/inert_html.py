@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from collections.abc import Callable
 from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
@@ -206,7 +205,9 @@ _MATHSPLIT = re.compile(
 
 def jupyterlab_remove_math(text: str) -> tuple[str, list[str]]:
     math: list[str] = []
-    de_tilde: Callable[[str], str] = lambda s: s
+    def de_tilde(s: str) -> str:
+        return s
+
     if "`" in text or "~~~" in text:
         text = text.replace("~", "~T")
         text = re.sub(
@@ -219,7 +220,10 @@ def jupyterlab_remove_math(text: str) -> tuple[str, list[str]]:
             text,
             flags=re.MULTILINE,
         )
-        de_tilde = lambda s: re.sub(r"~([TD])", lambda m: "~" if m.group(1) == "T" else "$", s)
+
+        def de_tilde(s: str) -> str:
+            return re.sub(r"~([TD])", lambda m: "~" if m.group(1) == "T" else "$", s)
+
     blocks = _MATHSPLIT.split(text.replace("\r\n", "\n").replace("\r", "\n"))
 
     def process(i: int, j: int) -> None:
