@@ -57,21 +57,21 @@ def _require_ipywidgets() -> Any:
 # install hint (and panel() checks again, for a kernel where ipywidgets went away).
 W = _require_ipywidgets()
 
-from ._panel_controls import ControlSet, cell_text, namespace_functions, parse_compare
+from ._panel_controls import (
+    ControlSet,
+    button_layout,
+    cell_text,
+    field_layout,
+    namespace_functions,
+    parse_compare,
+)
 
 #: "find the IPython shell myself" (``shell=None`` means: no namespace to bind into)
 _AUTO: Any = object()
-# Layout: a widget set to width 100% is 100% *plus* its margin, which is how fields ran
-# past the cell's right edge. Blocks take width "auto" (a VBox stretches them to the
-# panel); in a row, a field fills what is left ("1 1 <basis>", min_width 0) and a button
-# is as wide as its text ("0 0 auto"); rows wrap rather than overflow.
+# Layout (see _panel_controls): blocks take width "auto", so the VBox stretches them to
+# the panel; rows of fields and buttons wrap rather than run past the cell's edge.
 _BLOCK = {"width": "auto"}
-_BUTTON = {"width": "auto", "flex": "0 0 auto"}
 _ROW = {"width": "auto", "flex_flow": "row wrap", "align_items": "center"}
-
-
-def _field(basis: str) -> Any:
-    return W.Layout(width="auto", flex=f"1 1 {basis}", min_width="0")
 _STATUS_STYLE = {
     "ready": "opacity:0.7;",
     "running": "opacity:0.85;",
@@ -144,29 +144,29 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.prompt = W.Textarea(value=prompt, placeholder="Ask DeepSeek R1… (Send streams the reply below)",
                                  rows=5, layout=W.Layout(**_BLOCK))
         self.model = W.Text(value=model or "", description="model",
-                            placeholder="deepseek-r1 (default)", layout=_field("20em"))
+                            placeholder="deepseek-r1 (default)", layout=field_layout("20em"))
         self.system = W.Text(value=system or "", description="system", placeholder="(none)",
                              layout=W.Layout(**_BLOCK))
         self.out_name = W.Text(value=out or "", description="store as", placeholder="variable name",
-                               layout=_field("14em"))
+                               layout=field_layout("14em"))
         self.option_set = ControlSet(self.options, functions=namespace_functions(self._namespace()))
         self.option_controls = self.option_set.controls
         self.controls = {name: c.widget for name, c in self.option_controls.items()}
         self.send_boxes = {name: c.send for name, c in self.option_controls.items()}
         self.run_tools = W.Checkbox(
-            value=False, description="run tools", indent=False, layout=W.Layout(**_BUTTON),
+            value=False, description="run tools", indent=False, layout=button_layout(),
             tooltip="Run the tools the model calls and send back their results")
         self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane",
-                                    layout=W.Layout(**_BUTTON))
+                                    layout=button_layout())
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
-                                    layout=W.Layout(**_BUTTON))
+                                    layout=button_layout())
         self.compare_spec = W.Text(placeholder="temperature = 0.2, 0.6, 1.0", description="compare",
-                                   layout=_field("18em"))
+                                   layout=field_layout("18em"))
         self.compare_button = W.Button(description="Compare", icon="columns",
                                        tooltip="Run the prompt once per value, side by side",
-                                       layout=W.Layout(**_BUTTON))
+                                       layout=button_layout())
         self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy",
-                                    layout=W.Layout(**_BUTTON))
+                                    layout=button_layout())
         self.copy_area = W.Textarea(rows=4, layout=W.Layout(width="auto", display="none"))
         self.status = W.HTML(layout=W.Layout(**_BLOCK))
         self.output = W.Output()
@@ -211,7 +211,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         grid = self.option_set.grid()
         if "tools" in self.option_controls:
             refresh = W.Button(description="", icon="refresh", tooltip="Look for new functions in the notebook",
-                               layout=W.Layout(**_BUTTON))
+                               layout=button_layout())
             refresh.on_click(lambda _: self.refresh_tools())
             self.option_controls["tools"].row.children += (refresh, self.run_tools)
         buttons = W.HBox([self.send_button, self.stop_button, self.compare_spec, self.compare_button,
@@ -428,7 +428,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         """Bind the Results in the notebook; returns the final status line."""
         results = [run.result for run in runs]
         namespace = self._namespace()
-        bound = []
+        bound: list[str] = []
         if namespace is not None and any(r is not None for r in results):
             from ._magic import LAST_NAME
 
@@ -445,9 +445,11 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             # The footer under the answer already gives tokens, cost and time; the status
             # line says what it alone knows: where the Result went.
             state, text = self._summary(runs[0])
+            where = " and ".join(bound) if bound else "panel.last_result"
             if state == "done":
-                where = " and ".join(bound) if bound else "panel.last_result"
                 text = f"✓ Done: the Result is in {where}."
+            elif state == "stopped" and runs[0].result is not None:
+                text = f"■ Stopped — partial result kept in {where}."
             return state, text
         stopped = sum(run.stopped for run in runs)
         if failed:

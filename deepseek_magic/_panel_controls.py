@@ -33,7 +33,9 @@ __all__ = [
     "ControlSet",
     "OptionControl",
     "build_controls",
+    "button_layout",
     "cell_text",
+    "field_layout",
     "namespace_functions",
     "parse_compare",
 ]
@@ -43,10 +45,20 @@ MAX_COMPARE_RUNS = 12
 #: the largest value an unbounded integer field accepts (the API's int32)
 _INT_LIMIT = 2**31 - 1
 _DESCRIPTION = {"description_width": "170px"}
-#: a widget that takes the room its row leaves (never less than nothing, never more)
-_FILL = {"width": "auto", "flex": "1 1 auto", "min_width": "0"}
-#: a button as wide as its text and icon: shown whole, never squeezed into "rand…"
-_AS_WIDE_AS_ITS_TEXT = {"width": "auto", "flex": "0 0 auto"}
+
+
+# Layout. A widget set to width 100% is 100% *plus* its margin: that is how fields ran
+# past the cell's right edge. So: a field in a row fills what the row leaves (flex
+# "1 1 <basis>", width "auto", min_width 0: never wider than the row), and a button is
+# as wide as its text and icon (flex "0 0 auto": never squeezed into "rand…").
+def field_layout(basis: str = "auto") -> W.Layout:
+    """The layout of a field that takes the room its row leaves."""
+    return W.Layout(width="auto", flex=f"1 1 {basis}", min_width="0")
+
+
+def button_layout() -> W.Layout:
+    """The layout of a button (or checkbox) shown whole, as wide as its text."""
+    return W.Layout(width="auto", flex="0 0 auto")
 
 
 def _decimals(step: float) -> int:
@@ -98,7 +110,7 @@ class OptionControl:
         if self.kind == "seed":
             # A Font Awesome icon, not an emoji: emoji fonts are missing on many machines.
             dice = W.Button(description="random", icon="random", tooltip="Draw a new random seed (and send it)",
-                            layout=W.Layout(**_AS_WIDE_AS_ITS_TEXT))
+                            layout=button_layout())
             dice.on_click(lambda _: setattr(self.widget, "value", random.randrange(_INT_LIMIT)))
             self.extra.append(dice)
         self.send = W.Checkbox(value=False, indent=False, description="",
@@ -114,7 +126,7 @@ class OptionControl:
             if self.kind == "tags" else []
         # The value widget fills the row (a slider gets a track to move, not 35 px), so
         # the row is exactly as wide as its grid cell.
-        self.widget.layout = W.Layout(**_FILL)
+        self.widget.layout = field_layout()
         if self.kind == "tags":  # its own input is a few characters wide: outline the whole field
             self.widget.layout.border = "1px solid var(--jp-border-color1, #bdbdbd)"
         self.row = W.HBox([self.send, *label, self.widget, *self.extra],

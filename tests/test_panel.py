@@ -163,6 +163,10 @@ def test_body_carries_exactly_the_values_set(session, emu) -> None:
     assert p.last_result is not None and p.last_result.ok
     assert "You asked" in plain(p.output)
     assert "dsm-status-done" in p.status.value
+    # the footer (tokens, cost, time) is said once, under the answer; the status line
+    # says where the Result is (no shell here: only on the panel)
+    assert "tokens" in plain(p.output) and "tokens" not in p.status.value
+    assert "Done: the Result is in panel.last_result." in p.status.value
     assert session.history.last is p.last_result
 
 
