@@ -14,8 +14,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._api import aask, ask  # noqa: E402
 from . import _errors  # noqa: E402
+from ._api import aask, ask  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402

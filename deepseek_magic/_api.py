@@ -15,10 +15,10 @@ from ._catalogue import Catalogue, check_model, known_catalogue, price_for
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
 from ._options import validate_options
+from ._providers import provider_for_dialect
 from ._request import Request, build_request, normalize_messages
 from ._result import Result, ToolCall
 from ._session import SESSION, Conversation, Session
-from ._providers import provider_for_dialect
 from ._settings import Provider, Settings, resolve_settings
 from ._tools import prepare_tools, run_tool_call
 

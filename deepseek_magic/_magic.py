@@ -28,9 +28,9 @@ from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolE
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, option_values, parse_line, split_line_magic
 from ._options import OPTIONS
+from ._providers import PROVIDERS
 from ._result import Result
 from ._session import SESSION, Session
-from ._providers import PROVIDERS
 from ._settings import mask_key, resolve_settings
 
 __all__ = ["DeepSeekMagics", "magics_markdown", "load_ipython_extension", "unload_ipython_extension", "LAST_NAME", "interpolate"]
@@ -226,7 +226,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                     numbers[name] = typ(raw)
                     if numbers[name] <= 0 and name == "timeout" or numbers[name] < 0:
                         raise ValueError
-                except ValueError:
+                except (TypeError, ValueError):  # TypeError: argparse reads "--timeout=--" as []
                     raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
         try:
             return prepare(

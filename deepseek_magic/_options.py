@@ -416,7 +416,7 @@ def options_markdown() -> str:
                 path = p.spell.get(name) or (OPTION_BY_NAME[name].path or (name,))
                 key = "`" + ".".join(path) + "`"
             spelled.setdefault(key, []).append(p.name)
-        default = spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
+        spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
         elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items())
         rows.append(f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
                     f"| {o.range_text()} | {o.help} |")

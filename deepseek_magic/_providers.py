@@ -550,7 +550,7 @@ def providers_markdown() -> str:
             else ("none needed" if not p.needs_key else "`DEEPSEEK_MAGIC_API_KEY`")
         )
 
-        def wire(name: str) -> str:
+        def wire(name: str, p: Provider = p) -> str:
             if name in p.not_sendable:
                 return "not sendable"
             return "`" + ".".join(p.spell.get(name) or paths[name]) + "`"

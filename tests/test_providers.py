@@ -9,29 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from magic_helpers import run_cell
 
 import deepseek_magic as dm
 from deepseek_magic import _providers
 from deepseek_magic._errors import BudgetError, ConfigError, OptionError
 from deepseek_magic._providers import PROVIDERS, Provider, plan_options, provider_for_dialect
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 PACKAGE = Path(dm.__file__).parent
 REASONING = "Compare the tenths first."
 ANSWER = "9.9 is larger."
-
-
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.user_ns.pop("_deepseek", None)
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
 
 
 def reply(**kw: Any) -> Reply:
