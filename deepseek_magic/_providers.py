@@ -106,8 +106,6 @@ class Provider:
     stream_usage_on_request: bool = False
     #: body fields this provider documents as deprecated: never sent (``--extra`` included)
     deprecated_fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    #: the server reports ``usage.cost`` itself
-    reports_cost: bool = False
     #: a local server: costs nothing unless the user sets a price
     free: bool = False
     #: the emulator dialect that speaks like this provider (offline mode uses its rules)
@@ -187,7 +185,6 @@ PROVIDERS: dict[str, Provider] = {
             ),
             resend_reasoning="always",
             reasoning_field="reasoning",
-            reports_cost=True,
             deprecated_fields=_frozen(
                 {
                     "usage": "OpenRouter deprecated usage.include: usage and cost always come back",
