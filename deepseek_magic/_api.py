@@ -79,9 +79,14 @@ def prepare(
     first_token_timeout: float | None = None,
     max_reply_chars: int | None = None,
     strict: bool = False,
+    require_key: bool = True,
     options: Mapping[str, Any],
 ) -> Prepared:
-    """Validate and build the request; raises before any network activity."""
+    """Validate and build the request; raises before any network activity.
+
+    ``require_key=False`` builds a request that will not be sent (``--dry-run``): a
+    missing key is then no error.
+    """
     from ._cache import cache_from_env
     from ._offline import offline_from_env
 
@@ -102,7 +107,7 @@ def prepare(
     keyless = any(getattr(hook, "serves_without_key", False) for hook in session.before_send)
     settings = resolve_settings(base_url=base_url, api_key=api_key, model=model, provider=provider,
                                 timeout=timeout, max_retries=max_retries, config=session.config,
-                                require_key=not keyless, first_token_timeout=first_token_timeout)
+                                require_key=require_key and not keyless, first_token_timeout=first_token_timeout)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
     catalogue = known_catalogue(session, settings)

@@ -233,7 +233,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                 prompt, session=self.session, model=args.model, system=args.system, stream=not args.no_stream,
                 base_url=args.base_url, provider=args.provider, extra=extra, conversation=args.chat,
                 run_tools=args.run_tools, warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                strict=args.strict, options=options, **numbers,
+                strict=args.strict, require_key=not args.dry_run, options=options, **numbers,
             )
         except (OptionError, ConfigError, ToolError) as exc:
             # One line, nothing sent.

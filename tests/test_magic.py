@@ -200,6 +200,16 @@ def test_dry_run_sends_nothing(shell, emu) -> None:
     assert emu.requests == []
 
 
+def test_dry_run_needs_no_key_but_a_real_request_does(shell) -> None:
+    # --dry-run shows what would be sent to DeepSeek's API before a key is set up;
+    # the same cell without --dry-run stops at the missing key, nothing sent.
+    run = run_cell(shell, "%%deepseek --provider deepseek --dry-run --temperature 0.3\nHi")
+    assert run.success, run.error
+    assert "api.deepseek.com" in run.final["text/plain"] and '"model": "deepseek-flash"' in run.final["text/plain"]
+    bad = run_cell(shell, "%%deepseek --provider deepseek --temperature 0.3\nHi")
+    assert type(bad.error).__name__ == "UsageError" and "No API key" in str(bad.error)
+
+
 def test_final_output_has_collapsed_reasoning_and_metadata(shell, emu) -> None:
     emu.queue(Reply(reasoning="Let me think.", answer="# Title\n\n- a\n- b"))
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --temperature 0.2\nHi")
