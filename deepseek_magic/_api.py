@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
+from ._call import SETTING_BY_NAME, Call, pick, split_keywords
 from ._catalogue import Catalogue, check_model, known_catalogue, price_for
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, 
 
 __all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
 
-DEFAULT_MAX_TOOL_ROUNDS = 8
+DEFAULT_MAX_TOOL_ROUNDS: int = SETTING_BY_NAME["max_tool_rounds"].default
 
 EventHook = Callable[[ChatEvent, Any], None]
 
@@ -62,29 +63,17 @@ def prepare(
     prompt: str | Sequence[Mapping[str, Any]],
     *,
     session: Session,
-    model: str | None = None,
-    system: str | None = None,
-    stream: bool = True,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    provider: str | None = None,
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-    conversation: str | None = None,
-    run_tools: bool = False,
-    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
-    keep_chunks: bool = False,
-    warn: Callable[[str], None] | None = None,
-    first_token_timeout: float | None = None,
-    max_reply_chars: int | None = None,
-    strict: bool = False,
-    require_key: bool = True,
     options: Mapping[str, Any],
+    call: Call | None = None,
+    warn: Callable[[str], None] | None = None,
+    require_key: bool = True,
+    **given: Any,
 ) -> Prepared:
     """Validate and build the request; raises before any network activity.
 
-    ``require_key=False`` builds a request that will not be sent (``--dry-run``): a
+    ``options`` are the request options (the option table); ``call`` the call settings
+    (the settings table), to which ``given`` keywords (``model=``, ``base_url=`` ...)
+    are added. ``require_key=False`` builds a request that will not be sent (``--dry-run``): a
     missing key is then no error.
     """
     from ._cache import cache_from_env
@@ -97,17 +86,16 @@ def prepare(
     offline_from_env(session)
     cache_from_env(session)
     install_spend(session)  # the budget and context guard (idempotent)
+    call = (call or Call()).replace(**given) if given else call or Call()
     merged = {**session.defaults, **{k: v for k, v in options.items() if v is not None}}
     values = validate_options(merged, warn=warn)
     offline = session.offline
-    if offline is not None and base_url is None and provider is None:
+    if offline is not None and call.given("base_url") is None and call.given("provider") is None:
         # The emulator speaks one provider's dialect: that provider's rules apply.
-        base_url, provider = offline.base_url, provider_for_dialect(offline.dialect).name
+        call = call.replace(base_url=offline.base_url, provider=provider_for_dialect(offline.dialect).name)
     # A replay cache answers without a key (it raises its own missing-key error on a miss).
     keyless = any(getattr(hook, "serves_without_key", False) for hook in session.before_send)
-    settings = resolve_settings(base_url=base_url, api_key=api_key, model=model, provider=provider,
-                                timeout=timeout, max_retries=max_retries, config=session.config,
-                                require_key=require_key and not keyless, first_token_timeout=first_token_timeout)
+    settings = resolve_settings(call, config=session.config, require_key=require_key and not keyless)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
     catalogue = known_catalogue(session, settings)
@@ -116,24 +104,23 @@ def prepare(
         settings = settings.with_(model=model)
     check_model(settings.model, settings.provider, catalogue)
     new_messages = normalize_messages(prompt, system=None)
-    conv = session.conversation(conversation) if conversation else None
+    conv = session.conversation(call.conversation) if call.conversation else None
     history = list(conv.messages) if conv else []
-    messages = normalize_messages(history + new_messages, system=system or session.config.get("system"))
+    messages = normalize_messages(history + new_messages, system=pick("system", call, session.config)[0])
     specs, functions = prepare_tools(values["tools"]) if "tools" in values else (None, {})
     choice = values.get("tool_choice")
     if choice is not None and choice not in ("none", "auto", "required") and choice not in functions \
             and choice not in [s["function"]["name"] for s in specs or []]:
         raise OptionError(f"--tool-choice {choice}: no offered tool has that name.", option="tool_choice")
     build = _build_args(session, settings, catalogue)
-    request = build_request(messages, settings, values, stream=stream, extra=extra,
+    request = build_request(messages, settings, values, stream=call.stream, extra=call.extra,
                             tool_specs=specs, tool_functions=functions, **build)
-    strict = strict or session.config.get("strict") is True
-    if strict and (request.plan.ignored or request.plan.not_sent):
+    if pick("strict", call, session.config)[0] and (request.plan.ignored or request.plan.not_sent):
         raise OptionError(f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
                           "options, or send without --strict (strict=False).", option="strict")
-    return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages,
-                    max_reply_chars if max_reply_chars is not None else _default_max_reply_chars(),
-                    build)
+    return Prepared(request, settings, values, conv, call.run_tools, call.max_tool_rounds,
+                    call.keep_chunks, new_messages,
+                    call.max_reply_chars or _default_max_reply_chars(), build)
 
 
 def _build_args(session: Session, settings: Settings, catalogue: Catalogue | None
@@ -347,25 +334,9 @@ def _explain_not_served(exc: DeepSeekError, prep: Prepared, session: Session,
 def ask(
     prompt: str | Sequence[Mapping[str, Any]],
     *,
-    model: str | None = None,
-    system: str | None = None,
-    stream: bool = True,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    provider: str | None = None,
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-    conversation: str | None = None,
-    run_tools: bool = False,
-    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
-    keep_chunks: bool = False,
-    on_event: EventHook | None = None,
     session: Session | None = None,
     client: Client | None = None,
-    first_token_timeout: float | None = None,
-    max_reply_chars: int | None = None,
-    strict: bool = False,
+    on_event: EventHook | None = None,
     **options: Any,
 ) -> Result:
     """Ask DeepSeek R1 and return its :class:`Result` (what ``%%deepseek`` does, without display).
@@ -387,11 +358,8 @@ def ask(
     the partial Result is in the session history too.
     """
     session = session or SESSION
-    prep = prepare(prompt, session=session, model=model, system=system, stream=stream, base_url=base_url,
-                   api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
-                   conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
-                   keep_chunks=keep_chunks, first_token_timeout=first_token_timeout,
-                   max_reply_chars=max_reply_chars, strict=strict, options=options)
+    call, request_options = split_keywords(options)
+    prep = prepare(prompt, session=session, call=call, options=request_options)
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
 
@@ -402,7 +370,7 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
     from ._client import AsyncClient
 
     own = client is None
-    client = client or AsyncClient(verify=session.config.get("verify_tls", True) is not False)
+    client = client or AsyncClient(verify=session.verify_tls)
     loop = _Rounds(prep, session)
     try:
         for request in loop:
@@ -431,32 +399,13 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
 async def aask(
     prompt: str | Sequence[Mapping[str, Any]],
     *,
-    model: str | None = None,
-    system: str | None = None,
-    stream: bool = True,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    provider: str | None = None,
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-    conversation: str | None = None,
-    run_tools: bool = False,
-    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
-    keep_chunks: bool = False,
     session: Session | None = None,
     client: AsyncClient | None = None,
-    first_token_timeout: float | None = None,
-    max_reply_chars: int | None = None,
-    strict: bool = False,
     **options: Any,
 ) -> Result:
     """The awaitable twin of :func:`ask`: ``await asyncio.gather(aask(a), aask(b))`` runs
     requests concurrently."""
     session = session or SESSION
-    prep = prepare(prompt, session=session, model=model, system=system, stream=stream, base_url=base_url,
-                   api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
-                   conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
-                   keep_chunks=keep_chunks, first_token_timeout=first_token_timeout,
-                   max_reply_chars=max_reply_chars, strict=strict, options=options)
+    call, request_options = split_keywords(options)
+    prep = prepare(prompt, session=session, call=call, options=request_options)
     return await arun_prepared(prep, session=session, client=client)

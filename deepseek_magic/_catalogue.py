@@ -212,7 +212,8 @@ def _remember(session: Session, catalogue: Catalogue) -> None:
         _CACHE.setdefault(session, {})[catalogue.base_url.rstrip("/")] = catalogue
 
 
-def fetch_catalogue(settings: Settings, http: Any = None, *, timeout: float = 15.0) -> Catalogue:
+def fetch_catalogue(settings: Settings, http: Any = None, *, timeout: float = 15.0,
+                    verify: bool = True) -> Catalogue:
     """``GET {base_url}/models`` -> a live Catalogue (raises DeepSeekError on failure)."""
     import httpx
 
@@ -224,7 +225,7 @@ def fetch_catalogue(settings: Settings, http: Any = None, *, timeout: float = 15
         if http is not None:
             response = http.get(url, headers=headers, timeout=timeout)
         else:
-            with httpx.Client(follow_redirects=False, verify=settings.verify_tls) as client:
+            with httpx.Client(follow_redirects=False, verify=verify) as client:
                 response = client.get(url, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         detail = str(exc).split("\n")[0][:120] or type(exc).__name__
@@ -260,7 +261,7 @@ def load_catalogue(
         if found is not None:
             return found, None
         try:
-            found = fetch_catalogue(settings, http)
+            found = fetch_catalogue(settings, http, verify=session.verify_tls)
         except DeepSeekError as exc:
             problem = str(exc)
         else:

@@ -1,5 +1,5 @@
-"""The README's generated sections: the options table, the magics, the magic's flags and
-the provider table.
+"""The README's generated sections: the options table, the magics, the call settings
+(flags, keywords, ``%config``, environment, panel) and the provider table.
 
 ``python -m deepseek_magic._docs README.md`` rewrites the text between the
 ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers; ``tests/test_docs.py`` fails when
@@ -16,13 +16,13 @@ __all__ = ["sections", "render_readme"]
 
 
 def sections() -> dict[str, str]:
+    from ._call import settings_markdown
     from ._magic import magics_markdown
-    from ._magic_args import magic_flags_markdown
     from ._options import options_markdown
     from ._providers import providers_markdown
 
     return {"options": options_markdown(), "magics": magics_markdown(),
-            "flags": magic_flags_markdown(), "providers": providers_markdown()}
+            "settings": settings_markdown(), "providers": providers_markdown()}
 
 
 def render_readme(text: str) -> str:

@@ -26,9 +26,9 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from ._api import Prepared, prepare, run_prepared
 from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from ._live import LiveView, TerminalView
-from ._magic_args import PARSER, option_values, parse_line, split_line_magic
+from ._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
+from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
 from ._options import OPTIONS
-from ._providers import PROVIDERS
 from ._result import Result
 from ._session import SESSION, Session
 from ._settings import mask_key, resolve_settings
@@ -59,15 +59,29 @@ def interpolate(prompt: str, namespace: dict[str, Any]) -> str:
     return _VAR.sub(value, prompt)
 
 
-# Session defaults for every request option, generated from the table:
-# `%config DeepSeekMagics.temperature = 0.6`.
+_TRAIT_TYPES: dict[str, type] = {"seconds": Float, "number": Float, "count": Int, "switch": Bool}
+
+
+def _setting_trait(setting: Setting) -> Any:
+    """A ``%config`` trait for a call setting; None means "unset: the table's default"."""
+    trait_type = _TRAIT_TYPES.get(setting.kind, Unicode)
+    default = "" if setting.default is None else f" (default {setting.default})"
+    return trait_type(None, allow_none=True, help=setting.help + default).tag(config=True)
+
+
+# Session defaults, generated from the two tables: every request option
+# (`%config DeepSeekMagics.temperature = 0.6`) and every call setting marked `trait`
+# (`%config DeepSeekMagics.timeout = 300`).
+_DEFAULT_NAMES = [o.name for o in OPTIONS if o.kind != "tools" and not o.alias_of]
+#: the settings the magic's traits write into the session's config
+_SETTINGS = [s.name for s in SETTINGS if s.trait]
 _OptionDefaults: type = type(
     "_OptionDefaults",
     (Magics,),
-    {o.name: AnyTrait(None, allow_none=True, help=f"Default {o.flag}: {o.help}").tag(config=True)
-     for o in OPTIONS if o.kind != "tools" and not o.alias_of},
+    {**{o.name: AnyTrait(None, allow_none=True, help=f"Default {o.flag}: {o.help}").tag(config=True)
+        for o in OPTIONS if o.name in _DEFAULT_NAMES},
+     **{s.name: _setting_trait(s) for s in SETTINGS if s.trait}},
 )
-_DEFAULT_NAMES = [o.name for o in OPTIONS if o.kind != "tools" and not o.alias_of]
 
 
 def _drop_invalid_config(shell: Any) -> None:
@@ -111,10 +125,6 @@ def _config_plan(session: Session, settings: Any) -> dict[str, Any]:
     return rows
 
 
-#: the settings the magic's traits write into the session's config
-_SETTINGS = ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls", "strict")
-
-
 def _is_terminal(shell: Any) -> bool:
     return any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
 
@@ -122,21 +132,6 @@ def _is_terminal(shell: Any) -> bool:
 @magics_class
 class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     """DeepSeek R1 in IPython. Settings: ``%config DeepSeekMagics`` lists them."""
-
-    base_url = Unicode(None, allow_none=True, help="Base URL of an OpenAI-compatible API.").tag(config=True)
-    provider = Unicode(None, allow_none=True, help=f"One of {', '.join(PROVIDERS)}.").tag(
-        config=True)
-    model = Unicode(None, allow_none=True, help="Model id (default deepseek-r1, resolved per provider).").tag(
-        config=True)
-    system = Unicode(None, allow_none=True, help="System prompt for every request.").tag(config=True)
-    timeout = Float(None, allow_none=True, help="Seconds of server silence tolerated.").tag(config=True)
-    max_retries = Int(None, allow_none=True, help="Retries before the first byte (default 2).").tag(config=True)
-    show_reasoning = Bool(True, help="Show the reasoning (collapsed) in outputs.").tag(config=True)
-    live_rate = Float(8.0, help="Most live-view updates per second.").tag(config=True)
-    verify_tls = Bool(True, help="Verify TLS certificates (turn off only for a local test server).").tag(
-        config=True)
-    strict = Bool(None, allow_none=True, help="Refuse every request with an option the server would "
-                  "ignore or cannot take (as --strict).").tag(config=True)
 
     def __init__(self, shell: Any = None, session: Session | None = None, **kwargs: Any) -> None:
         # Set first: values from ipython_config.py (c.DeepSeekMagics.base_url = ...) arrive
@@ -169,6 +164,13 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         else:
             self.session.defaults[change["name"]] = change["new"]
 
+    @validate(*_SETTINGS)
+    def _check_setting(self, proposal: Any) -> Any:
+        try:
+            return SETTING_BY_NAME[proposal["trait"].name].coerce(proposal["value"])
+        except ConfigError as exc:
+            raise TraitError(str(exc)) from None
+
     @observe(*_SETTINGS)
     def _store_setting(self, change: Any) -> None:
         if change["new"] in (None, ""):
@@ -190,8 +192,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         if args.panel:
             from ._panel import panel
 
-            return panel(prompt, session=self.session, model=args.model, system=args.system,
-                         out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
+            given = call_values(args)
+            fields = {k: v for k, v in given.items() if SETTING_BY_NAME[k].panel}
+            return panel(prompt, session=self.session, **fields, **option_values(args))
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -202,39 +205,18 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         return None
 
     def _prepare(self, args: Any, prompt: str) -> Prepared:
-        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
-            raise UsageError(f"--out {args.out}: not a valid Python name.")
-        if args.vars:
-            prompt = interpolate(prompt, self.shell.user_ns)
-        options: dict[str, Any] = option_values(args)
-        if "tools" in options:
-            options["tools"] = self._resolve_tools(options["tools"])
-        extra = None
-        if args.extra:
-            try:
-                extra = json.loads(args.extra)
-            except ValueError as exc:
-                raise UsageError(f"--extra is not valid JSON: {exc}.") from None
-            if not isinstance(extra, dict):
-                raise UsageError("--extra must be a JSON object, e.g. '{\"provider\": {\"sort\": \"price\"}}'.")
-        number = {"timeout": float, "max_tool_rounds": int}
-        numbers: dict[str, Any] = {}
-        for name, typ in number.items():
-            raw = getattr(args, name)
-            if raw is not None:
-                try:
-                    numbers[name] = typ(raw)
-                    if numbers[name] <= 0 and name == "timeout" or numbers[name] < 0:
-                        raise ValueError
-                except (TypeError, ValueError):  # TypeError: argparse reads "--timeout=--" as []
-                    raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
         try:
-            return prepare(
-                prompt, session=self.session, model=args.model, system=args.system, stream=not args.no_stream,
-                base_url=args.base_url, provider=args.provider, extra=extra, conversation=args.chat,
-                run_tools=args.run_tools, warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                strict=args.strict, require_key=not args.dry_run, options=options, **numbers,
-            )
+            call = Call(**{k: v for k, v in call_values(args).items() if SETTING_BY_NAME[k].keyword})
+            if args.out is not None:  # refused before sending, not after paying
+                SETTING_BY_NAME["out"].coerce(args.out)
+            if args.vars:
+                prompt = interpolate(prompt, self.shell.user_ns)
+            options: dict[str, Any] = option_values(args)
+            if "tools" in options:
+                options["tools"] = self._resolve_tools(options["tools"])
+            return prepare(prompt, session=self.session, call=call, options=options,
+                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
+                           require_key=not args.dry_run)
         except (OptionError, ConfigError, ToolError) as exc:
             # One line, nothing sent.
             raise UsageError(str(exc)) from None
@@ -286,7 +268,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     def _run(self, prep: Prepared, args: Any) -> None:
         from ._render import render_plain_final, render_result
 
-        show_reasoning = self.show_reasoning and not args.hide_reasoning
+        show_reasoning = pick("show_reasoning", Call(show_reasoning=args.show_reasoning),
+                              self.session.config)[0]
         terminal = _is_terminal(self.shell)
         live: LiveView | None = None
         term: TerminalView | None = None
@@ -294,7 +277,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             term = TerminalView(show_reasoning=show_reasoning)
             on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
         else:
-            view = live = LiveView(_displayer(), max_rate=self.live_rate, offline=prep.settings.offline)
+            view = live = LiveView(_displayer(), max_rate=pick("live_rate", None, self.session.config)[0], offline=prep.settings.offline)
             live.start()
 
             def on_event(event: Any, stream: Any) -> None:

@@ -1,9 +1,8 @@
 """The ``%%deepseek`` argument parser, generated from the option table, and the line
 splitting that goes with it.
 
-Every request option of ``_options.OPTIONS`` becomes a flag here with no name typed
-twice; the non-request flags (model, system, output variable, conversation ...) are
-declared once in :data:`MAGIC_FLAGS`. ``%%deepseek?`` shows the parser's help.
+Every request option of ``_options.OPTIONS`` and every call setting of
+``_call.SETTINGS`` that has flags becomes a flag here, with no name typed twice. ``%%deepseek?`` shows the parser's help.
 
 Quoting follows the shell (``--stop '###'`` gives ``###``): IPython's own
 ``parse_argstring`` splits without POSIX quoting and would keep the quotes.
@@ -14,64 +13,21 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
+from ._call import SETTINGS, Setting
 from ._options import OPTIONS, Option
-from ._providers import PROVIDERS
 
-__all__ = ["build_parser", "parse_line", "magic_flags_markdown", "split_line_magic", "MAGIC_FLAGS", "option_values", "PARSER"]
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A flag of the magic that is not a request option."""
-
-    names: tuple[str, ...]
-    dest: str
-    help: str
-    action: str = "store"
-    metavar: str | None = None
+__all__ = ["build_parser", "parse_line", "split_line_magic", "MAGIC_FLAGS", "option_values",
+           "call_values", "PARSER"]
 
 
-MAGIC_FLAGS: tuple[Flag, ...] = (
-    Flag(("-m", "--model"), "model", "Model id; 'deepseek-r1' resolves per provider (default deepseek/deepseek-r1).",
-         metavar="MODEL"),
-    Flag(("-s", "--system"), "system", "A system prompt (DeepSeek advises putting instructions in the prompt instead).",
-         metavar="TEXT"),
-    Flag(("-o", "--out"), "out", "Bind the Result to this variable (also on failure: the partial Result).",
-         metavar="NAME"),
-    Flag(("-c", "--chat"), "chat", "Continue the named conversation (earlier turns are sent).", metavar="NAME"),
-    Flag(("--vars",), "vars", "Fill {{name}} in the prompt with notebook variables (off unless given).",
-         action="store_true"),
-    Flag(("--extra",), "extra", "Extra JSON fields for the body, e.g. '{\"provider\": {\"order\": [\"deepseek\"]}}'.",
-         metavar="JSON"),
-    Flag(("--base-url",), "base_url",
-         "Send to this OpenAI-compatible base URL (e.g. a local server's "
-         "http://localhost:PORT/v1).",
-         metavar="URL"),
-    Flag(("--provider",), "provider", f"{', '.join(PROVIDERS)}: that provider's base URL and rules "
-         "(with --base-url: a server of that kind at that address).", metavar="NAME"),
-    Flag(("--strict",), "strict", "Refuse (send nothing) when an option would be ignored by the "
-         "server or cannot be sent to it.", action="store_true"),
-    Flag(("--no-stream",), "no_stream", "Ask for one non-streamed reply.", action="store_true"),
-    Flag(("--run-tools",), "run_tools", "Run the tools the model calls and send back their results.",
-         action="store_true"),
-    Flag(("--max-tool-rounds",), "max_tool_rounds", "At most this many tool rounds (default 8).",
-         metavar="N"),
-    Flag(("--timeout",), "timeout", "Seconds of server silence tolerated (default 120).", metavar="SECONDS"),
-    Flag(("--hide-reasoning",), "hide_reasoning", "Do not show the reasoning (it is still kept in the Result).",
-         action="store_true"),
-    Flag(("--dry-run",), "dry_run", "Show the JSON body that would be sent, and send nothing.",
-         action="store_true"),
-    Flag(("--panel",), "panel", "Open the tuning panel with this cell's text as the prompt.",
-         action="store_true"),
-    Flag(("--sweep",), "sweep", "Run over a grid: --sweep temperature=0.2,0.6,1.0 --sweep seed=1,2 "
-         "(concurrently; -o gets a DataFrame).", action="append", metavar="NAME=V1,V2"),
-)
+#: the settings that are flags of the magic (model, system, output variable ...)
+MAGIC_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flags)
+
 
 _DESCRIPTION = """Ask DeepSeek R1. The cell body (or the rest of the line) is the prompt.
 
@@ -109,8 +65,10 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         parser.add_argument(*names, dest=option.name, metavar=option.metavar, help=help_text)
 
 
-def build_parser(options: tuple[Option, ...] = OPTIONS) -> MagicArgumentParser:
-    """The magic's parser: request options from the table, then the magic's own flags."""
+def build_parser(options: tuple[Option, ...] = OPTIONS,
+                 settings: tuple[Setting, ...] = SETTINGS) -> MagicArgumentParser:
+    """The magic's parser: request options from their table, then the call settings'
+    flags from theirs."""
     # MagicHelpFormatter adds one "%" to the usage line.
     parser = MagicArgumentParser(prog="%deepseek",  # type: ignore[no-untyped-call]
                                  description=_DESCRIPTION, formatter_class=MagicHelpFormatter)
@@ -119,12 +77,30 @@ def build_parser(options: tuple[Option, ...] = OPTIONS) -> MagicArgumentParser:
     for option in options:
         _add_option(group, option)  # type: ignore[arg-type]
     own = parser.add_argument_group("magic options")
-    for flag in MAGIC_FLAGS:
-        kwargs: dict[str, Any] = {"dest": flag.dest, "help": flag.help, "action": flag.action}
-        if flag.metavar:
-            kwargs["metavar"] = flag.metavar
-        own.add_argument(*flag.names, **kwargs)
+    for setting in settings:
+        if setting.flags:
+            _add_setting(own, setting)  # type: ignore[arg-type]
     return parser
+
+
+def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    """A settings-table flag; values stay text here and are checked by ``Setting.coerce``
+    (``Call``), which names the flag, the value and the range in one line."""
+    help_text = setting.help
+    if setting.kind == "provider":
+        help_text += f" ({setting.range_text()})"
+    if setting.kind not in ("switch", "grid") and setting.default is not None:
+        help_text += f" (default {setting.default:g})" if isinstance(setting.default, float) \
+            else f" (default {setting.default})"
+    if setting.kind == "switch":  # a switch flag flips the default; unset stays None
+        parser.add_argument(*setting.flags, dest=setting.name, action="store_const",
+                            const=not setting.default, default=None, help=help_text)
+    elif setting.kind == "grid":
+        parser.add_argument(*setting.flags, dest=setting.name, action="append",
+                            metavar=setting.metavar, help=help_text)
+    else:
+        parser.add_argument(*setting.flags, dest=setting.name, metavar=setting.metavar,
+                            help=help_text)
 
 
 PARSER = build_parser()
@@ -180,15 +156,13 @@ def split_line_magic(line: str, parser: MagicArgumentParser = PARSER) -> tuple[s
         pos = value.end()
 
 
-def magic_flags_markdown() -> str:
-    """The README's table of the magic's own flags (generated; a test keeps README in step)."""
-    rows = ["| flag | meaning |", "| --- | --- |"]
-    for flag in MAGIC_FLAGS:
-        names = ", ".join(f"`{n}{' ' + flag.metavar if flag.metavar else ''}`" for n in flag.names)
-        rows.append(f"| {names} | {flag.help} |")
-    return "\n".join(rows)
-
-
 def option_values(args: argparse.Namespace, options: tuple[Option, ...] = OPTIONS) -> dict[str, Any]:
     """The request options the user gave (raw text, to be checked by validate_options)."""
     return {o.name: getattr(args, o.name) for o in options if getattr(args, o.name, None) is not None}
+
+
+def call_values(args: argparse.Namespace, settings: tuple[Setting, ...] = SETTINGS
+                ) -> dict[str, Any]:
+    """The call settings the user gave as flags (raw text, to be checked by ``Call``)."""
+    return {s.name: getattr(args, s.name) for s in settings
+            if s.flags and getattr(args, s.name, None) is not None}

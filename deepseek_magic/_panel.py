@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._api import Prepared, prepare, run_prepared
-from ._errors import DeepSeekError, OptionError
+from ._call import Call, split_keywords
+from ._errors import ConfigError, DeepSeekError, OptionError
 from ._live import DEFAULT_MAX_RATE, LiveView
 from ._options import OPTIONS, Option, validate_options
 from ._render import escape, render_error, render_result
@@ -124,11 +125,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         shell: Any = _AUTO,
         options: Sequence[Option] = OPTIONS,
         values: Mapping[str, Any] | None = None,
-        model: str | None = None,
-        system: str | None = None,
-        out: str | None = None,
-        base_url: str | None = None,
-        provider: str | None = None,
+        call: Call | None = None,
         live_rate: float = DEFAULT_MAX_RATE,
     ) -> None:
         super().__init__()
@@ -139,7 +136,11 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             shell = get_ipython()
         self.shell = shell
         self.options = tuple(options)
-        self.base_url, self.provider, self.live_rate = base_url, provider, live_rate
+        #: the call settings given when the panel was made; its fields (``fields``) change
+        #: the ones marked ``panel`` in the settings table
+        self.call, self.live_rate = call or Call(), live_rate
+        self.base_url, self.provider = self.call.given("base_url"), self.call.given("provider")
+        model, system, out = (self.call.given(n) for n in ("model", "system", "out"))
 
         self.prompt = W.Textarea(value=prompt, placeholder="Ask DeepSeek R1… (Send streams the reply below)",
                                  rows=5, layout=W.Layout(**_BLOCK))
@@ -154,8 +155,11 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.controls = {name: c.widget for name, c in self.option_controls.items()}
         self.send_boxes = {name: c.send for name, c in self.option_controls.items()}
         self.run_tools = W.Checkbox(
-            value=False, description="run tools", indent=False, layout=button_layout(),
+            value=self.call.run_tools, description="run tools", indent=False, layout=button_layout(),
             tooltip="Run the tools the model calls and send back their results")
+        #: the panel's fields, by setting name (``Setting.panel`` in the settings table)
+        self.fields = {"model": self.model, "system": self.system, "out": self.out_name,
+                       "run_tools": self.run_tools}
         self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane",
                                     layout=button_layout())
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
@@ -289,16 +293,24 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         if name is not None and not name.isidentifier():
             raise OptionError(f"store as {name!r}: not a valid Python name.", option="out")
         # The magic strips the cell the same way, so a copied cell sends the same body.
-        return prepare(prompt, session=self.session, model=self._text(self.model), system=self._text(self.system),
-                       base_url=self.base_url, provider=self.provider, run_tools=self.run_tools.value,
+        call = self.current_call()
+        return prepare(prompt, session=self.session, call=call.replace(out=None),
                        options={**self.values(), **(overrides or {})}, warn=lambda msg: None)
+
+    def current_call(self) -> Call:
+        """The call settings as the fields show them now (checked by the settings table)."""
+        def value(widget: Any) -> Any:
+            return widget.value if isinstance(widget.value, bool) else self._text(widget)
+
+        try:
+            return self.call.replace(**{name: value(w) for name, w in self.fields.items()})
+        except ConfigError as exc:
+            raise OptionError(str(exc)) from None
 
     def cell(self) -> str:
         """The ``%%deepseek`` cell that sends exactly what Send would."""
         return cell_text(self.prompt.value.strip(), validate_options(self.values()), self.options,
-                         model=self._text(self.model), system=self._text(self.system),
-                         out=self._text(self.out_name), base_url=self.base_url, provider=self.provider,
-                         run_tools=self.run_tools.value, tool_names=self.option_set.tool_names())
+                         self.current_call(), tool_names=self.option_set.tool_names())
 
     # ------------------------------------------------------------------ buttons
     @property
@@ -519,16 +531,17 @@ def panel(
     *,
     session: Session | None = None,
     shell: Any = _AUTO,
-    model: str | None = None,
-    system: str | None = None,
     out: str | None = None,
-    base_url: str | None = None,
-    provider: str | None = None,
-    **options: Any,
+    **keywords: Any,
 ) -> Panel:
-    """The tuning panel for ``prompt``, with ``options`` (API names; Python values or the
-    magic's flag text) already set. Needs ipywidgets; raises :class:`OptionError` for a bad
-    option value before showing anything."""
+    """The tuning panel for ``prompt``, with ``keywords`` already set: the call settings
+    of ``ask()`` (``model=``, ``system=``, ``base_url=``, ``provider=`` ...) and request
+    options (API names; Python values or the magic's flag text). Needs ipywidgets; raises
+    :class:`OptionError` for a bad value before showing anything."""
     _require_ipywidgets()
-    return Panel(prompt, session=session, shell=shell, values=options, model=model, system=system, out=out,
-                 base_url=base_url, provider=provider)
+    try:
+        call, options = split_keywords(keywords)
+        call = call.replace(out=out)
+    except ConfigError as exc:
+        raise OptionError(str(exc)) from None
+    return Panel(prompt, session=session, shell=shell, values=options, call=call)

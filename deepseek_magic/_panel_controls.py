@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 import random
 import shlex
@@ -25,6 +26,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from ._call import SETTINGS, Call
 from ._errors import OptionError
 from ._options import TOOL_CHOICES, Option, validate_options
 
@@ -337,18 +339,16 @@ def cell_text(
     prompt: str,
     values: Mapping[str, Any],
     options: Sequence[Option],
+    call: Call | None = None,
     *,
-    model: str | None = None,
-    system: str | None = None,
-    out: str | None = None,
-    base_url: str | None = None,
-    provider: str | None = None,
-    run_tools: bool = False,
     tool_names: Mapping[int, str] | None = None,
 ) -> str:
-    """The ``%%deepseek`` cell that sends what the panel would: flags from the table
-    (``Option.flag``), values shell-quoted, then the prompt. ``values`` are checked ones;
-    ``tool_names`` maps ``id(function)`` to its name in the notebook."""
+    """The ``%%deepseek`` cell that sends what the panel would: the options' flags
+    (``Option.flag``), then the call settings' (``Setting.flag``), values shell-quoted, then
+    the prompt. ``values`` are checked ones; ``tool_names`` maps ``id(function)`` to its
+    name in the notebook."""
+    call = call or Call()
+    system = call.given("system")
     if system and "\n" in system:
         raise OptionError("The system prompt has line breaks, which a %%deepseek line cannot hold.",
                           option="system")
@@ -365,12 +365,17 @@ def cell_text(
             parts.append(f"{option.flag} {'true' if value else 'false'}")
         else:
             parts.append(_arg(option.flag, str(value)))
-    for flag, text in (("-m", model), ("-s", system), ("-o", out), ("--base-url", base_url),
-                       ("--provider", provider)):
-        if text:
-            parts.append(_arg(flag, text))
-    if run_tools:
-        parts.append("--run-tools")
+    for setting in SETTINGS:
+        value = call.given(setting.name)
+        if setting.flag is None or value is None:
+            continue
+        if setting.kind == "switch":
+            if value != setting.default:
+                parts.append(setting.flag)
+        elif setting.kind == "json":
+            parts.append(_arg(setting.flag, json.dumps(value)))
+        elif setting.kind != "grid":
+            parts.append(_arg(setting.flags[0], str(value)))
     return " ".join(parts) + "\n" + prompt
 
 

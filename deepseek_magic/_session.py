@@ -137,12 +137,17 @@ class Session:
         #: set by offline mode: the running emulator
         self.offline: Any = None
 
+    @property
+    def verify_tls(self) -> bool:
+        """Only an explicit ``%config DeepSeekMagics.verify_tls = False`` turns it off."""
+        return self.config.get("verify_tls", True) is not False
+
     def client(self) -> Any:
         from ._client import Client
 
         with self._lock:
             if self._client is None:
-                self._client = Client(verify=self.config.get("verify_tls", True) is not False)
+                self._client = Client(verify=self.verify_tls)
             return self._client
 
     def conversation(self, name: str) -> Conversation:

@@ -1,15 +1,16 @@
 """Where requests go and with which key: providers and the one settings resolver.
 
-Precedence, for every setting (one rule, in :func:`resolve_settings`):
+Precedence, for every setting (one rule, ``_call.pick``, used by :func:`resolve_settings`):
 
 1. an explicit argument (a magic flag, an ``ask()`` keyword);
-2. the ``DEEPSEEK_MAGIC_BASE_URL`` / ``DEEPSEEK_MAGIC_API_KEY`` / ``DEEPSEEK_MAGIC_MODEL``
-   environment variables (they override session config, so CI or a Binder image can
-   point every notebook somewhere);
+2. the setting's environment variable (``DEEPSEEK_MAGIC_BASE_URL`` / ``_API_KEY`` /
+   ``_MODEL``: they override session config, so CI or a Binder image can point every
+   notebook somewhere);
 3. session config (``%config DeepSeekMagics.base_url = ...``);
-4. the provider's own key variable, sent only to that provider's host
+4. for the key only: the provider's own key variable, sent only to that provider's host
    (``Provider.key_env``, see ``_providers.py``);
-5. the defaults: OpenRouter, ``deepseek/deepseek-r1``.
+5. the table's defaults (``_call.SETTINGS``): OpenRouter, ``deepseek/deepseek-r1``,
+   120 s of silence, 900 s to the first token, 2 retries.
 
 A loopback base URL (a local server, or the emulator) needs no key. The key is kept in
 :class:`Settings` but never shown: its ``repr`` masks it.
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from ._call import Call, pick
 from ._errors import ConfigError
 from ._providers import PROVIDERS, SHORT_NAME, Provider, detect_provider, is_loopback
 
@@ -76,7 +78,6 @@ class Settings:
     #: where the key came from, for %deepseek_config (never the key itself)
     key_source: str = "none"
     offline: bool = False
-    verify_tls: bool = True
     #: the model name as the user gave it (``deepseek-r1``), before the provider resolved it
     requested_model: str = ""
 
@@ -116,74 +117,45 @@ class Settings:
         return replace(self, **changes)
 
 
-_ENV_BASE_URL = "DEEPSEEK_MAGIC_BASE_URL"
-_ENV_KEY = "DEEPSEEK_MAGIC_API_KEY"
-_ENV_MODEL = "DEEPSEEK_MAGIC_MODEL"
-#: the longest timeout accepted (a week): sockets refuse inf, NaN and huge values with
-#: ValueError/OverflowError deep inside httpx, so they are refused here, in one line
-MAX_TIMEOUT = 7 * 24 * 3600.0
-
-
-def _seconds(name: str, value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} {value!r}: expected a number of seconds.") from None
-    if not 0 < seconds <= MAX_TIMEOUT:  # also False for NaN
-        raise ConfigError(f"{name} {value!r}: expected seconds above 0 and at most {MAX_TIMEOUT:g}.")
-    return seconds
-
-
 def resolve_settings(
+    call: Call | None = None,
     *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    timeout: float | None = None,
-    max_retries: int | None = None,
     config: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     require_key: bool = True,
-    first_token_timeout: float | None = None,
     served: tuple[str, ...] = (),
+    **given: Any,
 ) -> Settings:
-    """Resolve base URL, key, model and timeouts with the module's precedence.
+    """Resolve base URL, key, model, timeouts and retries with the one precedence rule
+    (``_call.pick``: argument > environment > ``%config`` > default).
 
-    ``config`` holds the session's ``%config`` values (None where unset); ``env`` defaults
-    to ``os.environ``. ``provider`` (a name in ``_providers.PROVIDERS``) picks that provider's
-    base URL when no base URL is given. Raises :class:`ConfigError` with one sentence on how
-    to fix it when a key is needed and none is found (unless ``require_key`` is False).
+    ``call`` holds the arguments (``given`` keywords are added to it: ``base_url=``,
+    ``model=``, ``timeout=`` ...); ``config`` the session's ``%config`` values; ``env``
+    defaults to ``os.environ``. ``provider`` (a name in ``_providers.PROVIDERS``) picks that
+    provider's base URL when no base URL is given. Raises :class:`ConfigError` with one
+    sentence on how to fix it when a key is needed and none is found (unless
+    ``require_key`` is False).
     """
     env = os.environ if env is None else env
     config = config or {}
+    call = (call or Call()).replace(**given) if given else call or Call()
 
-    def pick(explicit: Any, env_name: str | None, conf_name: str) -> tuple[Any, str]:
-        if explicit not in (None, ""):
-            return explicit, "argument"
-        if env_name and env.get(env_name):
-            return env[env_name], f"${env_name}"
-        if config.get(conf_name) not in (None, ""):
-            return config[conf_name], "%config"
-        return None, "default"
+    def value(name: str) -> tuple[Any, str]:
+        return pick(name, call, config, env)
 
-    def known(name: Any) -> Provider:
-        if name not in PROVIDERS:
-            raise ConfigError(f"Unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}.")
-        return PROVIDERS[name]
-
-    if provider is not None:
-        known(provider)
-    if base_url not in (None, ""):
+    provider = call.given("provider")
+    base_url = call.given("base_url")
+    if base_url is not None:
         url: Any = base_url
     elif provider is not None:
         url = PROVIDERS[provider].base_url
     else:
-        url, _ = pick(None, _ENV_BASE_URL, "base_url")
+        url = value("base_url")[0]
+    conf_provider = value("provider")[0]
     if url is None:
-        url = known(config.get("provider") or DEFAULT_PROVIDER).base_url
+        url = PROVIDERS[conf_provider or DEFAULT_PROVIDER].base_url
     if not url:
-        raise ConfigError(f"Provider {provider or config.get('provider')!r} has no address of its "
+        raise ConfigError(f"Provider {provider or conf_provider!r} has no address of its "
                           "own; give the server's base URL with --base-url (base_url=).")
     url = str(url).strip().rstrip("/")
     if url.endswith("/chat/completions"):
@@ -194,12 +166,11 @@ def resolve_settings(
     # An explicit provider with an explicit base URL means "a server of that kind at this
     # address" (e.g. a DeepSeek-compatible gateway): its rules apply, the URL is kept.
     # A %config provider gives its rules to the %config / environment base URL too.
-    if provider is None and base_url in (None, "") and config.get("provider"):
-        provider = str(config["provider"])
-        known(provider)
+    if provider is None and base_url is None:
+        provider = conf_provider
     prov = PROVIDERS[provider] if provider is not None else detect_provider(url)
 
-    key, key_source = pick(api_key, _ENV_KEY, "api_key")
+    key, key_source = value("api_key")
     if key is None and prov.key_env and env.get(prov.key_env) and detect_provider(url) is prov:
         key, key_source = env[prov.key_env], f"${prov.key_env}"
     if key is not None:
@@ -212,23 +183,17 @@ def resolve_settings(
             + (f" Get a key at {prov.key_url}." if prov.key_url else "")
         )
 
-    name, _ = pick(model, _ENV_MODEL, "model")
-    resolved_model = resolve_model(str(name or DEFAULT_MODEL).strip(), prov, served)
-
-    read_timeout = timeout if timeout is not None else config.get("timeout") or 120.0
-    # Keep-alive comments reset the read timeout, so a provider stuck in its queue is
-    # caught only by this one (argument > %config > 15 minutes).
-    first_token = first_token_timeout if first_token_timeout is not None \
-        else config.get("first_token_timeout") or 900.0
-    retries = max_retries if max_retries is not None else config.get("max_retries")
+    name = str(value("model")[0] or DEFAULT_MODEL)
     return Settings(
         base_url=url,
-        model=resolved_model,
-        requested_model=str(name or DEFAULT_MODEL).strip(),
+        model=resolve_model(name, prov, served),
+        requested_model=name,
         provider=prov,
         api_key=key,
-        read_timeout=_seconds("timeout", read_timeout),
-        first_token_timeout=_seconds("first_token_timeout", first_token),
-        max_retries=int(retries) if retries is not None else 2,
+        # Keep-alive comments reset the read timeout, so a provider stuck in its queue is
+        # caught only by the first-token one.
+        read_timeout=value("timeout")[0],
+        first_token_timeout=value("first_token_timeout")[0],
+        max_retries=value("max_retries")[0],
         key_source=key_source if key is not None else "none",
     )

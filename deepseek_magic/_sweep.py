@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import itertools
 import queue
 import threading
@@ -31,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._api import Prepared, arun_prepared, prepare
+from ._call import split_keywords
 from ._errors import OptionError
 from ._options import OPTION_BY_NAME, validate_options
 from ._request import build_request
@@ -52,9 +52,6 @@ __all__ = [
 DEFAULT_CONCURRENCY = 4
 #: a larger grid is refused: split it (a typo should not send thousands of requests)
 MAX_POINTS = 100
-#: ``prepare()`` keywords that ``sweep_ask`` passes on (everything else is a request option)
-_PREPARE_KEYS = tuple(name for name in inspect.signature(prepare).parameters
-                      if name not in ("prompt", "session", "options", "warn"))
 
 
 # ---------------------------------------------------------------------- the grid
@@ -174,7 +171,7 @@ class _Runner:
         self._loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(self.concurrency)
         own = self.client is None
-        client = self.client or AsyncClient(verify=self.session.config.get("verify_tls", True) is not False)
+        client = self.client or AsyncClient(verify=self.session.verify_tls)
 
         async def one(i: int, prep: Prepared) -> None:
             async with gate:
@@ -362,7 +359,7 @@ def sweep_ask(prompt: str | Sequence[Mapping[str, Any]], grid: Mapping[str, Any]
     request options). ``display=True`` also shows the side-by-side table in a notebook.
     """
     session = session or SESSION
-    settings = {k: kwargs.pop(k) for k in _PREPARE_KEYS if k in kwargs}
+    call, options = split_keywords(kwargs)
     grid = normalize_grid(grid)
-    prep = prepare(prompt, session=session, options=kwargs, **settings)
+    prep = prepare(prompt, session=session, call=call, options=options)
     return sweep(prep, grid, session=session, display=display, concurrency=concurrency)

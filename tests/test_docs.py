@@ -22,11 +22,11 @@ def test_every_option_flag_and_magic_is_documented() -> None:
 
     for option in OPTIONS:
         assert f"`{option.flag}`" in README
-    for flag in MAGIC_FLAGS:
-        assert flag.names[-1] in README
+    for setting in MAGIC_FLAGS:
+        assert f"`{setting.flag}" in README
     for name in DeepSeekMagics.magics["line"]:
         assert f"%{name}" in README
-    assert set(sections()) == {"options", "magics", "flags", "providers"}
+    assert set(sections()) == {"options", "magics", "settings", "providers"}
 
 
 def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
