@@ -69,23 +69,15 @@ def prepare(
     require_key: bool = True,
     **given: Any,
 ) -> Prepared:
-    """Validate and build the request; raises before any network activity.
+    """Validate and build the request; raises before any network activity. Pure: it
+    reads the session (its config, defaults, features, offline mode) and changes nothing
+    (features are plugged in by ``Session.start()``, never here).
 
     ``options`` are the request options (the option table); ``call`` the call settings
     (the settings table), to which ``given`` keywords (``model=``, ``base_url=`` ...)
     are added. ``require_key=False`` builds a request that will not be sent (``--dry-run``): a
     missing key is then no error.
     """
-    from ._cache import cache_from_env
-    from ._offline import offline_from_env
-
-    # The explicit switches DEEPSEEK_MAGIC_OFFLINE / DEEPSEEK_MAGIC_CACHE (read once per
-    # session, announced with a visible line; ``%load_ext`` applies them earlier).
-    from ._spend import install_spend
-
-    offline_from_env(session)
-    cache_from_env(session)
-    install_spend(session)  # the budget and context guard (idempotent)
     call = (call or Call()).replace(**given) if given else call or Call()
     merged = {**session.defaults, **{k: v for k, v in options.items() if v is not None}}
     values = validate_options(merged, warn=warn)
@@ -94,7 +86,7 @@ def prepare(
         # The emulator speaks one provider's dialect: that provider's rules apply.
         call = call.replace(base_url=offline.base_url, provider=provider_for_dialect(offline.dialect).name)
     # A replay cache answers without a key (it raises its own missing-key error on a miss).
-    keyless = any(getattr(hook, "serves_without_key", False) for hook in session.before_send)
+    keyless = session.serves_without_key
     settings = resolve_settings(call, config=session.config, require_key=require_key and not keyless)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
@@ -220,10 +212,10 @@ def _finish(prep: Prepared, rounds: list[Result], session: Session) -> Result:
 def _intercept(session: Session, request: Request, prep: Prepared | None = None,
                rounds: Sequence[Result] = ()) -> Result | None:
     try:
-        for hook in list(getattr(session, "before_send", [])):
-            found = hook(request)
+        for feature in list(session.features):
+            found = feature.before_request(request)
             if found is not None:
-                return found  # type: ignore[no-any-return]
+                return found
     except DeepSeekError as exc:
         # A refusal between tool rounds (the budget) keeps the rounds already done.
         if prep is not None and rounds and exc.partial is None:
@@ -266,10 +258,10 @@ class _Rounds:
                               self.session)
 
     def received(self, request: Request, result: Result) -> None:
-        """A reply arrived from the network: run the observers, then the tools (if allowed)
-        and decide whether another round goes out."""
-        for observer in list(getattr(self.session, "after_receive", [])):
-            observer(request, result)
+        """A reply arrived from the network: tell the features, then run the tools (if
+        allowed) and decide whether another round goes out."""
+        for feature in list(self.session.features):
+            feature.after_reply(request, result)
         self.done(request, result)
 
     def done(self, request: Request, result: Result) -> None:
@@ -359,6 +351,7 @@ def ask(
     """
     session = session or SESSION
     call, request_options = split_keywords(options)
+    session.start()
     prep = prepare(prompt, session=session, call=call, options=request_options)
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
@@ -407,5 +400,6 @@ async def aask(
     requests concurrently."""
     session = session or SESSION
     call, request_options = split_keywords(options)
+    session.start()
     prep = prepare(prompt, session=session, call=call, options=request_options)
     return await arun_prepared(prep, session=session, client=client)

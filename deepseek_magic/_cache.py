@@ -44,7 +44,6 @@ import os
 import shlex
 import sys
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -54,7 +53,7 @@ from typing import Any, Literal, cast
 from ._errors import CacheError, ConfigError
 from ._request import Request
 from ._result import Result
-from ._session import Session
+from ._session import Feature, Session
 from ._settings import is_loopback, mask_key
 
 __all__ = [
@@ -168,12 +167,15 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[written:]
 
 
-class Cache:
+class Cache(Feature):
     """One cache file in one mode; see the module docstring.
 
     ``lookup``/``store`` work in any mode (they are the mechanism); the mode decides what
-    the session hooks do with them (:meth:`before_send`, :meth:`after_receive`).
+    the session hooks do with them (:meth:`before_request`, :meth:`after_reply`). Asked
+    first among a session's features: a replay answers before a budget sees the request.
     """
+
+    order = 10
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, mode: CacheMode = "replay-or-call", *,
                  strict: bool = False, warn: Warn | None = None) -> None:
@@ -335,8 +337,8 @@ class Cache:
                 self._loaded = False  # someone else wrote too: read it all again next time
 
     # ------------------------------------------------------------ session hooks
-    def before_send(self, request: Request) -> Result | None:
-        """The ``session.before_send`` hook: a Result when the cache answers, None to send."""
+    def before_request(self, request: Request) -> Result | None:
+        """A Result when the cache answers, None to send (``Feature`` hook)."""
         if self.mode in ("off", "record"):
             return None
         found = self.lookup(request)
@@ -354,8 +356,8 @@ class Cache:
                 f"or replay a file that has it.")
         return None
 
-    def after_receive(self, request: Request, result: Result) -> None:
-        """The ``session.after_receive`` hook: store complete replies (record, replay-or-call)."""
+    def after_reply(self, request: Request, result: Result) -> None:
+        """Store complete replies (record, replay-or-call) (``Feature`` hook)."""
         if self.mode not in ("record", "replay-or-call") or not result.ok or result.cached:
             return
         try:
@@ -390,40 +392,15 @@ class Cache:
         return f"Cache {self.mode.upper()}: {self.name} {state}{damaged}."
 
 
-class _Hook:
-    """A session hook bound to a Cache; an object (not a bound method) so that
-    ``prepare()`` can ask ``serves_without_key`` and :func:`disable_cache` can find it."""
-
-    def __init__(self, cache: Cache, kind: Literal["before_send", "after_receive"]) -> None:
-        self.cache = cache
-        self.kind = kind
-
-    @property
-    def serves_without_key(self) -> bool:
-        return self.kind == "before_send" and self.cache.serves_without_key
-
-    def __call__(self, *args: Any) -> Any:
-        return getattr(self.cache, self.kind)(*args)
-
-    def __repr__(self) -> str:
-        return f"<cache {self.kind} hook for {self.cache!r}>"
-
-
 # ----------------------------------------------------------------- session wiring
 def current_cache(session: Session) -> Cache | None:
-    """The cache installed in ``session``, if any."""
-    for hook in session.before_send:
-        if isinstance(hook, _Hook):
-            return hook.cache
-    return None
+    """The cache plugged into ``session``, if any."""
+    return session.feature(Cache)
 
 
 def disable_cache(session: Session) -> Cache | None:
-    """Remove the cache hooks from ``session`` (the file is kept); returns the old cache."""
-    old = current_cache(session)
-    session.before_send[:] = [h for h in session.before_send if not isinstance(h, _Hook)]
-    session.after_receive[:] = [h for h in session.after_receive if not isinstance(h, _Hook)]
-    return old
+    """Unplug the cache from ``session`` (the file is kept); returns the old cache."""
+    return session.unplug(Cache)
 
 
 def enable_cache(session: Session, path: str | os.PathLike[str] = DEFAULT_PATH,
@@ -440,10 +417,7 @@ def enable_cache(session: Session, path: str | os.PathLike[str] = DEFAULT_PATH,
     if not cache.path.parent.is_dir():
         raise CacheError(f"The folder of the cache file {cache.name} does not exist.")
     cache.load()
-    disable_cache(session)
-    # First in line: a replay answers before any other hook (a budget check) sees the request.
-    session.before_send.insert(0, _Hook(cache, "before_send"))
-    session.after_receive.append(_Hook(cache, "after_receive"))
+    session.plug(cache)  # replaces any other cache; first in line (Cache.order)
     return cache
 
 
@@ -474,7 +448,7 @@ def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = pri
     """``%deepseek_cache [status|off|record|replay|replay-or-call] [FILE]``."""
     from IPython.core.error import UsageError
 
-    _env_done.add(session)  # the user chose: the environment no longer decides
+    session.env_applied.add("cache")  # the user chose: the environment no longer decides
     try:
         words = shlex.split(line, posix=True)
     except ValueError as exc:
@@ -498,9 +472,6 @@ def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = pri
     return cache
 
 
-_env_done: weakref.WeakSet[Session] = weakref.WeakSet()
-
-
 def cache_from_env(session: Session, env: Mapping[str, str] | None = None, *,
                    out: Callable[[str], None] = print) -> Cache | None:
     """Apply ``DEEPSEEK_MAGIC_CACHE`` (``"replay"``, ``"record:notebook-cache.jsonl"`` ...)
@@ -512,21 +483,21 @@ def cache_from_env(session: Session, env: Mapping[str, str] | None = None, *,
     raises again at the next call until fixed: a replay never silently becomes a call.
     """
     env = os.environ if env is None else env
-    if session in _env_done:
+    if "cache" in session.env_applied:
         return current_cache(session)
     value = env.get(ENV_CACHE, "").strip()
     mode, _, path = value.partition(":")
     mode = mode.strip().lower()
     if mode in ("", "off"):
-        _env_done.add(session)
+        session.env_applied.add("cache")
         return current_cache(session)
     if mode not in MODES:
-        _env_done.add(session)
+        session.env_applied.add("cache")
         out(f"Warning: {ENV_CACHE}={value!r}: unknown mode {mode!r} (use one of {', '.join(MODES)}, "
             "optionally followed by :FILE); the cache stays off.")
         return current_cache(session)
     cache = enable_cache(session, path.strip() or DEFAULT_PATH, mode,
                          warn=lambda message: out(f"Warning: {message}"))
-    _env_done.add(session)
+    session.env_applied.add("cache")
     out(_announce(cache))
     return cache

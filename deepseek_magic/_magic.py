@@ -212,6 +212,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             if args.vars:
                 prompt = interpolate(prompt, self.shell.user_ns)
             options: dict[str, Any] = option_values(args)
+            self.session.start()
             if "tools" in options:
                 options["tools"] = self._resolve_tools(options["tools"])
             return prepare(prompt, session=self.session, call=call, options=options,
@@ -522,18 +523,14 @@ def protect_question_marks(lines: list[str]) -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from ._cache import cache_from_env
-    from ._offline import offline_from_env
-
     if protect_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(protect_question_marks)
     magics = DeepSeekMagics(shell=ipython)
     ipython.register_magics(magics)
-    # The explicit switches DEEPSEEK_MAGIC_OFFLINE / DEEPSEEK_MAGIC_CACHE, each announced
-    # with a visible line when it takes effect.
-    offline_from_env(magics.session)
+    # The features: DEEPSEEK_MAGIC_OFFLINE / DEEPSEEK_MAGIC_CACHE (each announced with a
+    # visible line when it takes effect) and the spend guard.
     try:
-        cache_from_env(magics.session)
+        magics.session.start()
     except DeepSeekError as exc:
         print(f"Warning: {exc}", file=sys.stderr)
 

@@ -23,7 +23,6 @@ import atexit
 import os
 import shlex
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -54,9 +53,6 @@ _FALSE = frozenset({"", "0", "false", "no", "off"})
 _running: set[Emulator] = set()
 _running_lock = threading.Lock()
 _atexit_registered = False
-# Sessions whose environment setting has been applied, or whose user chose explicitly with
-# the magic: the environment must not switch offline mode back on after `%deepseek_offline off`.
-_env_done: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -181,7 +177,9 @@ def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = p
     and says which way it went: a student with a key gets DeepSeek R1, one without gets
     the emulator, and the output says so either way."""
     action, kwargs = parse_offline_args(line)
-    _env_done.add(session)  # the user chose: the environment no longer decides for this session
+    # the user chose: the environment must not switch offline mode back on after
+    # `%deepseek_offline off` (Session.env_applied)
+    session.env_applied.add("offline")
     if action == "status":
         out(offline_status(session))
     elif action == "off":
@@ -226,9 +224,9 @@ def offline_from_env(session: Session, env: Mapping[str, str] | None = None, *,
     offline mode off: it is never turned on by guesswork.
     """
     env = os.environ if env is None else env
-    if session in _env_done:
+    if "offline" in session.env_applied:
         return session.offline is not None
-    _env_done.add(session)
+    session.env_applied.add("offline")
     raw = env.get(ENV_OFFLINE, "")
     value = raw.strip()
     if value.lower() in _FALSE:

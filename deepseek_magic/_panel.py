@@ -294,6 +294,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             raise OptionError(f"store as {name!r}: not a valid Python name.", option="out")
         # The magic strips the cell the same way, so a copied cell sends the same body.
         call = self.current_call()
+        self.session.start()
         return prepare(prompt, session=self.session, call=call.replace(out=None),
                        options={**self.values(), **(overrides or {})}, warn=lambda msg: None)
 

@@ -1,7 +1,9 @@
 """Session state shared by the magic, the panel and ``ask()``: history, conversations,
-session config, spend totals, and the pooled HTTP client.
+session config, the features plugged in (replay cache, spend guard), offline mode, and
+the pooled HTTP client.
 
 One module-level :data:`SESSION` serves a kernel; tests make their own ``Session``.
+Everything a feature keeps lives on its ``Session`` (no module-level registries).
 """
 
 from __future__ import annotations
@@ -9,11 +11,45 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._result import Result
 
-__all__ = ["Session", "SESSION", "History", "Conversation"]
+if TYPE_CHECKING:
+    from ._request import Request
+
+__all__ = ["Session", "SESSION", "History", "Conversation", "Feature"]
+
+F = TypeVar("F", bound="Feature")
+
+
+class Feature:
+    """A feature plugged into a session (the replay cache, the spend guard): the typed hook
+    protocol. A feature overrides the hooks it needs; the session asks its features in
+    ``order`` (lowest first).
+
+    * :meth:`before_request`: before each request goes out; a Result means "answered, do
+      not send" (a replay); raising refuses the request (a budget); None lets it go.
+    * :meth:`after_reply`: after a reply arrived from the network (not a replayed one).
+    * :meth:`recorded`: every finished Result the session records (tool rounds combined).
+    * :attr:`serves_without_key`: True when ``before_request`` may answer with no API key,
+      so ``prepare()`` lets a request without one through (it fails there on a miss).
+    """
+
+    order: int = 50
+
+    @property
+    def serves_without_key(self) -> bool:
+        return False
+
+    def before_request(self, request: Request) -> Result | None:
+        return None
+
+    def after_reply(self, request: Request, result: Result) -> None:
+        return None
+
+    def recorded(self, result: Result) -> None:
+        return None
 
 
 class History:
@@ -127,13 +163,11 @@ class Session:
         self.defaults: dict[str, Any] = {}
         self._client: Any = None
         self._lock = threading.Lock()
-        #: callables run on every finished Result (spend tracking ...)
-        self.observers: list[Any] = []
-        #: callables ``hook(request) -> Result | None`` asked before sending (the replay
-        #: cache answers here; a budget raises here): a Result means "do not send"
-        self.before_send: list[Any] = []
-        #: callables ``hook(request, result)`` after a reply arrived from the network
-        self.after_receive: list[Any] = []
+        #: the features plugged in, in ``Feature.order`` (see :class:`Feature`)
+        self.features: list[Feature] = []
+        #: the environment switches already applied, or overridden by the user's magic
+        #: (``"offline"``, ``"cache"``): the environment decides once per session
+        self.env_applied: set[str] = set()
         #: set by offline mode: the running emulator
         self.offline: Any = None
 
@@ -158,8 +192,46 @@ class Session:
 
     def record(self, result: Result) -> None:
         self.history.append(result)
-        for observer in list(self.observers):
-            observer(result)
+        for feature in list(self.features):
+            feature.recorded(result)
+
+    # ------------------------------------------------------------------ features
+    def plug(self, feature: Feature) -> None:
+        """Plug ``feature`` in, replacing one of the same type."""
+        with self._lock:
+            kept = [f for f in self.features if type(f) is not type(feature)]
+            self.features = sorted([*kept, feature], key=lambda f: f.order)
+
+    def unplug(self, kind: type[F]) -> F | None:
+        """Take the feature of type ``kind`` out; returns it (None if there was none)."""
+        with self._lock:
+            found = self.feature(kind)
+            self.features = [f for f in self.features if f is not found]
+            return found
+
+    def feature(self, kind: type[F]) -> F | None:
+        """The plugged-in feature of type ``kind``, if any."""
+        for f in self.features:
+            if isinstance(f, kind):
+                return f
+        return None
+
+    @property
+    def serves_without_key(self) -> bool:
+        return any(f.serves_without_key for f in self.features)
+
+    def start(self) -> None:
+        """Plug in what the environment and the defaults turn on: ``DEEPSEEK_MAGIC_OFFLINE``
+        and ``DEEPSEEK_MAGIC_CACHE`` (each applied once per session, announced with a
+        visible line) and the spend guard. Called when the extension loads and where a call
+        starts (``ask()``, ``aask()``, the magic, the panel, a sweep), never by ``prepare()``."""
+        from ._cache import cache_from_env
+        from ._offline import offline_from_env
+        from ._spend import install_spend
+
+        offline_from_env(self)
+        cache_from_env(self)
+        install_spend(self)  # after the cache: a replay is asked first
 
     @property
     def last(self) -> Result | None:

@@ -4,7 +4,7 @@
 
 * an observer that adds every recorded Result to the session's totals
   (:func:`session_totals` -> :class:`Totals`; ``%deepseek_spend`` shows them);
-* a ``before_send`` hook that, before anything is sent,
+* a ``before_request`` hook (``_session.Feature``) that, before anything is sent,
 
   - refuses with :class:`~deepseek_magic.BudgetError` a request whose worst-case cost
     would exceed the per-call budget (``session.config["call_budget"]``) or what is left of
@@ -38,7 +38,7 @@ from typing import Any
 from ._errors import BudgetError
 from ._request import Request
 from ._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
-from ._session import Session
+from ._session import Feature, Session
 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
@@ -127,8 +127,11 @@ class Totals:
         printer.text(str(self))
 
 
-class _Tracker:
-    """The running totals of one session, and the hooks that feed and guard them."""
+class _Tracker(Feature):
+    """The running totals of one session, and the hooks that feed and guard them; kept
+    on the session as a feature, asked last (a replayed reply is free, never refused)."""
+
+    order = 90
 
     def __init__(self, session: Session) -> None:
         self._session = weakref.ref(session)
@@ -137,6 +140,9 @@ class _Tracker:
         self.warn: Warn = _stderr
         for result in session.history:
             self.add(result)
+
+    def recorded(self, result: Result) -> None:
+        self.add(result)
 
     def add(self, result: Result) -> None:
         rounds = [*result.rounds, result]
@@ -159,9 +165,9 @@ class _Tracker:
         with self._lock:
             self.totals = Totals()
 
-    def guard(self, request: Request) -> None:
-        """The ``before_send`` hook: warn about the context, refuse what breaks a budget;
-        it never answers in place of the server (returns None)."""
+    def before_request(self, request: Request) -> None:
+        """Warn about the context, refuse what breaks a budget; it never answers in place
+        of the server (returns None)."""
         session = self._session()
         if session is not None:
             check_context(session, request, warn=self.warn)
@@ -181,36 +187,30 @@ def _cost_parts(result: Result) -> tuple[float, float, int]:
     return result.cost, server, 0
 
 
-_TRACKERS: weakref.WeakKeyDictionary[Session, _Tracker] = weakref.WeakKeyDictionary()
 _INSTALL_LOCK = threading.Lock()
 
 
 def install_spend(session: Session, *, warn: Warn | None = None) -> None:
     """Track the session's spend and guard its requests (idempotent).
 
-    The guard goes (or moves) to the end of ``session.before_send`` so that a hook that
-    answers without sending (the replay cache) is asked first: a cached reply costs nothing
-    and is never refused. Install the cache before calling this, or call it again after.
+    The tracker is a feature of the session, asked after any feature that answers without
+    sending (the replay cache, ``_Tracker.order``): a cached reply costs nothing and is
+    never refused.
     """
     with _INSTALL_LOCK:
-        tracker = _TRACKERS.get(session)
+        tracker = session.feature(_Tracker)
         if tracker is None:
-            tracker = _TRACKERS[session] = _Tracker(session)
+            tracker = _Tracker(session)
+            session.plug(tracker)
         if warn is not None:
             tracker.warn = warn
-        # (bound methods of one tracker compare equal, so these find the installed ones)
-        if tracker.add not in session.observers:
-            session.observers.append(tracker.add)
-        if tracker.guard in session.before_send:
-            session.before_send.remove(tracker.guard)
-        session.before_send.append(tracker.guard)
 
 
 def session_totals(session: Session) -> Totals:
     """Tokens and dollars so far (since ``%deepseek_spend --reset``), with the budgets set.
 
     Without :func:`install_spend` the totals are computed from the session history."""
-    tracker = _TRACKERS.get(session) or _Tracker(session)  # a throwaway one sums the history
+    tracker = session.feature(_Tracker) or _Tracker(session)  # a throwaway one sums the history
     totals = tracker.totals
     return replace(totals, budget=_money(session.config.get("budget")),
                    call_budget=_money(session.config.get("call_budget")))
@@ -414,5 +414,7 @@ def spend_magic(session: Session, line: str) -> None:
         session.config.pop("price", None) if args.price.strip().lower() in ("off", "none") \
             else session.config.__setitem__("price", _price_pair(args.price))
     if args.reset:
-        _TRACKERS[session].reset()
+        tracker = session.feature(_Tracker)
+        if tracker is not None:
+            tracker.reset()
     print(session_totals(session))

@@ -361,5 +361,6 @@ def sweep_ask(prompt: str | Sequence[Mapping[str, Any]], grid: Mapping[str, Any]
     session = session or SESSION
     call, options = split_keywords(kwargs)
     grid = normalize_grid(grid)
+    session.start()
     prep = prepare(prompt, session=session, call=call, options=options)
     return sweep(prep, grid, session=session, display=display, concurrency=concurrency)

@@ -203,15 +203,15 @@ def test_failed_and_interrupted_replies_are_not_stored(session, path, emu) -> No
 
 def test_off_and_disable_remove_the_hooks(session, path, emu) -> None:
     enable_cache(session, path, "replay")
-    assert current_cache(session) is not None and len(session.before_send) == 1
+    assert current_cache(session) is not None and len(session.features) == 1
     disable_cache(session)
-    assert session.before_send == [] and session.after_receive == [] and current_cache(session) is None
+    assert session.features == [] and current_cache(session) is None
     assert ask("Q", session=session, base_url=emu.base_url).ok  # sent normally
     enable_cache(session, path, "record")
     enable_cache(session, path, "off")
     # only the cache's hooks are gone (ask() installed the spend guard, which stays)
     assert current_cache(session) is None
-    assert not [h for h in session.before_send + session.after_receive if "_cache" in type(h.__self__).__module__]
+    assert [type(f).__name__ for f in session.features] == ["_Tracker"]
 
 
 def test_tool_rounds_replay_and_tools_run_again(session, path) -> None:
@@ -420,7 +420,7 @@ def test_env_bad_mode_and_default_path(tmp_path, monkeypatch) -> None:
     said: list[str] = []
     s = Session()
     assert cache_from_env(s, env={ENV_CACHE: "sometimes:x.jsonl"}, out=said.append) is None
-    assert "unknown mode 'sometimes'" in said[-1] and s.before_send == []
+    assert "unknown mode 'sometimes'" in said[-1] and s.features == []
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(ENV_CACHE, "record")
     t = Session()

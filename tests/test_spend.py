@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deepseek_magic import BudgetError, ask
+from deepseek_magic._session import Feature
 from deepseek_magic._api import prepare
 from deepseek_magic._result import Result, Usage
 from deepseek_magic._spend import (
@@ -159,18 +160,19 @@ def test_replays_are_not_charged_and_failures_counted(session) -> None:
 def test_install_is_idempotent_and_keeps_the_guard_last(session) -> None:
     install_spend(session)
     install_spend(session)
-    assert len(session.observers) == 1 and len(session.before_send) == 1
-    def cache_hook(request: object) -> None:
-        return None
+    assert [type(f).__name__ for f in session.features] == ["_Tracker"]
 
-    session.before_send.append(cache_hook)
+    class Answers(Feature):
+        order = 10
+
+    session.plug(Answers())
     install_spend(session)
-    assert session.before_send[0] is cache_hook and len(session.before_send) == 2
+    assert [type(f).__name__ for f in session.features] == ["Answers", "_Tracker"]
 
 
 def test_totals_without_install_come_from_the_history_and_reset_zeroes(session, shell) -> None:
     session.record(Result(usage=Usage(prompt_tokens=7, completion_tokens=3), cost=0.25, cost_source="server"))
-    assert session_totals(session).cost == 0.25 and session.observers == []
+    assert session_totals(session).cost == 0.25 and session.features == []
     run = run_cell(shell, "%deepseek_spend --reset")
     assert run.success and "Session: 0 requests" in run.stdout
     assert session_totals(session).cost == 0

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from deepseek_magic import BudgetError, OptionError
+from deepseek_magic._session import Feature
 from deepseek_magic._api import prepare
 from deepseek_magic._sweep import (
     MAX_POINTS,
@@ -114,17 +115,17 @@ def test_concurrency_is_bounded(session) -> None:
     lock = threading.Lock()
     state = {"now": 0, "most": 0}
 
-    def sending(request: Any) -> None:
-        with lock:
-            state["now"] += 1
-            state["most"] = max(state["most"], state["now"])
+    class Count(Feature):
+        def before_request(self, request: Any) -> None:
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
 
-    def received(request: Any, result: Any) -> None:
-        with lock:
-            state["now"] -= 1
+        def after_reply(self, request: Any, result: Any) -> None:
+            with lock:
+                state["now"] -= 1
 
-    session.before_send.append(sending)
-    session.after_receive.append(received)
+    session.plug(Count())
     # counted on the client side (sent minus received): the emulator marks a request
     # completed a moment after the client has read its end
     with Emulator(responder=echo, first_token_latency=0.2) as emu:
