@@ -15,6 +15,7 @@ from ._call import SETTING_BY_NAME, Call, pick, split_keywords
 from ._catalogue import Catalogue, check_model, known_catalogue, price_for
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
+from ._features import start
 from ._options import validate_options
 from ._providers import provider_for_dialect
 from ._request import Request, build_request, normalize_messages
@@ -71,7 +72,7 @@ def prepare(
 ) -> Prepared:
     """Validate and build the request; raises before any network activity. Pure: it
     reads the session (its config, defaults, features, offline mode) and changes nothing
-    (features are plugged in by ``Session.start()``, never here).
+    (features are plugged in by ``_features.start()``, never here).
 
     ``options`` are the request options (the option table); ``call`` the call settings
     (the settings table), to which ``given`` keywords (``model=``, ``base_url=`` ...)
@@ -351,7 +352,7 @@ def ask(
     """
     session = session or SESSION
     call, request_options = split_keywords(options)
-    session.start()
+    start(session)
     prep = prepare(prompt, session=session, call=call, options=request_options)
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
@@ -400,6 +401,6 @@ async def aask(
     requests concurrently."""
     session = session or SESSION
     call, request_options = split_keywords(options)
-    session.start()
+    start(session)
     prep = prepare(prompt, session=session, call=call, options=request_options)
     return await arun_prepared(prep, session=session, client=client)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -444,17 +443,31 @@ _USAGE = ("Usage: %deepseek_cache [status | off | record [FILE] | replay [FILE] 
           f"(FILE defaults to {DEFAULT_PATH})")
 
 
+def arguments() -> tuple[Any, ...]:
+    """The arguments of ``%deepseek_cache``, declared once (the magic's help and its parser)."""
+    from ._magic_args import magic_argument
+
+    actions = ("status",) + MODES
+    return (
+        magic_argument("action", nargs="?", default="status", choices=actions,
+                       metavar="|".join(actions), help="status (default), off, or the mode to use."),
+        magic_argument("file", nargs="?", metavar="FILE",
+                       help=f"The cache file (default {DEFAULT_PATH})."),
+    )
+DESCRIPTION = ("The record/replay cache: record replies to a file, replay them with no key and no "
+               "network, or replay what it has and call for the rest.")
+
+
 def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = print) -> Cache | None:
     """``%deepseek_cache [status|off|record|replay|replay-or-call] [FILE]``."""
     from IPython.core.error import UsageError
 
+    from ._magic_args import arguments_parser, parse_magic_line
+
     session.env_applied.add("cache")  # the user chose: the environment no longer decides
-    try:
-        words = shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise UsageError(f"%deepseek_cache: {exc}. {_USAGE}") from None
-    action = words[0] if words else "status"
-    if action not in ("status",) + MODES or len(words) > 2 or (action in ("status", "off") and len(words) > 1):
+    args = parse_magic_line(arguments_parser("deepseek_cache", DESCRIPTION, arguments()), line)
+    action = args.action
+    if action in ("status", "off") and args.file is not None:
         raise UsageError(_USAGE)
     current = current_cache(session)
     if action == "status":
@@ -466,7 +479,7 @@ def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = pri
         out(f"Cache OFF: requests are sent as usual ({old.name} is kept)." if old is not None
             else "The cache was already off.")
         return None
-    path = words[1] if len(words) > 1 else (current.name if current is not None else DEFAULT_PATH)
+    path = args.file or (current.name if current is not None else DEFAULT_PATH)
     cache = enable_cache(session, path, cast(CacheMode, action), warn=lambda message: out(f"Warning: {message}"))
     out(_announce(cache))
     return cache

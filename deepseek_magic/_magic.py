@@ -1,7 +1,8 @@
-"""The ``%%deepseek`` / ``%deepseek`` magics and their helpers.
+"""The ``%%deepseek`` / ``%deepseek`` magic (the helper magics are in ``_helper_magics``).
 
-Only this module (and the panel) touches the user namespace and the display. The
-work itself is done by ``_api`` (prepare + run) and drawn by ``_render``/``_live``.
+Only the magics and the panel touch the user namespace and the display (through
+``_display``). The work itself is done by ``_api`` (prepare + run) and drawn by
+``_render``/``_live``.
 
 Names bound in the user namespace:
 
@@ -15,28 +16,27 @@ from __future__ import annotations
 import json
 import re
 import sys
-import uuid
 from typing import Any, Callable
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from ._api import Prepared, prepare, run_prepared
 from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
+from ._features import start
 from ._live import LiveView, TerminalView
 from ._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
+from ._display import LAST_NAME, bind, displayer
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
 from ._options import OPTIONS
 from ._result import Result
 from ._session import SESSION, Session
-from ._settings import mask_key, resolve_settings
 
-__all__ = ["DeepSeekMagics", "magics_markdown", "load_ipython_extension", "unload_ipython_extension", "LAST_NAME", "interpolate"]
+__all__ = ["DeepSeekMagics", "magics_markdown", "register_magics", "load_ipython_extension",
+           "unload_ipython_extension", "LAST_NAME", "interpolate"]
 
-#: the user-namespace name that always holds the last Result
-LAST_NAME = "_deepseek"
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
 
@@ -102,27 +102,6 @@ def _drop_invalid_config(shell: Any) -> None:
         except OptionError as exc:
             del section[name]
             print(f"Warning: ignoring DeepSeekMagics.{name} from the config: {exc}", file=sys.stderr)
-
-
-def _config_plan(session: Session, settings: Any) -> dict[str, Any]:
-    """For %deepseek_config: what the session's default options become on this provider."""
-    from ._options import validate_options
-    from ._providers import plan_options
-
-    switch = "yes" if settings.provider.thinking else "not sendable here"
-    rows: dict[str, Any] = {"thinking switch": switch}
-    try:
-        values = validate_options(dict(session.defaults), warn=lambda msg: None)
-    except OptionError as exc:
-        return {**rows, "options": f"refused: {exc}"}
-    implied = settings.provider.alias_options if settings.short_name_used else None
-    plan = plan_options(values, settings.provider, implied=implied)
-    if implied:
-        rows["implied"] = ", ".join(f"{k}={v}" for k, v in implied.items())
-    for note in plan.notes():
-        head, _, rest = note.partition(": ")
-        rows[head] = rest or note
-    return rows
 
 
 def _is_terminal(shell: Any) -> bool:
@@ -212,7 +191,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             if args.vars:
                 prompt = interpolate(prompt, self.shell.user_ns)
             options: dict[str, Any] = option_values(args)
-            self.session.start()
+            start(self.session)
             if "tools" in options:
                 options["tools"] = self._resolve_tools(options["tools"])
             return prepare(prompt, session=self.session, call=call, options=options,
@@ -278,7 +257,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             term = TerminalView(show_reasoning=show_reasoning)
             on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
         else:
-            view = live = LiveView(_displayer(), max_rate=pick("live_rate", None, self.session.config)[0], offline=prep.settings.offline)
+            view = live = LiveView(displayer(), max_rate=pick("live_rate", None, self.session.config)[0], offline=prep.settings.offline)
             live.start()
 
             def on_event(event: Any, stream: Any) -> None:
@@ -333,140 +312,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         return f"session {format_cost(totals.cost, 'estimate' if totals.estimated else 'server')}{budget}"
 
     def _bind(self, name: str | None, result: Any, *, last: bool = True) -> None:
-        if last:
-            self.shell.user_ns[LAST_NAME] = result
-        if name:
-            if not name.isidentifier():
-                raise UsageError(f"--out {name}: not a valid Python name.")
-            self.shell.user_ns[name] = result
-
-    # ------------------------------------------------------------ helpers
-    @line_magic
-    def deepseek_config(self, line: str = "") -> None:
-        """Show the settings the next request would use (the key masked)."""
-        from ._providers import provider_for_dialect
-
-        offline = self.session.offline
-        try:
-            settings = resolve_settings(config=self.session.config, require_key=False,
-                                        base_url=offline.base_url if offline else None,
-                                        provider=provider_for_dialect(offline.dialect).name
-                                        if offline else None)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-        if offline is not None:
-            settings = settings.with_(offline=True)
-        rows = settings.describe()
-        rows["defaults"] = dict(self.session.defaults) or "(none)"
-        rows.update(_config_plan(self.session, settings))
-        width = max(map(len, rows))
-        print("\n".join(f"{k:<{width}}  {v}" for k, v in rows.items()))
-
-    @line_magic
-    def deepseek_models(self, line: str = "") -> Any:
-        """`%deepseek_models [TEXT] [--refresh] [--snapshot]`: what the configured provider serves
-        (GET /models, read once per session; the dated snapshot when it cannot be reached)."""
-        from ._catalogue import models
-
-        words = line.split()
-        flags = {w for w in words if w.startswith("--")}
-        unknown = flags - {"--refresh", "--snapshot"}
-        if unknown:
-            raise UsageError(f"Unknown option {sorted(unknown)[0]}; use %deepseek_models [TEXT] "
-                             "[--refresh] [--snapshot].")
-        text = " ".join(w for w in words if not w.startswith("--")) or None
-        try:
-            frame = models(text, refresh="--refresh" in flags, snapshot="--snapshot" in flags,
-                           session=self.session)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-        source = getattr(frame, "attrs", {}).get("source")
-        if source:
-            print(f"Catalogue: {source}")
-        return frame
-
-    @line_magic
-    def deepseek_key(self, line: str = "") -> None:
-        """Enter an API key privately (a password prompt): it is kept for this session
-        only, never in the notebook, the history or any output."""
-        import getpass
-
-        key = getpass.getpass("API key (hidden): ").strip()
-        if not key:
-            print("No key entered; nothing changed.")
-            return
-        self.session.config["api_key"] = key
-        print(f"Key stored for this session ({mask_key(key)}); it is not saved in the notebook.")
-
-    @line_magic
-    def deepseek_history(self, line: str = "") -> Any:
-        """The session's requests as a table (a pandas DataFrame when pandas is installed)."""
-        try:
-            return self.session.history.to_dataframe()
-        except ImportError:
-            for row in self.session.history.to_records():
-                print(f"{row['n']:>3}  {row['model']:<24} {row['completion_tokens'] or '-':>6} tok  "
-                      f"{row['answer'][:60]!r}")
-            return None
-
-    @line_magic
-    def deepseek_panel(self, line: str = "") -> Any:
-        """Open the tuning panel (sliders for every option, Send / Stop / Compare)."""
-        from ._panel import panel
-
-        return panel(line.strip(), session=self.session)
-
-    @line_magic
-    def deepseek_offline(self, line: str = "") -> None:
-        """`%deepseek_offline [on|off|status|auto]`: answer from the bundled offline emulator
-        (no key, no network; every output says it is the emulator, not DeepSeek R1);
-        `auto` turns it on only when no API key is set."""
-        from ._offline import offline_magic
-
-        offline_magic(self.session, line)
-
-    @line_magic
-    def deepseek_cache(self, line: str = "") -> None:
-        """`%deepseek_cache [off|record|replay|replay-or-call] [FILE]`: the record/replay cache."""
-        from ._cache import cache_magic
-
-        cache_magic(self.session, line)
-
-    @line_magic
-    def deepseek_spend(self, line: str = "") -> Any:
-        """`%deepseek_spend [--budget USD] [--call-budget USD] [--reset]`: tokens and cost so far."""
-        from ._spend import spend_magic
-
-        return spend_magic(self.session, line)
-
-    @line_magic
-    def deepseek_chat(self, line: str = "") -> None:
-        """List conversations (`%deepseek_chat`), show one (`show NAME`), or reset one
-        (`reset NAME`, `reset --all`)."""
-        words = line.split()
-        chats = self.session.conversations
-        if not words or words[0] == "list":
-            if not chats:
-                print("No conversations yet; start one with %%deepseek --chat NAME.")
-            for name, conv in chats.items():
-                print(f"{name}: {len(conv.results)} replies, {len(conv.messages)} messages")
-            return
-        action, rest = words[0], words[1:]
-        if action == "reset":
-            if rest == ["--all"]:
-                chats.clear()
-                print("All conversations reset.")
-                return
-            if len(rest) != 1 or rest[0] not in chats:
-                raise UsageError(f"No conversation named {' '.join(rest) or '(none)'}; %deepseek_chat lists them.")
-            del chats[rest[0]]
-            print(f"Conversation {rest[0]!r} reset.")
-            return
-        if action == "show" and len(rest) == 1 and rest[0] in chats:
-            for message in chats[rest[0]].messages:
-                print(f"{message['role']:>9}: {str(message.get('content'))[:200]}")
-            return
-        raise UsageError("Usage: %deepseek_chat [list | show NAME | reset NAME | reset --all]")
+        bind(self.shell.user_ns, name, result, last=last)
 
 
 # `%%deepseek?` shows the full help generated from the option table.
@@ -479,29 +325,16 @@ def _md_escape(text: str) -> str:
 
 def magics_markdown() -> str:
     """The README's list of magics (generated; a test keeps README in step)."""
+    from ._helper_magics import DeepSeekHelperMagics, description
+
     rows = ["| magic | what it does |", "| --- | --- |", "| `%%deepseek [options]` / `%deepseek [options] PROMPT` "
             "| Ask DeepSeek R1; see the flags below and `%%deepseek?`. |"]
-    for name in sorted(DeepSeekMagics.magics["line"]):
-        if name == "deepseek":
-            continue
-        doc = (getattr(DeepSeekMagics, name).__doc__ or "").strip().split("\n\n")[0]
-        rows.append(f"| `%{name}` | {' '.join(doc.split()).replace('|', chr(92) + '|')} |")
+    for name in sorted(DeepSeekHelperMagics.magics["line"]):
+        usage, text = description(getattr(DeepSeekHelperMagics, name))
+        usage = usage or f"%{name} [PROMPT]"
+        cells = (f"`{usage}`", text)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows)
-
-
-def _displayer() -> Callable[[dict[str, Any], dict[str, Any], bool], None]:
-    """display() the first frame, update_display() after: one output, updated in place."""
-    from IPython.display import display, update_display
-
-    display_id = uuid.uuid4().hex
-
-    def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
-        if update:
-            update_display(bundle, raw=True, metadata=metadata, display_id=display_id)  # type: ignore[no-untyped-call]
-        else:
-            display(bundle, raw=True, metadata=metadata, display_id=display_id)  # type: ignore[no-untyped-call]
-
-    return show
 
 
 _LINE_MAGIC = re.compile(r"^(\s*)%deepseek(?=\s|$)(.*)$")
@@ -522,15 +355,24 @@ def protect_question_marks(lines: list[str]) -> list[str]:
     return out
 
 
+def register_magics(shell: Any, session: Session | None = None) -> DeepSeekMagics:
+    """Register the main magic and the helper magics on ``shell``, sharing one session."""
+    from ._helper_magics import DeepSeekHelperMagics
+
+    magics = DeepSeekMagics(shell=shell, session=session)
+    shell.register_magics(magics)
+    shell.register_magics(DeepSeekHelperMagics(shell=shell, session=magics.session))
+    return magics
+
+
 def load_ipython_extension(ipython: Any) -> None:
     if protect_question_marks not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(protect_question_marks)
-    magics = DeepSeekMagics(shell=ipython)
-    ipython.register_magics(magics)
+    magics = register_magics(ipython)
     # The features: DEEPSEEK_MAGIC_OFFLINE / DEEPSEEK_MAGIC_CACHE (each announced with a
     # visible line when it takes effect) and the spend guard.
     try:
-        magics.session.start()
+        start(magics.session)
     except DeepSeekError as exc:
         print(f"Warning: {exc}", file=sys.stderr)
 
@@ -538,8 +380,11 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     if protect_question_marks in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(protect_question_marks)
+    from ._helper_magics import DeepSeekHelperMagics
+
     manager = ipython.magics_manager
-    for kind, names in DeepSeekMagics.magics.items():
-        for name in names:
-            manager.magics[kind].pop(name, None)
-    manager.registry.pop(DeepSeekMagics.__name__, None)
+    for cls in (DeepSeekMagics, DeepSeekHelperMagics):
+        for kind, names in cls.magics.items():
+            for name in names:
+                manager.magics[kind].pop(name, None)
+        manager.registry.pop(cls.__name__, None)

@@ -18,10 +18,8 @@ stops whatever is still running when the interpreter exits.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
-import shlex
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -55,45 +53,57 @@ _running_lock = threading.Lock()
 _atexit_registered = False
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line for the notebook instead of argparse's usage text and sys.exit().
-        raise UsageError(f"%deepseek_offline: {message}")
+def arguments() -> tuple[Any, ...]:
+    """The arguments of ``%deepseek_offline`` (also read from DEEPSEEK_MAGIC_OFFLINE), declared
+    once: the magic's ``magic_arguments`` and :func:`parse_offline_args` both use them."""
+    from ._magic_args import magic_argument
+
+    return (
+        magic_argument("action", nargs="?", default="on", choices=["on", "off", "status", "auto"],
+                       metavar="on|off|status|auto",
+                       help="on (default), off, status, or auto: on only when no API key is set."),
+        magic_argument("--dialect", help="Which server's wire format the emulator speaks."),
+        magic_argument("--token-rate", metavar="TOKENS_PER_SECOND",
+                       help="Streaming speed (default: as fast as possible)."),
+        magic_argument("--latency", metavar="SECONDS", help="Wait before the first token."),
+        magic_argument("--script", metavar="FILE",
+                       help="JSON (or YAML) file of scripted replies, one per request."),
+    )
+DESCRIPTION = ("Answer from the bundled offline emulator (no key, no network; every output says "
+               "it is the emulator, not DeepSeek R1); `auto` turns it on only when no API key is set.")
 
 
-def _parser() -> argparse.ArgumentParser:
-    from .emulator import DIALECTS
-
-    p = _Parser(prog="%deepseek_offline", add_help=False,
-                description="Answer from the bundled offline emulator instead of DeepSeek R1.")
-    p.add_argument("action", nargs="?", default="on", choices=["on", "off", "status", "auto"])
-    p.add_argument("--dialect", choices=DIALECTS, help="which server's wire format the emulator speaks")
-    p.add_argument("--token-rate", type=float, metavar="TOKENS_PER_SECOND",
-                   help="streaming speed (default: as fast as possible)")
-    p.add_argument("--latency", type=float, metavar="SECONDS", help="wait before the first token")
-    p.add_argument("--script", metavar="FILE", help="JSON (or YAML) file of scripted replies, one per request")
-    return p
+def _number(flag: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"%deepseek_offline: {flag} {text}: expected a number.") from None
 
 
 def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
     """``"on --token-rate 40"`` -> ``("on", {"token_delay": 0.025})``: the action and the
     :class:`~deepseek_magic.emulator.Emulator` keywords. Raises ``UsageError`` (one line)."""
-    try:
-        words = shlex.split(line, posix=True)  # shell quoting, as every magic of ours
-    except ValueError as exc:  # an unclosed quote
-        raise UsageError(f"%deepseek_offline: {exc}.") from None
-    args = _parser().parse_args(words)
+    from ._magic_args import arguments_parser, parse_magic_line
+    from .emulator import DIALECTS
+
+    args = parse_magic_line(arguments_parser("deepseek_offline", DESCRIPTION, arguments()), line)
     kwargs: dict[str, Any] = {}
     if args.dialect is not None:
+        if args.dialect not in DIALECTS:
+            raise UsageError(f"%deepseek_offline: --dialect {args.dialect}: choose one of "
+                             f"{', '.join(DIALECTS)}.")
         kwargs["dialect"] = args.dialect
     if args.token_rate is not None:
-        if not args.token_rate >= 0:  # also refuses NaN
-            raise UsageError(f"--token-rate {args.token_rate:g}: expected tokens per second >= 0 (0 = no delay).")
-        kwargs["token_delay"] = 1.0 / args.token_rate if args.token_rate else 0.0
+        rate = _number("--token-rate", args.token_rate)
+        if not rate >= 0:  # also refuses NaN
+            raise UsageError(f"--token-rate {args.token_rate}: expected tokens per second >= 0 "
+                             "(0 = no delay).")
+        kwargs["token_delay"] = 1.0 / rate if rate else 0.0
     if args.latency is not None:
-        if not 0 <= args.latency <= 3600:
-            raise UsageError(f"--latency {args.latency:g}: expected seconds between 0 and 3600.")
-        kwargs["first_token_latency"] = args.latency
+        latency = _number("--latency", args.latency)
+        if not 0 <= latency <= 3600:
+            raise UsageError(f"--latency {args.latency}: expected seconds between 0 and 3600.")
+        kwargs["first_token_latency"] = latency
     if args.script is not None:
         from .emulator import load_script
 

@@ -26,7 +26,9 @@ from typing import Any
 
 from ._api import Prepared, prepare, run_prepared
 from ._call import Call, split_keywords
+from ._display import bind
 from ._errors import ConfigError, DeepSeekError, OptionError
+from ._features import start
 from ._live import DEFAULT_MAX_RATE, LiveView
 from ._options import OPTIONS, Option, validate_options
 from ._render import escape, render_error, render_result
@@ -294,7 +296,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             raise OptionError(f"store as {name!r}: not a valid Python name.", option="out")
         # The magic strips the cell the same way, so a copied cell sends the same body.
         call = self.current_call()
-        self.session.start()
+        start(self.session)
         return prepare(prompt, session=self.session, call=call.replace(out=None),
                        options={**self.values(), **(overrides or {})}, warn=lambda msg: None)
 
@@ -470,14 +472,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         namespace = self._namespace()
         bound: list[str] = []
         if namespace is not None and any(r is not None for r in results):
-            from ._magic import LAST_NAME
-
-            namespace[LAST_NAME] = self.last_result
-            name = self._text(self.out_name)
-            if name:
-                namespace[name] = results[0] if kind == "send" else results
-                bound.append(name)
-            bound.append(LAST_NAME)
+            bound = bind(namespace, self._text(self.out_name),
+                         results[0] if kind == "send" else results, last=self.last_result)
         failed = [run for run in runs if run.error is not None]
         if failed:
             self.last_error = failed[0].error

@@ -220,19 +220,6 @@ class Session:
     def serves_without_key(self) -> bool:
         return any(f.serves_without_key for f in self.features)
 
-    def start(self) -> None:
-        """Plug in what the environment and the defaults turn on: ``DEEPSEEK_MAGIC_OFFLINE``
-        and ``DEEPSEEK_MAGIC_CACHE`` (each applied once per session, announced with a
-        visible line) and the spend guard. Called when the extension loads and where a call
-        starts (``ask()``, ``aask()``, the magic, the panel, a sweep), never by ``prepare()``."""
-        from ._cache import cache_from_env
-        from ._offline import offline_from_env
-        from ._spend import install_spend
-
-        offline_from_env(self)
-        cache_from_env(self)
-        install_spend(self)  # after the cache: a replay is asked first
-
     @property
     def last(self) -> Result | None:
         return self.history.last

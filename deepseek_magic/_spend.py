@@ -26,7 +26,6 @@ grid up front (:func:`check_budget`).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import threading
@@ -344,23 +343,27 @@ def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -
 
 
 # ---------------------------------------------------------------------- the magic
-def _parser() -> argparse.ArgumentParser:
-    from IPython.core.magic_arguments import MagicArgumentParser
+def arguments() -> tuple[Any, ...]:
+    """The arguments of ``%deepseek_spend``, declared once (the magic's help and its parser)."""
+    from ._magic_args import magic_argument
 
-    parser = MagicArgumentParser(  # type: ignore[no-untyped-call]
-        prog="%deepseek_spend",
-        description="Tokens and cost so far in this session, and the spend budgets (US dollars; 'off' removes one).")
-    parser.add_argument("--budget", metavar="USD", help="Refuse requests once the session would spend more.")
-    parser.add_argument("--call-budget", dest="call_budget", metavar="USD",
-                        help="Refuse a single request that could cost more.")
-    parser.add_argument("--context-tokens", dest="context_tokens", metavar="N",
-                        help="The model's context in tokens, for the length warning (default 65536).")
-    parser.add_argument("--price", metavar="IN,OUT",
-                        help="Your own price in dollars per million prompt and completion "
-                             "tokens, for estimates and budgets (a local server is free unless "
-                             "you set one); off removes it.")
-    parser.add_argument("--reset", action="store_true", help="Start the totals again from zero.")
-    return parser
+    return (
+        magic_argument("--budget", metavar="USD",
+                       help="Refuse requests once the session would spend more."),
+        magic_argument("--call-budget", metavar="USD",
+                       help="Refuse a single request that could cost more."),
+        magic_argument("--context-tokens", metavar="N",
+                       help="The model's context in tokens, for the length warning (default 65536)."),
+        magic_argument("--price", metavar="IN,OUT",
+                       help="Your own price in dollars per million prompt and completion tokens, "
+                            "for estimates and budgets (a local server is free unless you set "
+                            "one); off removes it."),
+        magic_argument("--reset", action="store_true", help="Start the totals again from zero."),
+    )
+
+
+DESCRIPTION = ("Tokens and cost so far in this session, and the spend budgets (US dollars; 'off' "
+               "removes one).")
 
 
 def _price_pair(text: str) -> tuple[float, float]:
@@ -381,14 +384,11 @@ def spend_magic(session: Session, line: str) -> None:
     """``%deepseek_spend [--budget USD|off] [--call-budget USD|off] [--context-tokens N]
     [--price IN,OUT] [--reset]``:
     set what is given, then print the session totals on one line."""
-    import shlex
-
     from IPython.core.error import UsageError
 
-    try:
-        args = _parser().parse_args(shlex.split(line))
-    except ValueError as exc:
-        raise UsageError(f"Cannot read the options: {exc} (check the quotes).") from None
+    from ._magic_args import arguments_parser, parse_magic_line
+
+    args = parse_magic_line(arguments_parser("deepseek_spend", DESCRIPTION, arguments()), line)
     install_spend(session)
     for name in ("budget", "call_budget"):
         raw = getattr(args, name)

@@ -32,6 +32,7 @@ from typing import Any
 from ._api import Prepared, arun_prepared, prepare
 from ._call import split_keywords
 from ._errors import OptionError
+from ._features import start
 from ._options import OPTION_BY_NAME, validate_options
 from ._request import build_request
 from ._result import Result
@@ -361,6 +362,6 @@ def sweep_ask(prompt: str | Sequence[Mapping[str, Any]], grid: Mapping[str, Any]
     session = session or SESSION
     call, options = split_keywords(kwargs)
     grid = normalize_grid(grid)
-    session.start()
+    start(session)
     prep = prepare(prompt, session=session, call=call, options=options)
     return sweep(prep, grid, session=session, display=display, concurrency=concurrency)

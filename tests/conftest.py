@@ -84,14 +84,14 @@ def emu(request: pytest.FixtureRequest) -> Iterator[Emulator]:
 def shell(session: Session) -> Iterator[Any]:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from deepseek_magic._magic import DeepSeekMagics, protect_question_marks
+    from deepseek_magic._magic import protect_question_marks, register_magics
 
     ip = InteractiveShell.instance()
     for name in BOUND_NAMES:
         ip.user_ns.pop(name, None)
     # %config writes into the shared shell's config: put it back for the next test
     saved = copy.deepcopy(ip.config["DeepSeekMagics"]) if "DeepSeekMagics" in ip.config else None
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
+    register_magics(ip, session)
     if protect_question_marks not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(protect_question_marks)
     yield ip

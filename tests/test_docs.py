@@ -16,7 +16,7 @@ def test_generated_sections_are_current() -> None:
 
 
 def test_every_option_flag_and_magic_is_documented() -> None:
-    from deepseek_magic._magic import DeepSeekMagics
+    from deepseek_magic._helper_magics import DeepSeekHelperMagics
     from deepseek_magic._magic_args import MAGIC_FLAGS
     from deepseek_magic._options import OPTIONS
 
@@ -24,7 +24,7 @@ def test_every_option_flag_and_magic_is_documented() -> None:
         assert f"`{option.flag}`" in README
     for setting in MAGIC_FLAGS:
         assert f"`{setting.flag}" in README
-    for name in DeepSeekMagics.magics["line"]:
+    for name in DeepSeekHelperMagics.magics["line"]:
         assert f"%{name}" in README
     assert set(sections()) == {"options", "magics", "settings", "providers"}
 

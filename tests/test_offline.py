@@ -128,16 +128,17 @@ def test_a_missing_key_alone_never_turns_it_on(session) -> None:
 
 def test_prepare_is_pure_and_features_plug_in_where_a_call_starts(
         offline_session, monkeypatch) -> None:
-    """prepare() starts no emulator and plugs nothing in; Session.start() (run by ask(),
+    """prepare() starts no emulator and plugs nothing in; _features.start() (run by ask(),
     the magic, the panel and %load_ext) applies the environment, once."""
     from deepseek_magic._api import prepare
+    from deepseek_magic._features import start
 
     monkeypatch.setenv(ENV_OFFLINE, "1")
     prep = prepare("Hi", session=offline_session, base_url="http://127.0.0.1:9/v1", options={})
     assert prep.request.body["messages"] == [{"role": "user", "content": "Hi"}]
     assert offline_session.offline is None and offline_session.features == []
     assert offline_session.env_applied == set()
-    offline_session.start()
+    start(offline_session)
     assert offline_session.offline is not None and offline_session.env_applied == {"offline", "cache"}
     assert [type(f).__name__ for f in offline_session.features] == ["_Tracker"]
     assert ask("Hi", session=offline_session).offline
