@@ -27,6 +27,8 @@ SKIP_REASON = (f"llama-server tier not built on this machine; enable it with `{B
 PARALLEL = 4
 CONTEXT = 4096
 THREADS = 2
+#: The model id the server reports (`--alias`; without it, the GGUF file's path).
+MODEL_ALIAS = "SmolLM2-135M-Instruct"
 
 
 def free_port() -> int:
@@ -51,7 +53,7 @@ class LlamaServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--ctx-size", str(CONTEXT), "--parallel", str(PARALLEL),
             "--threads", str(THREADS), "--threads-batch", str(THREADS),
-            "--jinja", "--no-webui",
+            "--jinja", "--no-webui", "--alias", MODEL_ALIAS,
         ]
         if r1_template:
             self.args += ["--chat-template-file", str(paths.r1_template),

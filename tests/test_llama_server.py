@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from llama_server import PARALLEL, SKIP_REASON, LlamaServer, find
+from llama_server import MODEL_ALIAS, PARALLEL, SKIP_REASON, LlamaServer, find
 from magic_helpers import run_cell
 
 from deepseek_magic import BudgetError, aask, ask
@@ -67,19 +67,22 @@ def test_streamed_ask_keeps_the_text_usage_and_finish(llama, session) -> None:
     assert r.chunk_count > 2  # it streamed: many chunks, not one reply
     assert r.usage.prompt_tokens and r.usage.prompt_tokens > 5
     assert r.usage.completion_tokens and 0 < r.usage.completion_tokens <= SERVER_CAP
-    assert r.base_url == llama.base_url and r.model
+    assert r.base_url == llama.base_url
+    # the footer names the model the server says answered, not the short name asked for
+    assert r.model == MODEL_ALIAS
+    assert format_footer(r).startswith(MODEL_ALIAS + " · ")
     assert r.params["temperature"] == 0 and r.params["stream"] is True
     assert session.history[-1] is r
 
 
 def test_stream_false_gives_the_same_greedy_answer(llama, session) -> None:
     streamed = ask("What is the capital of France?", base_url=llama.base_url, session=session,
-                   max_tokens=24, **GREEDY)
+                   max_completion_tokens=24, **GREEDY)
     whole = ask("What is the capital of France?", base_url=llama.base_url, session=session,
-                max_tokens=24, stream=False, **GREEDY)
+                max_completion_tokens=24, stream=False, **GREEDY)
     assert whole.ok and whole.answer
     assert whole.chunk_count <= 1 and streamed.chunk_count > 2
-    assert whole.params.get("stream") in (False, None)
+    assert whole.params["stream"] is False
     assert whole.finish_reason == streamed.finish_reason
     assert whole.usage.prompt_tokens == streamed.usage.prompt_tokens
     assert whole.usage.completion_tokens == streamed.usage.completion_tokens
@@ -88,7 +91,7 @@ def test_stream_false_gives_the_same_greedy_answer(llama, session) -> None:
 
 def test_token_limit_ends_with_finish_reason_length(llama, session) -> None:
     r = ask("Write a long story about a dragon.", base_url=llama.base_url, session=session,
-            max_tokens=5, **GREEDY)
+            max_completion_tokens=5, **GREEDY)
     assert r.ok and r.answer
     assert r.finish_reason == "length"
     assert r.usage.completion_tokens == 5
@@ -97,12 +100,12 @@ def test_token_limit_ends_with_finish_reason_length(llama, session) -> None:
 
 
 def test_stop_sequence_cuts_the_answer_where_it_appears(llama, session) -> None:
-    prompt = "Count from one to twenty in words, separated by commas."
-    free = ask(prompt, base_url=llama.base_url, session=session, max_tokens=40, **GREEDY)
-    words = [w.strip() for w in free.answer.split(",") if w.strip()]
-    assert len(words) >= 3, free.answer  # enough text to cut in the middle
-    stop = words[2]
-    cut = ask(prompt, base_url=llama.base_url, session=session, max_tokens=40, stop=[stop],
+    prompt = "Tell me about the sea."
+    free = ask(prompt, base_url=llama.base_url, session=session, max_completion_tokens=40, **GREEDY)
+    words = free.answer.split()
+    assert len(words) >= 6, free.answer  # enough text to cut in the middle
+    stop = " " + words[4]
+    cut = ask(prompt, base_url=llama.base_url, session=session, max_completion_tokens=40, stop=[stop],
               **GREEDY)
     assert cut.ok and cut.finish_reason == "stop"
     assert stop not in cut.answer
@@ -113,10 +116,10 @@ def test_stop_sequence_cuts_the_answer_where_it_appears(llama, session) -> None:
 
 def test_a_conversation_sends_the_history(llama, session) -> None:
     first = ask("My name is Ada.", conversation="chat", base_url=llama.base_url,
-                session=session, max_tokens=16, **GREEDY)
+                session=session, max_completion_tokens=16, **GREEDY)
     second = ask("What is my name?", conversation="chat", base_url=llama.base_url,
-                 session=session, max_tokens=16, **GREEDY)
-    alone = ask("What is my name?", base_url=llama.base_url, session=session, max_tokens=16,
+                 session=session, max_completion_tokens=16, **GREEDY)
+    alone = ask("What is my name?", base_url=llama.base_url, session=session, max_completion_tokens=16,
                 **GREEDY)
     assert first.ok and second.ok and alone.ok
     chat = session.conversation("chat")
@@ -134,7 +137,7 @@ def test_concurrent_aask_all_arrive_whole(llama, session) -> None:
 
     async def main() -> list:
         return await asyncio.gather(*(aask(p, base_url=llama.base_url, session=session,
-                                           max_tokens=12, **GREEDY) for p in prompts))
+                                           max_completion_tokens=12, **GREEDY) for p in prompts))
 
     results = asyncio.run(main())
     assert all(r.ok and r.answer for r in results), results
@@ -143,7 +146,7 @@ def test_concurrent_aask_all_arrive_whole(llama, session) -> None:
     assert all(0 < (r.usage.completion_tokens or 0) <= 12 for r in results)
     assert len(session.history) == len(prompts)
     # each reply belongs to its own prompt: the same prompt alone uses as many prompt tokens
-    solo = ask(prompts[2], base_url=llama.base_url, session=session, max_tokens=12, **GREEDY)
+    solo = ask(prompts[2], base_url=llama.base_url, session=session, max_completion_tokens=12, **GREEDY)
     assert solo.usage.prompt_tokens == results[2].usage.prompt_tokens
 
 
@@ -151,7 +154,7 @@ def test_concurrent_aask_all_arrive_whole(llama, session) -> None:
 @pytest.mark.parametrize("stream", [True, False])
 def test_r1_template_reasoning_arrives_as_reasoning_content(llama_r1, session, stream) -> None:
     r = ask("Is 9.11 larger than 9.9?", base_url=llama_r1.base_url, session=session,
-            max_tokens=24, stream=stream, keep_chunks=stream, **GREEDY)
+            max_completion_tokens=24, stream=stream, keep_chunks=stream, **GREEDY)
     assert r.ok, r
     assert r.reasoning, r  # the template opened <think>: the server said it was thinking
     assert "<think>" not in r.answer and "</think>" not in r.answer
@@ -164,9 +167,9 @@ def test_r1_template_reasoning_arrives_as_reasoning_content(llama_r1, session, s
 
 def test_r1_reasoning_is_not_sent_back_in_a_conversation(llama_r1, session) -> None:
     first = ask("Think of a number.", conversation="r1", base_url=llama_r1.base_url,
-                session=session, max_tokens=12, **GREEDY)
+                session=session, max_completion_tokens=12, **GREEDY)
     second = ask("Now double it.", conversation="r1", base_url=llama_r1.base_url,
-                 session=session, max_tokens=12, **GREEDY)
+                 session=session, max_completion_tokens=12, **GREEDY)
     assert first.reasoning and second.ok
     sent = [m for m in second.messages if m["role"] == "assistant"]
     assert len(sent) == 1
@@ -189,7 +192,7 @@ def shell(session):
 
 
 def test_magic_in_a_shell_streams_and_binds_the_result(llama_r1, shell) -> None:
-    run = run_cell(shell, f"%%deepseek --base-url {llama_r1.base_url} --max-tokens 16 "
+    run = run_cell(shell, f"%%deepseek --base-url {llama_r1.base_url} --max-completion-tokens 16 "
                           "--temperature 0 --seed 7 -o r\nIs 9.11 larger than 9.9?")
     assert run.success, run.all_text()
     r = shell.user_ns["r"]
@@ -206,7 +209,7 @@ def test_magic_in_a_real_kernel(llama, tmp_path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext deepseek_magic"),
-        nbformat.v4.new_code_cell(f"%%deepseek --base-url {llama.base_url} --max-tokens 6 "
+        nbformat.v4.new_code_cell(f"%%deepseek --base-url {llama.base_url} --max-completion-tokens 6 "
                                   "--temperature 0 --seed 7 -o r\nWrite a poem about the sea."),
         nbformat.v4.new_code_cell("print(r.ok, r.finish_reason, r.usage.completion_tokens, "
                                   "bool(r.answer))"),
@@ -228,7 +231,7 @@ LOCAL_IS_FREE = pytest.mark.xfail(
 
 @LOCAL_IS_FREE
 def test_a_local_reply_shows_no_estimated_dollar_figure(llama, session) -> None:
-    r = ask("Hello.", base_url=llama.base_url, session=session, max_tokens=8, **GREEDY)
+    r = ask("Hello.", base_url=llama.base_url, session=session, max_completion_tokens=8, **GREEDY)
     assert r.ok and r.usage.completion_tokens  # counts arrived: an estimate was possible
     assert not r.cost and r.cost_source != "estimate"
     assert "≈$" not in format_footer(r)
