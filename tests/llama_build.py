@@ -20,6 +20,7 @@ Not part of the installed package: a test helper, run by `.ci/run`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -114,6 +115,15 @@ def build(jobs: int = 2) -> Paths:
         return have
     final = cache_dir()
     final.parent.mkdir(parents=True, exist_ok=True)
+    with (final.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another checkout may be building the same thing
+        have = find()
+        if have is not None:
+            return have
+        return _build(final, jobs)
+
+
+def _build(final: Path, jobs: int) -> Paths:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llama-build-", dir=final.parent) as tmp_s:
         tmp = Path(tmp_s)
