@@ -231,7 +231,6 @@ def test_models_lists_what_the_server_has_loaded(llama, session) -> None:
     assert frame.attrs["source"].startswith(f"live from {llama.base_url}/models")
 
 
-@pytest.mark.xfail(strict=True, reason="the catalogue does not read llama.cpp's meta.n_ctx yet")
 def test_models_reads_the_context_the_server_reports(llama, session) -> None:
     from deepseek_magic import models
 
