@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from ._errors import ConfigError
 
@@ -148,7 +149,9 @@ class Setting:
             raise TypeError
         if kind == "count":
             number = int(value.strip()) if isinstance(value, str) else value
-            if not isinstance(number, int) and not (isinstance(number, float) and number.is_integer()):
+            if not isinstance(number, int) and not (
+                isinstance(number, float) and number.is_integer()
+            ):
                 raise TypeError
             if int(number) < self.minimum:
                 raise ValueError
@@ -168,57 +171,183 @@ def _providers() -> tuple[str, ...]:
 
 #: The table. Order is the order of the magic's flags, the README and the copied cell.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("model", "text", "Model id; 'deepseek-r1' resolves per provider "
-            "(default deepseek/deepseek-r1).", flags=("-m", "--model"), metavar="MODEL",
-            trait=True, env="DEEPSEEK_MAGIC_MODEL", panel=True),
-    Setting("system", "text", "A system prompt (DeepSeek advises putting instructions in the "
-            "prompt instead).", flags=("-s", "--system"), metavar="TEXT", trait=True, panel=True),
-    Setting("out", "name", "Bind the Result to this variable (also on failure: the partial "
-            "Result).", flags=("-o", "--out"), metavar="NAME", keyword=False, panel=True),
-    Setting("conversation", "text", "Continue the named conversation (earlier turns are sent).",
-            flags=("-c", "--chat"), metavar="NAME"),
-    Setting("vars", "switch", "Fill {{name}} in the prompt with notebook variables (off unless "
-            "given).", default=False, flags=("--vars",), keyword=False),
-    Setting("extra", "json", "Extra JSON fields for the body, e.g. "
-            "'{\"provider\": {\"order\": [\"deepseek\"]}}'.", flags=("--extra",), metavar="JSON"),
-    Setting("base_url", "text", "Send to this OpenAI-compatible base URL (e.g. a local "
-            "server's http://localhost:PORT/v1).", flags=("--base-url",), metavar="URL",
-            trait=True, env="DEEPSEEK_MAGIC_BASE_URL"),
-    Setting("provider", "provider", "That provider's base URL and rules (with --base-url: a "
-            "server of that kind at that address).", flags=("--provider",), metavar="NAME",
-            trait=True),
-    Setting("strict", "switch", "Refuse (send nothing) when an option would be ignored by the "
-            "server or cannot be sent to it.", default=False, flags=("--strict",), trait=True),
-    Setting("stream", "switch", "Stream the reply; --no-stream asks for one non-streamed "
-            "reply.", default=True, flags=("--no-stream",)),
-    Setting("run_tools", "switch", "Run the tools the model calls and send back their "
-            "results.", default=False, flags=("--run-tools",), panel=True),
-    Setting("max_tool_rounds", "count", "At most this many tool rounds.", default=8,
-            flags=("--max-tool-rounds",), metavar="N"),
-    Setting("timeout", "seconds", "Seconds of server silence tolerated.", default=120.0,
-            flags=("--timeout",), metavar="SECONDS", trait=True),
-    Setting("show_reasoning", "switch", "Show the reasoning (collapsed); --hide-reasoning "
-            "keeps it in the Result only.", default=True, flags=("--hide-reasoning",),
-            keyword=False, trait=True),
-    Setting("dry_run", "switch", "Show the JSON body that would be sent, and send nothing.",
-            default=False, flags=("--dry-run",), keyword=False),
-    Setting("panel", "switch", "Open the tuning panel with this cell's text as the prompt.",
-            default=False, flags=("--panel",), keyword=False),
-    Setting("sweep", "grid", "Run over a grid: --sweep temperature=0.2,0.6,1.0 --sweep seed=1,2 "
-            "(concurrently; -o gets a DataFrame).", flags=("--sweep",), metavar="NAME=V1,V2",
-            keyword=False),
-    Setting("api_key", "text", "The API key (never shown; %deepseek_key enters one privately).",
-            env="DEEPSEEK_MAGIC_API_KEY"),
-    Setting("first_token_timeout", "seconds", "Seconds to wait for the first token while only "
-            "keep-alives arrive.", default=900.0, trait=True),
+    Setting(
+        "model",
+        "text",
+        "Model id; 'deepseek-r1' resolves per provider (default deepseek/deepseek-r1).",
+        flags=("-m", "--model"),
+        metavar="MODEL",
+        trait=True,
+        env="DEEPSEEK_MAGIC_MODEL",
+        panel=True,
+    ),
+    Setting(
+        "system",
+        "text",
+        "A system prompt (DeepSeek advises putting instructions in the prompt instead).",
+        flags=("-s", "--system"),
+        metavar="TEXT",
+        trait=True,
+        panel=True,
+    ),
+    Setting(
+        "out",
+        "name",
+        "Bind the Result to this variable (also on failure: the partial Result).",
+        flags=("-o", "--out"),
+        metavar="NAME",
+        keyword=False,
+        panel=True,
+    ),
+    Setting(
+        "conversation",
+        "text",
+        "Continue the named conversation (earlier turns are sent).",
+        flags=("-c", "--chat"),
+        metavar="NAME",
+    ),
+    Setting(
+        "vars",
+        "switch",
+        "Fill {{name}} in the prompt with notebook variables (off unless given).",
+        default=False,
+        flags=("--vars",),
+        keyword=False,
+    ),
+    Setting(
+        "extra",
+        "json",
+        'Extra JSON fields for the body, e.g. \'{"provider": {"order": ["deepseek"]}}\'.',
+        flags=("--extra",),
+        metavar="JSON",
+    ),
+    Setting(
+        "base_url",
+        "text",
+        "Send to this OpenAI-compatible base URL (e.g. a local server's http://localhost:PORT/v1).",
+        flags=("--base-url",),
+        metavar="URL",
+        trait=True,
+        env="DEEPSEEK_MAGIC_BASE_URL",
+    ),
+    Setting(
+        "provider",
+        "provider",
+        "That provider's base URL and rules (with --base-url: a "
+        "server of that kind at that address).",
+        flags=("--provider",),
+        metavar="NAME",
+        trait=True,
+    ),
+    Setting(
+        "strict",
+        "switch",
+        "Refuse (send nothing) when an option would be ignored by the "
+        "server or cannot be sent to it.",
+        default=False,
+        flags=("--strict",),
+        trait=True,
+    ),
+    Setting(
+        "stream",
+        "switch",
+        "Stream the reply; --no-stream asks for one non-streamed reply.",
+        default=True,
+        flags=("--no-stream",),
+    ),
+    Setting(
+        "run_tools",
+        "switch",
+        "Run the tools the model calls and send back their results.",
+        default=False,
+        flags=("--run-tools",),
+        panel=True,
+    ),
+    Setting(
+        "max_tool_rounds",
+        "count",
+        "At most this many tool rounds.",
+        default=8,
+        flags=("--max-tool-rounds",),
+        metavar="N",
+    ),
+    Setting(
+        "timeout",
+        "seconds",
+        "Seconds of server silence tolerated.",
+        default=120.0,
+        flags=("--timeout",),
+        metavar="SECONDS",
+        trait=True,
+    ),
+    Setting(
+        "show_reasoning",
+        "switch",
+        "Show the reasoning (collapsed); --hide-reasoning keeps it in the Result only.",
+        default=True,
+        flags=("--hide-reasoning",),
+        keyword=False,
+        trait=True,
+    ),
+    Setting(
+        "dry_run",
+        "switch",
+        "Show the JSON body that would be sent, and send nothing.",
+        default=False,
+        flags=("--dry-run",),
+        keyword=False,
+    ),
+    Setting(
+        "panel",
+        "switch",
+        "Open the tuning panel with this cell's text as the prompt.",
+        default=False,
+        flags=("--panel",),
+        keyword=False,
+    ),
+    Setting(
+        "sweep",
+        "grid",
+        "Run over a grid: --sweep temperature=0.2,0.6,1.0 --sweep seed=1,2 "
+        "(concurrently; -o gets a DataFrame).",
+        flags=("--sweep",),
+        metavar="NAME=V1,V2",
+        keyword=False,
+    ),
+    Setting(
+        "api_key",
+        "text",
+        "The API key (never shown; %deepseek_key enters one privately).",
+        env="DEEPSEEK_MAGIC_API_KEY",
+    ),
+    Setting(
+        "first_token_timeout",
+        "seconds",
+        "Seconds to wait for the first token while only keep-alives arrive.",
+        default=900.0,
+        trait=True,
+    ),
     Setting("max_retries", "count", "Retries before the first byte.", default=2, trait=True),
-    Setting("max_reply_chars", "count", "Cut off a reply longer than this many characters.",
-            minimum=1),
+    Setting(
+        "max_reply_chars", "count", "Cut off a reply longer than this many characters.", minimum=1
+    ),
     Setting("keep_chunks", "switch", "Keep the raw chunks in Result.chunks.", default=False),
-    Setting("verify_tls", "switch", "Verify TLS certificates (turn off only for a local test "
-            "server).", default=True, keyword=False, trait=True),
-    Setting("live_rate", "number", "Most live-view updates per second.", default=8.0,
-            keyword=False, trait=True),
+    Setting(
+        "verify_tls",
+        "switch",
+        "Verify TLS certificates (turn off only for a local test server).",
+        default=True,
+        keyword=False,
+        trait=True,
+    ),
+    Setting(
+        "live_rate",
+        "number",
+        "Most live-view updates per second.",
+        default=8.0,
+        keyword=False,
+        trait=True,
+    ),
 )
 
 SETTING_BY_NAME: Mapping[str, Setting] = MappingProxyType({s.name: s for s in SETTINGS})
@@ -284,8 +413,12 @@ def split_keywords(keywords: Mapping[str, Any]) -> tuple[Call, dict[str, Any]]:
     return Call(**call), options
 
 
-def pick(name: str, call: Call | None = None, config: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None) -> tuple[Any, str]:
+def pick(
+    name: str,
+    call: Call | None = None,
+    config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Any, str]:
     """The one precedence rule, for every setting: (value, where it came from).
 
     An argument (a flag, a keyword) > the setting's environment variable > the session's
@@ -311,8 +444,10 @@ def _cell(setting: Setting) -> str:
 
 def settings_markdown() -> str:
     """The README's settings table (generated; a test keeps README in step)."""
-    rows = ["| flag | setting | `ask()` | `%config` | environment | panel | default | meaning |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| flag | setting | `ask()` | `%config` | environment | panel | default | meaning |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for s in SETTINGS:
         flags = ", ".join(f"`{f}{' ' + s.metavar if s.metavar else ''}`" for f in s.flags) or "–"
         rows.append(

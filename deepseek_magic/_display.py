@@ -19,8 +19,9 @@ __all__ = ["LAST_NAME", "bind", "displayer"]
 LAST_NAME = "_deepseek"
 
 
-def bind(namespace: MutableMapping[str, Any], name: str | None, value: Any, *,
-         last: Any = True) -> list[str]:
+def bind(
+    namespace: MutableMapping[str, Any], name: str | None, value: Any, *, last: Any = True
+) -> list[str]:
     """Put ``value`` in the notebook under ``name`` (if given) and under :data:`LAST_NAME`:
     ``last=True`` binds ``value`` there, ``last=False`` leaves it alone, anything else is
     bound there instead (the panel's last Result beside a list of compared ones).
@@ -48,10 +49,18 @@ def displayer() -> Show:
 
     def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
         if update:
-            update_display(bundle, raw=True, metadata=metadata,  # type: ignore[no-untyped-call]
-                           display_id=display_id)
+            update_display(
+                bundle,
+                raw=True,
+                metadata=metadata,  # type: ignore[no-untyped-call]
+                display_id=display_id,
+            )
         else:
-            display(bundle, raw=True, metadata=metadata,  # type: ignore[no-untyped-call]
-                    display_id=display_id)
+            display(
+                bundle,
+                raw=True,
+                metadata=metadata,  # type: ignore[no-untyped-call]
+                display_id=display_id,
+            )
 
     return show

@@ -13,7 +13,8 @@ The work is done by the feature modules (``_offline``, ``_cache``, ``_spend``,
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from IPython.core import magic_arguments as _arguments
 from IPython.core.error import UsageError
@@ -61,10 +62,12 @@ def _config_rows(session: Session) -> dict[str, Any]:
     from ._settings import resolve_settings
 
     offline = session.offline
-    settings = resolve_settings(config=session.config, require_key=False,
-                                base_url=offline.base_url if offline else None,
-                                provider=provider_for_dialect(offline.dialect).name
-                                if offline else None)
+    settings = resolve_settings(
+        config=session.config,
+        require_key=False,
+        base_url=offline.base_url if offline else None,
+        provider=provider_for_dialect(offline.dialect).name if offline else None,
+    )
     if offline is not None:
         settings = settings.with_(offline=True)
     rows = settings.describe()
@@ -116,7 +119,9 @@ class DeepSeekHelperMagics(Magics):
         print("\n".join(f"{k:<{width}}  {v}" for k, v in rows.items()))
 
     @magic_arguments()
-    @argument("text", nargs="*", metavar="TEXT", help="Only models whose id or name contains this text.")
+    @argument(
+        "text", nargs="*", metavar="TEXT", help="Only models whose id or name contains this text."
+    )
     @argument("--refresh", action="store_true", help="Read the list from the server again.")
     @argument("--snapshot", action="store_true", help="Show the dated snapshot, not the server.")
     @line_magic
@@ -127,8 +132,12 @@ class DeepSeekHelperMagics(Magics):
 
         args = self._parse("deepseek_models", line)
         try:
-            frame = models(" ".join(args.text) or None, refresh=args.refresh,
-                           snapshot=args.snapshot, session=self.session)
+            frame = models(
+                " ".join(args.text) or None,
+                refresh=args.refresh,
+                snapshot=args.snapshot,
+                session=self.session,
+            )
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         source = getattr(frame, "attrs", {}).get("source")
@@ -162,8 +171,10 @@ class DeepSeekHelperMagics(Magics):
             return self.session.history.to_dataframe()
         except ImportError:
             for row in self.session.history.to_records():
-                print(f"{row['n']:>3}  {row['model']:<24} {row['completion_tokens'] or '-':>6} tok  "
-                      f"{row['answer'][:60]!r}")
+                print(
+                    f"{row['n']:>3}  {row['model']:<24} {row['completion_tokens'] or '-':>6} tok  "
+                    f"{row['answer'][:60]!r}"
+                )
             return None
 
     @line_magic
@@ -203,8 +214,14 @@ class DeepSeekHelperMagics(Magics):
         return spend_magic(self.session, line)
 
     @magic_arguments()
-    @argument("action", nargs="?", default="list", choices=["list", "show", "reset"],
-              metavar="list|show|reset", help="list (default), show NAME, reset NAME, or reset --all.")
+    @argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "show", "reset"],
+        metavar="list|show|reset",
+        help="list (default), show NAME, reset NAME, or reset --all.",
+    )
     @argument("name", nargs="?", metavar="NAME", help="The conversation.")
     @argument("--all", action="store_true", help="With reset: every conversation.")
     @line_magic

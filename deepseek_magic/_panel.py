@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _style as style
 from ._api import Prepared, prepare, run_prepared
 from ._call import Call, split_keywords
 from ._display import bind
@@ -79,8 +80,8 @@ _STATUS_STYLE = {
     "ready": "opacity:0.7;",
     "running": "opacity:0.85;",
     "done": "opacity:0.85;",
-    "stopped": "color:var(--jp-warn-color1,#b26a00);font-weight:600;",
-    "error": "color:var(--jp-error-color1,#d32f2f);font-weight:600;",
+    "stopped": f"color:{style.WARN};font-weight:600;",
+    "error": f"color:{style.ERROR};font-weight:600;",
 }
 
 
@@ -348,7 +349,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         for label, prep in preps:
             view, footer = W.Output(), W.HTML()
             column = W.VBox([W.HTML(f"<b>{escape(label)}</b>"), view, footer],
-                            layout=W.Layout(min_width="0", border="1px solid var(--jp-border-color2,#ddd)",
+                            layout=W.Layout(min_width="0", border=f"1px solid {style.BORDER_SOFT}",
                                             padding="4px"))
             column.add_class("dsm-column")
             columns.append(column)

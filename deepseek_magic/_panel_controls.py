@@ -26,6 +26,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from . import _style as style
 from ._call import SETTINGS, Call
 from ._errors import OptionError
 from ._options import TOOL_CHOICES, Option, validate_options
@@ -130,7 +131,7 @@ class OptionControl:
         # the row is exactly as wide as its grid cell.
         self.widget.layout = field_layout()
         if self.kind == "tags":  # its own input is a few characters wide: outline the whole field
-            self.widget.layout.border = "1px solid var(--jp-border-color1, #bdbdbd)"
+            self.widget.layout.border = f"1px solid {style.BORDER_FIELD}"
         self.row = W.HBox([self.send, *label, self.widget, *self.extra],
                           layout=W.Layout(width="auto", min_width="0", align_items="center"))
         self.row.add_class("dsm-option")

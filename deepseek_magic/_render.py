@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from . import _style as style
 from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, render_markdown
 from ._result import Result, ToolCall, Usage
 
@@ -41,6 +42,8 @@ __all__ = [
     "render_live",
     "render_plain_final",
     "render_result",
+    "render_sweep",
+    "render_progress",
 ]
 
 OFFLINE_NOTE = "Offline emulator — not DeepSeek R1"
@@ -54,7 +57,7 @@ _ROOT = "line-height:1.5;"
 _SUMMARY = "cursor:pointer;opacity:0.75;"
 _MUTED = "opacity:0.7;"
 _BOX = (
-    "border-left:3px solid var(--jp-border-color1,rgba(128,128,128,0.45));"
+    f"border-left:3px solid {style.BORDER_ACCENT};"
     "padding:0.25em 0.75em;margin:0.25em 0 0.5em 0;"
 )
 _PRE_WRAP = "white-space:pre-wrap;overflow-wrap:anywhere;"
@@ -63,7 +66,7 @@ _NOTE = (
     "border:1px solid rgba(230,160,0,0.75);background:rgba(230,160,0,0.12);"
     "border-radius:3px;padding:0.2em 0.6em;margin:0 0 0.4em 0;font-weight:600;"
 )
-_WARN = "color:var(--jp-error-color1,#d32f2f);font-weight:600;margin:0.4em 0;"
+_WARN = f"color:{style.ERROR};font-weight:600;margin:0.4em 0;"
 _FOOTER = "opacity:0.65;font-size:0.85em;margin-top:0.4em;"
 
 
@@ -393,27 +396,23 @@ def _jsonable(value: Any) -> Any:
     return _scrub(repr(value))
 
 
+#: the output metadata's fields from ``Result.to_row`` (the text itself stays out)
+_METADATA_FIELDS = ("model", "cost", "cost_source", "elapsed", "time_to_first_token",
+                    "finish_reason", "offline", "cached", "error", "interrupted", "conversation")
+
+
 def _metadata(result: Result) -> dict[str, Any]:
     usage = asdict(result.usage)
     usage["answer_tokens"] = result.usage.answer_tokens
+    row = result.to_row()
     return {
         "deepseek_magic": _jsonable(
             {
-                "model": result.model,
+                **{name: row[name] for name in _METADATA_FIELDS},
                 "params": _params(result.params),
                 "usage": usage,
-                "cost": result.cost,
-                "cost_source": result.cost_source,
-                "elapsed": result.elapsed,
-                "time_to_first_token": result.time_to_first_token,
-                "finish_reason": result.finish_reason,
                 "id": result.id,
                 "provider": result.provider,
-                "offline": result.offline,
-                "cached": result.cached,
-                "error": result.error,
-                "interrupted": result.interrupted,
-                "conversation": result.conversation,
                 "tool_rounds": len(result.rounds),
             }
         )
@@ -598,3 +597,50 @@ def render_error(message: str, *, partial: Result | None = None) -> dict[str, st
         f"{escape(_scrub(line))}</div>"
     )
     return {"text/html": html, "text/plain": _terminal_safe(line)}
+
+
+# ---------------------------------------------------------------- tables (sweeps)
+_CELL = f"border:1px solid {style.BORDER};padding:0.3em 0.5em;vertical-align:top;"
+_ANSWER = "max-height:16em;overflow:auto;min-width:12em;"
+_ERROR = f"color:{style.ERROR};"
+
+
+def render_progress(done: int, total: int) -> dict[str, str]:
+    """The one line a sweep shows while it runs."""
+    text = f"Sweep: {done}/{total} done…"
+    return {"text/html": f"<div>{text}</div>", "text/plain": text}
+
+
+def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
+    """The side-by-side view of a sweep: an HTML table (model text rendered by the
+    markdown renderer, everything else escaped) and a plain-text twin."""
+    offline = any(isinstance(r.get("result"), Result) and r["result"].offline for r in rows)
+    head = "".join(f'<th style="{_CELL}">{escape(h)}</th>'
+                   for h in [*names, "answer", "reasoning", "tokens (prompt / reasoning / answer)", "cost", "time",
+                             "finish"])
+    body, plain = [], []
+    for r in rows:
+        tokens = " / ".join("–" if r.get(k) is None else f"{r[k]:,}"
+                            for k in ("prompt_tokens", "reasoning_tokens", "answer_tokens"))
+        result = r.get("result")
+        reasoning = result.reasoning if isinstance(result, Result) else ""
+        reasoning_html = (
+            f'<details><summary>{r["reasoning_chars"]:,} chars</summary>'
+            f'<div class="{IGNORE_MATH_CLASS}" style="white-space:pre-wrap;{_ANSWER}">{escape(reasoning)}</div>'
+            f"</details>" if reasoning else "–")
+        finish = escape(r.get("finish_reason") or "–")
+        if r.get("error"):
+            finish = f'<span class="{IGNORE_MATH_CLASS}" style="{_ERROR}">{escape(str(r["error"])[:300])}</span>'
+        time = "–" if r.get("elapsed") is None else f"{r['elapsed']:.1f} s"
+        answer_html = f'<div style="{_ANSWER}">{markdown_to_html(r["answer"])}</div>'
+        cells = [*(escape(str(r[n])) for n in names), answer_html, reasoning_html, escape(tokens),
+                 escape(format_cost(r.get("cost"))), escape(time), finish]
+        body.append("<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>")
+        answer = " ".join(str(r["answer"]).split())
+        short = answer[:60] + ("…" if len(answer) > 60 else "")
+        plain.append("  ".join([*(f"{n}={r[n]}" for n in names), repr(short), tokens, format_cost(r.get("cost")),
+                                time, str(r.get("error") or r.get("finish_reason"))]))
+    note = f'<div style="font-weight:600">{escape(OFFLINE_NOTE)}</div>' if offline else ""
+    html = (f'<div class="deepseek-magic dsm-sweep">{note}<table style="border-collapse:collapse">'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+    return {"text/html": html, "text/plain": ("[" + OFFLINE_NOTE + "]\n" if offline else "") + "\n".join(plain)}

@@ -236,6 +236,33 @@ class Result:
         return str(bundle.get("text/markdown", self.answer))
 
     # ------------------------------------------------------------- conversion
+    def to_row(self) -> dict[str, Any]:
+        """One flat row of scalars: the history's DataFrame, a sweep's or a batch's rows and
+        the output metadata all take their columns from it (``to_dict`` is the full data)."""
+        u = self.usage
+        return {
+            "model": self.model,
+            "answer": self.answer,
+            "reasoning": self.reasoning,
+            "reasoning_chars": len(self.reasoning),
+            "answer_chars": len(self.answer),
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "answer_tokens": u.answer_tokens,
+            "cost": self.cost,
+            "cost_source": self.cost_source,
+            "elapsed": self.elapsed,
+            "time_to_first_token": self.time_to_first_token,
+            "finish_reason": self.finish_reason,
+            "tool_calls": len(self.tool_calls),
+            "error": self.error,
+            "interrupted": self.interrupted,
+            "offline": self.offline,
+            "cached": self.cached,
+            "conversation": self.conversation,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data (no key is ever part of a Result)."""
         data = asdict(self)

@@ -84,29 +84,12 @@ class History:
         """One flat dict per Result (the DataFrame's rows)."""
         rows = []
         for i, r in enumerate(self._items):
+            row = r.to_row()
             rows.append({
                 "n": i,
-                "model": r.model,
+                "model": row.pop("model"),
                 "prompt": _last_user_text(r),
-                "answer": r.answer,
-                "reasoning": r.reasoning,
-                "reasoning_chars": len(r.reasoning),
-                "answer_chars": len(r.answer),
-                "prompt_tokens": r.usage.prompt_tokens,
-                "completion_tokens": r.usage.completion_tokens,
-                "reasoning_tokens": r.usage.reasoning_tokens,
-                "answer_tokens": r.usage.answer_tokens,
-                "cost": r.cost,
-                "cost_source": r.cost_source,
-                "elapsed": r.elapsed,
-                "time_to_first_token": r.time_to_first_token,
-                "finish_reason": r.finish_reason,
-                "tool_calls": len(r.tool_calls),
-                "error": r.error,
-                "interrupted": r.interrupted,
-                "offline": r.offline,
-                "cached": r.cached,
-                "conversation": r.conversation,
+                **row,
                 **{f"param_{k}": _scalar(v) for k, v in r.params.items() if k not in ("stream", "tools")},
             })
         return rows

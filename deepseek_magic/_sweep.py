@@ -34,6 +34,7 @@ from ._call import split_keywords
 from ._errors import OptionError
 from ._features import start
 from ._options import OPTION_BY_NAME, validate_options
+from ._render import render_progress, render_sweep
 from ._request import build_request
 from ._result import Result
 from ._session import SESSION, Session
@@ -229,6 +230,11 @@ class _Runner:
 
 
 # ---------------------------------------------------------------------- rows and display
+#: a sweep row's columns from ``Result.to_row`` (after the point's own values)
+_ROW_FIELDS = ("answer", "reasoning_chars", "prompt_tokens", "reasoning_tokens", "answer_tokens",
+               "completion_tokens", "cost", "elapsed", "finish_reason")
+
+
 def _row(point: Mapping[str, Any], outcome: Result | BaseException | None) -> dict[str, Any]:
     result = outcome if isinstance(outcome, Result) else getattr(outcome, "partial", None)
     error: str | None = None
@@ -241,65 +247,10 @@ def _row(point: Mapping[str, Any], outcome: Result | BaseException | None) -> di
     elif outcome.error or outcome.interrupted:
         error = outcome.error or "interrupted"
     row: dict[str, Any] = dict(point)
-    if result is None:
-        row.update(answer="", reasoning_chars=0, prompt_tokens=None, reasoning_tokens=None, answer_tokens=None,
-                   completion_tokens=None, cost=None, elapsed=None, finish_reason=None)
-    else:
-        u = result.usage
-        row.update(answer=result.answer, reasoning_chars=len(result.reasoning), prompt_tokens=u.prompt_tokens,
-                   reasoning_tokens=u.reasoning_tokens, answer_tokens=u.answer_tokens,
-                   completion_tokens=u.completion_tokens, cost=result.cost, elapsed=result.elapsed,
-                   finish_reason=result.finish_reason)
+    fields = result.to_row() if result is not None else {"answer": "", "reasoning_chars": 0}
+    row.update({name: fields.get(name) for name in _ROW_FIELDS})
     row.update(error=error, result=result)
     return row
-
-
-_CELL = "border:1px solid var(--jp-border-color2,rgba(128,128,128,0.35));padding:0.3em 0.5em;vertical-align:top;"
-_ANSWER = "max-height:16em;overflow:auto;min-width:12em;"
-_ERROR = "color:var(--jp-error-color1,#d32f2f);"
-
-
-def _progress(done: int, total: int) -> dict[str, str]:
-    text = f"Sweep: {done}/{total} done…"
-    return {"text/html": f"<div>{text}</div>", "text/plain": text}
-
-
-def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
-    """The side-by-side view of a sweep: an HTML table (model text rendered by the
-    markdown renderer, everything else escaped) and a plain-text twin."""
-    from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
-    from ._render import OFFLINE_NOTE, format_cost
-
-    offline = any(isinstance(r.get("result"), Result) and r["result"].offline for r in rows)
-    head = "".join(f'<th style="{_CELL}">{escape(h)}</th>'
-                   for h in [*names, "answer", "reasoning", "tokens (prompt / reasoning / answer)", "cost", "time",
-                             "finish"])
-    body, plain = [], []
-    for r in rows:
-        tokens = " / ".join("–" if r.get(k) is None else f"{r[k]:,}"
-                            for k in ("prompt_tokens", "reasoning_tokens", "answer_tokens"))
-        result = r.get("result")
-        reasoning = result.reasoning if isinstance(result, Result) else ""
-        reasoning_html = (
-            f'<details><summary>{r["reasoning_chars"]:,} chars</summary>'
-            f'<div class="{IGNORE_MATH_CLASS}" style="white-space:pre-wrap;{_ANSWER}">{escape(reasoning)}</div>'
-            f"</details>" if reasoning else "–")
-        finish = escape(r.get("finish_reason") or "–")
-        if r.get("error"):
-            finish = f'<span class="{IGNORE_MATH_CLASS}" style="{_ERROR}">{escape(str(r["error"])[:300])}</span>'
-        time = "–" if r.get("elapsed") is None else f"{r['elapsed']:.1f} s"
-        answer_html = f'<div style="{_ANSWER}">{markdown_to_html(r["answer"])}</div>'
-        cells = [*(escape(str(r[n])) for n in names), answer_html, reasoning_html, escape(tokens),
-                 escape(format_cost(r.get("cost"))), escape(time), finish]
-        body.append("<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>")
-        answer = " ".join(str(r["answer"]).split())
-        short = answer[:60] + ("…" if len(answer) > 60 else "")
-        plain.append("  ".join([*(f"{n}={r[n]}" for n in names), repr(short), tokens, format_cost(r.get("cost")),
-                                time, str(r.get("error") or r.get("finish_reason"))]))
-    note = f'<div style="font-weight:600">{escape(OFFLINE_NOTE)}</div>' if offline else ""
-    html = (f'<div class="deepseek-magic dsm-sweep">{note}<table style="border-collapse:collapse">'
-            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
-    return {"text/html": html, "text/plain": ("[" + OFFLINE_NOTE + "]\n" if offline else "") + "\n".join(plain)}
 
 
 def _dataframe(rows: list[dict[str, Any]]) -> Any:
@@ -335,10 +286,10 @@ def sweep(prep: Prepared, grid: Mapping[str, Sequence[Any]], *, session: Session
     if display:
         from IPython.display import display as show
 
-        handle = show(_progress(0, len(points)), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        handle = show(render_progress(0, len(points)), raw=True, display_id=True)  # type: ignore[no-untyped-call]
     try:
         runner.wait(on_progress=None if handle is None else
-                    lambda n: handle.update(_progress(n, len(points)), raw=True))
+                    lambda n: handle.update(render_progress(n, len(points)), raw=True))
     except KeyboardInterrupt as exc:
         rows = [_row(p, o) for p, o in zip(points, runner.outcomes)]
         exc.partial = _dataframe(rows)  # type: ignore[attr-defined]

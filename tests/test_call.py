@@ -18,9 +18,16 @@ from deepseek_magic.emulator import Emulator
 from tests.helpers.cells import run_cell
 
 #: a setting that does not exist, added the way a real one would be: one table entry
-PATIENCE = Setting("patience", "seconds", "Seconds to wait for a slow tool.", default=30.0,
-                   flags=("--patience",), metavar="SECONDS", trait=True,
-                   env="DEEPSEEK_MAGIC_PATIENCE")
+PATIENCE = Setting(
+    "patience",
+    "seconds",
+    "Seconds to wait for a slow tool.",
+    default=30.0,
+    flags=("--patience",),
+    metavar="SECONDS",
+    trait=True,
+    env="DEEPSEEK_MAGIC_PATIENCE",
+)
 
 
 @pytest.fixture
@@ -76,12 +83,23 @@ def test_a_call_is_a_frozen_checked_value() -> None:
         Call(modle="x")
 
 
-@pytest.mark.parametrize("name, bad", [
-    ("timeout", "0"), ("timeout", "nan"), ("timeout", "inf"), ("timeout", []),
-    ("max_tool_rounds", "-1"), ("max_tool_rounds", "2.5"), ("max_retries", True),
-    ("out", "not a name"), ("extra", "[1]"), ("extra", "{oops"), ("provider", "acme-nope"),
-    ("run_tools", "perhaps"),
-])
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("timeout", "0"),
+        ("timeout", "nan"),
+        ("timeout", "inf"),
+        ("timeout", []),
+        ("max_tool_rounds", "-1"),
+        ("max_tool_rounds", "2.5"),
+        ("max_retries", True),
+        ("out", "not a name"),
+        ("extra", "[1]"),
+        ("extra", "{oops"),
+        ("provider", "acme-nope"),
+        ("run_tools", "perhaps"),
+    ],
+)
 def test_bad_values_are_one_line_naming_the_setting(name: str, bad: Any) -> None:
     with pytest.raises(ConfigError) as info:
         Call(**{name: bad})
@@ -91,21 +109,29 @@ def test_bad_values_are_one_line_naming_the_setting(name: str, bad: Any) -> None
 
 def test_the_magic_refuses_bad_settings_in_one_line_and_sends_nothing(shell: Any) -> None:
     with Emulator() as emu:
-        for flags, words in (("--timeout 0", "--timeout / timeout '0'"),
-                             ("--max-tool-rounds -2", "--max-tool-rounds / max_tool_rounds"),
-                             ("--extra '[1]'", "--extra / extra"),
-                             ("-o 2x", "--out / out '2x'")):
+        for flags, words in (
+            ("--timeout 0", "--timeout / timeout '0'"),
+            ("--max-tool-rounds -2", "--max-tool-rounds / max_tool_rounds"),
+            ("--extra '[1]'", "--extra / extra"),
+            ("-o 2x", "--out / out '2x'"),
+        ):
             run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} {flags}\nHi")
             assert not run.success and words in str(run.error)
         assert emu.requests == []
 
 
 def test_session_timeouts_and_retries_follow_the_same_rule(session: Any) -> None:
-    settings = dm.resolve_settings(base_url="http://127.0.0.1:9/v1",
-                                   config={"timeout": 5, "max_retries": 0}, env={})
-    assert (settings.read_timeout, settings.max_retries, settings.first_token_timeout) == (5.0, 0, 900.0)
-    settings = dm.resolve_settings(base_url="http://127.0.0.1:9/v1", timeout=7,
-                                   config={"timeout": 5, "max_retries": 1})
+    settings = dm.resolve_settings(
+        base_url="http://127.0.0.1:9/v1", config={"timeout": 5, "max_retries": 0}, env={}
+    )
+    assert (settings.read_timeout, settings.max_retries, settings.first_token_timeout) == (
+        5.0,
+        0,
+        900.0,
+    )
+    settings = dm.resolve_settings(
+        base_url="http://127.0.0.1:9/v1", timeout=7, config={"timeout": 5, "max_retries": 1}
+    )
     assert (settings.read_timeout, settings.max_retries) == (7.0, 1)
     with pytest.raises(ConfigError, match="max_retries"):
         dm.resolve_settings(base_url="http://127.0.0.1:9/v1", config={"max_retries": -1})
@@ -113,8 +139,15 @@ def test_session_timeouts_and_retries_follow_the_same_rule(session: Any) -> None
 
 def test_ask_keywords_are_the_table(session: Any) -> None:
     with Emulator() as emu:
-        r = dm.ask("Hi", session=session, base_url=emu.base_url, system="Be brief.", stream=False,
-                   timeout=30, temperature=0.3)
+        r = dm.ask(
+            "Hi",
+            session=session,
+            base_url=emu.base_url,
+            system="Be brief.",
+            stream=False,
+            timeout=30,
+            temperature=0.3,
+        )
     assert emu.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
     assert emu.requests[0]["stream"] is False and r.params["temperature"] == 0.3
 
@@ -123,12 +156,22 @@ def test_the_panel_fields_and_copied_cell_come_from_the_table(session: Any) -> N
     pytest.importorskip("ipywidgets")
     from deepseek_magic._panel import panel
 
-    p = panel("q", session=session, shell=None, model="deepseek-r1", out="r",
-              base_url="http://127.0.0.1:9/v1", run_tools=True, temperature=0.5)
+    p = panel(
+        "q",
+        session=session,
+        shell=None,
+        model="deepseek-r1",
+        out="r",
+        base_url="http://127.0.0.1:9/v1",
+        run_tools=True,
+        temperature=0.5,
+    )
     assert set(p.fields) == {s.name for s in SETTINGS if s.panel}
     p.system.value = "Be brief."
     cell = p.cell()
-    assert cell.splitlines()[0] == ("%%deepseek --temperature 0.5 -m deepseek-r1 -s 'Be brief.' -o r "
-                                    "--base-url http://127.0.0.1:9/v1 --run-tools")
+    assert cell.splitlines()[0] == (
+        "%%deepseek --temperature 0.5 -m deepseek-r1 -s 'Be brief.' -o r "
+        "--base-url http://127.0.0.1:9/v1 --run-tools"
+    )
     args = parse_line(cell.splitlines()[0].removeprefix("%%deepseek"))
     assert Call(**call_values(args)) == p.current_call()

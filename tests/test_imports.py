@@ -17,12 +17,18 @@ def imports(path: Path) -> set[str]:
     """The package modules ``path`` imports, at the top or inside a function (not the
     ones under ``if TYPE_CHECKING:``, which never run)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in typing_only:
-            found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+            found.update(
+                [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+            )
     return found
 
 
@@ -33,6 +39,7 @@ def graph() -> dict[str, set[str]]:
 
 def cycles(edges: dict[str, set[str]]) -> set[frozenset[str]]:
     """Every pair of modules that reach each other."""
+
     def reach(start: str) -> set[str]:
         seen: set[str] = set()
         todo = [start]
@@ -49,7 +56,10 @@ def cycles(edges: dict[str, set[str]]) -> set[frozenset[str]]:
 
 def test_the_walker_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {
-        frozenset({"a", "b"}), frozenset({"b", "c"}), frozenset({"a", "c"})}
+        frozenset({"a", "b"}),
+        frozenset({"b", "c"}),
+        frozenset({"a", "c"}),
+    }
     assert imports(PACKAGE / "_magic.py") >= {"_display", "_api", "_call"}
 
 

@@ -1,0 +1,20 @@
+"""The one style sheet: every colour and border the views use (inline CSS, since a
+notebook output carries no style sheet of its own). JupyterLab's theme variables come
+first; the fallbacks read on light and dark backgrounds."""
+
+from __future__ import annotations
+
+__all__ = ["ERROR", "WARN", "BORDER", "BORDER_SOFT", "BORDER_FIELD", "BORDER_ACCENT"]
+
+#: an error (the panel's status, the sweep's error cells, a warning in a Result)
+ERROR = "var(--jp-error-color1,#d32f2f)"
+#: stopped / needs attention, not failed
+WARN = "var(--jp-warn-color1,#b26a00)"
+#: table cells (a sweep, a batch)
+BORDER = "var(--jp-border-color2,rgba(128,128,128,0.35))"
+#: the panel's compare columns
+BORDER_SOFT = "var(--jp-border-color2,#ddd)"
+#: an input field drawn as one box (the tools picker)
+BORDER_FIELD = "var(--jp-border-color1, #bdbdbd)"
+#: the rule beside reasoning and tool calls
+BORDER_ACCENT = "var(--jp-border-color1,rgba(128,128,128,0.45))"
