@@ -5,8 +5,9 @@ read ``.result`` at any moment for the Result so far, and it always closes its
 connection (when the loop ends, breaks, raises, or the kernel is interrupted).
 ``AsyncClient`` is the awaitable twin for running several requests at once.
 
-The pure pipeline shared by both: :class:`_Pipeline` (bytes -> SSE -> chunks ->
-events -> accumulator). The I/O loops around it differ only in ``await``.
+The pure pipeline both feed lives in ``_pipeline`` (:class:`~._pipeline.Pipeline`: bytes
+-> SSE -> chunks -> events -> accumulator); the sync and async I/O loops around it stay
+explicit twins, as in httpx, and differ only in ``await``.
 """
 
 from __future__ import annotations
@@ -30,22 +31,16 @@ from ._errors import (
     StreamError,
     status_error,
 )
-from ._events import ChatEvent, ChunkParser, ErrorEvent
+from ._events import ChatEvent
+from ._pipeline import _ERROR_BODY_LIMIT, DEFAULT_MAX_REPLY_CHARS, Pipeline
 from ._request import Request
 from ._result import Result
 from ._retry import RetryPolicy, parse_retry_after
-from ._sse import SSEParser
 
 __all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS",
            "provider_headers"]
 
 log = logging.getLogger("deepseek_magic")
-
-#: A reply longer than this (reasoning + answer, in characters) is cut off with a
-#: StreamError: R1's 64K-token limit is about 256K characters, so this only stops a
-#: runaway or hostile server from filling the kernel's memory.
-DEFAULT_MAX_REPLY_CHARS = 8_000_000
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def provider_headers(settings: Any) -> dict[str, str]:
@@ -128,121 +123,6 @@ def _connection_exception(exc: Exception, request: Request) -> APIError:
     return APIConnectionError(f"Could not reach {host}: {detail}.")
 
 
-class _Pipeline:
-    """Pure part of a stream: bytes in, events out, state in an Accumulator."""
-
-    def __init__(self, request: Request, *, started: float, clock: Callable[[], float],
-                 keep_chunks: bool, max_reply_chars: int, offline: bool = False) -> None:
-        self.request = request
-        self.started = started
-        self.clock = clock
-        self.sse = SSEParser()
-        self.parser = ChunkParser()
-        self.acc = Accumulator(params=request.params, messages=request.messages, model=request.settings.model,
-                               base_url=request.settings.base_url, keep_chunks=keep_chunks,
-                               offline=offline, price=request.price, plan=request.plan)
-        self.done = False
-        self.max_reply_chars = max_reply_chars
-        #: bytes one event (or a whole non-streamed body) may take: JSON escapes can make a
-        #: character 6-12 bytes, so a generous multiple of the character limit
-        self.max_body_bytes = 8 * max_reply_chars + _ERROR_BODY_LIMIT
-        self._pending = 0  # bytes received since the last complete event or comment
-        self.error: APIError | None = None
-        self.interrupted = False
-
-    def feed(self, data: bytes) -> list[ChatEvent]:
-        out: list[ChatEvent] = []
-        comments = self.sse.comments
-        events = self.sse.feed(data)
-        # A server that never ends its line would otherwise grow the line buffer forever.
-        self._pending = 0 if events or self.sse.comments != comments else self._pending + len(data)
-        if self._pending > self.max_body_bytes:
-            raise self.fail(StreamError(
-                f"The server sent {self._pending:,} bytes without completing an event; the stream was cut off "
-                "to protect memory."))
-        for sse in events:
-            out.extend(self._event(sse.data))
-            if self.done:
-                break
-        return out
-
-    def _event(self, data: str) -> list[ChatEvent]:
-        if data.strip() == "[DONE]":
-            self.done = True
-            return self._flush()
-        try:
-            chunk = json.loads(data)
-        except (ValueError, RecursionError):  # RecursionError: hostile nesting like [[[[...
-            raise self.fail(StreamError(f"The server sent a malformed chunk: {self._mask(data)[:80]!r}.")) from None
-        if not isinstance(chunk, dict):  # json.loads gives a dict; typing.Mapping checks are slow
-            raise self.fail(StreamError(f"The server sent a chunk that is not an object: {self._mask(data)[:80]!r}."))
-        self.acc.add_chunk(chunk)
-        events = self.parser.feed(chunk)
-        now = self.clock() - self.started
-        for event in events:
-            self.acc.add(event, now=now)
-            if isinstance(event, ErrorEvent):
-                # One line, whatever the server put in its code and message.
-                # (and never the key: a server may echo it, masked before anything is cut short)
-                raw_code = self._mask(event.code)
-                code = f" (code {' '.join(str(raw_code).split())[:40]})" if raw_code is not None else ""
-                message = " ".join(self._mask(event.message).split())[:300].rstrip(".")
-                raise self.fail(StreamError(f"The server reported an error mid-stream{code}: {message}.",
-                                            code=raw_code, metadata=self._mask(dict(event.metadata or {}))))
-        if self.acc.text_size > self.max_reply_chars:
-            raise self.fail(StreamError(
-                f"The reply passed {self.max_reply_chars:,} characters and was cut off to protect memory."))
-        return events
-
-    def _flush(self) -> list[ChatEvent]:
-        events = self.parser.flush()
-        for event in events:
-            self.acc.add(event)
-        return events
-
-    def end_of_stream(self) -> list[ChatEvent]:
-        """The server closed the stream: deliver held text, and fail if the reply was cut."""
-        events: list[ChatEvent] = []
-        if not self.done:
-            for sse in self.sse.flush():
-                events.extend(self._event(sse.data))
-        if not self.done:
-            events.extend(self._flush())
-            if self.acc.finish_reason is None:
-                raise self.fail(StreamError("The stream ended before the reply was complete (no [DONE])."))
-        return events
-
-    def waiting_too_long(self) -> APIError | None:
-        s = self.request.settings
-        if self.acc.time_to_first_token is None and self.clock() - self.started > s.first_token_timeout:
-            return APITimeoutError(
-                f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the provider may be stuck.",
-                hint="Try again later or choose another provider (first_token_timeout sets the wait).")
-        return None
-
-    def _mask(self, value: Any) -> Any:
-        """``value`` (text, or JSON data) with the API key replaced by ``***``."""
-        key = self.request.settings.api_key
-        if not key:
-            return value
-        if isinstance(value, str):
-            return value.replace(key, "***")
-        if isinstance(value, Mapping):
-            return {k: self._mask(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._mask(v) for v in value]
-        return value
-
-    def fail(self, error: APIError) -> APIError:
-        self.error = error
-        error.partial = self.result()
-        return error
-
-    def result(self) -> Result:
-        error = str(self.error) if self.error is not None else None
-        return self.acc.snapshot(elapsed=self.clock() - self.started, error=error, interrupted=self.interrupted)
-
-
 class _StreamBase:
     def __init__(self, request: Request, *, policy: RetryPolicy, clock: Callable[[], float],
                  keep_chunks: bool, max_reply_chars: int, offline: bool) -> None:
@@ -250,7 +130,7 @@ class _StreamBase:
         self.policy = policy
         self.clock = clock
         self.started = clock()
-        self._pipe = _Pipeline(request, started=self.started, clock=clock, keep_chunks=keep_chunks,
+        self._pipe = Pipeline(request, started=self.started, clock=clock, keep_chunks=keep_chunks,
                                max_reply_chars=max_reply_chars, offline=offline)
         #: retries made before the stream started
         self.retries = 0
@@ -282,24 +162,7 @@ class _StreamBase:
         return "event-stream" in ctype or (self.request.stream and "json" not in ctype)
 
     def _json_reply(self, raw: bytes) -> list[ChatEvent]:
-        """A non-streamed reply (possibly preceded by DeepSeek's blank keep-alive lines);
-        ``raw`` was read with :func:`_read_limited`, so reaching the limit means it was cut."""
-        if len(raw) >= self._pipe.max_body_bytes:
-            raise self._pipe.fail(StreamError(
-                f"The reply passed {self._pipe.max_body_bytes:,} bytes and was cut off to protect memory."))
-        text = raw.decode("utf-8", "replace").strip()
-        try:
-            body = json.loads(text)
-        except (ValueError, RecursionError):
-            raise self._pipe.fail(StreamError(f"The server sent a reply that is not JSON: {text[:80]!r}.")) from None
-        if not isinstance(body, Mapping):
-            raise self._pipe.fail(StreamError("The server sent a reply that is not a JSON object."))
-        events = self._pipe._event(json.dumps(body))
-        events.extend(self._pipe._flush())
-        self._pipe.done = True
-        if self._pipe.acc.finish_reason is None and not self._pipe.acc.has_output:
-            raise self._pipe.fail(StreamError("The server's reply had no choices."))
-        return events
+        return self._pipe.feed_json(raw)
 
 
 class ChatStream(_StreamBase):

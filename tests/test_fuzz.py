@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from deepseek_magic._client import _Pipeline
+from deepseek_magic._pipeline import Pipeline as _Pipeline
 from deepseek_magic._errors import DeepSeekError
 from deepseek_magic._events import ChunkParser
 from deepseek_magic._magic_args import PARSER, parse_line, split_line_magic

@@ -15,6 +15,7 @@ from deepseek_magic._events import (
     ThinkSplitter,
     ToolCallDelta,
 )
+from deepseek_magic._pipeline import Pipeline
 from deepseek_magic._sse import SSEParser
 from tests.helpers.streams import (
     ANSWER,
@@ -198,3 +199,38 @@ def test_in_stream_error_event_is_parsed_with_or_without_choices() -> None:
             chunk["choices"] = choices
         errors = [e for e in ChunkParser().feed(chunk) if isinstance(e, ErrorEvent)]
         assert errors and errors[0].message == "Provider disconnected" and errors[0].code == "server_error"
+
+
+# ---------------------------------------------------------------- the public pipeline
+def _pipeline() -> Pipeline:
+    from deepseek_magic._request import build_request
+    from deepseek_magic._settings import resolve_settings
+
+    request = build_request([{"role": "user", "content": "q"}],
+                            resolve_settings(base_url="http://127.0.0.1:9/v1", env={}), {})
+    ticks = iter(range(100))
+    return Pipeline(request, started=0.0, clock=lambda: float(next(ticks)), keep_chunks=False,
+                    max_reply_chars=1_000)
+
+
+def test_a_whole_json_reply_is_fed_in_one_call() -> None:
+    body = {"choices": [{"message": {"role": "assistant", "content": "42",
+                                     "reasoning_content": "6 * 7"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 5}, "model": "m"}
+    pipe = _pipeline()
+    events = pipe.feed_json(b"\n\n" + json.dumps(body).encode())  # DeepSeek's blank keep-alives
+    result = pipe.result()
+    assert events and (result.answer, result.reasoning, result.finish_reason) == ("42", "6 * 7", "stop")
+    assert result.usage.completion_tokens == 5
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b"<html>busy</html>", "not JSON"), (b"[1, 2]", "not a JSON object"),
+    (b"{}", "no choices"), (b"x" * 80_000, "cut off"),
+])
+def test_a_bad_json_reply_is_one_stream_error_with_the_partial_result(raw: bytes, words: str) -> None:
+    from deepseek_magic import StreamError
+
+    with pytest.raises(StreamError, match=words) as info:
+        _pipeline().feed_json(raw)
+    assert info.value.partial is not None and "\n" not in str(info.value)
