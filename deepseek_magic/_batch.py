@@ -56,7 +56,7 @@ from ._runcost import RunEstimate, estimate_run, model_prices
 from ._runfile import DEFAULT_RUN_FILE, RunFile
 from ._session import SESSION, Session
 
-__all__ = ["DEFAULT_CONCURRENCY", "Plan", "map_rows", "amap_rows", "plan_run"]
+__all__ = ["DEFAULT_CONCURRENCY", "Plan", "amap_rows", "map_rows", "plan_run"]
 
 DEFAULT_CONCURRENCY = 8
 #: a row refused this many times as "too much" fails (the server never had room for it)
@@ -230,6 +230,8 @@ class Runner:
         self.results: dict[str, Result] = {}
         self.progress = Progress(total=len(plan.todo))
         self.inflight: set[str] = set()
+        #: rows in flight when the run was interrupted
+        self.interrupted: set[str] = set()
         self.by_key: dict[str, Request] = {}
         for key, request in zip(plan.keys, plan.requests):
             self.by_key.setdefault(key, request)
@@ -307,6 +309,7 @@ class Runner:
             try:
                 outcome = await self._attempt(key, request, client)
             except asyncio.CancelledError:
+                self.interrupted.add(key)
                 if self.plan.run_file is not None:
                     self.plan.run_file.failed(key, "interrupted", status="interrupted")
                 await self._release(key, need, ok=False)
@@ -419,7 +422,7 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
     import pandas as pd
 
     outcomes = runner.outcomes if runner is not None else {}
-    inflight = runner.inflight if runner is not None else set()
+    inflight = (runner.inflight | runner.interrupted) if runner is not None else set()
     stopped = runner.progress.stopped if runner is not None else None
     records = []
     for row, key in zip(plan.rows.records, plan.keys):
@@ -523,11 +526,8 @@ class Bar:
     def close(self, ok: bool) -> None:
         if self.bar is None:
             return
-        if not ok and hasattr(self.bar, "colour"):
-            try:
-                self.bar.colour = "#d32f2f"  # notebook bars turn red on failure; text bars ignore it
-            except Exception:  # noqa: BLE001  (cosmetic only)
-                pass
+        if not ok:
+            self.bar.colour = "#d32f2f"  # a notebook bar turns red when rows failed; text ignores it
         self.bar.close()
 
 

@@ -25,7 +25,7 @@ from ._api import Prepared
 from ._errors import OptionError
 from ._request import Request, normalize_messages
 
-__all__ = ["Rows", "compile_template", "read_rows", "row_requests", "OUTPUT_COLUMNS", "TEXT_COLUMN"]
+__all__ = ["OUTPUT_COLUMNS", "TEXT_COLUMN", "Rows", "compile_template", "read_rows", "row_requests"]
 
 TEXT_COLUMN = "text"
 #: the columns a run adds, in order (``result`` is added on demand)
@@ -160,7 +160,7 @@ def row_requests(base: Prepared, rows: Rows, fill: Callable[[dict[str, Any]], Pr
             prompt = fill(row)
         except OptionError:
             raise
-        except Exception as exc:  # a row the template or the function cannot handle
+        except Exception as exc:  # noqa: BLE001  (a row the template or the user's function cannot handle)
             label = rows.index[i]
             raise OptionError(f"Row {label!r}: the prompt could not be made ({type(exc).__name__}: {exc}). "
                               "Nothing was sent.", option="prompt") from None

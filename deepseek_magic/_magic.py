@@ -163,6 +163,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
             return panel(prompt, session=self.session, model=args.model, system=args.system,
                          out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
+        if args.over:
+            return self._over(args, prompt)
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -173,10 +175,20 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         return None
 
     def _prepare(self, args: Any, prompt: str) -> Prepared:
-        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
-            raise UsageError(f"--out {args.out}: not a valid Python name.")
         if args.vars:
             prompt = interpolate(prompt, self.shell.user_ns)
+        kwargs = self._request_kwargs(args)
+        try:
+            return prepare(prompt, session=self.session, conversation=args.chat, run_tools=args.run_tools,
+                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr), **kwargs)
+        except (OptionError, ConfigError, ToolError) as exc:
+            # One line, nothing sent.
+            raise UsageError(str(exc)) from None
+
+    def _request_kwargs(self, args: Any) -> dict[str, Any]:
+        """The line's request settings and options, checked (one line, nothing sent)."""
+        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
+            raise UsageError(f"--out {args.out}: not a valid Python name.")
         options: dict[str, Any] = option_values(args)
         if "tools" in options:
             options["tools"] = self._resolve_tools(options["tools"])
@@ -199,16 +211,14 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                         raise ValueError
                 except ValueError:
                     raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
-        try:
-            return prepare(
-                prompt, session=self.session, model=args.model, system=args.system, stream=not args.no_stream,
-                base_url=args.base_url, provider=args.provider, extra=extra, conversation=args.chat,
-                run_tools=args.run_tools, warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                options=options, **numbers,
-            )
-        except (OptionError, ConfigError, ToolError) as exc:
-            # One line, nothing sent.
-            raise UsageError(str(exc)) from None
+        return dict(model=args.model, system=args.system, stream=not args.no_stream, base_url=args.base_url,
+                    provider=args.provider, extra=extra, options=options, **numbers)
+
+    def _over(self, args: Any, prompt: str) -> None:
+        """``--over DATA``: the cell is a template filled per row (see ``_batch``)."""
+        from ._magic_over import run_over
+
+        run_over(self, args, prompt)
 
     def _sweep(self, args: Any, prompt: str) -> None:
         """``--sweep``: one prompt over a grid of options, concurrently (see ``_sweep``)."""

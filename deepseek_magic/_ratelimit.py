@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["RateGate", "GateStats", "THROTTLE_STATUSES"]
+__all__ = ["THROTTLE_STATUSES", "GateStats", "RateGate"]
 
 #: statuses that mean "too much, slow down" (before the first byte)
 THROTTLE_STATUSES = frozenset({429, 503})

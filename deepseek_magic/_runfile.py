@@ -37,7 +37,7 @@ from ._cache import _scrub
 from ._errors import ConfigError
 from ._result import Result
 
-__all__ = ["RunFile", "DEFAULT_RUN_FILE", "ROW_FIELDS", "open_run"]
+__all__ = ["DEFAULT_RUN_FILE", "ROW_FIELDS", "RunFile", "open_run"]
 
 DEFAULT_RUN_FILE = "deepseek-runs.sqlite"
 FORMAT_VERSION = 1
@@ -139,7 +139,11 @@ class RunFile:
                 marks = ",".join("?" * len(part))
                 sql = f"SELECT key, {', '.join(columns)} FROM rows WHERE status = 'done' AND key IN ({marks})"
                 for key, *values in self._db.execute(sql, part):
-                    found[key] = dict(zip(columns, values))
+                    row = dict(zip(columns, values))
+                    for text in ("answer", "reasoning", "error"):
+                        if text in row and row[text] is None:
+                            row[text] = ""  # an answered row: empty, never missing
+                    found[key] = row
         return found
 
     def reasoning(self, key: str) -> str:
