@@ -23,6 +23,7 @@ SECTION_TITLES = {
     "concurrency": "3. Concurrency",
     "loadtime": "4. Load time",
     "memory": "5. Memory",
+    "batch": "6. Batch runs (map)",
 }
 
 #: For a figure that misses its goal: why, and what would close it.
@@ -174,7 +175,7 @@ def _load(values: Any) -> str:
 
 def _status(fig: Figure) -> str:
     if fig.status == "MISS" and fig.value is not None and fig.limit:
-        return f"**MISS** (+{(fig.value / fig.limit - 1) * 100:.0f}%)"
+        return f"**MISS** ({(fig.value / fig.limit - 1) * 100:+.0f}%)"
     return {"PASS": "PASS", "INFO": "", "N/A": "n/a"}.get(fig.status, fig.status)
 
 
@@ -247,6 +248,24 @@ def _details(name: str, raw: dict[str, Any]) -> str:
                 ["%%deepseek: peak of the final render", f"{raw['magic_render_peak']:,}"],
                 ["%%deepseek: still traced after (Result + output)", f"{raw['magic_retained']:,}"]]
         return _table(rows, ["what", "bytes"], "lr")
+    if name == "batch":
+        t, o, sc = raw["throughput"], raw["exactly_once"], raw["scale"]
+        rows = [[f"a client that knows the limit ({t['capacity_limit']} at once)", f"{t['capacity_rows_s']:.1f}",
+                 "", ""],
+                [f"map(), concurrency 32, {t['rows']:,} rows", f"{t['map_rows_s']:.1f}", str(t["map_429"]),
+                 str(t["map_failed"])],
+                [f"asyncio.gather(aask()), {t['rows']:,} rows", f"{t['naive_rows_s']:.1f}", "",
+                 str(t["naive_failed"])],
+                [f"map(), 429 with Retry-After: 1, {t['ra_rows']:,} rows", f"{t['ra_rows_s']:.1f}",
+                 str(t["ra_429"]), str(t["ra_failed"])]]
+        return (f"First token after {t['latency']:g} s.\n\n"
+                + _table(rows, ["client", "answered rows/s", "429s met", "rows failed"], "lrrr")
+                + f"\n\nExactly-once: {o['rows']} rows, {o['runs']} runs ({o['interrupts']} interrupted), "
+                  f"{o['requests']:,} requests, {o['completed_replies']:,} replies completed by the server, "
+                  f"run file {o['run_file']}, paid twice: {o['paid_twice']}."
+                + f"\n\nScale: {sc['rows']:,} rows in {sc['wall_s']:.0f} s; CPU {sc['map_cpu_ms']:.2f} ms per row "
+                  f"(ask(): {sc['ask_cpu_ms']:.2f} ms); {sc['kept_bytes'] / 1e6:.1f} MB kept; "
+                  f"{sc['bar_updates']:,} progress updates, longest gap {sc['longest_gap_s']:.2f} s.")
     return ""
 
 

@@ -454,6 +454,10 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
     frame.attrs["estimate"] = plan.estimate.as_dict()
     if stopped:
         frame.attrs["stopped"] = stopped
+    if runner is not None:
+        p = runner.progress
+        frame.attrs.update(requests=p.requests, retries=p.retries, throttled=runner.gate.stats.throttles,
+                           lowest_limit=runner.gate.stats.lowest_limit)
     return frame
 
 
@@ -477,10 +481,14 @@ def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: b
     if runner is not None and runner.gate.stats.throttles:
         parts.append(f"{runner.gate.stats.throttles:,} throttled")
     parts.append(f"{p.tokens:,} completion tokens")
-    parts.append(format_cost(p.cost) + (" (offline: not charged)" if plan.estimate.offline else ""))
+    parts.append(format_cost(p.cost) + (" (simulated, not charged)" if plan.estimate.offline else ""))
     parts.append(f"{seconds:.1f} s")
     head = "Interrupted: " if interrupted else ("Stopped: " + p.stopped + ". " if p.stopped else "")
     line = "map: " + head + " · ".join(parts)
+    if plan.estimate.offline:
+        from ._render import OFFLINE_NOTE
+
+        line = f"[{OFFLINE_NOTE}] {line}"
     if plan.run_file is not None:
         line += f" · run file {plan.run_file.name}"
     if plan.crashed:

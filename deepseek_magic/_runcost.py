@@ -87,7 +87,10 @@ class RunEstimate:
             f"tokens ({self.prices.source})",
         ]
         if self.offline:
-            lines.append("offline emulator: nothing is charged (its replies carry simulated costs at these prices)")
+            from ._render import OFFLINE_NOTE
+
+            lines.append(f"[{OFFLINE_NOTE}]: nothing is charged (its replies carry simulated costs at these "
+                         "prices)")
         return "Estimate: " + "\n  ".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -97,9 +100,12 @@ class RunEstimate:
         """The estimate in one line (printed as a run starts)."""
         from ._render import format_cost
 
+        from ._render import OFFLINE_NOTE
+
         done = f", {self.resumed:,} already answered" if self.resumed else ""
-        free = "; offline: not charged" if self.offline else ""
-        return (f"map: {self.rows:,} rows, {self.requests:,} to send{done} · about {self.prompt_tokens:,} prompt "
+        free = " (simulated, not charged)" if self.offline else ""
+        note = f"[{OFFLINE_NOTE}] " if self.offline else ""
+        return (f"{note}map: {self.rows:,} rows, {self.requests:,} to send{done} · about {self.prompt_tokens:,} prompt "
                 f"tokens · estimated {format_cost(self.cost_low)} to {format_cost(self.cost_high)}{free}")
 
     def as_dict(self) -> dict[str, Any]:
