@@ -262,9 +262,11 @@ def _details(name: str, raw: dict[str, Any]) -> str:
                 + _table(rows, ["client", "answered rows/s", "429s met", "rows failed"], "lrrr")
                 + f"\n\nExactly-once: {o['rows']} rows, {o['runs']} runs ({o['interrupts']} interrupted), "
                   f"{o['requests']:,} requests, {o['completed_replies']:,} replies completed by the server, "
-                  f"run file {o['run_file']}, paid twice: {o['paid_twice']}."
+                  f"run file {o['run_file']}; {o['in_flight_at_interrupts']} rows in flight at an interrupt, "
+                  f"{o['paid_twice']} rows paid twice ({o['paid_twice_unexplained']} of them not in flight); "
+                  f"stops took {', '.join(f'{x:.2f}' for x in o['stop_s'])} s."
                 + f"\n\nScale: {sc['rows']:,} rows in {sc['wall_s']:.0f} s; CPU {sc['map_cpu_ms']:.2f} ms per row "
-                  f"(ask(): {sc['ask_cpu_ms']:.2f} ms); {sc['kept_bytes'] / 1e6:.1f} MB kept; "
+                  f"(aask(): {sc['aask_cpu_ms']:.2f} ms); {sc['kept_bytes'] / 1e6:.1f} MB kept; "
                   f"{sc['bar_updates']:,} progress updates, longest gap {sc['longest_gap_s']:.2f} s.")
     return ""
 

@@ -297,6 +297,16 @@ class Runner:
 
     async def row(self, key: str, client: Any) -> None:
         """Send one row until it is answered, fails, or the run stops."""
+        try:
+            await self._row(key, client)
+        except asyncio.CancelledError:
+            # In flight or waiting to retry: marked, so the next run knows it was not a crash.
+            self.interrupted.add(key)
+            if self.plan.run_file is not None:
+                self.plan.run_file.failed(key, "interrupted", status="interrupted")
+            raise
+
+    async def _row(self, key: str, client: Any) -> None:
         request = self.by_key[key]
         attempts = throttles = 0
         while not self._stop:
@@ -309,9 +319,6 @@ class Runner:
             try:
                 outcome = await self._attempt(key, request, client)
             except asyncio.CancelledError:
-                self.interrupted.add(key)
-                if self.plan.run_file is not None:
-                    self.plan.run_file.failed(key, "interrupted", status="interrupted")
                 await self._release(key, need, ok=False)
                 raise
             if outcome is None or isinstance(outcome, Result):
@@ -492,7 +499,7 @@ def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: b
     if plan.run_file is not None:
         line += f" · run file {plan.run_file.name}"
     if plan.crashed:
-        line += f" · {plan.crashed} rows left in flight by an earlier run were sent again"
+        line += f" · {plan.crashed} rows an earlier run left unfinished (a crash?) were sent again"
     label = {k: i for k, i in reversed(list(zip(plan.keys, plan.rows.index)))}
     shown = [f"  row {label.get(k)!r}: {e}" for k, e in p.errors[:SHOWN_ERRORS]]
     if len(p.errors) > SHOWN_ERRORS:
