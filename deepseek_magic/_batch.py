@@ -273,8 +273,9 @@ class Runner:
             store.done(key, result)
         p = self.progress
         p.done += 1
-        p.tokens += result.usage.completion_tokens or 0
-        p.cost += result.cost or 0.0
+        if not result.cached:  # a replayed reply was paid for when it was recorded
+            p.tokens += result.usage.completion_tokens or 0
+            p.cost += result.cost or 0.0
         self.outcomes[key] = _flat(result, keep_reasoning=self.plan.keep_reasoning)
         if self.plan.results:
             self.results[key] = result
@@ -668,6 +669,9 @@ def map_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT_CONCUR
             frame = build_frame(plan, runner, interrupted=True)
             print(summary(plan, runner, time.monotonic() - started, interrupted=True))
             exc.partial = frame  # type: ignore[attr-defined]
+            raise
+        except BaseException:
+            bar.close(ok=False)
             raise
         bar.update(runner, force=True)
         bar.close(ok=not runner.progress.failed)

@@ -165,6 +165,11 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                          out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
         if args.over:
             return self._over(args, prompt)
+        from ._magic_over import OVER_ONLY
+
+        for dest, flag in OVER_ONLY:
+            if getattr(args, dest) is not None:
+                raise UsageError(f"{flag} works with --over DATA (a run over rows); nothing was sent.")
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)

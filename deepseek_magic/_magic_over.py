@@ -3,8 +3,9 @@
 The template syntax is ``--vars``'s: ``{{column}}`` is the row's value; with ``--vars`` a
 name that is not a column is a notebook variable. Everything is checked before the
 first request (one line, nothing sent); the run itself is :func:`._batch.map_rows`.
-``--dry-run`` prints the estimate. ``-o NAME`` gets the DataFrame, also the partial one
-when the run is interrupted.
+``--dry-run`` prints the estimate; ``--hide-reasoning`` leaves the ``reasoning`` column
+empty (the run file keeps it). ``-o NAME`` gets the DataFrame, also the partial one when
+the run is interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from IPython.core.error import UsageError
 
 from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 
-__all__ = ["run_over"]
+__all__ = ["OVER_ONLY", "run_over"]
+
+#: flags that mean something only with --over (refused without it, never ignored)
+OVER_ONLY = (("concurrency", "--concurrency"), ("budget", "--budget"), ("run_file", "--run-file"))
 
 #: flags that make no sense for a run over rows (refused, never ignored)
 _REFUSED = (("sweep", "--sweep"), ("panel", "--panel"), ("chat", "--chat"), ("run_tools", "--run-tools"),
@@ -57,7 +61,8 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
         frame = map_rows(
             data, prompt, session=magics.session, template_style="vars",
             namespace=namespace if args.vars else None, concurrency=concurrency or DEFAULT_CONCURRENCY,
-            budget=budget, run_file=run_file, dry_run=args.dry_run, **kwargs, **options)
+            budget=budget, run_file=run_file, dry_run=args.dry_run, keep_reasoning=not args.hide_reasoning,
+            **kwargs, **options)
     except (OptionError, ConfigError, ToolError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt as exc:

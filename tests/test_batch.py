@@ -411,6 +411,7 @@ def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(shell, frame
             "--over data --sweep seed=1,2\nSolve {{question}}": "--sweep cannot be used",
             "--over data --concurrency x\nSolve {{question}}": "--concurrency x",
             "--over data --budget 0.0001\nSolve {{question}}": "Not sent: this run could cost",
+            "--budget 1\nSolve this": "--budget works with --over",
         }
         for line, message in cases.items():
             run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} {line}")
