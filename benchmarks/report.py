@@ -264,8 +264,8 @@ def _details(name: str, raw: dict[str, Any]) -> str:
                  "", ""],
                 [f"map(), concurrency 32, {t['rows']:,} rows", f"{t['map_rows_s']:.1f}", str(t["map_429"]),
                  str(t["map_failed"])],
-                [f"asyncio.gather(aask()), {t['rows']:,} rows", f"{t['naive_rows_s']:.1f}", "",
-                 str(t["naive_failed"])],
+                [f"asyncio.gather(aask()), {t['rows']:,} rows", f"{t['naive_rows_s']:.1f}",
+                 str(t["naive_429"]), str(t["naive_failed"])],
                 [f"map(), 429 with Retry-After: 1, {t['ra_rows']:,} rows", f"{t['ra_rows_s']:.1f}",
                  str(t["ra_429"]), str(t["ra_failed"])]]
         return (f"First token after {t['latency']:g} s.\n\n"
