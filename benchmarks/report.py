@@ -64,6 +64,15 @@ WHY_MISSED: dict[str, str] = {
         "does; the figure also swings by +-0.3x when other processes hold the cores. What would "
         "close it: writing finished rows in small batches (one commit for the rows that finished "
         "in the same 50 ms), at the price of losing up to that many rows in a crash."),
+    "batch.scale.longest_gap_s": (
+        "The calling thread waits for finished rows with a 0.2 s timeout and updates the bar; a "
+        "longer gap is the GIL held elsewhere in the process: mostly a full (generation 2) garbage "
+        "collection, which walks every object of the process (0.17 s at most with `map()` alone; "
+        "longer here, where the heap still holds the earlier benchmarks' objects), or both cores "
+        "busy with other processes (see the load average). The stop button itself is measured "
+        "above: the longest time from the interrupt to the partial DataFrame. What would close "
+        "it: fewer objects per row (the flat row dict instead of a Result kept until the row is "
+        "written)."),
     "batch.map_share": (
         "Check the gate's decrease (`_ratelimit.RateGate.throttled`) and its probe hold."),
     "memory.ask_peak_ratio": (
