@@ -14,8 +14,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._api import aask, ask  # noqa: E402
 from . import _errors  # noqa: E402
+from ._api import aask, ask  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
@@ -30,6 +30,7 @@ __all__ = [
     "sweep",
     "amap",
     "open_run",
+    "models",
     "history",
     "last",
     "Result",
@@ -90,6 +91,16 @@ def __getattr__(name: str) -> Any:
 
         return map_rows
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def models(contains: str | None = None, **kwargs: Any) -> Any:
+    """What the configured provider serves, as a DataFrame: ``models("deepseek")`` keeps
+    matching ids. Read once per session from ``GET /models`` (``refresh=True`` reads
+    again); the dated snapshot shipped with the package answers when it cannot be reached
+    (or with ``snapshot=True``)."""
+    from ._catalogue import models as _models
+
+    return _models(contains, **kwargs)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:

@@ -64,7 +64,7 @@ MAX_THROTTLES_PER_ROW = 50
 #: errors shown under the summary line
 SHOWN_ERRORS = 3
 _PREPARE_KEYS = ("model", "system", "stream", "base_url", "api_key", "provider", "timeout", "max_retries", "extra",
-                 "first_token_timeout", "max_reply_chars")
+                 "first_token_timeout", "max_reply_chars", "strict")
 
 
 # ---------------------------------------------------------------------- the plan
@@ -114,7 +114,7 @@ def _money(value: Any) -> float | None:
 def plan_run(data: Any, prompt: Any, *, session: Session, options: Mapping[str, Any], style: str = "format",
              namespace: Mapping[str, Any] | None = None, keep: Any = None, budget: Any = None,
              run_file: Any = DEFAULT_RUN_FILE, keep_reasoning: bool = True, results: bool = False,
-             settings: Mapping[str, Any] | None = None) -> Plan:
+             settings: Mapping[str, Any] | None = None, dry_run: bool = False) -> Plan:
     """Read the rows, build and validate every request, read the run file, estimate the
     cost and check the budget. Raises before anything is sent."""
     rows = read_rows(data)
@@ -129,7 +129,8 @@ def plan_run(data: Any, prompt: Any, *, session: Session, options: Mapping[str, 
     try:
         # Validates the options and settings once; each row's request is this one with
         # the row's messages (row_requests checks every row's prompt).
-        prep = prepare("(the rows' prompts)", session=session, options=dict(options), **settings)
+        prep = prepare("(the rows' prompts)", session=session, options=dict(options), require_key=not dry_run,
+                       **settings)
     except TypeError as exc:
         raise OptionError(f"map(): {exc}.", option="options") from None
     system = system or session.config.get("system")
@@ -238,7 +239,7 @@ class Runner:
         self.policy = RetryPolicy(max_retries=plan.prep.settings.max_retries)
         self._reserved = 0.0
         self._stop = False
-        prices = model_prices(plan.prep.settings)
+        prices = model_prices(plan.prep.request)
         self._row_high = {
             key: self._high_cost(self.by_key[key], prices.prompt_per_m, prices.completion_per_m)
             for key in plan.todo} if plan.budget is not None else {}
@@ -651,7 +652,7 @@ def map_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT_CONCUR
     settings, options = _split_kwargs(dict(kwargs))
     plan = plan_run(data, prompt, session=session, options=options, settings=settings, keep=keep, budget=budget,
                     run_file=run_file, keep_reasoning=keep_reasoning, results=results, style=template_style,
-                    namespace=namespace)
+                    namespace=namespace, dry_run=dry_run)
     try:
         if dry_run:
             return plan.estimate
@@ -691,7 +692,7 @@ async def amap_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT
     concurrency = _check_concurrency(concurrency)
     settings, options = _split_kwargs(dict(kwargs))
     plan = plan_run(data, prompt, session=session, options=options, settings=settings, keep=keep, budget=budget,
-                    run_file=run_file, keep_reasoning=keep_reasoning, results=results)
+                    run_file=run_file, keep_reasoning=keep_reasoning, results=results, dry_run=dry_run)
     try:
         if dry_run:
             return plan.estimate

@@ -10,8 +10,8 @@ completion tokens (reasoning included) per request:
 * else a stated assumption (:data:`ASSUMED_LOW` to ``_spend.DEFAULT_OUTPUT_TOKENS``);
 * never above the request's own ``max_completion_tokens``.
 
-Prices come from :func:`model_prices`, the one seam where a provider catalogue's prices
-(the ``/models`` list, per model) plug in; today it returns the seed's R1 prices.
+Prices come from :func:`model_prices`, the one seam for prices: the catalogue's lookup
+that the request carries (``_catalogue.price_for``), else the seed's R1 prices.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 
 from ._request import Request
 from ._result import PRICE_IN_PER_M, PRICE_OUT_PER_M
-from ._settings import Settings
 from ._spend import DEFAULT_OUTPUT_TOKENS, estimate_request
 
 __all__ = ["ASSUMED_LOW", "Prices", "RunEstimate", "estimate_run", "model_prices"]
@@ -41,10 +40,21 @@ class Prices:
     source: str
 
 
-def model_prices(settings: Settings) -> Prices:
-    """The prices of ``settings.model``: THE seam for catalogue prices (issue 12's
-    ``/models`` catalogue). Until it lands: the seed's DeepSeek R1 prices."""
-    return Prices(PRICE_IN_PER_M, PRICE_OUT_PER_M, "the seed's DeepSeek R1 prices")
+_SOURCES = {"catalogue": "the provider's /models catalogue", "snapshot": "the shipped /models snapshot",
+            "seed": "the seed's DeepSeek R1 prices", "user": "your %deepseek_spend --price",
+            "free": "a local server: free"}
+
+
+def model_prices(request: Request) -> Prices:
+    """The prices of the model ``request`` goes to: the one seam for prices. The request
+    carries the catalogue's lookup (``_catalogue.price_for``: your ``--price``, a local
+    server's nothing, the live or shipped ``/models`` figures, else the seed's R1 prices)."""
+    lookup = getattr(request, "price", None)
+    model = str(request.body.get("model", request.settings.model))
+    if callable(lookup):
+        price = lookup(model)
+        return Prices(price.prompt * 1e6, price.completion * 1e6, _SOURCES.get(price.source, price.source))
+    return Prices(PRICE_IN_PER_M, PRICE_OUT_PER_M, _SOURCES["seed"])
 
 
 @dataclass(frozen=True)
@@ -149,5 +159,5 @@ def estimate_run(base: Request, requests: Sequence[Request], *, rows: int, resum
     bound = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else None
     low, high, basis = output_range(list(history), bound, model)
     return RunEstimate(rows=rows, requests=len(requests), resumed=resumed, prompt_tokens=prompt, output_low=low,
-                       output_high=high, output_basis=basis, prices=model_prices(settings),
+                       output_high=high, output_basis=basis, prices=model_prices(base),
                        offline=settings.offline)

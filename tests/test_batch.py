@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from magic_helpers import run_cell
 
 import deepseek_magic as dm
 from deepseek_magic import BudgetError, OptionError
@@ -24,6 +23,7 @@ from deepseek_magic._batch import amap_rows, map_rows
 from deepseek_magic._ratelimit import RateGate
 from deepseek_magic._runfile import RunFile
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
 
 pd = pytest.importorskip("pandas")
 
