@@ -55,6 +55,11 @@ def go(data: Any, prompt: Any, emu: Emulator, session: Any, **kwargs: Any) -> An
     return map_rows(data, prompt, base_url=emu.base_url, session=session, **kwargs)
 
 
+def priced(data: Any, prompt: Any, emu: Emulator, session: Any, **kwargs: Any) -> Any:
+    """As ``go``, with OpenRouter's rules and R1's price (a bare loopback URL is a free local server)."""
+    return go(data, prompt, emu, session, provider="openrouter", **kwargs)
+
+
 # ---------------------------------------------------------------------- before sending
 def test_template_errors_are_refused_before_anything_is_sent(session, frame, run_file) -> None:
     with Emulator(responder=echo) as emu:
@@ -118,33 +123,35 @@ def test_callable_prompts_may_return_messages(session, run_file) -> None:
 
 def test_dry_run_estimates_and_sends_nothing(session, frame, run_file) -> None:
     with Emulator(responder=echo) as emu:
-        est = go(frame, "Solve: {question}", emu, session, run_file=run_file, dry_run=True)
+        est = priced(frame, "Solve: {question}", emu, session, run_file=run_file, dry_run=True)
         assert emu.request_log == []
         assert est.requests == 12 and est.prompt_tokens > 0 and 0 < est.cost_low < est.cost_high
         assert "assumed" in est.output_basis and "12 requests to send" in str(est)
-        bounded = go(frame, "Solve: {question}", emu, session, run_file=run_file, dry_run=True,
-                     max_completion_tokens=300)
+        bounded = priced(frame, "Solve: {question}", emu, session, run_file=run_file, dry_run=True,
+                         max_completion_tokens=300)
         assert bounded.output_high == 300
-        go(frame.iloc[:4], "Solve: {question}", emu, session, run_file=run_file)
-        later = go(frame, "Solve: {question}", emu, session, run_file=run_file, dry_run=True)
+        priced(frame.iloc[:4], "Solve: {question}", emu, session, run_file=run_file)
+        later = priced(frame, "Solve: {question}", emu, session, run_file=run_file, dry_run=True)
+        free = go(frame, "Solve: {question}", emu, session, run_file=None, dry_run=True)
     # Rows already answered are not counted; the range now comes from the replies seen.
     assert later.requests == 8 and later.resumed == 4 and "earlier replies" in later.output_basis
     assert later.output_high < est.output_high
+    assert free.cost_high == 0 and "local server" in str(free)  # a local server costs nothing
 
 
 # ---------------------------------------------------------------------- budgets
 def test_a_run_whose_estimate_can_exceed_the_budget_is_refused(session, frame, run_file) -> None:
     with Emulator(responder=echo) as emu:
         with pytest.raises(BudgetError, match=r"Not sent: this run could cost up to \$.*over its budget of \$0.01"):
-            go(frame, "Solve: {question}", emu, session, run_file=run_file, budget=0.01)
+            priced(frame, "Solve: {question}", emu, session, run_file=run_file, budget=0.01)
         assert emu.request_log == []
 
 
 def test_a_run_that_reaches_its_budget_stops_and_keeps_what_is_done(session, frame, run_file) -> None:
     # Each reply reports $0.001; the estimate (50 tokens at most per row) lets the run start.
     with Emulator(responder=lambda body: Reply(reasoning="r", answer="ok", cost=0.001)) as emu:
-        out = go(frame, "Solve: {question}", emu, session, run_file=run_file, budget=0.003,
-                 max_completion_tokens=50, concurrency=1)
+        out = priced(frame, "Solve: {question}", emu, session, run_file=run_file, budget=0.003,
+                     max_completion_tokens=50, concurrency=1)
         sent = len(emu.requests)
     assert sent == 3  # $0.003 spent: a fourth row could pass the budget, so it was not sent
     assert (out["answer"] == "ok").sum() == 3
@@ -410,7 +417,7 @@ def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(shell, frame
             "--over nowhere\nSolve {{question}}": "no variable",
             "--over data --sweep seed=1,2\nSolve {{question}}": "--sweep cannot be used",
             "--over data --concurrency x\nSolve {{question}}": "--concurrency x",
-            "--over data --budget 0.0001\nSolve {{question}}": "Not sent: this run could cost",
+            "--over data --provider openrouter --budget 0.0001\nSolve {{question}}": "Not sent: this run could cost",
             "--budget 1\nSolve this": "--budget works with --over",
         }
         for line, message in cases.items():
@@ -429,7 +436,8 @@ def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(sh
         assert "Estimate: 12 requests to send" in run.stdout
         run = run_cell(shell, f"%%deepseek --over data --vars --base-url {emu.base_url} -o out\n"
                               "Answer {{style}}: {{question}}")
-        assert emu.requests[0]["messages"][-1]["content"] == "Answer briefly: q0"
+        sent = {b["messages"][-1]["content"] for b in emu.requests}
+        assert sent == {f"Answer briefly: q{i}" for i in range(12)}
 
 
 def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
