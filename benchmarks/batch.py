@@ -52,8 +52,10 @@ CAPACITY = 8
 def _reply(i: int) -> Any:
     from deepseek_magic.emulator import Reply
 
-    return Reply(reasoning=f"Row {i}: add the two numbers, check the carry, and state the sum briefly. " * 2,
-                 answer=f"The answer for row {i} is {i * 7}.")
+    return Reply(
+        reasoning=f"Row {i}: add the two numbers, check the carry, and state the sum briefly. " * 2,
+        answer=f"The answer for row {i} is {i * 7}.",
+    )
 
 
 def _rss() -> int:
@@ -97,23 +99,34 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
         capacity = asyncio.run(knows_the_limit())
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            out = map_rows(_questions(rows, "map"), None, base_url=url, session=session, concurrency=32,
-                           run_file=Path(tmp) / "run.sqlite", progress=False)
+            out = map_rows(
+                _questions(rows, "map"),
+                None,
+                base_url=url,
+                session=session,
+                concurrency=32,
+                run_file=Path(tmp) / "run.sqlite",
+                progress=False,
+            )
             took = time.perf_counter() - t
         map_rate = rows / took
         map_failed = int((out["error"] != "").sum())
         raw.update(capacity_rows_s=capacity, map_rows_s=map_rate, map_s=took, map_failed=map_failed)
 
         async def naive() -> list[Any]:
-            return await asyncio.gather(*(dm.aask(q, base_url=url, session=session)
-                                          for q in _questions(rows, "naive")), return_exceptions=True)
+            return await asyncio.gather(
+                *(dm.aask(q, base_url=url, session=session) for q in _questions(rows, "naive")),
+                return_exceptions=True,
+            )
 
         from deepseek_magic import _client
 
         statuses: list[int] = []
         original = _client._status_exception
 
-        def counted(response: Any, raw: bytes, key: str | None) -> Any:  # every HTTP error the client saw
+        def counted(
+            response: Any, raw: bytes, key: str | None
+        ) -> Any:  # every HTTP error the client saw
             statuses.append(response.status_code)
             return original(response, raw, key)
 
@@ -126,37 +139,75 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
             _client._status_exception = original  # type: ignore[assignment]
         raw["naive_429"] = statuses.count(429)
         naive_failed = sum(isinstance(r, BaseException) for r in results)
-        raw.update(naive_s=naive_s, naive_failed=naive_failed,
-                   naive_rows_s=(rows - naive_failed) / naive_s)
+        raw.update(
+            naive_s=naive_s, naive_failed=naive_failed, naive_rows_s=(rows - naive_failed) / naive_s
+        )
     map_429 = _throttled_in(out)
     raw["map_429"] = map_429
     # The same, with Retry-After: 1 on every 429.
     ra_rows = max(40, rows // 4)
-    with served([_reply(i) for i in range(ra_rows * 2 + 50)], token_rate=2000, first_token_latency=latency,
-                extra_args=extra + ["--busy-retry-after", "1"]) as url:
+    with served(
+        [_reply(i) for i in range(ra_rows * 2 + 50)],
+        token_rate=2000,
+        first_token_latency=latency,
+        extra_args=extra + ["--busy-retry-after", "1"],
+    ) as url:
         dm.ask("warm-up", base_url=url, session=session)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            out_ra = map_rows(_questions(ra_rows, "ra"), None, base_url=url, session=session, concurrency=32,
-                              run_file=Path(tmp) / "run.sqlite", progress=False)
+            out_ra = map_rows(
+                _questions(ra_rows, "ra"),
+                None,
+                base_url=url,
+                session=session,
+                concurrency=32,
+                run_file=Path(tmp) / "run.sqlite",
+                progress=False,
+            )
             ra_took = time.perf_counter() - t
-    raw.update(ra_rows=ra_rows, ra_rows_s=ra_rows / ra_took, ra_failed=int((out_ra["error"] != "").sum()),
-               ra_429=_throttled_in(out_ra))
+    raw.update(
+        ra_rows=ra_rows,
+        ra_rows_s=ra_rows / ra_took,
+        ra_failed=int((out_ra["error"] != "").sum()),
+        ra_429=_throttled_in(out_ra),
+    )
     base = f"capacity {capacity:.1f} rows/s"
     figures = [
-        Figure("batch.capacity_rows_s", f"emulator capacity ({CAPACITY} at once, a client that knows it)",
-               capacity, "rows/s"),
-        Figure("batch.map_share", f"map() over {rows:,} rows at concurrency 32 / capacity", map_rate / capacity,
-               "x", base, ">= 0.9x", 0.9, higher_is_better=True,
-               note=f"{map_rate:.1f} rows/s, {map_429} refused with 429, {map_failed} rows failed"),
-        Figure("batch.naive_share", "asyncio.gather(aask()) over the same rows / capacity",
-               raw["naive_rows_s"] / capacity, "x", base,
-               note=f"{raw['naive_429']:,} refused with 429; {naive_failed:,} of {rows:,} rows failed "
-                    "(still 429 after the client's two retries)"),
+        Figure(
+            "batch.capacity_rows_s",
+            f"emulator capacity ({CAPACITY} at once, a client that knows it)",
+            capacity,
+            "rows/s",
+        ),
+        Figure(
+            "batch.map_share",
+            f"map() over {rows:,} rows at concurrency 32 / capacity",
+            map_rate / capacity,
+            "x",
+            base,
+            ">= 0.9x",
+            0.9,
+            higher_is_better=True,
+            note=f"{map_rate:.1f} rows/s, {map_429} refused with 429, {map_failed} rows failed",
+        ),
+        Figure(
+            "batch.naive_share",
+            "asyncio.gather(aask()) over the same rows / capacity",
+            raw["naive_rows_s"] / capacity,
+            "x",
+            base,
+            note=f"{raw['naive_429']:,} refused with 429; {naive_failed:,} of {rows:,} rows failed "
+            "(still 429 after the client's two retries)",
+        ),
         Figure("batch.naive_failed", "rows the naive gather lost", float(naive_failed), "rows"),
-        Figure("batch.map_retry_after_share", f"map() over {ra_rows:,} rows, 429s with Retry-After: 1 / capacity",
-               raw["ra_rows_s"] / capacity, "x", base,
-               note=f"{raw['ra_429']} refused; the whole run pauses 1 s at each"),
+        Figure(
+            "batch.map_retry_after_share",
+            f"map() over {ra_rows:,} rows, 429s with Retry-After: 1 / capacity",
+            raw["ra_rows_s"] / capacity,
+            "x",
+            base,
+            note=f"{raw['ra_429']} refused; the whole run pauses 1 s at each",
+        ),
     ]
     return figures, raw
 
@@ -190,7 +241,10 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
                 return Fault("status", status=503)
             if roll < 0.14:
                 return Fault("drop", after_tokens=3)
-        return Reply(reasoning="Work it out step by step. " * 3, answer="done " + body["messages"][-1]["content"])
+        return Reply(
+            reasoning="Work it out step by step. " * 3,
+            answer="done " + body["messages"][-1]["content"],
+        )
 
     session = Session()
     questions = _questions(rows, "once")
@@ -203,31 +257,45 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
         fired.append(time.perf_counter())
         _thread.interrupt_main()
 
-    with Emulator(responder=responder, first_token_latency=0.01, token_delay=0.001) as emu, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        Emulator(responder=responder, first_token_latency=0.01, token_delay=0.001) as emu,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         path = Path(tmp) / "run.sqlite"
         while True:
             runs += 1
             if runs == 1:  # the first run always stops midway; later ones at random moments
-                timer = threading.Thread(target=lambda: emu.wait_for_requests(rows // 3, 30) and interrupt(),
-                                         daemon=True)
+                timer = threading.Thread(
+                    target=lambda: emu.wait_for_requests(rows // 3, 30) and interrupt(), daemon=True
+                )
             else:
                 timer = threading.Timer(rng.uniform(0.2, 1.2), interrupt)
             timer.start()
             try:
-                out = map_rows(questions, None, base_url=emu.base_url, session=session, concurrency=8,
-                               run_file=path, progress=False)
+                try:
+                    out = map_rows(
+                        questions,
+                        None,
+                        base_url=emu.base_url,
+                        session=session,
+                        concurrency=8,
+                        run_file=path,
+                        progress=False,
+                    )
+                finally:
+                    if isinstance(timer, threading.Timer):
+                        timer.cancel()
+                if (out["error"] == "").all() or runs > 200:
+                    break
             except KeyboardInterrupt as exc:
+                part = getattr(exc, "partial", None)
+                if part is None:  # fired before the run started or just as it returned: again
+                    continue
                 stops.append(time.perf_counter() - fired[-1])
                 interrupts += 1
-                part = exc.partial  # type: ignore[attr-defined]
-                in_flight.update(q for q, e in zip(questions, part["error"]) if e == "interrupted")
-                continue
-            finally:
-                if isinstance(timer, threading.Timer):
-                    timer.cancel()
-            if (out["error"] == "").all() or runs > 200:
-                break
+                in_flight.update(
+                    q for q, e in zip(questions, part["error"], strict=True) if e == "interrupted"
+                )
         try:  # an interrupt that fired just as the last run returned
             time.sleep(0.01)
         except KeyboardInterrupt:
@@ -244,23 +312,59 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
     twice = [q for q, n in paid.items() if n > 1]
     unexplained = [q for q in twice if q not in in_flight]
     answered = int((out["error"] == "").sum())
-    raw = {"rows": rows, "runs": runs, "interrupts": interrupts, "requests": len(log), "answered": answered,
-           "run_file": counts, "paid_twice": len(twice), "paid_twice_unexplained": len(unexplained),
-           "in_flight_at_interrupts": len(in_flight), "completed_replies": sum(paid.values()),
-           "stop_s": stops}
+    raw = {
+        "rows": rows,
+        "runs": runs,
+        "interrupts": interrupts,
+        "requests": len(log),
+        "answered": answered,
+        "run_file": counts,
+        "paid_twice": len(twice),
+        "paid_twice_unexplained": len(unexplained),
+        "in_flight_at_interrupts": len(in_flight),
+        "completed_replies": sum(paid.values()),
+        "stop_s": stops,
+    }
     figures = [
-        Figure("batch.once.unanswered", f"rows not answered after {runs} runs ({interrupts} interrupted)",
-               float(rows - answered), "rows", f"{rows} rows", "0", 0.0,
-               note=f"run file: {counts}"),
-        Figure("batch.once.requests_per_row", "requests sent per row (faults and interrupts included)",
-               len(log) / rows, "x", f"{rows} rows",
-               note=f"{len(log):,} requests; {sum(paid.values()):,} replies completed by the server"),
-        Figure("batch.once.paid_twice", "rows paid twice, among those not in flight at an interrupt",
-               float(len(unexplained)), "rows", f"{rows - len(in_flight)} rows", "0", 0.0,
-               note=f"{len(twice)} of the {len(in_flight)} rows in flight at an interrupt had a reply the "
-                    "server completed just before the stop; they were sent again"),
-        Figure("batch.once.stop_s", f"longest stop: the interrupt to the partial DataFrame ({interrupts} stops)",
-               max(stops, default=None), "s", "", "<= 1 s", 1.0),
+        Figure(
+            "batch.once.unanswered",
+            f"rows not answered after {runs} runs ({interrupts} interrupted)",
+            float(rows - answered),
+            "rows",
+            f"{rows} rows",
+            "0",
+            0.0,
+            note=f"run file: {counts}",
+        ),
+        Figure(
+            "batch.once.requests_per_row",
+            "requests sent per row (faults and interrupts included)",
+            len(log) / rows,
+            "x",
+            f"{rows} rows",
+            note=f"{len(log):,} requests; {sum(paid.values()):,} replies completed by the server",
+        ),
+        Figure(
+            "batch.once.paid_twice",
+            "rows paid twice, among those not in flight at an interrupt",
+            float(len(unexplained)),
+            "rows",
+            f"{rows - len(in_flight)} rows",
+            "0",
+            0.0,
+            note=f"{len(twice)} of the {len(in_flight)} rows in flight at an interrupt had a "
+            "reply the "
+            "server completed just before the stop; they were sent again",
+        ),
+        Figure(
+            "batch.once.stop_s",
+            f"longest stop: the interrupt to the partial DataFrame ({interrupts} stops)",
+            max(stops, default=None),
+            "s",
+            "",
+            "<= 1 s",
+            1.0,
+        ),
     ]
     return figures, raw
 
@@ -316,8 +420,15 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 c0, t0 = time.process_time(), time.perf_counter()
-                frame = map_rows(_questions(rows, "scale"), None, base_url=url, session=session, concurrency=8,
-                                 run_file=Path(tmp) / "run.sqlite", progress=False)
+                frame = map_rows(
+                    _questions(rows, "scale"),
+                    None,
+                    base_url=url,
+                    session=session,
+                    concurrency=8,
+                    run_file=Path(tmp) / "run.sqlite",
+                    progress=False,
+                )
                 map_cpu = (time.process_time() - c0) / rows
                 wall = time.perf_counter() - t0
         finally:
@@ -328,33 +439,80 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
         kept = max(0, _rss() - before)
         grew = max(0, peak[0] - before)
         failed = int((frame["error"] != "").sum())
-    longest = max((b - a for a, b in zip(gaps, gaps[1:])), default=0.0)
-    raw = {"rows": rows, "ask_rows": ask_rows, "aask_cpu_ms": ask_cpu * 1e3, "map_cpu_ms": map_cpu * 1e3,
-           "wall_s": wall, "kept_bytes": kept, "text_per_row": text_per_row, "failed": failed,
-           "bar_updates": len(gaps), "longest_gap_s": longest, "peak_growth_bytes": grew}
+    longest = max((b - a for a, b in zip(gaps, gaps[1:], strict=False)), default=0.0)
+    raw = {
+        "rows": rows,
+        "ask_rows": ask_rows,
+        "aask_cpu_ms": ask_cpu * 1e3,
+        "map_cpu_ms": map_cpu * 1e3,
+        "wall_s": wall,
+        "kept_bytes": kept,
+        "text_per_row": text_per_row,
+        "failed": failed,
+        "bar_updates": len(gaps),
+        "longest_gap_s": longest,
+        "peak_growth_bytes": grew,
+    }
     figures = [
-        Figure("batch.scale.cpu_ms_per_row", f"map() client CPU per row ({rows:,} rows)", map_cpu * 1e3, "ms",
-               note=f"{wall:.0f} s wall, {rows / wall:.0f} rows/s, {failed} failed"),
-        Figure("batch.scale.cpu_ratio", "map() CPU per row / aask() CPU per row", map_cpu / ask_cpu, "x",
-               f"aask() {ask_cpu * 1e3:.2f} ms per row", "<= 1.25x", 1.25,
-               note="aask(): 8 at a time on one AsyncClient, the same async stack without the run's bookkeeping"),
-        Figure("batch.scale.memory_per_row", "resident memory kept per row after the run", kept / rows, "B",
-               f"{text_per_row:.0f} B of text per row"),
-        Figure("batch.scale.memory_peak_per_row", "resident memory growth per row at the run's peak", grew / rows,
-               "B", f"{text_per_row:.0f} B of text per row", "<= 4,096 B", 4096.0,
-               note="sampled every 20 ms; the DataFrame's rows, the requests and what the run holds meanwhile"),
-        Figure("batch.scale.longest_gap_s", "longest gap between progress-bar updates", longest, "s",
-               f"{len(gaps):,} updates", "<= 0.5 s", 0.5),
+        Figure(
+            "batch.scale.cpu_ms_per_row",
+            f"map() client CPU per row ({rows:,} rows)",
+            map_cpu * 1e3,
+            "ms",
+            note=f"{wall:.0f} s wall, {rows / wall:.0f} rows/s, {failed} failed",
+        ),
+        Figure(
+            "batch.scale.cpu_ratio",
+            "map() CPU per row / aask() CPU per row",
+            map_cpu / ask_cpu,
+            "x",
+            f"aask() {ask_cpu * 1e3:.2f} ms per row",
+            "<= 1.25x",
+            1.25,
+            note="aask(): 8 at a time on one AsyncClient, the same async stack without the "
+            "run's bookkeeping",
+        ),
+        Figure(
+            "batch.scale.memory_per_row",
+            "resident memory kept per row after the run",
+            kept / rows,
+            "B",
+            f"{text_per_row:.0f} B of text per row",
+        ),
+        Figure(
+            "batch.scale.memory_peak_per_row",
+            "resident memory growth per row at the run's peak",
+            grew / rows,
+            "B",
+            f"{text_per_row:.0f} B of text per row",
+            "<= 4,096 B",
+            4096.0,
+            note="sampled every 20 ms; the DataFrame's rows, the requests and what the run "
+            "holds meanwhile",
+        ),
+        Figure(
+            "batch.scale.longest_gap_s",
+            "longest gap between progress-bar updates",
+            longest,
+            "s",
+            f"{len(gaps):,} updates",
+            "<= 0.5 s",
+            0.5,
+        ),
     ]
     return figures, raw
 
 
-def run(rows: int, once_rows: int, scale_rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]]:
+def run(
+    rows: int, once_rows: int, scale_rows: int, latency: float
+) -> tuple[list[Figure], dict[str, Any]]:
     figures: list[Figure] = []
     raw: dict[str, Any] = {}
-    for name, part in (("throughput", lambda: _throughput(rows, latency)),
-                       ("exactly_once", lambda: _exactly_once(once_rows)),
-                       ("scale", lambda: _scale(scale_rows, max(50, scale_rows // 50)))):
+    for name, part in (
+        ("throughput", lambda: _throughput(rows, latency)),
+        ("exactly_once", lambda: _exactly_once(once_rows)),
+        ("scale", lambda: _scale(scale_rows, max(50, scale_rows // 50))),
+    ):
         f, r = part()
         figures += f
         raw[name] = r

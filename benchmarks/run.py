@@ -102,7 +102,8 @@ def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure],
         "concurrency": lambda: concurrency.run(size["prompts"], size["latency"], size["conc_tokens"]),
         "loadtime": lambda: loadtime.run(size["load_samples"], size["call_samples"]),
         "memory": lambda: memory.run(size["memory_tokens"]),
-        "batch": lambda: batch.run(size["batch_rows"], size["once_rows"], size["scale_rows"], size["batch_latency"]),
+        "batch": lambda: batch.run(size["batch_rows"], size["once_rows"], size["scale_rows"],
+                                   size["batch_latency"]),
     }
 
 

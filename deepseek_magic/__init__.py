@@ -75,7 +75,8 @@ async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:
 
 
 def open_run(path: Any = "deepseek-runs.sqlite") -> Any:
-    """Open a run file written by ``map()`` (``.reasoning(request_id)``, ``.result(request_id)``)."""
+    """Open a run file written by ``map()``: ``.reasoning(request_id)``,
+    ``.result(request_id)``."""
     from ._runfile import open_run as _open
 
     return _open(path)

@@ -63,8 +63,20 @@ DEFAULT_CONCURRENCY = 8
 MAX_THROTTLES_PER_ROW = 50
 #: errors shown under the summary line
 SHOWN_ERRORS = 3
-_PREPARE_KEYS = ("model", "system", "stream", "base_url", "api_key", "provider", "timeout", "max_retries", "extra",
-                 "first_token_timeout", "max_reply_chars", "strict")
+_PREPARE_KEYS = (
+    "model",
+    "system",
+    "stream",
+    "base_url",
+    "api_key",
+    "provider",
+    "timeout",
+    "max_retries",
+    "extra",
+    "first_token_timeout",
+    "max_reply_chars",
+    "strict",
+)
 
 
 # ---------------------------------------------------------------------- the plan
@@ -91,8 +103,11 @@ class Plan:
 
 
 def _history_tokens(session: Session, model: str, run_file: RunFile | None) -> list[int]:
-    tokens = [r.usage.completion_tokens for r in session.history
-              if r.ok and r.model == model and r.usage.completion_tokens is not None and not r.cached]
+    tokens = [
+        r.usage.completion_tokens
+        for r in session.history
+        if r.ok and r.model == model and r.usage.completion_tokens is not None and not r.cached
+    ]
     out = [int(t) for t in tokens if t is not None]
     if run_file is not None:
         out += run_file.completion_tokens(model)
@@ -105,16 +120,30 @@ def _money(value: Any) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise OptionError(f"budget={value!r}: expected US dollars, e.g. 0.50.", option="budget") from None
+        raise OptionError(
+            f"budget={value!r}: expected US dollars, e.g. 0.50.", option="budget"
+        ) from None
     if not math.isfinite(number) or number < 0:
         raise OptionError(f"budget={value!r}: expected zero or more US dollars.", option="budget")
     return number
 
 
-def plan_run(data: Any, prompt: Any, *, session: Session, options: Mapping[str, Any], style: str = "format",
-             namespace: Mapping[str, Any] | None = None, keep: Any = None, budget: Any = None,
-             run_file: Any = DEFAULT_RUN_FILE, keep_reasoning: bool = True, results: bool = False,
-             settings: Mapping[str, Any] | None = None, dry_run: bool = False) -> Plan:
+def plan_run(
+    data: Any,
+    prompt: Any,
+    *,
+    session: Session,
+    options: Mapping[str, Any],
+    style: str = "format",
+    namespace: Mapping[str, Any] | None = None,
+    keep: Any = None,
+    budget: Any = None,
+    run_file: Any = DEFAULT_RUN_FILE,
+    keep_reasoning: bool = True,
+    results: bool = False,
+    settings: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+) -> Plan:
     """Read the rows, build and validate every request, read the run file, estimate the
     cost and check the budget. Raises before anything is sent."""
     rows = read_rows(data)
@@ -124,13 +153,20 @@ def plan_run(data: Any, prompt: Any, *, session: Session, options: Mapping[str, 
     settings = dict(settings or {})
     for name in ("conversation", "run_tools"):
         if options.get(name) or settings.get(name):
-            raise OptionError(f"map() does not take {name}=: each row is one independent request.", option=name)
+            raise OptionError(
+                f"map() does not take {name}=: each row is one independent request.", option=name
+            )
     system = settings.pop("system", None)
     try:
         # Validates the options and settings once; each row's request is this one with
         # the row's messages (row_requests checks every row's prompt).
-        prep = prepare("(the rows' prompts)", session=session, options=dict(options), require_key=not dry_run,
-                       **settings)
+        prep = prepare(
+            "(the rows' prompts)",
+            session=session,
+            options=dict(options),
+            require_key=not dry_run,
+            **settings,
+        )
     except TypeError as exc:
         raise OptionError(f"map(): {exc}.", option="options") from None
     system = system or session.config.get("system")
@@ -145,11 +181,16 @@ def plan_run(data: Any, prompt: Any, *, session: Session, options: Mapping[str, 
         keep_cols = [keep] if isinstance(keep, str) else list(keep)
         unknown = [c for c in keep_cols if c not in rows.columns]
         if unknown:
-            raise OptionError(f"keep={unknown}: not columns of the data ({', '.join(rows.columns)}).", option="keep")
+            raise OptionError(
+                f"keep={unknown}: not columns of the data ({', '.join(rows.columns)}).",
+                option="keep",
+            )
     clash = [c for c in keep_cols if c in (*OUTPUT_COLUMNS, "result")]
     if clash:
-        raise OptionError(f"keep={clash}: the output has columns of those names; rename them in the input.",
-                          option="keep")
+        raise OptionError(
+            f"keep={clash}: the output has columns of those names; rename them in the input.",
+            option="keep",
+        )
     keys = [cache_key(r) for r in requests]
     store: RunFile | None = None
     if run_file not in (None, False):
@@ -162,15 +203,32 @@ def plan_run(data: Any, prompt: Any, *, session: Session, options: Mapping[str, 
         crashed = sum(1 for s in store.states(unique).values() if s == "sending")
     todo = [k for k in unique if k not in resumed]
     first_of: dict[str, Request] = {}
-    for key, request in zip(keys, requests):
+    for key, request in zip(keys, requests, strict=True):
         first_of.setdefault(key, request)
     model = str(prep.request.body.get("model", prep.settings.model))
-    estimate = estimate_run(prep.request, [first_of[k] for k in todo], rows=len(rows.records),
-                            resumed=sum(1 for k in keys if k in resumed),
-                            history=_history_tokens(session, model, store))
+    estimate = estimate_run(
+        prep.request,
+        [first_of[k] for k in todo],
+        rows=len(rows.records),
+        resumed=sum(1 for k in keys if k in resumed),
+        history=_history_tokens(session, model, store),
+    )
     limit = _effective_budget(session, _money(budget))
-    return Plan(rows, keep_cols, requests, keys, todo, resumed, estimate, limit, prep, store, keep_reasoning,
-                results, crashed)
+    return Plan(
+        rows,
+        keep_cols,
+        requests,
+        keys,
+        todo,
+        resumed,
+        estimate,
+        limit,
+        prep,
+        store,
+        keep_reasoning,
+        results,
+        crashed,
+    )
 
 
 def _effective_budget(session: Session, budget: float | None) -> float | None:
@@ -194,9 +252,11 @@ def check_plan_budget(plan: Plan) -> None:
     if plan.estimate.cost_high > plan.budget:
         raise BudgetError(
             f"Not sent: this run could cost up to {format_cost(plan.estimate.cost_high)} "
-            f"({plan.estimate.requests:,} requests, {plan.estimate.output_high:,} completion tokens each at most, "
-            f"{plan.estimate.output_basis}), over its budget of ${plan.budget:g}. Raise budget=, set "
-            "max_completion_tokens, or run fewer rows (nothing was sent).")
+            f"({plan.estimate.requests:,} requests, {plan.estimate.output_high:,} completion "
+            f"tokens each at most, {plan.estimate.output_basis}), over its budget of "
+            f"${plan.budget:g}. Raise budget=, set "
+            "max_completion_tokens, or run fewer rows (nothing was sent)."
+        )
 
 
 # ---------------------------------------------------------------------- the run
@@ -219,8 +279,14 @@ class Progress:
 class Runner:
     """The rows' requests on one event loop, through one gate."""
 
-    def __init__(self, plan: Plan, session: Session, concurrency: int, client: Any = None,
-                 notify: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        session: Session,
+        concurrency: int,
+        client: Any = None,
+        notify: Callable[[], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.session = session
         self.concurrency = concurrency
@@ -234,20 +300,27 @@ class Runner:
         #: rows in flight when the run was interrupted
         self.interrupted: set[str] = set()
         self.by_key: dict[str, Request] = {}
-        for key, request in zip(plan.keys, plan.requests):
+        for key, request in zip(plan.keys, plan.requests, strict=True):
             self.by_key.setdefault(key, request)
         self.policy = RetryPolicy(max_retries=plan.prep.settings.max_retries)
         self._reserved = 0.0
         self._stop = False
         prices = model_prices(plan.prep.request)
-        self._row_high = {
-            key: self._high_cost(self.by_key[key], prices.prompt_per_m, prices.completion_per_m)
-            for key in plan.todo} if plan.budget is not None else {}
+        self._row_high = (
+            {
+                key: self._high_cost(self.by_key[key], prices.prompt_per_m, prices.completion_per_m)
+                for key in plan.todo
+            }
+            if plan.budget is not None
+            else {}
+        )
 
     def _high_cost(self, request: Request, p_in: float, p_out: float) -> float:
         from ._spend import estimate_request
 
-        return (estimate_request(request).prompt_tokens * p_in + self.plan.estimate.output_high * p_out) / 1e6
+        return (
+            estimate_request(request).prompt_tokens * p_in + self.plan.estimate.output_high * p_out
+        ) / 1e6
 
     # ---------------------------------------------------------------- one row
     def _budget_allows(self, key: str) -> bool:
@@ -336,11 +409,17 @@ class Runner:
                     await self.gate.throttled(ticket, wait)  # before release: it counts in flight
                     await self._release(key, need, ok=False)
                     continue
-                self._fail(key, _one_line(exc) + f" (the server asked to wait {wait:g} s)", None, request)
+                self._fail(
+                    key, _one_line(exc) + f" (the server asked to wait {wait:g} s)", None, request
+                )
                 await self._release(key, need, ok=False)
                 return
             await self._release(key, need, ok=False)
-            if not started and status not in THROTTLE_STATUSES and self.policy.should_retry(attempts, status):
+            if (
+                not started
+                and status not in THROTTLE_STATUSES
+                and self.policy.should_retry(attempts, status)
+            ):
                 delay = self.policy.delay(attempts, wait)
                 if delay is not None:
                     attempts += 1
@@ -356,7 +435,9 @@ class Runner:
         await self.gate.release(ok=ok)
         self.notify()
 
-    async def _attempt(self, key: str, request: Request, client: Any) -> Result | tuple[APIError, bool] | None:
+    async def _attempt(
+        self, key: str, request: Request, client: Any
+    ) -> Result | tuple[APIError, bool] | None:
         """One try: the Result (answered), None (the row ended unanswered: refused before
         sending), or the error with whether the reply had started (a started stream is
         never replayed)."""
@@ -380,8 +461,12 @@ class Runner:
             self._finish(key, cached, request, received=False)
             return cached
         self.progress.requests += 1
-        stream = client.stream(request, keep_chunks=False, offline=self.plan.prep.settings.offline,
-                               max_reply_chars=self.plan.prep.max_reply_chars)
+        stream = client.stream(
+            request,
+            keep_chunks=False,
+            offline=self.plan.prep.settings.offline,
+            max_reply_chars=self.plan.prep.max_reply_chars,
+        )
         try:
             await stream.run()
         except APIError as exc:
@@ -395,8 +480,10 @@ class Runner:
         from ._client import AsyncClient
 
         own = self.client is None
-        client = self.client or AsyncClient(verify=self.session.config.get("verify_tls", True) is not False,
-                                            policy=RetryPolicy(max_retries=0))
+        client = self.client or AsyncClient(
+            verify=self.session.config.get("verify_tls", True) is not False,
+            policy=RetryPolicy(max_retries=0),
+        )
         todo = iter(self.plan.todo)
 
         async def worker() -> None:
@@ -406,7 +493,9 @@ class Runner:
                 await self.row(key, client)
 
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(1, len(self.plan.todo))))))
+            await asyncio.gather(
+                *(worker() for _ in range(min(self.concurrency, max(1, len(self.plan.todo)))))
+            )
         finally:
             if own:
                 await client.aclose()
@@ -419,10 +508,18 @@ def _one_line(exc: BaseException) -> str:
 
 def _flat(result: Result, *, keep_reasoning: bool) -> dict[str, Any]:
     u = result.usage
-    return {"answer": result.answer, "reasoning": result.reasoning if keep_reasoning else "",
-            "prompt_tokens": u.prompt_tokens, "reasoning_tokens": u.reasoning_tokens,
-            "answer_tokens": u.answer_tokens, "cost": result.cost, "finish_reason": result.finish_reason,
-            "model": result.model, "elapsed": result.elapsed, "error": ""}
+    return {
+        "answer": result.answer,
+        "reasoning": result.reasoning if keep_reasoning else "",
+        "prompt_tokens": u.prompt_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "answer_tokens": u.answer_tokens,
+        "cost": result.cost,
+        "finish_reason": result.finish_reason,
+        "model": result.model,
+        "elapsed": result.elapsed,
+        "error": "",
+    }
 
 
 # ---------------------------------------------------------------------- the output
@@ -434,7 +531,7 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
     inflight = (runner.inflight | runner.interrupted) if runner is not None else set()
     stopped = runner.progress.stopped if runner is not None else None
     records = []
-    for row, key in zip(plan.rows.records, plan.keys):
+    for row, key in zip(plan.rows.records, plan.keys, strict=True):
         out: dict[str, Any] = {c: row.get(c) for c in plan.keep}
         flat = plan.resumed.get(key) or outcomes.get(key)
         if flat is None:
@@ -448,7 +545,9 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
                 why = "not sent"
             flat = {"error": why}
         for column in OUTPUT_COLUMNS[:-1]:
-            out[column] = flat.get(column, "" if column in ("answer", "reasoning", "error") else None)
+            out[column] = flat.get(
+                column, "" if column in ("answer", "reasoning", "error") else None
+            )
         if not plan.keep_reasoning:
             out["reasoning"] = ""
         out["request_id"] = key
@@ -465,8 +564,12 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
         frame.attrs["stopped"] = stopped
     if runner is not None:
         p = runner.progress
-        frame.attrs.update(requests=p.requests, retries=p.retries, throttled=runner.gate.stats.throttles,
-                           lowest_limit=runner.gate.stats.lowest_limit)
+        frame.attrs.update(
+            requests=p.requests,
+            retries=p.retries,
+            throttled=runner.gate.stats.throttles,
+            lowest_limit=runner.gate.stats.lowest_limit,
+        )
     return frame
 
 
@@ -476,11 +579,20 @@ def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: b
 
     p = runner.progress if runner is not None else Progress(total=0)
     rows = len(plan.keys)
-    answered = sum(1 for k in plan.keys if k in plan.resumed or (runner is not None and
-                                                                 runner.outcomes.get(k, {}).get("error") == ""))
-    failed_rows = sum(1 for k in plan.keys if runner is not None and runner.outcomes.get(k, {}).get("error"))
+    answered = sum(
+        1
+        for k in plan.keys
+        if k in plan.resumed
+        or (runner is not None and runner.outcomes.get(k, {}).get("error") == "")
+    )
+    failed_rows = sum(
+        1 for k in plan.keys if runner is not None and runner.outcomes.get(k, {}).get("error")
+    )
     resumed = sum(1 for k in plan.keys if k in plan.resumed)
-    parts = [f"{answered:,}/{rows:,} rows answered" + (f" ({resumed:,} from the run file)" if resumed else "")]
+    parts = [
+        f"{answered:,}/{rows:,} rows answered"
+        + (f" ({resumed:,} from the run file)" if resumed else "")
+    ]
     if failed_rows:
         parts.append(f"{failed_rows:,} failed")
     missing = rows - answered - failed_rows
@@ -490,7 +602,9 @@ def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: b
     if runner is not None and runner.gate.stats.throttles:
         parts.append(f"{runner.gate.stats.throttles:,} throttled")
     parts.append(f"{p.tokens:,} completion tokens")
-    parts.append(format_cost(p.cost) + (" (simulated, not charged)" if plan.estimate.offline else ""))
+    parts.append(
+        format_cost(p.cost) + (" (simulated, not charged)" if plan.estimate.offline else "")
+    )
     parts.append(f"{seconds:.1f} s")
     head = "Interrupted: " if interrupted else ("Stopped: " + p.stopped + ". " if p.stopped else "")
     line = "map: " + head + " · ".join(parts)
@@ -502,7 +616,7 @@ def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: b
         line += f" · run file {plan.run_file.name}"
     if plan.crashed:
         line += f" · {plan.crashed} rows an earlier run left unfinished (a crash?) were sent again"
-    label = {k: i for k, i in reversed(list(zip(plan.keys, plan.rows.index)))}
+    label = {k: i for k, i in reversed(list(zip(plan.keys, plan.rows.index, strict=True)))}
     shown = [f"  row {label.get(k)!r}: {e}" for k, e in p.errors[:SHOWN_ERRORS]]
     if len(p.errors) > SHOWN_ERRORS:
         shown.append(f"  … and {failed_rows - SHOWN_ERRORS} more (the error column has them all)")
@@ -521,8 +635,14 @@ class Bar:
         from tqdm.auto import tqdm
 
         rows = len(plan.todo) + len(plan.resumed)
-        self.bar = tqdm(total=rows, initial=len(plan.resumed), unit="row", desc="map", dynamic_ncols=True,
-                        smoothing=0.1)
+        self.bar = tqdm(
+            total=rows,
+            initial=len(plan.resumed),
+            unit="row",
+            desc="map",
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
 
     def update(self, runner: Runner, *, force: bool = False) -> None:
         if self.bar is None:
@@ -531,8 +651,10 @@ class Bar:
         elapsed = max(1e-9, time.monotonic() - p.started)
         from ._render import format_cost
 
-        self.bar.set_postfix_str(f"failed {p.failed} · {p.tokens / elapsed:,.0f} tok/s · {format_cost(p.cost)}",
-                                 refresh=False)
+        self.bar.set_postfix_str(
+            f"failed {p.failed} · {p.tokens / elapsed:,.0f} tok/s · {format_cost(p.cost)}",
+            refresh=False,
+        )
         step = p.done - self.seen
         self.seen = p.done
         if step or force:
@@ -544,7 +666,9 @@ class Bar:
         if self.bar is None:
             return
         if not ok:
-            self.bar.colour = "#d32f2f"  # a notebook bar turns red when rows failed; text ignores it
+            self.bar.colour = (
+                "#d32f2f"  # a notebook bar turns red when rows failed; text ignores it
+            )
         self.bar.close()
 
 
@@ -555,9 +679,15 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 
 def _check_concurrency(concurrency: Any) -> int:
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= 256:
-        raise OptionError(f"concurrency={concurrency!r}: expected a whole number from 1 to 256.",
-                          option="concurrency")
+    if (
+        not isinstance(concurrency, int)
+        or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= 256
+    ):
+        raise OptionError(
+            f"concurrency={concurrency!r}: expected a whole number from 1 to 256.",
+            option="concurrency",
+        )
     return concurrency
 
 
@@ -623,11 +753,24 @@ class _Ended(Exception):
     pass
 
 
-def map_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT_CONCURRENCY, budget: Any = None,
-             run_file: Any = DEFAULT_RUN_FILE, keep: Any = None, keep_reasoning: bool = True,
-             results: bool = False, dry_run: bool = False, progress: bool = True, session: Session | None = None,
-             client: Any = None, template_style: str = "format", namespace: Mapping[str, Any] | None = None,
-             **kwargs: Any) -> Any:
+def map_rows(
+    data: Any,
+    prompt: Any = None,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    budget: Any = None,
+    run_file: Any = DEFAULT_RUN_FILE,
+    keep: Any = None,
+    keep_reasoning: bool = True,
+    results: bool = False,
+    dry_run: bool = False,
+    progress: bool = True,
+    session: Session | None = None,
+    client: Any = None,
+    template_style: str = "format",
+    namespace: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Ask DeepSeek R1 once per row of ``data`` and return a DataFrame aligned with its index.
 
     ``data``: a DataFrame, a list of strings (column ``text``) or a list of dicts.
@@ -650,9 +793,21 @@ def map_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT_CONCUR
     session = session or SESSION
     concurrency = _check_concurrency(concurrency)
     settings, options = _split_kwargs(dict(kwargs))
-    plan = plan_run(data, prompt, session=session, options=options, settings=settings, keep=keep, budget=budget,
-                    run_file=run_file, keep_reasoning=keep_reasoning, results=results, style=template_style,
-                    namespace=namespace, dry_run=dry_run)
+    plan = plan_run(
+        data,
+        prompt,
+        session=session,
+        options=options,
+        settings=settings,
+        keep=keep,
+        budget=budget,
+        run_file=run_file,
+        keep_reasoning=keep_reasoning,
+        results=results,
+        style=template_style,
+        namespace=namespace,
+        dry_run=dry_run,
+    )
     try:
         if dry_run:
             return plan.estimate
@@ -683,16 +838,39 @@ def map_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT_CONCUR
             plan.run_file.close()
 
 
-async def amap_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT_CONCURRENCY, budget: Any = None,
-                    run_file: Any = DEFAULT_RUN_FILE, keep: Any = None, keep_reasoning: bool = True,
-                    results: bool = False, dry_run: bool = False, progress: bool = True,
-                    session: Session | None = None, client: Any = None, **kwargs: Any) -> Any:
+async def amap_rows(
+    data: Any,
+    prompt: Any = None,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    budget: Any = None,
+    run_file: Any = DEFAULT_RUN_FILE,
+    keep: Any = None,
+    keep_reasoning: bool = True,
+    results: bool = False,
+    dry_run: bool = False,
+    progress: bool = True,
+    session: Session | None = None,
+    client: Any = None,
+    **kwargs: Any,
+) -> Any:
     """The awaitable twin of :func:`map_rows` (same arguments), on the caller's event loop."""
     session = session or SESSION
     concurrency = _check_concurrency(concurrency)
     settings, options = _split_kwargs(dict(kwargs))
-    plan = plan_run(data, prompt, session=session, options=options, settings=settings, keep=keep, budget=budget,
-                    run_file=run_file, keep_reasoning=keep_reasoning, results=results, dry_run=dry_run)
+    plan = plan_run(
+        data,
+        prompt,
+        session=session,
+        options=options,
+        settings=settings,
+        keep=keep,
+        budget=budget,
+        run_file=run_file,
+        keep_reasoning=keep_reasoning,
+        results=results,
+        dry_run=dry_run,
+    )
     try:
         if dry_run:
             return plan.estimate
@@ -726,4 +904,3 @@ async def amap_rows(data: Any, prompt: Any = None, *, concurrency: int = DEFAULT
     finally:
         if plan.run_file is not None:
             plan.run_file.close()
-

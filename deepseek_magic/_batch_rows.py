@@ -29,8 +29,19 @@ __all__ = ["OUTPUT_COLUMNS", "TEXT_COLUMN", "Rows", "compile_template", "read_ro
 
 TEXT_COLUMN = "text"
 #: the columns a run adds, in order (``result`` is added on demand)
-OUTPUT_COLUMNS = ("answer", "reasoning", "reasoning_tokens", "answer_tokens", "prompt_tokens", "cost",
-                  "finish_reason", "model", "elapsed", "error", "request_id")
+OUTPUT_COLUMNS = (
+    "answer",
+    "reasoning",
+    "reasoning_tokens",
+    "answer_tokens",
+    "prompt_tokens",
+    "cost",
+    "finish_reason",
+    "model",
+    "elapsed",
+    "error",
+    "request_id",
+)
 _VARS = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 
 Prompt = str | Sequence[Mapping[str, Any]]
@@ -55,13 +66,21 @@ def read_rows(data: Any) -> Rows:
         data = data.to_frame(name=str(data.name) if data.name is not None else TEXT_COLUMN)
     if isinstance(data, pd.DataFrame):
         if not data.columns.is_unique:
-            raise OptionError("The DataFrame has duplicate column names; rename them first.", option="data")
+            raise OptionError(
+                "The DataFrame has duplicate column names; rename them first.", option="data"
+            )
         columns = [str(c) for c in data.columns]
-        records = [dict(zip(columns, values)) for values in data.itertuples(index=False, name=None)]
+        records = [
+            dict(zip(columns, values, strict=True))
+            for values in data.itertuples(index=False, name=None)
+        ]
         return Rows(records, data.index, columns)
     if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
-        raise OptionError(f"map() takes a DataFrame, a list of strings or a list of dicts, not "
-                          f"{type(data).__name__}.", option="data")
+        raise OptionError(
+            f"map() takes a DataFrame, a list of strings or a list of dicts, not "
+            f"{type(data).__name__}.",
+            option="data",
+        )
     items = list(data)
     if all(isinstance(x, str) for x in items):
         return Rows([{TEXT_COLUMN: x} for x in items], pd.RangeIndex(len(items)), [TEXT_COLUMN])
@@ -69,10 +88,14 @@ def read_rows(data: Any) -> Rows:
         names: list[str] = []
         for x in items:
             names.extend(str(k) for k in x if str(k) not in names)
-        return Rows([{str(k): v for k, v in x.items()} for x in items], pd.RangeIndex(len(items)), names)
+        return Rows(
+            [{str(k): v for k, v in x.items()} for x in items], pd.RangeIndex(len(items)), names
+        )
     kinds = sorted({type(x).__name__ for x in items})
-    raise OptionError(f"map() takes a list of strings or a list of dicts, not a list of {', '.join(kinds)}.",
-                      option="data")
+    raise OptionError(
+        f"map() takes a list of strings or a list of dicts, not a list of {', '.join(kinds)}.",
+        option="data",
+    )
 
 
 def _missing(name: str, columns: Sequence[str], how: str) -> OptionError:
@@ -81,12 +104,20 @@ def _missing(name: str, columns: Sequence[str], how: str) -> OptionError:
     close = difflib.get_close_matches(name, columns, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     shown = ", ".join(columns[:12]) + (" …" if len(columns) > 12 else "")
-    return OptionError(f"The prompt names {how}, which is not a column (columns: {shown}).{hint} Nothing was sent.",
-                       option="prompt")
+    return OptionError(
+        f"The prompt names {how}, which is not a column (columns: {shown}).{hint} "
+        "Nothing was sent.",
+        option="prompt",
+    )
 
 
-def compile_template(prompt: Any, columns: Sequence[str], *, style: str = "format",
-                     namespace: Mapping[str, Any] | None = None) -> Callable[[dict[str, Any]], Prompt]:
+def compile_template(
+    prompt: Any,
+    columns: Sequence[str],
+    *,
+    style: str = "format",
+    namespace: Mapping[str, Any] | None = None,
+) -> Callable[[dict[str, Any]], Prompt]:
     """The function ``row -> prompt`` for ``prompt``; raises :class:`OptionError` for a
     name that is not a column (before anything is sent)."""
     if prompt is None:
@@ -95,13 +126,18 @@ def compile_template(prompt: Any, columns: Sequence[str], *, style: str = "forma
         if len(columns) == 1:
             only = columns[0]
             return lambda row: str(row[only])
-        raise OptionError("Give a prompt template, e.g. \"Solve: {question}\" (the data has several columns).",
-                          option="prompt")
+        raise OptionError(
+            'Give a prompt template, e.g. "Solve: {question}" (the data has several columns).',
+            option="prompt",
+        )
     if callable(prompt):
         return prompt  # type: ignore[no-any-return]
     if not isinstance(prompt, str):
-        raise OptionError(f"The prompt must be a template string or a function of the row, not "
-                          f"{type(prompt).__name__}.", option="prompt")
+        raise OptionError(
+            f"The prompt must be a template string or a function of the row, not "
+            f"{type(prompt).__name__}.",
+            option="prompt",
+        )
     if style == "vars":
         return _vars_template(prompt, columns, namespace)
     names = []
@@ -110,28 +146,37 @@ def compile_template(prompt: Any, columns: Sequence[str], *, style: str = "forma
             if field is not None:
                 names.append(field)
     except ValueError as exc:
-        raise OptionError(f"The prompt template cannot be read: {exc} (write {{{{ and }}}} for literal braces).",
-                          option="prompt") from None
+        raise OptionError(
+            f"The prompt template cannot be read: {exc} (write {{{{ and }}}} for literal braces).",
+            option="prompt",
+        ) from None
     for field in names:
         head = re.split(r"[.\[]", field, maxsplit=1)[0]
         if head == "" or head.isdigit():
-            raise OptionError(f"The prompt template has {{{field}}}: name a column, e.g. {{question}}.",
-                              option="prompt")
+            raise OptionError(
+                f"The prompt template has {{{field}}}: name a column, e.g. {{question}}.",
+                option="prompt",
+            )
         if head not in columns:
             raise _missing(head, columns, f"{{{head}}}")
     return lambda row: prompt.format_map(row)
 
 
-def _vars_template(prompt: str, columns: Sequence[str], namespace: Mapping[str, Any] | None
-                   ) -> Callable[[dict[str, Any]], Prompt]:
+def _vars_template(
+    prompt: str, columns: Sequence[str], namespace: Mapping[str, Any] | None
+) -> Callable[[dict[str, Any]], Prompt]:
     for name in _VARS.findall(prompt):
         if name not in columns and (namespace is None or name not in namespace):
             where = " or a notebook variable" if namespace is not None else ""
-            raise _missing(name, columns, f"{{{{{name}}}}}" + (f" (not a column{where})" if where else ""))
+            raise _missing(
+                name, columns, f"{{{{{name}}}}}" + (f" (not a column{where})" if where else "")
+            )
     fixed = dict(namespace or {})
 
     def fill(row: dict[str, Any]) -> str:
-        return _VARS.sub(lambda m: str(row[m.group(1)] if m.group(1) in row else fixed[m.group(1)]), prompt)
+        return _VARS.sub(
+            lambda m: str(row[m.group(1)] if m.group(1) in row else fixed[m.group(1)]), prompt
+        )
 
     return fill
 
@@ -150,8 +195,9 @@ def template_columns(prompt: Any, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in found]
 
 
-def row_requests(base: Prepared, rows: Rows, fill: Callable[[dict[str, Any]], Prompt],
-                 system: str | None) -> list[Request]:
+def row_requests(
+    base: Prepared, rows: Rows, fill: Callable[[dict[str, Any]], Prompt], system: str | None
+) -> list[Request]:
     """One request per row: ``base`` (validated options, settings) with the row's messages."""
     out: list[Request] = []
     body = dict(base.request.body)
@@ -162,11 +208,16 @@ def row_requests(base: Prepared, rows: Rows, fill: Callable[[dict[str, Any]], Pr
             raise
         except Exception as exc:  # noqa: BLE001  (a row the template or the user's function cannot handle)
             label = rows.index[i]
-            raise OptionError(f"Row {label!r}: the prompt could not be made ({type(exc).__name__}: {exc}). "
-                              "Nothing was sent.", option="prompt") from None
+            raise OptionError(
+                f"Row {label!r}: the prompt could not be made ({type(exc).__name__}: {exc}). "
+                "Nothing was sent.",
+                option="prompt",
+            ) from None
         try:
             messages = normalize_messages(prompt, system=system)
         except OptionError as exc:
-            raise OptionError(f"Row {rows.index[i]!r}: {exc} Nothing was sent.", option="prompt") from None
+            raise OptionError(
+                f"Row {rows.index[i]!r}: {exc} Nothing was sent.", option="prompt"
+            ) from None
         out.append(dataclasses.replace(base.request, body={**body, "messages": messages}))
     return out

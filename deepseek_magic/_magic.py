@@ -198,7 +198,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         for dest, flag in OVER_ONLY:
             if getattr(args, dest) is not None:
-                raise UsageError(f"{flag} works with --over DATA (a run over rows); nothing was sent.")
+                raise UsageError(f"{flag} works with --over DATA (a run over rows); "
+                                 "nothing was sent.")
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -213,9 +214,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             prompt = interpolate(prompt, self.shell.user_ns)
         kwargs = self._request_kwargs(args)
         try:
-            return prepare(prompt, session=self.session, conversation=args.chat, run_tools=args.run_tools,
-                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                           require_key=not args.dry_run, **kwargs)
+            return prepare(prompt, session=self.session, conversation=args.chat,
+                           run_tools=args.run_tools, require_key=not args.dry_run,
+                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr), **kwargs)
         except (OptionError, ConfigError, ToolError) as exc:
             # One line, nothing sent.
             raise UsageError(str(exc)) from None
@@ -246,8 +247,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                         raise ValueError
                 except (TypeError, ValueError):  # TypeError: argparse reads "--timeout=--" as []
                     raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
-        return dict(model=args.model, system=args.system, stream=not args.no_stream, base_url=args.base_url,
-                    provider=args.provider, extra=extra, strict=args.strict, options=options, **numbers)
+        return dict(model=args.model, system=args.system, stream=not args.no_stream,
+                    base_url=args.base_url, provider=args.provider, extra=extra, strict=args.strict,
+                    options=options, **numbers)
 
     def _over(self, args: Any, prompt: str) -> None:
         """``--over DATA``: the cell is a template filled per row (see ``_batch``)."""

@@ -23,8 +23,13 @@ __all__ = ["OVER_ONLY", "run_over"]
 OVER_ONLY = (("concurrency", "--concurrency"), ("budget", "--budget"), ("run_file", "--run-file"))
 
 #: flags that make no sense for a run over rows (refused, never ignored)
-_REFUSED = (("sweep", "--sweep"), ("panel", "--panel"), ("chat", "--chat"), ("run_tools", "--run-tools"),
-            ("max_tool_rounds", "--max-tool-rounds"))
+_REFUSED = (
+    ("sweep", "--sweep"),
+    ("panel", "--panel"),
+    ("chat", "--chat"),
+    ("run_tools", "--run-tools"),
+    ("max_tool_rounds", "--max-tool-rounds"),
+)
 
 
 def _number(args: Any, name: str, cast: Any, text: str) -> Any:
@@ -44,7 +49,9 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
 
     for dest, flag in _REFUSED:
         if getattr(args, dest):
-            raise UsageError(f"--over runs one independent request per row; {flag} cannot be used with it.")
+            raise UsageError(
+                f"--over runs one independent request per row; {flag} cannot be used with it."
+            )
     namespace = magics.shell.user_ns
     if args.over not in namespace:
         raise UsageError(f"--over {args.over}: no variable of that name in the notebook.")
@@ -59,18 +66,31 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
         run_file = None
     try:
         frame = map_rows(
-            data, prompt, session=magics.session, template_style="vars",
-            namespace=namespace if args.vars else None, concurrency=concurrency or DEFAULT_CONCURRENCY,
-            budget=budget, run_file=run_file, dry_run=args.dry_run, keep_reasoning=not args.hide_reasoning,
-            **kwargs, **options)
+            data,
+            prompt,
+            session=magics.session,
+            template_style="vars",
+            namespace=namespace if args.vars else None,
+            concurrency=concurrency or DEFAULT_CONCURRENCY,
+            budget=budget,
+            run_file=run_file,
+            dry_run=args.dry_run,
+            keep_reasoning=not args.hide_reasoning,
+            **kwargs,
+            **options,
+        )
     except (OptionError, ConfigError, ToolError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt as exc:
         partial = getattr(exc, "partial", None)
         if args.out and partial is not None:
             magics._bind(args.out, partial, last=False)
-        kept = "" if partial is None else f" Finished rows are kept{' in ' + args.out if args.out else ''} and " \
-                                          "in the run file; run the cell again to resume."
+        kept = (
+            ""
+            if partial is None
+            else f" Finished rows are kept{' in ' + args.out if args.out else ''} and "
+            "in the run file; run the cell again to resume."
+        )
         raise Interrupted("Stopped by the kernel's interrupt." + kept) from None
     except DeepSeekError:
         raise
@@ -80,4 +100,7 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
     if args.out:
         magics._bind(args.out, frame, last=False)
     else:
-        print("Tip: -o NAME keeps the answers as a DataFrame (the run file keeps them too).", file=sys.stdout)
+        print(
+            "Tip: -o NAME keeps the answers as a DataFrame (the run file keeps them too).",
+            file=sys.stdout,
+        )

@@ -125,7 +125,7 @@ class RateGate:
             if (retry_after is None or retry_after <= 0) and self.active <= 1:
                 # Refused with nothing else in flight: the server is busy with others, so
                 # wait (capped exponential backoff) instead of asking again at once.
-                retry_after = min(MAX_IDLE_BACKOFF, 0.25 * 2.0 ** self._streak)
+                retry_after = min(MAX_IDLE_BACKOFF, 0.25 * 2.0**self._streak)
                 self._streak += 1
             hold = MIN_PROBE_HOLD
             if retry_after is not None and retry_after > 0:

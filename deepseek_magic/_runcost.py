@@ -40,9 +40,13 @@ class Prices:
     source: str
 
 
-_SOURCES = {"catalogue": "the provider's /models catalogue", "snapshot": "the shipped /models snapshot",
-            "seed": "the seed's DeepSeek R1 prices", "user": "your %deepseek_spend --price",
-            "free": "a local server: free"}
+_SOURCES = {
+    "catalogue": "the provider's /models catalogue",
+    "snapshot": "the shipped /models snapshot",
+    "seed": "the seed's DeepSeek R1 prices",
+    "user": "your %deepseek_spend --price",
+    "free": "a local server: free",
+}
 
 
 def model_prices(request: Request) -> Prices:
@@ -53,7 +57,9 @@ def model_prices(request: Request) -> Prices:
     model = str(request.body.get("model", request.settings.model))
     if callable(lookup):
         price = lookup(model)
-        return Prices(price.prompt * 1e6, price.completion * 1e6, _SOURCES.get(price.source, price.source))
+        return Prices(
+            price.prompt * 1e6, price.completion * 1e6, _SOURCES.get(price.source, price.source)
+        )
     return Prices(PRICE_IN_PER_M, PRICE_OUT_PER_M, _SOURCES["seed"])
 
 
@@ -81,26 +87,36 @@ class RunEstimate:
 
     def _cost(self, per_request: int) -> float:
         p = self.prices
-        return (self.prompt_tokens * p.prompt_per_m + self.requests * per_request * p.completion_per_m) / 1e6
+        return (
+            self.prompt_tokens * p.prompt_per_m + self.requests * per_request * p.completion_per_m
+        ) / 1e6
 
     def __str__(self) -> str:
         from ._render import format_cost
 
-        done = f" ({self.resumed:,} of {self.rows:,} rows already answered in the run file)" if self.resumed else ""
+        done = (
+            f" ({self.resumed:,} of {self.rows:,} rows already answered in the run file)"
+            if self.resumed
+            else ""
+        )
         lines = [
             f"{self.requests:,} requests to send{done}",
             f"prompt tokens: about {self.prompt_tokens:,} (characters / 4)",
-            f"completion tokens per request (reasoning included): {self.output_low:,} to {self.output_high:,}, "
+            "completion tokens per request (reasoning included): "
+            f"{self.output_low:,} to {self.output_high:,}, "
             f"{self.output_basis}",
             f"cost: {format_cost(self.cost_low)} to {format_cost(self.cost_high)} at "
-            f"${self.prices.prompt_per_m:g} / ${self.prices.completion_per_m:g} per million prompt / completion "
+            f"${self.prices.prompt_per_m:g} / ${self.prices.completion_per_m:g} per million "
+            "prompt / completion "
             f"tokens ({self.prices.source})",
         ]
         if self.offline:
             from ._render import OFFLINE_NOTE
 
-            lines.append(f"[{OFFLINE_NOTE}]: nothing is charged (its replies carry simulated costs at these "
-                         "prices)")
+            lines.append(
+                f"[{OFFLINE_NOTE}]: nothing is charged (its replies carry simulated costs at these "
+                "prices)"
+            )
         return "Estimate: " + "\n  ".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -108,21 +124,30 @@ class RunEstimate:
 
     def line(self) -> str:
         """The estimate in one line (printed as a run starts)."""
-        from ._render import format_cost
-
-        from ._render import OFFLINE_NOTE
+        from ._render import OFFLINE_NOTE, format_cost
 
         done = f", {self.resumed:,} already answered" if self.resumed else ""
         free = " (simulated, not charged)" if self.offline else ""
         note = f"[{OFFLINE_NOTE}] " if self.offline else ""
-        return (f"{note}map: {self.rows:,} rows, {self.requests:,} to send{done} · about {self.prompt_tokens:,} prompt "
-                f"tokens · estimated {format_cost(self.cost_low)} to {format_cost(self.cost_high)}{free}")
+        return (
+            f"{note}map: {self.rows:,} rows, {self.requests:,} to send{done} · "
+            f"about {self.prompt_tokens:,} prompt tokens · "
+            f"estimated {format_cost(self.cost_low)} to {format_cost(self.cost_high)}{free}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "requests": self.requests, "resumed": self.resumed,
-                "prompt_tokens": self.prompt_tokens, "output_low": self.output_low,
-                "output_high": self.output_high, "cost_low": self.cost_low, "cost_high": self.cost_high,
-                "basis": self.output_basis, "prices": self.prices.source}
+        return {
+            "rows": self.rows,
+            "requests": self.requests,
+            "resumed": self.resumed,
+            "prompt_tokens": self.prompt_tokens,
+            "output_low": self.output_low,
+            "output_high": self.output_high,
+            "cost_low": self.cost_low,
+            "cost_high": self.cost_high,
+            "basis": self.output_basis,
+            "prices": self.prices.source,
+        }
 
 
 def _percentile(values: Sequence[int], q: float) -> int:
@@ -148,8 +173,9 @@ def output_range(history: Sequence[int], bound: int | None, model: str) -> tuple
     return low, high, basis
 
 
-def estimate_run(base: Request, requests: Sequence[Request], *, rows: int, resumed: int,
-                 history: Iterable[int]) -> RunEstimate:
+def estimate_run(
+    base: Request, requests: Sequence[Request], *, rows: int, resumed: int, history: Iterable[int]
+) -> RunEstimate:
     """The estimate for the ``requests`` still to send, all built like ``base`` but for
     their messages."""
     settings = base.settings
@@ -158,6 +184,14 @@ def estimate_run(base: Request, requests: Sequence[Request], *, rows: int, resum
     raw = base.body.get("max_completion_tokens", base.body.get("max_tokens"))
     bound = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else None
     low, high, basis = output_range(list(history), bound, model)
-    return RunEstimate(rows=rows, requests=len(requests), resumed=resumed, prompt_tokens=prompt, output_low=low,
-                       output_high=high, output_basis=basis, prices=model_prices(base),
-                       offline=settings.offline)
+    return RunEstimate(
+        rows=rows,
+        requests=len(requests),
+        resumed=resumed,
+        prompt_tokens=prompt,
+        output_low=low,
+        output_high=high,
+        output_basis=basis,
+        prices=model_prices(base),
+        offline=settings.offline,
+    )

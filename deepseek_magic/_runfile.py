@@ -43,8 +43,18 @@ DEFAULT_RUN_FILE = "deepseek-runs.sqlite"
 FORMAT_VERSION = 1
 
 #: the flat fields of a row, in the order of the DataFrame's columns
-ROW_FIELDS = ("answer", "reasoning", "prompt_tokens", "reasoning_tokens", "answer_tokens", "cost",
-              "finish_reason", "model", "elapsed", "error")
+ROW_FIELDS = (
+    "answer",
+    "reasoning",
+    "prompt_tokens",
+    "reasoning_tokens",
+    "answer_tokens",
+    "cost",
+    "finish_reason",
+    "model",
+    "elapsed",
+    "error",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -80,7 +90,9 @@ class RunFile:
     """One run file; see the module docstring. Safe to use from one thread at a time
     (a lock serialises the batch runner's thread and the caller's)."""
 
-    def __init__(self, path: str | os.PathLike[str] = DEFAULT_RUN_FILE, *, secret: str | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] = DEFAULT_RUN_FILE, *, secret: str | None = None
+    ) -> None:
         self.name = os.fspath(path)
         self.path = Path(os.path.expanduser(self.name)).absolute()
         self.secret = secret
@@ -90,10 +102,14 @@ class RunFile:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(FORMAT_VERSION),))
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(FORMAT_VERSION),)
+            )
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"Cannot use {self.name} as a run file: {exc}. Name another file "
-                              "(run_file=... / --run-file).") from None
+            raise ConfigError(
+                f"Cannot use {self.name} as a run file: {exc}. Name another file "
+                "(run_file=... / --run-file)."
+            ) from None
 
     def __repr__(self) -> str:
         return f"<RunFile {self.name!r}>"
@@ -122,24 +138,32 @@ class RunFile:
         keys = list(keys)
         with self._lock:
             for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
+                part = keys[i : i + _CHUNK]
                 marks = ",".join("?" * len(part))
-                for key, status in self._db.execute(f"SELECT key, status FROM rows WHERE key IN ({marks})", part):
+                for key, status in self._db.execute(
+                    f"SELECT key, status FROM rows WHERE key IN ({marks})", part
+                ):
                     found[key] = status
         return found
 
-    def done_rows(self, keys: Iterable[str], *, reasoning: bool = True) -> dict[str, dict[str, Any]]:
-        """The answered rows among ``keys``: ``key -> flat row`` (reasoning left out unless asked)."""
+    def done_rows(
+        self, keys: Iterable[str], *, reasoning: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """The answered rows among ``keys``: ``key -> flat row`` (the reasoning only when
+        asked)."""
         columns = [f for f in ROW_FIELDS if reasoning or f != "reasoning"]
         found: dict[str, dict[str, Any]] = {}
         keys = list(keys)
         with self._lock:
             for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
+                part = keys[i : i + _CHUNK]
                 marks = ",".join("?" * len(part))
-                sql = f"SELECT key, {', '.join(columns)} FROM rows WHERE status = 'done' AND key IN ({marks})"
+                sql = (
+                    f"SELECT key, {', '.join(columns)} FROM rows "
+                    f"WHERE status = 'done' AND key IN ({marks})"
+                )
                 for key, *values in self._db.execute(sql, part):
-                    row = dict(zip(columns, values))
+                    row = dict(zip(columns, values, strict=True))
                     for text in ("answer", "reasoning", "error"):
                         if text in row and row[text] is None:
                             row[text] = ""  # an answered row: empty, never missing
@@ -155,8 +179,10 @@ class RunFile:
     def result(self, key: str) -> Result | None:
         """The full :class:`Result` of an answered row (messages and reasoning included)."""
         with self._lock:
-            row = self._db.execute("SELECT result, reasoning, request FROM rows WHERE key = ? AND status = 'done'",
-                                   (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT result, reasoning, request FROM rows WHERE key = ? AND status = 'done'",
+                (key,),
+            ).fetchone()
         if row is None or row[0] is None:
             return None
         data = json.loads(row[0])
@@ -169,22 +195,28 @@ class RunFile:
         with self._lock:
             rows = self._db.execute(
                 "SELECT completion_tokens FROM rows WHERE model = ? AND status = 'done' "
-                "AND completion_tokens IS NOT NULL ORDER BY updated DESC LIMIT ?", (model, limit)).fetchall()
+                "AND completion_tokens IS NOT NULL ORDER BY updated DESC LIMIT ?",
+                (model, limit),
+            ).fetchall()
         return [int(r[0]) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Rows per status in the whole file."""
         with self._lock:
-            return dict(self._db.execute("SELECT status, COUNT(*) FROM rows GROUP BY status").fetchall())
+            return dict(
+                self._db.execute("SELECT status, COUNT(*) FROM rows GROUP BY status").fetchall()
+            )
 
     # ------------------------------------------------------------ writing
     def sending(self, key: str, request: Mapping[str, Any]) -> None:
         """Mark a row in flight (what a crash leaves behind), counting the attempt."""
         text = self._clean(json.dumps(request, ensure_ascii=False, sort_keys=True, default=str))
         self._write(
-            "INSERT INTO rows (key, status, attempts, updated, request) VALUES (?, 'sending', 1, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET status = 'sending', attempts = attempts + 1, updated = excluded.updated",
-            (key, _now(), text))
+            "INSERT INTO rows (key, status, attempts, updated, request) "
+            "VALUES (?, 'sending', 1, ?, ?) ON CONFLICT(key) DO UPDATE SET status = 'sending', "
+            "attempts = attempts + 1, updated = excluded.updated",
+            (key, _now(), text),
+        )
 
     def done(self, key: str, result: Result) -> None:
         """Store an answered row (only a complete reply: ``result.ok``)."""
@@ -194,18 +226,35 @@ class RunFile:
         data = result.replace(reasoning="", messages=(), chunks=()).to_dict()
         payload = self._clean(json.dumps(data, ensure_ascii=False, default=str))
         self._write(
-            "UPDATE rows SET status = 'done', updated = ?, answer = ?, reasoning = ?, prompt_tokens = ?, "
-            "reasoning_tokens = ?, answer_tokens = ?, completion_tokens = ?, cost = ?, finish_reason = ?, "
+            "UPDATE rows SET status = 'done', updated = ?, answer = ?, reasoning = ?, "
+            "prompt_tokens = ?, reasoning_tokens = ?, answer_tokens = ?, completion_tokens = ?, "
+            "cost = ?, finish_reason = ?, "
             "model = ?, elapsed = ?, error = NULL, result = ? WHERE key = ?",
-            (_now(), self._clean(result.answer), self._clean(result.reasoning), u.prompt_tokens,
-             u.reasoning_tokens, u.answer_tokens, u.completion_tokens, result.cost, result.finish_reason,
-             result.model, result.elapsed, payload, key))
+            (
+                _now(),
+                self._clean(result.answer),
+                self._clean(result.reasoning),
+                u.prompt_tokens,
+                u.reasoning_tokens,
+                u.answer_tokens,
+                u.completion_tokens,
+                result.cost,
+                result.finish_reason,
+                result.model,
+                result.elapsed,
+                payload,
+                key,
+            ),
+        )
 
     def failed(self, key: str, error: str, *, status: str = "failed") -> None:
         """A row that got no answer: its one-line error, and no answer, ever."""
         self._write(
-            "UPDATE rows SET status = ?, updated = ?, error = ?, answer = NULL, reasoning = NULL, result = NULL "
-            "WHERE key = ? AND status != 'done'", (status, _now(), self._clean(error), key))
+            "UPDATE rows SET status = ?, updated = ?, error = ?, answer = NULL, reasoning = NULL, "
+            "result = NULL "
+            "WHERE key = ? AND status != 'done'",
+            (status, _now(), self._clean(error), key),
+        )
 
 
 def open_run(path: str | os.PathLike[str] = DEFAULT_RUN_FILE) -> RunFile:

@@ -568,7 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
         if record.status == 429:
             busy = self.emu.busy_retry_after
             headers = {} if busy is None else {"Retry-After": f"{busy:g}"}
-            self._send_json(429, error_body(429, "Too many concurrent requests; slow down"), headers)
+            busy_body = error_body(429, "Too many concurrent requests; slow down")
+            self._send_json(429, busy_body, headers)
             record.completed = True
             return
         try:

@@ -10,7 +10,15 @@ from playwright.sync_api import Page, expect
 
 from deepseek_magic.emulator import Emulator, Reply
 
-from .jupyter import JupyterLab, cell_outputs, code_cells, interrupt_kernel, open_notebook, run_all, screenshot
+from .jupyter import (
+    JupyterLab,
+    cell_outputs,
+    code_cells,
+    interrupt_kernel,
+    open_notebook,
+    run_all,
+    screenshot,
+)
 
 ROWS = 60
 CELLS = [
@@ -43,21 +51,28 @@ def test_progress_bar_moves_and_the_stop_button_keeps_the_finished_rows(
 
     seen = []
     page.wait_for_function(
-        """([sel, rows]) => { const t = [...document.querySelectorAll(sel)].map(e => e.textContent).join(' ');
-                     const m = t.match(new RegExp('(\\\\d+)/' + rows)); return m && +m[1] >= 2; }""",
-        arg=[".jp-OutputArea .widget-hbox", ROWS], timeout=60_000)
+        """([sel, rows]) => {
+            const t = [...document.querySelectorAll(sel)].map(e => e.textContent).join(' ');
+            const m = t.match(new RegExp('(\\\\d+)/' + rows)); return m && +m[1] >= 2; }""",
+        arg=[".jp-OutputArea .widget-hbox", ROWS],
+        timeout=60_000,
+    )
     seen.append(_done(page, 2))
     page.wait_for_function(
-        """([sel, rows, first]) => { const t = [...document.querySelectorAll(sel)].map(e => e.textContent).join(' ');
-                     const m = t.match(new RegExp('(\\\\d+)/' + rows)); return m && +m[1] > first; }""",
-        arg=[".jp-OutputArea .widget-hbox", ROWS, seen[0]], timeout=60_000)
+        """([sel, rows, first]) => {
+            const t = [...document.querySelectorAll(sel)].map(e => e.textContent).join(' ');
+            const m = t.match(new RegExp('(\\\\d+)/' + rows)); return m && +m[1] > first; }""",
+        arg=[".jp-OutputArea .widget-hbox", ROWS, seen[0]],
+        timeout=60_000,
+    )
     seen.append(_done(page, 2))
     assert 0 < seen[0] < seen[1] < ROWS, seen  # the bar moved
     screenshot(page, "batch-progress", locator=out)
 
     interrupt_kernel(page)
-    expect(out).to_contain_text("Stopped by the kernel's interrupt. Finished rows are kept in out",
-                                timeout=30_000)
+    expect(out).to_contain_text(
+        "Stopped by the kernel's interrupt. Finished rows are kept in out", timeout=30_000
+    )
     expect(out).not_to_contain_text("Traceback")
     expect(cell_outputs(page, 3)).not_to_contain_text("not reached")
     # How many rows were kept: a new cell reads the DataFrame the magic bound.
