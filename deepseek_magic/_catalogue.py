@@ -77,8 +77,11 @@ class ModelInfo:
         raw = entry.get("pricing")
         pricing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         params = entry.get("supported_parameters")
+        meta = entry.get("meta")
         context = (
             entry.get("context_length") or entry.get("max_model_len") or entry.get("context_window")
+            # llama-server: one slot's share of --ctx-size, the most a request can use
+            or (meta.get("n_ctx") if isinstance(meta, Mapping) else None)
         )
         return cls(
             id=ident,

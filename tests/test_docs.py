@@ -36,6 +36,17 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
     assert commands[1].strip() in ci, ".ci/run must run the README's test command exactly"
 
 
+def test_readme_and_ci_build_the_llama_tier_with_the_same_command() -> None:
+    from tests.helpers.llama_build import BUILD_COMMAND
+    from tests.helpers.llama_server import SKIP_REASON
+
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"```bash\n{BUILD_COMMAND}\n```" in README
+    assert f"\n{BUILD_COMMAND}\n" in ci
+    assert ci.index(BUILD_COMMAND) < ci.index("pytest")  # built before the tests run
+    assert BUILD_COMMAND in SKIP_REASON and "\n" not in SKIP_REASON
+
+
 def test_the_tests_readme_names_every_module_and_every_test_file() -> None:
     """tests/README.md is where a newcomer looks up which file tests a module."""
     index = (ROOT / "tests" / "README.md").read_text(encoding="utf-8")

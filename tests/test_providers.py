@@ -584,3 +584,17 @@ def test_the_snapshot_is_valid_and_dated() -> None:
     ds = snapshot_catalogue(PROVIDERS["deepseek"])
     assert ds is not None and ds.ids[0] == PROVIDERS["deepseek"].reasoning_models[0]
     assert "deepseek-reasoner" not in ds.ids
+
+
+@pytest.mark.parametrize("entry, context", [
+    ({"id": "m", "context_length": 163840}, 163840),          # OpenRouter
+    ({"id": "m", "max_model_len": 32768}, 32768),              # vLLM
+    ({"id": "m", "meta": {"n_ctx": 1024, "n_ctx_train": 8192}}, 1024),  # llama-server (one slot)
+    ({"id": "m", "meta": "not a mapping"}, None),
+    ({"id": "m"}, None),
+])
+def test_context_length_is_read_from_each_servers_catalogue_shape(entry, context) -> None:
+    from deepseek_magic._catalogue import ModelInfo
+
+    info = ModelInfo.from_wire(entry)
+    assert info is not None and info.context_length == context
