@@ -41,7 +41,9 @@ __all__ = [
     "MAX_TIMEOUT",
 ]
 
-Kind = Literal["text", "provider", "name", "json", "seconds", "number", "count", "switch", "grid"]
+Kind = Literal[
+    "text", "provider", "name", "json", "seconds", "number", "dollars", "count", "switch", "grid"
+]
 
 #: the longest timeout accepted (a week): sockets refuse inf, NaN and huge values with
 #: ValueError/OverflowError deep inside httpx, so they are refused here, in one line
@@ -97,6 +99,7 @@ class Setting:
             "json": "a JSON object",
             "seconds": f"seconds above 0 and at most {MAX_TIMEOUT:g}",
             "number": "a number above 0",
+            "dollars": "US dollars, zero or more (e.g. 0.50)",
             "count": f"an integer >= {self.minimum}",
             "switch": "true or false",
             "grid": "NAME=V1,V2,...",
@@ -156,6 +159,11 @@ class Setting:
             if int(number) < self.minimum:
                 raise ValueError
             return int(number)
+        if kind == "dollars":
+            dollars = float(value)
+            if not 0 <= dollars < math.inf:  # also False for NaN
+                raise ValueError
+            return dollars
         seconds = float(value)
         limit = MAX_TIMEOUT if kind == "seconds" else math.inf
         if not 0 < seconds <= limit:  # also False for NaN
@@ -312,6 +320,41 @@ SETTINGS: tuple[Setting, ...] = (
         "(concurrently; -o gets a DataFrame).",
         flags=("--sweep",),
         metavar="NAME=V1,V2",
+        keyword=False,
+    ),
+    Setting(
+        "over",
+        "name",
+        "Run the cell once per row of this DataFrame (or list): {{column}} is filled per row; "
+        "resumable, see deepseek_magic.map (-o gets a DataFrame).",
+        flags=("--over",),
+        metavar="DATA",
+        keyword=False,
+    ),
+    Setting(
+        "concurrency",
+        "count",
+        "With --over: requests in flight at most.",
+        default=8,
+        minimum=1,
+        flags=("--concurrency",),
+        metavar="N",
+        keyword=False,
+    ),
+    Setting(
+        "budget",
+        "dollars",
+        "With --over: refuse a run whose estimate can exceed USD; stop at it.",
+        flags=("--budget",),
+        metavar="USD",
+        keyword=False,
+    ),
+    Setting(
+        "run_file",
+        "text",
+        "With --over: the run file (default deepseek-runs.sqlite; 'none' for none).",
+        flags=("--run-file",),
+        metavar="PATH",
         keyword=False,
     ),
     Setting(

@@ -174,6 +174,14 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             given = call_values(args)
             fields = {k: v for k, v in given.items() if SETTING_BY_NAME[k].panel}
             return panel(prompt, session=self.session, **fields, **option_values(args))
+        if args.over:
+            return self._over(args, prompt)
+        from ._magic_over import OVER_ONLY
+
+        for dest, flag in OVER_ONLY:
+            if getattr(args, dest) is not None:
+                raise UsageError(f"{flag} works with --over DATA (a run over rows); "
+                                 "nothing was sent.")
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -184,22 +192,35 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         return None
 
     def _prepare(self, args: Any, prompt: str) -> Prepared:
+        if args.vars:
+            prompt = interpolate(prompt, self.shell.user_ns)
+        call, options = self._request_call(args)
         try:
-            call = Call(**{k: v for k, v in call_values(args).items() if SETTING_BY_NAME[k].keyword})
-            if args.out is not None:  # refused before sending, not after paying
-                SETTING_BY_NAME["out"].coerce(args.out)
-            if args.vars:
-                prompt = interpolate(prompt, self.shell.user_ns)
-            options: dict[str, Any] = option_values(args)
-            start(self.session)
-            if "tools" in options:
-                options["tools"] = self._resolve_tools(options["tools"])
             return prepare(prompt, session=self.session, call=call, options=options,
                            warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
                            require_key=not args.dry_run)
         except (OptionError, ConfigError, ToolError) as exc:
             # One line, nothing sent.
             raise UsageError(str(exc)) from None
+
+    def _request_call(self, args: Any) -> tuple[Call, dict[str, Any]]:
+        """The line's call settings (every flag of the settings table, checked by it) and
+        request options; one line and nothing sent when one is refused."""
+        try:
+            call = Call(**call_values(args))  # checks --out, --timeout, --over's flags ...
+            start(self.session)
+        except (ConfigError, DeepSeekError) as exc:
+            raise UsageError(str(exc)) from None
+        options: dict[str, Any] = option_values(args)
+        if "tools" in options:
+            options["tools"] = self._resolve_tools(options["tools"])
+        return call, options
+
+    def _over(self, args: Any, prompt: str) -> None:
+        """``--over DATA``: the cell is a template filled per row (see ``_batch``)."""
+        from ._magic_over import run_over
+
+        run_over(self, args, prompt)
 
     def _sweep(self, args: Any, prompt: str) -> None:
         """``--sweep``: one prompt over a grid of options, concurrently (see ``_sweep``)."""
