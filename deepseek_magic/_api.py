@@ -17,7 +17,6 @@ from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
 from ._features import start
 from ._options import validate_options
-from ._pipeline import DEFAULT_MAX_REPLY_CHARS
 from ._providers import provider_for_dialect
 from ._request import Request, build_request, normalize_messages
 from ._result import Result, ToolCall
@@ -49,7 +48,7 @@ class Prepared:
     #: the user's new messages (what a conversation gains besides the reply)
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     #: a reply longer than this many characters is cut off with a StreamError
-    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
+    max_reply_chars: int = SETTING_BY_NAME["max_reply_chars"].default
     #: what ``build_request`` was given besides the options (implied options, the model's
     #: supported parameters, the price lookup): a sweep rebuilds requests with the same
     build: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +107,7 @@ def prepare(
                           "options, or send without --strict (strict=False).", option="strict")
     return Prepared(request, settings, values, conv, call.run_tools, call.max_tool_rounds,
                     call.keep_chunks, new_messages,
-                    call.max_reply_chars or DEFAULT_MAX_REPLY_CHARS, build)
+                    call.max_reply_chars, build)
 
 
 def _build_args(session: Session, settings: Settings, catalogue: Catalogue | None

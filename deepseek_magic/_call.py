@@ -371,8 +371,14 @@ SETTINGS: tuple[Setting, ...] = (
         trait=True,
     ),
     Setting("max_retries", "count", "Retries before the first byte.", default=2, trait=True),
+    # R1's 64K-token limit is about 256K characters: this only stops a runaway or hostile
+    # server from filling the kernel's memory
     Setting(
-        "max_reply_chars", "count", "Cut off a reply longer than this many characters.", minimum=1
+        "max_reply_chars",
+        "count",
+        "Cut off a reply longer than this many characters.",
+        default=8_000_000,
+        minimum=1,
     ),
     Setting("keep_chunks", "switch", "Keep the raw chunks in Result.chunks.", default=False),
     Setting(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._accumulate import Accumulator
+from ._call import SETTING_BY_NAME
 from ._errors import APIError, APITimeoutError, StreamError
 from ._events import ChatEvent, ChunkParser, ErrorEvent
 from ._request import Request
@@ -24,7 +25,7 @@ __all__ = ["Pipeline", "DEFAULT_MAX_REPLY_CHARS"]
 #: A reply longer than this (reasoning + answer, in characters) is cut off with a
 #: StreamError: R1's 64K-token limit is about 256K characters, so this only stops a
 #: runaway or hostile server from filling the kernel's memory.
-DEFAULT_MAX_REPLY_CHARS = 8_000_000
+DEFAULT_MAX_REPLY_CHARS: int = SETTING_BY_NAME["max_reply_chars"].default
 #: the most bytes of an error body read (a server may send a whole HTML page)
 _ERROR_BODY_LIMIT = 64 * 1024
 
