@@ -11,7 +11,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from ._errors import DeepSeekError, OptionError
+from ._errors import ConfigError, DeepSeekError, OptionError
+from ._fetch_transport import browser_refusal, in_browser
 from ._events import ChatEvent
 from ._options import validate_options
 from ._request import Request, build_request, normalize_messages
@@ -98,6 +99,9 @@ def prepare(
                                 require_key=not keyless, first_token_timeout=first_token_timeout)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
+    refusal = browser_refusal(settings.base_url) if in_browser() else None
+    if refusal is not None:  # in JupyterLite: a host that refuses pages, said before sending
+        raise ConfigError(refusal)
     new_messages = normalize_messages(prompt, system=None)
     conv = session.conversation(conversation) if conversation else None
     history = list(conv.messages) if conv else []
