@@ -86,8 +86,8 @@ class Browser:
 
     @classmethod
     def current(cls) -> Browser:
-        import js  # type: ignore[import-not-found]  # pyodide only
-        import pyodide.ffi  # type: ignore[import-not-found]  # pyodide only
+        import js  # pyodide only
+        import pyodide.ffi  # pyodide only
 
         return cls(js, pyodide.ffi)
 
