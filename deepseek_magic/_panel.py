@@ -18,6 +18,7 @@ is imported here, so only when the panel is used.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -334,6 +335,12 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.send_button.disabled = self.compare_button.disabled = True
         self.stop_button.disabled = False
         self._say("running", f"Sending {len(runs)} requests…" if len(runs) > 1 else "Sending…")
+        if sys.platform == "emscripten":
+            # A browser kernel (JupyterLite) has no threads: run the requests here, in turn.
+            self.threads = []
+            for run in runs:
+                self._work(run, runs, kind)
+            return
         self.threads = [threading.Thread(target=self._work, args=(run, runs, kind), daemon=True,
                                          name=f"deepseek-panel-{i}") for i, run in enumerate(runs)]
         for thread in self.threads:

@@ -168,3 +168,32 @@ def test_bad_requests_are_refused_like_the_server() -> None:
     assert client.post(kernel.base_url + "/chat/completions", json={"messages": []}).status_code == 400
     assert client.get(kernel.base_url + "/models").json()["data"][0]["id"] == "deepseek/deepseek-r1"
     assert client.get(kernel.base_url + "/nowhere").status_code == 404
+
+
+def test_key_prompt_in_the_browser_says_this_tab_only(browser_session,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    key = "sk-or-v1-" + "k" * 40
+    prompts: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": prompts.append(prompt) or key)
+    ip = InteractiveShell.instance()
+    ip.register_magics(DeepSeekMagics(shell=ip, session=browser_session))
+    cell = run_cell(ip, "%deepseek_key")
+    assert cell.success and "this tab only" in prompts[0]
+    assert "in this browser tab only" in cell.stdout and key not in cell.all_text()
+    assert browser_session.config["api_key"] == key
+    browser_session.config.pop("api_key")
+
+
+def test_panel_send_runs_without_threads_in_the_browser(browser_session) -> None:
+    """A browser kernel has no threads: Send runs the request in the click's handler."""
+    pytest.importorskip("ipywidgets")
+    from deepseek_magic._panel import panel
+
+    offline_magic(browser_session, "on", out=lambda line: None)
+    p = panel("What is 2+2?", session=browser_session)
+    p.send_button.click()
+    assert p.threads == [] and not p.running
+    assert p.last_result is not None and p.last_result.offline
+    assert "offline emulator" in p.last_result.answer

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="send SSE comment keep-alives this often while waiting (default: none)",
     )
+    parser.add_argument(
+        "--cors",
+        action="store_true",
+        help="answer web pages on any origin as OpenRouter does (CORS), e.g. a JupyterLite site",
+    )
     return parser
 
 
@@ -114,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_token_latency=args.first_token_latency,
         keepalive_interval=args.keepalive,
         tokens_per_chunk=args.tokens_per_chunk,
+        cors=args.cors,
     )
     done = threading.Event()
     # SIGTERM (docker stop, kill) should end as cleanly as Ctrl-C does.

@@ -72,6 +72,12 @@ _ABOUT = (
     "for tests and keyless demos. Replies come from the emulator, not from DeepSeek R1.\n"
     "POST /v1/chat/completions   GET /v1/models   GET /health\n"
 )
+#: the request headers OpenRouter's CORS preflight allows (a page may send only these)
+CORS_ALLOWED_HEADERS = ("authorization", "content-type", "http-referer", "x-title", "accept")
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Generation-Id, Retry-After",
+}
 _POLL = 0.25  # longest a wait sleeps before re-checking the stop flag (stop() also wakes it)
 
 
@@ -124,6 +130,7 @@ class Emulator:
         tokens_per_chunk: int = 1,
         port: int = 0,
         host: str = "127.0.0.1",
+        cors: bool = False,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; choose from {', '.join(DIALECTS)}")
@@ -135,6 +142,8 @@ class Emulator:
         self.tokens_per_chunk = tokens_per_chunk
         self.host = host
         self.port = port
+        #: answer web pages on other origins as OpenRouter does (CORS), for JupyterLite
+        self.cors = cors
         self._queue: deque[Script] = deque(replies or ())
         self._cond = threading.Condition()
         self._log: list[RequestRecord] = []
@@ -377,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.record is not None:
             self.record.status = status
         self.send_response(status)
+        if self.emu.cors:
+            headers = {**_CORS_HEADERS, **headers}
         for name, value in headers.items():
             self.send_header(name, value)
         if chunked:
@@ -465,6 +476,21 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     # ----------------------------------------------------------------- routes
+
+    def do_OPTIONS(self) -> None:
+        """A CORS preflight: allowed (with ``cors=True``) only for the headers OpenRouter
+        allows, so a page sending any other header fails as it would there."""
+        self.record, self.chunked = None, False
+        asked = [h.strip().lower() for h in self.headers.get("Access-Control-Request-Headers", "").split(",")
+                 if h.strip()]
+        if not self.emu.cors or any(h not in CORS_ALLOWED_HEADERS for h in asked):
+            self._send(403, b"", "text/plain")  # no CORS headers: the browser refuses the request
+            return
+        self._send(204, b"", "text/plain", {
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": ", ".join(CORS_ALLOWED_HEADERS),
+            "Access-Control-Max-Age": "600",
+        })
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
