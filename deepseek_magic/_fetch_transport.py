@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -125,7 +125,8 @@ class _Call:
     timer: Any = None
     reason: str | None = None
     kind: str = "connect"
-    _callbacks: list[Any] = field(default_factory=list)
+    #: the JavaScript error the last promise settled with (see :meth:`guard`)
+    failure: Any = None
 
     def arm(self, seconds: float | None, kind: str) -> None:
         """Abort the fetch if the next wait lasts longer than ``seconds`` (None = no limit)."""
@@ -150,6 +151,24 @@ class _Call:
             self.reason = reason
             self.controller.abort()
 
+    def guard(self, promise: Any) -> Any:
+        """``promise``, turned into one that never rejects: a rejection is kept in
+        :attr:`failure` (a rejected promise that pyodide has wrapped for ``run_sync`` would
+        otherwise surface again later, as a stray traceback in the cell)."""
+        self.failure = None
+
+        def failed(error: Any) -> None:
+            self.failure = error
+
+        return promise.catch(failed)
+
+    def settled(self, value: Any, request: httpx.Request) -> Any:
+        """The value a guarded promise gave, or the httpx error for its rejection."""
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise self.error(_JsError(failure), request)
+        return value
+
     def check(self, request: httpx.Request) -> None:
         """Raise if the fetch was aborted between two reads (a stop from this thread)."""
         if self.reason is not None:
@@ -169,6 +188,14 @@ class _Call:
                 f"the browser could not fetch it ({detail}): no network, the server is down, "
                 "or it does not allow requests from this page (CORS)", request=request)
         return httpx.ReadError(f"the reply was cut ({detail})", request=request)
+
+
+class _JsError(Exception):
+    """A JavaScript error object a promise rejected with."""
+
+    def __init__(self, error: Any) -> None:
+        name = str(getattr(error, "name", "") or "Error")
+        super().__init__(f"{name}: {getattr(error, 'message', error)}")
 
 
 def _head(call: _Call, request: httpx.Request, reply: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -210,10 +237,12 @@ class _SyncBody(httpx.SyncByteStream):
             self.call.check(self.request)
             self.call.arm(self.read_timeout, "read")
             try:
-                result = self.wait(self.reader.read())
+                result = self.call.settled(self.wait(self.call.guard(self.reader.read())), self.request)
             except KeyboardInterrupt:
                 self.call.abort("interrupt")
                 _quietly(self.reader.cancel)
+                raise
+            except httpx.HTTPError:
                 raise
             except Exception as exc:
                 raise self.call.error(exc, self.request) from None
@@ -247,10 +276,12 @@ class _AsyncBody(httpx.AsyncByteStream):
             self.call.check(self.request)
             self.call.arm(self.read_timeout, "read")
             try:
-                result = await self.reader.read()
+                result = self.call.settled(await self.call.guard(self.reader.read()), self.request)
             except (KeyboardInterrupt, asyncio.CancelledError):
                 self.call.abort("interrupt")
                 _quietly(self.reader.cancel)
+                raise
+            except httpx.HTTPError:
                 raise
             except Exception as exc:
                 raise self.call.error(exc, self.request) from None
@@ -271,8 +302,11 @@ class _AsyncBody(httpx.AsyncByteStream):
 
 
 def _quietly(action: Callable[[], Any]) -> None:
+    """Call ``action`` (it returns a promise we need not wait for), ignoring any failure."""
     try:
-        action()  # a promise we need not wait for
+        promise = action()
+        if hasattr(promise, "catch"):
+            promise.catch(lambda error: None)
     except Exception:  # noqa: BLE001 - the body is already being abandoned
         pass
 
@@ -320,7 +354,7 @@ class FetchTransport(httpx.BaseTransport):
         call.arm(connect_timeout, "connect")
         wait = browser.ffi.run_sync
         try:
-            reply = wait(browser.js.fetch(call.url, init))
+            reply = call.settled(wait(call.guard(browser.js.fetch(call.url, init))), request)
             reader = reply.body.getReader() if reply.body is not None else None
         except KeyboardInterrupt:
             call.abort("interrupt")
@@ -361,7 +395,7 @@ class AsyncFetchTransport(httpx.AsyncBaseTransport):
         connect_timeout, read_timeout = _timeouts(request)
         call.arm(connect_timeout, "connect")
         try:
-            reply = await browser.js.fetch(call.url, init)
+            reply = call.settled(await call.guard(browser.js.fetch(call.url, init)), request)
             reader = reply.body.getReader() if reply.body is not None else None
         except (KeyboardInterrupt, asyncio.CancelledError):
             call.abort("interrupt")

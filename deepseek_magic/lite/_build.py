@@ -227,7 +227,15 @@ def _lock(runtime: Path, ours: Path, cache: Path, static: Path, say: Callable[[s
     (static / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True), encoding="utf-8")
 
 
+#: JupyterLab settings the site starts with: every cell rendered (lessons are short, and
+#: a reader scrolling back sees all outputs), no news popup over the lesson
+SETTINGS = {
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+
+
 def _config(lite: Path) -> None:
+    (lite / "overrides.json").write_text(json.dumps(SETTINGS, indent=1), encoding="utf-8")
     (lite / "jupyter_lite_config.json").write_text(json.dumps({
         "LiteBuildConfig": {"apps": ["lab", "notebook", "repl"], "no_sourcemaps": True},
     }, indent=1), encoding="utf-8")
