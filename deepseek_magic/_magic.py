@@ -346,9 +346,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         only, never in the notebook, the history or any output."""
         import getpass
 
-        from ._fetch_transport import in_browser
-
-        browser = in_browser()  # JupyterLite: the kernel is this tab
+        browser = sys.platform == "emscripten"  # JupyterLite: the kernel is this tab
         key = getpass.getpass("API key (hidden, kept in this tab only): " if browser
                               else "API key (hidden): ").strip()
         if not key:

@@ -22,6 +22,7 @@ import argparse
 import atexit
 import os
 import shlex
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -29,7 +30,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 
-from ._fetch_transport import in_browser
 from ._session import Session
 
 if TYPE_CHECKING:  # the emulator (http.server & co.) loads when offline mode is used, not at %load_ext
@@ -126,7 +126,7 @@ def start_offline(session: Session, **emulator_kwargs: Any) -> Emulator | InKern
     from .emulator import Emulator
 
     stop_offline(session)
-    if emulator_kwargs.pop("in_kernel", in_browser()):
+    if emulator_kwargs.pop("in_kernel", sys.platform == "emscripten"):
         # No sockets in a browser kernel (JupyterLite): the same replies, served in-kernel.
         from .emulator._inkernel import InKernelEmulator
 

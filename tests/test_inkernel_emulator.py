@@ -186,14 +186,28 @@ def test_key_prompt_in_the_browser_says_this_tab_only(browser_session,
     browser_session.config.pop("api_key")
 
 
-def test_panel_send_runs_without_threads_in_the_browser(browser_session) -> None:
-    """A browser kernel has no threads: Send runs the request in the click's handler."""
+def test_panel_send_and_stop_run_as_tasks_in_the_browser(browser_session) -> None:
+    """A browser kernel has no threads and a click handler cannot wait on fetch: Send runs
+    the request as an asyncio task; Stop cancels it and keeps the partial result."""
     pytest.importorskip("ipywidgets")
     from deepseek_magic._panel import panel
 
-    offline_magic(browser_session, "on", out=lambda line: None)
-    p = panel("What is 2+2?", session=browser_session)
-    p.send_button.click()
-    assert p.threads == [] and not p.running
-    assert p.last_result is not None and p.last_result.offline
-    assert "offline emulator" in p.last_result.answer
+    async def scenario() -> tuple[object, object]:
+        offline_magic(browser_session, "on --token-rate 400", out=lambda line: None)
+        p = panel("What is 2+2?", session=browser_session)
+        p.send_button.click()
+        assert p.threads == [] and len(p.tasks) == 1 and p.running
+        await asyncio.gather(*p.tasks)
+        done = p.last_result
+        p.send_button.click()
+        while not (p._runs[0].streams and p._runs[0].streams[0].result.reasoning):
+            await asyncio.sleep(0.01)  # until some reasoning has arrived
+        p.stop()
+        await asyncio.gather(*p.tasks, return_exceptions=True)
+        return done, p
+
+    done, p = asyncio.run(scenario())
+    assert done is not None and done.offline and "offline emulator" in done.answer  # type: ignore[attr-defined]
+    stopped = p.last_result  # type: ignore[attr-defined]
+    assert stopped.interrupted and stopped.reasoning and not stopped.answer
+    assert "Stopped" in p.status.value and not p.running  # type: ignore[attr-defined]

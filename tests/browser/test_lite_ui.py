@@ -66,6 +66,7 @@ def _cors_notebook(url: str) -> dict[str, object]:
         "try:\n    dm.ask('And now?', provider='openrouter', base_url=URL, timeout=3)\n"
         "except dm.DeepSeekError as exc:\n"
         "    print('cut:', type(exc).__name__, '| kept:', repr(exc.partial.reasoning[:20]))",
+        "p = dm.panel('Count slowly.', provider='openrouter', base_url=URL)\np",
     ]
     return {
         "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [],
@@ -212,3 +213,30 @@ def test_openrouter_over_fetch_with_cors(page: Page, site: Site, cors_emulator: 
     stalled = cors_emulator.request_log[2]
     assert stalled.disconnected  # the read timeout aborted the fetch: the emulator saw it leave
     assert any(u.startswith(cors_emulator.base_url.rsplit("/v1", 1)[0]) for u in logged)
+
+
+def test_panel_stop_aborts_a_fetch_mid_stream(page: Page, site: Site, cors_emulator: Emulator,
+                                              logged: list[str]) -> None:
+    """Stop, pressed while Send streams over fetch, aborts the fetch and keeps the partial."""
+    cors_emulator.reset()
+    long_answer = " ".join(f"Step {i}: count on." for i in range(1, 200))
+    cors_emulator.queue(
+        Reply(reasoning="r", answer="a"), Fault("status", status=402),
+        Fault("stall", after_tokens=6, seconds=None),
+        Reply(reasoning="Think briefly first.", answer=long_answer),
+    )
+    open_lite(page, site, "lite-openrouter.ipynb")
+    run_all_from_menu(page)
+    wait_cells_done(page, timeout=240_000)
+    panel = code_cells(page).nth(5).locator(".dsm-panel")
+    expect(panel).to_be_visible()
+    panel.locator(".dsm-send").click()
+    output = panel.locator(".dsm-output")
+    expect(output.locator(".dsm-live .dsm-answer-tail")).to_contain_text("Step 2:", timeout=60_000)
+    panel.locator(".dsm-stop").click()
+    expect(panel.locator(".widget-html.dsm-status")).to_contain_text(
+        re.compile(r"Stopped.*partial result kept"), timeout=30_000)
+    shown = output.locator(".dsm-answer-body").inner_text().strip()
+    assert shown.startswith("Step 1: count on.") and len(shown) < len(long_answer)
+    assert cors_emulator.wait_idle(10)
+    assert cors_emulator.request_log[3].disconnected  # the fetch was aborted mid-reply
