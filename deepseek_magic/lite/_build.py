@@ -130,27 +130,62 @@ def _wheel(cache: Path, name: str, version: str, say: Callable[[str], None],
     """A pure wheel ``name==version`` from PyPI, cached."""
     folder = cache / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
-    pattern = re.sub(r"[-_.]+", "[-_.]", name) + "-" + re.escape(version) + "-"
-    for path in folder.glob("*.whl"):
-        if re.match(pattern, path.name, re.I):
-            return path
+    found = _cached(folder, name, version)
+    if found is not None:
+        return found
     say(f"downloading {name}=={version}")
     _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
           "--python-version", PYTHON_VERSION, "--platform", "any", "--implementation", "py",
           "--dest", str(folder), f"{name}=={version}"])
     report.downloaded.append(f"{name}=={version}")
-    for path in folder.glob("*.whl"):
-        if re.match(pattern, path.name, re.I):
-            return path
+    found = _cached(folder, name, version)
+    if found is not None:
+        return found
     raise BuildError(f"pip download {name}=={version} gave no wheel.")
 
 
+def _source_hash(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((source / "deepseek_magic").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    digest.update((source / "pyproject.toml").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cached(folder: Path, name: str, version: str) -> Path | None:
+    pattern = re.sub(r"[-_.]+", "[-_.]", name) + "-" + re.escape(version) + "-"
+    for path in folder.glob("*.whl"):
+        if re.match(pattern, path.name, re.I):
+            return path
+    return None
+
+
+def _prefetch(cache: Path, wanted: list[tuple[str, str]], say: Callable[[str], None],
+              report: BuildReport) -> None:
+    """Download every wheel not yet cached with ONE pip call (one resolver start, not 30)."""
+    folder = cache / "wheels"
+    folder.mkdir(parents=True, exist_ok=True)
+    missing = [f"{n}=={v}" for n, v in wanted if _cached(folder, n, v) is None]
+    if not missing:
+        return
+    say(f"downloading {len(missing)} wheels from PyPI")
+    _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+          "--python-version", PYTHON_VERSION, "--platform", "any", "--implementation", "py",
+          "--dest", str(folder), *missing])
+    report.downloaded.extend(missing)
+
+
 def _our_wheel(source: Path | None, cache: Path) -> Path:
-    """Our package as a wheel: built from the source tree when there is one, else from PyPI."""
+    """Our package as a wheel: built from the source tree when there is one (rebuilt only
+    when a file of the package changed), else downloaded from PyPI."""
     from .. import __version__
 
-    out = cache / "ours"
-    shutil.rmtree(out, ignore_errors=True)
+    out = cache / "ours" / (_source_hash(source) if source is not None else __version__)
+    wheels = list(out.glob("deepseek_magic-*.whl"))
+    if wheels:
+        return wheels[0]
+    shutil.rmtree(out.parent, ignore_errors=True)
     out.mkdir(parents=True)
     if source is not None:
         _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
@@ -211,13 +246,16 @@ def _lock(runtime: Path, ours: Path, cache: Path, static: Path, say: Callable[[s
         "depends": list(OUR_DEPENDS), "unvendored_tests": False, "sha256": "",
     }
     keep = _closure(packages, ROOTS + KERNEL_NEEDS)
+    for name in keep:  # before downloading anything: PyPI has no wasm wheels for pyodide
+        file_name = packages[name]["file_name"]
+        if file_name and not re.search(r"-(py3|py2\.py3)-none-any\.whl$", file_name):
+            raise BuildError(f"{name} has no pure wheel ({file_name}); it cannot be served.")
+    _prefetch(cache, [(n, packages[n]["version"]) for n in keep if n != "deepseek-magic"], say, report)
     for name in keep:
         entry = packages[name]
         if name == "deepseek-magic":
             wheel = ours
         else:
-            if entry["file_name"] and not re.search(r"-py\d?\.?(py3)?-none-any\.whl$", entry["file_name"]):
-                raise BuildError(f"{name} has no pure wheel ({entry['file_name']}); it cannot be served.")
             wheel = _wheel(cache, name, entry["version"], say, report)
         shutil.copy2(wheel, static / wheel.name)
         entry["file_name"] = wheel.name

@@ -61,7 +61,7 @@ def rewrite(notebook: dict[str, Any]) -> int:
         if cell.get("cell_type") != "code":
             continue
         code = "".join(cell.get("source", []))
-        reason = skip_reason(code, unavailable)
+        reason = skip_reason(code, unavailable - _defined(code))  # a cell may define it anew
         if reason is None:
             unavailable -= _defined(code)
             continue
