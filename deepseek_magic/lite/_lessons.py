@@ -22,12 +22,14 @@ SKIP_RULES: tuple[tuple[str, str], ...] = (
      "it needs pandas, which this browser site does not include"),
     (r"\bimport matplotlib\b|\bplt\.",
      "it needs matplotlib, which this browser site does not include"),
+    (r"--sweep\b|\bsweep\(",
+     "a sweep returns a pandas DataFrame, and this browser site does not include pandas"),
     (r"\bEmulator\([^)]*\)\.start\(\)",
      "it starts a local server, and a browser tab cannot listen on a port"),
     (r"\bhttpx\.(get|post|stream|request)\(",
      "it calls httpx directly, whose own transport has no sockets in a browser tab"),
 )
-_DEFINES = re.compile(r"^(?:def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)", re.M)
+_DEFINES = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)", re.M)
 
 
 def skip_reason(code: str, unavailable: set[str]) -> str | None:
@@ -42,8 +44,12 @@ def skip_reason(code: str, unavailable: set[str]) -> str | None:
     return None
 
 
+_MAGIC_OUT = re.compile(r"^%%?deepseek\b.*?(?:-o|--out)[ =](\w+)", re.M)
+
+
 def _defined(code: str) -> set[str]:
-    return {a or b for a, b in _DEFINES.findall(code)}
+    """Names a cell assigns: ``x = ...``, ``def``/``class``, and ``%%deepseek -o NAME``."""
+    return {a or b for a, b in _DEFINES.findall(code)} | set(_MAGIC_OUT.findall(code))
 
 
 def _skipped_cell(code: str, reason: str) -> str:
