@@ -14,8 +14,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._api import aask, ask  # noqa: E402
 from . import _errors  # noqa: E402
+from ._api import aask, ask  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
@@ -28,6 +28,7 @@ __all__ = [
     "aask",
     "panel",
     "sweep",
+    "models",
     "history",
     "last",
     "Result",
@@ -62,6 +63,16 @@ def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
     from ._sweep import sweep_ask
 
     return sweep_ask(prompt, grid, **kwargs)
+
+
+def models(contains: str | None = None, **kwargs: Any) -> Any:
+    """What the configured provider serves, as a DataFrame: ``models("deepseek")`` keeps
+    matching ids. Read once per session from ``GET /models`` (``refresh=True`` reads
+    again); the dated snapshot shipped with the package answers when it cannot be reached
+    (or with ``snapshot=True``)."""
+    from ._catalogue import models as _models
+
+    return _models(contains, **kwargs)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -106,8 +107,14 @@ class Browser:
                 dropped.append(name)
         if dropped:
             log.debug("not sent from the browser (CORS): %s", ", ".join(dropped))
-        options: dict[str, Any] = {"method": request.method, "headers": headers, "signal": signal,
-                                   "redirect": "manual", "credentials": "omit", "cache": "no-store"}
+        options: dict[str, Any] = {
+            "method": request.method,
+            "headers": headers,
+            "signal": signal,
+            "redirect": "manual",
+            "credentials": "omit",
+            "cache": "no-store",
+        }
         body = request.read()
         if body:
             options["body"] = self.ffi.to_js(body)
@@ -186,7 +193,9 @@ class _Call:
         if self.kind == "connect":
             return httpx.ConnectError(
                 f"the browser could not fetch it ({detail}): no network, the server is down, "
-                "or it does not allow requests from this page (CORS)", request=request)
+                "or it does not allow requests from this page (CORS)",
+                request=request,
+            )
         return httpx.ReadError(f"the reply was cut ({detail})", request=request)
 
 
@@ -198,11 +207,14 @@ class _JsError(Exception):
         super().__init__(f"{name}: {getattr(error, 'message', error)}")
 
 
-def _head(call: _Call, request: httpx.Request, reply: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+def _head(
+    call: _Call, request: httpx.Request, reply: Any
+) -> tuple[int, list[tuple[str, str]], bytes]:
     if str(getattr(reply, "type", "")) == "opaqueredirect":
         raise httpx.ConnectError(
             f"{call.url} answered with a redirect; set the base URL to the final address",
-            request=request)
+            request=request,
+        )
     headers = []
     for pair in reply.headers.entries():
         name, value = str(pair[0]), str(pair[1])
@@ -226,8 +238,14 @@ def _chunk(result: Any) -> bytes | None:
 
 
 class _SyncBody(httpx.SyncByteStream):
-    def __init__(self, call: _Call, reader: Any, request: httpx.Request, wait: Callable[[Any], Any],
-                 read_timeout: float | None) -> None:
+    def __init__(
+        self,
+        call: _Call,
+        reader: Any,
+        request: httpx.Request,
+        wait: Callable[[Any], Any],
+        read_timeout: float | None,
+    ) -> None:
         self.call, self.reader, self.request, self.wait = call, reader, request, wait
         self.read_timeout = read_timeout
         self.finished = False
@@ -237,14 +255,16 @@ class _SyncBody(httpx.SyncByteStream):
             self.call.check(self.request)
             self.call.arm(self.read_timeout, "read")
             try:
-                result = self.call.settled(self.wait(self.call.guard(self.reader.read())), self.request)
+                result = self.call.settled(
+                    self.wait(self.call.guard(self.reader.read())), self.request
+                )
             except KeyboardInterrupt:
                 self.call.abort("interrupt")
                 _quietly(self.reader.cancel)
                 raise
             except httpx.HTTPError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a JavaScript error (pyodide JsException)
                 raise self.call.error(exc, self.request) from None
             finally:
                 self.call.disarm()
@@ -263,8 +283,9 @@ class _SyncBody(httpx.SyncByteStream):
 
 
 class _AsyncBody(httpx.AsyncByteStream):
-    def __init__(self, call: _Call, reader: Any, request: httpx.Request,
-                 read_timeout: float | None) -> None:
+    def __init__(
+        self, call: _Call, reader: Any, request: httpx.Request, read_timeout: float | None
+    ) -> None:
         self.call, self.reader, self.request = call, reader, request
         self.read_timeout = read_timeout
         self.finished = False
@@ -283,7 +304,7 @@ class _AsyncBody(httpx.AsyncByteStream):
                 raise
             except httpx.HTTPError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a JavaScript error (pyodide JsException)
                 raise self.call.error(exc, self.request) from None
             finally:
                 self.call.disarm()
@@ -322,8 +343,13 @@ def _start(browser: Browser, request: httpx.Request) -> tuple[_Call, Any]:
 
 def _response(call: _Call, request: httpx.Request, reply: Any, stream: Any) -> httpx.Response:
     status, headers, reason = _head(call, request, reply)
-    return httpx.Response(status, headers=headers, stream=stream, request=request,
-                          extensions={"reason_phrase": reason, "http_version": b"HTTP/1.1"})
+    return httpx.Response(
+        status,
+        headers=headers,
+        stream=stream,
+        request=request,
+        extensions={"reason_phrase": reason, "http_version": b"HTTP/1.1"},
+    )
 
 
 class FetchTransport(httpx.BaseTransport):
@@ -348,7 +374,9 @@ class FetchTransport(httpx.BaseTransport):
             raise httpx.ConnectError(
                 "this browser cannot wait for a reply synchronously (that needs JSPI, in Chromium "
                 "and Edge): use `await deepseek_magic.aask(...)` in this browser, or open the "
-                "site in Chromium", request=request)
+                "site in Chromium",
+                request=request,
+            )
         call, init = _start(browser, request)
         connect_timeout, read_timeout = _timeouts(request)
         call.arm(connect_timeout, "connect")
@@ -361,13 +389,15 @@ class FetchTransport(httpx.BaseTransport):
             raise
         except httpx.HTTPError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a JavaScript error (pyodide JsException)
             raise call.error(exc, request) from None
         finally:
             call.disarm()
         stream: httpx.SyncByteStream = (
-            _SyncBody(call, reader, request, wait, read_timeout) if reader is not None
-            else httpx.ByteStream(b""))
+            _SyncBody(call, reader, request, wait, read_timeout)
+            if reader is not None
+            else httpx.ByteStream(b"")
+        )
         return _response(call, request, reply, stream)
 
 
@@ -402,11 +432,13 @@ class AsyncFetchTransport(httpx.AsyncBaseTransport):
             raise
         except httpx.HTTPError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a JavaScript error (pyodide JsException)
             raise call.error(exc, request) from None
         finally:
             call.disarm()
         stream: httpx.AsyncByteStream = (
-            _AsyncBody(call, reader, request, read_timeout) if reader is not None
-            else httpx.ByteStream(b""))
+            _AsyncBody(call, reader, request, read_timeout)
+            if reader is not None
+            else httpx.ByteStream(b"")
+        )
         return _response(call, request, reply, stream)

@@ -21,6 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
 from ._options import OPTIONS, Option
+from ._providers import PROVIDERS
 
 __all__ = ["build_parser", "parse_line", "magic_flags_markdown", "split_line_magic", "MAGIC_FLAGS", "option_values", "PARSER"]
 
@@ -34,9 +35,6 @@ class Flag:
     help: str
     action: str = "store"
     metavar: str | None = None
-    nargs: Any = None
-    type: Any = None
-    const: Any = None
 
 
 MAGIC_FLAGS: tuple[Flag, ...] = (
@@ -51,10 +49,14 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--extra",), "extra", "Extra JSON fields for the body, e.g. '{\"provider\": {\"order\": [\"deepseek\"]}}'.",
          metavar="JSON"),
-    Flag(("--base-url",), "base_url", "Send to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1).",
+    Flag(("--base-url",), "base_url",
+         "Send to this OpenAI-compatible base URL (e.g. a local server's "
+         "http://localhost:PORT/v1).",
          metavar="URL"),
-    Flag(("--provider",), "provider", "openrouter, deepseek or local: use that provider's base URL.",
-         metavar="NAME"),
+    Flag(("--provider",), "provider", f"{', '.join(PROVIDERS)}: that provider's base URL and rules "
+         "(with --base-url: a server of that kind at that address).", metavar="NAME"),
+    Flag(("--strict",), "strict", "Refuse (send nothing) when an option would be ignored by the "
+         "server or cannot be sent to it.", action="store_true"),
     Flag(("--no-stream",), "no_stream", "Ask for one non-streamed reply.", action="store_true"),
     Flag(("--run-tools",), "run_tools", "Run the tools the model calls and send back their results.",
          action="store_true"),
@@ -80,6 +82,7 @@ Result is kept: `-o NAME` binds it, `_deepseek` is always the last one, and
 Examples:
   %%deepseek --temperature 0.6 --reasoning-effort high -o r
   %%deepseek --stop END --stop '###' --max-completion-tokens 512
+  %%deepseek --provider deepseek --thinking off
   %deepseek -m deepseek-r1 What is 17 * 23?
 """
 
@@ -106,10 +109,10 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         parser.add_argument(*names, dest=option.name, metavar=option.metavar, help=help_text)
 
 
-def build_parser(options: tuple[Option, ...] = OPTIONS, *, line: bool = False) -> MagicArgumentParser:
+def build_parser(options: tuple[Option, ...] = OPTIONS) -> MagicArgumentParser:
     """The magic's parser: request options from the table, then the magic's own flags."""
     # MagicHelpFormatter adds one "%" to the usage line.
-    parser = MagicArgumentParser(prog="%deepseek" if not line else "deepseek",  # type: ignore[no-untyped-call]
+    parser = MagicArgumentParser(prog="%deepseek",  # type: ignore[no-untyped-call]
                                  description=_DESCRIPTION, formatter_class=MagicHelpFormatter)
     parser.allow_abbrev = False  # `--temp` must not silently mean --temperature
     group = parser.add_argument_group("request options (sent to the API)")

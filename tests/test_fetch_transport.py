@@ -11,13 +11,13 @@ import sys
 
 import httpx
 import pytest
-from fake_browser import HANG, FakeReply, FetchFailed, browser
-from streams import ANSWER, REASONING, openrouter_stream
 
 import deepseek_magic as dm
 from deepseek_magic._client import AsyncClient, Client
 from deepseek_magic._fetch_transport import AsyncFetchTransport, FetchTransport, local_routes
 from deepseek_magic._retry import RetryPolicy
+from tests.helpers.fake_browser import HANG, FakeReply, FetchFailed, browser
+from tests.helpers.streams import ANSWER, REASONING, openrouter_stream
 
 URL = "http://127.0.0.1:9/v1"
 OPENROUTER = "https://openrouter.ai/api/v1"
@@ -25,13 +25,14 @@ OPENROUTER = "https://openrouter.ai/api/v1"
 
 def cut(data: bytes, size: int) -> list[bytes]:
     """``data`` in pieces of ``size`` bytes: they split JSON, lines and UTF-8 characters."""
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def sync_client(replies: list[object], retries: int = 0) -> tuple[Client, object]:
     b, js = browser(replies)
-    return Client(transport=FetchTransport(b), policy=RetryPolicy(max_retries=retries),
-                  sleep=lambda s: None), js
+    return Client(
+        transport=FetchTransport(b), policy=RetryPolicy(max_retries=retries), sleep=lambda s: None
+    ), js
 
 
 def test_a_reply_cut_anywhere_arrives_whole_and_streams(session) -> None:
@@ -55,14 +56,22 @@ def test_a_reply_cut_anywhere_arrives_whole_and_streams(session) -> None:
 
 def test_only_headers_a_cors_preflight_allows_are_sent(session) -> None:
     client, js = sync_client([FakeReply(chunks=[openrouter_stream()])])
-    dm.ask("hi", base_url=OPENROUTER, api_key="sk-or-v1-abcdefabcdef0123", client=client,
-           session=session, temperature=0.6)
+    dm.ask(
+        "hi",
+        base_url=OPENROUTER,
+        api_key="sk-or-v1-abcdefabcdef0123",
+        client=client,
+        session=session,
+        temperature=0.6,
+    )
     url, init = js.fetches[0]
     assert url == OPENROUTER + "/chat/completions"
     names = {n.lower() for n in init["headers"]}
     assert names == {"accept", "authorization", "content-type", "http-referer", "x-title"}
     assert init["headers"]["authorization"] == "Bearer sk-or-v1-abcdefabcdef0123"
-    assert init["method"] == "POST" and init["redirect"] == "manual" and init["credentials"] == "omit"
+    assert (
+        init["method"] == "POST" and init["redirect"] == "manual" and init["credentials"] == "omit"
+    )
     sent = json.loads(init["body"].to_bytes())
     assert sent["temperature"] == 0.6 and sent["stream"] is True
     assert init["signal"] is js.controllers[0]
@@ -70,8 +79,12 @@ def test_only_headers_a_cors_preflight_allows_are_sent(session) -> None:
 
 def test_error_status_becomes_the_clients_error(session) -> None:
     body = json.dumps({"error": {"code": 429, "message": "Rate limit exceeded"}}).encode()
-    reply = FakeReply(status=429, statusText="Too Many Requests", chunks=[body],
-                      headers={"content-type": "application/json", "retry-after": "3"})
+    reply = FakeReply(
+        status=429,
+        statusText="Too Many Requests",
+        chunks=[body],
+        headers={"content-type": "application/json", "retry-after": "3"},
+    )
     client, js = sync_client([reply])
     with pytest.raises(dm.RateLimitError) as info:
         dm.ask("q", base_url=URL, client=client, session=session)
@@ -80,7 +93,11 @@ def test_error_status_becomes_the_clients_error(session) -> None:
 
 
 def test_compressed_reply_is_not_decoded_twice(session) -> None:
-    headers = {"content-type": "text/event-stream", "content-encoding": "gzip", "content-length": "9"}
+    headers = {
+        "content-type": "text/event-stream",
+        "content-encoding": "gzip",
+        "content-length": "9",
+    }
     client, _ = sync_client([FakeReply(chunks=[openrouter_stream()], headers=headers)])
     assert dm.ask("q", base_url=URL, client=client, session=session).answer == ANSWER
 
@@ -146,14 +163,18 @@ def test_stop_closes_the_stream_mid_read(session) -> None:
         dm.ask("q", base_url=URL, client=client, session=session, on_event=on_event)
     assert info.value.partial.interrupted  # type: ignore[attr-defined]
     reader = js.responses[0].reader
-    assert js.controllers[0].aborted and reader.cancelled and reader.chunks  # the rest was never read
+    assert (
+        js.controllers[0].aborted and reader.cancelled and reader.chunks
+    )  # the rest was never read
 
 
 def test_deepseek_api_is_refused_before_sending(session, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "emscripten")
     client, js = sync_client([])
     with pytest.raises(dm.ConfigError) as info:
-        dm.ask("q", provider="deepseek", api_key="sk-test-abcdefabcdef", client=client, session=session)
+        dm.ask(
+            "q", provider="deepseek", api_key="sk-test-abcdefabcdef", client=client, session=session
+        )
     assert "DeepSeek's API does not accept requests from a web page" in str(info.value)
     assert "OpenRouter" in str(info.value) and "\n" not in str(info.value)
     assert js.fetches == []
@@ -172,7 +193,9 @@ def test_without_jspi_the_sync_path_says_to_await(session) -> None:
 
 def test_async_path_streams_and_times_out(session) -> None:
     body = openrouter_stream()
-    b, js = browser([FakeReply(chunks=cut(body, 53)), FakeReply(chunks=[body[:500], HANG])], sync=False)
+    b, js = browser(
+        [FakeReply(chunks=cut(body, 53)), FakeReply(chunks=[body[:500], HANG])], sync=False
+    )
     client = AsyncClient(transport=AsyncFetchTransport(b), policy=RetryPolicy(max_retries=0))
 
     async def both() -> tuple[object, BaseException]:
@@ -202,8 +225,9 @@ def test_local_routes_answer_without_fetch(session) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         answered.append(str(request.url))
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              content=openrouter_stream())
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=openrouter_stream()
+        )
 
     client, js = sync_client([])
     local_routes["http://127.0.0.1/in-kernel/v1"] = httpx.MockTransport(handler)

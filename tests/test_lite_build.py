@@ -19,21 +19,28 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def code(source: str) -> dict[str, object]:
-    return {"cell_type": "code", "source": source, "metadata": {}, "outputs": [{"x": 1}],
-            "execution_count": 3}
+    return {
+        "cell_type": "code",
+        "source": source,
+        "metadata": {},
+        "outputs": [{"x": 1}],
+        "execution_count": 3,
+    }
 
 
 def test_cells_a_browser_cannot_run_are_skipped_with_a_note() -> None:
-    nb = {"cells": [
-        code("%load_ext deepseek_magic"),
-        code("import pandas as pd\ndf = pd.DataFrame()"),
-        code("df.head()"),
-        code("server = Emulator(dialect='vllm').start()"),
-        code("print(server.base_url)"),
-        code("df = [1, 2]\nprint(df)"),  # redefined here: later cells may use it again
-        code("len(df)"),
-        {"cell_type": "markdown", "source": "pd. and Emulator( in prose stay", "metadata": {}},
-    ]}
+    nb = {
+        "cells": [
+            code("%load_ext deepseek_magic"),
+            code("import pandas as pd\ndf = pd.DataFrame()"),
+            code("df.head()"),
+            code("server = Emulator(dialect='vllm').start()"),
+            code("print(server.base_url)"),
+            code("df = [1, 2]\nprint(df)"),  # redefined here: later cells may use it again
+            code("len(df)"),
+            {"cell_type": "markdown", "source": "pd. and Emulator( in prose stay", "metadata": {}},
+        ]
+    }
     assert _lessons.rewrite(nb) == 4
     cells = nb["cells"]
     assert cells[0]["source"] == "%load_ext deepseek_magic" and cells[0]["outputs"]
@@ -61,14 +68,17 @@ def test_the_lessons_keep_their_magic_cells(tmp_path: Path) -> None:
             assert source.startswith("# Skipped in the browser version"), source
     # 03's sweep (`-o grid`, a DataFrame) is skipped, and so is the cell that reads grid
     lesson = json.loads((tmp_path / "03-results-as-data.ipynb").read_text(encoding="utf-8"))
-    using = ["".join(c["source"]) for c in lesson["cells"]
-             if c["cell_type"] == "code" and "grid[" in "".join(c["source"])]
+    using = [
+        "".join(c["source"])
+        for c in lesson["cells"]
+        if c["cell_type"] == "code" and "grid[" in "".join(c["source"])
+    ]
     assert using and all("it uses grid, from a cell skipped above" in s for s in using)
     assert (tmp_path / "replies" / "01-quick-start.json").exists()
     for name in skipped:
         original = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
         site = json.loads((tmp_path / name).read_text(encoding="utf-8"))
-        for before, after in zip(original["cells"], site["cells"]):
+        for before, after in zip(original["cells"], site["cells"], strict=True):
             source = "".join(before["source"])
             if source.startswith(("%%deepseek", "%deepseek_offline")) and "--sweep" not in source:
                 assert "".join(after["source"]) == source, (name, source)
@@ -83,9 +93,17 @@ def _wheel(folder: Path, name: str, version: str) -> Path:
 
 def _entry(name: str, version: str, depends: list[str], wasm: bool = False) -> dict[str, object]:
     tag = "cp314-cp314-pyemscripten_2026_0_wasm32" if wasm else "py3-none-any"
-    return {"name": name, "version": version, "depends": depends, "file_name": f"{name}-{version}-{tag}.whl",
-            "imports": [name], "install_dir": "site", "package_type": "package", "sha256": "npm",
-            "unvendored_tests": False}
+    return {
+        "name": name,
+        "version": version,
+        "depends": depends,
+        "file_name": f"{name}-{version}-{tag}.whl",
+        "imports": [name],
+        "install_dir": "site",
+        "package_type": "package",
+        "sha256": "npm",
+        "unvendored_tests": False,
+    }
 
 
 @pytest.fixture
@@ -93,22 +111,32 @@ def runtime(tmp_path: Path) -> Path:
     folder = tmp_path / "runtime"
     folder.mkdir()
     packages = {
-        "micropip": _entry("micropip", "0.11.1", []), "packaging": _entry("packaging", "26.1", []),
+        "micropip": _entry("micropip", "0.11.1", []),
+        "packaging": _entry("packaging", "26.1", []),
         "ipython": _entry("ipython", "9.12.0", ["traitlets", "prompt_toolkit"]),
         "prompt-toolkit": _entry("prompt-toolkit", "3.0.52", []),
-        "traitlets": _entry("traitlets", "5.14.3", []), "jedi": _entry("jedi", "0.19.2", ["parso"]),
-        "parso": _entry("parso", "0.8.6", []), "httpx": _entry("httpx", "0.28.1", []),
-        "anyio": _entry("anyio", "4.13.0", ["sniffio"]), "sniffio": _entry("sniffio", "1.3.1", []),
-        "certifi": _entry("certifi", "2026.4.22", []), "httpcore": _entry("httpcore", "1.0.9", ["h11"]),
-        "h11": _entry("h11", "0.16.0", []), "idna": _entry("idna", "3.11", []),
-        "pandas": _entry("pandas", "3.0.2", ["numpy"], wasm=True), "numpy": _entry("numpy", "2.4.6", [], wasm=True),
+        "traitlets": _entry("traitlets", "5.14.3", []),
+        "jedi": _entry("jedi", "0.19.2", ["parso"]),
+        "parso": _entry("parso", "0.8.6", []),
+        "httpx": _entry("httpx", "0.28.1", []),
+        "anyio": _entry("anyio", "4.13.0", ["sniffio"]),
+        "sniffio": _entry("sniffio", "1.3.1", []),
+        "certifi": _entry("certifi", "2026.4.22", []),
+        "httpcore": _entry("httpcore", "1.0.9", ["h11"]),
+        "h11": _entry("h11", "0.16.0", []),
+        "idna": _entry("idna", "3.11", []),
+        "pandas": _entry("pandas", "3.0.2", ["numpy"], wasm=True),
+        "numpy": _entry("numpy", "2.4.6", [], wasm=True),
     }
-    (folder / "pyodide-lock.json").write_text(json.dumps({"info": {"python": "3.14.2"}, "packages": packages}))
+    (folder / "pyodide-lock.json").write_text(
+        json.dumps({"info": {"python": "3.14.2"}, "packages": packages})
+    )
     return folder
 
 
-def test_the_lock_lists_exactly_what_the_site_holds(runtime: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_lock_lists_exactly_what_the_site_holds(
+    runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     asked: list[str] = []
@@ -127,9 +155,22 @@ def test_the_lock_lists_exactly_what_the_site_holds(runtime: Path, tmp_path: Pat
     lock = json.loads((static / "pyodide-lock.json").read_text())
     packages = lock["packages"]
     assert "pandas" not in packages and "numpy" not in packages  # nothing the site lacks
-    assert sorted(packages["httpx"]["depends"]) == ["anyio", "certifi", "httpcore", "idna", "sniffio"]
-    assert {"comm", "httpx-sse", "markdown-it-py", "mdit-py-plugins", "mdurl", "ipywidgets",
-            "deepseek-magic"} <= set(packages)
+    assert sorted(packages["httpx"]["depends"]) == [
+        "anyio",
+        "certifi",
+        "httpcore",
+        "idna",
+        "sniffio",
+    ]
+    assert {
+        "comm",
+        "httpx-sse",
+        "markdown-it-py",
+        "mdit-py-plugins",
+        "mdurl",
+        "ipywidgets",
+        "deepseek-magic",
+    } <= set(packages)
     for name, entry in packages.items():
         wheel = static / entry["file_name"]
         assert wheel.exists(), name
@@ -138,16 +179,23 @@ def test_the_lock_lists_exactly_what_the_site_holds(runtime: Path, tmp_path: Pat
     assert packages["deepseek-magic"]["imports"] == ["deepseek_magic"]
 
 
-def test_a_wasm_package_in_the_closure_is_refused(runtime: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wasm_package_in_the_closure_is_refused(
+    runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lock = json.loads((runtime / "pyodide-lock.json").read_text())
     lock["packages"]["traitlets"] = _entry("traitlets", "5.14.3", [], wasm=True)
     (runtime / "pyodide-lock.json").write_text(json.dumps(lock))
     monkeypatch.setattr(_build, "_wheel", lambda *a: _wheel(tmp_path, a[1], a[2]))
     monkeypatch.setattr(_build, "_prefetch", lambda *args: None)
     with pytest.raises(_build.BuildError, match="traitlets has no pure wheel"):
-        _build._lock(runtime, _wheel(tmp_path, "deepseek-magic", "0.1.0"), tmp_path, tmp_path,
-                     say=lambda line: None, report=_build.BuildReport(tmp_path))
+        _build._lock(
+            runtime,
+            _wheel(tmp_path, "deepseek-magic", "0.1.0"),
+            tmp_path,
+            tmp_path,
+            say=lambda line: None,
+            report=_build.BuildReport(tmp_path),
+        )
 
 
 def test_the_site_never_falls_back_to_a_public_index(tmp_path: Path) -> None:
@@ -159,7 +207,9 @@ def test_the_site_never_falls_back_to_a_public_index(tmp_path: Path) -> None:
     assert "deepseek-magic" in kernel["loadPyodideOptions"]["packages"]
 
 
-def test_serving_a_folder_without_a_site_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serving_a_folder_without_a_site_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "build it first" in err

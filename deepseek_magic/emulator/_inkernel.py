@@ -18,12 +18,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from ._script import (
-    DEFAULT_MODEL,
     DIALECTS,
     Dialect,
     Fault,
@@ -39,10 +39,14 @@ from ._script import (
     huge_token_count,
     huge_tokens,
     keepalive_comment,
+    models_body,
     prompt_tokens,
+    refusal,
+    thinking_off,
     truncate,
     usage_chunk,
 )
+from ._server import _served_as
 
 __all__ = ["InKernelEmulator", "IN_KERNEL_BASE_URL"]
 
@@ -133,25 +137,27 @@ class InKernelEmulator:
     # ----------------------------------------------------------------- transport
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         status, headers, steps = self._answer(request)
-        return httpx.Response(status, headers=headers, stream=_SyncSteps(steps, self.sleep, request),
-                              request=request)
+        return httpx.Response(
+            status, headers=headers, stream=_SyncSteps(steps, self.sleep, request), request=request
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         import asyncio
 
         status, headers, steps = self._answer(request)
-        return httpx.Response(status, headers=headers,
-                              stream=_AsyncSteps(steps, self.async_sleep or asyncio.sleep, request),
-                              request=request)
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=_AsyncSteps(steps, self.async_sleep or asyncio.sleep, request),
+            request=request,
+        )
 
     def _answer(self, request: httpx.Request) -> tuple[int, dict[str, str], Iterator[Step]]:
         path = request.url.path
         base_path = httpx.URL(self._base_url).path.rstrip("/")
-        route = path[len(base_path):] if path.startswith(base_path) else path
+        route = path[len(base_path) :] if path.startswith(base_path) else path
         if request.method == "GET" and route.rstrip("/") == "/models":
-            from ._server import MODEL_ENTRY
-
-            return _json(200, {"object": "list", "data": [MODEL_ENTRY]})
+            return _json(200, models_body(self.dialect))
         if request.method != "POST" or route.rstrip("/") not in CHAT_PATHS:
             return _json(404, error_body(404, f"No route for {request.method} {route}"))
         try:
@@ -161,36 +167,50 @@ class InKernelEmulator:
         if not isinstance(body, dict):
             return _json(400, error_body(400, "The request body must be a JSON object"))
         messages = body.get("messages")
+        valid = isinstance(messages, list) and bool(messages)
+        refused = refusal(body, self.dialect) if valid else None  # as today's provider would
         with self._lock:
             self._bodies.append(body)
-            item = self._queue.popleft() if self._queue and isinstance(messages, list) and messages \
-                else None
-        if not isinstance(messages, list) or not messages:
-            return _json(400, error_body(400, "Input required: 'messages' must be a non-empty array"))
+            item = self._queue.popleft() if self._queue and valid and not refused else None
+        if not valid:
+            return _json(
+                400, error_body(400, "Input required: 'messages' must be a non-empty array")
+            )
+        if refused:
+            return _json(*refused)
         if item is None and self.responder is not None:
             item = self.responder(body)
         if item is None:
             item = default_reply(body)
+        if isinstance(item, Reply) and thinking_off(body, item.dialect or self.dialect):
+            item = replace(item, reasoning="", empty_think=False)  # thinking off: no reasoning
         timeout = (request.extensions.get("timeout") or {}).get("read")
         return self._respond(item, body, timeout)
 
-    def _respond(self, item: Script, body: Mapping[str, Any],
-                 read_timeout: float | None) -> tuple[int, dict[str, str], Iterator[Step]]:
+    def _respond(
+        self, item: Script, body: Mapping[str, Any], read_timeout: float | None
+    ) -> tuple[int, dict[str, str], Iterator[Step]]:
         if isinstance(item, Fault) and item.kind in ("status", "redirect"):
             headers = {"content-type": item.content_type, **dict(item.headers)}
             if item.kind == "redirect":
                 headers["location"] = item.location
             if item.body is None:
-                payload = json.dumps(error_body(item.status, item.message)).encode() \
-                    if item.content_type == "application/json" else b""
+                payload = (
+                    json.dumps(error_body(item.status, item.message)).encode()
+                    if item.content_type == "application/json"
+                    else b""
+                )
             elif isinstance(item.body, str):
                 payload = item.body.encode("utf-8")
             else:
                 payload = json.dumps(item.body, ensure_ascii=False).encode("utf-8")
             return item.status, headers, iter([payload])
         fault = item if isinstance(item, Fault) else None
-        reply = item if isinstance(item, Reply) else (fault.reply if fault else None) \
-            or default_reply(body)
+        reply = (
+            item
+            if isinstance(item, Reply)
+            else (fault.reply if fault else None) or default_reply(body)
+        )
         ctx = self._context(reply, body)
         headers = {"x-generation-id": ctx.gen_id} if ctx.dialect == "openrouter" else {}
         if body.get("stream") is True:
@@ -208,14 +228,19 @@ class InKernelEmulator:
             dialect=dialect,
             gen_id=f"gen-emu-{n}" if dialect == "openrouter" else f"chatcmpl-emu-{n}",
             created=int(time.time()),
-            model=reply.model or (model if isinstance(model, str) and model else DEFAULT_MODEL),
+            model=reply.model or _served_as(dialect, model),
             provider=reply.provider,
             prompt_tokens=prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
         )
 
-    def _wait(self, seconds: float | None, read_timeout: float | None,
-              comment: bytes = b"", interval: float | None = None) -> Iterator[Step]:
+    def _wait(
+        self,
+        seconds: float | None,
+        read_timeout: float | None,
+        comment: bytes = b"",
+        interval: float | None = None,
+    ) -> Iterator[Step]:
         """Silence (or keep-alive comments) for ``seconds``; a wait longer than the client's
         read timeout ends as the client would see it (None = until the client gives up)."""
         limit = seconds if seconds is not None else read_timeout
@@ -234,8 +259,9 @@ class InKernelEmulator:
         if seconds is None or (read_timeout is not None and seconds > read_timeout and not comment):
             raise httpx.ReadTimeout("the offline emulator stalled")
 
-    def _stream(self, reply: Reply, ctx: StreamContext, fault: Fault | None,
-                read_timeout: float | None) -> Iterator[Step]:
+    def _stream(
+        self, reply: Reply, ctx: StreamContext, fault: Fault | None, read_timeout: float | None
+    ) -> Iterator[Step]:
         kind = fault.kind if fault else None
         comment = keepalive_comment(ctx.dialect)
         if self.keepalive_interval:
@@ -245,13 +271,23 @@ class InKernelEmulator:
         if fault is not None and fault.kind == "keepalive_forever":
             yield from self._wait(fault.seconds, read_timeout, comment, fault.interval)
             return
-        if fault is not None and fault.kind == "stall" and fault.before_headers and not fault.after_tokens:
+        if (
+            fault is not None
+            and fault.kind == "stall"
+            and fault.before_headers
+            and not fault.after_tokens
+        ):
             yield from self._wait(fault.seconds, read_timeout)
         huge = fault.size if fault is not None and fault.kind == "huge" else None
         cutting = ("midstream_error", "drop", "stall", "malformed")
         cut = fault.after_tokens if fault is not None and kind in cutting else None
-        chunks = content_chunks(reply, ctx, self.tokens_per_chunk, boundary=cut,
-                                answer_tokens=None if huge is None else huge_tokens(huge))
+        chunks = content_chunks(
+            reply,
+            ctx,
+            self.tokens_per_chunk,
+            boundary=cut,
+            answer_tokens=None if huge is None else huge_tokens(huge),
+        )
         tokens, first = 0, True
         for chunk in chunks:
             if self.token_delay and not first:
@@ -312,8 +348,9 @@ def _json(status: int, obj: Any) -> tuple[int, dict[str, str], Iterator[Step]]:
 
 
 class _SyncSteps(httpx.SyncByteStream):
-    def __init__(self, steps: Iterator[Step], sleep: Callable[[float], Any],
-                 request: httpx.Request) -> None:
+    def __init__(
+        self, steps: Iterator[Step], sleep: Callable[[float], Any], request: httpx.Request
+    ) -> None:
         self.steps, self.sleep, self.request = steps, sleep, request
         self.closed = False
 
@@ -327,16 +364,18 @@ class _SyncSteps(httpx.SyncByteStream):
                 else:
                     yield step
         except _Cut as exc:
-            raise httpx.RemoteProtocolError(f"the offline emulator cut the reply ({exc})",
-                                            request=self.request) from None
+            raise httpx.RemoteProtocolError(
+                f"the offline emulator cut the reply ({exc})", request=self.request
+            ) from None
 
     def close(self) -> None:
         self.closed = True
 
 
 class _AsyncSteps(httpx.AsyncByteStream):
-    def __init__(self, steps: Iterator[Step], sleep: Callable[[float], Any],
-                 request: httpx.Request) -> None:
+    def __init__(
+        self, steps: Iterator[Step], sleep: Callable[[float], Any], request: httpx.Request
+    ) -> None:
         self.steps, self.sleep, self.request = steps, sleep, request
         self.closed = False
 
@@ -350,8 +389,9 @@ class _AsyncSteps(httpx.AsyncByteStream):
                 else:
                     yield step
         except _Cut as exc:
-            raise httpx.RemoteProtocolError(f"the offline emulator cut the reply ({exc})",
-                                            request=self.request) from None
+            raise httpx.RemoteProtocolError(
+                f"the offline emulator cut the reply ({exc})", request=self.request
+            ) from None
 
     async def aclose(self) -> None:
         self.closed = True

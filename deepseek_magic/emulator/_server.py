@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._script import (
+    DEEPSEEK_ANSWERS_AS,
     DEFAULT_MODEL,
     DIALECTS,
     Chunk,
@@ -44,7 +45,10 @@ from ._script import (
     huge_token_count,
     huge_tokens,
     keepalive_comment,
+    models_body,
     prompt_tokens,
+    refusal,
+    thinking_off,
     truncate,
     usage_chunk,
 )
@@ -58,15 +62,6 @@ MODELS_PATHS = ("/v1/models", "/api/v1/models")
 #: ``responder(body)`` picks the reply when the queue is empty (None = the default reply).
 Responder = Callable[[dict[str, Any]], Script | None]
 
-MODEL_ENTRY = {
-    "id": DEFAULT_MODEL,
-    "name": "DeepSeek: R1 (offline emulator)",
-    "object": "model",
-    "owned_by": "deepseek-magic-emulator",
-    "context_length": 65536,
-    "pricing": {"prompt": "0.0000007", "completion": "0.0000025"},
-    "description": "The deepseek-magic offline emulator; no model is running.",
-}
 _ABOUT = (
     "deepseek-magic offline emulator: an OpenAI-compatible chat-completions endpoint "
     "for tests and keyless demos. Replies come from the emulator, not from DeepSeek R1.\n"
@@ -279,11 +274,18 @@ class Emulator:
             dialect=dialect,
             gen_id=f"gen-emu-{n}" if dialect == "openrouter" else f"chatcmpl-emu-{n}",
             created=int(time.time()),
-            model=reply.model or (model if isinstance(model, str) and model else DEFAULT_MODEL),
+            model=reply.model or _served_as(dialect, model),
             provider=reply.provider,
             prompt_tokens=prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
         )
+
+
+def _served_as(dialect: str, model: Any) -> str:
+    """The model a reply names: the requested one, or what the server says it really used."""
+    if not isinstance(model, str) or not model:
+        return DEFAULT_MODEL
+    return DEEPSEEK_ANSWERS_AS.get(model, model) if dialect == "deepseek" else model
 
 
 def _shutdown(conn: socket.socket) -> None:
@@ -481,8 +483,8 @@ class _Handler(BaseHTTPRequestHandler):
         """A CORS preflight: allowed (with ``cors=True``) only for the headers OpenRouter
         allows, so a page sending any other header fails as it would there."""
         self.record, self.chunked = None, False
-        asked = [h.strip().lower() for h in self.headers.get("Access-Control-Request-Headers", "").split(",")
-                 if h.strip()]
+        wanted = self.headers.get("Access-Control-Request-Headers", "")
+        asked = [h.strip().lower() for h in wanted.split(",") if h.strip()]
         if not self.emu.cors or any(h not in CORS_ALLOWED_HEADERS for h in asked):
             self._send(403, b"", "text/plain")  # no CORS headers: the browser refuses the request
             return
@@ -498,7 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.emu._busy(+1)
         try:
             if path in MODELS_PATHS:
-                self._send_json(200, {"object": "list", "data": [MODEL_ENTRY]})
+                self._send_json(200, models_body(self.emu.dialect))
             elif path == "/health":
                 self._send_json(200, {"status": "ok", "emulator": True})
             elif path == "":
@@ -544,12 +546,17 @@ class _Handler(BaseHTTPRequestHandler):
                 messages = body.get("messages")
                 if not isinstance(messages, list) or not messages:
                     problem = "Input required: 'messages' must be a non-empty array"
-        if problem:
+        refused = None if problem else refusal(record.body, self.emu.dialect)
+        if problem or refused:
             record.status = 400  # marks the record as refused, so nothing is dequeued
         item = self.emu._admit(record)
         self.record = record
         if problem:
             self._send_json(400, error_body(400, problem))
+            record.completed = True
+            return
+        if refused:
+            self._send_json(*refused)
             record.completed = True
             return
         if item is None and self.emu.responder is not None:
@@ -562,6 +569,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if item is None:
             item = default_reply(record.body)
+        if isinstance(item, Reply) and thinking_off(record.body, item.dialect or self.emu.dialect):
+            item = replace(item, reasoning="", empty_think=False)  # thinking off: no reasoning
         record.script = item
         try:
             if isinstance(item, Fault):

@@ -9,4 +9,11 @@ from __future__ import annotations
 
 from ._build import JUPYTERLITE_VERSION, PYODIDE_VERSION, BuildError, BuildReport, build, cache_dir
 
-__all__ = ["JUPYTERLITE_VERSION", "PYODIDE_VERSION", "BuildError", "BuildReport", "build", "cache_dir"]
+__all__ = [
+    "JUPYTERLITE_VERSION",
+    "PYODIDE_VERSION",
+    "BuildError",
+    "BuildReport",
+    "build",
+    "cache_dir",
+]

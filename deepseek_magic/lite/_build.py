@@ -21,10 +21,11 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import _lessons
 
@@ -34,8 +35,14 @@ PYODIDE_VERSION = "314.0.6"
 JUPYTERLITE_VERSION = "0.8.6"
 PYTHON_VERSION = "3.14"
 #: the runtime files taken from the npm package
-RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
-                 "pyodide-lock.json", "pyodide.js")
+RUNTIME_FILES = (
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+    "pyodide.js",
+)
 #: loaded when the kernel starts (our package and what it imports; the kernel's own
 #: ipython, jedi, comm and micropip come with it)
 ROOTS = ("micropip", "deepseek-magic")
@@ -51,8 +58,15 @@ EXTRA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # widgetsnbextension / jupyterlab_widgets are the frontend's: the site has them built in
     "ipywidgets": (("ipywidgets",), ("comm", "ipython", "traitlets")),
 }
-OUR_DEPENDS = ("httpx", "httpx-sse", "markdown-it-py", "mdit-py-plugins", "ipython", "traitlets",
-               "ipywidgets")
+OUR_DEPENDS = (
+    "httpx",
+    "httpx-sse",
+    "markdown-it-py",
+    "mdit-py-plugins",
+    "ipython",
+    "traitlets",
+    "ipywidgets",
+)
 #: pyodide 314.0.6's lock lists httpx with ``depends: []`` (import fails on idna)
 DEPENDS_FIXES = {"httpx": ("anyio", "certifi", "httpcore", "idna", "sniffio")}
 KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
@@ -60,8 +74,11 @@ KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
 
 def cache_dir() -> Path:
     """Where downloads are kept between builds (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
-    root = os.environ.get("DEEPSEEK_MAGIC_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") \
+    root = (
+        os.environ.get("DEEPSEEK_MAGIC_CACHE_DIR")
+        or os.environ.get("XDG_CACHE_HOME")
         or os.path.join(os.path.expanduser("~"), ".cache")
+    )
     return Path(root) / "deepseek-magic" / "lite"
 
 
@@ -76,9 +93,13 @@ class BuildReport:
     skipped_cells: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        fetched = f", downloaded {len(self.downloaded)}" if self.downloaded else ", all from the cache"
-        return (f"Built {self.output} in {self.seconds:.1f} s: {self.files} files, "
-                f"{self.bytes / 1e6:.1f} MB, {len(self.wheels)} wheels{fetched}.")
+        fetched = (
+            f", downloaded {len(self.downloaded)}" if self.downloaded else ", all from the cache"
+        )
+        return (
+            f"Built {self.output} in {self.seconds:.1f} s: {self.files} files, "
+            f"{self.bytes / 1e6:.1f} MB, {len(self.wheels)} wheels{fetched}."
+        )
 
 
 class BuildError(RuntimeError):
@@ -115,9 +136,13 @@ def _runtime(cache: Path, say: Callable[[str], None], report: BuildReport) -> Pa
         tarball = Path(tmp) / out.splitlines()[-1]
         staging = Path(tmp) / "unpacked"
         with tarfile.open(tarball) as tar:
-            members = [m for m in tar.getmembers()
-                       if m.isfile() and m.name.startswith("package/")
-                       and m.name.split("/", 1)[1] in RUNTIME_FILES]
+            members = [
+                m
+                for m in tar.getmembers()
+                if m.isfile()
+                and m.name.startswith("package/")
+                and m.name.split("/", 1)[1] in RUNTIME_FILES
+            ]
             tar.extractall(staging, members=members)  # noqa: S202 - names checked above
         shutil.rmtree(folder, ignore_errors=True)
         shutil.move(str(staging / "package"), folder)
@@ -125,8 +150,9 @@ def _runtime(cache: Path, say: Callable[[str], None], report: BuildReport) -> Pa
     return folder
 
 
-def _wheel(cache: Path, name: str, version: str, say: Callable[[str], None],
-           report: BuildReport) -> Path:
+def _wheel(
+    cache: Path, name: str, version: str, say: Callable[[str], None], report: BuildReport
+) -> Path:
     """A pure wheel ``name==version`` from PyPI, cached."""
     folder = cache / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,9 +160,26 @@ def _wheel(cache: Path, name: str, version: str, say: Callable[[str], None],
     if found is not None:
         return found
     say(f"downloading {name}=={version}")
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-          "--python-version", PYTHON_VERSION, "--platform", "any", "--implementation", "py",
-          "--dest", str(folder), f"{name}=={version}"])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            PYTHON_VERSION,
+            "--platform",
+            "any",
+            "--implementation",
+            "py",
+            "--dest",
+            str(folder),
+            f"{name}=={version}",
+        ]
+    )
     report.downloaded.append(f"{name}=={version}")
     found = _cached(folder, name, version)
     if found is not None:
@@ -161,8 +204,9 @@ def _cached(folder: Path, name: str, version: str) -> Path | None:
     return None
 
 
-def _prefetch(cache: Path, wanted: list[tuple[str, str]], say: Callable[[str], None],
-              report: BuildReport) -> None:
+def _prefetch(
+    cache: Path, wanted: list[tuple[str, str]], say: Callable[[str], None], report: BuildReport
+) -> None:
     """Download every wheel not yet cached with ONE pip call (one resolver start, not 30)."""
     folder = cache / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,9 +214,26 @@ def _prefetch(cache: Path, wanted: list[tuple[str, str]], say: Callable[[str], N
     if not missing:
         return
     say(f"downloading {len(missing)} wheels from PyPI")
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-          "--python-version", PYTHON_VERSION, "--platform", "any", "--implementation", "py",
-          "--dest", str(folder), *missing])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            PYTHON_VERSION,
+            "--platform",
+            "any",
+            "--implementation",
+            "py",
+            "--dest",
+            str(folder),
+            *missing,
+        ]
+    )
     report.downloaded.extend(missing)
 
 
@@ -188,11 +249,33 @@ def _our_wheel(source: Path | None, cache: Path) -> Path:
     shutil.rmtree(out.parent, ignore_errors=True)
     out.mkdir(parents=True)
     if source is not None:
-        _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
-              str(source)])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "-w",
+                str(out),
+                str(source),
+            ]
+        )
     else:
-        _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(out),
-              f"deepseek-magic=={__version__}"])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--dest",
+                str(out),
+                f"deepseek-magic=={__version__}",
+            ]
+        )
     wheels = list(out.glob("deepseek_magic-*.whl"))
     if not wheels:
         raise BuildError("could not build the deepseek-magic wheel.")
@@ -224,33 +307,56 @@ def _version(name: str) -> str:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
-        raise BuildError(f"{name} is not installed in this Python; pip install "
-                         f"'deepseek-magic[lite]' first.") from None
+        raise BuildError(
+            f"{name} is not installed in this Python; pip install 'deepseek-magic[lite]' first."
+        ) from None
 
 
-def _lock(runtime: Path, ours: Path, cache: Path, static: Path, say: Callable[[str], None],
-          report: BuildReport) -> None:
+def _lock(
+    runtime: Path,
+    ours: Path,
+    cache: Path,
+    static: Path,
+    say: Callable[[str], None],
+    report: BuildReport,
+) -> None:
     lock = json.loads((runtime / "pyodide-lock.json").read_text(encoding="utf-8"))
     packages: dict[str, Any] = lock["packages"]
     for name, deps in DEPENDS_FIXES.items():
         packages[name]["depends"] = sorted(set(packages[name]["depends"]) | set(deps))
     for name, (imports, depends) in EXTRA.items():
-        packages[name] = {"name": name, "version": _version(name), "file_name": "",
-                          "install_dir": "site", "package_type": "package", "imports": list(imports),
-                          "depends": list(depends), "unvendored_tests": False, "sha256": ""}
+        packages[name] = {
+            "name": name,
+            "version": _version(name),
+            "file_name": "",
+            "install_dir": "site",
+            "package_type": "package",
+            "imports": list(imports),
+            "depends": list(depends),
+            "unvendored_tests": False,
+            "sha256": "",
+        }
     from .. import __version__
 
     packages["deepseek-magic"] = {
-        "name": "deepseek-magic", "version": __version__, "file_name": ours.name,
-        "install_dir": "site", "package_type": "package", "imports": ["deepseek_magic"],
-        "depends": list(OUR_DEPENDS), "unvendored_tests": False, "sha256": "",
+        "name": "deepseek-magic",
+        "version": __version__,
+        "file_name": ours.name,
+        "install_dir": "site",
+        "package_type": "package",
+        "imports": ["deepseek_magic"],
+        "depends": list(OUR_DEPENDS),
+        "unvendored_tests": False,
+        "sha256": "",
     }
     keep = _closure(packages, ROOTS + KERNEL_NEEDS)
     for name in keep:  # before downloading anything: PyPI has no wasm wheels for pyodide
         file_name = packages[name]["file_name"]
         if file_name and not re.search(r"-(py3|py2\.py3)-none-any\.whl$", file_name):
             raise BuildError(f"{name} has no pure wheel ({file_name}); it cannot be served.")
-    _prefetch(cache, [(n, packages[n]["version"]) for n in keep if n != "deepseek-magic"], say, report)
+    _prefetch(
+        cache, [(n, packages[n]["version"]) for n in keep if n != "deepseek-magic"], say, report
+    )
     for name in keep:
         entry = packages[name]
         if name == "deepseek-magic":
@@ -262,7 +368,9 @@ def _lock(runtime: Path, ours: Path, cache: Path, static: Path, say: Callable[[s
         entry["sha256"] = _sha256(wheel)
         report.wheels.append(wheel.name)
     lock["packages"] = {name: packages[name] for name in keep}
-    (static / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True), encoding="utf-8")
+    (static / "pyodide-lock.json").write_text(
+        json.dumps(lock, indent=1, sort_keys=True), encoding="utf-8"
+    )
 
 
 #: JupyterLab settings the site starts with: every cell rendered (lessons are short, and
@@ -274,36 +382,58 @@ SETTINGS = {
 
 def _config(lite: Path) -> None:
     (lite / "overrides.json").write_text(json.dumps(SETTINGS, indent=1), encoding="utf-8")
-    (lite / "jupyter_lite_config.json").write_text(json.dumps({
-        "LiteBuildConfig": {"apps": ["lab", "notebook", "repl"], "no_sourcemaps": True},
-    }, indent=1), encoding="utf-8")
-    (lite / "jupyter-lite.json").write_text(json.dumps({
-        "jupyter-lite-schema-version": 0,
-        "jupyter-config-data": {
-            "appName": "deepseek-magic lessons",
-            "disabledExtensions": ["@jupyterlab/apputils-extension:announcements"],
-            "litePluginSettings": {KERNEL_PLUGIN: {
-                "pyodideUrl": "./static/pyodide/pyodide.mjs",
-                "disablePyPIFallback": True,
-                "loadPyodideOptions": {"packages": ["micropip", "deepseek-magic"]},
-            }},
-        },
-    }, indent=1), encoding="utf-8")
+    (lite / "jupyter_lite_config.json").write_text(
+        json.dumps(
+            {
+                "LiteBuildConfig": {"apps": ["lab", "notebook", "repl"], "no_sourcemaps": True},
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    (lite / "jupyter-lite.json").write_text(
+        json.dumps(
+            {
+                "jupyter-lite-schema-version": 0,
+                "jupyter-config-data": {
+                    "appName": "deepseek-magic lessons",
+                    "disabledExtensions": ["@jupyterlab/apputils-extension:announcements"],
+                    "litePluginSettings": {
+                        KERNEL_PLUGIN: {
+                            "pyodideUrl": "./static/pyodide/pyodide.mjs",
+                            "disablePyPIFallback": True,
+                            "loadPyodideOptions": {"packages": ["micropip", "deepseek-magic"]},
+                        }
+                    },
+                },
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
 
 
 def _source_tree() -> Path | None:
     root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").exists() and (root / "deepseek_magic").is_dir() else None
+    return (
+        root if (root / "pyproject.toml").exists() and (root / "deepseek_magic").is_dir() else None
+    )
 
 
-def build(output: str | Path = "_site", *, notebooks: str | Path | None = None,
-          say: Callable[[str], None] = print) -> BuildReport:
+def build(
+    output: str | Path = "_site",
+    *,
+    notebooks: str | Path | None = None,
+    say: Callable[[str], None] = print,
+) -> BuildReport:
     """Build the site into ``output`` (replaced) and return what was built."""
     started = time.perf_counter()
     output = Path(output).resolve()
     report = BuildReport(output)
     source = _source_tree()
-    lessons = Path(notebooks) if notebooks is not None else (source / "notebooks" if source else None)
+    lessons = (
+        Path(notebooks) if notebooks is not None else (source / "notebooks" if source else None)
+    )
     if lessons is None or not lessons.is_dir():
         raise BuildError("no lessons folder: pass --notebooks DIR (the repository's notebooks/).")
     cache = cache_dir()
@@ -323,8 +453,21 @@ def build(output: str | Path = "_site", *, notebooks: str | Path | None = None,
         if output.exists():
             shutil.rmtree(output)
         say("running jupyter lite build")
-        _run([sys.executable, "-m", "jupyterlite_core", "build", "--lite-dir", str(lite),
-              "--contents", str(lite / "files"), "--output-dir", str(output)], cwd=lite)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlite_core",
+                "build",
+                "--lite-dir",
+                str(lite),
+                "--contents",
+                str(lite / "files"),
+                "--output-dir",
+                str(output),
+            ],
+            cwd=lite,
+        )
     report.seconds = time.perf_counter() - started
     for path in output.rglob("*"):
         if path.is_file():

@@ -18,16 +18,26 @@ __all__ = ["SKIP_RULES", "copy_lessons", "skip_reason"]
 
 #: (pattern in a cell's code, why the browser cannot run it)
 SKIP_RULES: tuple[tuple[str, str], ...] = (
-    (r"\bimport pandas\b|\bpd\.|\.to_dataframe\(",
-     "it needs pandas, which this browser site does not include"),
-    (r"\bimport matplotlib\b|\bplt\.",
-     "it needs matplotlib, which this browser site does not include"),
-    (r"--sweep\b|\bsweep\(",
-     "a sweep returns a pandas DataFrame, and this browser site does not include pandas"),
-    (r"\bEmulator\([^)]*\)\.start\(\)",
-     "it starts a local server, and a browser tab cannot listen on a port"),
-    (r"\bhttpx\.(get|post|stream|request)\(",
-     "it calls httpx directly, whose own transport has no sockets in a browser tab"),
+    (
+        r"\bimport pandas\b|\bpd\.|\.to_dataframe\(",
+        "it needs pandas, which this browser site does not include",
+    ),
+    (
+        r"\bimport matplotlib\b|\bplt\.",
+        "it needs matplotlib, which this browser site does not include",
+    ),
+    (
+        r"--sweep\b|\bsweep\(",
+        "a sweep returns a pandas DataFrame, and this browser site does not include pandas",
+    ),
+    (
+        r"\bEmulator\([^)]*\)\.start\(\)",
+        "it starts a local server, and a browser tab cannot listen on a port",
+    ),
+    (
+        r"\bhttpx\.(get|post|stream|request)\(",
+        "it calls httpx directly, whose own transport has no sockets in a browser tab",
+    ),
 )
 _DEFINES = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)", re.M)
 
@@ -55,8 +65,10 @@ def _defined(code: str) -> set[str]:
 def _skipped_cell(code: str, reason: str) -> str:
     note = f"Skipped in the browser version of this lesson: {reason}."
     original = "\n".join("# " + line if line else "#" for line in code.splitlines())
-    return (f"# {note}\n# On a computer (Jupyter, or the Binder link) this cell runs:\n"
-            f"{original}\nprint({note!r})")
+    return (
+        f"# {note}\n# On a computer (Jupyter, or the Binder link) this cell runs:\n"
+        f"{original}\nprint({note!r})"
+    )
 
 
 def rewrite(notebook: dict[str, Any]) -> int:
@@ -76,7 +88,8 @@ def rewrite(notebook: dict[str, Any]) -> int:
         cell["outputs"] = []
         cell["execution_count"] = None
         cell.setdefault("metadata", {})["tags"] = sorted(
-            set(cell["metadata"].get("tags", [])) | {"skipped-in-browser"})
+            set(cell["metadata"].get("tags", [])) | {"skipped-in-browser"}
+        )
         skipped += 1
     return skipped
 
@@ -89,8 +102,9 @@ def copy_lessons(source: Path, target: Path) -> dict[str, int]:
     for path in sorted(source.glob("*.ipynb")):
         notebook = json.loads(path.read_text(encoding="utf-8"))
         skipped[path.name] = rewrite(notebook)
-        (target / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
-                                        encoding="utf-8")
+        (target / path.name).write_text(
+            json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     if (source / "replies").is_dir():
         shutil.copytree(source / "replies", target / "replies", dirs_exist_ok=True)
     if (source / "README.md").exists():

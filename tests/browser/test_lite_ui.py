@@ -31,8 +31,13 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from deepseek_magic.emulator import Emulator, Fault, Reply
 
-from .jupyter import code_cells, wait_cells_done, wait_kernel_idle
-from .test_magic_ui import recorded_frames, watch_live_view
+from .jupyter import (
+    code_cells,
+    recorded_frames,
+    wait_cells_done,
+    wait_kernel_idle,
+    watch_live_view,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-or-v1-lite-browser-test-" + "0" * 24
@@ -59,7 +64,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def _cors_notebook(url: str) -> dict[str, object]:
     cells = [
         f'%load_ext deepseek_magic\nimport deepseek_magic as dm\nURL = "{url}"\n'
-        f'dm.SESSION.config["api_key"] = "{KEY}"  # test setup: a person types it with %deepseek_key',
+        f'dm.SESSION.config["api_key"] = "{KEY}"  # test setup; a person uses %deepseek_key',
         f"%%deepseek --provider openrouter --base-url {url} -o ok\nIs 9.11 larger than 9.9?",
         "print('answer:', ok.answer)\nprint('offline:', ok.offline, '| cost:', ok.cost)",
         "try:\n    dm.ask('Again?', provider='openrouter', base_url=URL)\n"
@@ -70,11 +75,25 @@ def _cors_notebook(url: str) -> dict[str, object]:
         "p = dm.panel('Count slowly.', provider='openrouter', base_url=URL)\np",
     ]
     return {
-        "cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [],
-                   "execution_count": None} for c in cells],
-        "metadata": {"kernelspec": {"name": "python", "display_name": "Python (Pyodide)",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": c,
+                "outputs": [],
+                "execution_count": None,
+            }
+            for c in cells
+        ],
+        "metadata": {
+            "kernelspec": {
+                "name": "python",
+                "display_name": "Python (Pyodide)",
+                "language": "python",
+            }
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
 
 
@@ -89,7 +108,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, cors_emulator: Emulator) -> I
     from deepseek_magic.lite import build, cache_dir
     from deepseek_magic.lite._build import PYODIDE_VERSION
 
-    pytest.importorskip("jupyterlite_core", reason="pip install 'deepseek-magic[lite]' to build the site")
+    pytest.importorskip(
+        "jupyterlite_core", reason="pip install 'deepseek-magic[lite]' to build the site"
+    )
     if shutil.which("npm") is None and not (cache_dir() / f"pyodide-{PYODIDE_VERSION}").exists():
         message = "npm is needed once to fetch the pyodide runtime: apt-get install npm"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
@@ -98,7 +119,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, cors_emulator: Emulator) -> I
     lessons = tmp_path_factory.mktemp("lessons")
     shutil.copytree(REPO / "notebooks", lessons, dirs_exist_ok=True)
     url = cors_emulator.base_url.replace("/v1", "/api/v1")
-    (lessons / "lite-openrouter.ipynb").write_text(json.dumps(_cors_notebook(url)), encoding="utf-8")
+    (lessons / "lite-openrouter.ipynb").write_text(
+        json.dumps(_cors_notebook(url)), encoding="utf-8"
+    )
     folder = tmp_path_factory.mktemp("site") / "_site"
     report = build(folder, notebooks=lessons, say=lambda line: None)
     handler = functools.partial(_Quiet, directory=str(folder))
@@ -106,7 +129,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, cors_emulator: Emulator) -> I
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Site(f"http://127.0.0.1:{server.server_address[1]}/", folder, report.seconds, report.bytes)
+        yield Site(
+            f"http://127.0.0.1:{server.server_address[1]}/", folder, report.seconds, report.bytes
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -122,7 +147,9 @@ def logged(context: BrowserContext, site: Site) -> Iterator[list[str]]:
     def route(route: object) -> None:
         url = route.request.url  # type: ignore[attr-defined]
         seen.append(url)
-        if re.match(r"^(https?|wss?)://127\.0\.0\.1(:\d+)?/", url) or url.startswith(("data:", "blob:")):
+        if re.match(r"^(https?|wss?)://127\.0\.0\.1(:\d+)?/", url) or url.startswith(
+            ("data:", "blob:")
+        ):
             route.continue_()  # type: ignore[attr-defined]
         else:
             outside.append(url)
@@ -132,7 +159,9 @@ def logged(context: BrowserContext, site: Site) -> Iterator[list[str]]:
     context.on("request", lambda r: seen.append(r.url))
     yield seen
     assert not outside, f"requests left 127.0.0.1: {outside[:5]}"
-    assert not [u for u in seen if not re.match(r"^(https?|wss?)://127\.0\.0\.1[:/]|^(data|blob):", u)]
+    assert not [
+        u for u in seen if not re.match(r"^(https?|wss?)://127\.0\.0\.1[:/]|^(data|blob):", u)
+    ]
 
 
 def open_lite(page: Page, site: Site, name: str) -> None:
@@ -153,8 +182,11 @@ def test_quick_start_runs_in_the_browser(page: Page, site: Site, logged: list[st
     wait_cells_done(page, timeout=300_000)
 
     frames = recorded_frames(page)
-    live = {(f["reasoning"], f["answer"]) for f in frames
-            if f["status"] is not None and not f["final"] and (f["reasoning"] or f["answer"])}
+    live = {
+        (f["reasoning"], f["answer"])
+        for f in frames
+        if f["status"] is not None and not f["final"] and (f["reasoning"] or f["answer"])
+    }
     assert len(live) >= 2, f"the live view did not stream: {frames[:5]}"
     cell = code_cells(page).nth(1)
     details = cell.locator("details.dsm-reasoning")
@@ -164,7 +196,9 @@ def test_quick_start_runs_in_the_browser(page: Page, site: Site, logged: list[st
     expect(cell.locator(".dsm-answer-body")).to_contain_text("9.9 is larger than 9.11")
     expect(cell.locator(".dsm-answer-body mjx-container").first).to_be_visible()  # \( ... \)
     # the Result `r` in later cells
-    expect(code_cells(page).nth(3).locator(".jp-OutputArea")).to_contain_text("9.9 is larger than 9.11")
+    expect(code_cells(page).nth(3).locator(".jp-OutputArea")).to_contain_text(
+        "9.9 is larger than 9.11"
+    )
     expect(code_cells(page).nth(4).locator(".jp-OutputArea")).to_contain_text("reasoning:")
     # the cell that needs pandas says so in one line instead of a traceback
     outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea").all_inner_texts()
@@ -186,13 +220,18 @@ def test_quick_start_runs_in_the_browser(page: Page, site: Site, logged: list[st
     expect(panel.locator(".dsm-output details.dsm-reasoning")).to_have_count(1)
 
 
-def test_openrouter_over_fetch_with_cors(page: Page, site: Site, cors_emulator: Emulator,
-                                         logged: list[str]) -> None:
+def test_openrouter_over_fetch_with_cors(
+    page: Page, site: Site, cors_emulator: Emulator, logged: list[str]
+) -> None:
     cors_emulator.reset()
     cors_emulator.queue(
         Reply(reasoning=REASONING, answer=ANSWER),
-        Fault("status", status=402, body={"error": {"code": 402, "message": "Insufficient credits"}}),
-        Fault("stall", after_tokens=6, seconds=None, reply=Reply(reasoning=REASONING, answer=ANSWER)),
+        Fault(
+            "status", status=402, body={"error": {"code": 402, "message": "Insufficient credits"}}
+        ),
+        Fault(
+            "stall", after_tokens=6, seconds=None, reply=Reply(reasoning=REASONING, answer=ANSWER)
+        ),
     )
     open_lite(page, site, "lite-openrouter.ipynb")
     watch_live_view(page, 1)
@@ -200,8 +239,11 @@ def test_openrouter_over_fetch_with_cors(page: Page, site: Site, cors_emulator: 
     wait_cells_done(page, timeout=240_000)
 
     frames = recorded_frames(page)
-    live = {(f["reasoning"], f["answer"]) for f in frames
-            if f["status"] is not None and not f["final"] and (f["reasoning"] or f["answer"])}
+    live = {
+        (f["reasoning"], f["answer"])
+        for f in frames
+        if f["status"] is not None and not f["final"] and (f["reasoning"] or f["answer"])
+    }
     assert len(live) >= 2, f"fetch did not stream: {frames[:5]}"
     out = [code_cells(page).nth(i).locator(".jp-OutputArea") for i in range(5)]
     expect(out[1].locator(".dsm-answer-body")).to_contain_text("9.9 is larger")
@@ -223,13 +265,15 @@ def test_openrouter_over_fetch_with_cors(page: Page, site: Site, cors_emulator: 
     assert any(u.startswith(cors_emulator.base_url.rsplit("/v1", 1)[0]) for u in logged)
 
 
-def test_panel_stop_aborts_a_fetch_mid_stream(page: Page, site: Site, cors_emulator: Emulator,
-                                              logged: list[str]) -> None:
+def test_panel_stop_aborts_a_fetch_mid_stream(
+    page: Page, site: Site, cors_emulator: Emulator, logged: list[str]
+) -> None:
     """Stop, pressed while Send streams over fetch, aborts the fetch and keeps the partial."""
     cors_emulator.reset()
     long_answer = " ".join(f"Step {i}: count on." for i in range(1, 200))
     cors_emulator.queue(
-        Reply(reasoning="r", answer="a"), Fault("status", status=402),
+        Reply(reasoning="r", answer="a"),
+        Fault("status", status=402),
         Fault("stall", after_tokens=6, seconds=None),
         Reply(reasoning="Think briefly first.", answer=long_answer),
     )
@@ -243,7 +287,8 @@ def test_panel_stop_aborts_a_fetch_mid_stream(page: Page, site: Site, cors_emula
     expect(output.locator(".dsm-live .dsm-answer-tail")).to_contain_text("Step 2:", timeout=60_000)
     panel.locator(".dsm-stop").click()
     expect(panel.locator(".widget-html.dsm-status")).to_contain_text(
-        re.compile(r"Stopped.*partial result kept"), timeout=30_000)
+        re.compile(r"Stopped.*partial result kept"), timeout=30_000
+    )
     shown = output.locator(".dsm-answer-body").inner_text().strip()
     assert shown.startswith("Step 1: count on.") and len(shown) < len(long_answer)
     assert cors_emulator.wait_idle(10)

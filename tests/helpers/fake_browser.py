@@ -103,8 +103,11 @@ class FakeReader:
         if item is HANG:
             return Promise(self.js, HANG, self.controller)
         if item is KeyboardInterrupt or isinstance(item, BaseException):
-            return Promise(self.js, item if isinstance(item, BaseException) else KeyboardInterrupt(),
-                           self.controller)
+            return Promise(
+                self.js,
+                item if isinstance(item, BaseException) else KeyboardInterrupt(),
+                self.controller,
+            )
         return Promise(self.js, ReadResult(False, Uint8Array(item)), self.controller)
 
     def cancel(self) -> Promise:
@@ -227,7 +230,9 @@ class FakeFFI:
     def to_js(value: Any, dict_converter: Any = None) -> Any:
         if isinstance(value, bytes):
             return Uint8Array(value)
-        return dict_converter(value.items()) if dict_converter and isinstance(value, dict) else value
+        return (
+            dict_converter(value.items()) if dict_converter and isinstance(value, dict) else value
+        )
 
     @staticmethod
     def create_once_callable(fn: Any) -> Any:
