@@ -17,8 +17,9 @@ The JavaScript side is reached only through a :class:`Browser` (the ``js`` modul
 ``pyodide.ffi``), so tests run under CPython with a fake one. This module imports
 neither IPython nor ipywidgets.
 
-Provider rules for browsers (which hosts send CORS headers, which request headers pass
-a preflight) are the two tables below; they belong in the provider table once it exists.
+Which providers refuse web pages (no CORS) is the provider table's ``browser_refusal``;
+which request headers a browser sends is :data:`BROWSER_HEADERS` below (what OpenRouter's
+preflight allows).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -49,16 +49,6 @@ log = logging.getLogger("deepseek_magic")
 #: Host, Content-Length, Connection, Accept-Encoding are the browser's own to set.
 BROWSER_HEADERS = frozenset({"accept", "authorization", "content-type", "http-referer", "x-title"})
 
-#: Hosts whose API sends no CORS headers, so a page can never read their replies:
-#: host -> the one line that says so and what to do instead.
-NO_CORS_HOSTS: dict[str, str] = {
-    "api.deepseek.com": (
-        "DeepSeek's API does not accept requests from a web page (it sends no CORS headers), "
-        "so it cannot be used from JupyterLite: use OpenRouter here (%deepseek_key, "
-        "provider openrouter, the same R1), or run the notebook in Jupyter on a computer."
-    ),
-}
-
 #: base URL prefix -> transport answering inside the kernel (the in-kernel offline
 #: emulator registers here; see ``deepseek_magic/emulator/_inkernel.py``)
 local_routes: dict[str, Any] = {}
@@ -70,12 +60,11 @@ def in_browser() -> bool:
 
 
 def browser_refusal(url: str) -> str | None:
-    """The one-line reason a browser cannot call ``url``, or None when it can."""
-    host = (urlsplit(url).hostname or "").lower()
-    for blocked, reason in NO_CORS_HOSTS.items():
-        if host == blocked or host.endswith("." + blocked):
-            return reason
-    return None
+    """The one-line reason a browser cannot call ``url`` (its provider's
+    ``browser_refusal`` in the provider table), or None when it can."""
+    from ._providers import detect_provider
+
+    return detect_provider(url).browser_refusal or None
 
 
 @dataclass
