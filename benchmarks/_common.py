@@ -32,6 +32,8 @@ class Figure:
     #: None: informational; else the value passes when ``value <= limit``
     limit: float | None = None
     note: str = ""
+    #: the value passes when ``value >= limit`` instead (a share of capacity)
+    higher_is_better: bool = False
 
     @property
     def status(self) -> str:
@@ -39,6 +41,8 @@ class Figure:
             return "N/A"
         if self.limit is None:
             return "INFO"
+        if self.higher_is_better:
+            return "PASS" if self.value >= self.limit else "MISS"
         return "PASS" if self.value <= self.limit else "MISS"
 
     def to_json(self) -> dict[str, Any]:

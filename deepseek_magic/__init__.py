@@ -28,6 +28,8 @@ __all__ = [
     "aask",
     "panel",
     "sweep",
+    "amap",
+    "open_run",
     "models",
     "history",
     "last",
@@ -63,6 +65,33 @@ def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
     from ._sweep import sweep_ask
 
     return sweep_ask(prompt, grid, **kwargs)
+
+
+async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:
+    """The awaitable twin of ``deepseek_magic.map`` (same arguments)."""
+    from ._batch import amap_rows
+
+    return await amap_rows(data, prompt, **kwargs)
+
+
+def open_run(path: Any = "deepseek-runs.sqlite") -> Any:
+    """Open a run file written by ``map()``: ``.reasoning(request_id)``,
+    ``.result(request_id)``."""
+    from ._runfile import open_run as _open
+
+    return _open(path)
+
+
+def __getattr__(name: str) -> Any:
+    # ``deepseek_magic.map(data, prompt, **options)`` (issue 15's name). Served here, not
+    # defined as a module global, so the builtin ``map`` stays what it is inside this
+    # package, and ``from deepseek_magic import *`` does not replace the user's builtin
+    # (``map`` is deliberately not in ``__all__``).
+    if name == "map":
+        from ._batch import map_rows
+
+        return map_rows
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def models(contains: str | None = None, **kwargs: Any) -> Any:

@@ -192,6 +192,14 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
             return panel(prompt, session=self.session, model=args.model, system=args.system,
                          out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
+        if args.over:
+            return self._over(args, prompt)
+        from ._magic_over import OVER_ONLY
+
+        for dest, flag in OVER_ONLY:
+            if getattr(args, dest) is not None:
+                raise UsageError(f"{flag} works with --over DATA (a run over rows); "
+                                 "nothing was sent.")
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -202,10 +210,21 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         return None
 
     def _prepare(self, args: Any, prompt: str) -> Prepared:
-        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
-            raise UsageError(f"--out {args.out}: not a valid Python name.")
         if args.vars:
             prompt = interpolate(prompt, self.shell.user_ns)
+        kwargs = self._request_kwargs(args)
+        try:
+            return prepare(prompt, session=self.session, conversation=args.chat,
+                           run_tools=args.run_tools, require_key=not args.dry_run,
+                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr), **kwargs)
+        except (OptionError, ConfigError, ToolError) as exc:
+            # One line, nothing sent.
+            raise UsageError(str(exc)) from None
+
+    def _request_kwargs(self, args: Any) -> dict[str, Any]:
+        """The line's request settings and options, checked (one line, nothing sent)."""
+        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
+            raise UsageError(f"--out {args.out}: not a valid Python name.")
         options: dict[str, Any] = option_values(args)
         if "tools" in options:
             options["tools"] = self._resolve_tools(options["tools"])
@@ -228,16 +247,15 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                         raise ValueError
                 except (TypeError, ValueError):  # TypeError: argparse reads "--timeout=--" as []
                     raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
-        try:
-            return prepare(
-                prompt, session=self.session, model=args.model, system=args.system, stream=not args.no_stream,
-                base_url=args.base_url, provider=args.provider, extra=extra, conversation=args.chat,
-                run_tools=args.run_tools, warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                strict=args.strict, require_key=not args.dry_run, options=options, **numbers,
-            )
-        except (OptionError, ConfigError, ToolError) as exc:
-            # One line, nothing sent.
-            raise UsageError(str(exc)) from None
+        return dict(model=args.model, system=args.system, stream=not args.no_stream,
+                    base_url=args.base_url, provider=args.provider, extra=extra, strict=args.strict,
+                    options=options, **numbers)
+
+    def _over(self, args: Any, prompt: str) -> None:
+        """``--over DATA``: the cell is a template filled per row (see ``_batch``)."""
+        from ._magic_over import run_over
+
+        run_over(self, args, prompt)
 
     def _sweep(self, args: Any, prompt: str) -> None:
         """``--sweep``: one prompt over a grid of options, concurrently (see ``_sweep``)."""

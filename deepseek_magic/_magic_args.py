@@ -71,6 +71,16 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--sweep",), "sweep", "Run over a grid: --sweep temperature=0.2,0.6,1.0 --sweep seed=1,2 "
          "(concurrently; -o gets a DataFrame).", action="append", metavar="NAME=V1,V2"),
+    Flag(("--over",), "over", "Run the cell once per row of this DataFrame (or list): "
+         "{{column}} is filled per row; resumable, see deepseek_magic.map (-o gets a DataFrame).",
+         metavar="DATA"),
+    Flag(("--concurrency",), "concurrency", "With --over: requests in flight at most (default 8).",
+         metavar="N"),
+    Flag(("--budget",), "budget",
+         "With --over: refuse a run whose estimate can exceed USD; stop at it.", metavar="USD"),
+    Flag(("--run-file",), "run_file",
+         "With --over: the run file (default deepseek-runs.sqlite; 'none' for none).",
+         metavar="PATH"),
 )
 
 _DESCRIPTION = """Ask DeepSeek R1. The cell body (or the rest of the line) is the prompt.

@@ -38,6 +38,11 @@ FIGURES = {
     "load.ipython_alone_ms", "load.load_ext_ms", "load.load_ext_cpu_ms", "load.added_process_ms",
     "load.first_call_extra_ms",
     "memory.reply_bytes", "memory.ask_peak_ratio", "memory.magic_stream_peak_ratio",
+    "batch.capacity_rows_s", "batch.map_share", "batch.naive_share", "batch.naive_failed",
+    "batch.map_retry_after_share", "batch.once.unanswered", "batch.once.requests_per_row",
+    "batch.once.paid_twice", "batch.once.stop_s", "batch.scale.cpu_ms_per_row",
+    "batch.scale.cpu_ratio", "batch.scale.memory_per_row", "batch.scale.memory_peak_per_row",
+    "batch.scale.longest_gap_s",
     "memory.magic_render_peak_ratio",
 }
 #: The figures the issue sets a goal for (they must say PASS or MISS, never just INFO).

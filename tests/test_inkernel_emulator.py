@@ -242,3 +242,16 @@ def test_panel_send_and_stop_run_as_tasks_in_the_browser(browser_session) -> Non
     stopped = p.last_result  # type: ignore[attr-defined]
     assert stopped.interrupted and stopped.reasoning and not stopped.answer
     assert "Stopped" in p.status.value and not p.running  # type: ignore[attr-defined]
+
+
+def test_replies_matched_by_content_as_over_a_socket(session) -> None:
+    from deepseek_magic.emulator import Matched
+
+    kernel = InKernelEmulator(
+        replies=[Matched("apples", Reply(answer="About apples.")), Reply(answer="In turn.")],
+        sleep=lambda s: None,
+    )
+    client = Client(transport=kernel)
+    first = dm.ask("Tell me about pears.", base_url=kernel.base_url, client=client, session=session)
+    second = dm.ask("And apples?", base_url=kernel.base_url, client=client, session=session)
+    assert (first.answer, second.answer) == ("In turn.", "About apples.")

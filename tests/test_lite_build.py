@@ -80,7 +80,8 @@ def test_the_lessons_keep_their_magic_cells(tmp_path: Path) -> None:
         site = json.loads((tmp_path / name).read_text(encoding="utf-8"))
         for before, after in zip(original["cells"], site["cells"], strict=True):
             source = "".join(before["source"])
-            if source.startswith(("%%deepseek", "%deepseek_offline")) and "--sweep" not in source:
+            dataframes = "--sweep" in source or "--over" in source  # pandas: skipped
+            if source.startswith(("%%deepseek", "%deepseek_offline")) and not dataframes:
                 assert "".join(after["source"]) == source, (name, source)
 
 

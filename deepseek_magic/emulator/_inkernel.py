@@ -27,6 +27,7 @@ from ._script import (
     DIALECTS,
     Dialect,
     Fault,
+    Matched,
     Reply,
     Script,
     StreamContext,
@@ -67,7 +68,7 @@ class InKernelEmulator:
 
     def __init__(
         self,
-        replies: Iterable[Script] | None = None,
+        replies: Iterable[Script | Matched] | None = None,
         responder: Responder | None = None,
         dialect: Dialect = "openrouter",
         token_delay: float = 0.0,
@@ -89,7 +90,10 @@ class InKernelEmulator:
         self._base_url = base_url.rstrip("/")
         self.sleep = sleep
         self.async_sleep = async_sleep
-        self._queue: deque[Script] = deque(replies or ())
+        items = list(replies or ())
+        #: items chosen by the request's content (``Matched``), before the queue is asked
+        self._matched = [r for r in items if isinstance(r, Matched)]
+        self._queue: deque[Script] = deque(r for r in items if not isinstance(r, Matched))
         self._lock = threading.Lock()
         self._bodies: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
@@ -124,9 +128,10 @@ class InKernelEmulator:
         state = "running" if self.running else "stopped"
         return f"<InKernelEmulator {self.dialect} {state} {self.base_url}>"
 
-    def queue(self, *items: Script) -> None:
+    def queue(self, *items: Script | Matched) -> None:
         with self._lock:
-            self._queue.extend(items)
+            self._matched.extend(i for i in items if isinstance(i, Matched))
+            self._queue.extend(i for i in items if not isinstance(i, Matched))
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -171,7 +176,11 @@ class InKernelEmulator:
         refused = refusal(body, self.dialect) if valid else None  # as today's provider would
         with self._lock:
             self._bodies.append(body)
-            item = self._queue.popleft() if self._queue and valid and not refused else None
+            item = None
+            if valid and not refused:
+                item = next((m.item for m in self._matched if m.matches(body)), None)
+                if item is None and self._queue:
+                    item = self._queue.popleft()
         if not valid:
             return _json(
                 400, error_body(400, "Input required: 'messages' must be a non-empty array")

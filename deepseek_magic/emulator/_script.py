@@ -26,6 +26,7 @@ __all__ = [
     "Dialect",
     "Fault",
     "FaultKind",
+    "Matched",
     "Reply",
     "Script",
     "StreamContext",
@@ -182,6 +183,22 @@ class Fault:
 
 
 Script = Reply | Fault
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A scripted item chosen by the request's content, not by its turn: it answers every
+    request whose last user message contains ``text`` (requests sent concurrently, in any
+    order, each get their own reply). In a script file: ``"prompt_contains": "..."``."""
+
+    text: str
+    item: Script
+
+    def matches(self, body: Mapping[str, Any]) -> bool:
+        for message in reversed(body.get("messages") or []):
+            if isinstance(message, Mapping) and message.get("role") == "user":
+                return self.text in _text_of(message.get("content"))
+        return False
 
 
 # --------------------------------------------------------------------------- request helpers
@@ -741,10 +758,19 @@ def _reply_from_mapping(data: Mapping[str, Any]) -> Reply:
     return Reply(**{**data, "tool_calls": calls})
 
 
-def script_item(data: Mapping[str, Any]) -> Script:
-    """One script entry: reply keys, optionally with ``"fault": {"kind": ..., ...}``."""
+def script_item(data: Mapping[str, Any]) -> Script | Matched:
+    """One script entry: reply keys, optionally with ``"fault": {"kind": ..., ...}``, and
+    optionally ``"prompt_contains": TEXT`` (a :class:`Matched` entry)."""
     if not isinstance(data, Mapping):
         raise ValueError(f"each script entry must be an object, got {type(data).__name__}")
+    if "prompt_contains" in data:
+        text = data["prompt_contains"]
+        if not isinstance(text, str) or not text:
+            raise ValueError("prompt_contains must be a non-empty string")
+        rest = {k: v for k, v in data.items() if k != "prompt_contains"}
+        item = script_item(rest)
+        assert not isinstance(item, Matched)
+        return Matched(text, item)
     reply_part = {k: v for k, v in data.items() if k != "fault"}
     if "fault" not in data:
         return _reply_from_mapping(reply_part)
@@ -757,7 +783,7 @@ def script_item(data: Mapping[str, Any]) -> Script:
     return Fault(**spec)
 
 
-def load_script(path: str | Path) -> list[Script]:
+def load_script(path: str | Path) -> list[Script | Matched]:
     """Read scripted replies and faults from a JSON file, or YAML (``.yaml``/``.yml``) with PyYAML.
 
     The file holds a list (or ``{"replies": [...]}``) of objects such as

@@ -32,6 +32,7 @@ from ._script import (
     Chunk,
     Dialect,
     Fault,
+    Matched,
     Reply,
     Script,
     StreamContext,
@@ -116,7 +117,7 @@ class Emulator:
 
     def __init__(
         self,
-        replies: Iterable[Script] | None = None,
+        replies: Iterable[Script | Matched] | None = None,
         responder: Responder | None = None,
         dialect: Dialect = "openrouter",
         token_delay: float = 0.0,
@@ -126,6 +127,8 @@ class Emulator:
         port: int = 0,
         host: str = "127.0.0.1",
         cors: bool = False,
+        max_concurrent: int | None = None,
+        busy_retry_after: float | None = None,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; choose from {', '.join(DIALECTS)}")
@@ -139,7 +142,15 @@ class Emulator:
         self.port = port
         #: answer web pages on other origins as OpenRouter does (CORS), for JupyterLite
         self.cors = cors
-        self._queue: deque[Script] = deque(replies or ())
+        #: chat requests served at once; one more gets an immediate 429 (DeepSeek's dynamic
+        #: concurrency limit), with ``Retry-After: busy_retry_after`` when that is set
+        self.max_concurrent = max_concurrent
+        self.busy_retry_after = busy_retry_after
+        self._chatting = 0
+        items = list(replies or ())
+        #: items chosen by the request's content (``Matched``), before the queue is asked
+        self._matched = [r for r in items if isinstance(r, Matched)]
+        self._queue: deque[Script] = deque(r for r in items if not isinstance(r, Matched))
         self._cond = threading.Condition()
         self._log: list[RequestRecord] = []
         self._inflight = 0
@@ -201,10 +212,12 @@ class Emulator:
 
     # ----------------------------------------------------------------- script and logs
 
-    def queue(self, *items: Script) -> None:
-        """Append replies or faults; each request consumes one, in order."""
+    def queue(self, *items: Script | Matched) -> None:
+        """Append replies or faults; each request consumes one, in order (a ``Matched``
+        item answers every request it matches instead)."""
         with self._cond:
-            self._queue.extend(items)
+            self._matched.extend(i for i in items if isinstance(i, Matched))
+            self._queue.extend(i for i in items if not isinstance(i, Matched))
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -236,6 +249,7 @@ class Emulator:
         """Forget queued replies and logged requests."""
         with self._cond:
             self._queue.clear()
+            self._matched.clear()
             self._log.clear()
 
     # ----------------------------------------------------------------- used by the handler
@@ -256,11 +270,27 @@ class Emulator:
             self._inflight += delta
             self._cond.notify_all()
 
+    def _enter_chat(self) -> bool:
+        """Count a chat request in; False (not counted) when the server is at capacity."""
+        with self._cond:
+            if self.max_concurrent is not None and self._chatting >= self.max_concurrent:
+                return False
+            self._chatting += 1
+            return True
+
+    def _leave_chat(self) -> None:
+        with self._cond:
+            self._chatting -= 1
+
     def _admit(self, record: RequestRecord) -> Script | None:
         """Log a request and, if it is a valid chat request, take the next queued item."""
         with self._cond:
             self._log.append(record)
             self._cond.notify_all()
+            if record.status == 0:
+                for entry in self._matched:
+                    if entry.matches(record.body):
+                        return entry.item
             if record.status == 0 and self._queue:
                 return self._queue.popleft()
         return None
@@ -549,6 +579,8 @@ class _Handler(BaseHTTPRequestHandler):
         refused = None if problem else refusal(record.body, self.emu.dialect)
         if problem or refused:
             record.status = 400  # marks the record as refused, so nothing is dequeued
+        elif not self.emu._enter_chat():
+            record.status = 429  # over capacity: refused at once, nothing dequeued
         item = self.emu._admit(record)
         self.record = record
         if problem:
@@ -559,6 +591,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*refused)
             record.completed = True
             return
+        if record.status == 429:
+            busy = self.emu.busy_retry_after
+            headers = {} if busy is None else {"Retry-After": f"{busy:g}"}
+            busy_body = error_body(429, "Too many concurrent requests; slow down")
+            self._send_json(429, busy_body, headers)
+            record.completed = True
+            return
+        try:
+            self._chat_admitted(record, item)
+        finally:
+            self.emu._leave_chat()
+
+    def _chat_admitted(self, record: RequestRecord, item: Script | None) -> None:
         if item is None and self.emu.responder is not None:
             try:
                 item = self.emu.responder(record.body)

@@ -27,8 +27,9 @@ SKIP_RULES: tuple[tuple[str, str], ...] = (
         "it needs matplotlib, which this browser site does not include",
     ),
     (
-        r"--sweep\b|\bsweep\(",
-        "a sweep returns a pandas DataFrame, and this browser site does not include pandas",
+        r"--sweep\b|\bsweep\(|--over\b|\bdm\.map\(|\bdeepseek_magic\.map\(",
+        "sweeps and runs over a dataset give pandas DataFrames, and this browser site does "
+        "not include pandas",
     ),
     (
         r"\bEmulator\([^)]*\)\.start\(\)",
