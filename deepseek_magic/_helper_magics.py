@@ -13,6 +13,7 @@ The work is done by the feature modules (``_offline``, ``_cache``, ``_spend``,
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -155,12 +156,21 @@ class DeepSeekHelperMagics(Magics):
         from ._settings import mask_key
 
         self._parse("deepseek_key", line)
-        key = getpass.getpass("API key (hidden): ").strip()
+        browser = sys.platform == "emscripten"  # JupyterLite: the kernel is this tab
+        key = getpass.getpass(
+            "API key (hidden, kept in this tab only): " if browser else "API key (hidden): "
+        ).strip()
         if not key:
             print("No key entered; nothing changed.")
             return
         self.session.config["api_key"] = key
-        print(f"Key stored for this session ({mask_key(key)}); it is not saved in the notebook.")
+        if browser:
+            print(f"Key stored in this browser tab only ({mask_key(key)}): it is sent only to "
+                  "the provider, never saved in the notebook, and gone when the tab is closed "
+                  "or reloaded.")
+        else:
+            print(f"Key stored for this session ({mask_key(key)}); it is not saved in the "
+                  "notebook.")
 
     @magic_arguments()
     @line_magic

@@ -477,11 +477,11 @@ def test_map_is_served_without_shadowing_the_builtin() -> None:
 def shell(session, tmp_path, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
-    from deepseek_magic._magic import DeepSeekMagics
+    from deepseek_magic._magic import register_magics
 
     monkeypatch.chdir(tmp_path)  # the default run file goes beside "the notebook"
     ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
+    register_magics(ip, session)
     yield ip
 
 
