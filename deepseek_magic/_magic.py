@@ -266,7 +266,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             live.start()
 
             def on_event(event: Any, stream: Any) -> None:
-                view.tick(stream)
+                view.event(event, stream)
 
         def finish(result: Result) -> None:
             self._bind(args.out, result)
@@ -293,17 +293,21 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                 live.finish({"text/plain": ""}, {})  # remove the "waiting…" frame
 
         try:
-            result = run_prepared(prep, session=self.session, on_event=on_event)
-        except DeepSeekError as exc:
-            keep(exc.partial)
-            raise
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "partial", None)
-            keep(partial)
-            # One line instead of a traceback through httpx; still a KeyboardInterrupt,
-            # so the cell fails and "Run all" stops.
-            raise Interrupted("Stopped by the kernel's interrupt.", partial=partial) from None
-        finish(result)
+            try:
+                result = run_prepared(prep, session=self.session, on_event=on_event)
+            except DeepSeekError as exc:
+                keep(exc.partial)
+                raise
+            except KeyboardInterrupt as exc:
+                partial = getattr(exc, "partial", None)
+                keep(partial)
+                # One line instead of a traceback through httpx; still a KeyboardInterrupt,
+                # so the cell fails and "Run all" stops.
+                raise Interrupted("Stopped by the kernel's interrupt.", partial=partial) from None
+            finish(result)
+        finally:
+            if live is not None:
+                live.close()  # the timer's thread is stopped and joined, whatever happened
 
     def _spend_note(self) -> str | None:
         """``session $0.0123`` for the footer, once the session has spent something."""

@@ -371,7 +371,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
                 stream.close()
 
         def on_event(event: Any, stream: Any) -> None:
-            live.tick(stream)
+            live.event(event, stream)
 
         result: Result | None
         try:
@@ -381,6 +381,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             result = getattr(exc, "partial", None)
         except DeepSeekError as exc:
             run.error, result = exc, exc.partial
+        except BaseException:
+            live.close()  # no timer thread left behind
+            raise
         run.result = result
         if result is not None:
             with self._lock:
@@ -391,6 +394,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             live.finish(render_error(str(run.error)), {})
         elif result is not None:
             live.finish(*render_result(result))
+        live.close()  # (a no-op after finish) the timer's thread is stopped and joined
         if run.footer is not None:
             run.footer.value = self._status_html(*self._summary(run))
 
