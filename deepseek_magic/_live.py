@@ -49,7 +49,7 @@ DEFAULT_MAX_RATE = 8.0  # frames per second
 # copies), so 45 bytes of live frames per character keeps all the traffic within ~20x
 # the final output; frames of ~0.6-1 KB at 8 a second need ~35 bytes per character at
 # 40 tokens a second, so the budget binds only for slower streams.
-DEFAULT_BYTE_FACTOR = 50  # bytes of live frames per character of reply
+DEFAULT_BYTE_FACTOR = 42  # bytes of live frames per character of reply
 DEFAULT_BYTE_ALLOWANCE = 8_000  # bytes allowed before the reply has grown
 _EPSILON = 1e-4  # seconds: a timer woken this close to its time is on time
 
@@ -151,6 +151,8 @@ class LiveView:
         self._last = float("-inf")
         self._last_size = 0
         self._first_text: float | None = None
+        self._last_event = float("-inf")
+        self._size_at_last = 0  # characters received when the last frame was sent
         self._dirty = False
         self._stream: Any = None
         #: True once the final frame is sent (or the view closed): nothing is sent after
@@ -185,7 +187,7 @@ class LiveView:
                 self._stream = stream
             if not self.state.add(event):
                 return False
-            now = self.clock()
+            now = self._last_event = self.clock()
             if self._first_text is None and self.state.text_size:
                 self._first_text = now
             self._dirty = True
@@ -199,18 +201,22 @@ class LiveView:
     # ------------------------------------------------------------------ pacing
     def _wait(self, now: float) -> float:
         """Seconds until a frame may be sent (0: now)."""
-        gap = now - self._last
-        wait = 1.0 / self.max_rate - gap
+        wait = 1.0 / self.max_rate - (now - self._last)
         if wait > _EPSILON:
             return wait
         size = self.state.text_size
         if self.bytes_sent + self._last_size <= self.byte_factor * size + self.byte_allowance:
             return 0.0
-        # Over the budget: pace by the average rate of text so far.
+        # Over the budget: a frame is sent when the text that arrived since the last one
+        # pays for it, or once the stream has been quiet for as long as the average rate
+        # of text would take to pay for it (so a pause never holds text back for good).
+        if self.byte_factor * (size - self._size_at_last) >= self._last_size:
+            return 0.0
         first = now if self._first_text is None else self._first_text
-        rate = size / max(now - first, 1e-3)
+        rate = size / max(self._last_event - first, 1.0 / self.max_rate)  # up to the last event
         pace = self._last_size / max(self.byte_factor * rate, 1e-9)
-        return pace - gap if pace - gap > _EPSILON else 0.0
+        wait = self._last_event + max(pace, 1.0 / self.max_rate) - now
+        return wait if wait > _EPSILON else 0.0
 
     def _on_timer(self) -> None:
         with self._lock:
@@ -244,6 +250,7 @@ class LiveView:
 
     def _frame(self, now: float) -> None:
         self._send(self.state.frame(now - self.started), {})
+        self._size_at_last = self.state.text_size
         self._dirty = False
 
     def _send(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -46,9 +46,9 @@ REASONING_TAIL = 280
 #: the reasoning box's height, in lines
 REASONING_LINES = 3
 #: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
-ANSWER_WINDOW = 600
+ANSWER_WINDOW = 350
 #: a growing block longer than this is shown by its last lines (about this many characters)
-GROWING_SHOWN = 500
+GROWING_SHOWN = 300
 #: a growing block longer than this is parsed again only when it grew by a quarter
 GROWING_PARSE_LIMIT = 4_000
 
