@@ -32,6 +32,8 @@ class Figure:
     #: None: informational; else the value passes when ``value <= limit``
     limit: float | None = None
     note: str = ""
+    #: the value passes when ``value >= limit`` instead (a rate, not a cost)
+    at_least: bool = False
 
     @property
     def status(self) -> str:
@@ -39,7 +41,8 @@ class Figure:
             return "N/A"
         if self.limit is None:
             return "INFO"
-        return "PASS" if self.value <= self.limit else "MISS"
+        ok = self.value >= self.limit if self.at_least else self.value <= self.limit
+        return "PASS" if ok else "MISS"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status}
@@ -107,7 +110,7 @@ def _publisher_class() -> type:
         def publish(self, data: dict[str, Any], metadata: dict[str, Any] | None = None, source: Any = None,
                     *, transient: dict[str, Any] | None = None, update: bool = False, **kwargs: Any) -> None:
             msg = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
-            size = len(json.dumps(msg, default=str).encode("utf-8"))
+            size = len(json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"))  # as jupyter_client packs it
             self.messages.append((time.perf_counter(), size, update))
             self.last, self.last_size = data, size
 

@@ -41,10 +41,10 @@ from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
 
 __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
 
-#: characters of reasoning kept and shown (about three lines of a notebook's width)
-REASONING_TAIL = 280
+#: characters of reasoning kept and shown (about two lines of a notebook's width)
+REASONING_TAIL = 180
 #: the reasoning box's height, in lines
-REASONING_LINES = 3
+REASONING_LINES = 2
 #: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
 ANSWER_WINDOW = 350
 #: a growing block longer than this is shown by its last lines (about this many characters)
