@@ -104,22 +104,29 @@ the machine was shared, so the numbers are indicative):
 
 #: What the numbers show beyond PASS/MISS.
 OBSERVATIONS = """\
-* **Throttling of the live view** (`deepseek_magic/_live.py`): at most 8 frames a second;
-  live frames show only the tails (800 characters of reasoning, 2,400 of the answer; the
-  `text/plain` copy only the status and 240 characters, since rich frontends never show
-  it), so each frame is 1-3 KB whatever the reply's length; the live frames together stay
-  within 40 bytes per received character plus a 16 KB allowance; one final frame replaces
-  them with the rendered result. Total traffic is therefore linear in the reply (see the
-  slope), and at full speed it is dominated by the final output (HTML + markdown + plain
-  text of the whole reply, about 3x its characters).
-* **Slow streams.** The budget (40 B per character, inside the 20x goal since the final
-  output is ~2.5-3 B per character) lets a stream at 200 tokens/s keep 8 frames a second
-  throughout, and a typical R1 speed of 40 tokens/s about 2 frames a second while the
-  answer streams (simulated above). An earlier budget of 16 B per character with a 96 KB
-  allowance fell to one frame every 2-5 s at 40 tokens/s and let a short slow reply cost
-  35x its output; both were fixed by spending the budget the goal allows and by trimming
-  the live frames. Appending new text as `stream` output would allow any rate, at the cost
-  of two output areas; not needed at these figures.
+* **The live view** (`deepseek_magic/_live.py`, `_live_state.py`, issue 13): at most 8
+  frames a second; a frame that is due is sent by a timer when no further event comes
+  (so a stall never hides text that arrived before it); frames are bounded: the last
+  ~180 characters of reasoning in a two-line box of fixed height, then the answer's
+  last rendered blocks (~350 B) and the block still growing, and a one-line status; the
+  `text/plain` copy is the status line only. Frames stay within 42 bytes per received
+  character plus 8 KB; past that budget a frame goes when the text since the last one
+  pays for it, or when the stream has been quiet long enough, so bytes stay linear.
+  Wire bytes are counted as UTF-8, as jupyter_client packs messages.
+* **The trade-off the figures show.** The final output costs ~2.7 B per character of an
+  R1-shaped reply (reasoning escaped + its markdown fence, the answer in three forms), so
+  20x leaves ~40 B of live frames per character. The emulator's tokens are ~3 characters,
+  so 40 tokens/s brings ~5 KB/s of budget: 8 frames a second of ~650 B, which is what a
+  two-line reasoning frame costs; answer frames (rendered blocks, ~1-1.8 KB) get about
+  4-5 frames a second (rate40 figures above: reasoning / answer). Real R1 tokens are ~4
+  characters (more budget per second). A bigger answer window would end the height
+  change at the end for longer answers, at the cost of frames or bytes.
+* **In Chromium** (`tests/browser/test_live_ui.py`, JupyterLab 4.6, a 5 s reply): the
+  reasoning box keeps one height (77 px) for every reasoning frame; the answer is rendered
+  and its completed math typeset while it streams; from the last live frame to the final
+  view the output grew 292 -> 364 px (the blocks above the live window came back). The
+  full in-browser benchmark against a naive per-chunk re-render (fps, p95 gap, off-screen
+  time, main-thread busy, final render task) was not built in this round.
 * **Short replies streamed slowly** are the worst case for the bytes ratio: the fixed
   allowance is large next to a final output of a few KB (simulated above: 300 tokens at
   10 tokens/s).
