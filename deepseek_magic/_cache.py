@@ -194,8 +194,6 @@ class Cache:
         self._loaded = False
         self._lock = threading.RLock()
 
-    key_for = staticmethod(cache_key)
-
     def __repr__(self) -> str:
         # No file access here: a repr must not read (or warn).
         known = f"{len(self._index)} replies" if self._loaded else "not read yet"

@@ -197,7 +197,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                     numbers[name] = typ(raw)
                     if numbers[name] <= 0 and name == "timeout" or numbers[name] < 0:
                         raise ValueError
-                except ValueError:
+                except (TypeError, ValueError):  # TypeError: argparse reads "--timeout=--" as []
                     raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
         try:
             return prepare(

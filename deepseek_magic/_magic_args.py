@@ -34,9 +34,6 @@ class Flag:
     help: str
     action: str = "store"
     metavar: str | None = None
-    nargs: Any = None
-    type: Any = None
-    const: Any = None
 
 
 MAGIC_FLAGS: tuple[Flag, ...] = (
@@ -106,10 +103,10 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         parser.add_argument(*names, dest=option.name, metavar=option.metavar, help=help_text)
 
 
-def build_parser(options: tuple[Option, ...] = OPTIONS, *, line: bool = False) -> MagicArgumentParser:
+def build_parser(options: tuple[Option, ...] = OPTIONS) -> MagicArgumentParser:
     """The magic's parser: request options from the table, then the magic's own flags."""
     # MagicHelpFormatter adds one "%" to the usage line.
-    parser = MagicArgumentParser(prog="%deepseek" if not line else "deepseek",  # type: ignore[no-untyped-call]
+    parser = MagicArgumentParser(prog="%deepseek",  # type: ignore[no-untyped-call]
                                  description=_DESCRIPTION, formatter_class=MagicHelpFormatter)
     parser.allow_abbrev = False  # `--temp` must not silently mean --temperature
     group = parser.add_argument_group("request options (sent to the API)")

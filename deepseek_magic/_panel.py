@@ -28,7 +28,7 @@ from ._api import Prepared, prepare, run_prepared
 from ._errors import DeepSeekError, OptionError
 from ._live import DEFAULT_MAX_RATE, LiveView
 from ._options import OPTIONS, Option, validate_options
-from ._render import escape, format_footer, render_error, render_result
+from ._render import escape, render_error, render_result
 from ._result import Result
 from ._session import SESSION, Session
 
@@ -57,11 +57,21 @@ def _require_ipywidgets() -> Any:
 # install hint (and panel() checks again, for a kernel where ipywidgets went away).
 W = _require_ipywidgets()
 
-from ._panel_controls import ControlSet, cell_text, namespace_functions, parse_compare
+from ._panel_controls import (
+    ControlSet,
+    button_layout,
+    cell_text,
+    field_layout,
+    namespace_functions,
+    parse_compare,
+)
 
 #: "find the IPython shell myself" (``shell=None`` means: no namespace to bind into)
 _AUTO: Any = object()
-_WIDE = {"width": "100%"}
+# Layout (see _panel_controls): blocks take width "auto", so the VBox stretches them to
+# the panel; rows of fields and buttons wrap rather than run past the cell's edge.
+_BLOCK = {"width": "auto"}
+_ROW = {"width": "auto", "flex_flow": "row wrap", "align_items": "center"}
 _STATUS_STYLE = {
     "ready": "opacity:0.7;",
     "running": "opacity:0.85;",
@@ -132,27 +142,35 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.base_url, self.provider, self.live_rate = base_url, provider, live_rate
 
         self.prompt = W.Textarea(value=prompt, placeholder="Ask DeepSeek R1… (Send streams the reply below)",
-                                 rows=5, layout=_WIDE)
-        self.model = W.Text(value=model or "", description="model", placeholder="deepseek-r1 (default)")
-        self.system = W.Text(value=system or "", description="system", placeholder="(none)", layout=_WIDE)
-        self.out_name = W.Text(value=out or "", description="store as", placeholder="variable name")
+                                 rows=5, layout=W.Layout(**_BLOCK))
+        self.model = W.Text(value=model or "", description="model",
+                            placeholder="deepseek-r1 (default)", layout=field_layout("20em"))
+        self.system = W.Text(value=system or "", description="system", placeholder="(none)",
+                             layout=W.Layout(**_BLOCK))
+        self.out_name = W.Text(value=out or "", description="store as", placeholder="variable name",
+                               layout=field_layout("14em"))
         self.option_set = ControlSet(self.options, functions=namespace_functions(self._namespace()))
         self.option_controls = self.option_set.controls
         self.controls = {name: c.widget for name, c in self.option_controls.items()}
         self.send_boxes = {name: c.send for name, c in self.option_controls.items()}
-        self.run_tools = W.Checkbox(value=False, description="run tools", indent=False,
-                                    tooltip="Run the tools the model calls and send back their results")
-        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        self.run_tools = W.Checkbox(
+            value=False, description="run tools", indent=False, layout=button_layout(),
+            tooltip="Run the tools the model calls and send back their results")
+        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane",
+                                    layout=button_layout())
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
+                                    layout=button_layout())
         self.compare_spec = W.Text(placeholder="temperature = 0.2, 0.6, 1.0", description="compare",
-                                   layout=W.Layout(width="340px"))
+                                   layout=field_layout("18em"))
         self.compare_button = W.Button(description="Compare", icon="columns",
-                                       tooltip="Run the prompt once per value, side by side")
-        self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy")
-        self.copy_area = W.Textarea(rows=4, layout=W.Layout(width="100%", display="none"))
-        self.status = W.HTML()
+                                       tooltip="Run the prompt once per value, side by side",
+                                       layout=button_layout())
+        self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy",
+                                    layout=button_layout())
+        self.copy_area = W.Textarea(rows=4, layout=W.Layout(width="auto", display="none"))
+        self.status = W.HTML(layout=W.Layout(**_BLOCK))
         self.output = W.Output()
-        self.compare_box = W.GridBox([], layout=W.Layout(grid_gap="8px", width="100%"))
+        self.compare_box = W.GridBox([], layout=W.Layout(grid_gap="8px", width="auto"))
         for widget, css in ((self, "dsm-panel"), (self.send_button, "dsm-send"), (self.stop_button, "dsm-stop"),
                             (self.compare_button, "dsm-compare"), (self.prompt, "dsm-prompt"),
                             (self.output, "dsm-output"), (self.status, "dsm-status"),
@@ -193,13 +211,14 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         grid = self.option_set.grid()
         if "tools" in self.option_controls:
             refresh = W.Button(description="", icon="refresh", tooltip="Look for new functions in the notebook",
-                               layout=W.Layout(width="36px"))
+                               layout=button_layout())
             refresh.on_click(lambda _: self.refresh_tools())
             self.option_controls["tools"].row.children += (refresh, self.run_tools)
         buttons = W.HBox([self.send_button, self.stop_button, self.compare_spec, self.compare_button,
-                          self.copy_button], layout=W.Layout(flex_flow="row wrap"))
-        return (self.prompt, W.HBox([self.model, self.out_name]), self.system, grid, buttons, self.status,
-                self.copy_area, self.output, self.compare_box)
+                          self.copy_button], layout=W.Layout(**_ROW))
+        names = W.HBox([self.model, self.out_name], layout=W.Layout(**_ROW))
+        return (self.prompt, names, self.system, grid, buttons, self.status, self.copy_area,
+                self.output, self.compare_box)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "idle"
@@ -396,7 +415,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             live.finish(*render_result(result))
         live.close()  # (a no-op after finish) the timer's thread is stopped and joined
         if run.footer is not None:
-            run.footer.value = self._status_html(*self._summary(run))
+            state, text = self._summary(run)
+            # A finished column's view ends with the result's footer: only news goes here.
+            run.footer.value = "" if state == "done" else self._status_html(state, text)
 
     def _summary(self, run: _Run) -> tuple[str, str]:
         if run.error is not None:
@@ -405,12 +426,13 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         if run.stopped:
             return "stopped", "■ Stopped — partial result kept"
         assert run.result is not None
-        return "done", "✓ " + format_footer(run.result)
+        return "done", "✓ Done"
 
     def _finished(self, runs: list[_Run], kind: str) -> tuple[str, str]:
         """Bind the Results in the notebook; returns the final status line."""
         results = [run.result for run in runs]
         namespace = self._namespace()
+        bound: list[str] = []
         if namespace is not None and any(r is not None for r in results):
             from ._magic import LAST_NAME
 
@@ -418,11 +440,21 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             name = self._text(self.out_name)
             if name:
                 namespace[name] = results[0] if kind == "send" else results
+                bound.append(name)
+            bound.append(LAST_NAME)
         failed = [run for run in runs if run.error is not None]
         if failed:
             self.last_error = failed[0].error
         if kind == "send":
-            return self._summary(runs[0])
+            # The footer under the answer already gives tokens, cost and time; the status
+            # line says what it alone knows: where the Result went.
+            state, text = self._summary(runs[0])
+            where = " and ".join(bound) if bound else "panel.last_result"
+            if state == "done":
+                text = f"✓ Done: the Result is in {where}."
+            elif state == "stopped" and runs[0].result is not None:
+                text = f"■ Stopped — partial result kept in {where}."
+            return state, text
         stopped = sum(run.stopped for run in runs)
         if failed:
             state, text = "error", f"{len(runs) - len(failed)} of {len(runs)} runs done; {_describe(failed[0].error)}"

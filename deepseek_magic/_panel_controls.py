@@ -33,7 +33,9 @@ __all__ = [
     "ControlSet",
     "OptionControl",
     "build_controls",
+    "button_layout",
     "cell_text",
+    "field_layout",
     "namespace_functions",
     "parse_compare",
 ]
@@ -43,6 +45,20 @@ MAX_COMPARE_RUNS = 12
 #: the largest value an unbounded integer field accepts (the API's int32)
 _INT_LIMIT = 2**31 - 1
 _DESCRIPTION = {"description_width": "170px"}
+
+
+# Layout. A widget set to width 100% is 100% *plus* its margin: that is how fields ran
+# past the cell's right edge. So: a field in a row fills what the row leaves (flex
+# "1 1 <basis>", width "auto", min_width 0: never wider than the row), and a button is
+# as wide as its text and icon (flex "0 0 auto": never squeezed into "rand…").
+def field_layout(basis: str = "auto") -> W.Layout:
+    """The layout of a field that takes the room its row leaves."""
+    return W.Layout(width="auto", flex=f"1 1 {basis}", min_width="0")
+
+
+def button_layout() -> W.Layout:
+    """The layout of a button (or checkbox) shown whole, as wide as its text."""
+    return W.Layout(width="auto", flex="0 0 auto")
 
 
 def _decimals(step: float) -> int:
@@ -94,20 +110,27 @@ class OptionControl:
         if self.kind == "seed":
             # A Font Awesome icon, not an emoji: emoji fonts are missing on many machines.
             dice = W.Button(description="random", icon="random", tooltip="Draw a new random seed (and send it)",
-                            layout=W.Layout(width="90px"))
+                            layout=button_layout())
             dice.on_click(lambda _: setattr(self.widget, "value", random.randrange(_INT_LIMIT)))
             self.extra.append(dice)
         self.send = W.Checkbox(value=False, indent=False, description="",
                                tooltip=f"Send {option.label} (unticked: the server's default)",
-                               layout=W.Layout(width="28px"))
+                               layout=W.Layout(width="28px", flex="0 0 auto"))
         self.send.add_class("dsm-send-option")
         self.widget.tooltip = f"{option.help} Allowed: {option.range_text()}."
         # Moving a control means "send this value".
         self.widget.observe(self._touched, names="value")
         # TagsInput draws no description of its own: give it the same label as the others.
-        label = [W.Label(option.label, layout=W.Layout(width="170px", justify_content="flex-end"))] \
+        label = [W.Label(option.label, layout=W.Layout(width="170px", flex="0 0 auto",
+                                                       justify_content="flex-end"))] \
             if self.kind == "tags" else []
-        self.row = W.HBox([self.send, *label, self.widget, *self.extra])
+        # The value widget fills the row (a slider gets a track to move, not 35 px), so
+        # the row is exactly as wide as its grid cell.
+        self.widget.layout = field_layout()
+        if self.kind == "tags":  # its own input is a few characters wide: outline the whole field
+            self.widget.layout.border = "1px solid var(--jp-border-color1, #bdbdbd)"
+        self.row = W.HBox([self.send, *label, self.widget, *self.extra],
+                          layout=W.Layout(width="auto", min_width="0", align_items="center"))
         self.row.add_class("dsm-option")
         self.row.add_class(f"dsm-option-{option.name.replace('_', '-')}")
 
@@ -253,9 +276,11 @@ class ControlSet:
         return {id(f): n for n, f in picker.widget.options} if picker is not None else {}
 
     def grid(self) -> W.GridBox:
-        grid = W.GridBox([c.row for c in self.controls.values()],
-                         layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
-                                         grid_gap="2px 16px", width="100%"))
+        # Two columns where a row fits in half the width (a 1280 px window), one below
+        # that (900 px); never a row wider than the cell.
+        columns = "repeat(auto-fill, minmax(min(100%, 400px), 1fr))"
+        layout = W.Layout(grid_template_columns=columns, grid_gap="2px 16px", width="auto")
+        grid = W.GridBox([c.row for c in self.controls.values()], layout=layout)
         grid.add_class("dsm-options")
         return grid
 
@@ -383,8 +408,8 @@ def parse_compare(text: str, options: Sequence[Option]) -> list[tuple[str, dict[
                           option="compare")
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
-        setting = {o.name: v for (o, _), v in zip(axes, combo)}
-        label = ", ".join(f"{o.name} = {_show(v)}" for (o, _), v in zip(axes, combo))
+        setting = {o.name: v for (o, _), v in zip(axes, combo, strict=True)}
+        label = ", ".join(f"{o.name} = {_show(v)}" for (o, _), v in zip(axes, combo, strict=True))
         runs.append((label, setting))
     return runs
 

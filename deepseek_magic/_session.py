@@ -7,8 +7,9 @@ One module-level :data:`SESSION` serves a kernel; tests make their own ``Session
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ._result import Result
 
@@ -158,9 +159,6 @@ class Session:
     @property
     def last(self) -> Result | None:
         return self.history.last
-
-    def config_mapping(self) -> Mapping[str, Any]:
-        return self.config
 
 
 SESSION = Session()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from magic_helpers import run_cell
 
 from deepseek_magic import CacheError, ConfigError, ask
 from deepseek_magic._api import prepare
@@ -24,22 +23,13 @@ from deepseek_magic._cache import (
     disable_cache,
     enable_cache,
 )
-from deepseek_magic._magic import DeepSeekMagics
 from deepseek_magic._render import render_result
 from deepseek_magic._result import Result, Usage
 from deepseek_magic._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 CACHE_MARK = " · replayed from cache"
-
-
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
 
 
 @pytest.fixture
@@ -153,69 +143,69 @@ def test_magic_record_then_replay_with_no_server(shell, session, path) -> None:
     assert status.stdout.strip() == f"Cache REPLAY: {path} 1 reply."
 
 
-def test_replay_miss_raises_and_sends_nothing(session, path, emulator) -> None:
+def test_replay_miss_raises_and_sends_nothing(session, path, emu) -> None:
     enable_cache(session, path, "record")
-    ask("Recorded question", session=session, base_url=emulator.base_url)
+    ask("Recorded question", session=session, base_url=emu.base_url)
     enable_cache(session, path, "replay")
     with pytest.raises(CacheError) as info:
-        ask("A question nobody recorded", session=session, base_url=emulator.base_url)
+        ask("A question nobody recorded", session=session, base_url=emu.base_url)
     assert str(info.value) == (f"No cached reply for this request in {path} (mode replay); "
                                f"record it first with %deepseek_cache record {path}")
-    assert emulator.wait_idle(5) and len(emulator.request_log) == 1
+    assert emu.wait_idle(5) and len(emu.request_log) == 1
     # a changed option is another request too
     with pytest.raises(CacheError):
-        ask("Recorded question", session=session, base_url=emulator.base_url, temperature=1.0)
-    assert len(emulator.request_log) == 1
+        ask("Recorded question", session=session, base_url=emu.base_url, temperature=1.0)
+    assert len(emu.request_log) == 1
 
 
-def test_magic_replay_miss_fails_the_cell_in_one_line(shell, path, emulator) -> None:
+def test_magic_replay_miss_fails_the_cell_in_one_line(shell, path, emu) -> None:
     run_cell(shell, f"%deepseek_cache replay {path}")
-    run = run_cell(shell, f"%%deepseek --base-url {emulator.base_url}\nNot recorded")
+    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nNot recorded")
     assert type(run.error).__name__ == "CacheError" and "record it first" in str(run.error)
-    assert emulator.request_log == []
+    assert emu.request_log == []
 
 
-def test_replay_or_call_calls_once_then_replays(session, path, emulator) -> None:
-    emulator.queue(Reply(answer="first and only"))
+def test_replay_or_call_calls_once_then_replays(session, path, emu) -> None:
+    emu.queue(Reply(answer="first and only"))
     enable_cache(session, path)  # replay-or-call is the default
-    one = ask("Q", session=session, base_url=emulator.base_url)
-    two = ask("Q", session=session, base_url=emulator.base_url)
-    assert len(emulator.requests) == 1 and not one.cached and two.cached
+    one = ask("Q", session=session, base_url=emu.base_url)
+    two = ask("Q", session=session, base_url=emu.base_url)
+    assert len(emu.requests) == 1 and not one.cached and two.cached
     assert two.answer == one.answer == "first and only"
     assert len(_lines(path)) == 1
 
 
-def test_record_always_calls_and_the_last_line_wins(session, path, emulator) -> None:
-    emulator.queue(Reply(answer="old answer"), Reply(answer="new answer"))
+def test_record_always_calls_and_the_last_line_wins(session, path, emu) -> None:
+    emu.queue(Reply(answer="old answer"), Reply(answer="new answer"))
     enable_cache(session, path, "record")
-    ask("Q", session=session, base_url=emulator.base_url)
-    latest = ask("Q", session=session, base_url=emulator.base_url)
-    assert len(emulator.requests) == 2 and not latest.cached
+    ask("Q", session=session, base_url=emu.base_url)
+    latest = ask("Q", session=session, base_url=emu.base_url)
+    assert len(emu.requests) == 2 and not latest.cached
     assert [e["result"]["answer"] for e in _lines(path)] == ["old answer", "new answer"]
     cache = enable_cache(Session(), path, "replay")
     assert cache.entries == 1 and cache.lines == 2
     student = Session()
     enable_cache(student, path, "replay")
-    assert ask("Q", session=student, base_url=emulator.base_url, stream=False).answer == "new answer"
-    assert len(emulator.requests) == 2
+    assert ask("Q", session=student, base_url=emu.base_url, stream=False).answer == "new answer"
+    assert len(emu.requests) == 2
 
 
-def test_failed_and_interrupted_replies_are_not_stored(session, path, emulator) -> None:
-    emulator.queue(Fault("midstream_error", after_tokens=3))
+def test_failed_and_interrupted_replies_are_not_stored(session, path, emu) -> None:
+    emu.queue(Fault("midstream_error", after_tokens=3))
     enable_cache(session, path, "record")
     from deepseek_magic import StreamError
 
     with pytest.raises(StreamError):
-        ask("Q", session=session, base_url=emulator.base_url)
+        ask("Q", session=session, base_url=emu.base_url)
     assert not path.exists() or _lines(path) == []
 
 
-def test_off_and_disable_remove_the_hooks(session, path, emulator) -> None:
+def test_off_and_disable_remove_the_hooks(session, path, emu) -> None:
     enable_cache(session, path, "replay")
     assert current_cache(session) is not None and len(session.before_send) == 1
     disable_cache(session)
     assert session.before_send == [] and session.after_receive == [] and current_cache(session) is None
-    assert ask("Q", session=session, base_url=emulator.base_url).ok  # sent normally
+    assert ask("Q", session=session, base_url=emu.base_url).ok  # sent normally
     enable_cache(session, path, "record")
     enable_cache(session, path, "off")
     # only the cache's hooks are gone (ask() installed the spend guard, which stays)
@@ -266,11 +256,11 @@ def test_students_replay_without_a_key(session, path, sentinel_key) -> None:
     assert "No cached reply" in str(info.value) and "DEEPSEEK_MAGIC_API_KEY" in str(info.value)
 
 
-def test_the_key_is_never_written(session, path, emulator, sentinel_key) -> None:
+def test_the_key_is_never_written(session, path, emu, sentinel_key) -> None:
     enable_cache(session, path, "record")
-    result = ask(f"my key is {sentinel_key}, keep it secret", session=session, base_url=emulator.base_url,
+    result = ask(f"my key is {sentinel_key}, keep it secret", session=session, base_url=emu.base_url,
                  api_key=sentinel_key)
-    assert emulator.request_log[-1].authorization == f"Bearer {sentinel_key}"  # it was really in play
+    assert emu.request_log[-1].authorization == f"Bearer {sentinel_key}"  # it was really in play
     assert sentinel_key in result.messages[0]["content"]
     text = path.read_bytes()
     assert sentinel_key.encode() not in text and b"SENTINEL" not in text
@@ -285,8 +275,8 @@ def _record_three(session: Session, path: Path, emu: Emulator) -> None:
     disable_cache(session)
 
 
-def test_truncated_last_line_is_named_and_the_rest_still_replays(session, path, emulator) -> None:
-    _record_three(session, path, emulator)
+def test_truncated_last_line_is_named_and_the_rest_still_replays(session, path, emu) -> None:
+    _record_three(session, path, emu)
     data = path.read_bytes()
     cut = data[: len(data) - len(data.splitlines()[-1]) // 2 - 1]  # a crash halfway through line 3
     path.write_bytes(cut)
@@ -304,25 +294,25 @@ def test_truncated_last_line_is_named_and_the_rest_still_replays(session, path, 
     cache = enable_cache(student, path, "replay", warn=warn)
     assert cache.entries == 2 and [p.line for p in cache.problems] == [3]
     assert len(said) == 1 and "line 3" in said[0] and "cut short" in said[0]
-    count = len(emulator.request_log)
-    assert ask("one", session=student, base_url=emulator.base_url).cached
-    assert ask("two", session=student, base_url=emulator.base_url).cached
+    count = len(emu.request_log)
+    assert ask("one", session=student, base_url=emu.base_url).cached
+    assert ask("two", session=student, base_url=emu.base_url).cached
     with pytest.raises(CacheError, match="damaged line 3"):
-        ask("three", session=student, base_url=emulator.base_url)
-    assert len(emulator.request_log) == count
+        ask("three", session=student, base_url=emu.base_url)
+    assert len(emu.request_log) == count
     assert path.read_bytes() == cut  # reading never touches the file
     assert len(said) == 1  # each damaged line is reported once
 
 
-def test_recording_after_a_crash_appends_on_a_fresh_line(session, path, emulator) -> None:
-    _record_three(session, path, emulator)
+def test_recording_after_a_crash_appends_on_a_fresh_line(session, path, emu) -> None:
+    _record_three(session, path, emu)
     data = path.read_bytes()
     cut = data[:-40]
     path.write_bytes(cut)
     said, warn = _warnings()
     enable_cache(session, path, "replay-or-call", warn=warn)
     assert len(said) == 1 and "line 3" in said[0]
-    ask("three", session=session, base_url=emulator.base_url)  # the damaged one: called again, stored
+    ask("three", session=session, base_url=emu.base_url)  # the damaged one: called again, stored
     after = path.read_bytes()
     assert after.startswith(cut)  # nothing rewritten or truncated
     assert after[len(cut):len(cut) + 1] == b"\n"
@@ -330,8 +320,8 @@ def test_recording_after_a_crash_appends_on_a_fresh_line(session, path, emulator
     assert replay.entries == 3 and [p.line for p in replay.problems] == [3]
 
 
-def test_garbage_middle_line(session, path, emulator) -> None:
-    _record_three(session, path, emulator)
+def test_garbage_middle_line(session, path, emu) -> None:
+    _record_three(session, path, emu)
     lines = path.read_bytes().split(b"\n")
     lines.insert(1, b"<<<<<<< merge conflict")
     lines.insert(3, b"[1, 2, 3]")
@@ -346,23 +336,23 @@ def test_garbage_middle_line(session, path, emulator) -> None:
         cache.load(strict=True)
 
 
-def test_a_write_failure_warns_and_keeps_the_reply(session, path, emulator) -> None:
+def test_a_write_failure_warns_and_keeps_the_reply(session, path, emu) -> None:
     said, warn = _warnings()
     enable_cache(session, path, "record", warn=warn)
     path.mkdir()  # the file's name is now taken by a folder
-    result = ask("Q", session=session, base_url=emulator.base_url)
+    result = ask("Q", session=session, base_url=emu.base_url)
     assert result.ok and session.history.last is result
     assert len(said) == 1 and "Could not save the reply" in said[0] and "kept in the session" in said[0]
 
 
-def test_changes_by_another_kernel_are_seen(session, path, emulator) -> None:
+def test_changes_by_another_kernel_are_seen(session, path, emu) -> None:
     student = Session()
     enable_cache(student, path, "replay")
     with pytest.raises(CacheError):
-        ask("Q", session=student, base_url=emulator.base_url)
+        ask("Q", session=student, base_url=emu.base_url)
     enable_cache(session, path, "record")  # another kernel records meanwhile
-    ask("Q", session=session, base_url=emulator.base_url)
-    assert ask("Q", session=student, base_url=emulator.base_url).cached
+    ask("Q", session=session, base_url=emu.base_url)
+    assert ask("Q", session=student, base_url=emu.base_url).cached
 
 
 # ----------------------------------------------------------------- concurrency
@@ -414,7 +404,7 @@ def test_magic_returns_through_cache_magic_api(session, path) -> None:
         cache_magic(session, "replay 'unclosed", out=out.append)
 
 
-def test_env_enables_replay_once(session, path, emulator) -> None:
+def test_env_enables_replay_once(session, path, emu) -> None:
     enable_cache(Session(), path, "record")
     said: list[str] = []
     cache = cache_from_env(session, env={ENV_CACHE: f"replay:{path}"}, out=said.append)

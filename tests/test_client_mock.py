@@ -8,11 +8,11 @@ import json
 
 import httpx
 import pytest
-from streams import ANSWER, REASONING, openrouter_stream
 
 import deepseek_magic as dm
 from deepseek_magic._client import Client
 from deepseek_magic._retry import RetryPolicy
+from tests.helpers.streams import ANSWER, REASONING, openrouter_stream
 
 URL = "http://127.0.0.1:9/v1"
 

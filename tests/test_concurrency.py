@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_faults import Footprint, settle
 
 import deepseek_magic as dm
 from deepseek_magic._client import AsyncClient
 from deepseek_magic._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
+from tests.helpers.faults import Footprint, settle
 
 
 def words(name: str, n: int = 30) -> str:
@@ -84,7 +84,7 @@ def test_threads_and_gather_at_once_do_not_mix(session, arrivals: Arrivals) -> N
             await client.aclose()
 
     start.wait()
-    results.update(zip(("gamma", "delta"), asyncio.run(gathered())))
+    results.update(zip(("gamma", "delta"), asyncio.run(gathered()), strict=True))
     for t in threads:
         t.join(20)
 

@@ -34,3 +34,15 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
     assert len(commands) >= 2
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1].strip() in ci, ".ci/run must run the README's test command exactly"
+
+
+def test_the_tests_readme_names_every_module_and_every_test_file() -> None:
+    """tests/README.md is where a newcomer looks up which file tests a module."""
+    index = (ROOT / "tests" / "README.md").read_text(encoding="utf-8")
+    package = ROOT / "deepseek_magic"
+    modules = {p.name for p in package.glob("*.py") if p.name != "__init__.py"} | {"emulator/"}
+    assert [m for m in sorted(modules) if f"`{m}`" not in index] == []
+    tests = ROOT / "tests"
+    files = {str(p.relative_to(tests)) for p in tests.glob("**/test_*.py")}
+    named = set(re.findall(r"`((?:browser/)?test_\w+\.py)`", index))
+    assert named == files, (sorted(files - named), sorted(named - files))

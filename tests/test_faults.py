@@ -7,18 +7,16 @@ names the status or the cause, the partial Result kept (``exc.partial`` is
 ``session.history.last``), the connection closed, no thread or socket left behind,
 and the next request on the same client works.
 
-The helpers at the top (:func:`open_sockets`, :class:`Footprint`) are shared with
-test_interrupt.py and test_concurrency.py.
+The leak and wait helpers (:class:`Footprint`, :func:`settle`, :class:`Sleeps`) are in
+``tests/helpers/faults.py``, shared with test_interrupt.py and test_concurrency.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,58 +26,11 @@ import pytest
 import deepseek_magic as dm
 from deepseek_magic._client import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Client
 from deepseek_magic._retry import RetryPolicy
-from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.emulator import FAULT_KINDS, Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
+from tests.helpers.faults import Footprint, Sleeps, settle
 
-# ====================================================================== shared helpers
-
-
-def open_sockets() -> int:
-    """Sockets this process holds open (the emulator's own included: it runs in-process)."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:  # the fd closed while we looked
-            pass
-    return count
-
-
-def settle(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``check`` until it holds (threads and sockets end a moment after a close)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return check()
-        time.sleep(0.01)
-    return True
-
-
-class Footprint:
-    """Threads and sockets before a test, to compare with after it."""
-
-    def __init__(self) -> None:
-        self.threads = threading.active_count()
-        self.sockets = open_sockets()
-
-    def now(self) -> tuple[int, int]:
-        return threading.active_count(), open_sockets()
-
-    def assert_back(self, timeout: float = 5.0) -> None:
-        settle(lambda: self.now()[0] <= self.threads and self.now()[1] <= self.sockets, timeout)
-        threads, sockets = self.now()
-        assert threads <= self.threads, f"{threads - self.threads} thread(s) left behind"
-        assert sockets <= self.sockets, f"{sockets - self.sockets} socket(s) left behind"
-
-
-class Sleeps(list[float]):
-    """A ``sleep`` that records instead of sleeping (``Client(sleep=...)``)."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.append(seconds)
+# ====================================================================== helpers of the matrix
 
 
 def closed_port() -> int:
@@ -155,6 +106,8 @@ STATUS_NAMES = {400: dm.BadRequestError, 401: dm.AuthenticationError, 402: dm.Pa
                 403: dm.PermissionDeniedError, 408: dm.RequestTimeoutError, 429: dm.RateLimitError,
                 500: dm.ServerError, 502: dm.ServerError, 503: dm.ServerError}
 RETRYABLE = {408, 429, 500, 502, 503}
+ELSEWHERE = "https://elsewhere.example/v1/chat/completions"
+REDIRECT_PAGE = "<html><body><h1>307 Temporary Redirect</h1></body></html>"
 HTML = "<html><head><title>Oops</title></head>\n<body><h1>Bad gateway</h1><p>cloudflare</p></body></html>"
 
 
@@ -217,7 +170,16 @@ CASES: list[Case] = [
          ("20,000 characters",), partial="r", ask={"max_reply_chars": 20_000}),
     Case("huge-non-streamed", [Fault("huge", size=2_000_000, reply=Reply(reasoning="r"))], dm.StreamError, 1,
          ("bytes", "cut off"), ask={"max_reply_chars": 20_000, "stream": False}),
+    # a redirect is never followed (the key would go with it): the user is told where to point
+    Case("redirect-307-html", [Fault("redirect", status=307, location=ELSEWHERE, body=REDIRECT_PAGE,
+                                     content_type="text/html")],
+         dm.APIStatusError, 1, ("HTTP 307", f"redirected to {ELSEWHERE}")),
+    Case("redirect-308-json", [Fault.redirect(ELSEWHERE, status=308)], dm.APIStatusError, 1,
+         ("HTTP 308",)),
 ]
+
+#: faults after which the reply is complete (nothing to report): tested below the matrix
+RECOVERED: list[Fault] = [Fault("no_done", reply=SCRIPTED)]
 
 
 def test_the_matrix_covers_the_issue() -> None:
@@ -227,10 +189,11 @@ def test_the_matrix_covers_the_issue() -> None:
     assert len(CASES) >= 40
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(replies=[], keepalive_interval=None) as e:
-        yield e
+def test_the_matrix_covers_every_fault_kind_the_emulator_has() -> None:
+    """A fault kind added to the emulator must be added here too (or to RECOVERED)."""
+    covered = {fault.kind for case in CASES for fault in case.faults}
+    covered |= {fault.kind for fault in RECOVERED}
+    assert covered == set(FAULT_KINDS), sorted(set(FAULT_KINDS) - covered)
 
 
 def _url(case: Case, emu: Emulator) -> str:
@@ -334,9 +297,11 @@ def test_retry_recovers_and_says_nothing(emu: Emulator, session) -> None:
     client.close()
 
 
-def test_stream_ending_without_done_after_finish_is_complete(emu: Emulator, session) -> None:
+@pytest.mark.parametrize("fault", RECOVERED, ids=lambda f: f.kind)
+def test_stream_ending_without_done_after_finish_is_complete(emu: Emulator, session,
+                                                            fault: Fault) -> None:
     """Everything but ``[DONE]``: the finish_reason and usage arrived, so nothing is lost."""
-    emu.queue(Fault("no_done", reply=SCRIPTED))
+    emu.queue(fault)
     client = Client(sleep=Sleeps())
     result = dm.ask("q", base_url=emu.base_url, session=session, client=client)
     assert (result.reasoning, result.answer, result.finish_reason) == (REASONING, ANSWER, "stop")
@@ -429,17 +394,6 @@ def test_status_error_bodies_never_grow_memory(emu: Emulator, session) -> None:
 
 
 # ====================================================================== what the notebook shows
-@pytest.fixture
-def shell(session) -> Iterator[Any]:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-
-
 @pytest.mark.parametrize("fault,flags,words", [
     (Fault("status", status=429, headers={"Retry-After": "3600"}), "", ("HTTP 429", "3600 s")),
     (Fault("status", status=401, body="<html><h1>401</h1></html>", content_type="text/html"), "", ("HTTP 401",)),
@@ -449,8 +403,6 @@ def shell(session) -> Iterator[Any]:
 ], ids=["429-too-long", "401-html", "drop", "stall", "in-stream-error"])
 def test_the_cell_shows_one_line_and_keeps_the_partial(shell, emu: Emulator, session, fault: Fault, flags: str,
                                                         words: tuple[str, ...]) -> None:
-    from magic_helpers import run_cell
-
     footprint = Footprint()
     emu.queue(fault)
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} {flags} -o part\nWhich is larger?")

@@ -20,32 +20,25 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
-from magic_helpers import run_cell
-from streams import deepseek_stream, openrouter_stream, think_stream
 
 from deepseek_magic._client import _Pipeline
 from deepseek_magic._errors import DeepSeekError
 from deepseek_magic._events import ChunkParser
-from deepseek_magic._magic import DeepSeekMagics, protect_question_marks
 from deepseek_magic._magic_args import PARSER, parse_line, split_line_magic
 from deepseek_magic._render import render_live, render_result
 from deepseek_magic._request import build_request
 from deepseek_magic._settings import resolve_settings
 from deepseek_magic._sse import SSEParser
 from deepseek_magic.emulator import Emulator, Reply
-
-try:  # the HTML checker another engineer wrote; reused, not copied
-    from test_render import FRAGMENTS, assert_bundle_inert
-except ImportError:  # pragma: no cover - test_render.py moved or renamed
-    assert_bundle_inert = None
-    FRAGMENTS = ["<script>alert(1)</script>", "[x](javascript:alert(1))", "<img src=x onerror=alert(1)>"]
+from tests.helpers.cells import run_cell
+from tests.helpers.inert_html import FRAGMENTS, assert_bundle_inert
+from tests.helpers.streams import deepseek_stream, openrouter_stream, think_stream
 
 #: cases run per property (filled as they run; printed by test_zz_fuzz_figures)
 RUNS: Counter[str] = Counter()
@@ -87,32 +80,13 @@ PROMPTS = st.one_of(st.sampled_from(["Hi", "What is {x}?", "{{rows}} rows", "   
                     st.text(max_size=20))
 
 
+# every magic cell here is answered "ok" at once: the fuzz is about the line, not the reply
+pytestmark = pytest.mark.emulator(responder=lambda body: Reply(reasoning="r", answer="ok"))
+
+
 def get_weather(city: str) -> str:
     """Weather for a city."""
     return f"Sunny in {city}"
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator(replies=[], responder=lambda body: Reply(reasoning="r", answer="ok")) as e:
-        yield e
-
-
-@pytest.fixture(scope="module")
-def shell(emu: Emulator) -> Iterator[Any]:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._session import Session
-
-    ip = InteractiveShell.instance()
-    session = Session()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    if protect_question_marks not in ip.input_transformers_cleanup:
-        ip.input_transformers_cleanup.append(protect_question_marks)
-    ip.user_ns.update(get_weather=get_weather, rows=1234, x=7)
-    yield ip
-    if session._client is not None:
-        session._client.close()
 
 
 def _dry_run(options: str) -> bool:
@@ -124,6 +98,7 @@ def _dry_run(options: str) -> bool:
 
 
 def _one_request_or_one_usage_error(shell: Any, emu: Emulator, source: str, dry: bool) -> None:
+    shell.user_ns.update(get_weather=get_weather, rows=1234, x=7)  # -o may have rebound them
     before = len(emu.request_log)
     run = run_cell(shell, source)
     sent = len(emu.request_log) - before
@@ -134,7 +109,6 @@ def _one_request_or_one_usage_error(shell: Any, emu: Emulator, source: str, dry:
         message = str(run.error)
         assert message and "\n" not in message.strip(), (source, message)
         assert sent == 0, ("a refused cell sent a request", source)
-    shell.user_ns.update(get_weather=get_weather, rows=1234, x=7)  # -o may have rebound them
 
 
 @fuzz("magic")
@@ -144,6 +118,7 @@ def _one_request_or_one_usage_error(shell: Any, emu: Emulator, source: str, dry:
 @example(line="--extra '{\"a\": NaN}'", prompt="Hi")  # ValueError from httpx's JSON encoder
 @example(line="--timeout nan", prompt="Hi")  # ValueError from socket.settimeout
 @example(line="--timeout 1e400", prompt="Hi")  # OverflowError from socket.settimeout
+@example(line="--max-tool-rounds=--", prompt="Hi")  # argparse reads "=--" as []: TypeError
 def test_random_cell_magic_lines(shell: Any, emu: Emulator, line: str, prompt: str) -> None:
     RUNS["magic"] += 1
     source = f"%%deepseek --base-url {emu.base_url} {line}\n{prompt}"
@@ -296,7 +271,6 @@ def test_random_text_at_random_boundaries_is_kept_exactly(stream: tuple[bytes, s
 HOSTILE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=10).map("".join)
 
 
-@pytest.mark.skipif(assert_bundle_inert is None, reason="tests/test_render.py's HTML checker is not importable")
 @fuzz("render")
 @given(reasoning=HOSTILE, answer=HOSTILE, sizes=SIZES)
 # found in CI: a text "!" right before a link became an image in text/markdown

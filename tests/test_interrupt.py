@@ -18,18 +18,18 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from magic_helpers import run_cell
-from test_faults import Footprint, Sleeps, settle
 
 import deepseek_magic as dm
 from deepseek_magic._client import AsyncClient, Client
 from deepseek_magic._events import ContentDelta, ReasoningDelta, ToolCallDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
+from tests.helpers.faults import Footprint, Sleeps, settle
 
 # 80 tokens per part at 5 ms a token: each phase lasts long enough to be interrupted in
 WORDS = " ".join(f"w{i}" for i in range(80))
@@ -37,11 +37,8 @@ LONG = Reply(reasoning=WORDS, answer=" ".join(f"a{i}" for i in range(80)),
              tool_calls=[ToolCallSpec("lookup", {"query": " ".join(f"q{i}" for i in range(80))})])
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    # a token every 5 ms: the emulator is still writing when the client leaves
-    with Emulator(replies=[], token_delay=0.005) as e:
-        yield e
+# a token every 5 ms: the emulator is still writing when the client leaves
+pytestmark = pytest.mark.emulator(token_delay=0.005)
 
 
 def interrupt_at(kind: type, n: int, seen: list[Any]) -> Callable[[Any, Any], None]:
@@ -262,17 +259,6 @@ def test_interrupt_main_mid_stream(emu: Emulator, session, kind: type, phase: st
 
 
 # ====================================================================== the magic and the async twin
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-
-
 def test_magic_interrupted_before_the_first_byte_keeps_and_shows(shell, emu: Emulator, session) -> None:
     footprint = Footprint()
     emu.queue(Fault("stall", before_headers=True, seconds=None, reply=LONG))

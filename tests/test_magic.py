@@ -7,31 +7,11 @@ import threading
 import time
 
 import pytest
-from magic_helpers import run_cell
 
 from deepseek_magic._magic import DeepSeekMagics, interpolate, protect_question_marks
 from deepseek_magic._options import OPTIONS
 from deepseek_magic.emulator import Emulator, Fault, Reply
-
-
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.user_ns.pop("_deepseek", None)
-    magics = DeepSeekMagics(shell=ip, session=session)
-    ip.register_magics(magics)
-    if protect_question_marks not in ip.input_transformers_cleanup:
-        ip.input_transformers_cleanup.append(protect_question_marks)
-    yield ip
-
-
-@pytest.fixture
-def emu():
-    with Emulator(replies=[]) as e:
-        yield e
-
+from tests.helpers.cells import run_cell
 
 # One sample per option: (flag text, expected body fragment). A new option in the
 # table fails test_every_option_has_a_sample until it gets one here.

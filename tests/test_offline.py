@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from magic_helpers import run_cell
 
 from deepseek_magic import ConfigError, ask
-from deepseek_magic._magic import DeepSeekMagics
 from deepseek_magic._offline import (
     ENV_OFFLINE,
     _stop_all,
@@ -25,21 +23,12 @@ from deepseek_magic._offline import (
     stop_offline,
 )
 from deepseek_magic._render import OFFLINE_NOTE, render_result
+from tests.helpers.cells import run_cell
 
 
 @pytest.fixture
 def offline_session(session):
     yield session
-    stop_offline(session)
-
-
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
     stop_offline(session)
 
 
@@ -99,10 +88,10 @@ def test_start_points_the_session_at_the_emulator_and_marks_every_output(offline
     assert metadata["deepseek_magic"]["offline"] is True
 
 
-def test_an_explicit_base_url_still_wins_and_is_not_marked_offline(offline_session, emulator) -> None:
+def test_an_explicit_base_url_still_wins_and_is_not_marked_offline(offline_session, emu) -> None:
     start_offline(offline_session)
-    result = ask("Hi", session=offline_session, base_url=emulator.base_url)
-    assert len(emulator.requests) == 1 and offline_session.offline.requests == []
+    result = ask("Hi", session=offline_session, base_url=emu.base_url)
+    assert len(emu.requests) == 1 and offline_session.offline.requests == []
     assert not result.offline
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from deepseek_magic._errors import OptionError
-from deepseek_magic._options import OPTIONS, OPTION_BY_NAME, build_body, validate_options
+from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, build_body, validate_options
 
 
 @pytest.mark.parametrize("name,value", [

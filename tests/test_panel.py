@@ -20,27 +20,9 @@ import deepseek_magic
 from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, Option
 from deepseek_magic._panel import Panel, panel
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
 
 LONG_REASONING = " ".join(f"step{i}" for i in range(400))
-
-
-@pytest.fixture
-def emu():
-    with Emulator(replies=[]) as e:
-        yield e
-
-
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    for name in ("_deepseek", "answer", "runs"):
-        ip.user_ns.pop(name, None)
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
 
 
 def make(session: Any, emu: Emulator, prompt: str = "What is 2 + 2?", **kw: Any) -> Panel:
@@ -181,6 +163,10 @@ def test_body_carries_exactly_the_values_set(session, emu) -> None:
     assert p.last_result is not None and p.last_result.ok
     assert "You asked" in plain(p.output)
     assert "dsm-status-done" in p.status.value
+    # the footer (tokens, cost, time) is said once, under the answer; the status line
+    # says where the Result is (no shell here: only on the panel)
+    assert "tokens" in plain(p.output) and "tokens" not in p.status.value
+    assert "Done: the Result is in panel.last_result." in p.status.value
     assert session.history.last is p.last_result
 
 
@@ -277,11 +263,13 @@ def test_compare_runs_concurrently_side_by_side(session, shell) -> None:
     assert len(session.history) == before + 3
     columns = p.compare_box.children
     assert len(columns) == 3
-    for column, value in zip(columns, ("0.2", "0.6", "1.0")):
+    for column, value in zip(columns, ("0.2", "0.6", "1.0"), strict=True):
         header, view, footer = column.children
         assert f"temperature = {value}" in header.value
         assert f"temperature was {value}" in plain(view)
-        assert "answer tokens" in footer.value and "$" in footer.value and " s " in footer.value
+        # the footer (tokens, cost, time) is said once: under the column's answer
+        assert "answer tokens" in plain(view) and "$" in plain(view) and " s " in plain(view)
+        assert footer.value == ""
     assert [r.answer for r in shell.user_ns["runs"]] == [f"temperature was {v}" for v in ("0.2", "0.6", "1.0")]
     assert "Compared 3" in p.status.value
 
@@ -319,8 +307,6 @@ def test_results_are_bound_in_the_namespace(session, emu, shell) -> None:
 
 
 def test_copied_cell_sends_the_same_body_through_the_magic(session, emu, shell) -> None:
-    from magic_helpers import run_cell
-
     p = make(session, emu, prompt="Say 'hi'\nin two lines.", shell=shell)
     p.controls["temperature"].value = 0.35
     p.controls["frequency_penalty"].value = -0.5
@@ -344,8 +330,6 @@ def test_copied_cell_sends_the_same_body_through_the_magic(session, emu, shell) 
 
 
 def test_tool_picker_offers_notebook_functions(session, emu, shell) -> None:
-    from magic_helpers import run_cell
-
     run_cell(shell, 'def get_weather(city: str) -> str:\n    """Weather for a city."""\n    return "sunny"\n')
     p = make(session, emu, shell=shell)
     picker = p.controls["tools"]
@@ -456,8 +440,6 @@ def test_an_empty_prompt_is_not_sent(session, emu) -> None:
 
 
 def test_cell_magic_panel_flag_opens_the_panel_with_its_values(session, shell) -> None:
-    from magic_helpers import run_cell
-
     run = run_cell(shell, "%%deepseek --panel --temperature 0.6 --stop '###' --top-k 5\nWhy is the sky blue?")
     assert run.success, run.error
     p = shell.user_ns["_"]
@@ -466,8 +448,6 @@ def test_cell_magic_panel_flag_opens_the_panel_with_its_values(session, shell) -
 
 
 def test_cell_magic_panel_flag_keeps_the_magics_session_and_flags(session, shell) -> None:
-    from magic_helpers import run_cell
-
     run = run_cell(shell, "%%deepseek --panel -m deepseek-r1 -s terse -o answer\nWhy?")
     assert run.success, run.error
     p = shell.user_ns["_"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from streams import ANSWER, REASONING, deepseek_stream, openrouter_stream, think_stream
 
 from deepseek_magic._accumulate import Accumulator
 from deepseek_magic._events import (
@@ -17,6 +16,13 @@ from deepseek_magic._events import (
     ToolCallDelta,
 )
 from deepseek_magic._sse import SSEParser
+from tests.helpers.streams import (
+    ANSWER,
+    REASONING,
+    deepseek_stream,
+    openrouter_stream,
+    think_stream,
+)
 
 
 def run_bytes(pieces: list[bytes]):
@@ -111,7 +117,7 @@ def split_think(text: str, cuts: list[int]) -> tuple[str, str]:
     reasoning, answer = [], []
     bounds = [0, *cuts, len(text)]
     events = []
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in zip(bounds, bounds[1:], strict=False):
         events += splitter.feed(text[a:b])
     events += splitter.flush()
     for e in events:

@@ -15,7 +15,6 @@ certificates are verified unless the user turns that off explicitly.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import ssl
@@ -25,13 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
-from magic_helpers import CellRun, run_cell
 
 import deepseek_magic as dm
 from deepseek_magic._client import AsyncClient, Client
 from deepseek_magic._magic import DeepSeekMagics
 from deepseek_magic._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import CellRun, run_cell
 
 
 class Records(logging.Handler):
@@ -55,24 +54,9 @@ def debug_logs() -> Iterator[Records]:
         lg.setLevel(logging.DEBUG)
         lg.addHandler(handler)
     yield handler
-    for lg, level in zip(loggers, levels):
+    for lg, level in zip(loggers, levels, strict=True):
         lg.removeHandler(handler)
         lg.setLevel(level)
-
-
-@pytest.fixture
-def shell(session: Session) -> Iterator[Any]:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    # %config below writes into the shared shell's config: put it back for other tests
-    saved = copy.deepcopy(ip.config["DeepSeekMagics"]) if "DeepSeekMagics" in ip.config else None
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-    if saved is None:
-        ip.config.pop("DeepSeekMagics", None)
-    else:
-        ip.config["DeepSeekMagics"] = saved
 
 
 class Audit:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from magic_helpers import run_cell
 
 from deepseek_magic import BudgetError, ask
 from deepseek_magic._api import prepare
@@ -15,13 +14,8 @@ from deepseek_magic._spend import (
     install_spend,
     session_totals,
 )
-from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
-
-
-@pytest.fixture
-def emu():
-    with Emulator() as e:
-        yield e
+from deepseek_magic.emulator import Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 
 def request_for(session, emu, prompt: str = "x" * 400, **options):
@@ -163,7 +157,9 @@ def test_install_is_idempotent_and_keeps_the_guard_last(session) -> None:
     install_spend(session)
     install_spend(session)
     assert len(session.observers) == 1 and len(session.before_send) == 1
-    cache_hook = lambda request: None
+    def cache_hook(request: object) -> None:
+        return None
+
     session.before_send.append(cache_hook)
     install_spend(session)
     assert session.before_send[0] is cache_hook and len(session.before_send) == 2
@@ -197,17 +193,6 @@ def test_context_guard_default_is_64k(session, emu) -> None:
 
 
 # ---------------------------------------------------------------------- the magic
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-
-
 def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> None:
     run = run_cell(shell, "%deepseek_spend --budget 0.50 --call-budget 0.01")
     assert run.success, run.error

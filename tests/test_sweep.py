@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import pytest
-from magic_helpers import run_cell
 
 from deepseek_magic import BudgetError, OptionError
 from deepseek_magic._api import prepare
@@ -20,6 +19,7 @@ from deepseek_magic._sweep import (
     sweep_ask,
 )
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from tests.helpers.cells import run_cell
 
 pd = pytest.importorskip("pandas")
 
@@ -235,17 +235,6 @@ def test_the_view_renders_markdown_and_escapes_model_text(session) -> None:
 
 
 # ---------------------------------------------------------------------- through the magic
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-
-
 def test_magic_sweep_binds_the_dataframe(shell) -> None:
     shell.user_ns.pop("df", None)
     with Emulator(responder=echo) as emu:

@@ -14,7 +14,6 @@ import typing
 from typing import Annotated, Any, List, Literal, Optional, Sequence, TypedDict, Union
 
 import pytest
-from magic_helpers import run_cell
 
 from deepseek_magic import ToolError, ask
 from deepseek_magic._render import render_plain_final, render_result
@@ -29,6 +28,7 @@ from deepseek_magic._tools import (
     tool_spec,
 )
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from tests.helpers.cells import run_cell
 
 
 def params(fn: Any) -> dict[str, Any]:
@@ -592,17 +592,6 @@ def test_three_rounds_keep_the_whole_exchange_and_the_view_shows_it(session) -> 
 
 
 # ---------------------------------------------------------------------- through the magic
-@pytest.fixture
-def shell(session):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic._magic import DeepSeekMagics
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    yield ip
-
-
 def test_magic_run_tools(shell) -> None:
     shell.user_ns["get_weather"] = get_weather
     bodies, responder = script(Reply(tool_calls=[ToolCallSpec("get_weather", {"city": "Rome"})]),

@@ -10,9 +10,10 @@
   ``lab`` (session): the default one, whose kernels talk to ``lab_emulator``.
   Notebooks are separate files in its root.
 * ``lab_emulator`` (session): the offline emulator the ``lab`` kernels reach
-  through ``DEEPSEEK_MAGIC_BASE_URL``; ``emulator`` (per test, overriding
-  tests/conftest.py's) is that same server, its queue and log emptied and its
-  settings (dialect, delays, responder) restored after each test.
+  through ``DEEPSEEK_MAGIC_BASE_URL``; ``emulator`` (per test) is that same server,
+  its queue and log emptied and its settings (dialect, delays, responder) restored
+  after each test. tests/conftest.py's ``emu`` (a private in-process emulator the
+  lab's kernels never reach) is refused here, with a message naming ``emulator``.
 * ``notebook_name``: a file name unique to the test.
 
 On failure a test's screenshot, browser console and JupyterLab log tail go to
@@ -224,6 +225,11 @@ def emulator(lab_emulator: Emulator) -> Iterator[Emulator]:
     lab_emulator.reset()
     for name, value in saved.items():
         setattr(lab_emulator, name, value)
+
+
+@pytest.fixture
+def emu() -> None:
+    pytest.fail("a browser test's kernels reach the lab's emulator: use the `emulator` fixture")
 
 
 @pytest.fixture(scope="session")

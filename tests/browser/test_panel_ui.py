@@ -15,7 +15,9 @@ sliders by their description (the option's name in words: ``temperature``,
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from deepseek_magic.emulator import Emulator, Reply
@@ -143,3 +145,85 @@ def test_stop_ends_a_slow_stream_and_keeps_the_partial_answer(
     record = emulator.request_log[0]
     assert record.disconnected and not record.completed
     screenshot(page, "panel-stopped", locator=panel)
+
+
+# Every control a person reads or clicks, and the panel's own lines (the reply inside
+# .dsm-output is the renderer's, measured by its own tests).
+_MEASURE = """(panel) => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+    return {left: r.left, right: r.right, width: r.width, height: r.height}; };
+  const name = (el) => {
+    const row = el.closest('[class*="dsm-option-"], .dsm-model, .dsm-out-name, .dsm-system, '
+      + '.dsm-compare-spec, .dsm-prompt, .dsm-status, .dsm-copy-text');
+    const rowName = row ? [...row.classList].find((c) => c.startsWith('dsm-')) : '';
+    const text = (el.innerText || el.value || el.getAttribute('placeholder') || '').trim();
+    const classes = [...el.classList].join('.');
+    return `${rowName} ${el.tagName.toLowerCase()}.${classes} "${text.slice(0, 30)}"`;
+  };
+  const selector = 'button, input, textarea, select, .widget-label, .widget-readout, '
+    + '.widget-html-content, .jupyter-widget-tag';
+  const items = [...panel.querySelectorAll(selector)]
+    .filter((el) => !el.closest('.dsm-output, .dsm-compare-grid'))
+    .map((el) => {
+      const cut = getComputedStyle(el).textOverflow === 'ellipsis' || el.tagName === 'BUTTON';
+      return {name: name(el), ...box(el),
+              cut: cut && el.scrollWidth > el.clientWidth + 1};
+    })
+    .filter((item) => item.width > 0 || item.height > 0);
+  // fields a value is typed or chosen in, which a crowded row squeezes to a sliver
+  const fields = 'select, textarea, input[type="text"]:not(.jupyter-widget-taginput), '
+    + 'input[type="number"], .noUi-target';
+  const squeezed = [...panel.querySelectorAll(fields)]
+    .filter((el) => !el.closest('.dsm-output, .dsm-compare-grid') && el.getClientRects().length)
+    .filter((el) => el.getBoundingClientRect().width < 60)
+    .map((el) => `${name(el)} is ${el.getBoundingClientRect().width.toFixed(0)} px wide`);
+  const cell = panel.closest('.jp-OutputArea-output') || panel.parentElement;
+  return {panel: box(panel), cell: box(cell), items, squeezed};
+}"""
+
+
+def _overflows(page: Page, panel: Locator) -> tuple[list[str], dict[str, Any]]:
+    """What lies outside the panel (or the panel outside its cell), or is cut short."""
+    found = panel.evaluate(_MEASURE)
+    right, left = found["panel"]["right"], found["panel"]["left"]
+    problems = []
+    if found["panel"]["right"] > found["cell"]["right"] + 0.5:
+        problems.append(f"the panel ends {found['panel']['right'] - found['cell']['right']:.0f} px "
+                        "past the cell's right edge")
+    for item in found["items"]:
+        if item["right"] > right + 0.5 or item["left"] < left - 0.5:
+            problems.append(f"{item['name']} [{item['left']:.0f}, {item['right']:.0f}] is outside "
+                            f"the panel [{left:.0f}, {right:.0f}]")
+        if item["cut"]:
+            problems.append(f"{item['name']} is cut short")
+    return problems + found["squeezed"], found
+
+
+@pytest.mark.parametrize("width", [1280, 900])
+def test_every_control_fits_inside_the_panel_and_each_thing_is_said_once(
+    page: Page, lab: JupyterLab, emulator: Emulator, notebook_name: str, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 1000})
+    emulator.queue(Reply(reasoning=REASONING, answer=ANSWER))
+    panel = open_panel(page, lab, notebook_name)
+    type_prompt(panel, PROMPT)
+    panel.locator(".dsm-model input").fill("deepseek-r1-with-a-long-model-name")
+    panel.locator(".dsm-out-name input").fill("answer")
+    panel.locator(".dsm-system input").fill("Answer in one short paragraph. " * 4)
+    panel.locator(".dsm-send").click()
+    output = panel.locator(".dsm-output")
+    expect(output.locator(".dsm-footer")).to_contain_text("finish: stop")
+    expect(status(panel)).to_contain_text("✓ Done")
+    # Said once: the footer under the answer is not repeated in the status line, which
+    # says what only it knows (where the Result went).
+    footer = output.locator(".dsm-footer").inner_text().strip()
+    shown = status(panel).inner_text()
+    assert footer not in shown and "answer tokens" not in shown and "answer" in shown, shown
+    screenshot(page, f"panel-{width}px-sent", locator=panel)
+
+    panel.locator(".dsm-copy").click()  # shows the copy area too, so it is measured
+    expect(panel.locator(".dsm-copy-text textarea")).to_have_value(re.compile("^%%deepseek"))
+    screenshot(page, f"panel-{width}px", locator=panel)
+    problems, found = _overflows(page, panel)
+    assert len(found["items"]) > 40  # every option row, the fields and the buttons were measured
+    assert problems == [], "\n".join(problems)
