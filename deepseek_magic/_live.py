@@ -36,7 +36,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Protocol, TextIO
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
 
 from ._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
 from ._live_state import LiveState

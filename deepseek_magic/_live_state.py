@@ -170,7 +170,7 @@ class AnswerBlocks:
         lines = source.split("\n")
         cut = len("\n".join(lines[: starts[-1]])) + 1  # up to the last block's first line
         rest = source[cut:]
-        for a, b in zip(starts, starts[1:]):
+        for a, b in zip(starts, starts[1:], strict=False):
             self._push(markdown_to_html("\n".join(lines[a:b])))
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
@@ -319,7 +319,8 @@ class LiveState:
         ign = f" {_IGN}" if answering else ""
         html: list[str] = []
         if self.offline:
-            html.append(f"<div class='dsm-offline{ign}' style='{_NOTE}'>{escape(OFFLINE_NOTE)}</div>")
+            note = escape(OFFLINE_NOTE)
+            html.append(f"<div class='dsm-offline{ign}' style='{_NOTE}'>{note}</div>")
         lines = REASONING_LINES
         if answering:
             lines = max(0, REASONING_LINES - self.answer_frames)
@@ -339,7 +340,8 @@ class LiveState:
             )
         if answering:
             html.append(
-                f"<div class='dsm-answer-tail'><div class='{_IGN}' style='{_SUMMARY}'>▾ Answer</div>"
+                f"<div class='dsm-answer-tail'>"
+                f"<div class='{_IGN}' style='{_SUMMARY}'>▾ Answer</div>"
                 f"<div class='dsm-answer-body'>{self.answer.html()}</div></div>"
             )
         html.append(f"<div class='dsm-status{ign}' style='{_STATUS}'>{escape(status)}</div>")

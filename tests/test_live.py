@@ -12,16 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
-from magic_helpers import run_cell
-from test_render import PAYLOADS, assert_bundle_inert, assert_inert
 
 from deepseek_magic._events import ContentDelta, ReasoningDelta
 from deepseek_magic._live import LiveView
-from deepseek_magic._live_state import LiveState
-from deepseek_magic._magic import DeepSeekMagics
+from deepseek_magic._live_state import REASONING_LINES, LiveState
 from deepseek_magic._markdown import IGNORE_MATH_CLASS
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
+from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
+from tests.helpers.cells import run_cell
+from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
 
 TIMER_NAME = "deepseek-live-timer"
 
@@ -54,15 +53,6 @@ def fake_view(**kwargs: Any) -> tuple[LiveView, list[dict[str, Any]], list[float
     view = LiveView(lambda b, m, update: frames.append(b), clock=lambda: now[0], timer=make,
                     **kwargs)
     return view, frames, now, timers[0]
-
-
-@pytest.fixture
-def shell(session: Any) -> Any:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.register_magics(DeepSeekMagics(shell=ip, session=session))
-    return ip
 
 
 def live_threads() -> list[threading.Thread]:
@@ -263,14 +253,16 @@ def test_an_unclosed_fence_only_turns_its_own_block_into_code() -> None:
 def test_the_reasoning_box_keeps_its_height_then_shrinks_one_line_a_frame() -> None:
     state = LiveState()
     state.add(ReasoningDelta("step " * 200))
-    assert ";height:4.5em" in state.frame(1.0)["text/html"]
+    full = f"{1.5 * REASONING_LINES:g}"
+    assert f";height:{full}em" in state.frame(1.0)["text/html"]
     state.add(ContentDelta("Answer starts"))
     heights = []
     for _ in range(5):
         html = state.frame(1.0)["text/html"]
         box = re.search(r";height:([\d.]+)em", html)
         heights.append(box.group(1) if box else "")
-    assert heights == ["4.5", "3", "1.5", "", ""]  # then the one-line summary
+    shrinking = [f"{1.5 * n:g}" for n in range(REASONING_LINES, 0, -1)]
+    assert heights == (shrinking + [""] * 5)[:5]  # one line a frame, then the summary line
     assert "▸ Reasoning" in state.frame(1.0)["text/html"]
 
 

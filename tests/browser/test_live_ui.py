@@ -41,7 +41,8 @@ HEIGHTS_JS = r"""(cell) => {
             phase: final ? 'final' : (live.querySelector('.dsm-answer-tail') ? 'answer'
                 : (live.querySelector('.dsm-reasoning-tail') ? 'reasoning' : 'waiting')),
             html: live ? live.innerHTML.length : 0,
-            rendered: live ? live.querySelectorAll('.dsm-answer-body table, .dsm-answer-body h2, .dsm-answer-body strong').length : 0,
+            rendered: live ? live.querySelectorAll(
+                '.dsm-answer-body table, .dsm-answer-body h2, .dsm-answer-body strong').length : 0,
             typeset: live ? live.querySelectorAll('.dsm-answer-body mjx-container').length : 0,
             elided: live ? live.querySelector('.dsm-elided') !== null : false,
             t: performance.now(),
@@ -81,7 +82,6 @@ def test_heights_at_every_frame_and_the_answer_rendered_live(
     assert max(f["rendered"] for f in answer) >= 3, answer
     assert max(f["typeset"] for f in answer) >= 1, answer
     # Jumps: at the answer's start, and from the last live frame to the final view.
-    start = answer[0]["h"] - reasoning[-1]["h"]
     end = final[-1]["h"] - answer[-1]["h"]
     print(f"answer start: {reasoning[-1]['h']} -> {answer[0]['h']} px; "
           f"end: {answer[-1]['h']} -> {final[-1]['h']} px")
@@ -90,5 +90,5 @@ def test_heights_at_every_frame_and_the_answer_rendered_live(
     else:  # earlier blocks come back: the view grows, it never shrinks
         assert 0 <= end, (answer[-1], final[-1])
     # Largest change between two consecutive live frames while answering.
-    steps = [b["h"] - a["h"] for a, b in zip(answer, answer[1:])]
+    steps = [b["h"] - a["h"] for a, b in zip(answer, answer[1:], strict=False)]
     assert max(abs(s) for s in steps) <= 0.5 * final[-1]["h"], steps
