@@ -9,11 +9,11 @@ owns one ``display_id`` and sends a frame
   thread per stream, started at the first frame it has to hold back, stopped and joined
   when the stream ends or is interrupted), so no received text waits behind a pause of
   the server for longer than one frame interval;
-* within a byte budget: the frames sent so far stay within ``byte_factor`` bytes per
-  received character plus ``byte_allowance``; past it, frames are paced by the average
-  rate of text instead (``frame size / (byte_factor x characters per second)``), so
+* within a byte budget: the frames sent so far stay within ``byte_factor`` times the
+  estimated final output of what arrived plus ``byte_allowance``; past it, a frame goes
+  when the text since the last one pays for it, or once the stream has gone quiet, so
   total traffic stays linear in the reply and a slow stream gets fewer frames, while
-  the next frame is still sent without waiting for another event.
+  held-back text still shows without waiting for another event.
 
 Frames are bounded in size (a few lines of reasoning, the answer's last rendered
 blocks), so at R1's usual 40 tokens a second the budget does not bind and the view
@@ -46,11 +46,11 @@ __all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR"
            "DEFAULT_BYTE_ALLOWANCE", "ThreadTimer"]
 
 DEFAULT_MAX_RATE = 8.0  # frames per second
-# The final output takes ~2.5-4 bytes per character of reply (HTML, markdown and plain
-# copies), so 45 bytes of live frames per character keeps all the traffic within ~20x
-# the final output; frames of ~0.6-1 KB at 8 a second need ~35 bytes per character at
-# 40 tokens a second, so the budget binds only for slower streams.
-DEFAULT_BYTE_FACTOR = 42  # bytes of live frames per character of reply
+# The budget is counted against an estimate of the final output for what arrived so far
+# (``LiveState.final_estimate``: ~2 bytes per character of reasoning, ~4 per character of
+# answer, more for tables and math), so 18x of it keeps all the traffic within ~20x the
+# final output, and an answer, whose final form costs more, gets more frames' worth.
+DEFAULT_BYTE_FACTOR = 18  # bytes of live frames per byte the final output will take
 DEFAULT_BYTE_ALLOWANCE = 8_000  # bytes allowed before the reply has grown
 _EPSILON = 1e-4  # seconds: a timer woken this close to its time is on time
 
@@ -153,7 +153,8 @@ class LiveView:
         self._last_size = 0
         self._first_text: float | None = None
         self._last_event = float("-inf")
-        self._size_at_last = 0  # characters received when the last frame was sent
+        self._events = 0  # events that changed the view
+        self._size_at_last = 0.0  # the final output's estimate when the last frame was sent
         self._dirty = False
         self._stream: Any = None
         #: True once the final frame is sent (or the view closed): nothing is sent after
@@ -189,6 +190,7 @@ class LiveView:
             if not self.state.add(event):
                 return False
             now = self._last_event = self.clock()
+            self._events += 1
             if self._first_text is None and self.state.text_size:
                 self._first_text = now
             self._dirty = True
@@ -205,18 +207,18 @@ class LiveView:
         wait = 1.0 / self.max_rate - (now - self._last)
         if wait > _EPSILON:
             return wait
-        size = self.state.text_size
+        size = self.state.final_estimate
         if self.bytes_sent + self._last_size <= self.byte_factor * size + self.byte_allowance:
             return 0.0
         # Over the budget: a frame is sent when the text that arrived since the last one
-        # pays for it, or once the stream has been quiet for as long as the average rate
-        # of text would take to pay for it (so a pause never holds text back for good).
+        # pays for it, or once the stream has gone quiet (no event for twice the usual gap
+        # between events, and at least a frame interval), so a pause of the server never
+        # holds back text that arrived before it, while a steady slow stream is paced.
         if self.byte_factor * (size - self._size_at_last) >= self._last_size:
             return 0.0
         first = now if self._first_text is None else self._first_text
-        rate = size / max(self._last_event - first, 1.0 / self.max_rate)  # up to the last event
-        pace = self._last_size / max(self.byte_factor * rate, 1e-9)
-        wait = self._last_event + max(pace, 1.0 / self.max_rate) - now
+        usual = (self._last_event - first) / max(self._events - 1, 1)
+        wait = self._last_event + max(2.0 * usual, 1.0 / self.max_rate) - now
         return wait if wait > _EPSILON else 0.0
 
     def _on_timer(self) -> None:
@@ -251,7 +253,7 @@ class LiveView:
 
     def _frame(self, now: float) -> None:
         self._send(self.state.frame(now - self.started), {})
-        self._size_at_last = self.state.text_size
+        self._size_at_last = self.state.final_estimate
         self._dirty = False
 
     def _send(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -59,7 +59,7 @@ _STATUS = "opacity:.65;font-size:.85em;margin-top:.4em"
 # The newest text at the bottom of a box of fixed height (older lines overflow at the top).
 _BOX = (
     "border-left:3px solid #8886;padding:0 .75em;margin:.25em 0 .5em;white-space:pre-wrap;"
-    "overflow-wrap:anywhere;opacity:.7;overflow:hidden;display:flex;flex-flow:column;"
+    "word-break:break-all;opacity:.7;overflow:hidden;display:flex;flex-flow:column;"
     "justify-content:end;"
 )
 _NOTE = (
@@ -144,6 +144,8 @@ class AnswerBlocks:
         self.elided = 0
         self._pending: list[str] = []
         self._pending_size = 0
+        #: bytes of HTML of every block rendered so far (the window's and the elided ones)
+        self.html_bytes = 0
         self._parsed_at = 0  # pending size at the last parse of a long growing block
 
     def add(self, text: str) -> None:
@@ -180,6 +182,7 @@ class AnswerBlocks:
         if not html.strip():
             return
         block = _Block(html, len(html.encode("utf-8")))
+        self.html_bytes += block.size
         self.blocks.append(block)
         self.window_bytes += block.size
         while self.window_bytes > self.window and len(self.blocks) > 1:
@@ -193,6 +196,10 @@ class AnswerBlocks:
         if len(text) > GROWING_SHOWN:
             text = _last_lines(text, GROWING_SHOWN)
         return f"<div class='dsm-growing {_IGN}'>{markdown_to_html(text)}</div>"
+
+    @property
+    def growing_size(self) -> int:
+        return self._pending_size
 
     def html(self) -> str:
         """The window: a line for the blocks above it, the completed blocks, the growing one."""
@@ -281,6 +288,15 @@ class LiveState:
     def text_size(self) -> int:
         return self.reasoning_chars + self.answer_chars
 
+    @property
+    def final_estimate(self) -> float:
+        """About the bytes the final output will take for what arrived so far: the
+        reasoning twice (escaped HTML, a markdown fence), the answer's markdown and plain
+        copies and its rendered HTML (measured for the blocks rendered so far)."""
+        pending_html = 1.5 * self.answer.growing_size
+        return (2.0 * self.reasoning_chars + 2.1 * self.answer_chars + self.answer.html_bytes
+                + pending_html)
+
     # ------------------------------------------------------------------ output
     def status(self, elapsed: float, *, interrupted: bool = False) -> str:
         if self.completion_tokens is not None:
@@ -303,8 +319,10 @@ class LiveState:
         return " · ".join(parts)
 
     def frame(self, elapsed: float, *, interrupted: bool = False) -> dict[str, str]:
-        """The live frame: ``text/html`` and ``text/plain`` (the status line: rich
-        frontends never show it, and every byte of a frame is sent again at each update).
+        """The live frame: ``text/html`` only. Every byte of a frame is sent again at each
+        update, and a frontend that shows only text never shows a live frame anyway (the
+        terminal has its own view, :class:`._live.TerminalView`); the final frame carries
+        ``text/plain``.
 
         Attributes are single-quoted: a frame travels as JSON, where each double quote
         would cost a backslash. Everything but the answer's completed blocks carries the
@@ -312,7 +330,6 @@ class LiveState:
         """
         from ._render import OFFLINE_NOTE
         from ._render import _scrub as scrub
-        from ._render import _terminal_safe as terminal_safe
 
         status = self.status(elapsed, interrupted=interrupted)
         answering = bool(self.answer_chars)
@@ -347,4 +364,4 @@ class LiveState:
         html.append(f"<div class='dsm-status{ign}' style='{_STATUS}'>{escape(status)}</div>")
         root_class = "deepseek-magic dsm-live" + ("" if answering else f" {_IGN}")
         root = f"<div class='{root_class}' style='line-height:1.5'>{''.join(html)}</div>"
-        return {"text/html": scrub(root), "text/plain": terminal_safe(f"[{status}]")}
+        return {"text/html": scrub(root)}
