@@ -23,6 +23,7 @@ SECTION_TITLES = {
     "concurrency": "3. Concurrency",
     "loadtime": "4. Load time",
     "memory": "5. Memory",
+    "browser": "6. The live view in Chromium",
 }
 
 #: For a figure that misses its goal: why, and what would close it.
@@ -254,6 +255,21 @@ def _details(name: str, raw: dict[str, Any]) -> str:
                 ["%%deepseek: peak of the final render", f"{raw['magic_render_peak']:,}"],
                 ["%%deepseek: still traced after (Result + output)", f"{raw['magic_retained']:,}"]]
         return _table(rows, ["what", "bytes"], "lr")
+    if name == "browser":
+        if "skipped" in raw:
+            return f"Skipped: {raw['skipped']}."
+        keys = [("fps", "DOM updates / s", "{:.1f}"), ("p95_gap", "p95 gap, s", "{:.3f}"),
+                ("max_gap", "longest gap, s", "{:.3f}"), ("off_screen", "longest off screen, s", "{:.3f}"),
+                ("busy", "main thread busy", "{:.1%}"), ("idle", "idle page busy", "{:.1%}"),
+                ("final_task_ms", "final render task, ms (0: none >= 50)", "{:.0f}"),
+                ("h_reasoning_end", "height, last reasoning frame (px)", "{}"),
+                ("h_answer_start", "height, first answer frame (px)", "{}"),
+                ("h_live_end", "height, last live frame (px)", "{}"), ("h_final", "height, final (px)", "{}")]
+        rows = [[label, *(fmt.format(raw[v][k] or 0) if raw[v].get(k) is not None else "–"
+                          for v in ("magic", "naive"))] for k, label, fmt in keys]
+        return (f"{raw['tokens']:,} tokens at {raw['rate']:g} tokens/s, three quarters reasoning, a 2 s "
+                "stall in the middle of the reasoning; the same page, one after the other:\n\n"
+                + _table(rows, ["", "%%deepseek", "naive re-render"], "lrr"))
     return ""
 
 

@@ -6,8 +6,9 @@ only touched under the view's lock. It is bounded whatever the reply's length:
 
 * the reasoning: its last :data:`REASONING_TAIL` characters, shown in a box of a fixed
   height (:data:`REASONING_LINES` lines, the newest text at the bottom), so frames do
-  not grow and the box does not jump line by line; when the answer starts, the box
-  shrinks one line per frame down to the one-line summary the final view has;
+  not grow and the box does not jump line by line; when the answer starts, the box gives
+  way to the final view's one-line summary, and "Answer" and the answer's first line
+  take the room it had, so the output keeps its height;
 * the answer: rendered with the final view's safe renderer (:mod:`._markdown`, raw
   HTML off), block by block. A block is rendered once, when the next one starts (so
   its math is typeset once it is whole); the block still growing is rendered on its own
@@ -41,10 +42,10 @@ from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
 
 __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
 
-#: characters of reasoning kept and shown (about two lines of a notebook's width)
-REASONING_TAIL = 180
+#: characters of reasoning kept and shown (one or two lines of a notebook's width)
+REASONING_TAIL = 200
 #: the reasoning box's height, in lines
-REASONING_LINES = 2
+REASONING_LINES = 3
 #: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
 ANSWER_WINDOW = 350
 #: a growing block longer than this is shown by its last lines (about this many characters)
@@ -236,8 +237,6 @@ class LiveState:
         self.round = 1
         self.error: str | None = None
         self.finished = False
-        #: frames rendered since the answer began (the reasoning box shrinks with them)
-        self.answer_frames = 0
 
     # ------------------------------------------------------------------ input
     def new_round(self) -> None:
@@ -338,15 +337,13 @@ class LiveState:
         if self.offline:
             note = escape(OFFLINE_NOTE)
             html.append(f"<div class='dsm-offline{ign}' style='{_NOTE}'>{note}</div>")
-        lines = REASONING_LINES
-        if answering:
-            lines = max(0, REASONING_LINES - self.answer_frames)
-            self.answer_frames += 1
-        if self.reasoning_chars and lines:
+        # When the answer starts, its first lines take the box's place: the summary line,
+        # "Answer" and a first paragraph are about as tall as the box was.
+        if self.reasoning_chars and not answering:
             tail = self.reasoning.value()
             cut = "…" if self.reasoning_chars > len(tail) else ""
             html.append(
-                f"<div class='dsm-reasoning-tail{ign}' style='{_BOX}height:{1.5 * lines:g}em'>"
+                f"<div class='dsm-reasoning-tail{ign}' style='{_BOX}height:{1.5 * REASONING_LINES:g}em'>"
                 f"<div>{cut}{escape(tail)}</div></div>"
             )
         elif self.reasoning_chars:

@@ -509,7 +509,7 @@ def render_live(result: Result, *, elapsed: float) -> dict[str, str]:
     MathJax to skip, so half-streamed math is never typeset.
     """
     from ._events import ContentDelta, ReasoningDelta, ToolCallDelta
-    from ._live_state import REASONING_LINES, LiveState
+    from ._live_state import LiveState
 
     state = LiveState(offline=result.offline)
     state.round = len(result.rounds) + 1
@@ -517,7 +517,6 @@ def render_live(result: Result, *, elapsed: float) -> dict[str, str]:
         state.add(ReasoningDelta(result.reasoning))
     if result.answer:
         state.add(ContentDelta(result.answer))
-        state.answer_frames = REASONING_LINES  # a snapshot: the reasoning already collapsed
     for i, call in enumerate(result.tool_calls):
         state.add(ToolCallDelta(index=i, name=call.name or "?"))
     state.completion_tokens = result.usage.completion_tokens
