@@ -21,6 +21,7 @@ Needs ``/usr/bin/chromium`` and Playwright; skipped with a line otherwise.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import statistics
@@ -35,7 +36,7 @@ __all__ = ["run"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 
-NAIVE = '''import httpx, json, os
+NAIVE = """import httpx, json, os
 from IPython.display import Markdown, display
 handle = display(Markdown("…"), display_id=True)
 reasoning, answer = "", ""
@@ -51,7 +52,7 @@ with httpx.stream("POST", url, json=body, timeout=60) as r:
             reasoning += delta.get("reasoning") or ""
             answer += delta.get("content") or ""
         quoted = "> " + reasoning.replace("\\n", "\\n> ")
-        handle.update(Markdown(quoted + "\\n\\n" + answer))'''
+        handle.update(Markdown(quoted + "\\n\\n" + answer))"""
 
 WATCH_JS = r"""(cell) => {
     const rec = window.__bench = {updates: [], longtasks: []};
@@ -74,8 +75,8 @@ WATCH_JS = r"""(cell) => {
     new MutationObserver(() => { if (!pending) { pending = true; queueMicrotask(snap); } })
         .observe(cell, {subtree: true, childList: true, characterData: true});
     new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) rec.longtasks.push({t: performance.timeOrigin + e.startTime,
-                                                               d: e.duration});
+        for (const e of list.getEntries())
+            rec.longtasks.push({t: performance.timeOrigin + e.startTime, d: e.duration});
     }).observe({type: 'longtask'});
 }"""
 
@@ -121,9 +122,14 @@ def _off_screen(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) ->
         return None
     full = sent[-1][1]
     ends: list[tuple[float, int]] = []
+    sent_times = [t for t, _ in sent]
     for t, end in shown:  # where the visible text ends in the whole reasoning
         key = end[-25:]
-        at = full.find(key)
+        # The reasoning repeats its templates: take the last occurrence in what had been
+        # written by then (the page cannot show text before it is written).
+        i = bisect.bisect_right(sent_times, t)
+        written = len(sent[i - 1][1]) if i else 0
+        at = full.rfind(key, 0, written + 1)
         if at != -1:
             ends.append((t, at + len(key)))
     worst, j, best = 0.0, 0, 0
@@ -143,8 +149,16 @@ def _task_seconds(cdp: Any) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
 
 
-def _one(page: Any, lab: Any, emu: Any, name: str, cells: list[str], reply: Any,
-         stall_after: int, rate: float) -> dict[str, Any]:
+def _one(
+    page: Any,
+    lab: Any,
+    emu: Any,
+    name: str,
+    cells: list[str],
+    reply: Any,
+    stall_after: int,
+    rate: float,
+) -> dict[str, Any]:
     from deepseek_magic.emulator import Fault
     from tests.browser.jupyter import code_cells, open_notebook, run_all, wait_cells_done
 
@@ -175,16 +189,21 @@ def _one(page: Any, lab: Any, emu: Any, name: str, cells: list[str], reply: Any,
     gaps = sorted(b - a for a, b in zip(streaming, streaming[1:], strict=False))
     span = (streaming[-1] - streaming[0]) if len(streaming) > 1 else 0.0
     final_at = next((t for t, u in zip(times, updates, strict=True) if u["phase"] == "final"), None)
-    final_task = max((lt["d"] for lt in rec["longtasks"] if final_at and lt["t"] / 1000 >= final_at - 0.5),
-                     default=None)
+    final_task = max(
+        (lt["d"] for lt in rec["longtasks"] if final_at and lt["t"] / 1000 >= final_at - 0.5),
+        default=None,
+    )
     reasoning = [u for u in updates if u["phase"] == "reasoning"]
     answer = [u for u in updates if u["phase"] == "answer"]
     final = [u for u in updates if u["phase"] == "final"]
     return {
-        "updates": len(streaming), "seconds": span, "fps": len(streaming) / span if span else None,
+        "updates": len(streaming),
+        "seconds": span,
+        "fps": len(streaming) / span if span else None,
         "p95_gap": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None,
         "max_gap": gaps[-1] if gaps else None,
-        "busy": busy, "idle": idle,
+        "busy": busy,
+        "idle": idle,
         "off_screen": _off_screen(_reasoning_times(writes), updates),
         "final_task_ms": final_task,
         "h_reasoning_end": reasoning[-1]["h"] if reasoning else None,
@@ -214,7 +233,9 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
     from ._corpus import answer_text, reasoning_text
 
     answer_tokens = tokens // 4
-    reply = Reply(reasoning=reasoning_text(tokens - answer_tokens), answer=answer_text(answer_tokens))
+    reply = Reply(
+        reasoning=reasoning_text(tokens - answer_tokens), answer=answer_text(answer_tokens)
+    )
     stall_after = len(tokenize(reply.reasoning)) // 2
     raw: dict[str, Any] = {"tokens": tokens, "rate": rate}
     with Emulator() as emu:
@@ -223,10 +244,14 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
             try:
                 page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-                cells = {"magic": ["%load_ext deepseek_magic", "%%deepseek\nExplain the variance."],
-                         "naive": [NAIVE]}
+                cells = {
+                    "magic": ["%load_ext deepseek_magic", "%%deepseek\nExplain the variance."],
+                    "naive": [NAIVE],
+                }
                 for name, source in cells.items():
-                    raw[name] = _one(page, lab, emu, f"bench_{name}.ipynb", source, reply, stall_after, rate)
+                    raw[name] = _one(
+                        page, lab, emu, f"bench_{name}.ipynb", source, reply, stall_after, rate
+                    )
             finally:
                 browser.close()
     m, n = raw["magic"], raw["naive"]
@@ -234,25 +259,73 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
     ms = lambda v: None if v is None else v * 1000  # noqa: E731
     secs = f"{tokens:,} tokens at {rate:g}/s"
     figures = [
-        Figure("browser.fps", f"Chromium, {secs} with a 2 s stall: DOM updates per second", m["fps"], "/s",
-               base, ">= 8", 8.0, at_least=True),
-        Figure("browser.p95_gap_ms", "95th-percentile gap between DOM updates", ms(m["p95_gap"]), "ms",
-               f"naive {ms(n['p95_gap']) or 0:.0f} ms", "<= 200 ms", 200.0,
-               note=f"longest {ms(m['max_gap']) or 0:.0f} ms (the stall)"),
-        Figure("browser.off_screen_ms", "longest time received reasoning stays off screen (stall included)",
-               ms(m["off_screen"]), "ms", f"naive {ms(n['off_screen']) or 0:.0f} ms", "<= 150 ms", 150.0),
-        Figure("browser.busy_points", "main-thread busy minus idle while streaming",
-               (m["busy"] - m["idle"]) * 100, "points", f"naive {(n['busy'] - n['idle']) * 100:.0f} points",
-               "<= +5 points", 5.0, note=f"idle {m['idle'] * 100:.1f}%"),
-        Figure("browser.height_answer_start_pct", "output height change when the answer starts",
-               _pct(m["h_answer_start"], m["h_reasoning_end"]), "%",
-               f"{m['h_reasoning_end']} -> {m['h_answer_start']} px", "<= 10%", 10.0),
-        Figure("browser.height_end_pct", "output height change at the final render",
-               _pct(m["h_final"], m["h_live_end"]), "%", f"{m['h_live_end']} -> {m['h_final']} px",
-               "<= 10%", 10.0),
-        Figure("browser.final_task_ms", "final render: longest main-thread task", m["final_task_ms"] or 0.0, "ms",
-               f"naive {n['final_task_ms'] or 0:.0f} ms", "<= 50 ms", 50.0,
-               note="0 = no task of 50 ms or more (Chromium reports only those)"),
+        Figure(
+            "browser.fps",
+            f"Chromium, {secs} with a 2 s stall: DOM updates per second",
+            m["fps"],
+            "/s",
+            base,
+            ">= 8",
+            8.0,
+            at_least=True,
+        ),
+        Figure(
+            "browser.p95_gap_ms",
+            "95th-percentile gap between DOM updates",
+            ms(m["p95_gap"]),
+            "ms",
+            f"naive {ms(n['p95_gap']) or 0:.0f} ms",
+            "<= 200 ms",
+            200.0,
+            note=f"longest {ms(m['max_gap']) or 0:.0f} ms (the stall)",
+        ),
+        Figure(
+            "browser.off_screen_ms",
+            "longest time received reasoning stays off screen (stall included)",
+            ms(m["off_screen"]),
+            "ms",
+            f"naive {ms(n['off_screen']) or 0:.0f} ms",
+            "<= 150 ms",
+            150.0,
+        ),
+        Figure(
+            "browser.busy_points",
+            "main-thread busy minus idle while streaming",
+            (m["busy"] - m["idle"]) * 100,
+            "points",
+            f"naive {(n['busy'] - n['idle']) * 100:.0f} points",
+            "<= +5 points",
+            5.0,
+            note=f"idle {m['idle'] * 100:.1f}%",
+        ),
+        Figure(
+            "browser.height_answer_start_pct",
+            "output height change when the answer starts",
+            _pct(m["h_answer_start"], m["h_reasoning_end"]),
+            "%",
+            f"{m['h_reasoning_end']} -> {m['h_answer_start']} px",
+            "<= 10%",
+            10.0,
+        ),
+        Figure(
+            "browser.height_end_pct",
+            "output height change at the final render",
+            _pct(m["h_final"], m["h_live_end"]),
+            "%",
+            f"{m['h_live_end']} -> {m['h_final']} px",
+            "<= 10%",
+            10.0,
+        ),
+        Figure(
+            "browser.final_task_ms",
+            "final render: longest main-thread task",
+            m["final_task_ms"] or 0.0,
+            "ms",
+            f"naive {n['final_task_ms'] or 0:.0f} ms",
+            "<= 50 ms",
+            50.0,
+            note="0 = no task of 50 ms or more (Chromium reports only those)",
+        ),
     ]
     raw["median_height"] = statistics.median(m["heights"]) if m["heights"] else None
     return figures, raw

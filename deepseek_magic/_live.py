@@ -48,9 +48,9 @@ __all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR"
 DEFAULT_MAX_RATE = 8.0  # frames per second
 # The budget is counted against an estimate of the final output for what arrived so far
 # (``LiveState.final_estimate``: ~2 bytes per character of reasoning, ~4 per character of
-# answer, more for tables and math), so 18x of it keeps all the traffic within ~20x the
+# answer, more for tables and math), so 17.5x of it keeps all the traffic within ~20x the
 # final output, and an answer, whose final form costs more, gets more frames' worth.
-DEFAULT_BYTE_FACTOR = 18  # bytes of live frames per byte the final output will take
+DEFAULT_BYTE_FACTOR = 17.5  # bytes of live frames per byte the final output will take
 DEFAULT_BYTE_ALLOWANCE = 8_000  # bytes allowed before the reply has grown
 _EPSILON = 1e-4  # seconds: a timer woken this close to its time is on time
 

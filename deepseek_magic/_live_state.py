@@ -45,7 +45,7 @@ __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "A
 #: characters of reasoning kept and shown (one or two lines of a notebook's width)
 REASONING_TAIL = 200
 #: the reasoning box's height, in lines
-REASONING_LINES = 3
+REASONING_LINES = 4
 #: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
 ANSWER_WINDOW = 350
 #: a growing block longer than this is shown by its last lines (about this many characters)
@@ -63,6 +63,7 @@ _BOX = (
     "word-break:break-all;opacity:.7;overflow:hidden;display:flex;flex-flow:column;"
     "justify-content:end;"
 )
+_BOX_EM = 1.5 * REASONING_LINES  # the root's line-height is 1.5
 _NOTE = (
     "border:1px solid rgba(230,160,0,0.75);background:rgba(230,160,0,0.12);"
     "border-radius:3px;padding:0.2em 0.6em;margin:0 0 0.4em 0;font-weight:600;"
@@ -132,6 +133,29 @@ def _block_starts(source: str) -> list[int]:
 class _Block:
     html: str
     size: int
+    em: float  # its estimated height
+
+
+#: characters in a line of a notebook's output at a usual width (1280 px window, 14 px
+#: font): used only to reserve about the right room for blocks outside the live window
+LINE_CHARS = 150
+
+
+def estimate_em(source: str) -> float:
+    """About how tall ``source`` (one markdown block) renders in a notebook, in ``em``:
+    headings, fenced code, tables and display math by their lines, text by its wrapped
+    lines, each with the margin JupyterLab gives it."""
+    lines = source.strip("\n").split("\n")
+    first = lines[0].lstrip()
+    if first.startswith("#"):
+        return 2.8
+    if _FENCE.match(first):
+        return 1.4 * max(len(lines) - 2, 1) + 2.2
+    if first.startswith("|"):
+        return 2.1 * max(len(lines) - 1, 1) + 1.0
+    if first.startswith(("$$", "\\[")):
+        return 1.5 * len(lines) + 1.5
+    return 1.5 * sum(-(-len(line) // LINE_CHARS) or 1 for line in lines) + 1.0
 
 
 class AnswerBlocks:
@@ -143,6 +167,8 @@ class AnswerBlocks:
         self.window_bytes = 0
         #: completed blocks dropped from the top of the window
         self.elided = 0
+        #: their estimated height: the room the live view keeps for them
+        self.elided_em = 0.0
         self._pending: list[str] = []
         self._pending_size = 0
         #: bytes of HTML of every block rendered so far (the window's and the elided ones)
@@ -174,21 +200,24 @@ class AnswerBlocks:
         cut = len("\n".join(lines[: starts[-1]])) + 1  # up to the last block's first line
         rest = source[cut:]
         for a, b in zip(starts, starts[1:], strict=False):
-            self._push(markdown_to_html("\n".join(lines[a:b])))
+            block = "\n".join(lines[a:b])
+            self._push(markdown_to_html(block), estimate_em(block))
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         self._parsed_at = 0
 
-    def _push(self, html: str) -> None:
+    def _push(self, html: str, em: float) -> None:
         if not html.strip():
             return
-        block = _Block(html, len(html.encode("utf-8")))
+        block = _Block(html, len(html.encode("utf-8")), em)
         self.html_bytes += block.size
         self.blocks.append(block)
         self.window_bytes += block.size
         while self.window_bytes > self.window and len(self.blocks) > 1:
-            self.window_bytes -= self.blocks.popleft().size
+            gone = self.blocks.popleft()
+            self.window_bytes -= gone.size
             self.elided += 1
+            self.elided_em += gone.em
 
     def growing_html(self) -> str:
         text = self._growing().strip("\n")
@@ -207,10 +236,13 @@ class AnswerBlocks:
         self.commit()
         parts = []
         if self.elided:
+            # The room the earlier blocks will take in the final view is kept, so the
+            # text being read does not move when they come back.
             n = self.elided
             parts.append(
-                f"<div class='dsm-elided {_IGN}' style='{_MUTED}'>⋯ {n} earlier part"
-                f"{'s' if n > 1 else ''} of the answer (shown in full when it ends)</div>"
+                f"<div class='dsm-elided {_IGN}' style='{_MUTED};height:{self.elided_em:.1f}em;"
+                f"border-left:2px dashed #8884;padding-left:.6em'>⋯ {n} earlier part"
+                f"{'s' if n > 1 else ''} of the answer, shown in full when it ends</div>"
             )
         parts.extend(b.html for b in self.blocks)
         parts.append(self.growing_html())
@@ -293,8 +325,12 @@ class LiveState:
         reasoning twice (escaped HTML, a markdown fence), the answer's markdown and plain
         copies and its rendered HTML (measured for the blocks rendered so far)."""
         pending_html = 1.5 * self.answer.growing_size
-        return (2.0 * self.reasoning_chars + 2.1 * self.answer_chars + self.answer.html_bytes
-                + pending_html)
+        return (
+            2.0 * self.reasoning_chars
+            + 2.1 * self.answer_chars
+            + self.answer.html_bytes
+            + pending_html
+        )
 
     # ------------------------------------------------------------------ output
     def status(self, elapsed: float, *, interrupted: bool = False) -> str:
@@ -343,7 +379,7 @@ class LiveState:
             tail = self.reasoning.value()
             cut = "…" if self.reasoning_chars > len(tail) else ""
             html.append(
-                f"<div class='dsm-reasoning-tail{ign}' style='{_BOX}height:{1.5 * REASONING_LINES:g}em'>"
+                f"<div class='dsm-reasoning-tail{ign}' style='{_BOX}height:{_BOX_EM:g}em'>"
                 f"<div>{cut}{escape(tail)}</div></div>"
             )
         elif self.reasoning_chars:

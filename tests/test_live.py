@@ -5,7 +5,6 @@ every live frame. Counts and contents only, never wall-clock durations."""
 from __future__ import annotations
 
 import _thread
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -50,8 +49,9 @@ def fake_view(**kwargs: Any) -> tuple[LiveView, list[dict[str, Any]], list[float
         timers.append(ManualTimer(fire))
         return timers[-1]
 
-    view = LiveView(lambda b, m, update: frames.append(b), clock=lambda: now[0], timer=make,
-                    **kwargs)
+    view = LiveView(
+        lambda b, m, update: frames.append(b), clock=lambda: now[0], timer=make, **kwargs
+    )
     return view, frames, now, timers[0]
 
 
@@ -180,6 +180,7 @@ def test_a_stall_shows_the_text_before_it_without_waiting_for_the_next_token(she
 def test_no_timer_thread_is_left_after_an_interrupt(shell) -> None:
     words = " ".join(f"w{i}" for i in range(400))
     with Emulator(replies=[Reply(reasoning=words, answer="late")], token_delay=0.01) as emu:
+
         def interrupt_when_streaming() -> None:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not emu.requests:
@@ -221,7 +222,7 @@ def test_the_live_answer_is_rendered_block_by_block() -> None:
     html = stream_into(state, ANSWER, answer=True)[-1]
     assert "<h2>Result</h2>" not in html or "<strong>42</strong>" in html
     # Completed blocks are rendered HTML (the window holds the last ones).
-    assert "<table>" in html and "<pre><code class=\"language-python\">" in html
+    assert "<table>" in html and '<pre><code class="language-python">' in html
     assert "| a | b |" not in html and "```" not in html
     # The growing block is rendered too, and MathJax skips it.
     growing = html.split("dsm-growing", 1)[1]

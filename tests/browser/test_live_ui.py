@@ -83,8 +83,10 @@ def test_heights_at_every_frame_and_the_answer_rendered_live(
     assert max(f["typeset"] for f in answer) >= 1, answer
     # Jumps: at the answer's start, and from the last live frame to the final view.
     end = final[-1]["h"] - answer[-1]["h"]
-    print(f"answer start: {reasoning[-1]['h']} -> {answer[0]['h']} px; "
-          f"end: {answer[-1]['h']} -> {final[-1]['h']} px")
+    print(
+        f"answer start: {reasoning[-1]['h']} -> {answer[0]['h']} px; "
+        f"end: {answer[-1]['h']} -> {final[-1]['h']} px"
+    )
     if not answer[-1]["elided"]:  # the whole answer was in the live view
         assert abs(end) <= 0.1 * final[-1]["h"], (answer[-1], final[-1])
     else:  # earlier blocks come back: the view grows, it never shrinks
