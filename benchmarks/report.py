@@ -28,6 +28,26 @@ SECTION_TITLES = {
 
 #: For a figure that misses its goal: why, and what would close it.
 WHY_MISSED: dict[str, str] = {
+    "traffic.rate40.fps": (
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+    "browser.fps": (
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+    "browser.p95_gap_ms": (
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+    "browser.off_screen_ms": (
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations. The stall itself is bridged by the timer (its frame comes one frame interval after the last token)."),
+    "traffic.stall.max_wait": (
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+    "browser.busy_points": (
+        "MathJax typesets the answer's completed blocks in every live frame (the frame replaces the output's DOM, so typeset math is not kept between frames). What would close it: typeset only in the final view (math would then show as TeX while streaming), or fewer frames while answering."),
+    "browser.height_answer_start_pct": (
+        "The reasoning box gives way to the summary line, \"Answer\" and the answer's first block; a heading or a table as the first block is taller than the box's room."),
+    "browser.height_end_pct": (
+        "The room kept for the blocks above the live window is an estimate (lines of 150 characters); its error shows when they come back."),
+    "traffic.rate10.bytes_ratio": (
+        "The final output is estimated while streaming (2 bytes per character of reasoning, 4 of answer); the estimate runs a little high for this corpus. A byte_factor of 17 would close it."),
+    "traffic.rate40.bytes_ratio": (
+        "As at 10 tokens/s: the final-output estimate runs a little high for this corpus."),
     "streaming.ask.cpu_ratio": (
         "Per chunk, `ask()` runs an incremental SSE decoder (CR/LF/CRLF only, comments counted), "
         "`json.loads`, a dialect-aware chunk parser (reasoning / reasoning_content / "
@@ -107,27 +127,31 @@ the machine was shared, so the numbers are indicative):
 OBSERVATIONS = """\
 * **The live view** (`deepseek_magic/_live.py`, `_live_state.py`, issue 13): at most 8
   frames a second; a frame that is due is sent by a timer when no further event comes
-  (so a stall never hides text that arrived before it); frames are bounded: the last
-  ~180 characters of reasoning in a two-line box of fixed height, then the answer's
-  last rendered blocks (~350 B) and the block still growing, and a one-line status; the
-  `text/plain` copy is the status line only. Frames stay within 42 bytes per received
-  character plus 8 KB; past that budget a frame goes when the text since the last one
-  pays for it, or when the stream has been quiet long enough, so bytes stay linear.
-  Wire bytes are counted as UTF-8, as jupyter_client packs messages.
-* **The trade-off the figures show.** The final output costs ~2.7 B per character of an
-  R1-shaped reply (reasoning escaped + its markdown fence, the answer in three forms), so
-  20x leaves ~40 B of live frames per character. The emulator's tokens are ~3 characters,
-  so 40 tokens/s brings ~5 KB/s of budget: 8 frames a second of ~650 B, which is what a
-  two-line reasoning frame costs; answer frames (rendered blocks, ~1-1.8 KB) get about
-  4-5 frames a second (rate40 figures above: reasoning / answer). Real R1 tokens are ~4
-  characters (more budget per second). A bigger answer window would end the height
-  change at the end for longer answers, at the cost of frames or bytes.
-* **In Chromium** (`tests/browser/test_live_ui.py`, JupyterLab 4.6, a 5 s reply): the
-  reasoning box keeps one height (77 px) for every reasoning frame; the answer is rendered
-  and its completed math typeset while it streams; from the last live frame to the final
-  view the output grew 292 -> 364 px (the blocks above the live window came back). The
-  full in-browser benchmark against a naive per-chunk re-render (fps, p95 gap, off-screen
-  time, main-thread busy, final render task) was not built in this round.
+  (so a stall never hides text that arrived before it); frames are bounded: the last 200
+  characters of reasoning in a four-line box of fixed height, then the answer's last
+  rendered blocks (~350 B) with the room of the earlier ones kept, and the block still
+  growing, and a one-line status; live frames are `text/html` only. The budget is 17.5x
+  an estimate of the final output of what arrived, plus 8 KB; past it a frame goes when
+  the text since the last one pays for it, or when the stream has been quiet for twice
+  the usual gap between events. Wire bytes are counted as UTF-8, as jupyter_client packs
+  messages.
+* **The trade-off the figures show.** The final output costs ~2 bytes per character of
+  reasoning (escaped HTML and a markdown fence) and ~4 per character of answer. The
+  emulator's tokens of this corpus are ~3 characters, so at 40 tokens/s the 20x goal
+  allows ~4.5 KB of live frames a second while reasoning; a reasoning frame (status,
+  box, 200 characters) is ~800 B, so the budget allows ~6-7 frames a second, not 8, and a
+  token may wait ~0.3-0.4 s for the frame that pays for it (the off-screen figure). Either
+  goal can be met alone: `LiveView(byte_factor=...)` trades one for the other (at ~25x
+  the view keeps 8 frames a second and the off-screen time under 150 ms in the simulation;
+  a smaller window of one line would too, at the cost of showing less). With real R1
+  tokens (~4 characters of English each) there is a third more budget per second.
+* **In Chromium** (benchmark 6): the naive cell falls tens of seconds behind and keeps the
+  main thread ~90-97% busy; the magic stays a few points above idle (MathJax typesets the
+  answer's completed blocks in every live frame: that is most of its busy time while
+  answering). The height figures: the reasoning box keeps one height for every reasoning
+  frame; the answer's start and the final render move the output by a few percent; the
+  room kept for blocks above the live window is an estimate made for a 1280-pixel
+  window, so at other widths the final render moves the text by the estimate's error.
 * **Short replies streamed slowly** are the worst case for the bytes ratio: the fixed
   allowance is large next to a final output of a few KB (simulated above: 300 tokens at
   10 tokens/s).
