@@ -45,7 +45,7 @@ __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "A
 #: characters of reasoning kept and shown (one or two lines of a notebook's width)
 REASONING_TAIL = 200
 #: the reasoning box's height, in lines
-REASONING_LINES = 4
+REASONING_LINES = 3
 #: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
 ANSWER_WINDOW = 350
 #: a growing block longer than this is shown by its last lines (about this many characters)
@@ -64,6 +64,9 @@ _BOX = (
     "justify-content:end;"
 )
 _BOX_EM = 1.5 * REASONING_LINES  # the root's line-height is 1.5
+# The answer's first frames keep the box's room (its height and margins, less the summary
+# line): the output does not shrink when the answer starts, then grows with it.
+_ANSWER_MIN_EM = _BOX_EM + 0.75 - 1.5
 _NOTE = (
     "border:1px solid rgba(230,160,0,0.75);background:rgba(230,160,0,0.12);"
     "border-radius:3px;padding:0.2em 0.6em;margin:0 0 0.4em 0;font-weight:600;"
@@ -390,7 +393,7 @@ class LiveState:
             )
         if answering:
             html.append(
-                f"<div class='dsm-answer-tail'>"
+                f"<div class='dsm-answer-tail' style='min-height:{_ANSWER_MIN_EM:g}em'>"
                 f"<div class='{_IGN}' style='{_SUMMARY}'>▾ Answer</div>"
                 f"<div class='dsm-answer-body'>{self.answer.html()}</div></div>"
             )
