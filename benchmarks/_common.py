@@ -32,8 +32,8 @@ class Figure:
     #: None: informational; else the value passes when ``value <= limit``
     limit: float | None = None
     note: str = ""
-    #: the value passes when ``value >= limit`` instead (a rate, not a cost)
-    at_least: bool = False
+    #: the value passes when ``value >= limit`` instead (a share of capacity)
+    higher_is_better: bool = False
 
     @property
     def status(self) -> str:
@@ -41,8 +41,9 @@ class Figure:
             return "N/A"
         if self.limit is None:
             return "INFO"
-        ok = self.value >= self.limit if self.at_least else self.value <= self.limit
-        return "PASS" if ok else "MISS"
+        if self.higher_is_better:
+            return "PASS" if self.value >= self.limit else "MISS"
+        return "PASS" if self.value <= self.limit else "MISS"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "status": self.status}

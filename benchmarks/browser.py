@@ -267,7 +267,7 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
             base,
             ">= 8",
             8.0,
-            at_least=True,
+            higher_is_better=True,
         ),
         Figure(
             "browser.p95_gap_ms",

@@ -227,7 +227,7 @@ def run(sizes: list[int], realistic_rate: float, realistic_tokens: int,
         figures.append(Figure(f"traffic.rate{r:g}.fps", f"simulated {r:g} tokens/s: frames per second "
                               "(reasoning / answer)", res["frames"] / res["seconds"], "/s",
                               f"{res['reasoning_per_s']:.1f} / {res['answer_per_s']:.1f}",
-                              ">= 8" if r == 40.0 else "", 8.0 if r == 40.0 else None, at_least=True))
+                              ">= 8" if r == 40.0 else "", 8.0 if r == 40.0 else None, higher_is_better=True))
     figures.append(Figure("traffic.stall.max_wait", "simulated 40 tokens/s with a 2 s stall: longest a token "
                           "waits for a frame", stalled["max_wait"] * 1000, "ms", "", "<= 150 ms", 150.0,
                           note=f"{stalled['trailing']} frames sent by the timer"))

@@ -14,8 +14,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._api import aask, ask  # noqa: E402
 from . import _errors  # noqa: E402
+from ._api import aask, ask  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
@@ -28,6 +28,9 @@ __all__ = [
     "aask",
     "panel",
     "sweep",
+    "amap",
+    "open_run",
+    "models",
     "history",
     "last",
     "Result",
@@ -62,6 +65,43 @@ def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
     from ._sweep import sweep_ask
 
     return sweep_ask(prompt, grid, **kwargs)
+
+
+async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:
+    """The awaitable twin of ``deepseek_magic.map`` (same arguments)."""
+    from ._batch import amap_rows
+
+    return await amap_rows(data, prompt, **kwargs)
+
+
+def open_run(path: Any = "deepseek-runs.sqlite") -> Any:
+    """Open a run file written by ``map()``: ``.reasoning(request_id)``,
+    ``.result(request_id)``."""
+    from ._runfile import open_run as _open
+
+    return _open(path)
+
+
+def __getattr__(name: str) -> Any:
+    # ``deepseek_magic.map(data, prompt, **options)`` (issue 15's name). Served here, not
+    # defined as a module global, so the builtin ``map`` stays what it is inside this
+    # package, and ``from deepseek_magic import *`` does not replace the user's builtin
+    # (``map`` is deliberately not in ``__all__``).
+    if name == "map":
+        from ._batch import map_rows
+
+        return map_rows
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def models(contains: str | None = None, **kwargs: Any) -> Any:
+    """What the configured provider serves, as a DataFrame: ``models("deepseek")`` keeps
+    matching ids. Read once per session from ``GET /models`` (``refresh=True`` reads
+    again); the dated snapshot shipped with the package answers when it cannot be reached
+    (or with ``snapshot=True``)."""
+    from ._catalogue import models as _models
+
+    return _models(contains, **kwargs)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:

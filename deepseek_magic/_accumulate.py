@@ -87,6 +87,8 @@ class Accumulator:
         base_url: str = "",
         keep_chunks: bool = False,
         offline: bool = False,
+        price: Any = None,
+        plan: Any = None,
     ) -> None:
         self.reasoning = _Text()
         self.answer = _Text()
@@ -107,6 +109,9 @@ class Accumulator:
         self._messages = messages
         self._base_url = base_url
         self._offline = offline
+        #: ``price(model) -> _catalogue.Price`` for estimates (None = the seed's prices)
+        self._price = price
+        self._plan = plan
 
     # ------------------------------------------------------------------ input
     def add_chunk(self, chunk: Mapping[str, Any]) -> None:
@@ -174,10 +179,7 @@ class Accumulator:
         )
 
     def snapshot(self, *, elapsed: float, error: str | None = None, interrupted: bool = False) -> Result:
-        cost, source = (self.server_cost, "server") if self.server_cost is not None else (None, None)
-        if cost is None:
-            cost = estimate_cost(self.usage)
-            source = "estimate" if cost is not None else None
+        cost, source, basis = self._cost()
         return Result(
             answer=self.answer.value().strip(),
             reasoning=self.reasoning.value().strip(),
@@ -186,6 +188,7 @@ class Accumulator:
             usage=self.usage,
             cost=cost,
             cost_source=source,  # type: ignore[arg-type]
+            price_source=basis,
             model=self.model,
             params=self._params,
             messages=self._messages,
@@ -200,4 +203,29 @@ class Accumulator:
             error=error,
             interrupted=interrupted,
             offline=self._offline,
+            **self._plan_fields(),
         )
+
+    def _cost(self) -> tuple[float | None, str | None, str | None]:
+        """(dollars, cost_source, price_source): the server's figure wins; a local server
+        costs nothing; else an estimate at the prices of the model that answered."""
+        if self.server_cost is not None:
+            return self.server_cost, "server", None
+        price = self._price(self.model) if self._price is not None else None
+        if price is not None and price.source == "free":
+            return 0.0, "free", None
+        if price is None:
+            cost = estimate_cost(self.usage)
+            return (cost, "estimate", "seed") if cost is not None else (None, None, None)
+        u = self.usage
+        if u.prompt_tokens is None and u.completion_tokens is None:
+            return None, None, None
+        cost = price.cost(u.prompt_tokens or 0, u.completion_tokens or 0, u.cached_tokens or 0)
+        return cost, "estimate", price.source
+
+    def _plan_fields(self) -> dict[str, Any]:
+        plan = self._plan
+        if plan is None:
+            return {}
+        return {"options_sent": tuple(plan.sent), "options_ignored": dict(plan.ignored),
+                "options_not_sent": dict(plan.not_sent), "options_remapped": dict(plan.remapped)}

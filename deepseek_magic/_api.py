@@ -11,9 +11,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
+from ._catalogue import Catalogue, check_model, known_catalogue, price_for
 from ._errors import DeepSeekError, OptionError
 from ._events import ChatEvent
 from ._options import validate_options
+from ._providers import provider_for_dialect
 from ._request import Request, build_request, normalize_messages
 from ._result import Result, ToolCall
 from ._session import SESSION, Conversation, Session
@@ -51,6 +53,9 @@ class Prepared:
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     #: a reply longer than this many characters is cut off with a StreamError
     max_reply_chars: int = field(default_factory=_default_max_reply_chars)
+    #: what ``build_request`` was given besides the options (implied options, the model's
+    #: supported parameters, the price lookup): a sweep rebuilds requests with the same
+    build: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(
@@ -73,9 +78,15 @@ def prepare(
     warn: Callable[[str], None] | None = None,
     first_token_timeout: float | None = None,
     max_reply_chars: int | None = None,
+    strict: bool = False,
+    require_key: bool = True,
     options: Mapping[str, Any],
 ) -> Prepared:
-    """Validate and build the request; raises before any network activity."""
+    """Validate and build the request; raises before any network activity.
+
+    ``require_key=False`` builds a request that will not be sent (``--dry-run``): a
+    missing key is then no error.
+    """
     from ._cache import cache_from_env
     from ._offline import offline_from_env
 
@@ -90,14 +101,20 @@ def prepare(
     values = validate_options(merged, warn=warn)
     offline = session.offline
     if offline is not None and base_url is None and provider is None:
-        base_url = offline.base_url
+        # The emulator speaks one provider's dialect: that provider's rules apply.
+        base_url, provider = offline.base_url, provider_for_dialect(offline.dialect).name
     # A replay cache answers without a key (it raises its own missing-key error on a miss).
     keyless = any(getattr(hook, "serves_without_key", False) for hook in session.before_send)
     settings = resolve_settings(base_url=base_url, api_key=api_key, model=model, provider=provider,
                                 timeout=timeout, max_retries=max_retries, config=session.config,
-                                require_key=not keyless, first_token_timeout=first_token_timeout)
+                                require_key=require_key and not keyless, first_token_timeout=first_token_timeout)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
+    catalogue = known_catalogue(session, settings)
+    if settings.short_name_used and catalogue is not None:
+        model = settings.provider.resolve_model(settings.requested_model, catalogue.ids)
+        settings = settings.with_(model=model)
+    check_model(settings.model, settings.provider, catalogue)
     new_messages = normalize_messages(prompt, system=None)
     conv = session.conversation(conversation) if conversation else None
     history = list(conv.messages) if conv else []
@@ -107,25 +124,46 @@ def prepare(
     if choice is not None and choice not in ("none", "auto", "required") and choice not in functions \
             and choice not in [s["function"]["name"] for s in specs or []]:
         raise OptionError(f"--tool-choice {choice}: no offered tool has that name.", option="tool_choice")
+    build = _build_args(session, settings, catalogue)
     request = build_request(messages, settings, values, stream=stream, extra=extra,
-                            tool_specs=specs, tool_functions=functions)
+                            tool_specs=specs, tool_functions=functions, **build)
+    strict = strict or session.config.get("strict") is True
+    if strict and (request.plan.ignored or request.plan.not_sent):
+        raise OptionError(f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
+                          "options, or send without --strict (strict=False).", option="strict")
     return Prepared(request, settings, values, conv, run_tools, max_tool_rounds, keep_chunks, new_messages,
-                    max_reply_chars if max_reply_chars is not None else _default_max_reply_chars())
+                    max_reply_chars if max_reply_chars is not None else _default_max_reply_chars(),
+                    build)
+
+
+def _build_args(session: Session, settings: Settings, catalogue: Catalogue | None
+                ) -> dict[str, Any]:
+    """What the provider and the catalogue add to a request: the options a resolved short
+    name implies, the model's supported parameters (a live catalogue only: a snapshot may
+    be stale) and the price lookup for the model that will answer."""
+    provider = settings.provider
+    live = catalogue is not None and catalogue.source == "live"
+    info = catalogue.get(settings.model) if live and catalogue is not None else None
+    config = dict(session.config)
+    return {
+        "implied": dict(provider.alias_options) if settings.short_name_used else None,
+        "supported": info.supported_parameters if info is not None else None,
+        "price": lambda model: price_for(model or settings.model, provider, catalogue, config),
+    }
 
 
 def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool = False) -> dict[str, Any]:
-    """The assistant turn to send back in a later request, following each provider's rule
-    for reasoning (wire-format.md section 5): OpenRouter accepts it back (``reasoning``);
-    DeepSeek's API refuses it outside tool turns and requires it inside them
-    (``reasoning_content``); other servers get it only inside tool turns."""
+    """The assistant turn to send back in a later request, following the provider's rule
+    for reasoning (``Provider.resend_reasoning`` / ``reasoning_field``, wire-format.md
+    sections 5 and 10): some accept it back on every turn, others want it only inside tool
+    turns, and some refuse a tool turn without the field (``reasoning_required_in_tool_turn``)."""
     message: dict[str, Any] = {"role": "assistant", "content": result.answer}
     if result.tool_calls:
         message["tool_calls"] = [c.to_wire() for c in result.tool_calls]
-    if result.reasoning and (provider.resend_reasoning or in_tool_turn):
+    if result.reasoning and (provider.resend_reasoning == "always" or in_tool_turn):
         message[provider.reasoning_field] = result.reasoning
-    elif in_tool_turn and provider.name == "deepseek":
-        # DeepSeek refuses a tool turn whose assistant message lacks the field, even
-        # when no reasoning came back ("Missing reasoning_content field", section 5).
+    elif in_tool_turn and provider.reasoning_required_in_tool_turn:
+        # Refused without the field, even when no reasoning came back (section 5).
         message[provider.reasoning_field] = ""
     return message
 
@@ -279,6 +317,7 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
                 if on_event is not None:
                     on_event(event, stream)
         except DeepSeekError as exc:
+            _explain_not_served(exc, prep, session, getattr(client, "http", None))
             loop.failed(exc, stream.result)
             raise
         except KeyboardInterrupt as exc:
@@ -286,6 +325,23 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
             raise
         loop.received(request, stream.result)
     return loop.finish()
+
+
+def _explain_not_served(exc: DeepSeekError, prep: Prepared, session: Session,
+                        http: Any = None) -> None:
+    """A server that refuses the model name: say so in one line, with the closest model it
+    serves (its live catalogue, read with the same client when possible, else the snapshot)."""
+    from ._catalogue import is_not_served, load_catalogue, not_served_message
+
+    if not is_not_served(getattr(exc, "status", None), exc.message):
+        return
+    settings = prep.settings
+    catalogue = known_catalogue(session, settings)
+    if http is not None:
+        catalogue = load_catalogue(session, settings, http=http)[0]
+    exc.message = not_served_message(settings.model, settings.provider, catalogue)
+    exc.hint = ""
+    exc.args = (exc.message,)
 
 
 def ask(
@@ -309,6 +365,7 @@ def ask(
     client: Client | None = None,
     first_token_timeout: float | None = None,
     max_reply_chars: int | None = None,
+    strict: bool = False,
     **options: Any,
 ) -> Result:
     """Ask DeepSeek R1 and return its :class:`Result` (what ``%%deepseek`` does, without display).
@@ -322,7 +379,9 @@ def ask(
     lets the model's tool calls run and loops up to ``max_tool_rounds`` rounds.
     ``timeout`` is the seconds of silence tolerated; ``first_token_timeout`` the seconds
     to wait for the first token while only keep-alives arrive; ``max_reply_chars`` cuts
-    off a runaway reply.
+    off a runaway reply. ``thinking=False`` turns thinking off where the provider can.
+    An option the provider ignores or cannot take is reported in ``Result.options_ignored``
+    / ``options_not_sent``; ``strict=True`` refuses such a request before sending it.
 
     On failure the raised :class:`DeepSeekError` carries what arrived as ``.partial``, and
     the partial Result is in the session history too.
@@ -332,7 +391,7 @@ def ask(
                    api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
                    conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
                    keep_chunks=keep_chunks, first_token_timeout=first_token_timeout,
-                   max_reply_chars=max_reply_chars, options=options)
+                   max_reply_chars=max_reply_chars, strict=strict, options=options)
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
 
@@ -356,6 +415,7 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
             try:
                 await stream.run()
             except DeepSeekError as exc:
+                _explain_not_served(exc, prep, session)
                 loop.failed(exc, stream.result)
                 raise
             except (KeyboardInterrupt, asyncio.CancelledError) as exc:
@@ -388,6 +448,7 @@ async def aask(
     client: AsyncClient | None = None,
     first_token_timeout: float | None = None,
     max_reply_chars: int | None = None,
+    strict: bool = False,
     **options: Any,
 ) -> Result:
     """The awaitable twin of :func:`ask`: ``await asyncio.gather(aask(a), aask(b))`` runs
@@ -397,5 +458,5 @@ async def aask(
                    api_key=api_key, provider=provider, timeout=timeout, max_retries=max_retries, extra=extra,
                    conversation=conversation, run_tools=run_tools, max_tool_rounds=max_tool_rounds,
                    keep_chunks=keep_chunks, first_token_timeout=first_token_timeout,
-                   max_reply_chars=max_reply_chars, options=options)
+                   max_reply_chars=max_reply_chars, strict=strict, options=options)
     return await arun_prepared(prep, session=session, client=client)

@@ -36,7 +36,8 @@ from ._result import Result
 from ._retry import RetryPolicy, parse_retry_after
 from ._sse import SSEParser
 
-__all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS"]
+__all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS",
+           "provider_headers"]
 
 log = logging.getLogger("deepseek_magic")
 
@@ -47,19 +48,21 @@ DEFAULT_MAX_REPLY_CHARS = 8_000_000
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
+def provider_headers(settings: Any) -> dict[str, str]:
+    """The headers every request to ``settings``' server carries: ours, the provider's
+    own (``Provider.headers``) and the key."""
+    headers = {"User-Agent": f"deepseek-magic/{__version__}", **settings.provider.headers}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    return headers
+
+
 def _headers(request: Request) -> dict[str, str]:
-    headers = {
+    return {
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if request.stream else "application/json",
-        "User-Agent": f"deepseek-magic/{__version__}",
+        **provider_headers(request.settings),
     }
-    if request.settings.provider.name == "openrouter":
-        # App attribution (wire-format.md section 1).
-        headers["HTTP-Referer"] = "https://github.com/deepseek-magic/deepseek-magic"
-        headers["X-Title"] = "deepseek-magic"
-    if request.settings.api_key:
-        headers["Authorization"] = f"Bearer {request.settings.api_key}"
-    return headers
 
 
 def _timeout(request: Request) -> httpx.Timeout:
@@ -136,7 +139,8 @@ class _Pipeline:
         self.sse = SSEParser()
         self.parser = ChunkParser()
         self.acc = Accumulator(params=request.params, messages=request.messages, model=request.settings.model,
-                               base_url=request.settings.base_url, keep_chunks=keep_chunks, offline=offline)
+                               base_url=request.settings.base_url, keep_chunks=keep_chunks,
+                               offline=offline, price=request.price, plan=request.plan)
         self.done = False
         self.max_reply_chars = max_reply_chars
         #: bytes one event (or a whole non-streamed body) may take: JSON escapes can make a

@@ -1,4 +1,5 @@
-"""The README's generated sections: the options table, the magics and the magic's flags.
+"""The README's generated sections: the options table, the magics, the magic's flags and
+the provider table.
 
 ``python -m deepseek_magic._docs README.md`` rewrites the text between the
 ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers; ``tests/test_docs.py`` fails when
@@ -18,8 +19,10 @@ def sections() -> dict[str, str]:
     from ._magic import magics_markdown
     from ._magic_args import magic_flags_markdown
     from ._options import options_markdown
+    from ._providers import providers_markdown
 
-    return {"options": options_markdown(), "magics": magics_markdown(), "flags": magic_flags_markdown()}
+    return {"options": options_markdown(), "magics": magics_markdown(),
+            "flags": magic_flags_markdown(), "providers": providers_markdown()}
 
 
 def render_readme(text: str) -> str:

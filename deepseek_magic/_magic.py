@@ -28,6 +28,7 @@ from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolE
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, option_values, parse_line, split_line_magic
 from ._options import OPTIONS
+from ._providers import PROVIDERS
 from ._result import Result
 from ._session import SESSION, Session
 from ._settings import mask_key, resolve_settings
@@ -89,6 +90,31 @@ def _drop_invalid_config(shell: Any) -> None:
             print(f"Warning: ignoring DeepSeekMagics.{name} from the config: {exc}", file=sys.stderr)
 
 
+def _config_plan(session: Session, settings: Any) -> dict[str, Any]:
+    """For %deepseek_config: what the session's default options become on this provider."""
+    from ._options import validate_options
+    from ._providers import plan_options
+
+    switch = "yes" if settings.provider.thinking else "not sendable here"
+    rows: dict[str, Any] = {"thinking switch": switch}
+    try:
+        values = validate_options(dict(session.defaults), warn=lambda msg: None)
+    except OptionError as exc:
+        return {**rows, "options": f"refused: {exc}"}
+    implied = settings.provider.alias_options if settings.short_name_used else None
+    plan = plan_options(values, settings.provider, implied=implied)
+    if implied:
+        rows["implied"] = ", ".join(f"{k}={v}" for k, v in implied.items())
+    for note in plan.notes():
+        head, _, rest = note.partition(": ")
+        rows[head] = rest or note
+    return rows
+
+
+#: the settings the magic's traits write into the session's config
+_SETTINGS = ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls", "strict")
+
+
 def _is_terminal(shell: Any) -> bool:
     return any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
 
@@ -98,7 +124,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     """DeepSeek R1 in IPython. Settings: ``%config DeepSeekMagics`` lists them."""
 
     base_url = Unicode(None, allow_none=True, help="Base URL of an OpenAI-compatible API.").tag(config=True)
-    provider = Unicode(None, allow_none=True, help="openrouter, deepseek or local.").tag(config=True)
+    provider = Unicode(None, allow_none=True, help=f"One of {', '.join(PROVIDERS)}.").tag(
+        config=True)
     model = Unicode(None, allow_none=True, help="Model id (default deepseek-r1, resolved per provider).").tag(
         config=True)
     system = Unicode(None, allow_none=True, help="System prompt for every request.").tag(config=True)
@@ -108,6 +135,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     live_rate = Float(8.0, help="Most live-view updates per second.").tag(config=True)
     verify_tls = Bool(True, help="Verify TLS certificates (turn off only for a local test server).").tag(
         config=True)
+    strict = Bool(None, allow_none=True, help="Refuse every request with an option the server would "
+                  "ignore or cannot take (as --strict).").tag(config=True)
 
     def __init__(self, shell: Any = None, session: Session | None = None, **kwargs: Any) -> None:
         # Set first: values from ipython_config.py (c.DeepSeekMagics.base_url = ...) arrive
@@ -115,7 +144,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         self.session = session or SESSION
         _drop_invalid_config(shell)
         super().__init__(shell=shell, **kwargs)
-        for name in ("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls"):
+        for name in _SETTINGS:
             value = getattr(self, name)
             if value is not None:
                 self.session.config[name] = value
@@ -140,7 +169,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         else:
             self.session.defaults[change["name"]] = change["new"]
 
-    @observe("base_url", "provider", "model", "system", "timeout", "max_retries", "verify_tls")
+    @observe(*_SETTINGS)
     def _store_setting(self, change: Any) -> None:
         if change["new"] in (None, ""):
             self.session.config.pop(change["name"], None)
@@ -163,6 +192,14 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
             return panel(prompt, session=self.session, model=args.model, system=args.system,
                          out=args.out, base_url=args.base_url, provider=args.provider, **option_values(args))
+        if args.over:
+            return self._over(args, prompt)
+        from ._magic_over import OVER_ONLY
+
+        for dest, flag in OVER_ONLY:
+            if getattr(args, dest) is not None:
+                raise UsageError(f"{flag} works with --over DATA (a run over rows); "
+                                 "nothing was sent.")
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -173,10 +210,21 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         return None
 
     def _prepare(self, args: Any, prompt: str) -> Prepared:
-        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
-            raise UsageError(f"--out {args.out}: not a valid Python name.")
         if args.vars:
             prompt = interpolate(prompt, self.shell.user_ns)
+        kwargs = self._request_kwargs(args)
+        try:
+            return prepare(prompt, session=self.session, conversation=args.chat,
+                           run_tools=args.run_tools, require_key=not args.dry_run,
+                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr), **kwargs)
+        except (OptionError, ConfigError, ToolError) as exc:
+            # One line, nothing sent.
+            raise UsageError(str(exc)) from None
+
+    def _request_kwargs(self, args: Any) -> dict[str, Any]:
+        """The line's request settings and options, checked (one line, nothing sent)."""
+        if args.out and not args.out.isidentifier():  # refused before sending, not after paying
+            raise UsageError(f"--out {args.out}: not a valid Python name.")
         options: dict[str, Any] = option_values(args)
         if "tools" in options:
             options["tools"] = self._resolve_tools(options["tools"])
@@ -199,16 +247,15 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                         raise ValueError
                 except (TypeError, ValueError):  # TypeError: argparse reads "--timeout=--" as []
                     raise UsageError(f"--{name.replace('_', '-')} {raw}: expected a positive number.") from None
-        try:
-            return prepare(
-                prompt, session=self.session, model=args.model, system=args.system, stream=not args.no_stream,
-                base_url=args.base_url, provider=args.provider, extra=extra, conversation=args.chat,
-                run_tools=args.run_tools, warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                options=options, **numbers,
-            )
-        except (OptionError, ConfigError, ToolError) as exc:
-            # One line, nothing sent.
-            raise UsageError(str(exc)) from None
+        return dict(model=args.model, system=args.system, stream=not args.no_stream,
+                    base_url=args.base_url, provider=args.provider, extra=extra, strict=args.strict,
+                    options=options, **numbers)
+
+    def _over(self, args: Any, prompt: str) -> None:
+        """``--over DATA``: the cell is a template filled per row (see ``_batch``)."""
+        from ._magic_over import run_over
+
+        run_over(self, args, prompt)
 
     def _sweep(self, args: Any, prompt: str) -> None:
         """``--sweep``: one prompt over a grid of options, concurrently (see ``_sweep``)."""
@@ -247,9 +294,12 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         from IPython.display import display
 
         body = json.dumps(prep.request.body, indent=2, ensure_ascii=False, default=str)
-        text = f"POST {prep.settings.endpoint}\n{body}"
-        display({"text/plain": text, "text/markdown": f"```json\n{body}\n```\n*not sent (--dry-run)*"},  # type: ignore[no-untyped-call]
-                raw=True)
+        notes = [f"{prep.settings.provider.title} rules"] + prep.request.plan.notes()
+        text = f"POST {prep.settings.endpoint}\n{body}\n" + "\n".join(notes)
+        markdown = f"```json\n{body}\n```\n" + "".join(f"* {_md_escape(n)}\n" for n in notes) \
+            + "\n*not sent (--dry-run)*"
+        bundle = {"text/plain": text, "text/markdown": markdown}
+        display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def _run(self, prep: Prepared, args: Any) -> None:
         from ._render import render_plain_final, render_result
@@ -332,17 +382,46 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
     @line_magic
     def deepseek_config(self, line: str = "") -> None:
         """Show the settings the next request would use (the key masked)."""
+        from ._providers import provider_for_dialect
+
+        offline = self.session.offline
         try:
             settings = resolve_settings(config=self.session.config, require_key=False,
-                                        base_url=self.session.offline.base_url if self.session.offline else None)
+                                        base_url=offline.base_url if offline else None,
+                                        provider=provider_for_dialect(offline.dialect).name
+                                        if offline else None)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
-        if self.session.offline is not None:
+        if offline is not None:
             settings = settings.with_(offline=True)
         rows = settings.describe()
         rows["defaults"] = dict(self.session.defaults) or "(none)"
+        rows.update(_config_plan(self.session, settings))
         width = max(map(len, rows))
         print("\n".join(f"{k:<{width}}  {v}" for k, v in rows.items()))
+
+    @line_magic
+    def deepseek_models(self, line: str = "") -> Any:
+        """`%deepseek_models [TEXT] [--refresh] [--snapshot]`: what the configured provider serves
+        (GET /models, read once per session; the dated snapshot when it cannot be reached)."""
+        from ._catalogue import models
+
+        words = line.split()
+        flags = {w for w in words if w.startswith("--")}
+        unknown = flags - {"--refresh", "--snapshot"}
+        if unknown:
+            raise UsageError(f"Unknown option {sorted(unknown)[0]}; use %deepseek_models [TEXT] "
+                             "[--refresh] [--snapshot].")
+        text = " ".join(w for w in words if not w.startswith("--")) or None
+        try:
+            frame = models(text, refresh="--refresh" in flags, snapshot="--snapshot" in flags,
+                           session=self.session)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        source = getattr(frame, "attrs", {}).get("source")
+        if source:
+            print(f"Catalogue: {source}")
+        return frame
 
     @line_magic
     def deepseek_key(self, line: str = "") -> None:
@@ -430,6 +509,10 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
 # `%%deepseek?` shows the full help generated from the option table.
 DeepSeekMagics.deepseek.__doc__ = PARSER.format_help()
+
+
+def _md_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text)
 
 
 def magics_markdown() -> str:

@@ -21,6 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
 from ._options import OPTIONS, Option
+from ._providers import PROVIDERS
 
 __all__ = ["build_parser", "parse_line", "magic_flags_markdown", "split_line_magic", "MAGIC_FLAGS", "option_values", "PARSER"]
 
@@ -48,10 +49,14 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--extra",), "extra", "Extra JSON fields for the body, e.g. '{\"provider\": {\"order\": [\"deepseek\"]}}'.",
          metavar="JSON"),
-    Flag(("--base-url",), "base_url", "Send to this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1).",
+    Flag(("--base-url",), "base_url",
+         "Send to this OpenAI-compatible base URL (e.g. a local server's "
+         "http://localhost:PORT/v1).",
          metavar="URL"),
-    Flag(("--provider",), "provider", "openrouter, deepseek or local: use that provider's base URL.",
-         metavar="NAME"),
+    Flag(("--provider",), "provider", f"{', '.join(PROVIDERS)}: that provider's base URL and rules "
+         "(with --base-url: a server of that kind at that address).", metavar="NAME"),
+    Flag(("--strict",), "strict", "Refuse (send nothing) when an option would be ignored by the "
+         "server or cannot be sent to it.", action="store_true"),
     Flag(("--no-stream",), "no_stream", "Ask for one non-streamed reply.", action="store_true"),
     Flag(("--run-tools",), "run_tools", "Run the tools the model calls and send back their results.",
          action="store_true"),
@@ -66,6 +71,16 @@ MAGIC_FLAGS: tuple[Flag, ...] = (
          action="store_true"),
     Flag(("--sweep",), "sweep", "Run over a grid: --sweep temperature=0.2,0.6,1.0 --sweep seed=1,2 "
          "(concurrently; -o gets a DataFrame).", action="append", metavar="NAME=V1,V2"),
+    Flag(("--over",), "over", "Run the cell once per row of this DataFrame (or list): "
+         "{{column}} is filled per row; resumable, see deepseek_magic.map (-o gets a DataFrame).",
+         metavar="DATA"),
+    Flag(("--concurrency",), "concurrency", "With --over: requests in flight at most (default 8).",
+         metavar="N"),
+    Flag(("--budget",), "budget",
+         "With --over: refuse a run whose estimate can exceed USD; stop at it.", metavar="USD"),
+    Flag(("--run-file",), "run_file",
+         "With --over: the run file (default deepseek-runs.sqlite; 'none' for none).",
+         metavar="PATH"),
 )
 
 _DESCRIPTION = """Ask DeepSeek R1. The cell body (or the rest of the line) is the prompt.
@@ -77,6 +92,7 @@ Result is kept: `-o NAME` binds it, `_deepseek` is always the last one, and
 Examples:
   %%deepseek --temperature 0.6 --reasoning-effort high -o r
   %%deepseek --stop END --stop '###' --max-completion-tokens 512
+  %%deepseek --provider deepseek --thinking off
   %deepseek -m deepseek-r1 What is 17 * 23?
 """
 

@@ -98,6 +98,8 @@ class Option:
 
     @property
     def metavar(self) -> str:
+        if self.kind == "bool" and self.widget == "toggle" and self.default is None:
+            return "on|off"  # a switch (--thinking off) rather than a flag with a value
         return {
             "float": "X",
             "int": "N",
@@ -281,6 +283,9 @@ OPTIONS: tuple[Option, ...] = (
            deprecated="--max-tokens is deprecated; use --max-completion-tokens (max_completion_tokens=) instead."),
     Option("include_reasoning", "bool", "Legacy switch: false asks the server to leave the reasoning out.",
            widget="toggle", default=True),
+    Option("thinking", "bool",
+           "Thinking mode on or off (spelled per provider; see the provider table).",
+           widget="toggle"),
     Option("reasoning_effort", "choice", "How hard the model should think.",
            path=("reasoning", "effort"), choices=REASONING_EFFORTS, widget="dropdown"),
     Option("reasoning_max_tokens", "int", "Token budget for the reasoning (instead of an effort).",
@@ -373,59 +378,46 @@ def _closest(name: str, names: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-BodyStyle = Literal["openrouter", "deepseek", "openai"]
-
-
-def build_body(values: Mapping[str, Any], *, style: BodyStyle = "openrouter",
+def build_body(values: Mapping[str, Any], *, provider: Any = None,
                tool_specs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The JSON fields for validated ``values`` (from :func:`validate_options`).
+    """The JSON fields for validated ``values`` (from :func:`validate_options`), spelled
+    for ``provider`` (a :class:`~._providers.Provider`; default: the default provider).
 
-    ``style`` adapts the few fields whose name differs by server:
-    OpenRouter takes ``max_completion_tokens`` and a ``reasoning`` object; DeepSeek's API
-    takes ``max_tokens`` and ``reasoning_effort``; plain OpenAI-compatible servers (vLLM,
-    Ollama, llama.cpp) take ``max_tokens`` and ``reasoning_effort``. ``tools`` are sent as
-    ``tool_specs`` (the caller builds them from the functions).
+    What differs by server (``max_tokens`` or ``max_completion_tokens``, the ``reasoning``
+    object or ``reasoning_effort``, the thinking switch ...) is declared in the provider
+    table; :func:`~._providers.plan_options` also says which options were left out or
+    are ignored. ``tools`` are sent as ``tool_specs`` (the caller builds them).
     """
-    body: dict[str, Any] = {}
-    for name, value in values.items():
-        option = OPTION_BY_NAME[name]
-        if option.kind == "tools":
-            if tool_specs:
-                body["tools"] = tool_specs
-            continue
-        if option.kind == "tool_choice":
-            body["tool_choice"] = value if value in TOOL_CHOICES else {
-                "type": "function", "function": {"name": value}}
-            continue
-        if name == "include_reasoning":
-            if style == "openrouter":
-                # The legacy flag maps onto the reasoning object (wire-format.md section 1).
-                body.setdefault("reasoning", {})
-                if not value:
-                    body["reasoning"]["exclude"] = True
-            continue
-        if name == "max_completion_tokens" and style != "openrouter":
-            body["max_tokens"] = value
-            continue
-        if option.path[:1] == ("reasoning",):
-            if style != "openrouter":
-                if name == "reasoning_effort":
-                    body["reasoning_effort"] = value
-                continue
-            body.setdefault("reasoning", {})[option.key] = value
-            continue
-        body[option.key] = list(value) if isinstance(value, tuple) else value
-    return body
+    from ._providers import PROVIDERS, plan_options
+
+    chosen = provider if provider is not None else next(iter(PROVIDERS.values()))
+    return dict(plan_options(values, chosen, tool_specs=tool_specs).body)
 
 
 def options_markdown() -> str:
-    """The README's options table, generated from :data:`OPTIONS`."""
-    rows = ["| flag | `ask()` keyword | JSON field | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
+    """The README's options table, generated from :data:`OPTIONS` and the provider table."""
+    from ._providers import PROVIDERS
+
+    rows = ["| flag | `ask()` keyword | JSON field (OpenRouter) | elsewhere | allowed | meaning |",
+            "| --- | --- | --- | --- | --- | --- |"]
     for o in OPTIONS:
+        name = o.alias_of or o.name
         field_name = ".".join(o.path) if o.path else o.name
-        if o.alias_of:
-            field_name = f"sent as `{o.alias_of}`"
-        else:
-            field_name = f"`{field_name}`"
-        rows.append(f"| `{o.flag}` | `{o.name}` | {field_name} | {o.range_text()} | {o.help} |")
+        field_name = f"sent as `{o.alias_of}`" if o.alias_of else f"`{field_name}`"
+        if name == "thinking":
+            field_name = "`reasoning.enabled` / `reasoning.effort: none`"
+        spelled: dict[str, list[str]] = {}
+        for p in PROVIDERS.values():
+            if name in p.not_sendable or (name == "thinking" and not p.thinking):
+                key = "not sendable"
+            elif name == "thinking":
+                key = "per provider (see the provider table)"
+            else:
+                path = p.spell.get(name) or (OPTION_BY_NAME[name].path or (name,))
+                key = "`" + ".".join(path) + "`"
+            spelled.setdefault(key, []).append(p.name)
+        spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
+        elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items())
+        rows.append(f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
+                    f"| {o.range_text()} | {o.help} |")
     return "\n".join(rows)

@@ -204,6 +204,10 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         for control in self.option_controls.values():
             control.widget.observe(self._changed, names="value")
             control.send.observe(self._changed, names="value")
+        if "thinking" in self.option_controls:
+            self.option_controls["thinking"].send.observe(lambda _: self.mark_unsupported(),
+                                                          names="value")
+        self.mark_unsupported()
         self._say("ready", "Ready. Ticked options are sent; the rest keep the server's default.")
 
     # ------------------------------------------------------------------ layout
@@ -240,6 +244,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         # Say at once when a control holds a value that cannot be sent.
         if self.running:
             return
+        if change.get("owner") is getattr(self.option_controls.get("thinking"), "widget", None):
+            self.mark_unsupported()
         try:
             validate_options(self.values())
         except OptionError as exc:
@@ -249,6 +255,27 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         if self._invalid:
             self._invalid = False
             self._say("ready", "Ready.")
+
+    def mark_unsupported(self) -> None:
+        """Grey out the controls this provider would ignore (in the current thinking mode) or
+        cannot send, with the reason in the tooltip (``_providers.option_reason``)."""
+        from ._errors import ConfigError
+        from ._providers import option_reason, provider_for_dialect
+        from ._settings import resolve_settings
+
+        base_url, provider = self.base_url, self.provider
+        offline = self.session.offline
+        if offline is not None and base_url is None and provider is None:
+            base_url, provider = offline.base_url, provider_for_dialect(offline.dialect).name
+        try:
+            chosen = resolve_settings(base_url=base_url, provider=provider,
+                                      config=self.session.config, require_key=False).provider
+        except ConfigError:
+            return
+        thinking = self.option_controls.get("thinking")
+        mode = thinking.value() if thinking is not None else None
+        for name, control in self.option_controls.items():
+            control.mark(option_reason(name, chosen, thinking=mode))
 
     def _text(self, widget: Any) -> str | None:
         return widget.value.strip() or None

@@ -117,7 +117,7 @@ class OptionControl:
                                tooltip=f"Send {option.label} (unticked: the server's default)",
                                layout=W.Layout(width="28px", flex="0 0 auto"))
         self.send.add_class("dsm-send-option")
-        self.widget.tooltip = f"{option.help} Allowed: {option.range_text()}."
+        self.widget.tooltip = self._tooltip = f"{option.help} Allowed: {option.range_text()}."
         # Moving a control means "send this value".
         self.widget.observe(self._touched, names="value")
         # TagsInput draws no description of its own: give it the same label as the others.
@@ -219,6 +219,14 @@ class OptionControl:
     def clear(self) -> None:
         """Back to unset (the server's default)."""
         self.send.value = False
+
+    def mark(self, reason: str | None) -> None:
+        """Grey the control out when the server would not honour it, the reason in its
+        tooltip (``reason`` None: a normal control again)."""
+        self.widget.disabled = reason is not None
+        note = f"{reason[:1].upper()}{reason[1:]}. " if reason else ""
+        self.widget.tooltip = note + self._tooltip
+        (self.row.add_class if reason else self.row.remove_class)("dsm-option-unsupported")
 
 
 def build_controls(options: Sequence[Option], *, tool_names: Sequence[str] = ()) -> dict[str, OptionControl]:

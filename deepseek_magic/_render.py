@@ -69,9 +69,12 @@ _FOOTER = "opacity:0.65;font-size:0.85em;margin-top:0.4em;"
 
 # ---------------------------------------------------------------- helpers
 def format_cost(cost: float | None, source: str | None = None) -> str:
-    """``$0.000123`` (``≈$0.000123`` for an estimate), ``–`` when unknown."""
+    """``$0.000123`` (``≈$0.000123`` for an estimate), ``–`` when unknown, ``free (local)``
+    for a local server."""
     if cost is None:
         return "–"
+    if source == "free":
+        return "free (local)"
     if cost == 0:
         text = "$0.00"
     elif cost >= 1:
@@ -113,12 +116,20 @@ def format_footer(result: Result, note: str | None = None) -> str:
     tokens = format_tokens(result.usage)
     if tokens:
         parts.append(tokens)
-    parts.append(format_cost(result.cost, result.cost_source))
+    cost = format_cost(result.cost, result.cost_source)
+    if result.cost_source == "estimate" and result.price_source in ("seed", "snapshot", "user"):
+        cost += f" ({result.price_source} prices)"
+    parts.append(cost)
     parts.append(f"{result.elapsed:.1f} s")
     if result.finish_reason:
         parts.append(f"finish: {_oneline(result.finish_reason)}")
     if result.cached:
         parts.append("replayed from cache")
+    if result.options_ignored:
+        parts.append("ignored by the server: " + ", ".join(result.options_ignored))
+    if result.options_not_sent:
+        parts.append("not sent: " + ", ".join(result.options_not_sent))
+    parts.extend(f"{name} {change}" for name, change in result.options_remapped.items())
     if note:
         parts.append(_oneline(note))
     return " · ".join(parts)

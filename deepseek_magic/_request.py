@@ -6,12 +6,13 @@ Pure: nothing here sends anything. ``build_request`` is where the option table's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ._errors import OptionError
-from ._options import build_body
+from ._providers import OptionPlan, plan_options
 from ._settings import Settings
 
 __all__ = ["Request", "build_request", "normalize_messages", "RESERVED_FIELDS"]
@@ -30,6 +31,10 @@ class Request:
     settings: Settings = field(repr=False)
     #: the Python functions offered as tools, by name (kept out of the body)
     tool_functions: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: what happened to each option the user set: sent, ignored by the server, not sent
+    plan: OptionPlan = field(default_factory=lambda: OptionPlan({}), repr=False)
+    #: dollars per token for estimates (a ``_catalogue.Price``; None = the seed's)
+    price: Any = field(default=None, repr=False)
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -81,15 +86,23 @@ def build_request(
     extra: Mapping[str, Any] | None = None,
     tool_specs: list[dict[str, Any]] | None = None,
     tool_functions: Mapping[str, Any] | None = None,
+    implied: Mapping[str, Any] | None = None,
+    supported: frozenset[str] | None = None,
+    price: Any = None,
 ) -> Request:
     """The body for ``messages`` with validated ``options`` (see ``validate_options``).
 
     ``extra`` adds fields the option table does not know (OpenRouter's ``provider``
     routing, ``models`` fallbacks, ``plugins`` ...); it may not replace ``model``,
-    ``messages`` or ``stream``, nor an option given explicitly.
+    ``messages`` or ``stream``, nor an option given explicitly; a field the provider
+    documents as deprecated is left out and reported (``plan.not_sent``).
+    ``implied`` and ``supported`` go to :func:`~._providers.plan_options`.
     """
+    provider = settings.provider
+    plan = plan_options(options, provider, implied=implied, supported=supported,
+                        tool_specs=tool_specs)
     body: dict[str, Any] = {"model": settings.model, "messages": [dict(m) for m in messages]}
-    body.update(build_body(options, style=settings.provider.body_style, tool_specs=tool_specs))
+    body.update(plan.body)
     if extra:
         clash = sorted(set(extra) & (RESERVED_FIELDS | set(body)))
         if clash:
@@ -98,10 +111,15 @@ def build_request(
             json.dumps(dict(extra), allow_nan=False)  # as strict as httpx will be when it sends
         except (TypeError, ValueError) as exc:
             raise OptionError(f"--extra is not JSON-serialisable: {exc}.", option="extra") from None
-        body.update(extra)
+        deprecated = provider.deprecated_fields
+        dropped = {f"extra.{k}": deprecated[k] for k in extra if k in deprecated}
+        body.update({k: v for k, v in extra.items() if k not in provider.deprecated_fields})
+        if dropped:
+            plan = dataclasses.replace(plan, not_sent={**plan.not_sent, **dropped})
     body["stream"] = stream
-    if stream and settings.provider.body_style == "openai" and "stream_options" not in body:
-        # vLLM, Ollama, llama.cpp and LM Studio report token usage in a stream only when
-        # asked (OpenRouter and DeepSeek always do); --extra may still set it otherwise.
+    if stream and provider.stream_usage_on_request and "stream_options" not in body:
+        # Local servers report token usage in a stream only when asked (OpenRouter and
+        # DeepSeek always do); --extra may still set it otherwise.
         body["stream_options"] = {"include_usage": True}
-    return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}))
+    return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}),
+                   plan=plan, price=price)

@@ -14,8 +14,8 @@ from typing import Any, Literal, Mapping
 
 __all__ = ["Result", "Usage", "ToolCall", "PRICE_IN_PER_M", "PRICE_OUT_PER_M", "estimate_cost"]
 
-#: The seed's prices for DeepSeek R1 (US dollars per million tokens); used only when
-#: the server does not report a cost itself.
+#: The seed's prices for DeepSeek R1 (US dollars per million tokens): the last fallback
+#: when neither the server's cost nor the catalogue's prices are known.
 PRICE_IN_PER_M = 0.70
 PRICE_OUT_PER_M = 2.50
 
@@ -29,6 +29,10 @@ class Usage:
     reasoning_tokens: int | None = None
     total_tokens: int | None = None
     cached_tokens: int | None = None
+    #: prompt tokens written to the provider's cache (OpenRouter ``cache_write_tokens``)
+    cache_write_tokens: int | None = None
+    #: OpenRouter's ``cost_details`` (``upstream_inference_cost`` ...), as reported
+    cost_details: Mapping[str, float] | None = field(default=None, hash=False)
 
     @property
     def answer_tokens(self) -> int | None:
@@ -55,12 +59,23 @@ class Usage:
         cached = num(prompt_details.get("cached_tokens"))
         if cached is None:
             cached = num(usage.get("prompt_cache_hit_tokens"))
+        written = num(prompt_details.get("cache_write_tokens"))
+        if written is None:
+            written = num(usage.get("cache_write_tokens"))
+        raw_details = usage.get("cost_details")
+        cost_details = None
+        if isinstance(raw_details, Mapping):
+            cost_details = {str(k): float(v) for k, v in raw_details.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)
+                            and math.isfinite(v)}
         return cls(
             prompt_tokens=num(usage.get("prompt_tokens")),
             completion_tokens=num(usage.get("completion_tokens")),
             reasoning_tokens=num(details.get("reasoning_tokens")),
             total_tokens=num(usage.get("total_tokens")),
             cached_tokens=cached,
+            cache_write_tokens=written,
+            cost_details=cost_details or None,
         )
 
 
@@ -116,9 +131,10 @@ class Result:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
-    #: US dollars: what the server reported, else an estimate from the seed's prices
+    #: US dollars: what the server reported, else an estimate from the model's prices
+    #: (``price_source`` says whose), and 0 for a local server
     cost: float | None = None
-    cost_source: Literal["server", "estimate"] | None = None
+    cost_source: Literal["server", "estimate", "free"] | None = None
     #: the model that actually answered (as the server said), else the one requested
     model: str = ""
     #: the request options that were sent (the JSON body without ``messages``)
@@ -150,6 +166,16 @@ class Result:
     rounds: tuple[Result, ...] = ()
     #: the conversation this request continued, if any
     conversation: str | None = None
+    #: for an estimate: whose prices ("catalogue", "snapshot", "user", "seed")
+    price_source: str | None = None
+    #: the options the user set that were sent (``params`` has their wire spelling)
+    options_sent: tuple[str, ...] = ()
+    #: option -> why the server ignores it (it was sent all the same)
+    options_ignored: Mapping[str, str] = field(default_factory=dict)
+    #: option -> why it was not sent to this server
+    options_not_sent: Mapping[str, str] = field(default_factory=dict)
+    #: option -> how its value was remapped for this server
+    options_remapped: Mapping[str, str] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- derived
     @property
@@ -217,6 +243,8 @@ class Result:
         data["params"] = dict(self.params)
         data["messages"] = [dict(m) for m in self.messages]
         data["chunks"] = [dict(c) for c in self.chunks]
+        for name in ("options_ignored", "options_not_sent", "options_remapped"):
+            data[name] = dict(getattr(self, name))
         return data
 
     @classmethod
@@ -230,6 +258,7 @@ class Result:
         d["rounds"] = tuple(cls.from_dict(r) for r in d.get("rounds", ()))
         d["messages"] = tuple(d.get("messages", ()))
         d["chunks"] = tuple(d.get("chunks", ()))
+        d["options_sent"] = tuple(d.get("options_sent", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -8,22 +8,22 @@ Precedence, for every setting (one rule, in :func:`resolve_settings`):
    point every notebook somewhere);
 3. session config (``%config DeepSeekMagics.base_url = ...``);
 4. the provider's own key variable, sent only to that provider's host
-   (``OPENROUTER_API_KEY`` for openrouter.ai, ``DEEPSEEK_API_KEY`` for api.deepseek.com);
+   (``Provider.key_env``, see ``_providers.py``);
 5. the defaults: OpenRouter, ``deepseek/deepseek-r1``.
 
-A loopback base URL (a local vLLM / Ollama / llama.cpp server, or the emulator) needs
-no key. The key is kept in :class:`Settings` but never shown: its ``repr`` masks it.
+A loopback base URL (a local server, or the emulator) needs no key. The key is kept in
+:class:`Settings` but never shown: its ``repr`` masks it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ._errors import ConfigError
+from ._providers import PROVIDERS, SHORT_NAME, Provider, detect_provider, is_loopback
 
 __all__ = [
     "Provider",
@@ -38,76 +38,15 @@ __all__ = [
     "DEFAULT_MODEL",
 ]
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-DEFAULT_MODEL = "deepseek-r1"  # the seed's short name, resolved per provider
-
-ProviderName = Literal["openrouter", "deepseek", "local", "custom"]
-
-
-@dataclass(frozen=True)
-class Provider:
-    """What differs between the servers we talk to."""
-
-    name: ProviderName
-    base_url: str
-    #: the seed's short model name mapped to this provider's id
-    aliases: Mapping[str, str]
-    #: environment variable holding this provider's own key (read only for its host)
-    key_env: str | None
-    needs_key: bool
-    #: how option fields are spelled in the body (see ``_options.build_body``)
-    body_style: Literal["openrouter", "deepseek", "openai"]
-    #: whether reasoning must be sent back in multi-turn requests (wire-format.md section 5)
-    resend_reasoning: bool
-    #: the field name for reasoning on assistant messages sent back
-    reasoning_field: str
-    key_url: str = ""
+#: the default provider (DESIGN.md: OpenRouter) and its base URL
+DEFAULT_PROVIDER = next(iter(PROVIDERS))
+DEFAULT_BASE_URL = PROVIDERS[DEFAULT_PROVIDER].base_url
+DEFAULT_MODEL = SHORT_NAME  # the seed's short name, resolved per provider
 
 
-PROVIDERS: dict[str, Provider] = {
-    "openrouter": Provider(
-        "openrouter", DEFAULT_BASE_URL, {"deepseek-r1": "deepseek/deepseek-r1"},
-        "OPENROUTER_API_KEY", True, "openrouter", True, "reasoning",
-        key_url="https://openrouter.ai/keys",
-    ),
-    "deepseek": Provider(
-        "deepseek", "https://api.deepseek.com", {"deepseek-r1": "deepseek-reasoner",
-                                                 "deepseek/deepseek-r1": "deepseek-reasoner"},
-        "DEEPSEEK_API_KEY", True, "deepseek", False, "reasoning_content",
-        key_url="https://platform.deepseek.com/api_keys",
-    ),
-    "local": Provider(
-        "local", "http://127.0.0.1:8000/v1", {}, None, False, "openai", False, "reasoning",
-    ),
-    "custom": Provider("custom", "", {}, None, True, "openai", False, "reasoning"),
-}
-
-
-def is_loopback(base_url: str) -> bool:
-    host = (urlsplit(base_url).hostname or "").strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def detect_provider(base_url: str) -> Provider:
-    """The provider a base URL belongs to (by host)."""
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host == "openrouter.ai" or host.endswith(".openrouter.ai"):
-        return PROVIDERS["openrouter"]
-    if host == "api.deepseek.com" or host.endswith(".deepseek.com"):
-        return PROVIDERS["deepseek"]
-    if is_loopback(base_url):
-        return PROVIDERS["local"]
-    return PROVIDERS["custom"]
-
-
-def resolve_model(model: str, provider: Provider) -> str:
+def resolve_model(model: str, provider: Provider, served: tuple[str, ...] = ()) -> str:
     """The seed's short name ``deepseek-r1`` as this provider spells it; others pass through."""
-    return provider.aliases.get(model, model)
+    return provider.resolve_model(model, served)
 
 
 def mask_key(key: str | None) -> str:
@@ -138,6 +77,13 @@ class Settings:
     key_source: str = "none"
     offline: bool = False
     verify_tls: bool = True
+    #: the model name as the user gave it (``deepseek-r1``), before the provider resolved it
+    requested_model: str = ""
+
+    @property
+    def short_name_used(self) -> bool:
+        """True when the model came from the provider's short name (its implied options apply)."""
+        return self.provider.is_short(self.requested_model) and self.model != self.requested_model
 
     @property
     def endpoint(self) -> str:
@@ -200,11 +146,12 @@ def resolve_settings(
     env: Mapping[str, str] | None = None,
     require_key: bool = True,
     first_token_timeout: float | None = None,
+    served: tuple[str, ...] = (),
 ) -> Settings:
     """Resolve base URL, key, model and timeouts with the module's precedence.
 
     ``config`` holds the session's ``%config`` values (None where unset); ``env`` defaults
-    to ``os.environ``. ``provider`` ("openrouter", "deepseek", "local") picks that provider's
+    to ``os.environ``. ``provider`` (a name in ``_providers.PROVIDERS``) picks that provider's
     base URL when no base URL is given. Raises :class:`ConfigError` with one sentence on how
     to fix it when a key is needed and none is found (unless ``require_key`` is False).
     """
@@ -220,8 +167,13 @@ def resolve_settings(
             return config[conf_name], "%config"
         return None, "default"
 
-    if provider is not None and provider not in PROVIDERS:
-        raise ConfigError(f"Unknown provider {provider!r}; choose one of openrouter, deepseek, local.")
+    def known(name: Any) -> Provider:
+        if name not in PROVIDERS:
+            raise ConfigError(f"Unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}.")
+        return PROVIDERS[name]
+
+    if provider is not None:
+        known(provider)
     if base_url not in (None, ""):
         url: Any = base_url
     elif provider is not None:
@@ -229,10 +181,10 @@ def resolve_settings(
     else:
         url, _ = pick(None, _ENV_BASE_URL, "base_url")
     if url is None:
-        chosen = config.get("provider") or "openrouter"
-        if chosen not in PROVIDERS or chosen == "custom":
-            raise ConfigError(f"Unknown provider {chosen!r}; choose one of openrouter, deepseek, local.")
-        url = PROVIDERS[chosen].base_url
+        url = known(config.get("provider") or DEFAULT_PROVIDER).base_url
+    if not url:
+        raise ConfigError(f"Provider {provider or config.get('provider')!r} has no address of its "
+                          "own; give the server's base URL with --base-url (base_url=).")
     url = str(url).strip().rstrip("/")
     if url.endswith("/chat/completions"):
         url = url[: -len("/chat/completions")]
@@ -241,6 +193,10 @@ def resolve_settings(
         raise ConfigError(f"Base URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}.")
     # An explicit provider with an explicit base URL means "a server of that kind at this
     # address" (e.g. a DeepSeek-compatible gateway): its rules apply, the URL is kept.
+    # A %config provider gives its rules to the %config / environment base URL too.
+    if provider is None and base_url in (None, "") and config.get("provider"):
+        provider = str(config["provider"])
+        known(provider)
     prov = PROVIDERS[provider] if provider is not None else detect_provider(url)
 
     key, key_source = pick(api_key, _ENV_KEY, "api_key")
@@ -257,7 +213,7 @@ def resolve_settings(
         )
 
     name, _ = pick(model, _ENV_MODEL, "model")
-    resolved_model = resolve_model(str(name or DEFAULT_MODEL).strip(), prov)
+    resolved_model = resolve_model(str(name or DEFAULT_MODEL).strip(), prov, served)
 
     read_timeout = timeout if timeout is not None else config.get("timeout") or 120.0
     # Keep-alive comments reset the read timeout, so a provider stuck in its queue is
@@ -268,6 +224,7 @@ def resolve_settings(
     return Settings(
         base_url=url,
         model=resolved_model,
+        requested_model=str(name or DEFAULT_MODEL).strip(),
         provider=prov,
         api_key=key,
         read_timeout=_seconds("timeout", read_timeout),

@@ -238,9 +238,13 @@ class Estimate:
     output_tokens: int
     #: True when the output bound is the assumption, not the request's own limit
     output_assumed: bool
+    #: dollars per token (a ``_catalogue.Price``); None = the seed's R1 prices
+    price: Any = None
 
     @property
     def cost(self) -> float:
+        if self.price is not None:
+            return float(self.price.cost(self.prompt_tokens, self.output_tokens))
         return (self.prompt_tokens * PRICE_IN_PER_M + self.output_tokens * PRICE_OUT_PER_M) / 1e6
 
     def describe(self) -> str:
@@ -268,9 +272,10 @@ def estimate_request(request: Request, *, assumed_output: int | None = None) -> 
     body = request.body
     chars = _text_chars(body.get("messages", ())) + _text_chars(body.get("tools", ()))
     bound = body.get("max_completion_tokens", body.get("max_tokens"))
+    price = request.price(request.settings.model) if request.price is not None else None
     if isinstance(bound, int) and not isinstance(bound, bool) and bound > 0:
-        return Estimate(math.ceil(chars / 4), bound, False)
-    return Estimate(math.ceil(chars / 4), assumed_output or DEFAULT_OUTPUT_TOKENS, True)
+        return Estimate(math.ceil(chars / 4), bound, False, price)
+    return Estimate(math.ceil(chars / 4), assumed_output or DEFAULT_OUTPUT_TOKENS, True, price)
 
 
 def _assumed_output(session: Session) -> int | None:
@@ -290,6 +295,8 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
 
     assumed = _assumed_output(session)
     estimates = [estimate_request(r, assumed_output=assumed) for r in requests if not r.settings.offline]
+    # A local server costs nothing (unless the user set a price: %deepseek_spend --price).
+    estimates = [e for e in estimates if e.price is None or e.price.source != "free"]
     if call_budget is not None:
         for est in estimates:
             if est.cost > call_budget:
@@ -309,13 +316,24 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
                 + ". Raise it with %deepseek_spend --budget USD (or off), or lower --max-completion-tokens.")
 
 
+def _context_limit(session: Session, request: Request) -> int:
+    """``session.config["context_tokens"]``, else the catalogue's context length for the
+    model (live, else the snapshot), else the seed's R1 figure."""
+    from ._catalogue import context_for, known_catalogue
+
+    try:
+        if session.config.get("context_tokens"):
+            return int(session.config["context_tokens"])
+    except (TypeError, ValueError):  # a bad setting must not stop the request
+        pass
+    return context_for(request.settings.model, known_catalogue(session, request.settings))[0]
+
+
 def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -> bool:
     """Warn (and return True) when the request's messages are longer than the model's
-    context (``session.config["context_tokens"]``, default :data:`DEFAULT_CONTEXT_TOKENS`)."""
-    try:
-        limit = int(session.config.get("context_tokens") or DEFAULT_CONTEXT_TOKENS)
-    except (TypeError, ValueError):  # a bad setting must not stop the request: use R1's
-        limit = DEFAULT_CONTEXT_TOKENS
+    context (``session.config["context_tokens"]``, else the model's own from the catalogue,
+    else :data:`DEFAULT_CONTEXT_TOKENS`)."""
+    limit = _context_limit(session, request)
     est = estimate_request(request)
     if est.prompt_tokens <= limit:
         return False
@@ -337,12 +355,31 @@ def _parser() -> argparse.ArgumentParser:
                         help="Refuse a single request that could cost more.")
     parser.add_argument("--context-tokens", dest="context_tokens", metavar="N",
                         help="The model's context in tokens, for the length warning (default 65536).")
+    parser.add_argument("--price", metavar="IN,OUT",
+                        help="Your own price in dollars per million prompt and completion "
+                             "tokens, for estimates and budgets (a local server is free unless "
+                             "you set one); off removes it.")
     parser.add_argument("--reset", action="store_true", help="Start the totals again from zero.")
     return parser
 
 
+def _price_pair(text: str) -> tuple[float, float]:
+    from IPython.core.error import UsageError
+
+    try:
+        prompt, completion = (float(x) for x in text.split(","))
+        finite = math.isfinite(prompt) and math.isfinite(completion)
+        if not finite or prompt < 0 or completion < 0:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--price {text}: expected IN,OUT in dollars per million tokens, "
+                         "e.g. 0.5,2.") from None
+    return prompt, completion
+
+
 def spend_magic(session: Session, line: str) -> None:
-    """``%deepseek_spend [--budget USD|off] [--call-budget USD|off] [--context-tokens N] [--reset]``:
+    """``%deepseek_spend [--budget USD|off] [--call-budget USD|off] [--context-tokens N]
+    [--price IN,OUT] [--reset]``:
     set what is given, then print the session totals on one line."""
     import shlex
 
@@ -373,6 +410,9 @@ def spend_magic(session: Session, line: str) -> None:
         except ValueError:
             raise UsageError(f"--context-tokens {args.context_tokens}: expected a whole number of tokens.") from None
         session.config["context_tokens"] = tokens
+    if args.price is not None:
+        session.config.pop("price", None) if args.price.strip().lower() in ("off", "none") \
+            else session.config.__setitem__("price", _price_pair(args.price))
     if args.reset:
         _TRACKERS[session].reset()
     print(session_totals(session))

@@ -32,7 +32,7 @@ from typing import Any
 
 from ._api import Prepared, arun_prepared, prepare
 from ._errors import OptionError
-from ._options import OPTION_BY_NAME, build_body, validate_options
+from ._options import OPTION_BY_NAME, validate_options
 from ._request import build_request
 from ._result import Result
 from ._session import SESSION, Session
@@ -135,10 +135,11 @@ def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
     body = prep.request.body
     tools = body.get("tools")
     # What the option table did not produce (--extra fields) is kept as it was.
-    own = set(build_body(prep.options, style=settings.provider.body_style, tool_specs=tools))
+    own = set(prep.request.plan.body)
     extra = {k: v for k, v in body.items() if k not in own | {"model", "messages", "stream"}}
     request = build_request(body["messages"], settings, values, stream=prep.request.stream, extra=extra or None,
-                            tool_specs=tools, tool_functions=prep.request.tool_functions)
+                            tool_specs=tools, tool_functions=prep.request.tool_functions,
+                            **prep.build)
     return dataclasses.replace(prep, request=request, settings=settings, options=values, conversation=None,
                                new_messages=[])
 

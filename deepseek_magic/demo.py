@@ -14,7 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-KEY_VARIABLES = ("DEEPSEEK_MAGIC_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY")
+from ._providers import PROVIDERS
+
+#: our own key variable, then each provider's (from the provider table)
+KEY_VARIABLES = ("DEEPSEEK_MAGIC_API_KEY", *(p.key_env for p in PROVIDERS.values() if p.key_env))
 NOTEBOOK = "01-quick-start.ipynb"
 
 
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # The lessons start with `%deepseek_offline auto`, which switches the emulator on
         # visibly when no key is set; nothing is switched on behind the notebook's back.
-        print("No API key found (OPENROUTER_API_KEY, DEEPSEEK_API_KEY or DEEPSEEK_MAGIC_API_KEY):\n"
+        print(f"No API key found ({', '.join(KEY_VARIABLES)}):\n"
               "the notebooks will run in OFFLINE mode. Answers come from the bundled emulator, not from\n"
               "DeepSeek R1, and every output says so. Set a key and run this again to use the real model.")
     command = [sys.executable, "-m", "jupyter", "lab", str(folder / NOTEBOOK),

@@ -93,7 +93,7 @@ def test_record_then_replay_with_no_server_is_identical(session, path) -> None:
     with Emulator(replies=[reply], dialect="deepseek") as emu:
         enable_cache(session, path, "record")
         recorded = ask("Which is larger, 9.9 or 9.11?", session=session, base_url=emu.base_url,
-                       temperature=0.6, seed=7)
+                       model="deepseek-flash", temperature=0.6, seed=7)
         base_url = emu.base_url
         assert len(emu.requests) == 1
     assert recorded.ok and not recorded.cached and recorded.usage.completion_tokens
@@ -106,7 +106,8 @@ def test_record_then_replay_with_no_server_is_identical(session, path) -> None:
     # A fresh session (another kernel), the server gone: replay only.
     student = Session()
     enable_cache(student, path, "replay")
-    replayed = ask("Which is larger, 9.9 or 9.11?", session=student, base_url=base_url, temperature=0.6, seed=7)
+    replayed = ask("Which is larger, 9.9 or 9.11?", session=student, base_url=base_url, model="deepseek-flash",
+                   temperature=0.6, seed=7)
     assert replayed.cached and replayed.replace(cached=False) == recorded
     for name in ("answer", "reasoning", "usage", "cost", "cost_source", "finish_reason", "model", "elapsed"):
         assert getattr(replayed, name) == getattr(recorded, name)

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 import deepseek_magic as dm
+from deepseek_magic._providers import provider_for_dialect
 from deepseek_magic.emulator import DIALECTS, Emulator, Fault, Reply, ToolCallSpec
 
 REASONING = "First, 9.11 vs 9.9: compare tenths. 数学 🙂 Ünïcödé."
@@ -17,7 +18,9 @@ ANSWER = "**9.9** is larger.\n\n```python\nprint(9.9 > 9.11)\n```\n\nAnd $x^2$ c
 @pytest.mark.parametrize("dialect", [d for d in DIALECTS if d != "openai"])
 def test_every_dialect_gives_the_same_result(session, dialect: str) -> None:
     with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER)], dialect=dialect) as emu:
-        result = dm.ask("Which is larger?", base_url=emu.base_url, session=session)
+        # a server of that kind at the emulator's address: its provider's rules apply
+        result = dm.ask("Which is larger?", base_url=emu.base_url, provider=provider_for_dialect(dialect).name,
+                        session=session)
     assert result.reasoning == REASONING
     assert result.answer == ANSWER
     assert result.finish_reason == "stop" and result.ok
@@ -41,9 +44,9 @@ def test_empty_think_block(session) -> None:
 def test_openai_package_reads_the_same_stream(session, dialect: str) -> None:
     openai = pytest.importorskip("openai")
     with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER)] * 2, dialect=dialect) as emu:
-        ours = dm.ask("q", base_url=emu.base_url, session=session)
+        ours = dm.ask("q", base_url=emu.base_url, provider=dialect, session=session)
         client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
-        stream = client.chat.completions.create(model="deepseek/deepseek-r1", stream=True,
+        stream = client.chat.completions.create(model=ours.model, stream=True,
                                                 messages=[{"role": "user", "content": "q"}])
         answer, reasoning = [], []
         for chunk in stream:
@@ -61,7 +64,8 @@ def test_openai_package_reads_the_same_stream(session, dialect: str) -> None:
 def test_non_streamed_reply_in_each_reasoning_dialect(session) -> None:
     for dialect in ("openrouter", "deepseek", "think", "vllm"):
         with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER)], dialect=dialect) as emu:
-            result = dm.ask("q", base_url=emu.base_url, stream=False, session=session)
+            result = dm.ask("q", base_url=emu.base_url, provider=provider_for_dialect(dialect).name, stream=False,
+                            session=session)
         assert (result.reasoning, result.answer) == (REASONING, ANSWER), dialect
         assert emu.requests[-1]["stream"] is False
 
@@ -142,4 +146,5 @@ def test_local_servers_report_usage_because_we_ask(session, dialect: str) -> Non
     with Emulator(replies=[Reply(reasoning="a b c", answer="d e")], dialect=dialect) as emu:
         result = dm.ask("q", base_url=emu.base_url, session=session)
     assert emu.requests[-1]["stream_options"] == {"include_usage": True}
-    assert result.usage.completion_tokens and result.cost_source == "estimate"
+    # A local server costs nothing: no estimated dollar figure from someone else's prices.
+    assert result.usage.completion_tokens and (result.cost, result.cost_source) == (0.0, "free")

@@ -26,7 +26,7 @@ def test_every_option_flag_and_magic_is_documented() -> None:
         assert flag.names[-1] in README
     for name in DeepSeekMagics.magics["line"]:
         assert f"%{name}" in README
-    assert set(sections()) == {"options", "magics", "flags"}
+    assert set(sections()) == {"options", "magics", "flags", "providers"}
 
 
 def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
@@ -34,6 +34,17 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one() -> None:
     assert len(commands) >= 2
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1].strip() in ci, ".ci/run must run the README's test command exactly"
+
+
+def test_readme_and_ci_build_the_llama_tier_with_the_same_command() -> None:
+    from tests.helpers.llama_build import BUILD_COMMAND
+    from tests.helpers.llama_server import SKIP_REASON
+
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"```bash\n{BUILD_COMMAND}\n```" in README
+    assert f"\n{BUILD_COMMAND}\n" in ci
+    assert ci.index(BUILD_COMMAND) < ci.index("pytest")  # built before the tests run
+    assert BUILD_COMMAND in SKIP_REASON and "\n" not in SKIP_REASON
 
 
 def test_the_tests_readme_names_every_module_and_every_test_file() -> None:

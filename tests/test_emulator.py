@@ -52,6 +52,9 @@ def body(stream: bool = True, **extra: Any) -> dict[str, Any]:
 
 def post(emu: Emulator, payload: Any = None, **kw: Any) -> httpx.Response:
     payload = body() if payload is None else payload
+    if emu.dialect == "deepseek" and isinstance(payload, dict) and payload.get("model") == "deepseek/deepseek-r1":
+        # Today's DeepSeek API serves no R1 and refuses that name (tested below).
+        payload = {**payload, "model": "deepseek-flash"}
     kw.setdefault("timeout", 5)
     return httpx.post(f"{emu.base_url}/chat/completions", json=payload, **kw)
 
@@ -286,7 +289,7 @@ def test_openai_client_reads_deepseek_reasoning_content() -> None:
         client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
         reasoning = answer = ""
         for chunk in client.chat.completions.create(
-            model="deepseek-reasoner", messages=MESSAGES, stream=True
+            model="deepseek-flash", messages=MESSAGES, stream=True
         ):
             if chunk.choices:
                 delta = chunk.choices[0].delta
@@ -562,10 +565,58 @@ def test_responder_drives_a_tool_loop(emu: Emulator) -> None:
 
 def test_models_and_health(emu: Emulator) -> None:
     models = httpx.get(f"{emu.base_url}/models").json()["data"]
-    assert [m["id"] for m in models] == ["deepseek/deepseek-r1"]
-    assert models[0]["context_length"] == 65536
+    assert [m["id"] for m in models] == ["deepseek/deepseek-r1", "deepseek/deepseek-r1-0528"]
+    assert models[0]["context_length"] == 163840
     assert models[0]["pricing"] == {"prompt": "0.0000007", "completion": "0.0000025"}
+    assert "max_tokens" in models[0]["supported_parameters"]
     assert httpx.get(emu.base_url.replace("/v1", "/health")).json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("dialect", ["deepseek", "vllm", "ollama", "llamacpp"])
+def test_models_in_each_dialect(dialect: str) -> None:
+    with Emulator(dialect=dialect) as emu:
+        models = httpx.get(f"{emu.base_url}/models").json()["data"]
+    ids = [m["id"] for m in models]
+    if dialect == "deepseek":  # ids only, no R1: deepseek-flash is the current model
+        assert ids[0] == "deepseek-flash" and "deepseek-reasoner" not in ids and "pricing" not in models[0]
+    else:
+        assert ids == ["deepseek/deepseek-r1"] and models[0]["object"] == "model"
+
+
+def test_deepseek_refuses_a_retired_name_with_its_error_body() -> None:
+    with Emulator([Reply(answer="never")], dialect="deepseek") as emu:
+        r = post(emu, body(model="deepseek-reasoner"))
+        assert r.status_code == 400
+        assert r.json() == {"error": {"message": "Model Not Exist", "type": "invalid_request_error",
+                                      "param": None, "code": "invalid_request_error"}}
+        assert post(emu, body(model="deepseek-flash")).status_code == 200  # the reply was not used up
+
+
+def test_deepseek_wants_reasoning_content_back_after_a_tool_call() -> None:
+    turn = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    tool = {"role": "tool", "tool_call_id": "c1", "content": "42"}
+    with Emulator(dialect="deepseek") as emu:
+        missing = post(emu, body(messages=MESSAGES + [turn, tool]))
+        given = post(emu, body(messages=MESSAGES + [{**turn, "reasoning_content": "r"}, tool]))
+        off = post(emu, body(messages=MESSAGES + [turn, tool], thinking={"type": "disabled"}))
+    assert missing.status_code == 400 and "reasoning_content" in missing.json()["error"]["message"]
+    assert given.status_code == 200 and off.status_code == 200
+
+
+@pytest.mark.parametrize("dialect,switch", [
+    ("openrouter", {"reasoning": {"effort": "none"}}), ("deepseek", {"thinking": {"type": "disabled"}}),
+    ("ollama", {"think": False}), ("vllm", {"chat_template_kwargs": {"enable_thinking": False}}),
+    ("llamacpp", {"chat_template_kwargs": {"enable_thinking": False}})])
+def test_each_dialect_honours_its_thinking_switch(dialect: str, switch: dict[str, Any]) -> None:
+    with Emulator([Reply(reasoning=REASONING, answer=ANSWER)] * 2, dialect=dialect) as emu:
+        on = post(emu, body(stream=False))
+        off = post(emu, body(stream=False, **switch))
+    message_on, message_off = (r.json()["choices"][0]["message"] for r in (on, off))
+    field = {"openrouter": "reasoning", "ollama": "reasoning", "vllm": "reasoning"}.get(dialect,
+                                                                                       "reasoning_content")
+    assert message_on[field] == REASONING and not message_off.get(field)
+    assert message_off["content"] == ANSWER
 
 
 def test_streams_arrive_incrementally(emu: Emulator) -> None:
@@ -705,7 +756,7 @@ def test_cli_serves_and_prints_its_url(tmp_path: Path) -> None:
         prefix = "deepseek-magic offline emulator listening on http://127.0.0.1:"
         assert line.startswith(prefix) and line.endswith("/v1")
         base = line.split(" on ", 1)[1]
-        r = httpx.post(f"{base}/chat/completions", json=body(stream=False), timeout=5)
+        r = httpx.post(f"{base}/chat/completions", json=body(stream=False, model="deepseek-flash"), timeout=5)
         assert r.json()["choices"][0]["message"]["content"] == "from the script"
     finally:
         proc.terminate()

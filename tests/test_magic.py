@@ -27,6 +27,7 @@ SAMPLES = {
     "max_completion_tokens": ("--max-completion-tokens 512", {"max_completion_tokens": 512}),
     "max_tokens": ("--max-tokens 256", {"max_completion_tokens": 256}),
     "include_reasoning": ("--include-reasoning false", {"reasoning": {"exclude": True}}),
+    "thinking": ("--thinking off", {"reasoning": {"effort": "none"}}),
     "reasoning_effort": ("--reasoning-effort high", {"reasoning": {"effort": "high"}}),
     "reasoning_max_tokens": ("--reasoning-max-tokens 2000", {"reasoning": {"max_tokens": 2000}}),
     "reasoning_exclude": ("--reasoning-exclude", {"reasoning": {"exclude": True}}),
@@ -45,7 +46,7 @@ BAD = {
     "repetition_penalty": "--repetition-penalty 0", "seed": "--seed 1.5",
     "stop": "--stop a --stop b --stop c --stop d --stop e", "max_completion_tokens": "--max-completion-tokens 0",
     "max_tokens": "--max-tokens -1", "include_reasoning": "--include-reasoning perhaps",
-    "reasoning_effort": "--reasoning-effort extreme", "reasoning_max_tokens": "--reasoning-max-tokens 0",
+    "reasoning_effort": "--reasoning-effort extreme", "thinking": "--thinking sometimes", "reasoning_max_tokens": "--reasoning-max-tokens 0",
     "reasoning_exclude": "--reasoning-exclude maybe", "reasoning_enabled": "--reasoning-enabled 2",
     "tools": "--tools not_defined_anywhere", "tool_choice": "--tool-choice 'bad name'",
 }
@@ -197,6 +198,16 @@ def test_dry_run_sends_nothing(shell, emu) -> None:
     assert run.success and '"temperature": 0.3' in run.final["text/plain"]
     time.sleep(0.05)
     assert emu.requests == []
+
+
+def test_dry_run_needs_no_key_but_a_real_request_does(shell) -> None:
+    # --dry-run shows what would be sent to DeepSeek's API before a key is set up;
+    # the same cell without --dry-run stops at the missing key, nothing sent.
+    run = run_cell(shell, "%%deepseek --provider deepseek --dry-run --temperature 0.3\nHi")
+    assert run.success, run.error
+    assert "api.deepseek.com" in run.final["text/plain"] and '"model": "deepseek-flash"' in run.final["text/plain"]
+    bad = run_cell(shell, "%%deepseek --provider deepseek --temperature 0.3\nHi")
+    assert type(bad.error).__name__ == "UsageError" and "No API key" in str(bad.error)
 
 
 def test_final_output_has_collapsed_reasoning_and_metadata(shell, emu) -> None:

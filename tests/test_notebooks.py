@@ -33,6 +33,7 @@ LESSONS = [
     "03-results-as-data.ipynb",
     "04-conversations-and-tools.ipynb",
     "05-bring-your-own-server.ipynb",
+    "06-evaluate-on-a-dataset.ipynb",
 ]
 SANITIZE = LESSON_DIR / "sanitize.cfg"
 

@@ -8,6 +8,7 @@ import pytest
 
 from deepseek_magic._errors import OptionError
 from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, build_body, validate_options
+from deepseek_magic._providers import PROVIDERS
 
 
 @pytest.mark.parametrize("name,value", [
@@ -69,7 +70,7 @@ def test_include_reasoning_maps_onto_reasoning_object() -> None:
 
 def test_deepseek_and_local_styles_rename_fields() -> None:
     values = validate_options({"max_completion_tokens": 10, "reasoning_effort": "high"})
-    assert build_body(values, style="deepseek") == {"max_tokens": 10, "reasoning_effort": "high"}
+    assert build_body(values, provider=PROVIDERS["deepseek"]) == {"max_tokens": 10, "reasoning_effort": "high"}
 
 
 def test_effort_and_budget_conflict() -> None:

@@ -24,15 +24,18 @@ def test_missing_key_says_how_to_set_one() -> None:
 
 
 def test_loopback_needs_no_key() -> None:
-    for url in ("http://127.0.0.1:8000/v1", "http://localhost:11434/v1", "http://[::1]:8080/v1"):
+    # A local server's flavour is told by its default port; any other loopback port is "local".
+    for url, name in (("http://127.0.0.1:8000/v1", "vllm"), ("http://localhost:11434/v1", "ollama"),
+                      ("http://[::1]:8080/v1", "llamacpp"), ("http://127.0.0.1:5123/v1", "local")):
         s = resolve_settings(base_url=url, env={})
-        assert s.api_key is None and s.provider.name == "local"
+        assert s.api_key is None and s.provider.name == name and s.provider.free
         assert s.model == "deepseek-r1"  # passed through to local servers
 
 
 def test_deepseek_provider() -> None:
     s = resolve_settings(provider="deepseek", env={"DEEPSEEK_API_KEY": "d" * 20, "OPENROUTER_API_KEY": "o" * 20})
-    assert s.base_url == "https://api.deepseek.com" and s.model == "deepseek-reasoner"
+    # deepseek-reasoner was retired on 2026-07-24: the short name means today's reasoning model
+    assert s.base_url == "https://api.deepseek.com" and s.model == "deepseek-flash"
     assert s.api_key == "d" * 20  # each provider's key goes only to its own host
 
 

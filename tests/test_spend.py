@@ -14,13 +14,16 @@ from deepseek_magic._spend import (
     install_spend,
     session_totals,
 )
-from deepseek_magic.emulator import Reply, ToolCallSpec
+from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
 from tests.helpers.cells import run_cell
 
 
 def request_for(session, emu, prompt: str = "x" * 400, **options):
-    return prepare(prompt, session=session, base_url=emu.base_url, options=options).request
+    return prepare(prompt, session=session, base_url=emu.base_url, provider="openrouter", options=options).request
 
+
+# The emulator speaks OpenRouter's dialect: its rules (and R1's price) apply. A bare
+# loopback URL would be a local server, which costs nothing (tests/test_providers.py).
 
 # ---------------------------------------------------------------------- estimates
 def test_estimate_is_chars_over_four_plus_the_output_bound(session, emu) -> None:
@@ -42,7 +45,7 @@ def test_estimate_counts_tool_specs_and_every_message(session, emu) -> None:
     assert with_tools > bare
     messages = [{"role": "user", "content": "a" * 100}, {"role": "assistant", "content": "b" * 100},
                 {"role": "user", "content": "c" * 100}]
-    assert estimate_request(prepare(messages, session=session, base_url=emu.base_url, options={}).request
+    assert estimate_request(prepare(messages, session=session, base_url=emu.base_url, provider="openrouter", options={}).request
                             ).prompt_tokens == 75
 
 
@@ -51,13 +54,13 @@ def test_call_budget_refuses_and_nothing_is_sent(session, emu) -> None:
     install_spend(session)
     session.config["call_budget"] = 0.001  # the assumed 8,192 output tokens alone cost $0.02
     with pytest.raises(BudgetError) as info:
-        ask("Hello", base_url=emu.base_url, session=session)
+        ask("Hello", base_url=emu.base_url, provider="openrouter", session=session)
     message = str(info.value)
     assert "per-call budget of $0.001" in message and "8,192 output tokens assumed" in message
     assert "\n" not in message
     assert emu.request_log == []
     # within the budget once the output is bounded
-    result = ask("Hello", base_url=emu.base_url, session=session, max_completion_tokens=100)
+    result = ask("Hello", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100)
     assert result.ok and len(emu.request_log) == 1
 
 
@@ -68,10 +71,10 @@ def test_session_budget_counts_what_was_spent(session, emu) -> None:
     assert session_totals(session).cost == pytest.approx(0.0105)
     session.config["budget"] = 0.0106  # $0.0001 left; the next could cost up to ~$0.00025
     with pytest.raises(BudgetError, match=r"session budget is \$0\.0106, \$0\.0105 is spent"):
-        ask("Second", base_url=emu.base_url, session=session, max_completion_tokens=100)
+        ask("Second", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100)
     assert len(emu.request_log) == 1
     session.config["budget"] = 1.0
-    assert ask("Second", base_url=emu.base_url, session=session, max_completion_tokens=100).ok
+    assert ask("Second", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100).ok
 
 
 def test_offline_requests_cost_nothing_and_pass_the_budget(session, emu) -> None:
@@ -87,9 +90,9 @@ def test_budget_can_be_set_in_config_as_text(session, emu) -> None:
     install_spend(session)
     session.config["call_budget"] = "0.001"
     with pytest.raises(BudgetError):
-        ask("Hello", base_url=emu.base_url, session=session)
+        ask("Hello", base_url=emu.base_url, provider="openrouter", session=session)
     session.config["call_budget"] = "off"
-    assert ask("Hello", base_url=emu.base_url, session=session).ok
+    assert ask("Hello", base_url=emu.base_url, provider="openrouter", session=session).ok
 
 
 def test_every_tool_round_is_checked_and_done_rounds_are_kept(session, emu) -> None:
@@ -100,12 +103,12 @@ def test_every_tool_round_is_checked_and_done_rounds_are_kept(session, emu) -> N
         return "w" * n
 
     emu.queue(Reply(tool_calls=[ToolCallSpec("fetch", {"n": 8000})]), Reply(answer="done"))
-    first = estimate_request(prepare("Fetch.", session=session, base_url=emu.base_url,
+    first = estimate_request(prepare("Fetch.", session=session, base_url=emu.base_url, provider="openrouter",
                                      options={"tools": [fetch], "max_completion_tokens": 10}).request)
     # the first round fits; the second carries 8,000 more characters (~$0.0014) and does not
     session.config["call_budget"] = first.cost + 0.0005
     with pytest.raises(BudgetError, match="per-call budget") as info:
-        ask("Fetch.", base_url=emu.base_url, session=session, tools=[fetch], run_tools=True,
+        ask("Fetch.", base_url=emu.base_url, provider="openrouter", session=session, tools=[fetch], run_tools=True,
             max_completion_tokens=10)
     assert len(emu.request_log) == 1
     partial = info.value.partial  # the round already done (and its tool's output) is kept
@@ -177,19 +180,32 @@ def test_totals_without_install_come_from_the_history_and_reset_zeroes(session, 
 def test_context_guard_warns_before_sending_and_still_sends(session, emu, capsys) -> None:
     install_spend(session)
     session.config["context_tokens"] = 50
-    ask("y" * 400, base_url=emu.base_url, session=session)
+    ask("y" * 400, base_url=emu.base_url, provider="openrouter", session=session)
     err = capsys.readouterr().err
     assert "about 100 tokens, longer than the model's context of 50" in err
     assert "%deepseek_chat reset NAME" in err and len(emu.request_log) == 1
-    ask("short", base_url=emu.base_url, session=session)
+    ask("short", base_url=emu.base_url, provider="openrouter", session=session)
     assert capsys.readouterr().err == ""
 
 
-def test_context_guard_default_is_64k(session, emu) -> None:
-    seen: list[str] = []
-    assert not check_context(session, request_for(session, emu, "z" * (65_536 * 4)), warn=seen.append)
-    assert check_context(session, request_for(session, emu, "z" * (65_537 * 4)), warn=seen.append)
+def test_context_guard_default_is_64k(session) -> None:
+    # A model the catalogue does not know (a local server's) falls back on R1's 64K.
+    with Emulator(dialect="vllm") as local:
+        def request(prompt: str):  # noqa: ANN202
+            return prepare(prompt, session=session, base_url=local.base_url, options={}).request
+
+        seen: list[str] = []
+        assert not check_context(session, request("z" * (65_536 * 4)), warn=seen.append)
+        assert check_context(session, request("z" * (65_537 * 4)), warn=seen.append)
     assert len(seen) == 1
+
+
+def test_context_guard_uses_the_catalogue_context(session, emu) -> None:
+    # deepseek/deepseek-r1 has 163,840 tokens (snapshot; the emulator's /models agrees)
+    seen: list[str] = []
+    assert not check_context(session, request_for(session, emu, "z" * (163_840 * 4)), warn=seen.append)
+    assert check_context(session, request_for(session, emu, "z" * (163_841 * 4)), warn=seen.append)
+    assert "context of 163,840" in seen[0]
 
 
 # ---------------------------------------------------------------------- the magic
@@ -200,11 +216,11 @@ def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> Non
     assert run.stdout.strip() == ("Session: 0 requests · 0 prompt + 0 completion tokens · $0.00 spent · "
                                   "budget $0.50 ($0.5000 left) · per call at most $0.01")
     # installed by the magic: the next over-budget call is refused, nothing sent
-    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nHello")
+    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider openrouter\nHello")
     assert type(run.error).__name__ == "BudgetError" and emu.request_log == []
     run = run_cell(shell, "%deepseek_spend --call-budget off")
     assert "call_budget" not in session.config and "per call" not in run.stdout
-    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nHello")
+    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider openrouter\nHello")
     assert run.success and len(emu.request_log) == 1
 
 

@@ -91,7 +91,7 @@ def test_points_run_at_the_same_time(session) -> None:
         return echo(body)
 
     with Emulator(responder=together) as emu:
-        frame = sweep_ask("Hi", {"seed": [1, 2, 3, 4]}, session=session, base_url=emu.base_url)
+        frame = sweep_ask("Hi", {"seed": [1, 2, 3, 4]}, session=session, base_url=emu.base_url, provider="openrouter")
     assert frame["error"].isna().all(), list(frame["error"])
     assert list(frame["answer"]) == [f"t=None s={i}" for i in (1, 2, 3, 4)]
 
@@ -106,7 +106,7 @@ def test_all_requests_arrive_before_the_first_completes(session) -> None:
 
     emu.responder = responder
     with emu:
-        sweep_ask("Hi", {"seed": [1, 2, 3, 4]}, session=session, base_url=emu.base_url, concurrency=4)
+        sweep_ask("Hi", {"seed": [1, 2, 3, 4]}, session=session, base_url=emu.base_url, provider="openrouter", concurrency=4)
     assert seen == [0, 0, 0, 0]
 
 
@@ -128,7 +128,7 @@ def test_concurrency_is_bounded(session) -> None:
     # counted on the client side (sent minus received): the emulator marks a request
     # completed a moment after the client has read its end
     with Emulator(responder=echo, first_token_latency=0.2) as emu:
-        frame = sweep_ask("Hi", {"seed": [1, 2, 3, 4, 5, 6]}, session=session, base_url=emu.base_url,
+        frame = sweep_ask("Hi", {"seed": [1, 2, 3, 4, 5, 6]}, session=session, base_url=emu.base_url, provider="openrouter",
                           concurrency=2)
         assert len(emu.requests) == 6
     assert len(frame) == 6 and frame["error"].isna().all()
@@ -144,7 +144,7 @@ def test_a_failing_point_is_a_row_not_a_crash(session) -> None:
         return echo(body)
 
     with Emulator(responder=responder) as emu:
-        frame = sweep_ask("Hi", {"seed": [1, 2, 3]}, session=session, base_url=emu.base_url)
+        frame = sweep_ask("Hi", {"seed": [1, 2, 3]}, session=session, base_url=emu.base_url, provider="openrouter")
     assert pd.isna(frame.loc[0, "error"]) and frame.loc[0, "answer"] == "t=None s=1"
     assert "BadRequestError" in frame.loc[1, "error"] and "seed 2 is cursed" in frame.loc[1, "error"]
     assert "StreamError" in frame.loc[2, "error"] and frame.loc[2, "answer"] == "half of an"  # the partial kept
@@ -153,7 +153,7 @@ def test_a_failing_point_is_a_row_not_a_crash(session) -> None:
 
 def test_sweeping_the_model(session) -> None:
     with Emulator(responder=echo) as emu:
-        frame = sweep_ask("Hi", {"model": ["a/one", "b/two"]}, session=session, base_url=emu.base_url)
+        frame = sweep_ask("Hi", {"model": ["a/one", "b/two"]}, session=session, base_url=emu.base_url, provider="openrouter")
         models = sorted(b["model"] for b in emu.requests)
     assert models == ["a/one", "b/two"] and list(frame["model"]) == ["a/one", "b/two"]
 
@@ -164,7 +164,7 @@ def test_extra_fields_and_tools_are_kept_for_every_point(session) -> None:
         return city
 
     with Emulator(responder=echo) as emu:
-        sweep_ask("Hi", {"temperature": [0.1, 0.2]}, session=session, base_url=emu.base_url,
+        sweep_ask("Hi", {"temperature": [0.1, 0.2]}, session=session, base_url=emu.base_url, provider="openrouter",
                   extra={"provider": {"sort": "price"}}, tools=[get_weather], tool_choice="auto")
         bodies = emu.requests
     assert all(b["provider"] == {"sort": "price"} and b["tool_choice"] == "auto"
@@ -174,10 +174,10 @@ def test_extra_fields_and_tools_are_kept_for_every_point(session) -> None:
 def test_points_are_validated_together_before_anything_is_sent(session) -> None:
     with Emulator(responder=echo) as emu:
         with pytest.raises(OptionError, match="cannot be combined"):
-            sweep_ask("Hi", {"reasoning_max_tokens": [100, 200]}, session=session, base_url=emu.base_url,
+            sweep_ask("Hi", {"reasoning_max_tokens": [100, 200]}, session=session, base_url=emu.base_url, provider="openrouter",
                       reasoning_effort="high")
         with pytest.raises(OptionError, match="concurrency"):
-            sweep_ask("Hi", {"seed": [1]}, session=session, base_url=emu.base_url, concurrency=0)
+            sweep_ask("Hi", {"seed": [1]}, session=session, base_url=emu.base_url, provider="openrouter", concurrency=0)
         assert emu.request_log == []
 
 
@@ -188,7 +188,7 @@ def test_the_budget_covers_the_whole_grid(session) -> None:
     session.config["budget"] = 0.05  # one point may cost $0.02 (8,192 assumed output tokens): 4 may not
     with Emulator(responder=echo) as emu:
         with pytest.raises(BudgetError, match="these 4 requests"):
-            sweep_ask("Hi", {"seed": [1, 2, 3, 4]}, session=session, base_url=emu.base_url)
+            sweep_ask("Hi", {"seed": [1, 2, 3, 4]}, session=session, base_url=emu.base_url, provider="openrouter")
         assert emu.request_log == []
 
 
@@ -196,8 +196,8 @@ def test_a_sweep_does_not_extend_the_conversation(session) -> None:
     with Emulator(responder=echo) as emu:
         from deepseek_magic import ask
 
-        ask("Remember 7.", base_url=emu.base_url, session=session, conversation="c")
-        sweep_ask("What number?", {"seed": [1, 2]}, session=session, base_url=emu.base_url, conversation="c")
+        ask("Remember 7.", base_url=emu.base_url, provider="openrouter", session=session, conversation="c")
+        sweep_ask("What number?", {"seed": [1, 2]}, session=session, base_url=emu.base_url, provider="openrouter", conversation="c")
         bodies = emu.requests
     assert bodies[1]["messages"][0]["content"] == "Remember 7."  # the chat so far is sent
     assert len(session.conversations["c"].results) == 1
@@ -205,7 +205,7 @@ def test_a_sweep_does_not_extend_the_conversation(session) -> None:
 
 def test_interrupt_cancels_what_is_in_flight(session) -> None:
     with Emulator(replies=[], responder=lambda body: Fault("stall", after_tokens=2, seconds=30)) as emu:
-        prep = prepare("Hi", session=session, base_url=emu.base_url, options={})
+        prep = prepare("Hi", session=session, base_url=emu.base_url, provider="openrouter", options={})
 
         def interrupt() -> None:
             emu.wait_for_requests(2, timeout=10)
@@ -226,7 +226,7 @@ def test_the_view_renders_markdown_and_escapes_model_text(session) -> None:
         return Reply(reasoning="<img src=x onerror=alert(1)>", answer="**bold** <script>alert(1)</script>")
 
     with Emulator(responder=responder) as emu:
-        frame = sweep_ask("Hi", {"seed": [1]}, session=session, base_url=emu.base_url)
+        frame = sweep_ask("Hi", {"seed": [1]}, session=session, base_url=emu.base_url, provider="openrouter")
     bundle = render_sweep(frame.to_dict("records"), ["seed"])
     html = bundle["text/html"]
     assert "<strong>bold</strong>" in html

@@ -9,7 +9,9 @@ DeepSeek R1. It uses only the standard library and imports nothing else from
 
 Wire format (see ``docs/wire-format.md``): ``POST /v1/chat/completions`` (also
 ``/api/v1/...``) answers with SSE when the body says ``"stream": true`` and with one
-``chat.completion`` JSON otherwise; ``GET /v1/models`` lists ``deepseek/deepseek-r1``;
+``chat.completion`` JSON otherwise; ``GET /v1/models`` lists the models in the dialect's
+shape (OpenRouter's with pricing, ``context_length`` and ``supported_parameters``;
+DeepSeek's ids; a local server's model);
 ``GET /health`` says it is up. The ``dialect`` chooses where the reasoning goes:
 
 ============== =============================================================
@@ -17,13 +19,19 @@ openrouter     ``delta.reasoning`` + the same text in ``reasoning_details``;
                ``: OPENROUTER PROCESSING`` comments; ``cost`` in usage
 deepseek       ``delta.reasoning_content`` (``content: null`` meanwhile);
                ``: keep-alive`` comments; cache-hit/miss usage; JSON bodies
-               start with blank lines
+               start with blank lines; today's API: serves only ``deepseek-flash``
+               & co. (a retired or unknown name gets DeepSeek's 400 error body),
+               honours ``thinking``, and refuses a tool turn without
+               ``reasoning_content`` in thinking mode
 think          inline ``<think>\\n...\\n</think>\\n\\n`` in ``content``
 think-noopen   as ``think`` without the opening ``<think>``
 openai         no reasoning at all
 vllm, ollama   ``delta.reasoning``; Ollama sends ``finish_reason`` with ``delta: {}``
 llamacpp       ``delta.reasoning_content``
 ============== =============================================================
+
+Every dialect honours its own thinking switch (``reasoning.effort: none``, ``thinking``,
+``think``, ``chat_template_kwargs``): with thinking off the reply has no reasoning.
 
 OpenRouter and DeepSeek always end a stream with a ``choices: []`` usage chunk;
 the OpenAI-style servers (openai, vllm, ollama, llamacpp, think*) send it only when
@@ -52,6 +60,7 @@ from ._script import (
     Dialect,
     Fault,
     FaultKind,
+    Matched,
     Reply,
     Script,
     ToolCallSpec,
@@ -68,6 +77,7 @@ __all__ = [
     "Emulator",
     "Fault",
     "FaultKind",
+    "Matched",
     "Reply",
     "RequestRecord",
     "Script",

@@ -84,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait before the first token (default: 0)",
     )
     parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve at most N chat requests at once; more get an immediate 429 (default: no limit)",
+    )
+    parser.add_argument(
+        "--busy-retry-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the Retry-After header sent with those 429s (default: none, as DeepSeek's API)",
+    )
+    parser.add_argument(
         "--keepalive",
         type=float,
         default=None,
@@ -114,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_token_latency=args.first_token_latency,
         keepalive_interval=args.keepalive,
         tokens_per_chunk=args.tokens_per_chunk,
+        max_concurrent=args.max_concurrent,
+        busy_retry_after=args.busy_retry_after,
     )
     done = threading.Event()
     # SIGTERM (docker stop, kill) should end as cleanly as Ctrl-C does.

@@ -26,6 +26,7 @@ __all__ = [
     "Dialect",
     "Fault",
     "FaultKind",
+    "Matched",
     "Reply",
     "Script",
     "StreamContext",
@@ -182,6 +183,22 @@ class Fault:
 
 
 Script = Reply | Fault
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A scripted item chosen by the request's content, not by its turn: it answers every
+    request whose last user message contains ``text`` (requests sent concurrently, in any
+    order, each get their own reply). In a script file: ``"prompt_contains": "..."``."""
+
+    text: str
+    item: Script
+
+    def matches(self, body: Mapping[str, Any]) -> bool:
+        for message in reversed(body.get("messages") or []):
+            if isinstance(message, Mapping) and message.get("role") == "user":
+                return self.text in _text_of(message.get("content"))
+        return False
 
 
 # --------------------------------------------------------------------------- request helpers
@@ -624,6 +641,82 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     return {"error": {"code": status, "message": message}}
 
 
+# --------------------------------------------------------------------------- today's servers
+
+#: What DeepSeek's own API serves today (wire-format.md section 10), and the names it
+#: retired on 2026-07-24. ``deepseek-v4-flash`` still answers, served by V4.1-Flash.
+DEEPSEEK_SERVED = ("deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro")
+DEEPSEEK_ANSWERS_AS = {"deepseek-v4-flash": "deepseek-flash"}
+DEEPSEEK_RETIRED = ("deepseek-reasoner", "deepseek-chat")
+#: OpenRouter's R1 endpoints advertise these (``GET /api/v1/models``)
+OPENROUTER_R1_PARAMETERS = (
+    "frequency_penalty", "include_reasoning", "max_tokens", "min_p", "presence_penalty",
+    "reasoning", "repetition_penalty", "seed", "stop", "temperature", "tool_choice", "tools",
+    "top_k", "top_p",
+)
+_OWNER = {"vllm": "vllm", "llamacpp": "llamacpp", "ollama": "library"}
+
+
+def models_body(dialect: str) -> dict[str, Any]:
+    """``GET /models`` in the dialect's shape: OpenRouter's with pricing, context length and
+    supported parameters; DeepSeek's ids; a local server's loaded model."""
+    if dialect == "openrouter":
+        def entry(ident: str, name: str, prompt: str, completion: str) -> dict[str, Any]:
+            return {"id": ident, "name": f"{name} (offline emulator)", "object": "model",
+                    "context_length": 163840,
+                    "pricing": {"prompt": prompt, "completion": completion},
+                    "supported_parameters": list(OPENROUTER_R1_PARAMETERS),
+                    "description": "The deepseek-magic offline emulator; no model is running."}
+
+        data = [entry(DEFAULT_MODEL, "DeepSeek: R1", "0.0000007", "0.0000025"),
+                entry("deepseek/deepseek-r1-0528", "DeepSeek: R1 0528", "0.0000005", "0.00000215")]
+    elif dialect == "deepseek":
+        data = [{"id": m, "object": "model", "owned_by": "deepseek"} for m in DEEPSEEK_SERVED]
+    else:
+        owner = _OWNER.get(dialect, "emulator")
+        data = [{"id": DEFAULT_MODEL, "object": "model", "owned_by": owner}]
+    return {"object": "list", "data": data}
+
+
+def deepseek_error(message: str) -> dict[str, Any]:
+    """DeepSeek's (OpenAI-style) error body."""
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                      "code": "invalid_request_error"}}
+
+
+def thinking_off(body: Mapping[str, Any], dialect: str) -> bool:
+    """Whether the request turns thinking off, as this dialect's server reads it."""
+    if dialect == "openrouter":
+        reasoning = body.get("reasoning")
+        return isinstance(reasoning, Mapping) and (
+            reasoning.get("effort") == "none" or reasoning.get("enabled") is False)
+    if dialect == "deepseek":
+        thinking = body.get("thinking")
+        return isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
+    if dialect == "ollama":
+        return body.get("think") is False or body.get("reasoning_effort") == "none"
+    kwargs = body.get("chat_template_kwargs")
+    return isinstance(kwargs, Mapping) and (
+        kwargs.get("enable_thinking") is False or kwargs.get("thinking") is False)
+
+
+def refusal(body: Mapping[str, Any], dialect: str) -> tuple[int, dict[str, Any]] | None:
+    """The error today's DeepSeek API gives for this request, if any: a model it does not
+    serve (retired names included), or a tool turn without ``reasoning_content`` in
+    thinking mode (wire-format.md sections 5 and 10)."""
+    if dialect != "deepseek":
+        return None
+    if body.get("model") not in DEEPSEEK_SERVED:
+        return 400, deepseek_error("Model Not Exist")
+    if not thinking_off(body, dialect):
+        for message in body.get("messages") or ():
+            if isinstance(message, Mapping) and message.get("role") == "assistant" \
+                    and message.get("tool_calls") and "reasoning_content" not in message:
+                return 400, deepseek_error(
+                    "The reasoning_content in the thinking mode must be passed back to the API.")
+    return None
+
+
 # --------------------------------------------------------------------------- huge replies
 
 _HUGE_BLOCK = "The offline emulator streams a very long answer to test memory use. "
@@ -665,10 +758,19 @@ def _reply_from_mapping(data: Mapping[str, Any]) -> Reply:
     return Reply(**{**data, "tool_calls": calls})
 
 
-def script_item(data: Mapping[str, Any]) -> Script:
-    """One script entry: reply keys, optionally with ``"fault": {"kind": ..., ...}``."""
+def script_item(data: Mapping[str, Any]) -> Script | Matched:
+    """One script entry: reply keys, optionally with ``"fault": {"kind": ..., ...}``, and
+    optionally ``"prompt_contains": TEXT`` (a :class:`Matched` entry)."""
     if not isinstance(data, Mapping):
         raise ValueError(f"each script entry must be an object, got {type(data).__name__}")
+    if "prompt_contains" in data:
+        text = data["prompt_contains"]
+        if not isinstance(text, str) or not text:
+            raise ValueError("prompt_contains must be a non-empty string")
+        rest = {k: v for k, v in data.items() if k != "prompt_contains"}
+        item = script_item(rest)
+        assert not isinstance(item, Matched)
+        return Matched(text, item)
     reply_part = {k: v for k, v in data.items() if k != "fault"}
     if "fault" not in data:
         return _reply_from_mapping(reply_part)
@@ -681,7 +783,7 @@ def script_item(data: Mapping[str, Any]) -> Script:
     return Fault(**spec)
 
 
-def load_script(path: str | Path) -> list[Script]:
+def load_script(path: str | Path) -> list[Script | Matched]:
     """Read scripted replies and faults from a JSON file, or YAML (``.yaml``/``.yml``) with PyYAML.
 
     The file holds a list (or ``{"replies": [...]}``) of objects such as

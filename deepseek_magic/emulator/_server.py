@@ -26,11 +26,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._script import (
+    DEEPSEEK_ANSWERS_AS,
     DEFAULT_MODEL,
     DIALECTS,
     Chunk,
     Dialect,
     Fault,
+    Matched,
     Reply,
     Script,
     StreamContext,
@@ -44,7 +46,10 @@ from ._script import (
     huge_token_count,
     huge_tokens,
     keepalive_comment,
+    models_body,
     prompt_tokens,
+    refusal,
+    thinking_off,
     truncate,
     usage_chunk,
 )
@@ -58,15 +63,6 @@ MODELS_PATHS = ("/v1/models", "/api/v1/models")
 #: ``responder(body)`` picks the reply when the queue is empty (None = the default reply).
 Responder = Callable[[dict[str, Any]], Script | None]
 
-MODEL_ENTRY = {
-    "id": DEFAULT_MODEL,
-    "name": "DeepSeek: R1 (offline emulator)",
-    "object": "model",
-    "owned_by": "deepseek-magic-emulator",
-    "context_length": 65536,
-    "pricing": {"prompt": "0.0000007", "completion": "0.0000025"},
-    "description": "The deepseek-magic offline emulator; no model is running.",
-}
 _ABOUT = (
     "deepseek-magic offline emulator: an OpenAI-compatible chat-completions endpoint "
     "for tests and keyless demos. Replies come from the emulator, not from DeepSeek R1.\n"
@@ -115,7 +111,7 @@ class Emulator:
 
     def __init__(
         self,
-        replies: Iterable[Script] | None = None,
+        replies: Iterable[Script | Matched] | None = None,
         responder: Responder | None = None,
         dialect: Dialect = "openrouter",
         token_delay: float = 0.0,
@@ -124,6 +120,8 @@ class Emulator:
         tokens_per_chunk: int = 1,
         port: int = 0,
         host: str = "127.0.0.1",
+        max_concurrent: int | None = None,
+        busy_retry_after: float | None = None,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; choose from {', '.join(DIALECTS)}")
@@ -135,7 +133,15 @@ class Emulator:
         self.tokens_per_chunk = tokens_per_chunk
         self.host = host
         self.port = port
-        self._queue: deque[Script] = deque(replies or ())
+        #: chat requests served at once; one more gets an immediate 429 (DeepSeek's dynamic
+        #: concurrency limit), with ``Retry-After: busy_retry_after`` when that is set
+        self.max_concurrent = max_concurrent
+        self.busy_retry_after = busy_retry_after
+        self._chatting = 0
+        items = list(replies or ())
+        #: items chosen by the request's content (``Matched``), before the queue is asked
+        self._matched = [r for r in items if isinstance(r, Matched)]
+        self._queue: deque[Script] = deque(r for r in items if not isinstance(r, Matched))
         self._cond = threading.Condition()
         self._log: list[RequestRecord] = []
         self._inflight = 0
@@ -197,10 +203,12 @@ class Emulator:
 
     # ----------------------------------------------------------------- script and logs
 
-    def queue(self, *items: Script) -> None:
-        """Append replies or faults; each request consumes one, in order."""
+    def queue(self, *items: Script | Matched) -> None:
+        """Append replies or faults; each request consumes one, in order (a ``Matched``
+        item answers every request it matches instead)."""
         with self._cond:
-            self._queue.extend(items)
+            self._matched.extend(i for i in items if isinstance(i, Matched))
+            self._queue.extend(i for i in items if not isinstance(i, Matched))
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -232,6 +240,7 @@ class Emulator:
         """Forget queued replies and logged requests."""
         with self._cond:
             self._queue.clear()
+            self._matched.clear()
             self._log.clear()
 
     # ----------------------------------------------------------------- used by the handler
@@ -252,11 +261,27 @@ class Emulator:
             self._inflight += delta
             self._cond.notify_all()
 
+    def _enter_chat(self) -> bool:
+        """Count a chat request in; False (not counted) when the server is at capacity."""
+        with self._cond:
+            if self.max_concurrent is not None and self._chatting >= self.max_concurrent:
+                return False
+            self._chatting += 1
+            return True
+
+    def _leave_chat(self) -> None:
+        with self._cond:
+            self._chatting -= 1
+
     def _admit(self, record: RequestRecord) -> Script | None:
         """Log a request and, if it is a valid chat request, take the next queued item."""
         with self._cond:
             self._log.append(record)
             self._cond.notify_all()
+            if record.status == 0:
+                for entry in self._matched:
+                    if entry.matches(record.body):
+                        return entry.item
             if record.status == 0 and self._queue:
                 return self._queue.popleft()
         return None
@@ -270,11 +295,18 @@ class Emulator:
             dialect=dialect,
             gen_id=f"gen-emu-{n}" if dialect == "openrouter" else f"chatcmpl-emu-{n}",
             created=int(time.time()),
-            model=reply.model or (model if isinstance(model, str) and model else DEFAULT_MODEL),
+            model=reply.model or _served_as(dialect, model),
             provider=reply.provider,
             prompt_tokens=prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
         )
+
+
+def _served_as(dialect: str, model: Any) -> str:
+    """The model a reply names: the requested one, or what the server says it really used."""
+    if not isinstance(model, str) or not model:
+        return DEFAULT_MODEL
+    return DEEPSEEK_ANSWERS_AS.get(model, model) if dialect == "deepseek" else model
 
 
 def _shutdown(conn: socket.socket) -> None:
@@ -472,7 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.emu._busy(+1)
         try:
             if path in MODELS_PATHS:
-                self._send_json(200, {"object": "list", "data": [MODEL_ENTRY]})
+                self._send_json(200, models_body(self.emu.dialect))
             elif path == "/health":
                 self._send_json(200, {"status": "ok", "emulator": True})
             elif path == "":
@@ -518,14 +550,34 @@ class _Handler(BaseHTTPRequestHandler):
                 messages = body.get("messages")
                 if not isinstance(messages, list) or not messages:
                     problem = "Input required: 'messages' must be a non-empty array"
-        if problem:
+        refused = None if problem else refusal(record.body, self.emu.dialect)
+        if problem or refused:
             record.status = 400  # marks the record as refused, so nothing is dequeued
+        elif not self.emu._enter_chat():
+            record.status = 429  # over capacity: refused at once, nothing dequeued
         item = self.emu._admit(record)
         self.record = record
         if problem:
             self._send_json(400, error_body(400, problem))
             record.completed = True
             return
+        if refused:
+            self._send_json(*refused)
+            record.completed = True
+            return
+        if record.status == 429:
+            busy = self.emu.busy_retry_after
+            headers = {} if busy is None else {"Retry-After": f"{busy:g}"}
+            busy_body = error_body(429, "Too many concurrent requests; slow down")
+            self._send_json(429, busy_body, headers)
+            record.completed = True
+            return
+        try:
+            self._chat_admitted(record, item)
+        finally:
+            self.emu._leave_chat()
+
+    def _chat_admitted(self, record: RequestRecord, item: Script | None) -> None:
         if item is None and self.emu.responder is not None:
             try:
                 item = self.emu.responder(record.body)
@@ -536,6 +588,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if item is None:
             item = default_reply(record.body)
+        if isinstance(item, Reply) and thinking_off(record.body, item.dialect or self.emu.dialect):
+            item = replace(item, reasoning="", empty_think=False)  # thinking off: no reasoning
         record.script = item
         try:
             if isinstance(item, Fault):

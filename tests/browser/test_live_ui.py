@@ -91,8 +91,9 @@ def test_heights_at_every_frame_and_the_answer_rendered_live(
     # brings them back, is about as tall as the last live frame (at this window width).
     assert abs(end) <= 0.1 * final[-1]["h"], (answer[-1], final[-1])
     assert any(f["elided"] for f in answer)  # (the window did leave blocks out)
-    start = answer[0]["h"] - reasoning[-1]["h"]
-    assert abs(start) <= 0.25 * answer[0]["h"], (reasoning[-1], answer[0])
+    # When the answer starts the output does not shrink: the answer's first lines take the
+    # reasoning box's room (it grows from there with what the answer brings, here a heading).
+    assert answer[0]["h"] >= reasoning[-1]["h"] - 2, (reasoning[-1], answer[0])
     # Largest change between two consecutive live frames while answering.
     steps = [b["h"] - a["h"] for a, b in zip(answer, answer[1:], strict=False)]
     assert max(abs(s) for s in steps) <= 0.5 * final[-1]["h"], steps

@@ -6,6 +6,9 @@
 * :mod:`tests.helpers.faults`: thread/socket footprints, polling, a recording ``sleep``.
 * :mod:`tests.helpers.inert_html`: checks that rendered model output is inert, and the
   hostile corpus they run on.
+* :mod:`tests.helpers.llama_build`: builds llama.cpp's ``llama-server`` and fetches a tiny
+  GGUF model into the user's cache (a script too: ``python3 tests/helpers/llama_build.py``);
+  :mod:`tests.helpers.llama_server` starts and stops it for the llama tier.
 
 No test module imports another test module: what two of them need lives here.
 """

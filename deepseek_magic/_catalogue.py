@@ -1,0 +1,461 @@
+"""The model catalogue: what the configured server serves, at what price and context.
+
+``GET {base_url}/models`` is read once per session and base URL (:func:`load_catalogue`,
+``deepseek_magic.models()``, ``%deepseek_models``) and cached. OpenRouter's answer gives
+pricing, ``context_length`` and ``supported_parameters``; DeepSeek's gives ids; a local
+server gives its loaded models. With no network a dated snapshot shipped with the
+package (``data/models-snapshot.json``) answers, and says its date.
+
+What the catalogue feeds: the short name's resolution (``Provider.reasoning_models``),
+the context guard and the cost estimate (the model's own context length and prices;
+the seed's figures only as the last fallback), the "not served" error, and, from a live
+catalogue only, which parameters the model supports.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._errors import DeepSeekError
+from ._providers import SHORT_NAME
+
+if TYPE_CHECKING:
+    from ._providers import Provider
+    from ._session import Session
+    from ._settings import Settings
+
+__all__ = [
+    "SNAPSHOT_PATH",
+    "Catalogue",
+    "ModelInfo",
+    "Price",
+    "cached_catalogue",
+    "load_catalogue",
+    "models",
+    "not_served_message",
+    "price_for",
+    "snapshot_catalogue",
+]
+
+SNAPSHOT_PATH = Path(__file__).parent / "data" / "models-snapshot.json"
+#: The seed's prices for DeepSeek R1 (US dollars per million tokens): the last fallback.
+SEED_PRICE_IN_PER_M = 0.70
+SEED_PRICE_OUT_PER_M = 2.50
+#: The seed's context length (DeepSeek R1's 64K): the last fallback.
+SEED_CONTEXT_TOKENS = 65_536
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model as a catalogue lists it (None where the server says nothing)."""
+
+    id: str
+    name: str = ""
+    context_length: int | None = None
+    #: US dollars per token
+    prompt_price: float | None = None
+    completion_price: float | None = None
+    cache_read_price: float | None = None
+    #: the request fields the model accepts (OpenRouter publishes them); None = unknown
+    supported_parameters: frozenset[str] | None = None
+
+    @classmethod
+    def from_wire(cls, entry: Mapping[str, Any]) -> ModelInfo | None:
+        ident = entry.get("id")
+        if not isinstance(ident, str) or not ident:
+            return None
+        raw = entry.get("pricing")
+        pricing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        params = entry.get("supported_parameters")
+        meta = entry.get("meta")
+        context = (
+            entry.get("context_length") or entry.get("max_model_len") or entry.get("context_window")
+            # llama-server: one slot's share of --ctx-size, the most a request can use
+            or (meta.get("n_ctx") if isinstance(meta, Mapping) else None)
+        )
+        return cls(
+            id=ident,
+            name=str(entry.get("name") or ""),
+            context_length=int(context)
+            if isinstance(context, (int, float)) and context > 0
+            else None,
+            prompt_price=_price(pricing.get("prompt")),
+            completion_price=_price(pricing.get("completion")),
+            cache_read_price=_price(pricing.get("input_cache_read")),
+            supported_parameters=frozenset(str(p) for p in params)
+            if isinstance(params, list)
+            else None,
+        )
+
+
+def _price(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The models one server lists."""
+
+    base_url: str
+    models: tuple[ModelInfo, ...]
+    source: Literal["live", "snapshot"]
+    #: the snapshot's date, or when the live list was read (UTC, ISO)
+    date: str
+    note: str = ""
+    _by_id: Mapping[str, ModelInfo] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {m.id: m for m in self.models})
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(m.id for m in self.models)
+
+    def get(self, model: str) -> ModelInfo | None:
+        return self._by_id.get(model)
+
+    def closest(self, model: str) -> str | None:
+        found = difflib.get_close_matches(model, self.ids, n=1, cutoff=0.3)
+        return found[0] if found else (self.ids[0] if self.ids else None)
+
+    def describe(self) -> str:
+        if self.source == "snapshot":
+            return f"snapshot of {self.date} shipped with deepseek-magic (not live)" + (
+                f"; {self.note}" if self.note else ""
+            )
+        return (
+            f"live from {self.base_url}/models (read once this session; refresh=True reads again)"
+        )
+
+    def to_records(self, contains: str | None = None) -> list[dict[str, Any]]:
+        needle = (contains or "").lower()
+        rows = []
+        for m in self.models:
+            if needle and needle not in m.id.lower() and needle not in m.name.lower():
+                continue
+            rows.append(
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "context_length": m.context_length,
+                    "prompt_usd_per_m": None
+                    if m.prompt_price is None
+                    else round(m.prompt_price * 1e6, 6),
+                    "completion_usd_per_m": None
+                    if m.completion_price is None
+                    else round(m.completion_price * 1e6, 6),
+                    "supported_parameters": ", ".join(sorted(m.supported_parameters))
+                    if m.supported_parameters is not None
+                    else None,
+                    "source": self.source if self.source == "live" else f"snapshot {self.date}",
+                }
+            )
+        return rows
+
+
+def parse_models(
+    base_url: str, data: Any, *, source: Literal["live", "snapshot"], date: str, note: str = ""
+) -> Catalogue:
+    items = data.get("data") if isinstance(data, Mapping) else data
+    models = tuple(
+        m
+        for m in (ModelInfo.from_wire(e) for e in items or () if isinstance(e, Mapping))
+        if m is not None
+    )
+    return Catalogue(base_url, models, source, date, note)
+
+
+@lru_cache(maxsize=1)
+def _snapshot_data() -> Mapping[str, Any]:
+    return json.loads(SNAPSHOT_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def snapshot_catalogue(provider: Provider, base_url: str = "") -> Catalogue | None:
+    """The shipped snapshot for ``provider`` (None when it has none: local servers)."""
+    data = _snapshot_data()
+    entry = data["providers"].get(provider.name)
+    if entry is None:
+        return None
+    return parse_models(
+        base_url or provider.base_url,
+        entry,
+        source="snapshot",
+        date=data["date"],
+        note=str(entry.get("pricing_note", "")),
+    )
+
+
+# ----------------------------------------------------------------------- session cache
+_CACHE: weakref.WeakKeyDictionary[Session, dict[str, Catalogue]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def cached_catalogue(session: Session, base_url: str) -> Catalogue | None:
+    """The live catalogue read earlier in this session for ``base_url``, if any."""
+    with _LOCK:
+        return _CACHE.get(session, {}).get(base_url.rstrip("/"))
+
+
+def _remember(session: Session, catalogue: Catalogue) -> None:
+    with _LOCK:
+        _CACHE.setdefault(session, {})[catalogue.base_url.rstrip("/")] = catalogue
+
+
+def fetch_catalogue(settings: Settings, http: Any = None, *, timeout: float = 15.0) -> Catalogue:
+    """``GET {base_url}/models`` -> a live Catalogue (raises DeepSeekError on failure)."""
+    import httpx
+
+    from ._client import provider_headers
+
+    headers = provider_headers(settings)
+    url = settings.base_url.rstrip("/") + "/models"
+    try:
+        if http is not None:
+            response = http.get(url, headers=headers, timeout=timeout)
+        else:
+            with httpx.Client(follow_redirects=False, verify=settings.verify_tls) as client:
+                response = client.get(url, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        detail = str(exc).split("\n")[0][:120] or type(exc).__name__
+        if settings.api_key:
+            detail = detail.replace(settings.api_key, "***")
+        raise DeepSeekError(f"could not reach {url}: {detail}") from None
+    if response.status_code != 200:
+        raise DeepSeekError(f"{url} answered HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise DeepSeekError(f"{url} did not answer JSON") from None
+    return parse_models(
+        settings.base_url.rstrip("/"),
+        data,
+        source="live",
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
+
+
+def load_catalogue(
+    session: Session,
+    settings: Settings,
+    *,
+    refresh: bool = False,
+    http: Any = None,
+    snapshot_only: bool = False,
+) -> tuple[Catalogue, str | None]:
+    """The catalogue for ``settings``: the cached live one, else a fresh read (cached),
+    else the snapshot. Returns it and, when the live read failed, why (one line)."""
+    if not snapshot_only:
+        found = None if refresh else cached_catalogue(session, settings.base_url)
+        if found is not None:
+            return found, None
+        try:
+            found = fetch_catalogue(settings, http)
+        except DeepSeekError as exc:
+            problem = str(exc)
+        else:
+            _remember(session, found)
+            return found, None
+    else:
+        problem = "snapshot asked for"
+    snap = snapshot_catalogue(settings.provider, settings.base_url)
+    if snap is None:
+        snap = Catalogue(
+            settings.base_url,
+            (),
+            "snapshot",
+            _snapshot_data()["date"],
+            f"no snapshot for {settings.provider.title}",
+        )
+    return snap, problem
+
+
+def known_catalogue(session: Session | None, settings: Settings) -> Catalogue | None:
+    """What is known without asking the network: the cached live list, else the snapshot."""
+    if session is not None:
+        found = cached_catalogue(session, settings.base_url)
+        if found is not None:
+            return found
+    return snapshot_catalogue(settings.provider, settings.base_url)
+
+
+# ----------------------------------------------------------------------- prices
+@dataclass(frozen=True)
+class Price:
+    """Dollars per token for one model, and where the figures come from."""
+
+    prompt: float
+    completion: float
+    #: "catalogue" (live), "snapshot", "seed" (the last fallback), "user", "free" (a local server)
+    source: str
+    cache_read: float | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        cached = min(cached_tokens, prompt_tokens) if self.cache_read is not None else 0
+        return (
+            (prompt_tokens - cached) * self.prompt
+            + cached * (self.cache_read or 0.0)
+            + completion_tokens * self.completion
+        )
+
+
+SEED_PRICE = Price(SEED_PRICE_IN_PER_M / 1e6, SEED_PRICE_OUT_PER_M / 1e6, "seed")
+FREE = Price(0.0, 0.0, "free")
+
+
+def user_price(config: Mapping[str, Any]) -> Price | None:
+    """The price the user set with ``%deepseek_spend --price IN,OUT`` (dollars per million)."""
+    value = config.get("price")
+    if not value:
+        return None
+    prompt, completion = value
+    return Price(float(prompt) / 1e6, float(completion) / 1e6, "user")
+
+
+def price_for(
+    model: str,
+    provider: Provider,
+    catalogue: Catalogue | None,
+    config: Mapping[str, Any] | None = None,
+) -> Price:
+    """What ``model`` costs per token: the user's price, else nothing for a local server,
+    else the catalogue's (live or snapshot), else the seed's R1 figures."""
+    own = user_price(config or {})
+    if own is not None:
+        return own
+    if provider.free:
+        return FREE
+    info = catalogue.get(model) if catalogue is not None else None
+    if info is not None and info.prompt_price is not None and info.completion_price is not None:
+        source = "catalogue" if catalogue is not None and catalogue.source == "live" else "snapshot"
+        return Price(info.prompt_price, info.completion_price, source, info.cache_read_price)
+    return SEED_PRICE
+
+
+def context_for(model: str, catalogue: Catalogue | None) -> tuple[int, str]:
+    """The model's context length and where it comes from (catalogue, else the seed's)."""
+    info = catalogue.get(model) if catalogue is not None else None
+    if info is not None and info.context_length:
+        return info.context_length, catalogue.source if catalogue is not None else "seed"
+    return SEED_CONTEXT_TOKENS, "seed"
+
+
+# ----------------------------------------------------------------------- not served
+def not_served_message(model: str, provider: Provider, catalogue: Catalogue | None) -> str:
+    """One line: the name, that the server does not serve it, the closest it does."""
+    retired = provider.retired.get(model)
+    why = f" (retired on {retired})" if retired else ""
+    closest = ""
+    if catalogue is not None and catalogue.ids:
+        near = catalogue.closest(model)
+        if retired and provider.reasoning_models:
+            near = provider.resolve_model(SHORT_NAME, catalogue.ids)
+        closest = f"; closest it serves: {near}"
+    return (
+        f"Model {model!r} is not served by {provider.title}{why}{closest}. "
+        "%deepseek_models lists what it serves."
+    )
+
+
+def check_model(model: str, provider: Provider, catalogue: Catalogue | None) -> None:
+    """Refuse (ConfigError, nothing sent) a retired name, or one a live catalogue lacks."""
+    from ._errors import ConfigError
+
+    live_missing = (
+        catalogue is not None
+        and catalogue.source == "live"
+        and catalogue.ids
+        and model not in catalogue.ids
+    )
+    if model in provider.retired or live_missing:
+        raise ConfigError(not_served_message(model, provider, catalogue))
+
+
+_NOT_SERVED_WORDS = (
+    "model not exist",
+    "model_not_found",
+    "does not exist",
+    "not a valid model",
+    "no endpoints found",
+    "model not found",
+    "unknown model",
+    "invalid model",
+)
+
+
+def is_not_served(status: int | None, message: str) -> bool:
+    """Whether an error reply says the model is not served."""
+    text = message.lower()
+    return status in (400, 404, 422) and any(w in text for w in _NOT_SERVED_WORDS)
+
+
+# ----------------------------------------------------------------------- models()
+def models(
+    contains: str | None = None,
+    *,
+    refresh: bool = False,
+    snapshot: bool = False,
+    base_url: str | None = None,
+    provider: str | None = None,
+    api_key: str | None = None,
+    session: Session | None = None,
+) -> Any:
+    """What the configured provider serves, as a pandas DataFrame (a list of dicts without
+    pandas): id, name, context length, prices in dollars per million tokens, supported
+    parameters, source. ``models("deepseek")`` keeps ids or names containing the text.
+
+    Read once per session from ``GET {base_url}/models`` and cached (``refresh=True``
+    reads again); when the server cannot be reached, or with ``snapshot=True``, the dated
+    snapshot shipped with the package answers. ``.attrs["source"]`` says which.
+    """
+    from ._session import SESSION
+    from ._settings import resolve_settings
+
+    session = session or SESSION
+    offline = session.offline
+    if offline is not None and base_url is None and provider is None:
+        base_url = offline.base_url
+        from ._providers import provider_for_dialect
+
+        provider = provider_for_dialect(offline.dialect).name
+    settings = resolve_settings(
+        base_url=base_url,
+        provider=provider,
+        api_key=api_key,
+        config=session.config,
+        require_key=False,
+    )
+    catalogue, problem = load_catalogue(session, settings, refresh=refresh, snapshot_only=snapshot)
+    source = catalogue.describe() + (f" ({problem})" if problem and not snapshot else "")
+    rows = catalogue.to_records(contains)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is in the data extra
+        return rows
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "name",
+            "context_length",
+            "prompt_usd_per_m",
+            "completion_usd_per_m",
+            "supported_parameters",
+            "source",
+        ],
+    )
+    frame.attrs["source"] = source
+    return frame

@@ -1,0 +1,106 @@
+"""``%%deepseek --over DATA -o out``: the cell is a template run once per row.
+
+The template syntax is ``--vars``'s: ``{{column}}`` is the row's value; with ``--vars`` a
+name that is not a column is a notebook variable. Everything is checked before the
+first request (one line, nothing sent); the run itself is :func:`._batch.map_rows`.
+``--dry-run`` prints the estimate; ``--hide-reasoning`` leaves the ``reasoning`` column
+empty (the run file keeps it). ``-o NAME`` gets the DataFrame, also the partial one when
+the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
+
+__all__ = ["OVER_ONLY", "run_over"]
+
+#: flags that mean something only with --over (refused without it, never ignored)
+OVER_ONLY = (("concurrency", "--concurrency"), ("budget", "--budget"), ("run_file", "--run-file"))
+
+#: flags that make no sense for a run over rows (refused, never ignored)
+_REFUSED = (
+    ("sweep", "--sweep"),
+    ("panel", "--panel"),
+    ("chat", "--chat"),
+    ("run_tools", "--run-tools"),
+    ("max_tool_rounds", "--max-tool-rounds"),
+)
+
+
+def _number(args: Any, name: str, cast: Any, text: str) -> Any:
+    raw = getattr(args, name)
+    if raw is None:
+        return None
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise UsageError(f"--{name.replace('_', '-')} {raw}: expected {text}.") from None
+    return value
+
+
+def run_over(magics: Any, args: Any, prompt: str) -> None:
+    from ._batch import DEFAULT_CONCURRENCY, map_rows
+    from ._runfile import DEFAULT_RUN_FILE
+
+    for dest, flag in _REFUSED:
+        if getattr(args, dest):
+            raise UsageError(
+                f"--over runs one independent request per row; {flag} cannot be used with it."
+            )
+    namespace = magics.shell.user_ns
+    if args.over not in namespace:
+        raise UsageError(f"--over {args.over}: no variable of that name in the notebook.")
+    data = namespace[args.over]
+    kwargs = magics._request_kwargs(args)
+    kwargs.pop("max_tool_rounds", None)
+    options = kwargs.pop("options")
+    concurrency = _number(args, "concurrency", int, "a whole number from 1 to 256")
+    budget = _number(args, "budget", float, "US dollars, e.g. 0.50")
+    run_file: Any = args.run_file or DEFAULT_RUN_FILE
+    if isinstance(run_file, str) and run_file.lower() == "none":
+        run_file = None
+    try:
+        frame = map_rows(
+            data,
+            prompt,
+            session=magics.session,
+            template_style="vars",
+            namespace=namespace if args.vars else None,
+            concurrency=concurrency or DEFAULT_CONCURRENCY,
+            budget=budget,
+            run_file=run_file,
+            dry_run=args.dry_run,
+            keep_reasoning=not args.hide_reasoning,
+            **kwargs,
+            **options,
+        )
+    except (OptionError, ConfigError, ToolError) as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt as exc:
+        partial = getattr(exc, "partial", None)
+        if args.out and partial is not None:
+            magics._bind(args.out, partial, last=False)
+        kept = (
+            ""
+            if partial is None
+            else f" Finished rows are kept{' in ' + args.out if args.out else ''} and "
+            "in the run file; run the cell again to resume."
+        )
+        raise Interrupted("Stopped by the kernel's interrupt." + kept) from None
+    except DeepSeekError:
+        raise
+    if args.dry_run:
+        print(frame)
+        return
+    if args.out:
+        magics._bind(args.out, frame, last=False)
+    else:
+        print(
+            "Tip: -o NAME keeps the answers as a DataFrame (the run file keeps them too).",
+            file=sys.stdout,
+        )
