@@ -1,4 +1,4 @@
-"""6. The live view in a real browser: JupyterLab 4 in Chromium, against a naive cell.
+"""7. The live view in a real browser: JupyterLab 4 in Chromium, against a naive cell.
 
 One R1-shaped reply (three quarters reasoning, then a markdown answer with headings, a
 table, code and math) streamed by the in-process emulator at ``rate`` tokens a second

@@ -166,7 +166,7 @@ OBSERVATIONS = """\
   the view keeps 8 frames a second and the off-screen time under 150 ms in the simulation;
   a smaller window of one line would too, at the cost of showing less). With real R1
   tokens (~4 characters of English each) there is a third more budget per second.
-* **In Chromium** (benchmark 6): the naive cell falls tens of seconds behind and keeps the
+* **In Chromium** (benchmark 7): the naive cell falls tens of seconds behind and keeps the
   main thread ~90-97% busy; the magic stays a few points above idle (MathJax typesets the
   answer's completed blocks in every live frame: that is most of its busy time while
   answering). The height figures: the reasoning box keeps one height for every reasoning
