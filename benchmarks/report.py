@@ -417,4 +417,9 @@ def write(out: Path, *, mode: str, size: dict[str, Any], machine: dict[str, Any]
         md += [f"### {SECTION_TITLES[name]}", "", _method(name), "", _details(name, s["raw"]), "",
                f"*{s['seconds']:.0f} s.*", ""]
     md += ["## Changes made because of these measurements", "", CHANGES, "## Observations", "", OBSERVATIONS]
+    from .lite import kept_section  # measured separately (python -m benchmarks.lite): kept as it is
+
+    lite = kept_section(out / "BENCHMARKS.md")
+    if lite:
+        md += ["", lite, ""]
     (out / "BENCHMARKS.md").write_text("\n".join(md), encoding="utf-8")

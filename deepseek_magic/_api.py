@@ -7,12 +7,13 @@ network before this succeeds) and :func:`_finish` (tool rounds, conversation, hi
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ._catalogue import Catalogue, check_model, known_catalogue, price_for
-from ._errors import DeepSeekError, OptionError
+from ._errors import ConfigError, DeepSeekError, OptionError
 from ._events import ChatEvent
 from ._options import validate_options
 from ._providers import provider_for_dialect
@@ -23,7 +24,7 @@ from ._settings import Provider, Settings, resolve_settings
 from ._tools import prepare_tools, run_tool_call
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
-    from ._client import AsyncClient, ChatStream, Client
+    from ._client import AsyncChatStream, AsyncClient, ChatStream, Client
 
 __all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
 
@@ -110,6 +111,9 @@ def prepare(
                                 require_key=require_key and not keyless, first_token_timeout=first_token_timeout)
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
+    refusal = _browser_refusal(settings.base_url) if sys.platform == "emscripten" else None
+    if refusal is not None:  # in JupyterLite: a host that refuses pages, said before sending
+        raise ConfigError(refusal)
     catalogue = known_catalogue(session, settings)
     if settings.short_name_used and catalogue is not None:
         model = settings.provider.resolve_model(settings.requested_model, catalogue.ids)
@@ -150,6 +154,12 @@ def _build_args(session: Session, settings: Settings, catalogue: Catalogue | Non
         "supported": info.supported_parameters if info is not None else None,
         "price": lambda model: price_for(model or settings.model, provider, catalogue, config),
     }
+
+
+def _browser_refusal(url: str) -> str | None:
+    from ._fetch_transport import browser_refusal
+
+    return browser_refusal(url)
 
 
 def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool = False) -> dict[str, Any]:
@@ -395,7 +405,9 @@ def ask(
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
 
-async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient | None = None) -> Result:
+async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient | None = None,
+                        on_event: EventHook | None = None,
+                        on_stream: Callable[[AsyncChatStream], None] | None = None) -> Result:
     """The awaitable twin of :func:`run_prepared`."""
     import asyncio
 
@@ -412,8 +424,12 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
                 continue
             stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
                                    max_reply_chars=prep.max_reply_chars)
+            if on_stream is not None:
+                on_stream(stream)
             try:
-                await stream.run()
+                async for event in stream:
+                    if on_event is not None:
+                        on_event(event, stream)
             except DeepSeekError as exc:
                 _explain_not_served(exc, prep, session)
                 loop.failed(exc, stream.result)

@@ -31,6 +31,7 @@ from ._errors import (
     status_error,
 )
 from ._events import ChatEvent, ChunkParser, ErrorEvent
+from ._fetch_transport import AsyncFetchTransport, FetchTransport, in_browser
 from ._request import Request
 from ._result import Result
 from ._retry import RetryPolicy, parse_retry_after
@@ -535,6 +536,12 @@ def _tls(verify: bool) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify)
 
 
+def _verify(verify: bool, transport: object) -> ssl.SSLContext | bool:
+    """The TLS context, built only when httpx's own transport will use it (a browser's
+    fetch does its own TLS; a given transport ignores it)."""
+    return _tls(verify) if transport is None else verify
+
+
 class Client:
     """A connection pool for sync requests (one per session is plenty)."""
 
@@ -542,7 +549,10 @@ class Client:
                  verify: bool = True, policy: RetryPolicy | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:
         self._own = http is None
-        self.http = http or httpx.Client(transport=transport, verify=_tls(verify), follow_redirects=False)
+        if http is None and transport is None and in_browser():
+            transport = FetchTransport()  # pyodide (JupyterLite): no sockets, use fetch
+        self.http = http or httpx.Client(transport=transport, verify=_verify(verify, transport),
+                                         follow_redirects=False)
         self.policy = policy
         #: how to wait between retries (tests pass a recorder)
         self.sleep = sleep
@@ -566,7 +576,10 @@ class AsyncClient:
                  http: httpx.AsyncClient | None = None, verify: bool = True,
                  policy: RetryPolicy | None = None, sleep: Callable[[float], Any] | None = None) -> None:
         self._own = http is None
-        self.http = http or httpx.AsyncClient(transport=transport, verify=_tls(verify), follow_redirects=False,
+        if http is None and transport is None and in_browser():
+            transport = AsyncFetchTransport()
+        self.http = http or httpx.AsyncClient(transport=transport, verify=_verify(verify, transport),
+                                              follow_redirects=False,
                                               limits=httpx.Limits(max_connections=64))
         self.policy = policy
         #: how to wait between retries (an async function; tests pass a recorder)

@@ -89,9 +89,14 @@ class ThreadTimer:
                 self._due = at
                 self._cond.notify()
             if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="deepseek-live-timer",
-                                               daemon=True)
-                self.thread.start()
+                thread = threading.Thread(target=self._run, name="deepseek-live-timer",
+                                          daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no threads (a browser kernel): no trailing frames
+                    self._stopped = True
+                    return
+                self.thread = thread
 
     def _run(self) -> None:
         with self._cond:

@@ -429,12 +429,18 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         only, never in the notebook, the history or any output."""
         import getpass
 
-        key = getpass.getpass("API key (hidden): ").strip()
+        browser = sys.platform == "emscripten"  # JupyterLite: the kernel is this tab
+        key = getpass.getpass("API key (hidden, kept in this tab only): " if browser
+                              else "API key (hidden): ").strip()
         if not key:
             print("No key entered; nothing changed.")
             return
         self.session.config["api_key"] = key
-        print(f"Key stored for this session ({mask_key(key)}); it is not saved in the notebook.")
+        if browser:
+            print(f"Key stored in this browser tab only ({mask_key(key)}): it is sent only to the "
+                  "provider, never saved in the notebook, and gone when the tab is closed or reloaded.")
+        else:
+            print(f"Key stored for this session ({mask_key(key)}); it is not saved in the notebook.")
 
     @line_magic
     def deepseek_history(self, line: str = "") -> Any:

@@ -22,6 +22,7 @@ import argparse
 import atexit
 import os
 import shlex
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from ._session import Session
 
 if TYPE_CHECKING:  # the emulator (http.server & co.) loads when offline mode is used, not at %load_ext
     from .emulator import Emulator
+    from .emulator._inkernel import InKernelEmulator
 
 __all__ = [
     "ENV_OFFLINE",
@@ -51,7 +53,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 # Emulators started here and not yet stopped, for the atexit hook.
-_running: set[Emulator] = set()
+_running: set[Emulator | InKernelEmulator] = set()
 _running_lock = threading.Lock()
 _atexit_registered = False
 # Sessions whose environment setting has been applied, or whose user chose explicitly with
@@ -112,19 +114,26 @@ def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------- the switch
-def start_offline(session: Session, **emulator_kwargs: Any) -> Emulator:
+def start_offline(session: Session, **emulator_kwargs: Any) -> Emulator | InKernelEmulator:
     """Start the emulator on 127.0.0.1 in the background and point ``session`` at it.
 
     ``emulator_kwargs`` go to :class:`~deepseek_magic.emulator.Emulator` (``replies``,
     ``dialect``, ``token_delay``, ``first_token_latency`` ...). A running one is replaced,
-    so new options take effect.
+    so new options take effect. In a browser kernel (pyodide), or with ``in_kernel=True``,
+    the same replies are served inside the kernel instead (no socket there).
     """
     global _atexit_registered
     from .emulator import Emulator
 
     stop_offline(session)
-    emulator_kwargs.setdefault("host", "127.0.0.1")
-    emu = Emulator(**emulator_kwargs).start()
+    if emulator_kwargs.pop("in_kernel", sys.platform == "emscripten"):
+        # No sockets in a browser kernel (JupyterLite): the same replies, served in-kernel.
+        from .emulator._inkernel import InKernelEmulator
+
+        emu: Emulator | InKernelEmulator = InKernelEmulator(**emulator_kwargs).start()
+    else:
+        emulator_kwargs.setdefault("host", "127.0.0.1")
+        emu = Emulator(**emulator_kwargs).start()
     with _running_lock:
         _running.add(emu)
         if not _atexit_registered:
@@ -154,14 +163,19 @@ def _stop_all() -> None:
         emu.stop(timeout=2.0)
 
 
-def _on_line(emu: Emulator) -> str:
+def _on_line(emu: Emulator | InKernelEmulator) -> str:
     details = [f"{emu.dialect} format"]
     if emu.token_delay:
         details.append(f"{1.0 / emu.token_delay:g} tokens/s")
     if emu.first_token_latency:
         details.append(f"{emu.first_token_latency:g} s latency")
-    return (f"Offline mode ON: answers come from the bundled emulator at {emu.base_url} "
+    where = "inside this kernel" if _is_in_kernel(emu) else f"at {emu.base_url}"
+    return (f"Offline mode ON: answers come from the bundled emulator {where} "
             f"({', '.join(details)}), not from DeepSeek R1. %deepseek_offline off to go back.")
+
+
+def _is_in_kernel(emu: object) -> bool:
+    return type(emu).__name__ == "InKernelEmulator"
 
 
 def offline_status(session: Session) -> str:

@@ -18,6 +18,7 @@ is imported here, so only when the panel is used.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -187,6 +188,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.last_error: BaseException | None = None
         #: the threads of the current (or last) Send / Compare
         self.threads: list[threading.Thread] = []
+        #: the asyncio tasks of the current Send / Compare in a browser kernel (no threads)
+        self.tasks: list[Any] = []
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._runs: list[_Run] = []
@@ -362,7 +365,10 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
                 self._say("stopped", "Stopping…")
             streams = [s for run in self._runs for s in run.streams]
         for stream in streams:
-            stream.close()  # wakes the reading thread at once (see ChatStream.close)
+            if hasattr(stream, "close"):
+                stream.close()  # wakes the reading thread at once (see ChatStream.close)
+        for task in self.tasks:  # a browser kernel's requests (see _start)
+            task.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running Send / Compare to finish; True when it has."""
@@ -380,6 +386,14 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.send_button.disabled = self.compare_button.disabled = True
         self.stop_button.disabled = False
         self._say("running", f"Sending {len(runs)} requests…" if len(runs) > 1 else "Sending…")
+        if sys.platform == "emscripten":
+            # A browser kernel (JupyterLite) has no threads, and a click handler cannot wait
+            # on fetch: each request runs as a task on the page's event loop instead.
+            import asyncio
+
+            self.threads = []
+            self.tasks = [asyncio.ensure_future(self._work_async(run, runs, kind)) for run in runs]
+            return
         self.threads = [threading.Thread(target=self._work, args=(run, runs, kind), daemon=True,
                                          name=f"deepseek-panel-{i}") for i, run in enumerate(runs)]
         for thread in self.threads:
@@ -391,34 +405,43 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         except BaseException as exc:  # noqa: BLE001 - a thread must never print a traceback into a cell
             run.error = run.error or exc
         finally:
-            with self._lock:
-                self._pending -= 1
-                last = self._pending == 0
-            if last:
-                try:
-                    state, text = self._finished(runs, kind)
-                except BaseException as exc:  # noqa: BLE001
-                    self.last_error = exc
-                    state, text = "error", "⚠ " + _describe(exc)
-                with self._lock:
-                    self._busy = False
-                    self._say(state, text)
-                self.send_button.disabled = self.compare_button.disabled = False
-                self.stop_button.disabled = True
+            self._finish_one(runs, kind)
 
-    def _execute(self, run: _Run) -> None:
+    def _finish_one(self, runs: list[_Run], kind: str) -> None:
+        """One request of a Send / Compare ended; the last one writes the final status."""
+        with self._lock:
+            self._pending -= 1
+            last = self._pending == 0
+        if not last:
+            return
+        try:
+            state, text = self._finished(runs, kind)
+        except BaseException as exc:  # noqa: BLE001
+            self.last_error = exc
+            state, text = "error", "⚠ " + _describe(exc)
+        with self._lock:
+            self._busy = False
+            self._say(state, text)
+        self.send_button.disabled = self.compare_button.disabled = False
+        self.stop_button.disabled = True
+
+    def _live(self, run: _Run) -> tuple[LiveView, Callable[[Any], None], Callable[[Any, Any], None]]:
         live = LiveView(_display_into(run.view), max_rate=self.live_rate, offline=run.prep.settings.offline)
         live.start()
 
         def on_stream(stream: Any) -> None:
             with self._lock:
                 run.streams.append(stream)
-            if self._stop_event.is_set():  # Stop came before this stream (or tool round) began
+            if self._stop_event.is_set() and hasattr(stream, "close"):  # Stop came first
                 stream.close()
 
         def on_event(event: Any, stream: Any) -> None:
             live.event(event, stream)
 
+        return live, on_stream, on_event
+
+    def _execute(self, run: _Run) -> None:
+        live, on_stream, on_event = self._live(run)
         result: Result | None
         try:
             result = run_prepared(run.prep, session=self.session, on_stream=on_stream, on_event=on_event)
@@ -430,6 +453,32 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         except BaseException:
             live.close()  # no timer thread left behind
             raise
+        self._show(run, live, result)
+
+    async def _work_async(self, run: _Run, runs: list[_Run], kind: str) -> None:
+        """:meth:`_work` for a browser kernel: the request as a task, Stop cancels it."""
+        import asyncio
+
+        from ._api import arun_prepared
+
+        live, on_stream, on_event = self._live(run)
+        result: Result | None = None
+        try:
+            result = await arun_prepared(run.prep, session=self.session, on_stream=on_stream,
+                                         on_event=on_event)
+        except (KeyboardInterrupt, asyncio.CancelledError) as exc:  # Stop; the partial is kept
+            run.stopped = True
+            result = getattr(exc, "partial", None)
+        except DeepSeekError as exc:
+            run.error, result = exc, exc.partial
+        except BaseException as exc:  # noqa: BLE001 - a task must never print a traceback into a cell
+            run.error = exc
+        try:
+            self._show(run, live, result)
+        finally:
+            self._finish_one(runs, kind)
+
+    def _show(self, run: _Run, live: LiveView, result: Result | None) -> None:
         run.result = result
         if result is not None:
             with self._lock:

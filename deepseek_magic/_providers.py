@@ -110,6 +110,8 @@ class Provider:
     free: bool = False
     #: the emulator dialect that speaks like this provider (offline mode uses its rules)
     dialect: str | None = None
+    #: why a web page (JupyterLite) cannot call it: it sends no CORS headers ("" = it can)
+    browser_refusal: str = ""
     #: one line for the README's provider table
     note: str = ""
 
@@ -201,6 +203,10 @@ PROVIDERS: dict[str, Provider] = {
             "DeepSeek",
             "https://api.deepseek.com",
             hosts=("deepseek.com",),
+            browser_refusal="DeepSeek's API does not accept requests from a web page (it sends "
+            "no CORS headers), so it cannot be used from JupyterLite: use OpenRouter here "
+            "(%deepseek_key, provider openrouter, the same R1), or run the notebook in Jupyter "
+            "on a computer.",
             key_env="DEEPSEEK_API_KEY",
             key_url="https://platform.deepseek.com/api_keys",
             # the default model's OpenRouter id means the same here: today's reasoning model

@@ -761,3 +761,27 @@ def test_cli_serves_and_prints_its_url(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_cors_option_answers_pages_like_openrouter() -> None:
+    """With cors=True a browser page on another origin may POST with OpenRouter's allowed
+    headers; a preflight asking for any other header is refused (no CORS headers)."""
+    import httpx
+
+    with Emulator(cors=True) as emu:
+        ok = httpx.request("OPTIONS", emu.base_url + "/chat/completions", headers={
+            "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-title"})
+        assert ok.status_code == 204 and ok.headers["access-control-allow-origin"] == "*"
+        assert "authorization" in ok.headers["access-control-allow-headers"]
+        bad = httpx.request("OPTIONS", emu.base_url + "/chat/completions", headers={
+            "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,user-agent"})
+        assert bad.status_code == 403
+        reply = httpx.post(emu.base_url + "/chat/completions",
+                           json={"messages": [{"role": "user", "content": "q"}]})
+        assert reply.headers["access-control-allow-origin"] == "*"
+    with Emulator() as plain:
+        question = {"messages": [{"role": "user", "content": "q"}]}
+        reply = httpx.post(plain.base_url + "/chat/completions", json=question)
+        assert "access-control-allow-origin" not in reply.headers

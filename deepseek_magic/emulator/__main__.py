@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="send SSE comment keep-alives this often while waiting (default: none)",
     )
+    parser.add_argument(
+        "--cors",
+        action="store_true",
+        help="answer web pages on any origin as OpenRouter does (CORS), e.g. a JupyterLite site",
+    )
     return parser
 
 
@@ -128,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_token_latency=args.first_token_latency,
         keepalive_interval=args.keepalive,
         tokens_per_chunk=args.tokens_per_chunk,
+        cors=args.cors,
         max_concurrent=args.max_concurrent,
         busy_retry_after=args.busy_retry_after,
     )

@@ -68,6 +68,12 @@ _ABOUT = (
     "for tests and keyless demos. Replies come from the emulator, not from DeepSeek R1.\n"
     "POST /v1/chat/completions   GET /v1/models   GET /health\n"
 )
+#: the request headers OpenRouter's CORS preflight allows (a page may send only these)
+CORS_ALLOWED_HEADERS = ("authorization", "content-type", "http-referer", "x-title", "accept")
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Generation-Id, Retry-After",
+}
 _POLL = 0.25  # longest a wait sleeps before re-checking the stop flag (stop() also wakes it)
 
 
@@ -120,6 +126,7 @@ class Emulator:
         tokens_per_chunk: int = 1,
         port: int = 0,
         host: str = "127.0.0.1",
+        cors: bool = False,
         max_concurrent: int | None = None,
         busy_retry_after: float | None = None,
     ) -> None:
@@ -133,6 +140,8 @@ class Emulator:
         self.tokens_per_chunk = tokens_per_chunk
         self.host = host
         self.port = port
+        #: answer web pages on other origins as OpenRouter does (CORS), for JupyterLite
+        self.cors = cors
         #: chat requests served at once; one more gets an immediate 429 (DeepSeek's dynamic
         #: concurrency limit), with ``Retry-After: busy_retry_after`` when that is set
         self.max_concurrent = max_concurrent
@@ -409,6 +418,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.record is not None:
             self.record.status = status
         self.send_response(status)
+        if self.emu.cors:
+            headers = {**_CORS_HEADERS, **headers}
         for name, value in headers.items():
             self.send_header(name, value)
         if chunked:
@@ -497,6 +508,21 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     # ----------------------------------------------------------------- routes
+
+    def do_OPTIONS(self) -> None:
+        """A CORS preflight: allowed (with ``cors=True``) only for the headers OpenRouter
+        allows, so a page sending any other header fails as it would there."""
+        self.record, self.chunked = None, False
+        wanted = self.headers.get("Access-Control-Request-Headers", "")
+        asked = [h.strip().lower() for h in wanted.split(",") if h.strip()]
+        if not self.emu.cors or any(h not in CORS_ALLOWED_HEADERS for h in asked):
+            self._send(403, b"", "text/plain")  # no CORS headers: the browser refuses the request
+            return
+        self._send(204, b"", "text/plain", {
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": ", ".join(CORS_ALLOWED_HEADERS),
+            "Access-Control-Max-Age": "600",
+        })
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")

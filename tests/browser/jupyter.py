@@ -668,3 +668,35 @@ def nudge_slider(
     key = "ArrowRight" if steps > 0 else "ArrowLeft"
     for _ in range(abs(steps)):
         handle.press(key)
+
+
+# Records every distinct state of the cell's live view (and whether the final view is
+# there) in window.__dsmFrames, from before the cell runs until the test reads them.
+WATCH_JS = r"""(cell) => {
+    const frames = [];
+    const text = (root, sel) => { const e = root.querySelector(sel); return e ? e.textContent : null; };
+    const snap = () => {
+        const live = cell.querySelector('.jp-OutputArea .dsm-live');
+        const state = {
+            status: live ? text(live, '.dsm-status') : null,
+            reasoning: live ? text(live, '.dsm-reasoning-tail') : null,
+            answer: live ? text(live, '.dsm-answer-body') : null,
+            final: cell.querySelector('.jp-OutputArea details.dsm-reasoning') !== null,
+            outputs: cell.querySelectorAll('.jp-OutputArea-child').length,
+        };
+        const last = frames[frames.length - 1];
+        if (!last || JSON.stringify(last) !== JSON.stringify(state)) frames.push(state);
+    };
+    new MutationObserver(snap).observe(cell, {subtree: true, childList: true, characterData: true});
+    window.__dsmFrames = frames;
+}"""
+
+
+def watch_live_view(page: Page, cell: int) -> None:
+    """Start recording cell ``cell``'s live-view frames (call before running it)."""
+    code_cells(page).nth(cell).evaluate(WATCH_JS)
+
+
+def recorded_frames(page: Page) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = page.evaluate("() => window.__dsmFrames")
+    return frames

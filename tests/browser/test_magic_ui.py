@@ -25,7 +25,6 @@ they come back.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -38,10 +37,12 @@ from .jupyter import (
     code_cells,
     interrupt_kernel,
     open_notebook,
+    recorded_frames,
     run_all,
     screenshot,
     wait_cells_done,
     wait_kernel_idle,
+    watch_live_view,
 )
 
 LOAD = "%load_ext deepseek_magic"
@@ -63,38 +64,6 @@ ANSWER = (
 
 STDERR = '[data-mime-type="application/vnd.jupyter.stderr"]'
 TRACEBACK = "Traceback (most recent call last)"
-
-# Records every distinct state of the cell's live view (and whether the final view is
-# there) in window.__dsmFrames, from before the cell runs until the test reads them.
-WATCH_JS = r"""(cell) => {
-    const frames = [];
-    const text = (root, sel) => { const e = root.querySelector(sel); return e ? e.textContent : null; };
-    const snap = () => {
-        const live = cell.querySelector('.jp-OutputArea .dsm-live');
-        const state = {
-            status: live ? text(live, '.dsm-status') : null,
-            reasoning: live ? text(live, '.dsm-reasoning-tail') : null,
-            answer: live ? text(live, '.dsm-answer-body') : null,
-            final: cell.querySelector('.jp-OutputArea details.dsm-reasoning') !== null,
-            outputs: cell.querySelectorAll('.jp-OutputArea-child').length,
-        };
-        const last = frames[frames.length - 1];
-        if (!last || JSON.stringify(last) !== JSON.stringify(state)) frames.push(state);
-    };
-    new MutationObserver(snap).observe(cell, {subtree: true, childList: true, characterData: true});
-    window.__dsmFrames = frames;
-}"""
-
-
-def watch_live_view(page: Page, cell: int) -> None:
-    """Start recording cell ``cell``'s live-view frames (call before running it)."""
-    code_cells(page).nth(cell).evaluate(WATCH_JS)
-
-
-def recorded_frames(page: Page) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = page.evaluate("() => window.__dsmFrames")
-    return frames
-
 
 def token_count(status: str) -> int:
     """``thinking… · ≈42 tokens · 1.3 s`` -> 42."""
