@@ -111,7 +111,7 @@ def _publisher_class() -> type:
         def publish(self, data: dict[str, Any], metadata: dict[str, Any] | None = None, source: Any = None,
                     *, transient: dict[str, Any] | None = None, update: bool = False, **kwargs: Any) -> None:
             msg = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
-            size = len(json.dumps(msg, default=str).encode("utf-8"))
+            size = len(json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"))  # as jupyter_client packs it
             self.messages.append((time.perf_counter(), size, update))
             self.last, self.last_size = data, size
 

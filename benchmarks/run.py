@@ -34,15 +34,17 @@ SIZES: dict[str, dict[str, Any]] = {
              "realistic_rate": 200.0, "realistic_tokens": 1000, "sustained_tokens": 4000,
              "simulated": (40.0, 4000), "prompts": 16, "latency": 1.0,
              "conc_tokens": 200, "load_samples": 15, "call_samples": 5, "memory_tokens": 64_000,
-             "batch_rows": 2000, "once_rows": 300, "scale_rows": 10_000, "batch_latency": 0.1},
+             "batch_rows": 2000, "once_rows": 300, "scale_rows": 10_000, "batch_latency": 0.1,
+             "browser_tokens": 2400, "browser_rate": 40.0},
     "smoke": {"stream_tokens": 600, "rounds": 1, "sweep": [200, 400], "realistic_rate": 2000.0,
               "realistic_tokens": 200, "sustained_tokens": 400, "simulated": (40.0, 400),
               "prompts": 3, "latency": 0.2, "conc_tokens": 40, "load_samples": 1,
               "call_samples": 1, "memory_tokens": 600,
-              "batch_rows": 40, "once_rows": 30, "scale_rows": 200, "batch_latency": 0.05},
+              "batch_rows": 40, "once_rows": 30, "scale_rows": 200, "batch_latency": 0.05,
+              "browser_tokens": 0, "browser_rate": 40.0},
 }
 
-BENCHMARKS = ("streaming", "traffic", "concurrency", "loadtime", "memory", "batch")
+BENCHMARKS = ("streaming", "traffic", "concurrency", "loadtime", "memory", "batch", "browser")
 
 
 def _cpu_model() -> str:
@@ -89,7 +91,7 @@ def machine() -> dict[str, Any]:
 
 
 def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure], dict[str, Any]]]]:
-    from . import batch, concurrency, loadtime, memory, streaming, traffic
+    from . import batch, browser, concurrency, loadtime, memory, streaming, traffic
 
     def stream_and_traffic() -> tuple[list[Figure], dict[str, Any]]:
         figures, raw = streaming.run(size["stream_tokens"], size["rounds"])
@@ -104,6 +106,9 @@ def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure],
         "memory": lambda: memory.run(size["memory_tokens"]),
         "batch": lambda: batch.run(size["batch_rows"], size["once_rows"], size["scale_rows"],
                                    size["batch_latency"]),
+        # A real browser and a 60 s reply: not in the smoke run.
+        "browser": (lambda: browser.run(size["browser_tokens"], size["browser_rate"]))
+        if size["browser_tokens"] else (lambda: ([], {"skipped": "smoke run"})),
     }
 
 

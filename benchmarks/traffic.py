@@ -82,44 +82,79 @@ def _rate(times: list[float], start: float, end: float) -> float:
 
 def _wire_size(bundle: dict[str, Any], metadata: dict[str, Any]) -> int:
     msg = {"data": bundle, "metadata": metadata, "transient": {"display_id": "0" * 32}}
-    return len(json.dumps(msg, default=str).encode("utf-8"))
+    # UTF-8, as jupyter_client packs messages (json.dumps with ensure_ascii=False)
+    return len(json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"))
 
 
-def simulate(rate: float, tokens: int) -> dict[str, Any]:
+class _ManualTimer:
+    """The live view's trailing-frame timer on the simulation's fake clock."""
+
+    def __init__(self, fire: Any) -> None:
+        self.fire, self.due = fire, None
+
+    def arm(self, at: float) -> None:
+        if self.due is None or at < self.due:
+            self.due = at
+
+    def cancel(self) -> None:
+        self.due = None
+
+
+def simulate(rate: float, tokens: int, *, answer_share: float = 0.5, stall: tuple[int, float] | None = None
+             ) -> dict[str, Any]:
     """The live view at ``rate`` tokens a second with a fake clock: frames per second over
-    time and total bytes against the final output, without waiting for real time."""
+    time and total bytes against the final output, without waiting for real time.
+    ``stall=(after, seconds)``: the server is silent for that long after ``after`` tokens."""
     from deepseek_magic._accumulate import Accumulator
     from deepseek_magic._events import ContentDelta, ReasoningDelta
     from deepseek_magic._live import LiveView
     from deepseek_magic._render import render_result
     from deepseek_magic.emulator import tokenize
 
-    reply = make_reply(tokens)
+    from ._corpus import answer_text, reasoning_text
+
+    answer_tokens = int(tokens * answer_share)
     now = [0.0]
     frames: list[tuple[float, int]] = []
-    view = LiveView(lambda b, m, update: frames.append((now[0], _wire_size(b, m))), clock=lambda: now[0])
+    timers: list[_ManualTimer] = []
+    view = LiveView(lambda b, m, update: frames.append((now[0], _wire_size(b, m))), clock=lambda: now[0],
+                    timer=lambda fire: timers.append(_ManualTimer(fire)) or timers[-1])
+    timer = timers[0]
     view.start()
     acc = Accumulator()
 
-    class Stream:
-        accumulator = acc
-
-        @property
-        def result(self) -> Any:
-            return acc.snapshot(elapsed=now[0])
-
-    stream = Stream()
-    events = [ReasoningDelta(t) for t in tokenize(reply.reasoning)] + [ContentDelta(t) for t in tokenize(reply.answer)]
+    events = ([ReasoningDelta(t) for t in tokenize(reasoning_text(tokens - answer_tokens))]
+              + [ContentDelta(t) for t in tokenize(answer_text(answer_tokens))])
+    arrivals = []
     for i, event in enumerate(events):
-        now[0] = i / rate
+        t = i / rate + (stall[1] if stall is not None and i >= stall[0] else 0.0)
+        while timer.due is not None and timer.due <= t:
+            now[0], timer.due = timer.due, None
+            timer.fire()
+        now[0] = t
         acc.add(event)
-        view.tick(stream)
-    final = _wire_size(*render_result(stream.result))
+        view.event(event)
+        arrivals.append(t)
+    while timer.due is not None:
+        now[0], timer.due = timer.due, None
+        timer.fire()
     span = now[0]
+    final = _wire_size(*render_result(acc.snapshot(elapsed=span)))
     times = [t for t, _ in frames]
+    # How long each token waited for a frame that shows it.
+    waits, j = [], 0
+    for a in arrivals:
+        while j < len(times) and times[j] < a:
+            j += 1
+        waits.append((times[j] if j < len(times) else span) - a)
+    gaps = sorted(b - a for a, b in zip(times[1:], times[2:]))
+    answer_at = (len(events) - len(tokenize(answer_text(answer_tokens)))) / rate
     return {"rate": rate, "tokens": tokens, "seconds": span, "frames": len(frames),
             "bytes": sum(b for _, b in frames) + final, "final_bytes": final,
             "early_per_s": _rate(times, 0.0, min(4.0, span / 4)), "late_per_s": _rate(times, span / 2, span),
+            "answer_per_s": _rate(times, answer_at, span), "reasoning_per_s": _rate(times, 0.0, answer_at),
+            "p95_gap": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None, "max_wait": max(waits),
+            "trailing": view.trailing,
             "per_second": [sum(int(t) == s for t in times) for s in range(int(span) + 1)]}
 
 
@@ -138,6 +173,10 @@ def run(sizes: list[int], realistic_rate: float, realistic_tokens: int,
     late = _rate(long["live_times"], span / 2, span)
     sim = simulate(*simulated)
     slow = simulate(*short)
+    # R1's shape: 60 s at 40 tokens/s, three quarters reasoning; at 10, 40 and 200 tokens/s,
+    # and at 40 with a 2 s stall in the middle of the reasoning.
+    shaped = {r: simulate(r, simulated[1], answer_share=0.25) for r in (10.0, 40.0, 200.0)}
+    stalled = simulate(40.0, simulated[1], answer_share=0.25, stall=(simulated[1] // 3, 2.0))
 
     big = [s for s in sweep if s["tokens"] >= 4000] or sweep
     growth = slope([s["tokens"] for s in big], [s["bytes"] for s in big]) if len(big) > 1 else None
@@ -180,5 +219,17 @@ def run(sizes: list[int], realistic_rate: float, realistic_tokens: int,
                f"final output {slow['final_bytes']:,} B", "<= 20x", 20.0,
                note=f"{slow['frames']} frames over {slow['seconds']:.0f} s"),
     ]
-    return figures, {"simulated": sim, "simulated_short": slow, "sweep": sweep, "realistic": {**real, "rate": realistic_rate},
+    for r, res in shaped.items():
+        figures.append(Figure(f"traffic.rate{r:g}.bytes_ratio", f"simulated {r:g} tokens/s, R1's shape "
+                              f"({res['tokens']:,} tokens, 3/4 reasoning): total bytes / final output",
+                              res["bytes"] / res["final_bytes"], "x", f"final output {res['final_bytes']:,} B",
+                              "<= 20x", 20.0, note=f"{res['frames']} frames over {res['seconds']:.0f} s"))
+        figures.append(Figure(f"traffic.rate{r:g}.fps", f"simulated {r:g} tokens/s: frames per second "
+                              "(reasoning / answer)", res["frames"] / res["seconds"], "/s",
+                              f"{res['reasoning_per_s']:.1f} / {res['answer_per_s']:.1f}",
+                              ">= 8" if r == 40.0 else "", 8.0 if r == 40.0 else None, higher_is_better=True))
+    figures.append(Figure("traffic.stall.max_wait", "simulated 40 tokens/s with a 2 s stall: longest a token "
+                          "waits for a frame", stalled["max_wait"] * 1000, "ms", "", "<= 150 ms", 150.0,
+                          note=f"{stalled['trailing']} frames sent by the timer"))
+    return figures, {"shaped": shaped, "stalled": stalled, "simulated": sim, "simulated_short": slow, "sweep": sweep, "realistic": {**real, "rate": realistic_rate},
                      "sustained": {**long, "rate": realistic_rate, "early_per_s": early, "late_per_s": late}}

@@ -1,44 +1,137 @@
-"""The live view: one display, updated in place while R1 streams, throttled.
+"""The live view: one display, updated in place while R1 streams, paced.
 
-This is the thin impure shell around the pure renderer (``_render.py``). It owns one
-``display_id``; it sends an update only when
+This is the thin impure shell around the live model (``_live_state.py``, pure). It
+owns one ``display_id`` and sends a frame
 
-* at least ``1 / max_rate`` seconds passed since the last one (at most ``max_rate``
-  updates a second, whatever the token rate), and
-* the bytes sent so far stay within ``byte_factor`` times the text received plus a
-  fixed allowance: the live frames are bounded in size (the tail of the reasoning and
-  answer), so total traffic grows linearly with the reply, never quadratically;
+* when something visible changed and at least ``1 / max_rate`` seconds passed since the
+  last frame (at most ``max_rate`` frames a second, whatever the token rate);
+* also when no further event comes: a frame that is due is sent by a timer (one daemon
+  thread per stream, started at the first frame it has to hold back, stopped and joined
+  when the stream ends or is interrupted), so no received text waits behind a pause of
+  the server for longer than one frame interval;
+* within a byte budget: the frames sent so far stay within ``byte_factor`` times the
+  estimated final output of what arrived plus ``byte_allowance``; past it, a frame goes
+  when the text since the last one pays for it, or once the stream has gone quiet, so
+  total traffic stays linear in the reply and a slow stream gets fewer frames, while
+  held-back text still shows without waiting for another event.
 
-plus one final update that replaces the live frame with the rendered result. In a
-terminal (no rich frontend) it prints the text as it arrives instead.
+Frames are bounded in size (a few lines of reasoning, the answer's last rendered
+blocks), so at R1's usual 40 tokens a second the budget does not bind and the view
+keeps ``max_rate`` frames a second to the end. One final frame (:meth:`LiveView.finish`)
+replaces the live one with the rendered result; no frame is sent after it.
+
+Threads: the reading loop calls :meth:`LiveView.event` (and sends a due frame itself);
+the timer renders from the live model, never from the accumulator the reading loop is
+writing, under the view's lock. ipykernel sends display messages from any thread (its
+iopub socket forwards them to its I/O thread); the timer runs in a copy of the cell's
+``contextvars`` context, so its messages carry the cell's parent header even when the
+kernel handles other messages (a widget's) meanwhile. In a terminal (no rich
+frontend) :class:`TerminalView` prints the text as it arrives instead.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
+import threading
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
 
 from ._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
+from ._live_state import LiveState
 
-__all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR", "DEFAULT_BYTE_ALLOWANCE"]
+__all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR",
+           "DEFAULT_BYTE_ALLOWANCE", "ThreadTimer"]
 
-DEFAULT_MAX_RATE = 8.0  # updates per second
-# The final output takes at least ~2.5 bytes per character of reply (HTML, markdown and
-# plain copies), so 40 bytes of live frames per character keeps all the traffic within
-# ~20x the final output, while leaving a stream at R1's usual 30-60 tokens/s a few
-# frames a second (live frames are ~1-3 KB).
-DEFAULT_BYTE_FACTOR = 40  # bytes of live frames per character of reply
-DEFAULT_BYTE_ALLOWANCE = 16_000  # bytes allowed before the reply has grown (status-only frames are small)
+DEFAULT_MAX_RATE = 8.0  # frames per second
+# The budget is counted against an estimate of the final output for what arrived so far
+# (``LiveState.final_estimate``: ~2 bytes per character of reasoning, ~4 per character of
+# answer, more for tables and math), so 17.5x of it keeps all the traffic within ~20x the
+# final output, and an answer, whose final form costs more, gets more frames' worth.
+DEFAULT_BYTE_FACTOR = 17.5  # bytes of live frames per byte the final output will take
+DEFAULT_BYTE_ALLOWANCE = 8_000  # bytes allowed before the reply has grown
+_EPSILON = 1e-4  # seconds: a timer woken this close to its time is on time
 
 
 def _bundle_size(bundle: dict[str, Any]) -> int:
     return sum(len(v.encode("utf-8")) if isinstance(v, str) else 0 for v in bundle.values())
 
 
+class Timer(Protocol):
+    """Calls back once at (or soon after) the time it was last armed for."""
+
+    def arm(self, at: float) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class ThreadTimer:
+    """One daemon thread that calls ``fire`` when the armed time comes; :meth:`cancel`
+    stops it and joins it (no thread is left behind)."""
+
+    def __init__(self, fire: Callable[[], None], clock: Callable[[], float] = time.monotonic,
+                 context: contextvars.Context | None = None) -> None:
+        self._fire = fire
+        self._clock = clock
+        self._context = context
+        self._cond = threading.Condition()
+        self._due: float | None = None
+        self._stopped = False
+        self.thread: threading.Thread | None = None
+
+    def arm(self, at: float) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            if self._due is None or at < self._due:
+                self._due = at
+                self._cond.notify()
+            if self.thread is None:
+                thread = threading.Thread(target=self._run, name="deepseek-live-timer",
+                                          daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no threads (a browser kernel): no trailing frames
+                    self._stopped = True
+                    return
+                self.thread = thread
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if self._due is None:
+                    self._cond.wait()
+                    continue
+                delay = self._due - self._clock()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                self._due = None
+                self._cond.release()
+                try:
+                    if self._context is not None:
+                        self._context.run(self._fire)
+                    else:
+                        self._fire()
+                except Exception:  # noqa: BLE001 - a frame that fails must not kill the view
+                    pass
+                finally:
+                    self._cond.acquire()
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._due = None
+            self._cond.notify()
+        thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+
 class LiveView:
-    """Throttled in-place display of a stream (rich frontends: JupyterLab, VS Code ...)."""
+    """Paced in-place display of a stream (rich frontends: JupyterLab, VS Code ...)."""
 
     def __init__(
         self,
@@ -49,6 +142,7 @@ class LiveView:
         byte_allowance: int = DEFAULT_BYTE_ALLOWANCE,
         clock: Callable[[], float] = time.monotonic,
         offline: bool = False,
+        timer: Callable[[Callable[[], None]], Timer] | None = None,
     ) -> None:
         #: ``display(bundle, metadata, update: bool)``: shows the first frame, updates after
         self._display = display
@@ -58,44 +152,123 @@ class LiveView:
         self.clock = clock
         self.offline = offline
         self.started = clock()
+        self.state = LiveState(offline=offline)
+        self._lock = threading.RLock()
         self._last = float("-inf")
-        #: frames sent (the first display included) and their total size in bytes
+        self._last_size = 0
+        self._first_text: float | None = None
+        self._last_event = float("-inf")
+        self._events = 0  # events that changed the view
+        self._size_at_last = 0.0  # the final output's estimate when the last frame was sent
+        self._dirty = False
+        self._stream: Any = None
+        #: True once the final frame is sent (or the view closed): nothing is sent after
+        self.closed = False
+        #: frames sent (the first display and the final one included) and their bytes
         self.updates = 0
         self.bytes_sent = 0
+        #: frames sent by the timer (no event came to send them)
+        self.trailing = 0
         self._shown = False
+        if timer is None:
+            context = contextvars.copy_context()
+            timer = lambda fire: ThreadTimer(fire, clock, context)  # noqa: E731
+        self.timer: Timer = timer(self._on_timer)
 
+    # ------------------------------------------------------------------ input
     def start(self) -> None:
-        from ._render import render_live
-        from ._result import Result
+        """The first frame ("waiting…")."""
+        with self._lock:
+            self._send(self.state.frame(0.0), {})
 
-        self._send(render_live(Result(offline=self.offline), elapsed=0.0), {})
+    def event(self, event: ChatEvent, stream: Any = None) -> bool:
+        """Called for each event of the stream (``stream``: whose round it is). Sends a
+        frame when one is due, else makes sure the timer sends it. Returns whether a
+        frame went out now."""
+        with self._lock:
+            if self.closed:
+                return False
+            if stream is not None and stream is not self._stream:
+                if self._stream is not None:
+                    self.state.new_round()
+                self._stream = stream
+            if not self.state.add(event):
+                return False
+            now = self._last_event = self.clock()
+            self._events += 1
+            if self._first_text is None and self.state.text_size:
+                self._first_text = now
+            self._dirty = True
+            wait = self._wait(now)
+            if wait <= 0:
+                self._frame(now)
+                return True
+        self.timer.arm(now + wait)
+        return False
 
-    def due(self, text_size: int) -> bool:
-        """Whether a frame may be sent now (cheap: no rendering)."""
-        now = self.clock()
-        if now - self._last < 1.0 / self.max_rate:
-            return False
-        return self.bytes_sent <= self.byte_factor * text_size + self.byte_allowance
+    # ------------------------------------------------------------------ pacing
+    def _wait(self, now: float) -> float:
+        """Seconds until a frame may be sent (0: now)."""
+        wait = 1.0 / self.max_rate - (now - self._last)
+        if wait > _EPSILON:
+            return wait
+        size = self.state.final_estimate
+        if self.bytes_sent + self._last_size <= self.byte_factor * size + self.byte_allowance:
+            return 0.0
+        # Over the budget: a frame is sent when the text that arrived since the last one
+        # pays for it, or once the stream has gone quiet (no event for twice the usual gap
+        # between events, and at least a frame interval), so a pause of the server never
+        # holds back text that arrived before it, while a steady slow stream is paced.
+        if self.byte_factor * (size - self._size_at_last) >= self._last_size:
+            return 0.0
+        first = now if self._first_text is None else self._first_text
+        usual = (self._last_event - first) / max(self._events - 1, 1)
+        wait = self._last_event + max(2.0 * usual, 1.0 / self.max_rate) - now
+        return wait if wait > _EPSILON else 0.0
 
-    def tick(self, stream: Any) -> bool:
-        """Called after each event: sends a frame when due. Returns whether it did."""
-        if not self.due(stream.accumulator.text_size):
-            return False
-        from ._render import render_live
+    def _on_timer(self) -> None:
+        with self._lock:
+            if self.closed or not self._dirty:
+                return
+            now = self.clock()
+            wait = self._wait(now)
+            if wait <= 0:
+                self._frame(now)
+                self.trailing += 1
+                return
+        self.timer.arm(now + wait)
 
-        self._send(render_live(stream.result, elapsed=self.clock() - self.started), {})
-        return True
+    def due(self) -> bool:
+        """Whether a frame is waiting to be sent (text arrived since the last frame)."""
+        return self._dirty and not self.closed
 
+    # ------------------------------------------------------------------ output
     def finish(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
-        """The final frame: always sent, replacing the live one."""
-        self._send(bundle, metadata, force=True)
+        """The final frame: always sent, replacing the live one; nothing is sent after it."""
+        self.close()
+        with self._lock:
+            self._send(bundle, metadata)
 
-    def _send(self, bundle: dict[str, Any], metadata: dict[str, Any], force: bool = False) -> None:
+    def close(self) -> None:
+        """Stop the timer (joining its thread); no live frame is sent after this."""
+        with self._lock:
+            self.closed = True
+            self._dirty = False
+        self.timer.cancel()
+
+    def _frame(self, now: float) -> None:
+        self._send(self.state.frame(now - self.started), {})
+        self._size_at_last = self.state.final_estimate
+        self._dirty = False
+
+    def _send(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
+        size = _bundle_size(bundle)
         self._display(bundle, metadata, self._shown)
         self._shown = True
         self._last = self.clock()
+        self._last_size = size
         self.updates += 1
-        self.bytes_sent += _bundle_size(bundle)
+        self.bytes_sent += size
 
 
 class TerminalView:

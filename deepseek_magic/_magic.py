@@ -278,11 +278,12 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             term = TerminalView(show_reasoning=show_reasoning)
             on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
         else:
-            view = live = LiveView(displayer(), max_rate=pick("live_rate", None, self.session.config)[0], offline=prep.settings.offline)
+            rate = pick("live_rate", None, self.session.config)[0]
+            view = live = LiveView(displayer(), max_rate=rate, offline=prep.settings.offline)
             live.start()
 
             def on_event(event: Any, stream: Any) -> None:
-                view.tick(stream)
+                view.event(event, stream)
 
         def finish(result: Result) -> None:
             self._bind(args.out, result)
@@ -309,17 +310,21 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                 live.finish({"text/plain": ""}, {})  # remove the "waiting…" frame
 
         try:
-            result = run_prepared(prep, session=self.session, on_event=on_event)
-        except DeepSeekError as exc:
-            keep(exc.partial)
-            raise
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "partial", None)
-            keep(partial)
-            # One line instead of a traceback through httpx; still a KeyboardInterrupt,
-            # so the cell fails and "Run all" stops.
-            raise Interrupted("Stopped by the kernel's interrupt.", partial=partial) from None
-        finish(result)
+            try:
+                result = run_prepared(prep, session=self.session, on_event=on_event)
+            except DeepSeekError as exc:
+                keep(exc.partial)
+                raise
+            except KeyboardInterrupt as exc:
+                partial = getattr(exc, "partial", None)
+                keep(partial)
+                # One line instead of a traceback through httpx; still a KeyboardInterrupt,
+                # so the cell fails and "Run all" stops.
+                raise Interrupted("Stopped by the kernel's interrupt.", partial=partial) from None
+            finish(result)
+        finally:
+            if live is not None:
+                live.close()  # the timer's thread is stopped and joined, whatever happened
 
     def _spend_note(self) -> str | None:
         """``session $0.0123`` for the footer, once the session has spent something."""

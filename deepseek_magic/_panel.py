@@ -452,7 +452,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
                 stream.close()
 
         def on_event(event: Any, stream: Any) -> None:
-            live.tick(stream)
+            live.event(event, stream)
 
         return live, on_stream, on_event
 
@@ -466,6 +466,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             result = getattr(exc, "partial", None)
         except DeepSeekError as exc:
             run.error, result = exc, exc.partial
+        except BaseException:
+            live.close()  # no timer thread left behind
+            raise
         self._show(run, live, result)
 
     async def _work_async(self, run: _Run, runs: list[_Run], kind: str) -> None:
@@ -502,6 +505,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             live.finish(render_error(str(run.error)), {})
         elif result is not None:
             live.finish(*render_result(result))
+        live.close()  # (a no-op after finish) the timer's thread is stopped and joined
         if run.footer is not None:
             state, text = self._summary(run)
             # A finished column's view ends with the result's footer: only news goes here.

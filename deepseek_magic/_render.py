@@ -480,13 +480,6 @@ def render_plain_final(result: Result, *, show_reasoning: bool = False) -> str:
 
 
 # ---------------------------------------------------------------- live view
-_PHASES = {
-    "waiting": "waiting…",
-    "thinking": "thinking…",
-    "answering": "answering…",
-    "tool_calls": "calling tools…",
-    "done": "done",
-}
 _ESCAPED_WIDTH = {"&": 5, "<": 4, ">": 4, '"': 6, "'": 6}
 
 
@@ -516,74 +509,29 @@ def _escaped_tail(text: str, limit: int) -> str:
     return escaped
 
 
-def _plain_tail(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return "…" + text[-(limit - 1) :] if limit > 1 else ""
+def render_live(result: Result, *, elapsed: float) -> dict[str, str]:
+    """The view while streaming, for a snapshot ``result`` (the live view itself builds
+    the same frame from the events, see :mod:`._live_state`): the reasoning's last lines
+    (while thinking) or its one-line summary, the answer rendered block by block with the
+    final view's safe renderer (the last blocks only), and a status line.
 
-
-def _live_status(result: Result, elapsed: float) -> str:
-    if result.usage.completion_tokens is not None:
-        tokens = f"{result.usage.completion_tokens:,} tokens"
-    else:
-        tokens = f"≈{_estimate_tokens(result.reasoning) + _estimate_tokens(result.answer):,} tokens"
-    parts = [_PHASES.get(result.phase, result.phase), tokens, f"{elapsed:.1f} s"]
-    if result.rounds:
-        parts.append(f"round {len(result.rounds) + 1}")
-    if result.phase == "tool_calls":
-        names = ", ".join(_oneline(c.name, 40) for c in result.tool_calls[:5])
-        parts.append(names + (", …" if len(result.tool_calls) > 5 else ""))
-    if result.interrupted:
-        parts.append("interrupted")
-    elif result.error:
-        parts.append(f"⚠ {_oneline(result.error, 200)}")
-    if result.offline:
-        parts.append("offline emulator, not DeepSeek R1")
-    return " · ".join(parts)
-
-
-#: the live view's plain-text copy shows only this much of the tail: rich frontends never
-#: display it, and every byte of a live frame is sent again at each update
-_LIVE_PLAIN_TAIL = 240
-
-
-def render_live(
-    result: Result, *, elapsed: float, max_reasoning_chars: int = 800, max_answer_chars: int = 2400
-) -> dict[str, str]:
-    """The view while streaming: a status line, then the tail of the reasoning (while
-    thinking) or a one-line reasoning summary and the tail of the answer.
-
-    Cheap and bounded: only the tails are escaped, no markdown is parsed (the
-    final view does that), and the HTML is at most a constant plus
-    ``max_reasoning_chars + max_answer_chars`` characters. MathJax is told to
-    skip the whole live view: half-streamed math would flicker at every redraw.
+    Bounded in size whatever the reply's length; the block still growing is marked for
+    MathJax to skip, so half-streamed math is never typeset.
     """
-    status = _live_status(result, elapsed)
-    html_parts = [f'<div class="dsm-status" style="{_MUTED}">{escape(status)}</div>']
-    plain_parts = [f"[{status}]"]
+    from ._events import ContentDelta, ReasoningDelta, ToolCallDelta
+    from ._live_state import LiveState
+
+    state = LiveState(offline=result.offline)
+    state.round = len(result.rounds) + 1
+    if result.reasoning:
+        state.add(ReasoningDelta(result.reasoning))
     if result.answer:
-        if result.reasoning:
-            summary = f"▸ {_reasoning_summary(result, with_time=False)}"
-            html_parts.append(
-                f'<div class="dsm-reasoning-summary" style="{_MUTED}">{escape(summary)}</div>'
-            )
-            plain_parts.append(summary)
-        html_parts.append(
-            f'<div class="dsm-answer-tail" style="{_PRE_WRAP}">'
-            f"{_escaped_tail(result.answer, max_answer_chars)}</div>"
-        )
-        plain_parts.append(_plain_tail(result.answer, min(max_answer_chars, _LIVE_PLAIN_TAIL)))
-    elif result.reasoning:
-        html_parts.append(
-            f'<div class="dsm-reasoning-tail" style="{_BOX}{_PRE_WRAP}{_MUTED}">'
-            f"{_escaped_tail(result.reasoning, max_reasoning_chars)}</div>"
-        )
-        plain_parts.append(_plain_tail(result.reasoning, min(max_reasoning_chars, _LIVE_PLAIN_TAIL)))
-    html = (
-        f'<div class="deepseek-magic dsm-live {IGNORE_MATH_CLASS}" style="{_ROOT}">'
-        f"{''.join(html_parts)}</div>"
-    )
-    return {"text/html": html, "text/plain": _terminal_safe("\n".join(plain_parts))}
+        state.add(ContentDelta(result.answer))
+    for i, call in enumerate(result.tool_calls):
+        state.add(ToolCallDelta(index=i, name=call.name or "?"))
+    state.completion_tokens = result.usage.completion_tokens
+    state.error = result.error
+    return state.frame(elapsed, interrupted=result.interrupted)
 
 
 # ---------------------------------------------------------------- errors

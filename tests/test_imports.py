@@ -8,9 +8,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "deepseek_magic"
 
-#: lazy imports both ways, on purpose: a Result renders itself (``_repr_mimebundle_``) and
-#: the option table's README section reads the provider table
-ALLOWED = {frozenset({"_render", "_result"}), frozenset({"_options", "_providers"})}
+#: lazy imports both ways, known and kept for now: a Result renders itself
+#: (``_repr_mimebundle_``); the option table's README section reads the provider table;
+#: ``render_live`` builds a ``LiveState``, which borrows the renderer's offline note and
+#: scrubber (the live view, issue 13). A new cycle fails this test.
+ALLOWED = {
+    frozenset({"_render", "_result"}),
+    frozenset({"_options", "_providers"}),
+    frozenset({"_render", "_live_state"}),
+}
 
 
 def imports(path: Path) -> set[str]:
@@ -63,8 +69,20 @@ def test_the_walker_finds_a_cycle() -> None:
     assert imports(PACKAGE / "_magic.py") >= {"_display", "_api", "_call"}
 
 
+def _groups(pairs: set[frozenset[str]]) -> list[set[str]]:
+    """The allowed pairs merged where they share a module (a cycle through two of them)."""
+    groups: list[set[str]] = []
+    for pair in pairs:
+        touching = [g for g in groups if g & pair]
+        merged = set(pair).union(*touching)
+        groups = [g for g in groups if not g & pair] + [merged]
+    return groups
+
+
 def test_no_import_cycles_between_the_modules() -> None:
-    assert cycles(graph()) - ALLOWED == set()
+    groups = _groups(ALLOWED)
+    new = {pair for pair in cycles(graph()) if not any(pair <= g for g in groups)}
+    assert new == set()
 
 
 def test_the_magic_and_the_panel_share_display_and_do_not_import_each_other() -> None:

@@ -680,7 +680,7 @@ WATCH_JS = r"""(cell) => {
         const state = {
             status: live ? text(live, '.dsm-status') : null,
             reasoning: live ? text(live, '.dsm-reasoning-tail') : null,
-            answer: live ? text(live, '.dsm-answer-tail') : null,
+            answer: live ? text(live, '.dsm-answer-body') : null,
             final: cell.querySelector('.jp-OutputArea details.dsm-reasoning') !== null,
             outputs: cell.querySelectorAll('.jp-OutputArea-child').length,
         };

@@ -1,0 +1,403 @@
+"""What the live view shows, built from the chat events, and its frame (pure, no I/O).
+
+The live view keeps its own small model of the stream instead of reading the
+accumulator: its trailing-frame timer renders from another thread, and this model is
+only touched under the view's lock. It is bounded whatever the reply's length:
+
+* the reasoning: its last :data:`REASONING_TAIL` characters, shown in a box of a fixed
+  height (:data:`REASONING_LINES` lines, the newest text at the bottom), so frames do
+  not grow and the box does not jump line by line; when the answer starts, the box gives
+  way to the final view's one-line summary, and "Answer" and the answer's first line
+  take the room it had, so the output keeps its height;
+* the answer: rendered with the final view's safe renderer (:mod:`._markdown`, raw
+  HTML off), block by block. A block is rendered once, when the next one starts (so
+  its math is typeset once it is whole); the block still growing is rendered on its own
+  and marked for MathJax to skip, so an unclosed fence or ``$`` only ever affects that
+  block, never the answer above it. The window keeps the last :data:`ANSWER_WINDOW`
+  bytes of rendered blocks; earlier ones are summed up in one line and come back with
+  the final view.
+
+The layout follows the final view's (reasoning summary, "Answer", the answer, a
+footer-like status line at the bottom), so the final render replaces the live frame
+with output of nearly the same height.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from ._events import (
+    ChatEvent,
+    ContentDelta,
+    ContentWasReasoning,
+    ErrorEvent,
+    FinishEvent,
+    ReasoningDelta,
+    ToolCallDelta,
+    UsageEvent,
+)
+from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
+
+__all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
+
+#: characters of reasoning kept and shown (one or two lines of a notebook's width)
+REASONING_TAIL = 200
+#: the reasoning box's height, in lines
+REASONING_LINES = 3
+#: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
+ANSWER_WINDOW = 350
+#: a growing block longer than this is shown by its last lines (about this many characters)
+GROWING_SHOWN = 300
+#: a growing block longer than this is parsed again only when it grew by a quarter
+GROWING_PARSE_LIMIT = 4_000
+
+_IGN = IGNORE_MATH_CLASS
+_MUTED = "opacity:.7"
+_SUMMARY = "opacity:.75"
+_STATUS = "opacity:.65;font-size:.85em;margin-top:.4em"
+# The newest text at the bottom of a box of fixed height (older lines overflow at the top).
+_BOX = (
+    "border-left:3px solid #8886;padding:0 .75em;margin:.25em 0 .5em;white-space:pre-wrap;"
+    "word-break:break-all;opacity:.7;overflow:hidden;display:flex;flex-flow:column;"
+    "justify-content:end;"
+)
+_BOX_EM = 1.5 * REASONING_LINES  # the root's line-height is 1.5
+# The answer's first frames keep the box's room (its height and margins, less the summary
+# line): the output does not shrink when the answer starts, then grows with it.
+_ANSWER_MIN_EM = _BOX_EM + 0.75 - 1.5
+_NOTE = (
+    "border:1px solid rgba(230,160,0,0.75);background:rgba(230,160,0,0.12);"
+    "border-radius:3px;padding:0.2em 0.6em;margin:0 0 0.4em 0;font-weight:600;"
+)
+_PHASES = {
+    "waiting": "waiting…",
+    "thinking": "thinking…",
+    "answering": "answering…",
+    "tool_calls": "calling tools…",
+}
+
+
+def _estimate_tokens(chars: int) -> int:
+    return (chars + 3) // 4
+
+
+def _oneline(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class _Tail:
+    """The last ``keep`` characters of a growing text (amortised O(1) per character)."""
+
+    __slots__ = ("keep", "_text")
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._text = ""
+
+    def add(self, text: str) -> None:
+        self._text += text
+        if len(self._text) > 2 * self.keep:
+            self._text = self._text[-self.keep :]
+
+    def value(self) -> str:
+        return self._text[-self.keep :]
+
+    def clear(self) -> None:
+        self._text = ""
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _last_lines(text: str, limit: int) -> str:
+    """The end of a long growing block, about ``limit`` characters, to render on its own:
+    whole lines (or the last words of one long line), after the fence line when the block
+    is fenced code, so it still renders as code."""
+    cut = text.rfind("\n", 0, len(text) - limit)
+    tail = text[cut + 1 :] if cut != -1 else text[-limit:].split(" ", 1)[-1]
+    fence = _FENCE.match(text)
+    if fence and not tail.startswith(fence.group(1)):
+        tail = text[: text.find("\n") + 1] + tail
+    return "…" + tail if not fence and tail[:1].isalnum() else tail
+
+
+def _block_starts(source: str) -> list[int]:
+    """Line numbers where the top-level blocks of ``source`` start (markdown-it's map)."""
+    from ._markdown import _parse
+
+    tokens, _ = _parse(source)
+    return [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map and t.block]
+
+
+@dataclass
+class _Block:
+    html: str
+    size: int
+    em: float  # its estimated height
+
+
+#: characters in a line of a notebook's output at a usual width (1280 px window, 14 px
+#: font): used only to reserve about the right room for blocks outside the live window
+LINE_CHARS = 150
+
+
+def estimate_em(source: str) -> float:
+    """About how tall ``source`` (one markdown block) renders in a notebook, in ``em``:
+    headings, fenced code, tables and display math by their lines, text by its wrapped
+    lines, each with the margin JupyterLab gives it."""
+    lines = source.strip("\n").split("\n")
+    first = lines[0].lstrip()
+    if first.startswith("#"):
+        return 2.8
+    if _FENCE.match(first):
+        return 1.4 * max(len(lines) - 2, 1) + 2.2
+    if first.startswith("|"):
+        return 2.1 * max(len(lines) - 1, 1) + 1.0
+    if first.startswith(("$$", "\\[")):
+        return 1.5 * len(lines) + 1.5
+    return 1.5 * sum(-(-len(line) // LINE_CHARS) or 1 for line in lines) + 1.0
+
+
+class AnswerBlocks:
+    """The answer as rendered blocks: completed ones rendered once, the last one growing."""
+
+    def __init__(self, window: int = ANSWER_WINDOW) -> None:
+        self.window = window
+        self.blocks: deque[_Block] = deque()
+        self.window_bytes = 0
+        #: completed blocks dropped from the top of the window
+        self.elided = 0
+        #: their estimated height: the room the live view keeps for them
+        self.elided_em = 0.0
+        self._pending: list[str] = []
+        self._pending_size = 0
+        #: bytes of HTML of every block rendered so far (the window's and the elided ones)
+        self.html_bytes = 0
+        self._parsed_at = 0  # pending size at the last parse of a long growing block
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_size += len(text)
+
+    def _growing(self) -> str:
+        if len(self._pending) > 1:
+            self._pending = ["".join(self._pending)]
+        return self._pending[0] if self._pending else ""
+
+    def commit(self) -> None:
+        """Render the blocks that are complete (another block has started after them)."""
+        size = self._pending_size
+        if size > GROWING_PARSE_LIMIT and size < self._parsed_at * 1.25:
+            return  # a long block: parse again only when it grew by a quarter
+        source = self._growing()
+        if "\n" not in source:
+            return
+        self._parsed_at = size
+        starts = _block_starts(source)
+        if len(starts) < 2:
+            return
+        lines = source.split("\n")
+        cut = len("\n".join(lines[: starts[-1]])) + 1  # up to the last block's first line
+        rest = source[cut:]
+        for a, b in zip(starts, starts[1:], strict=False):
+            block = "\n".join(lines[a:b])
+            self._push(markdown_to_html(block), estimate_em(block))
+        self._pending = [rest] if rest else []
+        self._pending_size = len(rest)
+        self._parsed_at = 0
+
+    def _push(self, html: str, em: float) -> None:
+        if not html.strip():
+            return
+        block = _Block(html, len(html.encode("utf-8")), em)
+        self.html_bytes += block.size
+        self.blocks.append(block)
+        self.window_bytes += block.size
+        while self.window_bytes > self.window and len(self.blocks) > 1:
+            gone = self.blocks.popleft()
+            self.window_bytes -= gone.size
+            self.elided += 1
+            self.elided_em += gone.em
+
+    def growing_html(self) -> str:
+        text = self._growing().strip("\n")
+        if not text:
+            return ""
+        if len(text) > GROWING_SHOWN:
+            text = _last_lines(text, GROWING_SHOWN)
+        return f"<div class='dsm-growing {_IGN}'>{markdown_to_html(text)}</div>"
+
+    @property
+    def growing_size(self) -> int:
+        return self._pending_size
+
+    def html(self) -> str:
+        """The window: a line for the blocks above it, the completed blocks, the growing one."""
+        self.commit()
+        parts = []
+        if self.elided:
+            # The room the earlier blocks will take in the final view is kept, so the
+            # text being read does not move when they come back.
+            n = self.elided
+            parts.append(
+                f"<div class='dsm-elided {_IGN}' style='{_MUTED};height:{self.elided_em:.1f}em;"
+                f"border-left:2px dashed #8884;padding-left:.6em'>⋯ {n} earlier part"
+                f"{'s' if n > 1 else ''} of the answer, shown in full when it ends</div>"
+            )
+        parts.extend(b.html for b in self.blocks)
+        parts.append(self.growing_html())
+        return "".join(parts)
+
+    def take_text(self) -> str:
+        """The growing text (for a reply whose "answer" turns out to be reasoning)."""
+        text = self._growing()
+        self.__init__(self.window)  # type: ignore[misc]
+        return text
+
+
+class LiveState:
+    """The live view's model: fed events (:meth:`add`), rendered to a frame (:meth:`frame`)."""
+
+    def __init__(self, *, offline: bool = False) -> None:
+        self.offline = offline
+        self.reasoning = _Tail(REASONING_TAIL)
+        self.answer = AnswerBlocks()
+        self.reasoning_chars = 0
+        self.answer_chars = 0
+        self.completion_tokens: int | None = None
+        self.tool_names: list[str] = []
+        self.round = 1
+        self.error: str | None = None
+        self.finished = False
+
+    # ------------------------------------------------------------------ input
+    def new_round(self) -> None:
+        """A tool round's follow-up request: its own reasoning and answer."""
+        round_ = self.round + 1
+        self.__init__(offline=self.offline)  # type: ignore[misc]
+        self.round = round_
+
+    def add(self, event: ChatEvent) -> bool:
+        """Take one event; True when it changes what the view shows."""
+        if isinstance(event, ReasoningDelta):
+            self.reasoning.add(event.text)
+            self.reasoning_chars += len(event.text)
+        elif isinstance(event, ContentDelta):
+            self.answer.add(event.text)
+            self.answer_chars += len(event.text)
+        elif isinstance(event, ContentWasReasoning):
+            self.reasoning.add(self.answer.take_text())
+            self.reasoning_chars += self.answer_chars
+            self.answer_chars = 0
+        elif isinstance(event, ToolCallDelta):
+            if event.name and event.index >= len(self.tool_names):
+                self.tool_names.append(event.name)
+            elif not self.tool_names:
+                self.tool_names.append("?")
+        elif isinstance(event, UsageEvent):
+            tokens = event.usage.get("completion_tokens")
+            self.completion_tokens = tokens if isinstance(tokens, int) else None
+        elif isinstance(event, ErrorEvent):
+            self.error = event.message
+        elif isinstance(event, FinishEvent):
+            self.finished = True
+        else:
+            return False
+        return True
+
+    @property
+    def phase(self) -> str:
+        if self.tool_names:
+            return "tool_calls"
+        if self.answer_chars:
+            return "answering"
+        if self.reasoning_chars:
+            return "thinking"
+        return "waiting"
+
+    @property
+    def text_size(self) -> int:
+        return self.reasoning_chars + self.answer_chars
+
+    @property
+    def final_estimate(self) -> float:
+        """About the bytes the final output will take for what arrived so far: the
+        reasoning twice (escaped HTML, a markdown fence), the answer's markdown and plain
+        copies and its rendered HTML (measured for the blocks rendered so far)."""
+        pending_html = 1.5 * self.answer.growing_size
+        return (
+            2.0 * self.reasoning_chars
+            + 2.1 * self.answer_chars
+            + self.answer.html_bytes
+            + pending_html
+        )
+
+    # ------------------------------------------------------------------ output
+    def status(self, elapsed: float, *, interrupted: bool = False) -> str:
+        if self.completion_tokens is not None:
+            tokens = f"{self.completion_tokens:,} tokens"
+        else:
+            est = _estimate_tokens(self.reasoning_chars) + _estimate_tokens(self.answer_chars)
+            tokens = f"≈{est:,} tokens"
+        parts = [_PHASES.get(self.phase, self.phase), tokens, f"{elapsed:.1f} s"]
+        if self.round > 1:
+            parts.append(f"round {self.round}")
+        if self.tool_names:
+            names = ", ".join(_oneline(n, 40) for n in self.tool_names[:5])
+            parts.append(names + (", …" if len(self.tool_names) > 5 else ""))
+        if interrupted:
+            parts.append("interrupted")
+        elif self.error:
+            parts.append(f"⚠ {_oneline(self.error, 200)}")
+        if self.offline:
+            parts.append("offline emulator, not DeepSeek R1")
+        return " · ".join(parts)
+
+    def frame(self, elapsed: float, *, interrupted: bool = False) -> dict[str, str]:
+        """The live frame: ``text/html`` only. Every byte of a frame is sent again at each
+        update, and a frontend that shows only text never shows a live frame anyway (the
+        terminal has its own view, :class:`._live.TerminalView`); the final frame carries
+        ``text/plain``.
+
+        Attributes are single-quoted: a frame travels as JSON, where each double quote
+        would cost a backslash. Everything but the answer's completed blocks carries the
+        classes MathJax skips (the whole frame while there is no answer).
+        """
+        from ._render import OFFLINE_NOTE
+        from ._render import _scrub as scrub
+
+        status = self.status(elapsed, interrupted=interrupted)
+        answering = bool(self.answer_chars)
+        ign = f" {_IGN}" if answering else ""
+        html: list[str] = []
+        if self.offline:
+            note = escape(OFFLINE_NOTE)
+            html.append(f"<div class='dsm-offline{ign}' style='{_NOTE}'>{note}</div>")
+        # When the answer starts, its first lines take the box's place: the summary line,
+        # "Answer" and a first paragraph are about as tall as the box was.
+        if self.reasoning_chars and not answering:
+            tail = self.reasoning.value()
+            cut = "…" if self.reasoning_chars > len(tail) else ""
+            html.append(
+                f"<div class='dsm-reasoning-tail{ign}' style='{_BOX}height:{_BOX_EM:g}em'>"
+                f"<div>{cut}{escape(tail)}</div></div>"
+            )
+        elif self.reasoning_chars:
+            tokens = f"≈{_estimate_tokens(self.reasoning_chars):,} tokens"
+            html.append(
+                f"<div class='dsm-reasoning-summary{ign}' style='{_SUMMARY}'>"
+                f"▸ Reasoning · {tokens}</div>"
+            )
+        if answering:
+            html.append(
+                f"<div class='dsm-answer-tail' style='min-height:{_ANSWER_MIN_EM:g}em'>"
+                f"<div class='{_IGN}' style='{_SUMMARY}'>▾ Answer</div>"
+                f"<div class='dsm-answer-body'>{self.answer.html()}</div></div>"
+            )
+        html.append(f"<div class='dsm-status{ign}' style='{_STATUS}'>{escape(status)}</div>")
+        root_class = "deepseek-magic dsm-live" + ("" if answering else f" {_IGN}")
+        root = f"<div class='{root_class}' style='line-height:1.5'>{''.join(html)}</div>"
+        return {"text/html": scrub(root)}
