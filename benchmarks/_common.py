@@ -13,8 +13,17 @@ from typing import Any
 
 import httpx
 
-__all__ = ["PROMPT", "Figure", "Timing", "baseline_stream", "frames_summary", "magic_shell", "median", "run_magic",
-           "timed"]
+__all__ = [
+    "PROMPT",
+    "Figure",
+    "Timing",
+    "baseline_stream",
+    "frames_summary",
+    "magic_shell",
+    "median",
+    "run_magic",
+    "timed",
+]
 
 PROMPT = "Compute the monthly variance of the sales data and explain it."
 
@@ -71,7 +80,11 @@ def baseline_stream(http: httpx.Client, base_url: str, prompt: str = PROMPT) -> 
     """The floor for Python + httpx: read the SSE stream with ``iter_lines``, ``json.loads``
     each ``data:`` line and concatenate the reasoning and answer deltas. No error
     handling, no dialects, no events, no Result."""
-    body = {"model": "deepseek/deepseek-r1", "messages": [{"role": "user", "content": prompt}], "stream": True}
+    body = {
+        "model": "deepseek/deepseek-r1",
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": True,
+    }
     reasoning: list[str] = []
     answer: list[str] = []
     with http.stream("POST", base_url + "/chat/completions", json=body) as response:
@@ -108,10 +121,20 @@ def _publisher_class() -> type:
             self.last: dict[str, Any] = {}
             self.last_size = 0
 
-        def publish(self, data: dict[str, Any], metadata: dict[str, Any] | None = None, source: Any = None,
-                    *, transient: dict[str, Any] | None = None, update: bool = False, **kwargs: Any) -> None:
+        def publish(
+            self,
+            data: dict[str, Any],
+            metadata: dict[str, Any] | None = None,
+            source: Any = None,
+            *,
+            transient: dict[str, Any] | None = None,
+            update: bool = False,
+            **kwargs: Any,
+        ) -> None:
             msg = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
-            size = len(json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8"))  # as jupyter_client packs it
+            size = len(
+                json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8")
+            )  # as jupyter_client packs it
             self.messages.append((time.perf_counter(), size, update))
             self.last, self.last_size = data, size
 
@@ -142,17 +165,27 @@ def magic_shell() -> tuple[Any, Any]:
 
 def run_magic(shell: Any, base_url: str, prompt: str = PROMPT, flags: str = "") -> Any:
     """Run one ``%%deepseek`` cell; returns the Result it bound (raises if the cell failed)."""
-    result = shell.run_cell(f"%%deepseek --base-url {base_url} {flags}\n{prompt}", store_history=False)
+    result = shell.run_cell(
+        f"%%deepseek --base-url {base_url} {flags}\n{prompt}", store_history=False
+    )
     if not result.success:
-        raise RuntimeError(f"the magic failed: {result.error_in_exec or result.error_before_exec!r}")
+        raise RuntimeError(
+            f"the magic failed: {result.error_in_exec or result.error_before_exec!r}"
+        )
     return shell.user_ns["_deepseek"]
 
 
 def frames_summary(messages: list[tuple[float, int, bool]]) -> dict[str, Any]:
     """Counts, bytes and rates of display messages (the first is display, the rest updates)."""
     if not messages:
-        return {"messages": 0, "bytes": 0, "seconds": 0.0, "peak_per_s": 0, "mean_per_s": 0.0,
-                "min_gap_s": None}
+        return {
+            "messages": 0,
+            "bytes": 0,
+            "seconds": 0.0,
+            "peak_per_s": 0,
+            "mean_per_s": 0.0,
+            "min_gap_s": None,
+        }
     times = [t for t, _, _ in messages]
     seconds = times[-1] - times[0]
     # The most messages in any window of one second (a sliding window over the times).
@@ -161,7 +194,9 @@ def frames_summary(messages: list[tuple[float, int, bool]]) -> dict[str, Any]:
         while t - times[lo] >= 1.0:
             lo += 1
         peak = max(peak, hi - lo + 1)
-    gaps = [b - a for a, b in itertools.pairwise(times[:-1])]  # live frames only (not the final one)
+    gaps = [
+        b - a for a, b in itertools.pairwise(times[:-1])
+    ]  # live frames only (not the final one)
     return {
         "messages": len(messages),
         "bytes": sum(size for _, size, _ in messages),

@@ -28,16 +28,35 @@ def _script_item(reply: Reply) -> dict[str, object]:
 
 
 @contextlib.contextmanager
-def served(replies: Sequence[Reply], *, token_rate: float = 0.0, first_token_latency: float = 0.0,
-           dialect: str = "openrouter", extra_args: Sequence[str] = ()) -> Iterator[str]:
+def served(
+    replies: Sequence[Reply],
+    *,
+    token_rate: float = 0.0,
+    first_token_latency: float = 0.0,
+    dialect: str = "openrouter",
+    extra_args: Sequence[str] = (),
+) -> Iterator[str]:
     """Run the emulator in a subprocess serving ``replies`` in order; yields its base URL."""
     with tempfile.TemporaryDirectory(prefix="dsm-bench-") as tmp:
         script = os.path.join(tmp, "script.json")
         with open(script, "w", encoding="utf-8") as f:
             json.dump([_script_item(r) for r in replies], f, ensure_ascii=False)
-        cmd = [sys.executable, "-m", "deepseek_magic.emulator", "--port", "0", "--script", script,
-               "--token-rate", str(token_rate), "--first-token-latency", str(first_token_latency),
-               "--dialect", dialect, *extra_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "deepseek_magic.emulator",
+            "--port",
+            "0",
+            "--script",
+            script,
+            "--token-rate",
+            str(token_rate),
+            "--first-token-latency",
+            str(first_token_latency),
+            "--dialect",
+            dialect,
+            *extra_args,
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None

@@ -21,7 +21,9 @@ from ._emu import served
 __all__ = ["run"]
 
 
-def run(prompts: int, latency: float, tokens: int, singles: int = 3) -> tuple[list[Figure], dict[str, Any]]:
+def run(
+    prompts: int, latency: float, tokens: int, singles: int = 3
+) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic
     from deepseek_magic._session import Session
 
@@ -49,12 +51,16 @@ def run(prompts: int, latency: float, tokens: int, singles: int = 3) -> tuple[li
         sequential = time.perf_counter() - t
 
         async def together() -> list[Any]:
-            return await asyncio.gather(*(deepseek_magic.aask(q, base_url=url, session=session) for q in questions))
+            return await asyncio.gather(
+                *(deepseek_magic.aask(q, base_url=url, session=session) for q in questions)
+            )
 
         t = time.perf_counter()
         results = asyncio.run(together())
         gathered = time.perf_counter() - t
-        if len(results) != prompts or any(len(r.answer.strip()) != len(reply.answer.strip()) for r in results):
+        if len(results) != prompts or any(
+            len(r.answer.strip()) != len(reply.answer.strip()) for r in results
+        ):
             raise RuntimeError("the concurrent replies are not the scripted ones")
         panel_s, panel_runs = None, 0
         if compare is not None:
@@ -66,14 +72,52 @@ def run(prompts: int, latency: float, tokens: int, singles: int = 3) -> tuple[li
     base = f"one request {single:.2f} s"
     figures = [
         Figure("concurrency.one_s", f"one request (first token after {latency:g} s)", single, "s"),
-        Figure("concurrency.sequential_s", f"{prompts} prompts one after the other", sequential, "s", base,
-               note=f"{sequential / single:.1f}x one request"),
-        Figure("concurrency.gather_s", f"{prompts} prompts, asyncio.gather(aask(...))", gathered, "s", base),
-        Figure("concurrency.gather_ratio", "concurrent / one request", gathered / single, "x", base, "<= 1.3x", 1.3),
-        Figure("concurrency.panel_ratio", f"panel Compare of {panel_runs or '-'} runs / one request",
-               None if panel_s is None else panel_s / single, "x", base, "<= 1.3x", 1.3,
-               note=(f"{panel_s:.2f} s; the panel compares at most {panel_runs} settings at once"
-                     if panel_s is not None else "deepseek_magic._panel is not available")),
+        Figure(
+            "concurrency.sequential_s",
+            f"{prompts} prompts one after the other",
+            sequential,
+            "s",
+            base,
+            note=f"{sequential / single:.1f}x one request",
+        ),
+        Figure(
+            "concurrency.gather_s",
+            f"{prompts} prompts, asyncio.gather(aask(...))",
+            gathered,
+            "s",
+            base,
+        ),
+        Figure(
+            "concurrency.gather_ratio",
+            "concurrent / one request",
+            gathered / single,
+            "x",
+            base,
+            "<= 1.3x",
+            1.3,
+        ),
+        Figure(
+            "concurrency.panel_ratio",
+            f"panel Compare of {panel_runs or '-'} runs / one request",
+            None if panel_s is None else panel_s / single,
+            "x",
+            base,
+            "<= 1.3x",
+            1.3,
+            note=(
+                f"{panel_s:.2f} s; the panel compares at most {panel_runs} settings at once"
+                if panel_s is not None
+                else "deepseek_magic._panel is not available"
+            ),
+        ),
     ]
-    return figures, {"prompts": prompts, "latency": latency, "tokens": tokens, "one": one,
-                     "sequential": sequential, "gather": gathered, "panel": panel_s, "panel_runs": panel_runs}
+    return figures, {
+        "prompts": prompts,
+        "latency": latency,
+        "tokens": tokens,
+        "one": one,
+        "sequential": sequential,
+        "gather": gathered,
+        "panel": panel_s,
+        "panel_runs": panel_runs,
+    }

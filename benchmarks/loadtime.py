@@ -55,7 +55,11 @@ print(json.dumps(out))
 
 
 def _child(mode: str, *args: str, importtime: bool = False) -> tuple[dict[str, float], float, str]:
-    cmd = [sys.executable] + (["-X", "importtime"] if importtime else []) + ["-c", _CHILD, mode, *args]
+    cmd = (
+        [sys.executable]
+        + (["-X", "importtime"] if importtime else [])
+        + ["-c", _CHILD, mode, *args]
+    )
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     wall = time.perf_counter() - t
@@ -75,8 +79,14 @@ def imports_of_load_ext(stderr: str, top: int = 12) -> list[dict[str, Any]]:
             continue  # the header line, or stderr that is not -X importtime's
         self_us, cum_us, name = parts
         depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        rows.append({"module": name.strip(), "self_ms": int(self_us) / 1000, "cumulative_ms": int(cum_us) / 1000,
-                     "depth": depth})
+        rows.append(
+            {
+                "module": name.strip(),
+                "self_ms": int(self_us) / 1000,
+                "cumulative_ms": int(cum_us) / 1000,
+                "depth": depth,
+            }
+        )
     return sorted(rows, key=lambda r: -r["cumulative_ms"])[:top]
 
 
@@ -107,18 +117,58 @@ def run(samples: int, call_samples: int) -> tuple[list[Figure], dict[str, Any]]:
     first_extra = (median(firsts) - median(seconds)) * 1000
     base = f"IPython alone {median(alone) * 1000:.0f} ms (process)"
     figures = [
-        Figure("load.ipython_alone_ms", "fresh process: python + InteractiveShell", median(alone) * 1000, "ms"),
-        Figure("load.load_ext_ms", "%load_ext deepseek_magic, in process (wall)", in_process, "ms", base,
-               f"< {GOAL_MS:g} ms", GOAL_MS),
-        Figure("load.load_ext_cpu_ms", "%load_ext deepseek_magic, in process (CPU)", median(load_cpu) * 1000, "ms",
-               base, f"< {GOAL_MS:g} ms", GOAL_MS, note="CPU time: what other processes on the machine change least"),
-        Figure("load.added_process_ms", "fresh process with the extension minus without", added, "ms", base,
-               f"< {GOAL_MS:g} ms", GOAL_MS,
-               note="median of back-to-back pairs of whole processes: much noisier than the in-process figure"),
-        Figure("load.first_call_extra_ms", "first %%deepseek call minus the second", first_extra, "ms",
-               f"second call {median(seconds) * 1000:.0f} ms",
-               note="lazy imports (httpx, renderer, markdown-it) and the first connection land here"),
+        Figure(
+            "load.ipython_alone_ms",
+            "fresh process: python + InteractiveShell",
+            median(alone) * 1000,
+            "ms",
+        ),
+        Figure(
+            "load.load_ext_ms",
+            "%load_ext deepseek_magic, in process (wall)",
+            in_process,
+            "ms",
+            base,
+            f"< {GOAL_MS:g} ms",
+            GOAL_MS,
+        ),
+        Figure(
+            "load.load_ext_cpu_ms",
+            "%load_ext deepseek_magic, in process (CPU)",
+            median(load_cpu) * 1000,
+            "ms",
+            base,
+            f"< {GOAL_MS:g} ms",
+            GOAL_MS,
+            note="CPU time: what other processes on the machine change least",
+        ),
+        Figure(
+            "load.added_process_ms",
+            "fresh process with the extension minus without",
+            added,
+            "ms",
+            base,
+            f"< {GOAL_MS:g} ms",
+            GOAL_MS,
+            note="median of back-to-back pairs of whole processes: much noisier than the in-process figure",
+        ),
+        Figure(
+            "load.first_call_extra_ms",
+            "first %%deepseek call minus the second",
+            first_extra,
+            "ms",
+            f"second call {median(seconds) * 1000:.0f} ms",
+            note="lazy imports (httpx, renderer, markdown-it) and the first connection land here",
+        ),
     ]
-    raw = {"samples": samples, "ipython_alone_s": alone, "with_ext_s": with_ext, "load_ext_s": load_ext, "load_ext_cpu_s": load_cpu,
-           "first_call_s": firsts, "second_call_s": seconds, "heaviest_imports": heavy}
+    raw = {
+        "samples": samples,
+        "ipython_alone_s": alone,
+        "with_ext_s": with_ext,
+        "load_ext_s": load_ext,
+        "load_ext_cpu_s": load_cpu,
+        "first_call_s": firsts,
+        "second_call_s": seconds,
+        "heaviest_imports": heavy,
+    }
     return figures, raw

@@ -78,7 +78,9 @@ def run(tokens: int) -> tuple[list[Figure], dict[str, Any]]:
     with served([make_reply(200), make_reply(200), reply, reply]) as url:
         deepseek_magic.ask(PROMPT, base_url=url, session=session)  # warm-ups
         run_magic(shell, url)
-        ask_peak, ask_kept = _peak(lambda: deepseek_magic.ask(PROMPT, base_url=url, session=Session()))
+        ask_peak, ask_kept = _peak(
+            lambda: deepseek_magic.ask(PROMPT, base_url=url, session=Session())
+        )
         publisher.reset()
         with _RenderSplit() as split:
             gc.collect()
@@ -95,15 +97,48 @@ def run(tokens: int) -> tuple[list[Figure], dict[str, Any]]:
         render_peak = split.render_peak - start
     base = f"reply {size:,} B"
     figures = [
-        Figure("memory.reply_bytes", f"reply size, {tokens:,} tokens (reasoning + answer, UTF-8)", size, "B"),
-        Figure("memory.ask_peak_ratio", "ask(): traced peak / reply size", ask_peak / size, "x", base,
-               f"<= {GOAL_MULTIPLE:g}x", GOAL_MULTIPLE, note=f"peak {ask_peak / 1e6:.2f} MB"),
-        Figure("memory.magic_stream_peak_ratio", "%%deepseek while streaming: traced peak / reply size",
-               stream_peak / size, "x", base, f"<= {GOAL_MULTIPLE:g}x", GOAL_MULTIPLE,
-               note=f"peak {stream_peak / 1e6:.2f} MB"),
-        Figure("memory.magic_render_peak_ratio", "%%deepseek final render: traced peak / reply size",
-               render_peak / size, "x", base, note=f"peak {render_peak / 1e6:.2f} MB, freed after the render"),
+        Figure(
+            "memory.reply_bytes",
+            f"reply size, {tokens:,} tokens (reasoning + answer, UTF-8)",
+            size,
+            "B",
+        ),
+        Figure(
+            "memory.ask_peak_ratio",
+            "ask(): traced peak / reply size",
+            ask_peak / size,
+            "x",
+            base,
+            f"<= {GOAL_MULTIPLE:g}x",
+            GOAL_MULTIPLE,
+            note=f"peak {ask_peak / 1e6:.2f} MB",
+        ),
+        Figure(
+            "memory.magic_stream_peak_ratio",
+            "%%deepseek while streaming: traced peak / reply size",
+            stream_peak / size,
+            "x",
+            base,
+            f"<= {GOAL_MULTIPLE:g}x",
+            GOAL_MULTIPLE,
+            note=f"peak {stream_peak / 1e6:.2f} MB",
+        ),
+        Figure(
+            "memory.magic_render_peak_ratio",
+            "%%deepseek final render: traced peak / reply size",
+            render_peak / size,
+            "x",
+            base,
+            note=f"peak {render_peak / 1e6:.2f} MB, freed after the render",
+        ),
     ]
-    raw = {"tokens": tokens, "reply_bytes": size, "ask_peak": ask_peak, "ask_retained": ask_kept,
-           "magic_stream_peak": stream_peak, "magic_render_peak": render_peak, "magic_retained": magic_kept}
+    raw = {
+        "tokens": tokens,
+        "reply_bytes": size,
+        "ask_peak": ask_peak,
+        "ask_retained": ask_kept,
+        "magic_stream_peak": stream_peak,
+        "magic_render_peak": render_peak,
+        "magic_retained": magic_kept,
+    }
     return figures, raw

@@ -30,25 +30,35 @@ SECTION_TITLES = {
 #: For a figure that misses its goal: why, and what would close it.
 WHY_MISSED: dict[str, str] = {
     "traffic.rate40.fps": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+    ),
     "browser.fps": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+    ),
     "browser.p95_gap_ms": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+    ),
     "browser.off_screen_ms": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations. The stall itself is bridged by the timer (its frame comes one frame interval after the last token)."),
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations. The stall itself is bridged by the timer (its frame comes one frame interval after the last token)."
+    ),
     "traffic.stall.max_wait": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."),
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+    ),
     "browser.busy_points": (
-        "MathJax typesets the answer's completed blocks in every live frame (the frame replaces the output's DOM, so typeset math is not kept between frames). What would close it: typeset only in the final view (math would then show as TeX while streaming), or fewer frames while answering."),
+        "MathJax typesets the answer's completed blocks in every live frame (the frame replaces the output's DOM, so typeset math is not kept between frames). What would close it: typeset only in the final view (math would then show as TeX while streaming), or fewer frames while answering."
+    ),
     "browser.height_answer_start_pct": (
-        "The reasoning box gives way to the summary line, \"Answer\" and the answer's first block; a heading or a table as the first block is taller than the box's room."),
+        "The reasoning box gives way to the summary line, \"Answer\" and the answer's first block; a heading or a table as the first block is taller than the box's room."
+    ),
     "browser.height_end_pct": (
-        "The room kept for the blocks above the live window is an estimate (lines of 150 characters); its error shows when they come back."),
+        "The room kept for the blocks above the live window is an estimate (lines of 150 characters); its error shows when they come back."
+    ),
     "traffic.rate10.bytes_ratio": (
-        "The final output is estimated while streaming (2 bytes per character of reasoning, 4 of answer); the estimate runs a little high for this corpus. A byte_factor of 17 would close it."),
+        "The final output is estimated while streaming (2 bytes per character of reasoning, 4 of answer); the estimate runs a little high for this corpus. A byte_factor of 17 would close it."
+    ),
     "traffic.rate40.bytes_ratio": (
-        "As at 10 tokens/s: the final-output estimate runs a little high for this corpus."),
+        "As at 10 tokens/s: the final-output estimate runs a little high for this corpus."
+    ),
     "streaming.ask.cpu_ratio": (
         "Per chunk, `ask()` runs an incremental SSE decoder (CR/LF/CRLF only, comments counted), "
         "`json.loads`, a dialect-aware chunk parser (reasoning / reasoning_content / "
@@ -57,26 +67,31 @@ WHY_MISSED: dict[str, str] = {
         "(about 1.25x) and a busy machine moves it by +-0.05. What would close it: a per-dialect "
         "fast path in `ChunkParser` (read only the fields the first chunks used), and an "
         "`SSEEvent` that is not a frozen dataclass (its `__init__` goes through "
-        "`object.__setattr__`, once per chunk)."),
+        "`object.__setattr__`, once per chunk)."
+    ),
     "streaming.magic.cpu_ratio": (
         "The magic adds to `ask()` the final markdown render (markdown-it over the whole answer, "
         "about 20 ms for 20k tokens), up to 8 live frames a second, and one `tick()` per event "
-        "(~0.35 us each)."),
+        "(~0.35 us each)."
+    ),
     "concurrency.gather_ratio": (
         "What the concurrent run adds to one request is CPU work squeezed into the same second: 16 "
         "connections opened, 16 streams parsed on one event loop, and 16 emulator handler threads, "
         "on 2 cores; it grows when other processes hold the cores (see the load average). The two "
         "avoidable causes were fixed (see Changes: the emulator's listen backlog, a TLS context "
         "per `aask()`); passing one `AsyncClient` to every call (`aask(..., client=c)`) also saves "
-        "each call's client setup."),
+        "each call's client setup."
+    ),
     "load.load_ext_ms": (
         "See the heaviest imports below. httpx and the emulator are no longer imported at load; "
         "what is left is the package's own modules (`_tools`, `_cache`, `_magic_args`, ...), about "
         "60 ms of CPU. The wall figure doubles or triples when other processes hold the cores: "
-        "compare it with the CPU figure and the load average."),
+        "compare it with the CPU figure and the load average."
+    ),
     "load.added_process_ms": (
         "Whole-process times include interpreter start and exit and swing by tens of ms on a busy "
-        "machine; the in-process CPU figure is the reliable one."),
+        "machine; the in-process CPU figure is the reliable one."
+    ),
     "batch.scale.cpu_ratio": (
         "Per row, `map()` adds to `aask()` the run file (a `sending` row, then the answer: "
         "two SQLite commits, about 0.15 ms of CPU measured alone, plus the kernel's time to "
@@ -85,7 +100,8 @@ WHY_MISSED: dict[str, str] = {
         "calling thread. Without a run file (`run_file=None`) `map()` costs about what `aask()` "
         "does; the figure also swings by +-0.3x when other processes hold the cores. What would "
         "close it: writing finished rows in small batches (one commit for the rows that finished "
-        "in the same 50 ms), at the price of losing up to that many rows in a crash."),
+        "in the same 50 ms), at the price of losing up to that many rows in a crash."
+    ),
     "batch.scale.longest_gap_s": (
         "The calling thread waits for finished rows with a 0.2 s timeout and updates the bar; a "
         "longer gap is the GIL held elsewhere in the process: mostly a full (generation 2) garbage "
@@ -94,18 +110,23 @@ WHY_MISSED: dict[str, str] = {
         "busy with other processes (see the load average). The stop button itself is measured "
         "above: the longest time from the interrupt to the partial DataFrame. What would close "
         "it: fewer objects per row (the flat row dict instead of a Result kept until the row is "
-        "written)."),
+        "written)."
+    ),
     "batch.map_share": (
-        "Check the gate's decrease (`_ratelimit.RateGate.throttled`) and its probe hold."),
+        "Check the gate's decrease (`_ratelimit.RateGate.throttled`) and its probe hold."
+    ),
     "memory.ask_peak_ratio": (
-        "Check that `_accumulate._Text` still joins the streamed pieces in blocks."),
+        "Check that `_accumulate._Text` still joins the streamed pieces in blocks."
+    ),
     "traffic.long.bytes_ratio": (
         "The live frames' byte budget (40 B per received character + 16 KB) is the bound; for a "
-        "short reply the 16 KB allowance dominates."),
+        "short reply the 16 KB allowance dominates."
+    ),
     "traffic.simulated_short.bytes_ratio": (
         "The live view keeps its frames within 40 B per received character plus a fixed 16 KB "
         "allowance (it was 16 B + 96 KB, which gave 34.8x here: the allowance alone dwarfed a "
-        "short reply's final output). If it misses again, shrink the allowance or the frames."),
+        "short reply's final output). If it misses again, shrink the allowance or the frames."
+    ),
 }
 
 #: Changes made in the package because of these measurements (with before -> after).
@@ -201,7 +222,9 @@ def _fmt(value: Any, unit: str = "") -> str:
         text = f"{value:,}"
     else:
         text = str(value)
-    return f"{text} {unit}".strip() if unit and unit != "x" else (text + "x" if unit == "x" else text)
+    return (
+        f"{text} {unit}".strip() if unit and unit != "x" else (text + "x" if unit == "x" else text)
+    )
 
 
 def _table(rows: list[list[str]], header: list[str], align: str = "") -> str:
@@ -214,11 +237,18 @@ def _table(rows: list[list[str]], header: list[str], align: str = "") -> str:
 
 def _busy_warning(machine: dict[str, Any]) -> list[str]:
     """A caveat when other processes kept the machine's cores busy during the run."""
-    loads = [v[0] for v in (machine.get("load_average_start"), machine.get("load_average_end")) if v]
+    loads = [
+        v[0] for v in (machine.get("load_average_start"), machine.get("load_average_end")) if v
+    ]
     if not loads or max(loads) <= machine["nproc"]:
         return []
-    return [(f"**The machine was busy** (load average up to {max(loads):.1f} on {machine['nproc']} cores): "
-            "wall-clock figures (load time, concurrency) are inflated; CPU-time ratios much less so."), ""]
+    return [
+        (
+            f"**The machine was busy** (load average up to {max(loads):.1f} on {machine['nproc']} cores): "
+            "wall-clock figures (load time, concurrency) are inflated; CPU-time ratios much less so."
+        ),
+        "",
+    ]
 
 
 def _load(values: Any) -> str:
@@ -252,85 +282,177 @@ def _details(name: str, raw: dict[str, Any]) -> str:
     if name == "streaming":
         med = raw["medians"]
         base = med["baseline"]
-        rows = [[n, str(len(raw["runs"][n])), f"{m['cpu']:.3f}", f"{m['cpu'] / base['cpu']:.2f}x",
-                 f"{m['wall']:.3f}", f"{m['wall'] / base['wall']:.2f}x"] for n, m in med.items()]
-        return (f"{raw['tokens']:,} tokens ({raw['reply_chars']:,} characters), medians of interleaved rounds:\n\n"
-                + _table(rows, ["variant", "runs", "CPU s", "CPU ratio", "wall s", "wall ratio"], "lrrrrr"))
+        rows = [
+            [
+                n,
+                str(len(raw["runs"][n])),
+                f"{m['cpu']:.3f}",
+                f"{m['cpu'] / base['cpu']:.2f}x",
+                f"{m['wall']:.3f}",
+                f"{m['wall'] / base['wall']:.2f}x",
+            ]
+            for n, m in med.items()
+        ]
+        return (
+            f"{raw['tokens']:,} tokens ({raw['reply_chars']:,} characters), medians of interleaved rounds:\n\n"
+            + _table(
+                rows, ["variant", "runs", "CPU s", "CPU ratio", "wall s", "wall ratio"], "lrrrrr"
+            )
+        )
     if name == "traffic":
         rows = []
-        paced = [dict(raw[k], label=f"{raw[k]['rate']:g} tok/s") for k in ("realistic", "sustained")]
+        paced = [
+            dict(raw[k], label=f"{raw[k]['rate']:g} tok/s") for k in ("realistic", "sustained")
+        ]
         for s in raw["sweep"] + paced:
-            rows.append([s.get("label", "full speed"), f"{s['tokens']:,}", f"{s['reply_chars']:,}",
-                         str(s["messages"]), f"{s['seconds']:.2f}", str(s["peak_per_s"]),
-                         f"{s['bytes']:,}", f"{s['final_bytes']:,}", f"{s['bytes'] / s['final_bytes']:.2f}x",
-                         f"{s['bytes'] / s['reply_chars']:.1f}"])
-        table = _table(rows, ["rate", "tokens", "chars", "messages", "seconds", "peak msg/s", "total bytes",
-                              "final bytes", "total/final", "bytes/char"], "lrrrrrrrrr")
+            rows.append(
+                [
+                    s.get("label", "full speed"),
+                    f"{s['tokens']:,}",
+                    f"{s['reply_chars']:,}",
+                    str(s["messages"]),
+                    f"{s['seconds']:.2f}",
+                    str(s["peak_per_s"]),
+                    f"{s['bytes']:,}",
+                    f"{s['final_bytes']:,}",
+                    f"{s['bytes'] / s['final_bytes']:.2f}x",
+                    f"{s['bytes'] / s['reply_chars']:.1f}",
+                ]
+            )
+        table = _table(
+            rows,
+            [
+                "rate",
+                "tokens",
+                "chars",
+                "messages",
+                "seconds",
+                "peak msg/s",
+                "total bytes",
+                "final bytes",
+                "total/final",
+                "bytes/char",
+            ],
+            "lrrrrrrrrr",
+        )
         times = raw["sustained"]["live_times"]
         buckets = [sum(int(t) == i for t in times) for i in range(int(max(times, default=0)) + 1)]
         sim, short = raw["simulated"], raw["simulated_short"]
-        return (table + f"\n\nLive frames in each second of the {raw['sustained']['tokens']:,}-token reply at "
-                f"{raw['sustained']['rate']:g} tokens/s: {' '.join(map(str, buckets))}.\n\n"
-                f"Simulated at {sim['rate']:g} tokens/s ({sim['tokens']:,} tokens, {sim['seconds']:.0f} s, "
-                f"{sim['frames']} frames, {sim['bytes']:,} bytes for a final output of {sim['final_bytes']:,}); "
-                f"frames in each second: {' '.join(map(str, sim['per_second']))}.\n\n"
-                f"Simulated short reply: {short['tokens']} tokens at {short['rate']:g} tokens/s, {short['frames']} "
-                f"frames, {short['bytes']:,} bytes for a final output of {short['final_bytes']:,}.")
+        return (
+            table
+            + f"\n\nLive frames in each second of the {raw['sustained']['tokens']:,}-token reply at "
+            f"{raw['sustained']['rate']:g} tokens/s: {' '.join(map(str, buckets))}.\n\n"
+            f"Simulated at {sim['rate']:g} tokens/s ({sim['tokens']:,} tokens, {sim['seconds']:.0f} s, "
+            f"{sim['frames']} frames, {sim['bytes']:,} bytes for a final output of {sim['final_bytes']:,}); "
+            f"frames in each second: {' '.join(map(str, sim['per_second']))}.\n\n"
+            f"Simulated short reply: {short['tokens']} tokens at {short['rate']:g} tokens/s, {short['frames']} "
+            f"frames, {short['bytes']:,} bytes for a final output of {short['final_bytes']:,}."
+        )
     if name == "concurrency":
-        rows = [["one request (median)", f"{sum(raw['one']) / len(raw['one']):.2f}" if raw["one"] else "n/a"],
-                [f"{raw['prompts']} one after the other", f"{raw['sequential']:.2f}"],
-                [f"{raw['prompts']} with asyncio.gather(aask)", f"{raw['gather']:.2f}"],
-                [f"panel Compare ({raw.get('panel_runs') or '-'} runs)",
-                 "n/a" if raw["panel"] is None else f"{raw['panel']:.2f}"]]
-        return (f"First token after {raw['latency']:g} s, then {raw['tokens']} tokens at full speed.\n\n"
-                + _table(rows, ["what", "wall s"], "lr"))
+        rows = [
+            [
+                "one request (median)",
+                f"{sum(raw['one']) / len(raw['one']):.2f}" if raw["one"] else "n/a",
+            ],
+            [f"{raw['prompts']} one after the other", f"{raw['sequential']:.2f}"],
+            [f"{raw['prompts']} with asyncio.gather(aask)", f"{raw['gather']:.2f}"],
+            [
+                f"panel Compare ({raw.get('panel_runs') or '-'} runs)",
+                "n/a" if raw["panel"] is None else f"{raw['panel']:.2f}",
+            ],
+        ]
+        return (
+            f"First token after {raw['latency']:g} s, then {raw['tokens']} tokens at full speed.\n\n"
+            + _table(rows, ["what", "wall s"], "lr")
+        )
     if name == "loadtime":
-        rows = [[("&nbsp;&nbsp;" * r["depth"]) + f"`{r['module']}`", f"{r['cumulative_ms']:.1f}",
-                 f"{r['self_ms']:.1f}"] for r in raw["heaviest_imports"]]
-        return ("What `%load_ext deepseek_magic` imports (one `python -X importtime` run, which "
-                "inflates times; heaviest cumulative first, indented by depth; the package's own "
-                "`__init__` is imported by IPython through `importlib`, which `-X importtime` does not "
-                "list):\n\n"
-                + _table(rows, ["module", "cumulative ms", "self ms"], "lrr"))
+        rows = [
+            [
+                ("&nbsp;&nbsp;" * r["depth"]) + f"`{r['module']}`",
+                f"{r['cumulative_ms']:.1f}",
+                f"{r['self_ms']:.1f}",
+            ]
+            for r in raw["heaviest_imports"]
+        ]
+        return (
+            "What `%load_ext deepseek_magic` imports (one `python -X importtime` run, which "
+            "inflates times; heaviest cumulative first, indented by depth; the package's own "
+            "`__init__` is imported by IPython through `importlib`, which `-X importtime` does not "
+            "list):\n\n" + _table(rows, ["module", "cumulative ms", "self ms"], "lrr")
+        )
     if name == "memory":
-        rows = [["reply (reasoning + answer)", f"{raw['reply_bytes']:,}"],
-                ["ask(): peak while streaming", f"{raw['ask_peak']:,}"],
-                ["ask(): still traced after (the Result)", f"{raw['ask_retained']:,}"],
-                ["%%deepseek: peak while streaming", f"{raw['magic_stream_peak']:,}"],
-                ["%%deepseek: peak of the final render", f"{raw['magic_render_peak']:,}"],
-                ["%%deepseek: still traced after (Result + output)", f"{raw['magic_retained']:,}"]]
+        rows = [
+            ["reply (reasoning + answer)", f"{raw['reply_bytes']:,}"],
+            ["ask(): peak while streaming", f"{raw['ask_peak']:,}"],
+            ["ask(): still traced after (the Result)", f"{raw['ask_retained']:,}"],
+            ["%%deepseek: peak while streaming", f"{raw['magic_stream_peak']:,}"],
+            ["%%deepseek: peak of the final render", f"{raw['magic_render_peak']:,}"],
+            ["%%deepseek: still traced after (Result + output)", f"{raw['magic_retained']:,}"],
+        ]
         return _table(rows, ["what", "bytes"], "lr")
     if name == "batch":
         return _batch_details(raw)
     if name == "browser":
         if "skipped" in raw:
             return f"Skipped: {raw['skipped']}."
-        keys = [("fps", "DOM updates / s", "{:.1f}"), ("p95_gap", "p95 gap, s", "{:.3f}"),
-                ("max_gap", "longest gap, s", "{:.3f}"), ("off_screen", "longest off screen, s", "{:.3f}"),
-                ("busy", "main thread busy", "{:.1%}"), ("idle", "idle page busy", "{:.1%}"),
-                ("final_task_ms", "final render task, ms (0: none >= 50)", "{:.0f}"),
-                ("h_reasoning_end", "height, last reasoning frame (px)", "{}"),
-                ("h_answer_start", "height, first answer frame (px)", "{}"),
-                ("h_live_end", "height, last live frame (px)", "{}"), ("h_final", "height, final (px)", "{}")]
-        rows = [[label, *(fmt.format(raw[v][k] or 0) if raw[v].get(k) is not None else "–"
-                          for v in ("magic", "naive"))] for k, label, fmt in keys]
-        return (f"{raw['tokens']:,} tokens at {raw['rate']:g} tokens/s, three quarters reasoning, a 2 s "
-                "stall in the middle of the reasoning; the same page, one after the other:\n\n"
-                + _table(rows, ["", "%%deepseek", "naive re-render"], "lrr"))
+        keys = [
+            ("fps", "DOM updates / s", "{:.1f}"),
+            ("p95_gap", "p95 gap, s", "{:.3f}"),
+            ("max_gap", "longest gap, s", "{:.3f}"),
+            ("off_screen", "longest off screen, s", "{:.3f}"),
+            ("busy", "main thread busy", "{:.1%}"),
+            ("idle", "idle page busy", "{:.1%}"),
+            ("final_task_ms", "final render task, ms (0: none >= 50)", "{:.0f}"),
+            ("h_reasoning_end", "height, last reasoning frame (px)", "{}"),
+            ("h_answer_start", "height, first answer frame (px)", "{}"),
+            ("h_live_end", "height, last live frame (px)", "{}"),
+            ("h_final", "height, final (px)", "{}"),
+        ]
+        rows = [
+            [
+                label,
+                *(
+                    fmt.format(raw[v][k] or 0) if raw[v].get(k) is not None else "–"
+                    for v in ("magic", "naive")
+                ),
+            ]
+            for k, label, fmt in keys
+        ]
+        return (
+            f"{raw['tokens']:,} tokens at {raw['rate']:g} tokens/s, three quarters reasoning, a 2 s "
+            "stall in the middle of the reasoning; the same page, one after the other:\n\n"
+            + _table(rows, ["", "%%deepseek", "naive re-render"], "lrr")
+        )
     return ""
 
 
 def _batch_details(raw: dict[str, Any]) -> str:
     t, o, sc = raw["throughput"], raw["exactly_once"], raw["scale"]
     rows = [
-        [f"a client that knows the limit ({t['capacity_limit']} at once)",
-         f"{t['capacity_rows_s']:.1f}", "", ""],
-        [f"map(), concurrency 32, {t['rows']:,} rows", f"{t['map_rows_s']:.1f}",
-         str(t["map_429"]), str(t["map_failed"])],
-        [f"asyncio.gather(aask()), {t['rows']:,} rows", f"{t['naive_rows_s']:.1f}",
-         str(t["naive_429"]), str(t["naive_failed"])],
-        [f"map(), 429 with Retry-After: 1, {t['ra_rows']:,} rows", f"{t['ra_rows_s']:.1f}",
-         str(t["ra_429"]), str(t["ra_failed"])],
+        [
+            f"a client that knows the limit ({t['capacity_limit']} at once)",
+            f"{t['capacity_rows_s']:.1f}",
+            "",
+            "",
+        ],
+        [
+            f"map(), concurrency 32, {t['rows']:,} rows",
+            f"{t['map_rows_s']:.1f}",
+            str(t["map_429"]),
+            str(t["map_failed"]),
+        ],
+        [
+            f"asyncio.gather(aask()), {t['rows']:,} rows",
+            f"{t['naive_rows_s']:.1f}",
+            str(t["naive_429"]),
+            str(t["naive_failed"]),
+        ],
+        [
+            f"map(), 429 with Retry-After: 1, {t['ra_rows']:,} rows",
+            f"{t['ra_rows_s']:.1f}",
+            str(t["ra_429"]),
+            str(t["ra_failed"]),
+        ],
     ]
     stops = ", ".join(f"{x:.2f}" for x in o["stop_s"])
     return (
@@ -348,8 +470,15 @@ def _batch_details(raw: dict[str, Any]) -> str:
     )
 
 
-def write(out: Path, *, mode: str, size: dict[str, Any], machine: dict[str, Any],
-          sections: dict[str, dict[str, Any]], command: str) -> None:
+def write(
+    out: Path,
+    *,
+    mode: str,
+    size: dict[str, Any],
+    machine: dict[str, Any],
+    sections: dict[str, dict[str, Any]],
+    command: str,
+) -> None:
     figures = [f for s in sections.values() for f in s["figures"]]
     data = {
         "mode": mode,
@@ -357,37 +486,56 @@ def write(out: Path, *, mode: str, size: dict[str, Any], machine: dict[str, Any]
         "machine": machine,
         "sizes": size,
         "figures": {f.id: f.to_json() for f in figures},
-        "sections": {name: {"seconds": s["seconds"], "raw": s["raw"]} for name, s in sections.items()},
+        "sections": {
+            name: {"seconds": s["seconds"], "raw": s["raw"]} for name, s in sections.items()
+        },
     }
-    (out / "results.json").write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(
+        json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8"
+    )
 
     m = machine
     md = [
         "# deepseek-magic benchmarks",
         "",
-        ("Run them all (from the repository root; about "
-        f"{max(1, round(m['seconds'] / 60))} min here):"),
+        (
+            "Run them all (from the repository root; about "
+            f"{max(1, round(m['seconds'] / 60))} min here):"
+        ),
         "",
         f"    {command}",
         "",
-        ("It starts the offline emulator (`python -m deepseek_magic.emulator`, token rate 0 = as fast "
-        "as it can send) in a separate process on 127.0.0.1, measures the client in this process, "
-        "and writes this file and `benchmarks/results.json`. Every ratio compares figures measured "
-        "side by side in the same run. `--smoke` runs the same code at toy sizes (what "
-        "`tests/test_benchmarks_smoke.py` does); `--only NAME ...` runs some of them."),
+        (
+            "It starts the offline emulator (`python -m deepseek_magic.emulator`, token rate 0 = as fast "
+            "as it can send) in a separate process on 127.0.0.1, measures the client in this process, "
+            "and writes this file and `benchmarks/results.json`. Every ratio compares figures measured "
+            "side by side in the same run. `--smoke` runs the same code at toy sizes (what "
+            "`tests/test_benchmarks_smoke.py` does); `--only NAME ...` runs some of them."
+        ),
         "",
-        f"Mode: **{mode}**" + (" (toy sizes: these numbers mean nothing)" if mode != "full" else "") + ".",
+        f"Mode: **{mode}**"
+        + (" (toy sizes: these numbers mean nothing)" if mode != "full" else "")
+        + ".",
         "",
         *_busy_warning(m),
         "## Machine",
         "",
-        _table([["cores (nproc)", str(m["nproc"])], ["CPU", m["cpu"]],
-                ["Python", f"{m['python']} ({m['implementation']})"], ["httpx", m["httpx"]],
-                ["IPython", m["ipython"]], ["platform", m["platform"]], ["date", m["date"]],
+        _table(
+            [
+                ["cores (nproc)", str(m["nproc"])],
+                ["CPU", m["cpu"]],
+                ["Python", f"{m['python']} ({m['implementation']})"],
+                ["httpx", m["httpx"]],
+                ["IPython", m["ipython"]],
+                ["platform", m["platform"]],
+                ["date", m["date"]],
                 ["commit", m["commit"]],
                 ["load average (1/5/15 min) at start", _load(m.get("load_average_start"))],
                 ["load average at end", _load(m.get("load_average_end"))],
-                ["run time", f"{m['seconds']:.0f} s"]], ["", ""]),
+                ["run time", f"{m['seconds']:.0f} s"],
+            ],
+            ["", ""],
+        ),
         "",
         "## Results",
         "",
@@ -406,17 +554,35 @@ def write(out: Path, *, mode: str, size: dict[str, Any], machine: dict[str, Any]
         md += ["None in this run.", ""]
     for f in missed:
         over = (f.value / f.limit - 1) * 100 if f.value is not None and f.limit else 0.0
-        md += [f"* **{f.label}**: {_fmt(f.value, f.unit)} against a goal of {f.goal} (over by {over:.0f}%). "
-               + WHY_MISSED.get(f.id, "Not analysed yet."), ""]
+        md += [
+            f"* **{f.label}**: {_fmt(f.value, f.unit)} against a goal of {f.goal} (over by {over:.0f}%). "
+            + WHY_MISSED.get(f.id, "Not analysed yet."),
+            "",
+        ]
     unavailable = [f for f in figures if f.status == "N/A"]
     for f in unavailable:
         md += [f"* **{f.label}**: not measured ({f.note or 'not available'}).", ""]
 
     md += ["## Method and details", ""]
     for name, s in sections.items():
-        md += [f"### {SECTION_TITLES[name]}", "", _method(name), "", _details(name, s["raw"]), "",
-               f"*{s['seconds']:.0f} s.*", ""]
-    md += ["## Changes made because of these measurements", "", CHANGES, "## Observations", "", OBSERVATIONS]
+        md += [
+            f"### {SECTION_TITLES[name]}",
+            "",
+            _method(name),
+            "",
+            _details(name, s["raw"]),
+            "",
+            f"*{s['seconds']:.0f} s.*",
+            "",
+        ]
+    md += [
+        "## Changes made because of these measurements",
+        "",
+        CHANGES,
+        "## Observations",
+        "",
+        OBSERVATIONS,
+    ]
     from .lite import kept_section  # measured separately (python -m benchmarks.lite): kept as it is
 
     lite = kept_section(out / "BENCHMARKS.md")

@@ -30,18 +30,48 @@ COMMAND = ".venv/bin/python -m benchmarks"
 
 #: the sizes of a real run and of the smoke run
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"stream_tokens": 20_000, "rounds": 7, "sweep": [1000, 2000, 4000, 8000, 16000, 32000, 64000],
-             "realistic_rate": 200.0, "realistic_tokens": 1000, "sustained_tokens": 4000,
-             "simulated": (40.0, 4000), "prompts": 16, "latency": 1.0,
-             "conc_tokens": 200, "load_samples": 15, "call_samples": 5, "memory_tokens": 64_000,
-             "batch_rows": 2000, "once_rows": 300, "scale_rows": 10_000, "batch_latency": 0.1,
-             "browser_tokens": 2400, "browser_rate": 40.0},
-    "smoke": {"stream_tokens": 600, "rounds": 1, "sweep": [200, 400], "realistic_rate": 2000.0,
-              "realistic_tokens": 200, "sustained_tokens": 400, "simulated": (40.0, 400),
-              "prompts": 3, "latency": 0.2, "conc_tokens": 40, "load_samples": 1,
-              "call_samples": 1, "memory_tokens": 600,
-              "batch_rows": 40, "once_rows": 30, "scale_rows": 200, "batch_latency": 0.05,
-              "browser_tokens": 0, "browser_rate": 40.0},
+    "full": {
+        "stream_tokens": 20_000,
+        "rounds": 7,
+        "sweep": [1000, 2000, 4000, 8000, 16000, 32000, 64000],
+        "realistic_rate": 200.0,
+        "realistic_tokens": 1000,
+        "sustained_tokens": 4000,
+        "simulated": (40.0, 4000),
+        "prompts": 16,
+        "latency": 1.0,
+        "conc_tokens": 200,
+        "load_samples": 15,
+        "call_samples": 5,
+        "memory_tokens": 64_000,
+        "batch_rows": 2000,
+        "once_rows": 300,
+        "scale_rows": 10_000,
+        "batch_latency": 0.1,
+        "browser_tokens": 2400,
+        "browser_rate": 40.0,
+    },
+    "smoke": {
+        "stream_tokens": 600,
+        "rounds": 1,
+        "sweep": [200, 400],
+        "realistic_rate": 2000.0,
+        "realistic_tokens": 200,
+        "sustained_tokens": 400,
+        "simulated": (40.0, 400),
+        "prompts": 3,
+        "latency": 0.2,
+        "conc_tokens": 40,
+        "load_samples": 1,
+        "call_samples": 1,
+        "memory_tokens": 600,
+        "batch_rows": 40,
+        "once_rows": 30,
+        "scale_rows": 200,
+        "batch_latency": 0.05,
+        "browser_tokens": 0,
+        "browser_rate": 40.0,
+    },
 }
 
 BENCHMARKS = ("streaming", "traffic", "concurrency", "loadtime", "memory", "batch", "browser")
@@ -59,11 +89,27 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
-                             text=True, timeout=10, check=False)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE.parent,
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "") if out.returncode == 0 else "?"
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        return (
+            out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+            if out.returncode == 0
+            else "?"
+        )
     except (OSError, subprocess.SubprocessError):
         return "?"
 
@@ -99,27 +145,44 @@ def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure],
 
     return {
         "streaming": stream_and_traffic,
-        "traffic": lambda: traffic.run(size["sweep"], size["realistic_rate"], size["realistic_tokens"],
-                                       size["sustained_tokens"], size["simulated"]),
-        "concurrency": lambda: concurrency.run(size["prompts"], size["latency"], size["conc_tokens"]),
+        "traffic": lambda: traffic.run(
+            size["sweep"],
+            size["realistic_rate"],
+            size["realistic_tokens"],
+            size["sustained_tokens"],
+            size["simulated"],
+        ),
+        "concurrency": lambda: concurrency.run(
+            size["prompts"], size["latency"], size["conc_tokens"]
+        ),
         "loadtime": lambda: loadtime.run(size["load_samples"], size["call_samples"]),
         "memory": lambda: memory.run(size["memory_tokens"]),
-        "batch": lambda: batch.run(size["batch_rows"], size["once_rows"], size["scale_rows"],
-                                   size["batch_latency"]),
+        "batch": lambda: batch.run(
+            size["batch_rows"], size["once_rows"], size["scale_rows"], size["batch_latency"]
+        ),
         # A real browser and a 60 s reply: not in the smoke run.
         "browser": (lambda: browser.run(size["browser_tokens"], size["browser_rate"]))
-        if size["browser_tokens"] else (lambda: ([], {"skipped": "smoke run"})),
+        if size["browser_tokens"]
+        else (lambda: ([], {"skipped": "smoke run"})),
     }
 
 
 def _show(fig: Figure) -> str:
-    value = "n/a" if fig.value is None else (f"{fig.value:,.0f}" if abs(fig.value) >= 1000 else f"{fig.value:.3g}")
+    value = (
+        "n/a"
+        if fig.value is None
+        else (f"{fig.value:,.0f}" if abs(fig.value) >= 1000 else f"{fig.value:.3g}")
+    )
     return f"  {fig.status:<4}  {fig.label}: {value} {fig.unit}  {('goal ' + fig.goal) if fig.goal else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="toy sizes: checks the harness, not the speed")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="toy sizes: checks the harness, not the speed"
+    )
     parser.add_argument("--out", type=Path, help="folder for BENCHMARKS.md and results.json")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
     args = parser.parse_args(argv)
@@ -128,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     size = SIZES[mode]
     info = machine()
-    print(f"deepseek-magic benchmarks ({mode}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
-          f"httpx {info['httpx']}", flush=True)
+    print(
+        f"deepseek-magic benchmarks ({mode}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+        f"httpx {info['httpx']}",
+        flush=True,
+    )
     started = time.perf_counter()
     sections: dict[str, dict[str, Any]] = {}
     for name, fn in _runners(size).items():

@@ -49,7 +49,9 @@ def run(tokens: int, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
     def check(reasoning: str, answer: str) -> None:
         # Each request must have streamed the scripted reply, not the emulator's default.
         if (len(reasoning.strip()), len(answer.strip())) != expected:
-            raise RuntimeError(f"unexpected reply size {(len(reasoning), len(answer))}, wanted {expected}")
+            raise RuntimeError(
+                f"unexpected reply size {(len(reasoning), len(answer))}, wanted {expected}"
+            )
 
     variants: dict[str, Callable[[], Any]] = {}
     with served([reply] * ((rounds + 1) * 4)) as url, httpx.Client() as http:
@@ -78,17 +80,24 @@ def run(tokens: int, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
         times: dict[str, list[Timing]] = {name: [] for name in variants}
         names = list(variants)
         for i in range(rounds):
-            order = names[i % len(names):] + names[: i % len(names)]
+            order = names[i % len(names) :] + names[: i % len(names)]
             for name in order:
                 timing, _ = timed(variants[name])
                 times[name].append(timing)
 
-    med = {name: (median(t.cpu for t in ts), median(t.wall for t in ts)) for name, ts in times.items()}
+    med = {
+        name: (median(t.cpu for t in ts), median(t.wall for t in ts)) for name, ts in times.items()
+    }
     base_cpu, base_wall = med["baseline"]
     base = f"baseline {base_cpu:.3f} s CPU / {base_wall:.3f} s wall"
     figures = [
-        Figure("streaming.baseline.cpu_s", f"baseline (httpx + json.loads) CPU, {tokens:,} tokens", base_cpu, "s",
-               note="the floor for Python + httpx"),
+        Figure(
+            "streaming.baseline.cpu_s",
+            f"baseline (httpx + json.loads) CPU, {tokens:,} tokens",
+            base_cpu,
+            "s",
+            note="the floor for Python + httpx",
+        ),
         Figure("streaming.baseline.wall_s", "baseline wall", base_wall, "s"),
     ]
     goals = {"ask": 1.3, "magic": 2.0, "panel": 2.0}
@@ -96,15 +105,44 @@ def run(tokens: int, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
     for name in ("ask", "magic", "panel"):
         if name not in med:
             for kind in ("cpu", "wall"):
-                figures.append(Figure(f"streaming.{name}.{kind}_ratio", f"{labels[name]} {kind.upper()} / baseline",
-                                      None, "x", base, f"<= {goals[name]}x", goals[name],
-                                      note="deepseek_magic._panel is not available"))
+                figures.append(
+                    Figure(
+                        f"streaming.{name}.{kind}_ratio",
+                        f"{labels[name]} {kind.upper()} / baseline",
+                        None,
+                        "x",
+                        base,
+                        f"<= {goals[name]}x",
+                        goals[name],
+                        note="deepseek_magic._panel is not available",
+                    )
+                )
             continue
         cpu, wall = med[name]
-        figures.append(Figure(f"streaming.{name}.cpu_ratio", f"{labels[name]} CPU / baseline", cpu / base_cpu, "x",
-                              base, f"<= {goals[name]}x", goals[name], note=f"{cpu:.3f} s CPU"))
-        figures.append(Figure(f"streaming.{name}.wall_ratio", f"{labels[name]} wall / baseline", wall / base_wall,
-                              "x", base, f"<= {goals[name]}x", goals[name], note=f"{wall:.3f} s wall"))
+        figures.append(
+            Figure(
+                f"streaming.{name}.cpu_ratio",
+                f"{labels[name]} CPU / baseline",
+                cpu / base_cpu,
+                "x",
+                base,
+                f"<= {goals[name]}x",
+                goals[name],
+                note=f"{cpu:.3f} s CPU",
+            )
+        )
+        figures.append(
+            Figure(
+                f"streaming.{name}.wall_ratio",
+                f"{labels[name]} wall / baseline",
+                wall / base_wall,
+                "x",
+                base,
+                f"<= {goals[name]}x",
+                goals[name],
+                note=f"{wall:.3f} s wall",
+            )
+        )
     raw = {
         "tokens": tokens,
         "reply_chars": len(reply.reasoning) + len(reply.answer),

@@ -120,7 +120,9 @@ class Accumulator:
             self.chunks.append(chunk)
 
     def add(self, event: ChatEvent, *, now: float | None = None) -> None:
-        if self.time_to_first_token is None and isinstance(event, (ReasoningDelta, ContentDelta, ToolCallDelta)):
+        if self.time_to_first_token is None and isinstance(
+            event, (ReasoningDelta, ContentDelta, ToolCallDelta)
+        ):
             self.time_to_first_token = now
         if isinstance(event, ReasoningDelta):
             self.reasoning.add(event.text)
@@ -178,7 +180,9 @@ class Accumulator:
             for _, c in sorted(self._calls.items())
         )
 
-    def snapshot(self, *, elapsed: float, error: str | None = None, interrupted: bool = False) -> Result:
+    def snapshot(
+        self, *, elapsed: float, error: str | None = None, interrupted: bool = False
+    ) -> Result:
         cost, source, basis = self._cost()
         return Result(
             answer=self.answer.value().strip(),
@@ -227,5 +231,9 @@ class Accumulator:
         plan = self._plan
         if plan is None:
             return {}
-        return {"options_sent": tuple(plan.sent), "options_ignored": dict(plan.ignored),
-                "options_not_sent": dict(plan.not_sent), "options_remapped": dict(plan.remapped)}
+        return {
+            "options_sent": tuple(plan.sent),
+            "options_ignored": dict(plan.ignored),
+            "options_not_sent": dict(plan.not_sent),
+            "options_remapped": dict(plan.remapped),
+        }

@@ -80,10 +80,14 @@ def prepare(
     offline = session.offline
     if offline is not None and call.given("base_url") is None and call.given("provider") is None:
         # The emulator speaks one provider's dialect: that provider's rules apply.
-        call = call.replace(base_url=offline.base_url, provider=provider_for_dialect(offline.dialect).name)
+        call = call.replace(
+            base_url=offline.base_url, provider=provider_for_dialect(offline.dialect).name
+        )
     # A replay cache answers without a key (it raises its own missing-key error on a miss).
     keyless = session.serves_without_key
-    settings = resolve_settings(call, config=session.config, require_key=require_key and not keyless)
+    settings = resolve_settings(
+        call, config=session.config, require_key=require_key and not keyless
+    )
     if offline is not None and settings.base_url == offline.base_url.rstrip("/"):
         settings = settings.with_(offline=True)
     refusal = _browser_refusal(settings.base_url) if sys.platform == "emscripten" else None
@@ -97,25 +101,54 @@ def prepare(
     new_messages = normalize_messages(prompt, system=None)
     conv = session.conversation(call.conversation) if call.conversation else None
     history = list(conv.messages) if conv else []
-    messages = normalize_messages(history + new_messages, system=pick("system", call, session.config)[0])
+    messages = normalize_messages(
+        history + new_messages, system=pick("system", call, session.config)[0]
+    )
     specs, functions = prepare_tools(values["tools"]) if "tools" in values else (None, {})
     choice = values.get("tool_choice")
-    if choice is not None and choice not in ("none", "auto", "required") and choice not in functions \
-            and choice not in [s["function"]["name"] for s in specs or []]:
-        raise OptionError(f"--tool-choice {choice}: no offered tool has that name.", option="tool_choice")
+    if (
+        choice is not None
+        and choice not in ("none", "auto", "required")
+        and choice not in functions
+        and choice not in [s["function"]["name"] for s in specs or []]
+    ):
+        raise OptionError(
+            f"--tool-choice {choice}: no offered tool has that name.", option="tool_choice"
+        )
     build = _build_args(session, settings, catalogue)
-    request = build_request(messages, settings, values, stream=call.stream, extra=call.extra,
-                            tool_specs=specs, tool_functions=functions, **build)
+    request = build_request(
+        messages,
+        settings,
+        values,
+        stream=call.stream,
+        extra=call.extra,
+        tool_specs=specs,
+        tool_functions=functions,
+        **build,
+    )
     if pick("strict", call, session.config)[0] and (request.plan.ignored or request.plan.not_sent):
-        raise OptionError(f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
-                          "options, or send without --strict (strict=False).", option="strict")
-    return Prepared(request, settings, values, conv, call.run_tools, call.max_tool_rounds,
-                    call.keep_chunks, new_messages,
-                    call.max_reply_chars, build)
+        raise OptionError(
+            f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
+            "options, or send without --strict (strict=False).",
+            option="strict",
+        )
+    return Prepared(
+        request,
+        settings,
+        values,
+        conv,
+        call.run_tools,
+        call.max_tool_rounds,
+        call.keep_chunks,
+        new_messages,
+        call.max_reply_chars,
+        build,
+    )
 
 
-def _build_args(session: Session, settings: Settings, catalogue: Catalogue | None
-                ) -> dict[str, Any]:
+def _build_args(
+    session: Session, settings: Settings, catalogue: Catalogue | None
+) -> dict[str, Any]:
     """What the provider and the catalogue add to a request: the options a resolved short
     name implies, the model's supported parameters (a live catalogue only: a snapshot may
     be stale) and the price lookup for the model that will answer."""
@@ -136,7 +169,9 @@ def _browser_refusal(url: str) -> str | None:
     return browser_refusal(url)
 
 
-def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool = False) -> dict[str, Any]:
+def assistant_message(
+    result: Result, provider: Provider, *, in_tool_turn: bool = False
+) -> dict[str, Any]:
     """The assistant turn to send back in a later request, following the provider's rule
     for reasoning (``Provider.resend_reasoning`` / ``reasoning_field``, wire-format.md
     sections 5 and 10): some accept it back on every turn, others want it only inside tool
@@ -153,12 +188,19 @@ def assistant_message(result: Result, provider: Provider, *, in_tool_turn: bool 
 
 
 def _tool_messages(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
-    return [{"role": "tool", "tool_call_id": c.id,
-             "content": c.output if c.error is None else f"Error: {c.error}"} for c in calls]
+    return [
+        {
+            "role": "tool",
+            "tool_call_id": c.id,
+            "content": c.output if c.error is None else f"Error: {c.error}",
+        }
+        for c in calls
+    ]
 
 
-def _next_round(prep: Prepared, result: Result, request: Request, *, more: bool = True
-                ) -> tuple[Result, Request | None]:
+def _next_round(
+    prep: Prepared, result: Result, request: Request, *, more: bool = True
+) -> tuple[Result, Request | None]:
     """After the reply to ``request``: run its tool calls if allowed, and say what to ask
     next (``request``'s messages plus this round's, so every earlier round is kept).
 
@@ -168,28 +210,39 @@ def _next_round(prep: Prepared, result: Result, request: Request, *, more: bool 
     if not (prep.run_tools and result.tool_calls and result.ok):
         return result, None
     functions = prep.request.tool_functions
-    offered = {t.get("function", {}).get("name") for t in prep.request.body.get("tools") or ()
-               if isinstance(t, Mapping)}
+    offered = {
+        t.get("function", {}).get("name")
+        for t in prep.request.body.get("tools") or ()
+        if isinstance(t, Mapping)
+    }
     if any(c.name not in functions and c.name in offered for c in result.tool_calls):
         return result, None
     if not more:
-        warnings.warn(f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool calls "
-                      "were not run: they are in result.tool_calls (deepseek_magic._tools.run_pending runs them).",
-                      stacklevel=2)
+        warnings.warn(
+            f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool calls "
+            "were not run: they are in result.tool_calls (deepseek_magic._tools.run_pending runs them).",
+            stacklevel=2,
+        )
         return result, None
     ran = tuple(run_tool_call(c, functions) for c in result.tool_calls)
     result = result.replace(tool_calls=ran)
     body = dict(request.body)
-    body["messages"] = list(body["messages"]) + [
-        assistant_message(result, prep.settings.provider, in_tool_turn=True)] + _tool_messages(ran)
+    body["messages"] = (
+        list(body["messages"])
+        + [assistant_message(result, prep.settings.provider, in_tool_turn=True)]
+        + _tool_messages(ran)
+    )
     return result, dataclasses.replace(request, body=body)
 
 
 def _combine(rounds: list[Result], prep: Prepared) -> Result:
     last = rounds[-1]
     if len(rounds) > 1:
-        last = last.replace(rounds=tuple(rounds[:-1]), elapsed=sum(r.elapsed for r in rounds),
-                            cost=_sum_cost(rounds))
+        last = last.replace(
+            rounds=tuple(rounds[:-1]),
+            elapsed=sum(r.elapsed for r in rounds),
+            cost=_sum_cost(rounds),
+        )
     if prep.conversation is not None:
         last = last.replace(conversation=prep.conversation.name)
     return last
@@ -214,8 +267,9 @@ def _finish(prep: Prepared, rounds: list[Result], session: Session) -> Result:
     return result
 
 
-def _intercept(session: Session, request: Request, prep: Prepared | None = None,
-               rounds: Sequence[Result] = ()) -> Result | None:
+def _intercept(
+    session: Session, request: Request, prep: Prepared | None = None, rounds: Sequence[Result] = ()
+) -> Result | None:
     try:
         for feature in list(session.features):
             found = feature.before_request(request)
@@ -254,13 +308,19 @@ class _Rounds:
 
     def failed(self, exc: DeepSeekError, partial: Result) -> None:
         partial = exc.partial or partial
-        exc.partial = _finish(self.prep, self.rounds + [partial.replace(error=partial.error or str(exc))],
-                              self.session)
+        exc.partial = _finish(
+            self.prep,
+            self.rounds + [partial.replace(error=partial.error or str(exc))],
+            self.session,
+        )
 
     def interrupted(self, exc: BaseException, partial: Result) -> None:
         # The partial Result rides on the interrupt so the caller can show it.
-        exc.partial = _finish(self.prep, self.rounds + [partial.replace(interrupted=True)],  # type: ignore[attr-defined]
-                              self.session)
+        exc.partial = _finish(
+            self.prep,
+            self.rounds + [partial.replace(interrupted=True)],  # type: ignore[attr-defined]
+            self.session,
+        )
 
     def received(self, request: Request, result: Result) -> None:
         """A reply arrived from the network: tell the features, then run the tools (if
@@ -271,7 +331,9 @@ class _Rounds:
 
     def done(self, request: Request, result: Result) -> None:
         try:
-            result, self.request = _next_round(self.prep, result, request, more=self.n < self.prep.max_tool_rounds)
+            result, self.request = _next_round(
+                self.prep, result, request, more=self.n < self.prep.max_tool_rounds
+            )
         except KeyboardInterrupt as exc:
             # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
             self.interrupted(exc, result)
@@ -282,8 +344,14 @@ class _Rounds:
         return _finish(self.prep, self.rounds, self.session)
 
 
-def run_prepared(prep: Prepared, *, session: Session, client: Client | None = None,
-                 on_event: EventHook | None = None, on_stream: Callable[[ChatStream], None] | None = None) -> Result:
+def run_prepared(
+    prep: Prepared,
+    *,
+    session: Session,
+    client: Client | None = None,
+    on_event: EventHook | None = None,
+    on_stream: Callable[[ChatStream], None] | None = None,
+) -> Result:
     """Send a prepared request (and its tool rounds); the partial Result is recorded on failure."""
     client = client or session.client()
     loop = _Rounds(prep, session)
@@ -292,8 +360,12 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
         if cached is not None:
             loop.done(request, cached)
             continue
-        stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
-                               max_reply_chars=prep.max_reply_chars)
+        stream = client.stream(
+            request,
+            keep_chunks=prep.keep_chunks,
+            offline=prep.settings.offline,
+            max_reply_chars=prep.max_reply_chars,
+        )
         if on_stream is not None:
             on_stream(stream)
         try:
@@ -311,8 +383,9 @@ def run_prepared(prep: Prepared, *, session: Session, client: Client | None = No
     return loop.finish()
 
 
-def _explain_not_served(exc: DeepSeekError, prep: Prepared, session: Session,
-                        http: Any = None) -> None:
+def _explain_not_served(
+    exc: DeepSeekError, prep: Prepared, session: Session, http: Any = None
+) -> None:
     """A server that refuses the model name: say so in one line, with the closest model it
     serves (its live catalogue, read with the same client when possible, else the snapshot)."""
     from ._catalogue import is_not_served, load_catalogue, not_served_message
@@ -361,9 +434,14 @@ def ask(
     return run_prepared(prep, session=session, client=client, on_event=on_event)
 
 
-async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient | None = None,
-                        on_event: EventHook | None = None,
-                        on_stream: Callable[[AsyncChatStream], None] | None = None) -> Result:
+async def arun_prepared(
+    prep: Prepared,
+    *,
+    session: Session,
+    client: AsyncClient | None = None,
+    on_event: EventHook | None = None,
+    on_stream: Callable[[AsyncChatStream], None] | None = None,
+) -> Result:
     """The awaitable twin of :func:`run_prepared`."""
     import asyncio
 
@@ -378,8 +456,12 @@ async def arun_prepared(prep: Prepared, *, session: Session, client: AsyncClient
             if cached is not None:
                 loop.done(request, cached)
                 continue
-            stream = client.stream(request, keep_chunks=prep.keep_chunks, offline=prep.settings.offline,
-                                   max_reply_chars=prep.max_reply_chars)
+            stream = client.stream(
+                request,
+                keep_chunks=prep.keep_chunks,
+                offline=prep.settings.offline,
+                max_reply_chars=prep.max_reply_chars,
+            )
             if on_stream is not None:
                 on_stream(stream)
             try:

@@ -666,16 +666,25 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return dict(call.items()), options
 
 
-def _begin(data: Any, prompt: Any, session: Session | None, concurrency: Any,
-           kwargs: Mapping[str, Any], **plan: Any) -> tuple[Session, int, Plan]:
+def _begin(
+    data: Any,
+    prompt: Any,
+    session: Session | None,
+    concurrency: Any,
+    kwargs: Mapping[str, Any],
+    **plan: Any,
+) -> tuple[Session, int, Plan]:
     """What :func:`map_rows` and :func:`amap_rows` do before running: the session (its
     features switched on), the checked concurrency, and the plan (raises before sending)."""
     session = session or SESSION
     start(session)  # DEEPSEEK_MAGIC_OFFLINE / _CACHE and the spend guard (once)
     checked = _check_concurrency(concurrency)
     settings, options = _split_kwargs(dict(kwargs))
-    return session, checked, plan_run(data, prompt, session=session, options=options,
-                                      settings=settings, **plan)
+    return (
+        session,
+        checked,
+        plan_run(data, prompt, session=session, options=options, settings=settings, **plan),
+    )
 
 
 def _check_concurrency(concurrency: Any) -> int:
@@ -791,9 +800,19 @@ def map_rows(
     those of :func:`~deepseek_magic.ask` (``model=``, ``system=``, ``temperature=`` ...).
     """
     session, concurrency, plan = _begin(
-        data, prompt, session, concurrency, kwargs, keep=keep, budget=budget,
-        run_file=run_file, keep_reasoning=keep_reasoning, results=results,
-        style=template_style, namespace=namespace, dry_run=dry_run,
+        data,
+        prompt,
+        session,
+        concurrency,
+        kwargs,
+        keep=keep,
+        budget=budget,
+        run_file=run_file,
+        keep_reasoning=keep_reasoning,
+        results=results,
+        style=template_style,
+        namespace=namespace,
+        dry_run=dry_run,
     )
     try:
         if dry_run:
@@ -843,8 +862,17 @@ async def amap_rows(
 ) -> Any:
     """The awaitable twin of :func:`map_rows` (same arguments), on the caller's event loop."""
     session, concurrency, plan = _begin(
-        data, prompt, session, concurrency, kwargs, keep=keep, budget=budget,
-        run_file=run_file, keep_reasoning=keep_reasoning, results=results, dry_run=dry_run,
+        data,
+        prompt,
+        session,
+        concurrency,
+        kwargs,
+        keep=keep,
+        budget=budget,
+        run_file=run_file,
+        keep_reasoning=keep_reasoning,
+        results=results,
+        dry_run=dry_run,
     )
     try:
         if dry_run:

@@ -108,14 +108,20 @@ def request_record(request: Request) -> dict[str, Any]:
         "messages": [dict(m) for m in body.get("messages", ())],
         # stream / stream_options are transport, not content: a streamed and a
         # non-streamed request share their reply
-        "options": {k: v for k, v in body.items() if k not in ("messages", "model", "stream", "stream_options")},
+        "options": {
+            k: v
+            for k, v in body.items()
+            if k not in ("messages", "model", "stream", "stream_options")
+        },
     }
 
 
 def cache_key(request: Request) -> str:
     """sha256 (hex) of the canonical JSON of :func:`request_record`: sorted keys, no
     whitespace, UTF-8 text kept as is."""
-    canonical = json.dumps(request_record(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        request_record(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -151,8 +157,12 @@ def _parse_line(raw: bytes, last_unterminated: bool) -> tuple[str, Result] | str
         if last_unterminated:
             return "is cut short (the file ends mid-line: a crash while writing?)"
         return "is not valid JSON"
-    if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not isinstance(data.get("result"), dict):
-        return "is not a cache entry (it needs \"key\" and \"result\")"
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("key"), str)
+        or not isinstance(data.get("result"), dict)
+    ):
+        return 'is not a cache entry (it needs "key" and "result")'
     try:
         result = Result.from_dict(data["result"])
     except (TypeError, ValueError, KeyError, AttributeError):
@@ -176,8 +186,14 @@ class Cache(Feature):
 
     order = 10
 
-    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, mode: CacheMode = "replay-or-call", *,
-                 strict: bool = False, warn: Warn | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = DEFAULT_PATH,
+        mode: CacheMode = "replay-or-call",
+        *,
+        strict: bool = False,
+        warn: Warn | None = None,
+    ) -> None:
         if mode not in MODES:
             raise CacheError(f"Unknown cache mode {mode!r}; choose one of {', '.join(MODES)}.")
         #: the file as the user named it (shown in messages)
@@ -225,13 +241,17 @@ class Cache(Feature):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise CacheError(f"Cannot read the cache file {self.name}: {exc.strerror or exc}.") from None
+            raise CacheError(
+                f"Cannot read the cache file {self.name}: {exc.strerror or exc}."
+            ) from None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def problem_message(self, problem: CacheProblem) -> str:
         others = self._lines
-        return (f"{self.name} line {problem.line} {problem.reason}; the other {others} "
-                f"entr{'y is' if others == 1 else 'ies are'} intact — delete or fix that line.")
+        return (
+            f"{self.name} line {problem.line} {problem.reason}; the other {others} "
+            f"entr{'y is' if others == 1 else 'ies are'} intact — delete or fix that line."
+        )
 
     def load(self, strict: bool | None = None) -> int:
         """(Re)read the file; returns the number of distinct requests it holds.
@@ -249,9 +269,13 @@ class Cache(Feature):
                 try:
                     data = self.path.read_bytes()
                 except IsADirectoryError:
-                    raise CacheError(f"The cache file {self.name} is a folder; name a file.") from None
+                    raise CacheError(
+                        f"The cache file {self.name} is a folder; name a file."
+                    ) from None
                 except OSError as exc:
-                    raise CacheError(f"Cannot read the cache file {self.name}: {exc.strerror or exc}.") from None
+                    raise CacheError(
+                        f"Cannot read the cache file {self.name}: {exc.strerror or exc}."
+                    ) from None
                 # JSON lines end with LF only; str.splitlines would also split on U+2028 & co.,
                 # which json.dumps(ensure_ascii=False) leaves inside strings.
                 raw_lines = data.split(b"\n")
@@ -327,7 +351,10 @@ class Cache(Feature):
                     after = os.fstat(fd)
                 finally:
                     os.close(fd)
-            up_to_date = self._signature is not None and self._signature[:2] == (before.st_ino, before.st_size)
+            up_to_date = self._signature is not None and self._signature[:2] == (
+                before.st_ino,
+                before.st_size,
+            )
             if up_to_date or (self._signature is None and before.st_size == 0):
                 self._signature = (after.st_ino, after.st_size, after.st_mtime_ns)
                 self._index[key] = result.replace(cached=False)
@@ -346,13 +373,18 @@ class Cache(Feature):
         if self.mode == "replay":
             raise CacheError(self._miss_message())
         settings = request.settings
-        if settings.api_key is None and settings.provider.needs_key and not is_loopback(settings.base_url):
+        if (
+            settings.api_key is None
+            and settings.provider.needs_key
+            and not is_loopback(settings.base_url)
+        ):
             # prepare() let the request through without a key because the cache might answer.
             where = f" or {settings.provider.key_env}" if settings.provider.key_env else ""
             raise ConfigError(
                 f"No cached reply for this request in {self.name} and no API key to ask "
                 f"{settings.base_url}: set DEEPSEEK_MAGIC_API_KEY{where} (or run %deepseek_key), "
-                f"or replay a file that has it.")
+                f"or replay a file that has it."
+            )
         return None
 
     def after_reply(self, request: Request, result: Result) -> None:
@@ -364,15 +396,21 @@ class Cache(Feature):
         except (OSError, CacheError) as exc:
             # The reply is already paid for and shown; failing here would lose it.
             reason = getattr(exc, "strerror", None) or str(exc)
-            self.warn(f"Could not save the reply in the cache file {self.name}: {reason}. "
-                      "The reply is kept in the session, not in the file.")
+            self.warn(
+                f"Could not save the reply in the cache file {self.name}: {reason}. "
+                "The reply is kept in the session, not in the file."
+            )
 
     def _miss_message(self) -> str:
-        message = (f"No cached reply for this request in {self.name} (mode replay); "
-                   f"record it first with %deepseek_cache record {self.name}")
+        message = (
+            f"No cached reply for this request in {self.name} (mode replay); "
+            f"record it first with %deepseek_cache record {self.name}"
+        )
         if self._problems:
             lines = ", ".join(str(p.line) for p in self._problems[:5])
-            message += f" (damaged line{'s' if len(self._problems) > 1 else ''} {lines} may have held it)"
+            message += (
+                f" (damaged line{'s' if len(self._problems) > 1 else ''} {lines} may have held it)"
+            )
         return message
 
     @property
@@ -386,7 +424,9 @@ class Cache(Feature):
         if not self.path.exists():
             state = "does not exist yet"
         else:
-            state = f"{n} repl{'y' if n == 1 else 'ies'}" + (f" ({lines} lines)" if lines != n else "")
+            state = f"{n} repl{'y' if n == 1 else 'ies'}" + (
+                f" ({lines} lines)" if lines != n else ""
+            )
         damaged = f", {len(self._problems)} damaged line(s) skipped" if self._problems else ""
         return f"Cache {self.mode.upper()}: {self.name} {state}{damaged}."
 
@@ -402,8 +442,14 @@ def disable_cache(session: Session) -> Cache | None:
     return session.unplug(Cache)
 
 
-def enable_cache(session: Session, path: str | os.PathLike[str] = DEFAULT_PATH,
-                 mode: CacheMode = "replay-or-call", *, strict: bool = False, warn: Warn | None = None) -> Cache:
+def enable_cache(
+    session: Session,
+    path: str | os.PathLike[str] = DEFAULT_PATH,
+    mode: CacheMode = "replay-or-call",
+    *,
+    strict: bool = False,
+    warn: Warn | None = None,
+) -> Cache:
     """Use ``path`` as the record/replay cache of ``session`` in ``mode`` (replacing any other).
 
     The file is read now: damaged lines warn (or, with ``strict``, raise :class:`CacheError`
@@ -435,12 +481,17 @@ def _announce(cache: Cache) -> str:
         count = " (which does not exist yet: record it first)"
     else:
         count = " (a new file)"
-    return (f"Cache {cache.mode.upper()}: " + _ANNOUNCE[cache.mode].format(name=cache.name, count=count)
-            + " %deepseek_cache off to stop.")
+    return (
+        f"Cache {cache.mode.upper()}: "
+        + _ANNOUNCE[cache.mode].format(name=cache.name, count=count)
+        + " %deepseek_cache off to stop."
+    )
 
 
-_USAGE = ("Usage: %deepseek_cache [status | off | record [FILE] | replay [FILE] | replay-or-call [FILE]] "
-          f"(FILE defaults to {DEFAULT_PATH})")
+_USAGE = (
+    "Usage: %deepseek_cache [status | off | record [FILE] | replay [FILE] | replay-or-call [FILE]] "
+    f"(FILE defaults to {DEFAULT_PATH})"
+)
 
 
 def arguments() -> tuple[Any, ...]:
@@ -449,13 +500,24 @@ def arguments() -> tuple[Any, ...]:
 
     actions = ("status",) + MODES
     return (
-        magic_argument("action", nargs="?", default="status", choices=actions,
-                       metavar="|".join(actions), help="status (default), off, or the mode to use."),
-        magic_argument("file", nargs="?", metavar="FILE",
-                       help=f"The cache file (default {DEFAULT_PATH})."),
+        magic_argument(
+            "action",
+            nargs="?",
+            default="status",
+            choices=actions,
+            metavar="|".join(actions),
+            help="status (default), off, or the mode to use.",
+        ),
+        magic_argument(
+            "file", nargs="?", metavar="FILE", help=f"The cache file (default {DEFAULT_PATH})."
+        ),
     )
-DESCRIPTION = ("The record/replay cache: record replies to a file, replay them with no key and no "
-               "network, or replay what it has and call for the rest.")
+
+
+DESCRIPTION = (
+    "The record/replay cache: record replies to a file, replay them with no key and no "
+    "network, or replay what it has and call for the rest."
+)
 
 
 def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = print) -> Cache | None:
@@ -471,22 +533,31 @@ def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = pri
         raise UsageError(_USAGE)
     current = current_cache(session)
     if action == "status":
-        out(current.describe() if current is not None else
-            f"Cache OFF: requests are sent as usual. %deepseek_cache record {DEFAULT_PATH} starts recording.")
+        out(
+            current.describe()
+            if current is not None
+            else f"Cache OFF: requests are sent as usual. %deepseek_cache record {DEFAULT_PATH} starts recording."
+        )
         return current
     if action == "off":
         old = disable_cache(session)
-        out(f"Cache OFF: requests are sent as usual ({old.name} is kept)." if old is not None
-            else "The cache was already off.")
+        out(
+            f"Cache OFF: requests are sent as usual ({old.name} is kept)."
+            if old is not None
+            else "The cache was already off."
+        )
         return None
     path = args.file or (current.name if current is not None else DEFAULT_PATH)
-    cache = enable_cache(session, path, cast(CacheMode, action), warn=lambda message: out(f"Warning: {message}"))
+    cache = enable_cache(
+        session, path, cast(CacheMode, action), warn=lambda message: out(f"Warning: {message}")
+    )
     out(_announce(cache))
     return cache
 
 
-def cache_from_env(session: Session, env: Mapping[str, str] | None = None, *,
-                   out: Callable[[str], None] = print) -> Cache | None:
+def cache_from_env(
+    session: Session, env: Mapping[str, str] | None = None, *, out: Callable[[str], None] = print
+) -> Cache | None:
     """Apply ``DEEPSEEK_MAGIC_CACHE`` (``"replay"``, ``"record:notebook-cache.jsonl"`` ...)
     once per session, printing the same line as the magic; returns the session's cache.
 
@@ -506,11 +577,14 @@ def cache_from_env(session: Session, env: Mapping[str, str] | None = None, *,
         return current_cache(session)
     if mode not in MODES:
         session.env_applied.add("cache")
-        out(f"Warning: {ENV_CACHE}={value!r}: unknown mode {mode!r} (use one of {', '.join(MODES)}, "
-            "optionally followed by :FILE); the cache stays off.")
+        out(
+            f"Warning: {ENV_CACHE}={value!r}: unknown mode {mode!r} (use one of {', '.join(MODES)}, "
+            "optionally followed by :FILE); the cache stays off."
+        )
         return current_cache(session)
-    cache = enable_cache(session, path.strip() or DEFAULT_PATH, mode,
-                         warn=lambda message: out(f"Warning: {message}"))
+    cache = enable_cache(
+        session, path.strip() or DEFAULT_PATH, mode, warn=lambda message: out(f"Warning: {message}")
+    )
     session.env_applied.add("cache")
     out(_announce(cache))
     return cache

@@ -79,7 +79,9 @@ class ModelInfo:
         params = entry.get("supported_parameters")
         meta = entry.get("meta")
         context = (
-            entry.get("context_length") or entry.get("max_model_len") or entry.get("context_window")
+            entry.get("context_length")
+            or entry.get("max_model_len")
+            or entry.get("context_window")
             # llama-server: one slot's share of --ctx-size, the most a request can use
             or (meta.get("n_ctx") if isinstance(meta, Mapping) else None)
         )
@@ -215,8 +217,9 @@ def _remember(session: Session, catalogue: Catalogue) -> None:
         _CACHE.setdefault(session, {})[catalogue.base_url.rstrip("/")] = catalogue
 
 
-def fetch_catalogue(settings: Settings, http: Any = None, *, timeout: float = 15.0,
-                    verify: bool = True) -> Catalogue:
+def fetch_catalogue(
+    settings: Settings, http: Any = None, *, timeout: float = 15.0, verify: bool = True
+) -> Catalogue:
     """``GET {base_url}/models`` -> a live Catalogue (raises DeepSeekError on failure)."""
     import httpx
 

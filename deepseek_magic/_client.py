@@ -38,8 +38,14 @@ from ._request import Request
 from ._result import Result
 from ._retry import RetryPolicy, parse_retry_after
 
-__all__ = ["Client", "AsyncClient", "ChatStream", "AsyncChatStream", "DEFAULT_MAX_REPLY_CHARS",
-           "provider_headers"]
+__all__ = [
+    "Client",
+    "AsyncClient",
+    "ChatStream",
+    "AsyncChatStream",
+    "DEFAULT_MAX_REPLY_CHARS",
+    "provider_headers",
+]
 
 log = logging.getLogger("deepseek_magic")
 
@@ -63,7 +69,9 @@ def _headers(request: Request) -> dict[str, str]:
 
 def _timeout(request: Request) -> httpx.Timeout:
     s = request.settings
-    return httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=s.connect_timeout)
+    return httpx.Timeout(
+        connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=s.connect_timeout
+    )
 
 
 def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> APIError:
@@ -107,7 +115,11 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
     request_id = response.headers.get("x-generation-id") or response.headers.get("x-request-id")
     return cls(
         f"HTTP {status} from {response.request.url.host}: {message.rstrip('.')}.",
-        status=status, code=code, body=body, request_id=request_id, metadata=metadata,
+        status=status,
+        code=code,
+        body=body,
+        request_id=request_id,
+        metadata=metadata,
         retry_after=retry_after,
     )
 
@@ -116,7 +128,9 @@ def _connection_exception(exc: Exception, request: Request) -> APIError:
     host = httpx.URL(request.settings.base_url).host
     if isinstance(exc, httpx.TimeoutException):
         kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
-        seconds = request.settings.connect_timeout if kind == "connect" else request.settings.read_timeout
+        seconds = (
+            request.settings.connect_timeout if kind == "connect" else request.settings.read_timeout
+        )
         return APITimeoutError(f"{host} sent nothing for {seconds:g} s ({kind} timeout).")
     detail = str(exc).split("\n")[0][:200] or type(exc).__name__
     if request.settings.api_key:
@@ -125,14 +139,28 @@ def _connection_exception(exc: Exception, request: Request) -> APIError:
 
 
 class _StreamBase:
-    def __init__(self, request: Request, *, policy: RetryPolicy, clock: Callable[[], float],
-                 keep_chunks: bool, max_reply_chars: int, offline: bool) -> None:
+    def __init__(
+        self,
+        request: Request,
+        *,
+        policy: RetryPolicy,
+        clock: Callable[[], float],
+        keep_chunks: bool,
+        max_reply_chars: int,
+        offline: bool,
+    ) -> None:
         self.request = request
         self.policy = policy
         self.clock = clock
         self.started = clock()
-        self._pipe = Pipeline(request, started=self.started, clock=clock, keep_chunks=keep_chunks,
-                               max_reply_chars=max_reply_chars, offline=offline)
+        self._pipe = Pipeline(
+            request,
+            started=self.started,
+            clock=clock,
+            keep_chunks=keep_chunks,
+            max_reply_chars=max_reply_chars,
+            offline=offline,
+        )
         #: retries made before the stream started
         self.retries = 0
         #: True once the reply's connection is closed
@@ -169,12 +197,26 @@ class _StreamBase:
 class ChatStream(_StreamBase):
     """A streaming request in progress (sync). Iterate for events; always closed."""
 
-    def __init__(self, http: httpx.Client, request: Request, *, policy: RetryPolicy,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 keep_chunks: bool = False, max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
-                 offline: bool = False) -> None:
-        super().__init__(request, policy=policy, clock=clock, keep_chunks=keep_chunks,
-                         max_reply_chars=max_reply_chars, offline=offline)
+    def __init__(
+        self,
+        http: httpx.Client,
+        request: Request,
+        *,
+        policy: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        keep_chunks: bool = False,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        offline: bool = False,
+    ) -> None:
+        super().__init__(
+            request,
+            policy=policy,
+            clock=clock,
+            keep_chunks=keep_chunks,
+            max_reply_chars=max_reply_chars,
+            offline=offline,
+        )
         self._http = http
         self._sleep = sleep
         self._response: httpx.Response | None = None
@@ -205,8 +247,13 @@ class ChatStream(_StreamBase):
             raise KeyboardInterrupt("stream closed while it was read")
 
     def _open(self) -> httpx.Response:
-        req = self._http.build_request("POST", self.request.settings.endpoint, json=dict(self.request.body),
-                                       headers=_headers(self.request), timeout=_timeout(self.request))
+        req = self._http.build_request(
+            "POST",
+            self.request.settings.endpoint,
+            json=dict(self.request.body),
+            headers=_headers(self.request),
+            timeout=_timeout(self.request),
+        )
         while True:
             try:
                 log.debug("POST %s (attempt %d)", req.url, self.retries + 1)
@@ -236,7 +283,9 @@ class ChatStream(_StreamBase):
             self._response = response = self._open()
             self._check_stopped()
             if not self._handle_response_head(response):
-                yield from self._json_reply(_read_limited(response.iter_bytes(), self._pipe.max_body_bytes))
+                yield from self._json_reply(
+                    _read_limited(response.iter_bytes(), self._pipe.max_body_bytes)
+                )
                 return
             for data in response.iter_bytes():
                 yield from self._pipe.feed(data)
@@ -268,12 +317,26 @@ class ChatStream(_StreamBase):
 class AsyncChatStream(_StreamBase):
     """The awaitable twin of :class:`ChatStream`."""
 
-    def __init__(self, http: httpx.AsyncClient, request: Request, *, policy: RetryPolicy,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] | None = None,
-                 keep_chunks: bool = False, max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
-                 offline: bool = False) -> None:
-        super().__init__(request, policy=policy, clock=clock, keep_chunks=keep_chunks,
-                         max_reply_chars=max_reply_chars, offline=offline)
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        request: Request,
+        *,
+        policy: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
+        keep_chunks: bool = False,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        offline: bool = False,
+    ) -> None:
+        super().__init__(
+            request,
+            policy=policy,
+            clock=clock,
+            keep_chunks=keep_chunks,
+            max_reply_chars=max_reply_chars,
+            offline=offline,
+        )
         import asyncio
 
         self._http = http
@@ -292,8 +355,13 @@ class AsyncChatStream(_StreamBase):
         self.closed = True
 
     async def _open(self) -> httpx.Response:
-        req = self._http.build_request("POST", self.request.settings.endpoint, json=dict(self.request.body),
-                                       headers=_headers(self.request), timeout=_timeout(self.request))
+        req = self._http.build_request(
+            "POST",
+            self.request.settings.endpoint,
+            json=dict(self.request.body),
+            headers=_headers(self.request),
+            timeout=_timeout(self.request),
+        )
         while True:
             try:
                 response = await self._http.send(req, stream=True)
@@ -363,8 +431,10 @@ def _wake(response: httpx.Response | None) -> None:
 
 def _stream_cut(exc: httpx.HTTPError, request: Request) -> APIError:
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"The server went silent mid-stream for {request.settings.read_timeout:g} s.",
-                               hint="What arrived before the silence is kept in the partial result.")
+        return APITimeoutError(
+            f"The server went silent mid-stream for {request.settings.read_timeout:g} s.",
+            hint="What arrived before the silence is kept in the partial result.",
+        )
     return StreamError(f"The connection was cut mid-stream ({type(exc).__name__}).")
 
 
@@ -408,24 +478,43 @@ def _verify(verify: bool, transport: object) -> ssl.SSLContext | bool:
 class Client:
     """A connection pool for sync requests (one per session is plenty)."""
 
-    def __init__(self, *, transport: httpx.BaseTransport | None = None, http: httpx.Client | None = None,
-                 verify: bool = True, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
+        verify: bool = True,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         self._own = http is None
         if http is None and transport is None and in_browser():
             transport = FetchTransport()  # pyodide (JupyterLite): no sockets, use fetch
-        self.http = http or httpx.Client(transport=transport, verify=_verify(verify, transport),
-                                         follow_redirects=False)
+        self.http = http or httpx.Client(
+            transport=transport, verify=_verify(verify, transport), follow_redirects=False
+        )
         self.policy = policy
         #: how to wait between retries (tests pass a recorder)
         self.sleep = sleep
 
-    def stream(self, request: Request, *, keep_chunks: bool = False,
-               max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False) -> ChatStream:
+    def stream(
+        self,
+        request: Request,
+        *,
+        keep_chunks: bool = False,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        offline: bool = False,
+    ) -> ChatStream:
         policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
-        return ChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
-                          max_reply_chars=max_reply_chars, offline=offline,
-                          sleep=self.sleep if self.sleep is not None else time.sleep)
+        return ChatStream(
+            self.http,
+            request,
+            policy=policy,
+            keep_chunks=keep_chunks,
+            max_reply_chars=max_reply_chars,
+            offline=offline,
+            sleep=self.sleep if self.sleep is not None else time.sleep,
+        )
 
     def close(self) -> None:
         if self._own:
@@ -435,24 +524,46 @@ class Client:
 class AsyncClient:
     """A connection pool for async requests; use one per event loop."""
 
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None,
-                 http: httpx.AsyncClient | None = None, verify: bool = True,
-                 policy: RetryPolicy | None = None, sleep: Callable[[float], Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+        verify: bool = True,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
         self._own = http is None
         if http is None and transport is None and in_browser():
             transport = AsyncFetchTransport()
-        self.http = http or httpx.AsyncClient(transport=transport, verify=_verify(verify, transport),
-                                              follow_redirects=False,
-                                              limits=httpx.Limits(max_connections=64))
+        self.http = http or httpx.AsyncClient(
+            transport=transport,
+            verify=_verify(verify, transport),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=64),
+        )
         self.policy = policy
         #: how to wait between retries (an async function; tests pass a recorder)
         self.sleep = sleep
 
-    def stream(self, request: Request, *, keep_chunks: bool = False,
-               max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS, offline: bool = False) -> AsyncChatStream:
+    def stream(
+        self,
+        request: Request,
+        *,
+        keep_chunks: bool = False,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        offline: bool = False,
+    ) -> AsyncChatStream:
         policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
-        return AsyncChatStream(self.http, request, policy=policy, keep_chunks=keep_chunks,
-                               max_reply_chars=max_reply_chars, offline=offline, sleep=self.sleep)
+        return AsyncChatStream(
+            self.http,
+            request,
+            policy=policy,
+            keep_chunks=keep_chunks,
+            max_reply_chars=max_reply_chars,
+            offline=offline,
+            sleep=self.sleep,
+        )
 
     async def aclose(self) -> None:
         if self._own:

@@ -21,8 +21,12 @@ def sections() -> dict[str, str]:
     from ._options import options_markdown
     from ._providers import providers_markdown
 
-    return {"options": options_markdown(), "magics": magics_markdown(),
-            "settings": settings_markdown(), "providers": providers_markdown()}
+    return {
+        "options": options_markdown(),
+        "magics": magics_markdown(),
+        "settings": settings_markdown(),
+        "providers": providers_markdown(),
+    }
 
 
 def render_readme(text: str) -> str:
@@ -32,7 +36,14 @@ def render_readme(text: str) -> str:
         match = pattern.search(text)
         if match is None:
             raise ValueError(f"README has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
-        text = text[:match.start()] + match.group(1) + body + "\n" + match.group(2) + text[match.end():]
+        text = (
+            text[: match.start()]
+            + match.group(1)
+            + body
+            + "\n"
+            + match.group(2)
+            + text[match.end() :]
+        )
     return text
 
 

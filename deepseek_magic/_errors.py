@@ -85,8 +85,11 @@ class DeepSeekError(Exception):
         # IPython calls this instead of printing a traceback: one clear line.
         name = type(self).__name__
         lines = [f"\x1b[31m{name}\x1b[0m: {self}"]
-        if self.partial is not None and (self.partial.answer or self.partial.reasoning) \
-                and "partial result" not in str(self):
+        if (
+            self.partial is not None
+            and (self.partial.answer or self.partial.reasoning)
+            and "partial result" not in str(self)
+        ):
             lines.append("The partial result was kept (see the history or your --out variable).")
         return lines
 

@@ -83,8 +83,16 @@ class ErrorEvent:
     metadata: Mapping[str, Any] | None = None
 
 
-ChatEvent = Union[ReasoningDelta, ContentDelta, ContentWasReasoning, ToolCallDelta, UsageEvent,
-                  FinishEvent, MetaEvent, ErrorEvent]
+ChatEvent = Union[
+    ReasoningDelta,
+    ContentDelta,
+    ContentWasReasoning,
+    ToolCallDelta,
+    UsageEvent,
+    FinishEvent,
+    MetaEvent,
+    ErrorEvent,
+]
 
 OPEN, CLOSE = "<think>", "</think>"
 
@@ -95,7 +103,7 @@ _MAPPING = (dict, Mapping)
 
 def _partial_suffix(text: str, tag: str) -> int:
     """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
-    if tag[0] not in text[1 - len(tag):]:
+    if tag[0] not in text[1 - len(tag) :]:
         return 0  # the usual case, in one step (this runs once per answer delta)
     for n in range(min(len(tag) - 1, len(text)), 0, -1):
         if text.endswith(tag[:n]):
@@ -120,8 +128,11 @@ class ThinkSplitter:
         self._trim_reasoning = False  # drop whitespace right after <think>
 
     def feed(self, text: str) -> list[ChatEvent]:
-        if not self._held and "<" not in text and (
-                self.state == "maybe" or self.state == "answer" and not self._trim_answer):
+        if (
+            not self._held
+            and "<" not in text
+            and (self.state == "maybe" or self.state == "answer" and not self._trim_answer)
+        ):
             # No tag can start here: the answer text as it is (the usual case, once per delta).
             return [ContentDelta(text)] if text else []
         text = self._held + text
@@ -135,7 +146,7 @@ class ThinkSplitter:
                     return out
                 if stripped.startswith(OPEN):
                     self.state, self._trim_reasoning = "think", True
-                    text = stripped[len(OPEN):]
+                    text = stripped[len(OPEN) :]
                     continue
                 if OPEN.startswith(stripped):
                     self._held = text
@@ -146,7 +157,7 @@ class ThinkSplitter:
             if self.state in ("think", "maybe"):
                 at = text.find(CLOSE)
                 if at >= 0:
-                    before, text = text[:at], text[at + len(CLOSE):]
+                    before, text = text[:at], text[at + len(CLOSE) :]
                     if self.state == "maybe":
                         out.append(ContentWasReasoning())
                     self._emit_reasoning(before, out)
@@ -205,8 +216,13 @@ class ChunkParser:
         out: list[ChatEvent] = []
         if not self._meta_sent and (chunk.get("id") or chunk.get("model")):
             self._meta_sent = True
-            out.append(MetaEvent(_opt_str(chunk.get("id")), _opt_str(chunk.get("model")),
-                                 _opt_str(chunk.get("provider"))))
+            out.append(
+                MetaEvent(
+                    _opt_str(chunk.get("id")),
+                    _opt_str(chunk.get("model")),
+                    _opt_str(chunk.get("provider")),
+                )
+            )
         choices = chunk.get("choices")
         if isinstance(choices, list):
             for choice in choices:
@@ -239,8 +255,11 @@ class ChunkParser:
                 elif self._field_reasoning:
                     # llama.cpp's deepseek-legacy format repeats the reasoning inline in
                     # <think> tags: keep only the text outside them.
-                    out.extend(e for e in self._think.feed(content)
-                               if not isinstance(e, (ReasoningDelta, ContentWasReasoning)))
+                    out.extend(
+                        e
+                        for e in self._think.feed(content)
+                        if not isinstance(e, (ReasoningDelta, ContentWasReasoning))
+                    )
                 else:
                     out.extend(self._think.feed(content))
             calls = delta.get("tool_calls")

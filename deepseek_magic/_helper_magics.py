@@ -165,12 +165,15 @@ class DeepSeekHelperMagics(Magics):
             return
         self.session.config["api_key"] = key
         if browser:
-            print(f"Key stored in this browser tab only ({mask_key(key)}): it is sent only to "
-                  "the provider, never saved in the notebook, and gone when the tab is closed "
-                  "or reloaded.")
+            print(
+                f"Key stored in this browser tab only ({mask_key(key)}): it is sent only to "
+                "the provider, never saved in the notebook, and gone when the tab is closed "
+                "or reloaded."
+            )
         else:
-            print(f"Key stored for this session ({mask_key(key)}); it is not saved in the "
-                  "notebook.")
+            print(
+                f"Key stored for this session ({mask_key(key)}); it is not saved in the notebook."
+            )
 
     @magic_arguments()
     @line_magic

@@ -34,8 +34,15 @@ from ._options import OPTIONS
 from ._result import Result
 from ._session import SESSION, Session
 
-__all__ = ["DeepSeekMagics", "magics_markdown", "register_magics", "load_ipython_extension",
-           "unload_ipython_extension", "LAST_NAME", "interpolate"]
+__all__ = [
+    "DeepSeekMagics",
+    "magics_markdown",
+    "register_magics",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "LAST_NAME",
+    "interpolate",
+]
 
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
@@ -78,9 +85,16 @@ _SETTINGS = [s.name for s in SETTINGS if s.trait]
 _OptionDefaults: type = type(
     "_OptionDefaults",
     (Magics,),
-    {**{o.name: AnyTrait(None, allow_none=True, help=f"Default {o.flag}: {o.help}").tag(config=True)
-        for o in OPTIONS if o.name in _DEFAULT_NAMES},
-     **{s.name: _setting_trait(s) for s in SETTINGS if s.trait}},
+    {
+        **{
+            o.name: AnyTrait(None, allow_none=True, help=f"Default {o.flag}: {o.help}").tag(
+                config=True
+            )
+            for o in OPTIONS
+            if o.name in _DEFAULT_NAMES
+        },
+        **{s.name: _setting_trait(s) for s in SETTINGS if s.trait},
+    },
 )
 
 
@@ -101,7 +115,9 @@ def _drop_invalid_config(shell: Any) -> None:
             OPTION_BY_NAME[name].coerce(value)
         except OptionError as exc:
             del section[name]
-            print(f"Warning: ignoring DeepSeekMagics.{name} from the config: {exc}", file=sys.stderr)
+            print(
+                f"Warning: ignoring DeepSeekMagics.{name} from the config: {exc}", file=sys.stderr
+            )
 
 
 def _is_terminal(shell: Any) -> bool:
@@ -180,8 +196,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         for dest, flag in OVER_ONLY:
             if getattr(args, dest) is not None:
-                raise UsageError(f"{flag} works with --over DATA (a run over rows); "
-                                 "nothing was sent.")
+                raise UsageError(
+                    f"{flag} works with --over DATA (a run over rows); nothing was sent."
+                )
         if args.sweep:
             return self._sweep(args, prompt)
         prep = self._prepare(args, prompt)
@@ -196,9 +213,14 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             prompt = interpolate(prompt, self.shell.user_ns)
         call, options = self._request_call(args)
         try:
-            return prepare(prompt, session=self.session, call=call, options=options,
-                           warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
-                           require_key=not args.dry_run)
+            return prepare(
+                prompt,
+                session=self.session,
+                call=call,
+                options=options,
+                warn=lambda msg: print(f"Warning: {msg}", file=sys.stderr),
+                require_key=not args.dry_run,
+            )
         except (OptionError, ConfigError, ToolError) as exc:
             # One line, nothing sent.
             raise UsageError(str(exc)) from None
@@ -250,7 +272,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         found: list[Any] = []
         for name in names:
             if name not in self.shell.user_ns:
-                raise UsageError(f"--tools {name}: no function or variable of that name in the notebook.")
+                raise UsageError(
+                    f"--tools {name}: no function or variable of that name in the notebook."
+                )
             value = self.shell.user_ns[name]
             found.extend(value if isinstance(value, (list, tuple)) else [value])
         return found
@@ -261,16 +285,20 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         body = json.dumps(prep.request.body, indent=2, ensure_ascii=False, default=str)
         notes = [f"{prep.settings.provider.title} rules"] + prep.request.plan.notes()
         text = f"POST {prep.settings.endpoint}\n{body}\n" + "\n".join(notes)
-        markdown = f"```json\n{body}\n```\n" + "".join(f"* {_md_escape(n)}\n" for n in notes) \
+        markdown = (
+            f"```json\n{body}\n```\n"
+            + "".join(f"* {_md_escape(n)}\n" for n in notes)
             + "\n*not sent (--dry-run)*"
+        )
         bundle = {"text/plain": text, "text/markdown": markdown}
         display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def _run(self, prep: Prepared, args: Any) -> None:
         from ._render import render_plain_final, render_result
 
-        show_reasoning = pick("show_reasoning", Call(show_reasoning=args.show_reasoning),
-                              self.session.config)[0]
+        show_reasoning = pick(
+            "show_reasoning", Call(show_reasoning=args.show_reasoning), self.session.config
+        )[0]
         terminal = _is_terminal(self.shell)
         live: LiveView | None = None
         term: TerminalView | None = None
@@ -297,7 +325,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                 bundle, metadata = render_result(shown, footer_note=note)
                 live.finish(bundle, metadata)
             elif term is not None:
-                term.finish(render_plain_final(shown).rsplit("\n", 1)[-1] + (f" · {note}" if note else ""))
+                term.finish(
+                    render_plain_final(shown).rsplit("\n", 1)[-1] + (f" · {note}" if note else "")
+                )
 
         def keep(partial: Result | None) -> None:
             """Show what arrived; when nothing did, the error line alone speaks."""
@@ -353,8 +383,12 @@ def magics_markdown() -> str:
     """The README's list of magics (generated; a test keeps README in step)."""
     from ._helper_magics import DeepSeekHelperMagics, description
 
-    rows = ["| magic | what it does |", "| --- | --- |", "| `%%deepseek [options]` / `%deepseek [options] PROMPT` "
-            "| Ask DeepSeek R1; see the flags below and `%%deepseek?`. |"]
+    rows = [
+        "| magic | what it does |",
+        "| --- | --- |",
+        "| `%%deepseek [options]` / `%deepseek [options] PROMPT` "
+        "| Ask DeepSeek R1; see the flags below and `%%deepseek?`. |",
+    ]
     for name in sorted(DeepSeekHelperMagics.magics["line"]):
         usage, text = description(getattr(DeepSeekHelperMagics, name))
         usage = usage or f"%{name} [PROMPT]"

@@ -21,8 +21,18 @@ from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 from ._call import SETTINGS, Setting
 from ._options import OPTIONS, Option
 
-__all__ = ["build_parser", "parse_line", "split_line_magic", "MAGIC_FLAGS", "option_values",
-           "call_values", "PARSER", "magic_argument", "arguments_parser", "parse_magic_line"]
+__all__ = [
+    "build_parser",
+    "parse_line",
+    "split_line_magic",
+    "MAGIC_FLAGS",
+    "option_values",
+    "call_values",
+    "PARSER",
+    "magic_argument",
+    "arguments_parser",
+    "parse_magic_line",
+]
 
 
 #: the settings that are flags of the magic (model, system, output variable ...)
@@ -49,29 +59,49 @@ def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         help_text += f"; server default {option.default}"
     help_text += ")"
     if option.deprecated:
-        help_text = f"Deprecated: use --{option.alias_of.replace('_', '-') if option.alias_of else ''}."
+        help_text = (
+            f"Deprecated: use --{option.alias_of.replace('_', '-') if option.alias_of else ''}."
+        )
     names = [option.flag] + ([f"-{option.short}"] if option.short else [])
     # Values arrive as text and are checked by Option.coerce, which names the flag,
     # the value and the allowed range in its message.
     if option.kind == "bool":
-        parser.add_argument(*names, dest=option.name, nargs="?", const="true", metavar=option.metavar,
-                            help=help_text)
+        parser.add_argument(
+            *names,
+            dest=option.name,
+            nargs="?",
+            const="true",
+            metavar=option.metavar,
+            help=help_text,
+        )
     elif option.kind == "strings":
-        parser.add_argument(*names, dest=option.name, action="append", metavar=option.metavar, help=help_text)
+        parser.add_argument(
+            *names, dest=option.name, action="append", metavar=option.metavar, help=help_text
+        )
     elif option.kind == "tools":
-        parser.add_argument(*names, dest=option.name, nargs="+", action="extend", metavar=option.metavar,
-                            help=help_text + ". Names of functions, or a variable holding tool specs")
+        parser.add_argument(
+            *names,
+            dest=option.name,
+            nargs="+",
+            action="extend",
+            metavar=option.metavar,
+            help=help_text + ". Names of functions, or a variable holding tool specs",
+        )
     else:
         parser.add_argument(*names, dest=option.name, metavar=option.metavar, help=help_text)
 
 
-def build_parser(options: tuple[Option, ...] = OPTIONS,
-                 settings: tuple[Setting, ...] = SETTINGS) -> MagicArgumentParser:
+def build_parser(
+    options: tuple[Option, ...] = OPTIONS, settings: tuple[Setting, ...] = SETTINGS
+) -> MagicArgumentParser:
     """The magic's parser: request options from their table, then the call settings'
     flags from theirs."""
     # MagicHelpFormatter adds one "%" to the usage line.
-    parser = MagicArgumentParser(prog="%deepseek",  # type: ignore[no-untyped-call]
-                                 description=_DESCRIPTION, formatter_class=MagicHelpFormatter)
+    parser = MagicArgumentParser(
+        prog="%deepseek",  # type: ignore[no-untyped-call]
+        description=_DESCRIPTION,
+        formatter_class=MagicHelpFormatter,
+    )
     parser.allow_abbrev = False  # `--temp` must not silently mean --temperature
     group = parser.add_argument_group("request options (sent to the API)")
     for option in options:
@@ -90,17 +120,32 @@ def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
     if setting.kind == "provider":
         help_text += f" ({setting.range_text()})"
     if setting.kind not in ("switch", "grid") and setting.default is not None:
-        help_text += f" (default {setting.default:g})" if isinstance(setting.default, float) \
+        help_text += (
+            f" (default {setting.default:g})"
+            if isinstance(setting.default, float)
             else f" (default {setting.default})"
+        )
     if setting.kind == "switch":  # a switch flag flips the default; unset stays None
-        parser.add_argument(*setting.flags, dest=setting.name, action="store_const",
-                            const=not setting.default, default=None, help=help_text)
+        parser.add_argument(
+            *setting.flags,
+            dest=setting.name,
+            action="store_const",
+            const=not setting.default,
+            default=None,
+            help=help_text,
+        )
     elif setting.kind == "grid":
-        parser.add_argument(*setting.flags, dest=setting.name, action="append",
-                            metavar=setting.metavar, help=help_text)
+        parser.add_argument(
+            *setting.flags,
+            dest=setting.name,
+            action="append",
+            metavar=setting.metavar,
+            help=help_text,
+        )
     else:
-        parser.add_argument(*setting.flags, dest=setting.name, metavar=setting.metavar,
-                            help=help_text)
+        parser.add_argument(
+            *setting.flags, dest=setting.name, metavar=setting.metavar, help=help_text
+        )
 
 
 PARSER = build_parser()
@@ -124,11 +169,16 @@ def magic_argument(*names: str, **kwargs: Any) -> Any:
     return argument(*names, **kwargs)  # type: ignore[no-untyped-call]
 
 
-def arguments_parser(name: str, description: str, arguments: tuple[Any, ...]) -> MagicArgumentParser:
+def arguments_parser(
+    name: str, description: str, arguments: tuple[Any, ...]
+) -> MagicArgumentParser:
     """A helper magic's parser from its ``magic_argument`` declarations (what IPython's
     ``construct_parser`` builds from the same decorators)."""
-    parser = MagicArgumentParser(prog=name, description=description,  # type: ignore[no-untyped-call]
-                                 formatter_class=MagicHelpFormatter)
+    parser = MagicArgumentParser(
+        prog=name,
+        description=description,  # type: ignore[no-untyped-call]
+        formatter_class=MagicHelpFormatter,
+    )
     for declaration in arguments:
         declaration.add_to_parser(parser, None)
     return parser
@@ -179,7 +229,16 @@ def split_line_magic(line: str, parser: MagicArgumentParser = PARSER) -> tuple[s
             continue
         if wants == "?":
             peek = _TOKEN.search(line, pos)
-            if peek and peek.group().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+            if peek and peek.group().lower() in (
+                "true",
+                "false",
+                "yes",
+                "no",
+                "on",
+                "off",
+                "1",
+                "0",
+            ):
                 pos = peek.end()
             continue
         value = _TOKEN.search(line, pos)
@@ -188,13 +247,21 @@ def split_line_magic(line: str, parser: MagicArgumentParser = PARSER) -> tuple[s
         pos = value.end()
 
 
-def option_values(args: argparse.Namespace, options: tuple[Option, ...] = OPTIONS) -> dict[str, Any]:
+def option_values(
+    args: argparse.Namespace, options: tuple[Option, ...] = OPTIONS
+) -> dict[str, Any]:
     """The request options the user gave (raw text, to be checked by validate_options)."""
-    return {o.name: getattr(args, o.name) for o in options if getattr(args, o.name, None) is not None}
+    return {
+        o.name: getattr(args, o.name) for o in options if getattr(args, o.name, None) is not None
+    }
 
 
-def call_values(args: argparse.Namespace, settings: tuple[Setting, ...] = SETTINGS
-                ) -> dict[str, Any]:
+def call_values(
+    args: argparse.Namespace, settings: tuple[Setting, ...] = SETTINGS
+) -> dict[str, Any]:
     """The call settings the user gave as flags (raw text, to be checked by ``Call``)."""
-    return {s.name: getattr(args, s.name) for s in settings
-            if s.flags and getattr(args, s.name, None) is not None}
+    return {
+        s.name: getattr(args, s.name)
+        for s in settings
+        if s.flags and getattr(args, s.name, None) is not None
+    }

@@ -29,7 +29,9 @@ from IPython.core.error import UsageError
 
 from ._session import Session
 
-if TYPE_CHECKING:  # the emulator (http.server & co.) loads when offline mode is used, not at %load_ext
+if (
+    TYPE_CHECKING
+):  # the emulator (http.server & co.) loads when offline mode is used, not at %load_ext
     from .emulator import Emulator
     from .emulator._inkernel import InKernelEmulator
 
@@ -61,20 +63,33 @@ def arguments() -> tuple[Any, ...]:
     from ._magic_args import magic_argument
 
     return (
-        magic_argument("action", nargs="?", default="on", choices=["on", "off", "status", "auto"],
-                       metavar="on|off|status|auto",
-                       help="on (default), off, status, or auto: on only when no API key is set."),
+        magic_argument(
+            "action",
+            nargs="?",
+            default="on",
+            choices=["on", "off", "status", "auto"],
+            metavar="on|off|status|auto",
+            help="on (default), off, status, or auto: on only when no API key is set.",
+        ),
         magic_argument("--dialect", help="Which server's wire format the emulator speaks."),
-        magic_argument("--token-rate", metavar="TOKENS_PER_SECOND",
-                       help="Streaming speed (default: as fast as possible)."),
+        magic_argument(
+            "--token-rate",
+            metavar="TOKENS_PER_SECOND",
+            help="Streaming speed (default: as fast as possible).",
+        ),
         magic_argument("--latency", metavar="SECONDS", help="Wait before the first token."),
-        magic_argument("--script", metavar="FILE",
-                       help="JSON (or YAML) file of scripted replies, one per request."),
+        magic_argument(
+            "--script",
+            metavar="FILE",
+            help="JSON (or YAML) file of scripted replies, one per request.",
+        ),
     )
 
 
-DESCRIPTION = ("Answer from the bundled offline emulator (no key, no network; every output says "
-               "it is the emulator, not DeepSeek R1); `auto` turns it on only when no API key is set.")
+DESCRIPTION = (
+    "Answer from the bundled offline emulator (no key, no network; every output says "
+    "it is the emulator, not DeepSeek R1); `auto` turns it on only when no API key is set."
+)
 
 
 def _number(flag: str, text: str) -> float:
@@ -94,14 +109,16 @@ def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     if args.dialect is not None:
         if args.dialect not in DIALECTS:
-            raise UsageError(f"%deepseek_offline: --dialect {args.dialect}: choose one of "
-                             f"{', '.join(DIALECTS)}.")
+            raise UsageError(
+                f"%deepseek_offline: --dialect {args.dialect}: choose one of {', '.join(DIALECTS)}."
+            )
         kwargs["dialect"] = args.dialect
     if args.token_rate is not None:
         rate = _number("--token-rate", args.token_rate)
         if not rate >= 0:  # also refuses NaN
-            raise UsageError(f"--token-rate {args.token_rate}: expected tokens per second >= 0 "
-                             "(0 = no delay).")
+            raise UsageError(
+                f"--token-rate {args.token_rate}: expected tokens per second >= 0 (0 = no delay)."
+            )
         kwargs["token_delay"] = 1.0 / rate if rate else 0.0
     if args.latency is not None:
         latency = _number("--latency", args.latency)
@@ -178,8 +195,10 @@ def _on_line(emu: Emulator | InKernelEmulator) -> str:
     if emu.first_token_latency:
         details.append(f"{emu.first_token_latency:g} s latency")
     where = "inside this kernel" if _is_in_kernel(emu) else f"at {emu.base_url}"
-    return (f"Offline mode ON: answers come from the bundled emulator {where} "
-            f"({', '.join(details)}), not from DeepSeek R1. %deepseek_offline off to go back.")
+    return (
+        f"Offline mode ON: answers come from the bundled emulator {where} "
+        f"({', '.join(details)}), not from DeepSeek R1. %deepseek_offline off to go back."
+    )
 
 
 def _is_in_kernel(emu: object) -> bool:
@@ -190,8 +209,10 @@ def offline_status(session: Session) -> str:
     """One line saying whether offline mode is on, and where answers come from."""
     emu = session.offline
     if emu is None:
-        return ("Offline mode is OFF: requests go to the configured provider. "
-                "%deepseek_offline turns on the bundled emulator (no key, no network).")
+        return (
+            "Offline mode is OFF: requests go to the configured provider. "
+            "%deepseek_offline turns on the bundled emulator (no key, no network)."
+        )
     return _on_line(emu)
 
 
@@ -210,18 +231,25 @@ def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = p
         out(offline_status(session))
     elif action == "off":
         was_on = stop_offline(session)
-        out("Offline mode OFF: requests go to the configured provider again."
-            if was_on else "Offline mode was already off.")
+        out(
+            "Offline mode OFF: requests go to the configured provider again."
+            if was_on
+            else "Offline mode was already off."
+        )
     elif action == "auto" and _has_key(session):
-        out("An API key is set: answers come from DeepSeek R1 (this costs credits). "
-            "%deepseek_offline on would use the bundled emulator instead.")
+        out(
+            "An API key is set: answers come from DeepSeek R1 (this costs credits). "
+            "%deepseek_offline on would use the bundled emulator instead."
+        )
     elif session.offline is not None and not kwargs:
         out(_on_line(session.offline))  # already on: say so again, keep the running emulator
     else:
         try:
             emu = start_offline(session, **kwargs)
         except OSError as exc:
-            raise UsageError(f"%deepseek_offline: cannot start the emulator on 127.0.0.1: {exc}") from None
+            raise UsageError(
+                f"%deepseek_offline: cannot start the emulator on 127.0.0.1: {exc}"
+            ) from None
         out(_on_line(emu))
 
 
@@ -238,8 +266,9 @@ def _has_key(session: Session) -> bool:
     return True
 
 
-def offline_from_env(session: Session, env: Mapping[str, str] | None = None, *,
-                     out: Callable[[str], None] = print) -> bool:
+def offline_from_env(
+    session: Session, env: Mapping[str, str] | None = None, *, out: Callable[[str], None] = print
+) -> bool:
     """Apply ``DEEPSEEK_MAGIC_OFFLINE`` once per session; True when offline mode is on after it.
 
     ``1``/``true``/``yes``/``on`` starts the emulator with its defaults; a value starting with
@@ -262,8 +291,10 @@ def offline_from_env(session: Session, env: Mapping[str, str] | None = None, *,
     elif value.startswith("-"):
         line = "on " + value
     else:
-        out(f"Warning: {ENV_OFFLINE}={raw!r} is not understood (use 1 to turn offline mode on); "
-            "offline mode stays off.")
+        out(
+            f"Warning: {ENV_OFFLINE}={raw!r} is not understood (use 1 to turn offline mode on); "
+            "offline mode stays off."
+        )
         return session.offline is not None
     try:
         offline_magic(session, line, out=out)

@@ -38,7 +38,10 @@ __all__ = [
 ]
 
 Kind = Literal["float", "int", "bool", "choice", "strings", "tools", "tool_choice"]
-Widget = Literal["slider", "int_slider", "int_text", "seed", "dropdown", "toggle", "tags", "tools", "tool_choice"]
+Widget = Literal[
+    "slider", "int_slider", "int_text", "seed", "dropdown", "toggle", "tags", "tools", "tool_choice"
+]
+
 
 class DeprecatedOptionWarning(UserWarning):
     """A deprecated option was used (shown by default, unlike DeprecationWarning)."""
@@ -166,7 +169,11 @@ class Option:
             return self._strings(value)
         if self.kind == "tool_choice":
             if isinstance(value, Mapping):
-                name = value.get("function", {}).get("name") if isinstance(value.get("function"), Mapping) else None
+                name = (
+                    value.get("function", {}).get("name")
+                    if isinstance(value.get("function"), Mapping)
+                    else None
+                )
                 if value.get("type") == "function" and isinstance(name, str) and name:
                     return name
                 raise self._refuse(value, "not a tool choice")
@@ -194,7 +201,9 @@ class Option:
             try:
                 number: Any = int(text) if typ is int else float(text)
             except ValueError:
-                raise self._refuse(value, f"not {'an integer' if typ is int else 'a number'}") from None
+                raise self._refuse(
+                    value, f"not {'an integer' if typ is int else 'a number'}"
+                ) from None
         elif typ is int:
             if isinstance(value, float) and value.is_integer():
                 number = int(value)
@@ -260,44 +269,153 @@ def _show(value: Any) -> str:
 # Ranges follow OpenRouter's documented ones (wire-format.md section 1), taking the
 # stricter bound where its two documents differ.
 OPTIONS: tuple[Option, ...] = (
-    Option("temperature", "float", "Sampling temperature; DeepSeek recommends 0.6 for R1.",
-           minimum=0, maximum=2, default=1.0, widget="slider", step=0.05, short="t"),
-    Option("top_p", "float", "Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.",
-           minimum=0, maximum=1, min_exclusive=True, default=1.0, widget="slider", step=0.01),
-    Option("top_k", "int", "Sample only from the k most likely tokens (0 = off).",
-           minimum=0, default=0, widget="int_slider", step=1, panel_range=(0, 200)),
-    Option("frequency_penalty", "float", "Penalise tokens by how often they already appeared.",
-           minimum=-2, maximum=2, default=0.0, widget="slider", step=0.05),
-    Option("presence_penalty", "float", "Penalise tokens that already appeared at all.",
-           minimum=-2, maximum=2, default=0.0, widget="slider", step=0.05),
-    Option("repetition_penalty", "float", "Multiplicative penalty on repeated tokens (1 = off).",
-           minimum=0, maximum=2, min_exclusive=True, default=1.0, widget="slider", step=0.01),
-    Option("seed", "int", "Seed for sampling; the same seed and options usually repeat the reply.",
-           widget="seed"),
-    Option("stop", "strings", "Stop generating at this text (repeat the flag for up to 4).",
-           max_items=4, widget="tags"),
-    Option("max_completion_tokens", "int", "Upper bound on generated tokens, reasoning included.",
-           minimum=1, widget="int_text", step=1, panel_range=(1, 65536), suggested=4096),
-    Option("max_tokens", "int", "Deprecated name of max_completion_tokens.",
-           minimum=1, alias_of="max_completion_tokens",
-           deprecated="--max-tokens is deprecated; use --max-completion-tokens (max_completion_tokens=) instead."),
-    Option("include_reasoning", "bool", "Legacy switch: false asks the server to leave the reasoning out.",
-           widget="toggle", default=True),
-    Option("thinking", "bool",
-           "Thinking mode on or off (spelled per provider; see the provider table).",
-           widget="toggle"),
-    Option("reasoning_effort", "choice", "How hard the model should think.",
-           path=("reasoning", "effort"), choices=REASONING_EFFORTS, widget="dropdown"),
-    Option("reasoning_max_tokens", "int", "Token budget for the reasoning (instead of an effort).",
-           path=("reasoning", "max_tokens"), minimum=1, suggested=2048),
-    Option("reasoning_exclude", "bool", "Reason, but do not return the reasoning.",
-           path=("reasoning", "exclude")),
-    Option("reasoning_enabled", "bool", "Turn reasoning on with the provider's default settings.",
-           path=("reasoning", "enabled")),
-    Option("tools", "tools", "Python functions (or OpenAI tool specs) the model may call.",
-           widget="tools"),
-    Option("tool_choice", "tool_choice", "Whether and which tool the model must call.",
-           widget="tool_choice"),
+    Option(
+        "temperature",
+        "float",
+        "Sampling temperature; DeepSeek recommends 0.6 for R1.",
+        minimum=0,
+        maximum=2,
+        default=1.0,
+        widget="slider",
+        step=0.05,
+        short="t",
+    ),
+    Option(
+        "top_p",
+        "float",
+        "Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.",
+        minimum=0,
+        maximum=1,
+        min_exclusive=True,
+        default=1.0,
+        widget="slider",
+        step=0.01,
+    ),
+    Option(
+        "top_k",
+        "int",
+        "Sample only from the k most likely tokens (0 = off).",
+        minimum=0,
+        default=0,
+        widget="int_slider",
+        step=1,
+        panel_range=(0, 200),
+    ),
+    Option(
+        "frequency_penalty",
+        "float",
+        "Penalise tokens by how often they already appeared.",
+        minimum=-2,
+        maximum=2,
+        default=0.0,
+        widget="slider",
+        step=0.05,
+    ),
+    Option(
+        "presence_penalty",
+        "float",
+        "Penalise tokens that already appeared at all.",
+        minimum=-2,
+        maximum=2,
+        default=0.0,
+        widget="slider",
+        step=0.05,
+    ),
+    Option(
+        "repetition_penalty",
+        "float",
+        "Multiplicative penalty on repeated tokens (1 = off).",
+        minimum=0,
+        maximum=2,
+        min_exclusive=True,
+        default=1.0,
+        widget="slider",
+        step=0.01,
+    ),
+    Option(
+        "seed",
+        "int",
+        "Seed for sampling; the same seed and options usually repeat the reply.",
+        widget="seed",
+    ),
+    Option(
+        "stop",
+        "strings",
+        "Stop generating at this text (repeat the flag for up to 4).",
+        max_items=4,
+        widget="tags",
+    ),
+    Option(
+        "max_completion_tokens",
+        "int",
+        "Upper bound on generated tokens, reasoning included.",
+        minimum=1,
+        widget="int_text",
+        step=1,
+        panel_range=(1, 65536),
+        suggested=4096,
+    ),
+    Option(
+        "max_tokens",
+        "int",
+        "Deprecated name of max_completion_tokens.",
+        minimum=1,
+        alias_of="max_completion_tokens",
+        deprecated="--max-tokens is deprecated; use --max-completion-tokens (max_completion_tokens=) instead.",
+    ),
+    Option(
+        "include_reasoning",
+        "bool",
+        "Legacy switch: false asks the server to leave the reasoning out.",
+        widget="toggle",
+        default=True,
+    ),
+    Option(
+        "thinking",
+        "bool",
+        "Thinking mode on or off (spelled per provider; see the provider table).",
+        widget="toggle",
+    ),
+    Option(
+        "reasoning_effort",
+        "choice",
+        "How hard the model should think.",
+        path=("reasoning", "effort"),
+        choices=REASONING_EFFORTS,
+        widget="dropdown",
+    ),
+    Option(
+        "reasoning_max_tokens",
+        "int",
+        "Token budget for the reasoning (instead of an effort).",
+        path=("reasoning", "max_tokens"),
+        minimum=1,
+        suggested=2048,
+    ),
+    Option(
+        "reasoning_exclude",
+        "bool",
+        "Reason, but do not return the reasoning.",
+        path=("reasoning", "exclude"),
+    ),
+    Option(
+        "reasoning_enabled",
+        "bool",
+        "Turn reasoning on with the provider's default settings.",
+        path=("reasoning", "enabled"),
+    ),
+    Option(
+        "tools",
+        "tools",
+        "Python functions (or OpenAI tool specs) the model may call.",
+        widget="tools",
+    ),
+    Option(
+        "tool_choice",
+        "tool_choice",
+        "Whether and which tool the model must call.",
+        widget="tool_choice",
+    ),
 )
 
 OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
@@ -306,7 +424,9 @@ OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 _REASONING_FIELDS = {o.path[1]: o.name for o in OPTIONS if o.path[:1] == ("reasoning",)}
 
 
-def validate_options(raw: Mapping[str, Any], *, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+def validate_options(
+    raw: Mapping[str, Any], *, warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Check every option in ``raw`` and return them canonical, unset ones (None) dropped.
 
     Accepts the API's own nested ``reasoning={"effort": ...}`` as well as the flat
@@ -347,22 +467,27 @@ def validate_options(raw: Mapping[str, Any], *, warn: Callable[[str], None] | No
     choice = values.get("tool_choice")
     if choice is not None and choice not in TOOL_CHOICES and "tools" not in values:
         raise OptionError(
-            f"--tool-choice {choice}: no tools are offered; add --tools {choice}.", option="tool_choice"
+            f"--tool-choice {choice}: no tools are offered; add --tools {choice}.",
+            option="tool_choice",
         )
     return values
 
 
 def _flatten_reasoning(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise OptionError(f"reasoning={_show(value)}: expected an object such as {{'effort': 'high'}}.",
-                          option="reasoning", value=value)
+        raise OptionError(
+            f"reasoning={_show(value)}: expected an object such as {{'effort': 'high'}}.",
+            option="reasoning",
+            value=value,
+        )
     out = {}
     for key, sub in value.items():
         name = _REASONING_FIELDS.get(key)
         if name is None:
             raise OptionError(
                 f"reasoning.{key} is not a reasoning setting; known: {', '.join(_REASONING_FIELDS)}.",
-                option="reasoning", value=value,
+                option="reasoning",
+                value=value,
             )
         if sub is not None:
             out[name] = OPTION_BY_NAME[name].coerce(sub)
@@ -378,8 +503,12 @@ def _closest(name: str, names: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def build_body(values: Mapping[str, Any], *, provider: Any = None,
-               tool_specs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_body(
+    values: Mapping[str, Any],
+    *,
+    provider: Any = None,
+    tool_specs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The JSON fields for validated ``values`` (from :func:`validate_options`), spelled
     for ``provider`` (a :class:`~._providers.Provider`; default: the default provider).
 
@@ -398,8 +527,10 @@ def options_markdown() -> str:
     """The README's options table, generated from :data:`OPTIONS` and the provider table."""
     from ._providers import PROVIDERS
 
-    rows = ["| flag | `ask()` keyword | JSON field (OpenRouter) | elsewhere | allowed | meaning |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| flag | `ask()` keyword | JSON field (OpenRouter) | elsewhere | allowed | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for o in OPTIONS:
         name = o.alias_of or o.name
         field_name = ".".join(o.path) if o.path else o.name
@@ -418,6 +549,8 @@ def options_markdown() -> str:
             spelled.setdefault(key, []).append(p.name)
         spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
         elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items())
-        rows.append(f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
-                    f"| {o.range_text()} | {o.help} |")
+        rows.append(
+            f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
+            f"| {o.range_text()} | {o.help} |"
+        )
     return "\n".join(rows)

@@ -54,7 +54,8 @@ def _require_ipywidgets() -> Any:
     if not hasattr(ipywidgets, "TagsInput"):
         raise PanelUnavailableError(
             f"The panel needs ipywidgets 8 (found {getattr(ipywidgets, '__version__', '?')}): "
-            "pip install -U ipywidgets.")
+            "pip install -U ipywidgets."
+        )
     return ipywidgets
 
 
@@ -146,46 +147,88 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.base_url, self.provider = self.call.given("base_url"), self.call.given("provider")
         model, system, out = (self.call.given(n) for n in ("model", "system", "out"))
 
-        self.prompt = W.Textarea(value=prompt, placeholder="Ask DeepSeek R1… (Send streams the reply below)",
-                                 rows=5, layout=W.Layout(**_BLOCK))
-        self.model = W.Text(value=model or "", description="model",
-                            placeholder="deepseek-r1 (default)", layout=field_layout("20em"))
-        self.system = W.Text(value=system or "", description="system", placeholder="(none)",
-                             layout=W.Layout(**_BLOCK))
-        self.out_name = W.Text(value=out or "", description="store as", placeholder="variable name",
-                               layout=field_layout("14em"))
+        self.prompt = W.Textarea(
+            value=prompt,
+            placeholder="Ask DeepSeek R1… (Send streams the reply below)",
+            rows=5,
+            layout=W.Layout(**_BLOCK),
+        )
+        self.model = W.Text(
+            value=model or "",
+            description="model",
+            placeholder="deepseek-r1 (default)",
+            layout=field_layout("20em"),
+        )
+        self.system = W.Text(
+            value=system or "",
+            description="system",
+            placeholder="(none)",
+            layout=W.Layout(**_BLOCK),
+        )
+        self.out_name = W.Text(
+            value=out or "",
+            description="store as",
+            placeholder="variable name",
+            layout=field_layout("14em"),
+        )
         self.option_set = ControlSet(self.options, functions=namespace_functions(self._namespace()))
         self.option_controls = self.option_set.controls
         self.controls = {name: c.widget for name, c in self.option_controls.items()}
         self.send_boxes = {name: c.send for name, c in self.option_controls.items()}
         self.run_tools = W.Checkbox(
-            value=self.call.run_tools, description="run tools", indent=False, layout=button_layout(),
-            tooltip="Run the tools the model calls and send back their results")
+            value=self.call.run_tools,
+            description="run tools",
+            indent=False,
+            layout=button_layout(),
+            tooltip="Run the tools the model calls and send back their results",
+        )
         #: the panel's fields, by setting name (``Setting.panel`` in the settings table)
-        self.fields = {"model": self.model, "system": self.system, "out": self.out_name,
-                       "run_tools": self.run_tools}
-        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane",
-                                    layout=button_layout())
-        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
-                                    layout=button_layout())
-        self.compare_spec = W.Text(placeholder="temperature = 0.2, 0.6, 1.0", description="compare",
-                                   layout=field_layout("18em"))
-        self.compare_button = W.Button(description="Compare", icon="columns",
-                                       tooltip="Run the prompt once per value, side by side",
-                                       layout=button_layout())
-        self.copy_button = W.Button(description="Copy as %%deepseek cell", icon="copy",
-                                    layout=button_layout())
+        self.fields = {
+            "model": self.model,
+            "system": self.system,
+            "out": self.out_name,
+            "run_tools": self.run_tools,
+        }
+        self.send_button = W.Button(
+            description="Send", button_style="primary", icon="paper-plane", layout=button_layout()
+        )
+        self.stop_button = W.Button(
+            description="Stop", icon="stop", disabled=True, layout=button_layout()
+        )
+        self.compare_spec = W.Text(
+            placeholder="temperature = 0.2, 0.6, 1.0",
+            description="compare",
+            layout=field_layout("18em"),
+        )
+        self.compare_button = W.Button(
+            description="Compare",
+            icon="columns",
+            tooltip="Run the prompt once per value, side by side",
+            layout=button_layout(),
+        )
+        self.copy_button = W.Button(
+            description="Copy as %%deepseek cell", icon="copy", layout=button_layout()
+        )
         self.copy_area = W.Textarea(rows=4, layout=W.Layout(width="auto", display="none"))
         self.status = W.HTML(layout=W.Layout(**_BLOCK))
         self.output = W.Output()
         self.compare_box = W.GridBox([], layout=W.Layout(grid_gap="8px", width="auto"))
-        for widget, css in ((self, "dsm-panel"), (self.send_button, "dsm-send"), (self.stop_button, "dsm-stop"),
-                            (self.compare_button, "dsm-compare"), (self.prompt, "dsm-prompt"),
-                            (self.output, "dsm-output"), (self.status, "dsm-status"),
-                            (self.copy_button, "dsm-copy"), (self.copy_area, "dsm-copy-text"),
-                            (self.compare_spec, "dsm-compare-spec"), (self.compare_box, "dsm-compare-grid"),
-                            (self.model, "dsm-model"), (self.system, "dsm-system"),
-                            (self.out_name, "dsm-out-name")):
+        for widget, css in (
+            (self, "dsm-panel"),
+            (self.send_button, "dsm-send"),
+            (self.stop_button, "dsm-stop"),
+            (self.compare_button, "dsm-compare"),
+            (self.prompt, "dsm-prompt"),
+            (self.output, "dsm-output"),
+            (self.status, "dsm-status"),
+            (self.copy_button, "dsm-copy"),
+            (self.copy_area, "dsm-copy-text"),
+            (self.compare_spec, "dsm-compare-spec"),
+            (self.compare_box, "dsm-compare-grid"),
+            (self.model, "dsm-model"),
+            (self.system, "dsm-system"),
+            (self.out_name, "dsm-out-name"),
+        ):
             widget.add_class(css)
 
         #: this panel's Results, in the order they finished
@@ -215,8 +258,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             control.widget.observe(self._changed, names="value")
             control.send.observe(self._changed, names="value")
         if "thinking" in self.option_controls:
-            self.option_controls["thinking"].send.observe(lambda _: self.mark_unsupported(),
-                                                          names="value")
+            self.option_controls["thinking"].send.observe(
+                lambda _: self.mark_unsupported(), names="value"
+            )
         self.mark_unsupported()
         self._say("ready", "Ready. Ticked options are sent; the rest keep the server's default.")
 
@@ -224,15 +268,36 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
     def _arrange(self) -> tuple[Any, ...]:
         grid = self.option_set.grid()
         if "tools" in self.option_controls:
-            refresh = W.Button(description="", icon="refresh", tooltip="Look for new functions in the notebook",
-                               layout=button_layout())
+            refresh = W.Button(
+                description="",
+                icon="refresh",
+                tooltip="Look for new functions in the notebook",
+                layout=button_layout(),
+            )
             refresh.on_click(lambda _: self.refresh_tools())
             self.option_controls["tools"].row.children += (refresh, self.run_tools)
-        buttons = W.HBox([self.send_button, self.stop_button, self.compare_spec, self.compare_button,
-                          self.copy_button], layout=W.Layout(**_ROW))
+        buttons = W.HBox(
+            [
+                self.send_button,
+                self.stop_button,
+                self.compare_spec,
+                self.compare_button,
+                self.copy_button,
+            ],
+            layout=W.Layout(**_ROW),
+        )
         names = W.HBox([self.model, self.out_name], layout=W.Layout(**_ROW))
-        return (self.prompt, names, self.system, grid, buttons, self.status, self.copy_area,
-                self.output, self.compare_box)
+        return (
+            self.prompt,
+            names,
+            self.system,
+            grid,
+            buttons,
+            self.status,
+            self.copy_area,
+            self.output,
+            self.compare_box,
+        )
 
     def __repr__(self) -> str:
         state = "running" if self.running else "idle"
@@ -278,8 +343,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         if offline is not None and base_url is None and provider is None:
             base_url, provider = offline.base_url, provider_for_dialect(offline.dialect).name
         try:
-            chosen = resolve_settings(base_url=base_url, provider=provider,
-                                      config=self.session.config, require_key=False).provider
+            chosen = resolve_settings(
+                base_url=base_url, provider=provider, config=self.session.config, require_key=False
+            ).provider
         except ConfigError:
             return
         thinking = self.option_controls.get("thinking")
@@ -294,18 +360,26 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         """Check everything and build the request; raises before anything is sent."""
         prompt = self.prompt.value.strip()
         if not prompt:
-            raise OptionError("The prompt is empty: type a question in the prompt box.", option="prompt")
+            raise OptionError(
+                "The prompt is empty: type a question in the prompt box.", option="prompt"
+            )
         name = self._text(self.out_name)
         if name is not None and not name.isidentifier():
             raise OptionError(f"store as {name!r}: not a valid Python name.", option="out")
         # The magic strips the cell the same way, so a copied cell sends the same body.
         call = self.current_call()
         start(self.session)
-        return prepare(prompt, session=self.session, call=call.replace(out=None),
-                       options={**self.values(), **(overrides or {})}, warn=lambda msg: None)
+        return prepare(
+            prompt,
+            session=self.session,
+            call=call.replace(out=None),
+            options={**self.values(), **(overrides or {})},
+            warn=lambda msg: None,
+        )
 
     def current_call(self) -> Call:
         """The call settings as the fields show them now (checked by the settings table)."""
+
         def value(widget: Any) -> Any:
             return widget.value if isinstance(widget.value, bool) else self._text(widget)
 
@@ -316,8 +390,13 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
 
     def cell(self) -> str:
         """The ``%%deepseek`` cell that sends exactly what Send would."""
-        return cell_text(self.prompt.value.strip(), validate_options(self.values()), self.options,
-                         self.current_call(), tool_names=self.option_set.tool_names())
+        return cell_text(
+            self.prompt.value.strip(),
+            validate_options(self.values()),
+            self.options,
+            self.current_call(),
+            tool_names=self.option_set.tool_names(),
+        )
 
     # ------------------------------------------------------------------ buttons
     @property
@@ -351,14 +430,19 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         runs, columns = [], []
         for label, prep in preps:
             view, footer = W.Output(), W.HTML()
-            column = W.VBox([W.HTML(f"<b>{escape(label)}</b>"), view, footer],
-                            layout=W.Layout(min_width="0", border=f"1px solid {style.BORDER_SOFT}",
-                                            padding="4px"))
+            column = W.VBox(
+                [W.HTML(f"<b>{escape(label)}</b>"), view, footer],
+                layout=W.Layout(
+                    min_width="0", border=f"1px solid {style.BORDER_SOFT}", padding="4px"
+                ),
+            )
             column.add_class("dsm-column")
             columns.append(column)
             runs.append(_Run(prep, view, label=label, footer=footer))
         self.output.outputs = ()
-        self.compare_box.layout.grid_template_columns = f"repeat({min(len(runs), 4)}, minmax(0, 1fr))"
+        self.compare_box.layout.grid_template_columns = (
+            f"repeat({min(len(runs), 4)}, minmax(0, 1fr))"
+        )
         self.compare_box.children = tuple(columns)
         self._start(runs, "compare")
 
@@ -410,8 +494,12 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             self.threads = []
             self.tasks = [asyncio.ensure_future(self._work_async(run, runs, kind)) for run in runs]
             return
-        self.threads = [threading.Thread(target=self._work, args=(run, runs, kind), daemon=True,
-                                         name=f"deepseek-panel-{i}") for i, run in enumerate(runs)]
+        self.threads = [
+            threading.Thread(
+                target=self._work, args=(run, runs, kind), daemon=True, name=f"deepseek-panel-{i}"
+            )
+            for i, run in enumerate(runs)
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -441,8 +529,12 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.send_button.disabled = self.compare_button.disabled = False
         self.stop_button.disabled = True
 
-    def _live(self, run: _Run) -> tuple[LiveView, Callable[[Any], None], Callable[[Any, Any], None]]:
-        live = LiveView(_display_into(run.view), max_rate=self.live_rate, offline=run.prep.settings.offline)
+    def _live(
+        self, run: _Run
+    ) -> tuple[LiveView, Callable[[Any], None], Callable[[Any, Any], None]]:
+        live = LiveView(
+            _display_into(run.view), max_rate=self.live_rate, offline=run.prep.settings.offline
+        )
         live.start()
 
         def on_stream(stream: Any) -> None:
@@ -460,7 +552,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         live, on_stream, on_event = self._live(run)
         result: Result | None
         try:
-            result = run_prepared(run.prep, session=self.session, on_stream=on_stream, on_event=on_event)
+            result = run_prepared(
+                run.prep, session=self.session, on_stream=on_stream, on_event=on_event
+            )
         except KeyboardInterrupt as exc:  # Stop closed the stream; run_prepared kept the partial
             run.stopped = True
             result = getattr(exc, "partial", None)
@@ -480,8 +574,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         live, on_stream, on_event = self._live(run)
         result: Result | None = None
         try:
-            result = await arun_prepared(run.prep, session=self.session, on_stream=on_stream,
-                                         on_event=on_event)
+            result = await arun_prepared(
+                run.prep, session=self.session, on_stream=on_stream, on_event=on_event
+            )
         except (KeyboardInterrupt, asyncio.CancelledError) as exc:  # Stop; the partial is kept
             run.stopped = True
             result = getattr(exc, "partial", None)
@@ -500,8 +595,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             with self._lock:
                 self.results.append(result)
                 self.last_result = result
-        if run.error is not None and (result is None or not (result.answer or result.reasoning
-                                                              or result.tool_calls)):
+        if run.error is not None and (
+            result is None or not (result.answer or result.reasoning or result.tool_calls)
+        ):
             live.finish(render_error(str(run.error)), {})
         elif result is not None:
             live.finish(*render_result(result))
@@ -513,7 +609,11 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
 
     def _summary(self, run: _Run) -> tuple[str, str]:
         if run.error is not None:
-            kept = " — partial result kept" if run.result is not None and (run.result.answer or run.result.reasoning) else ""
+            kept = (
+                " — partial result kept"
+                if run.result is not None and (run.result.answer or run.result.reasoning)
+                else ""
+            )
             return "error", f"⚠ {_describe(run.error)}{kept}"
         if run.stopped:
             return "stopped", "■ Stopped — partial result kept"
@@ -526,8 +626,12 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         namespace = self._namespace()
         bound: list[str] = []
         if namespace is not None and any(r is not None for r in results):
-            bound = bind(namespace, self._text(self.out_name),
-                         results[0] if kind == "send" else results, last=self.last_result)
+            bound = bind(
+                namespace,
+                self._text(self.out_name),
+                results[0] if kind == "send" else results,
+                last=self.last_result,
+            )
         failed = [run for run in runs if run.error is not None]
         if failed:
             self.last_error = failed[0].error
@@ -543,9 +647,15 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             return state, text
         stopped = sum(run.stopped for run in runs)
         if failed:
-            state, text = "error", f"{len(runs) - len(failed)} of {len(runs)} runs done; {_describe(failed[0].error)}"
+            state, text = (
+                "error",
+                f"{len(runs) - len(failed)} of {len(runs)} runs done; {_describe(failed[0].error)}",
+            )
         elif stopped:
-            state, text = "stopped", f"■ Stopped — {stopped} of {len(runs)} runs interrupted, partial results kept"
+            state, text = (
+                "stopped",
+                f"■ Stopped — {stopped} of {len(runs)} runs interrupted, partial results kept",
+            )
         else:
             state, text = "done", f"✓ Compared {len(runs)} settings side by side"
         return state, text
@@ -554,7 +664,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
     def _status_html(self, state: str, text: str) -> str:
         flat = " ".join(text.split())
         flat = flat if len(flat) <= 400 else flat[:399] + "…"
-        return f'<span class="dsm-status-{state}" style="{_STATUS_STYLE[state]}">{escape(flat)}</span>'
+        return (
+            f'<span class="dsm-status-{state}" style="{_STATUS_STYLE[state]}">{escape(flat)}</span>'
+        )
 
     def _say(self, state: str, text: str) -> None:
         self.status.value = self._status_html(state, text)

@@ -112,28 +112,45 @@ class OptionControl:
         self.extra: list[W.Widget] = []
         if self.kind == "seed":
             # A Font Awesome icon, not an emoji: emoji fonts are missing on many machines.
-            dice = W.Button(description="random", icon="random", tooltip="Draw a new random seed (and send it)",
-                            layout=button_layout())
+            dice = W.Button(
+                description="random",
+                icon="random",
+                tooltip="Draw a new random seed (and send it)",
+                layout=button_layout(),
+            )
             dice.on_click(lambda _: setattr(self.widget, "value", random.randrange(_INT_LIMIT)))
             self.extra.append(dice)
-        self.send = W.Checkbox(value=False, indent=False, description="",
-                               tooltip=f"Send {option.label} (unticked: the server's default)",
-                               layout=W.Layout(width="28px", flex="0 0 auto"))
+        self.send = W.Checkbox(
+            value=False,
+            indent=False,
+            description="",
+            tooltip=f"Send {option.label} (unticked: the server's default)",
+            layout=W.Layout(width="28px", flex="0 0 auto"),
+        )
         self.send.add_class("dsm-send-option")
         self.widget.tooltip = self._tooltip = f"{option.help} Allowed: {option.range_text()}."
         # Moving a control means "send this value".
         self.widget.observe(self._touched, names="value")
         # TagsInput draws no description of its own: give it the same label as the others.
-        label = [W.Label(option.label, layout=W.Layout(width="170px", flex="0 0 auto",
-                                                       justify_content="flex-end"))] \
-            if self.kind == "tags" else []
+        label = (
+            [
+                W.Label(
+                    option.label,
+                    layout=W.Layout(width="170px", flex="0 0 auto", justify_content="flex-end"),
+                )
+            ]
+            if self.kind == "tags"
+            else []
+        )
         # The value widget fills the row (a slider gets a track to move, not 35 px), so
         # the row is exactly as wide as its grid cell.
         self.widget.layout = field_layout()
         if self.kind == "tags":  # its own input is a few characters wide: outline the whole field
             self.widget.layout.border = f"1px solid {style.BORDER_FIELD}"
-        self.row = W.HBox([self.send, *label, self.widget, *self.extra],
-                          layout=W.Layout(width="auto", min_width="0", align_items="center"))
+        self.row = W.HBox(
+            [self.send, *label, self.widget, *self.extra],
+            layout=W.Layout(width="auto", min_width="0", align_items="center"),
+        )
         self.row.add_class("dsm-option")
         self.row.add_class(f"dsm-option-{option.name.replace('_', '-')}")
 
@@ -149,28 +166,48 @@ class OptionControl:
             hi_ = (hi if hi is not None else 1) - (step if o.max_exclusive else 0)
             self._round = _decimals(step)
             start = o.default if o.default is not None else lo_
-            return W.FloatSlider(value=start, min=lo_, max=hi_, step=step, readout_format=f".{self._round}f",
-                                 continuous_update=False, **common)
+            return W.FloatSlider(
+                value=start,
+                min=lo_,
+                max=hi_,
+                step=step,
+                readout_format=f".{self._round}f",
+                continuous_update=False,
+                **common,
+            )
         if kind == "int_slider":
             lo_ = int(lo or 0) + (1 if o.min_exclusive else 0)
             hi_ = int(hi if hi is not None else 100) - (1 if o.max_exclusive else 0)
             start = o.default if o.default is not None else lo_
-            return W.IntSlider(value=start, min=lo_, max=hi_, step=int(o.step or 1), continuous_update=False,
-                               **common)
+            return W.IntSlider(
+                value=start,
+                min=lo_,
+                max=hi_,
+                step=int(o.step or 1),
+                continuous_update=False,
+                **common,
+            )
         if kind in ("int_text", "float_text"):
             number = kind == "int_text"
             lo_ = lo if lo is not None else -_INT_LIMIT
             hi_ = hi if hi is not None else _INT_LIMIT
             if o.min_exclusive:
                 lo_ += 1 if number else (o.step or 0.01)
-            start = next((v for v in (o.default, o.suggested) if v is not None), max(lo_, min(hi_, 0)))
+            start = next(
+                (v for v in (o.default, o.suggested) if v is not None), max(lo_, min(hi_, 0))
+            )
             cls = W.BoundedIntText if number else W.BoundedFloatText
-            return cls(value=start, min=lo_, max=hi_, step=o.step or (1 if number else 0.1), **common)
+            return cls(
+                value=start, min=lo_, max=hi_, step=o.step or (1 if number else 0.1), **common
+            )
         if kind == "seed":
             return W.IntText(value=0, **common)
         if kind == "dropdown":
-            return W.Dropdown(options=list(o.choices), value=o.default if o.default in o.choices else None,
-                              **common)
+            return W.Dropdown(
+                options=list(o.choices),
+                value=o.default if o.default in o.choices else None,
+                **common,
+            )
         if kind == "toggle":
             return W.Checkbox(value=bool(o.default), indent=False, **common)
         if kind == "tags":
@@ -232,7 +269,9 @@ class OptionControl:
         (self.row.add_class if reason else self.row.remove_class)("dsm-option-unsupported")
 
 
-def build_controls(options: Sequence[Option], *, tool_names: Sequence[str] = ()) -> dict[str, OptionControl]:
+def build_controls(
+    options: Sequence[Option], *, tool_names: Sequence[str] = ()
+) -> dict[str, OptionControl]:
     """One control per option of ``options`` (deprecated aliases left out), in table order."""
     return {o.name: OptionControl(o, tool_names=tool_names) for o in options if o.alias_of is None}
 
@@ -243,7 +282,9 @@ class ControlSet:
     ``controls[name]`` is an :class:`OptionControl`; ``values()`` the options to send.
     """
 
-    def __init__(self, options: Sequence[Option], *, functions: Mapping[str, Callable[..., Any]]) -> None:
+    def __init__(
+        self, options: Sequence[Option], *, functions: Mapping[str, Callable[..., Any]]
+    ) -> None:
         self.options = tuple(options)
         self.controls = build_controls(self.options, tool_names=list(functions))
         self.set_tools(functions)
@@ -262,7 +303,9 @@ class ControlSet:
         checked like a flag, then shown ticked. Raises OptionError for a bad one."""
         option = next((o for o in self.options if o.name == name), None)
         if option is None:
-            validate_options({name: raw})  # raises the table's "Unknown option ... Did you mean" error
+            validate_options(
+                {name: raw}
+            )  # raises the table's "Unknown option ... Did you mean" error
             raise OptionError(f"Unknown option {name!r}.", option=name)
         if option.kind == "tools":
             raw = _resolve_tools(raw, namespace or {})
@@ -303,8 +346,10 @@ def _resolve_tools(raw: Any, namespace: Mapping[str, Any]) -> list[Any]:
     for item in items:
         if isinstance(item, str):
             if item not in namespace:
-                raise OptionError(f"--tools {item}: no function or variable of that name in the notebook.",
-                                  option="tools")
+                raise OptionError(
+                    f"--tools {item}: no function or variable of that name in the notebook.",
+                    option="tools",
+                )
             value = namespace[item]
             found.extend(value if isinstance(value, (list, tuple)) else [value])
         else:
@@ -318,8 +363,11 @@ def namespace_functions(namespace: Mapping[str, Any] | None) -> dict[str, Callab
         return {}
     import inspect
 
-    return {name: obj for name, obj in namespace.items()
-            if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == "__main__"}
+    return {
+        name: obj
+        for name, obj in namespace.items()
+        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == "__main__"
+    }
 
 
 # ------------------------------------------------------------------ copy as cell
@@ -351,8 +399,10 @@ def cell_text(
     call = call or Call()
     system = call.given("system")
     if system and "\n" in system:
-        raise OptionError("The system prompt has line breaks, which a %%deepseek line cannot hold.",
-                          option="system")
+        raise OptionError(
+            "The system prompt has line breaks, which a %%deepseek line cannot hold.",
+            option="system",
+        )
     parts = ["%%deepseek"]
     for option in options:
         value = values.get(option.name)
@@ -361,7 +411,11 @@ def cell_text(
         if option.kind == "strings":
             parts.extend(_arg(option.flag, item) for item in value)
         elif option.kind == "tools":
-            parts.append(" ".join([option.flag, *(shlex.quote(_tool_name(t, tool_names or {})) for t in value)]))
+            parts.append(
+                " ".join(
+                    [option.flag, *(shlex.quote(_tool_name(t, tool_names or {})) for t in value)]
+                )
+            )
         elif option.kind == "bool":
             parts.append(f"{option.flag} {'true' if value else 'false'}")
         else:
@@ -402,24 +456,34 @@ def parse_compare(text: str, options: Sequence[Option]) -> list[tuple[str, dict[
     for part in (p for p in text.split(";") if p.strip()):
         name, sep, rest = part.partition("=")
         if not sep or not name.strip():
-            raise OptionError("Compare: write NAME = V1, V2, ... (e.g. temperature = 0.2, 0.6, 1.0).",
-                              option="compare")
+            raise OptionError(
+                "Compare: write NAME = V1, V2, ... (e.g. temperature = 0.2, 0.6, 1.0).",
+                option="compare",
+            )
         option = _lookup(name, options)
         if option.kind == "tools":
-            raise OptionError("Compare: tools cannot be compared; pick them in the tool picker.",
-                              option=option.name)
+            raise OptionError(
+                "Compare: tools cannot be compared; pick them in the tool picker.",
+                option=option.name,
+            )
         raw = [v.strip() for v in rest.split(",") if v.strip()]
         if not raw:
-            raise OptionError(f"Compare: give values for {option.name} (e.g. {option.name} = a, b).",
-                              option=option.name)
+            raise OptionError(
+                f"Compare: give values for {option.name} (e.g. {option.name} = a, b).",
+                option=option.name,
+            )
         axes.append((option, [option.coerce(v) for v in raw]))
     if not axes:
-        raise OptionError("Compare: write which option to vary, e.g. temperature = 0.2, 0.6, 1.0.",
-                          option="compare")
+        raise OptionError(
+            "Compare: write which option to vary, e.g. temperature = 0.2, 0.6, 1.0.",
+            option="compare",
+        )
     count = math.prod(len(values) for _, values in axes)
     if count > MAX_COMPARE_RUNS:
-        raise OptionError(f"Compare: {count} runs is too many at once (at most {MAX_COMPARE_RUNS}).",
-                          option="compare")
+        raise OptionError(
+            f"Compare: {count} runs is too many at once (at most {MAX_COMPARE_RUNS}).",
+            option="compare",
+        )
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
         setting = {o.name: v for (o, _), v in zip(axes, combo, strict=True)}

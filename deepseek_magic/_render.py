@@ -56,10 +56,7 @@ ERROR_TEXT_LIMIT = 1_000
 _ROOT = "line-height:1.5;"
 _SUMMARY = "cursor:pointer;opacity:0.75;"
 _MUTED = "opacity:0.7;"
-_BOX = (
-    f"border-left:3px solid {style.BORDER_ACCENT};"
-    "padding:0.25em 0.75em;margin:0.25em 0 0.5em 0;"
-)
+_BOX = f"border-left:3px solid {style.BORDER_ACCENT};padding:0.25em 0.75em;margin:0.25em 0 0.5em 0;"
 _PRE_WRAP = "white-space:pre-wrap;overflow-wrap:anywhere;"
 _PRE = _PRE_WRAP + "margin:0;font-family:var(--jp-code-font-family,monospace);font-size:0.9em;"
 _NOTE = (
@@ -397,8 +394,19 @@ def _jsonable(value: Any) -> Any:
 
 
 #: the output metadata's fields from ``Result.to_row`` (the text itself stays out)
-_METADATA_FIELDS = ("model", "cost", "cost_source", "elapsed", "time_to_first_token",
-                    "finish_reason", "offline", "cached", "error", "interrupted", "conversation")
+_METADATA_FIELDS = (
+    "model",
+    "cost",
+    "cost_source",
+    "elapsed",
+    "time_to_first_token",
+    "finish_reason",
+    "offline",
+    "cached",
+    "error",
+    "interrupted",
+    "conversation",
+)
 
 
 def _metadata(result: Result) -> dict[str, Any]:
@@ -563,32 +571,68 @@ def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dic
     """The side-by-side view of a sweep: an HTML table (model text rendered by the
     markdown renderer, everything else escaped) and a plain-text twin."""
     offline = any(isinstance(r.get("result"), Result) and r["result"].offline for r in rows)
-    head = "".join(f'<th style="{_CELL}">{escape(h)}</th>'
-                   for h in [*names, "answer", "reasoning", "tokens (prompt / reasoning / answer)", "cost", "time",
-                             "finish"])
+    head = "".join(
+        f'<th style="{_CELL}">{escape(h)}</th>'
+        for h in [
+            *names,
+            "answer",
+            "reasoning",
+            "tokens (prompt / reasoning / answer)",
+            "cost",
+            "time",
+            "finish",
+        ]
+    )
     body, plain = [], []
     for r in rows:
-        tokens = " / ".join("–" if r.get(k) is None else f"{r[k]:,}"
-                            for k in ("prompt_tokens", "reasoning_tokens", "answer_tokens"))
+        tokens = " / ".join(
+            "–" if r.get(k) is None else f"{r[k]:,}"
+            for k in ("prompt_tokens", "reasoning_tokens", "answer_tokens")
+        )
         result = r.get("result")
         reasoning = result.reasoning if isinstance(result, Result) else ""
         reasoning_html = (
-            f'<details><summary>{r["reasoning_chars"]:,} chars</summary>'
+            f"<details><summary>{r['reasoning_chars']:,} chars</summary>"
             f'<div class="{IGNORE_MATH_CLASS}" style="white-space:pre-wrap;{_ANSWER}">{escape(reasoning)}</div>'
-            f"</details>" if reasoning else "–")
+            f"</details>"
+            if reasoning
+            else "–"
+        )
         finish = escape(r.get("finish_reason") or "–")
         if r.get("error"):
             finish = f'<span class="{IGNORE_MATH_CLASS}" style="{_ERROR}">{escape(str(r["error"])[:300])}</span>'
         time = "–" if r.get("elapsed") is None else f"{r['elapsed']:.1f} s"
         answer_html = f'<div style="{_ANSWER}">{markdown_to_html(r["answer"])}</div>'
-        cells = [*(escape(str(r[n])) for n in names), answer_html, reasoning_html, escape(tokens),
-                 escape(format_cost(r.get("cost"))), escape(time), finish]
+        cells = [
+            *(escape(str(r[n])) for n in names),
+            answer_html,
+            reasoning_html,
+            escape(tokens),
+            escape(format_cost(r.get("cost"))),
+            escape(time),
+            finish,
+        ]
         body.append("<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>")
         answer = " ".join(str(r["answer"]).split())
         short = answer[:60] + ("…" if len(answer) > 60 else "")
-        plain.append("  ".join([*(f"{n}={r[n]}" for n in names), repr(short), tokens, format_cost(r.get("cost")),
-                                time, str(r.get("error") or r.get("finish_reason"))]))
+        plain.append(
+            "  ".join(
+                [
+                    *(f"{n}={r[n]}" for n in names),
+                    repr(short),
+                    tokens,
+                    format_cost(r.get("cost")),
+                    time,
+                    str(r.get("error") or r.get("finish_reason")),
+                ]
+            )
+        )
     note = f'<div style="font-weight:600">{escape(OFFLINE_NOTE)}</div>' if offline else ""
-    html = (f'<div class="deepseek-magic dsm-sweep">{note}<table style="border-collapse:collapse">'
-            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
-    return {"text/html": html, "text/plain": ("[" + OFFLINE_NOTE + "]\n" if offline else "") + "\n".join(plain)}
+    html = (
+        f'<div class="deepseek-magic dsm-sweep">{note}<table style="border-collapse:collapse">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+    return {
+        "text/html": html,
+        "text/plain": ("[" + OFFLINE_NOTE + "]\n" if offline else "") + "\n".join(plain),
+    }

@@ -50,25 +50,33 @@ class Request:
         return bool(self.body.get("stream"))
 
 
-def normalize_messages(prompt: str | Sequence[Message], *, system: str | None = None) -> list[dict[str, Any]]:
+def normalize_messages(
+    prompt: str | Sequence[Message], *, system: str | None = None
+) -> list[dict[str, Any]]:
     """A prompt string or a list of chat messages -> a checked list of message dicts."""
     if isinstance(prompt, str):
         if not prompt.strip():
-            raise OptionError("The prompt is empty: write the question in the cell (or after %deepseek).",
-                              option="prompt")
+            raise OptionError(
+                "The prompt is empty: write the question in the cell (or after %deepseek).",
+                option="prompt",
+            )
         messages = [{"role": "user", "content": prompt}]
     elif isinstance(prompt, Sequence):
         messages = []
         for i, message in enumerate(prompt):
             if not isinstance(message, Mapping) or "role" not in message:
-                raise OptionError(f"Message {i} is not a chat message (a dict with 'role' and 'content').",
-                                  option="messages")
+                raise OptionError(
+                    f"Message {i} is not a chat message (a dict with 'role' and 'content').",
+                    option="messages",
+                )
             messages.append(dict(message))
         if not messages:
             raise OptionError("The message list is empty.", option="messages")
     else:
-        raise OptionError(f"The prompt must be a string or a list of messages, not {type(prompt).__name__}.",
-                          option="prompt")
+        raise OptionError(
+            f"The prompt must be a string or a list of messages, not {type(prompt).__name__}.",
+            option="prompt",
+        )
     if system:
         if messages and messages[0].get("role") == "system":
             messages[0] = {"role": "system", "content": system}
@@ -99,14 +107,17 @@ def build_request(
     ``implied`` and ``supported`` go to :func:`~._providers.plan_options`.
     """
     provider = settings.provider
-    plan = plan_options(options, provider, implied=implied, supported=supported,
-                        tool_specs=tool_specs)
+    plan = plan_options(
+        options, provider, implied=implied, supported=supported, tool_specs=tool_specs
+    )
     body: dict[str, Any] = {"model": settings.model, "messages": [dict(m) for m in messages]}
     body.update(plan.body)
     if extra:
         clash = sorted(set(extra) & (RESERVED_FIELDS | set(body)))
         if clash:
-            raise OptionError(f"--extra may not set {', '.join(clash)}; use their own options.", option="extra")
+            raise OptionError(
+                f"--extra may not set {', '.join(clash)}; use their own options.", option="extra"
+            )
         try:
             json.dumps(dict(extra), allow_nan=False)  # as strict as httpx will be when it sends
         except (TypeError, ValueError) as exc:
@@ -121,5 +132,10 @@ def build_request(
         # Local servers report token usage in a stream only when asked (OpenRouter and
         # DeepSeek always do); --extra may still set it otherwise.
         body["stream_options"] = {"include_usage": True}
-    return Request(body=body, settings=settings, tool_functions=dict(tool_functions or {}),
-                   plan=plan, price=price)
+    return Request(
+        body=body,
+        settings=settings,
+        tool_functions=dict(tool_functions or {}),
+        plan=plan,
+        price=price,
+    )

@@ -50,7 +50,11 @@ class Usage:
         def num(value: Any) -> int | None:
             if isinstance(value, float) and not math.isfinite(value):
                 return None  # JSON's 1e999 / NaN / Infinity: int() would raise
-            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            return (
+                int(value)
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else None
+            )
 
         details = usage.get("completion_tokens_details")
         details = details if isinstance(details, Mapping) else {}
@@ -65,9 +69,11 @@ class Usage:
         raw_details = usage.get("cost_details")
         cost_details = None
         if isinstance(raw_details, Mapping):
-            cost_details = {str(k): float(v) for k, v in raw_details.items()
-                            if isinstance(v, (int, float)) and not isinstance(v, bool)
-                            and math.isfinite(v)}
+            cost_details = {
+                str(k): float(v)
+                for k, v in raw_details.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            }
         return cls(
             prompt_tokens=num(usage.get("prompt_tokens")),
             completion_tokens=num(usage.get("completion_tokens")),
@@ -224,7 +230,9 @@ class Result:
         return f"Result({', '.join(parts)})"
 
     # ------------------------------------------------------------- rendering
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         from ._render import render_result
 
         return render_result(self)
@@ -297,4 +305,7 @@ def estimate_cost(usage: Usage) -> float | None:
     """Dollars for ``usage`` at the seed's R1 prices, or None if the counts are unknown."""
     if usage.prompt_tokens is None and usage.completion_tokens is None:
         return None
-    return ((usage.prompt_tokens or 0) * PRICE_IN_PER_M + (usage.completion_tokens or 0) * PRICE_OUT_PER_M) / 1e6
+    return (
+        (usage.prompt_tokens or 0) * PRICE_IN_PER_M
+        + (usage.completion_tokens or 0) * PRICE_OUT_PER_M
+    ) / 1e6

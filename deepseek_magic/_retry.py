@@ -68,13 +68,14 @@ class RetryPolicy:
             return False
         return status is None or status in RETRYABLE_STATUSES
 
-    def delay(self, attempt: int, retry_after: float | None,
-              jitter: Callable[[], float] = random.random) -> float | None:
+    def delay(
+        self, attempt: int, retry_after: float | None, jitter: Callable[[], float] = random.random
+    ) -> float | None:
         """Seconds to wait before retry number ``attempt + 1``; None means "do not retry"
         (the server asked for a longer wait than :attr:`max_retry_after`)."""
         if retry_after is not None:
             return retry_after if retry_after <= self.max_retry_after else None
-        base = min(self.initial_delay * 2.0 ** attempt, self.max_delay)
+        base = min(self.initial_delay * 2.0**attempt, self.max_delay)
         # Up to 25% less than the base, so many clients do not retry in step.
         return base * (1 - 0.25 * jitter())
 

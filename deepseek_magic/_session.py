@@ -85,13 +85,19 @@ class History:
         rows = []
         for i, r in enumerate(self._items):
             row = r.to_row()
-            rows.append({
-                "n": i,
-                "model": row.pop("model"),
-                "prompt": _last_user_text(r),
-                **row,
-                **{f"param_{k}": _scalar(v) for k, v in r.params.items() if k not in ("stream", "tools")},
-            })
+            rows.append(
+                {
+                    "n": i,
+                    "model": row.pop("model"),
+                    "prompt": _last_user_text(r),
+                    **row,
+                    **{
+                        f"param_{k}": _scalar(v)
+                        for k, v in r.params.items()
+                        if k not in ("stream", "tools")
+                    },
+                }
+            )
         return rows
 
     def to_dataframe(self) -> Any:

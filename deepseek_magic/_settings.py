@@ -95,8 +95,10 @@ class Settings:
         return mask_key(self.api_key)
 
     def __repr__(self) -> str:
-        return (f"Settings(base_url={self.base_url!r}, model={self.model!r}, provider={self.provider.name!r}, "
-                f"api_key={self.masked_key!r}, key_source={self.key_source!r})")
+        return (
+            f"Settings(base_url={self.base_url!r}, model={self.model!r}, provider={self.provider.name!r}, "
+            f"api_key={self.masked_key!r}, key_source={self.key_source!r})"
+        )
 
     def describe(self) -> dict[str, Any]:
         """Key-free summary for display."""
@@ -155,8 +157,10 @@ def resolve_settings(
     if url is None:
         url = PROVIDERS[conf_provider or DEFAULT_PROVIDER].base_url
     if not url:
-        raise ConfigError(f"Provider {provider or conf_provider!r} has no address of its "
-                          "own; give the server's base URL with --base-url (base_url=).")
+        raise ConfigError(
+            f"Provider {provider or conf_provider!r} has no address of its "
+            "own; give the server's base URL with --base-url (base_url=)."
+        )
     url = str(url).strip().rstrip("/")
     if url.endswith("/chat/completions"):
         url = url[: -len("/chat/completions")]

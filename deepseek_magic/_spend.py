@@ -104,10 +104,12 @@ class Totals:
     def __str__(self) -> str:
         from ._render import format_cost
 
-        parts = [f"{self.requests} request{'s' if self.requests != 1 else ''}"
-                 + (f" ({self.failed} failed)" if self.failed else ""),
-                 f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens"
-                 + (f" ({self.reasoning_tokens:,} reasoning)" if self.reasoning_tokens else "")]
+        parts = [
+            f"{self.requests} request{'s' if self.requests != 1 else ''}"
+            + (f" ({self.failed} failed)" if self.failed else ""),
+            f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens"
+            + (f" ({self.reasoning_tokens:,} reasoning)" if self.reasoning_tokens else ""),
+        ]
         cost = format_cost(self.cost) + " spent"
         if self.cost and self.estimated:
             cost += " (server-reported and estimated)" if self.server_cost else " (estimated)"
@@ -155,10 +157,16 @@ class _Tracker(Feature):
         with self._lock:
             t = self.totals
             self.totals = replace(
-                t, requests=t.requests + 1, failed=t.failed + (not result.ok),
-                prompt_tokens=t.prompt_tokens + prompt, completion_tokens=t.completion_tokens + completion,
-                reasoning_tokens=t.reasoning_tokens + reasoning, cost=t.cost + cost,
-                server_cost=t.server_cost + server, unpriced=t.unpriced + unpriced)
+                t,
+                requests=t.requests + 1,
+                failed=t.failed + (not result.ok),
+                prompt_tokens=t.prompt_tokens + prompt,
+                completion_tokens=t.completion_tokens + completion,
+                reasoning_tokens=t.reasoning_tokens + reasoning,
+                cost=t.cost + cost,
+                server_cost=t.server_cost + server,
+                unpriced=t.unpriced + unpriced,
+            )
 
     def reset(self) -> None:
         with self._lock:
@@ -182,7 +190,8 @@ def _cost_parts(result: Result) -> tuple[float, float, int]:
         return 0.0, 0.0, int(result.ok)  # a failure with nothing known is not "unpriced"
     own = result.cost - sum(r.cost or 0.0 for r in result.rounds)
     server = (own if result.cost_source == "server" else 0.0) + sum(
-        r.cost or 0.0 for r in result.rounds if r.cost_source == "server")
+        r.cost or 0.0 for r in result.rounds if r.cost_source == "server"
+    )
     return result.cost, server, 0
 
 
@@ -211,18 +220,27 @@ def session_totals(session: Session) -> Totals:
     Without :func:`install_spend` the totals are computed from the session history."""
     tracker = session.feature(_Tracker) or _Tracker(session)  # a throwaway one sums the history
     totals = tracker.totals
-    return replace(totals, budget=_money(session.config.get("budget")),
-                   call_budget=_money(session.config.get("call_budget")))
+    return replace(
+        totals,
+        budget=_money(session.config.get("budget")),
+        call_budget=_money(session.config.get("call_budget")),
+    )
 
 
 def _money(value: Any) -> float | None:
     """A budget from config: a positive number of dollars, or None (off)."""
-    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("", "off", "none")):
+    if (
+        value is None
+        or value is False
+        or (isinstance(value, str) and value.strip().lower() in ("", "off", "none"))
+    ):
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise BudgetError(f"The budget {value!r} is not a number of dollars; use e.g. 0.50, or off.") from None
+        raise BudgetError(
+            f"The budget {value!r} is not a number of dollars; use e.g. 0.50, or off."
+        ) from None
     if not math.isfinite(number) or number < 0:
         raise BudgetError(f"The budget {value!r} must be zero or more dollars.")
     return number
@@ -258,7 +276,11 @@ def _text_chars(value: Any) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, Mapping):
-        return sum(_text_chars(v) for k, v in value.items() if k not in ("role", "type", "id", "tool_call_id"))
+        return sum(
+            _text_chars(v)
+            for k, v in value.items()
+            if k not in ("role", "type", "id", "tool_call_id")
+        )
     if isinstance(value, (list, tuple)):
         return sum(_text_chars(v) for v in value)
     return 0
@@ -279,7 +301,11 @@ def estimate_request(request: Request, *, assumed_output: int | None = None) -> 
 
 def _assumed_output(session: Session) -> int | None:
     value = session.config.get("assumed_output_tokens")
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+    return (
+        int(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        else None
+    )
 
 
 def check_budget(session: Session, requests: Iterable[Request]) -> None:
@@ -293,7 +319,9 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
     from ._render import format_cost
 
     assumed = _assumed_output(session)
-    estimates = [estimate_request(r, assumed_output=assumed) for r in requests if not r.settings.offline]
+    estimates = [
+        estimate_request(r, assumed_output=assumed) for r in requests if not r.settings.offline
+    ]
     # A local server costs nothing (unless the user set a price: %deepseek_spend --price).
     estimates = [e for e in estimates if e.price is None or e.price.source != "free"]
     if call_budget is not None:
@@ -302,7 +330,8 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
                 raise BudgetError(
                     f"Not sent: this request could cost up to {format_cost(est.cost)} ({est.describe()}), over "
                     f"the per-call budget of {_usd(call_budget)}. Lower --max-completion-tokens, or change "
-                    f"the limit with %deepseek_spend --call-budget USD (or off).")
+                    f"the limit with %deepseek_spend --call-budget USD (or off)."
+                )
     if budget is not None and estimates:
         spent = session_totals(session).cost
         total = sum(e.cost for e in estimates)
@@ -312,7 +341,8 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
                 f"Not sent: the session budget is {_usd(budget)}, {format_cost(spent)} is spent and "
                 f"{what} could cost up to {format_cost(total)}"
                 + (f" ({estimates[0].describe()})" if len(estimates) == 1 else "")
-                + ". Raise it with %deepseek_spend --budget USD (or off), or lower --max-completion-tokens.")
+                + ". Raise it with %deepseek_spend --budget USD (or off), or lower --max-completion-tokens."
+            )
 
 
 def _context_limit(session: Session, request: Request) -> int:
@@ -336,9 +366,11 @@ def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -
     est = estimate_request(request)
     if est.prompt_tokens <= limit:
         return False
-    warn(f"This conversation is about {est.prompt_tokens:,} tokens, longer than the model's context of "
-         f"{limit:,}; the server may refuse or cut it. Reset the chat with %deepseek_chat reset NAME, or "
-         "shorten the prompt (a model with a larger context: set session.config['context_tokens']).")
+    warn(
+        f"This conversation is about {est.prompt_tokens:,} tokens, longer than the model's context of "
+        f"{limit:,}; the server may refuse or cut it. Reset the chat with %deepseek_chat reset NAME, or "
+        "shorten the prompt (a model with a larger context: set session.config['context_tokens'])."
+    )
     return True
 
 
@@ -348,22 +380,31 @@ def arguments() -> tuple[Any, ...]:
     from ._magic_args import magic_argument
 
     return (
-        magic_argument("--budget", metavar="USD",
-                       help="Refuse requests once the session would spend more."),
-        magic_argument("--call-budget", metavar="USD",
-                       help="Refuse a single request that could cost more."),
-        magic_argument("--context-tokens", metavar="N",
-                       help="The model's context in tokens, for the length warning (default 65536)."),
-        magic_argument("--price", metavar="IN,OUT",
-                       help="Your own price in dollars per million prompt and completion tokens, "
-                            "for estimates and budgets (a local server is free unless you set "
-                            "one); off removes it."),
+        magic_argument(
+            "--budget", metavar="USD", help="Refuse requests once the session would spend more."
+        ),
+        magic_argument(
+            "--call-budget", metavar="USD", help="Refuse a single request that could cost more."
+        ),
+        magic_argument(
+            "--context-tokens",
+            metavar="N",
+            help="The model's context in tokens, for the length warning (default 65536).",
+        ),
+        magic_argument(
+            "--price",
+            metavar="IN,OUT",
+            help="Your own price in dollars per million prompt and completion tokens, "
+            "for estimates and budgets (a local server is free unless you set "
+            "one); off removes it.",
+        ),
         magic_argument("--reset", action="store_true", help="Start the totals again from zero."),
     )
 
 
-DESCRIPTION = ("Tokens and cost so far in this session, and the spend budgets (US dollars; 'off' "
-               "removes one).")
+DESCRIPTION = (
+    "Tokens and cost so far in this session, and the spend budgets (US dollars; 'off' removes one)."
+)
 
 
 def _price_pair(text: str) -> tuple[float, float]:
@@ -375,8 +416,9 @@ def _price_pair(text: str) -> tuple[float, float]:
         if not finite or prompt < 0 or completion < 0:
             raise ValueError
     except ValueError:
-        raise UsageError(f"--price {text}: expected IN,OUT in dollars per million tokens, "
-                         "e.g. 0.5,2.") from None
+        raise UsageError(
+            f"--price {text}: expected IN,OUT in dollars per million tokens, e.g. 0.5,2."
+        ) from None
     return prompt, completion
 
 
@@ -408,11 +450,15 @@ def spend_magic(session: Session, line: str) -> None:
             if tokens < 1:
                 raise ValueError
         except ValueError:
-            raise UsageError(f"--context-tokens {args.context_tokens}: expected a whole number of tokens.") from None
+            raise UsageError(
+                f"--context-tokens {args.context_tokens}: expected a whole number of tokens."
+            ) from None
         session.config["context_tokens"] = tokens
     if args.price is not None:
-        session.config.pop("price", None) if args.price.strip().lower() in ("off", "none") \
-            else session.config.__setitem__("price", _price_pair(args.price))
+        session.config.pop("price", None) if args.price.strip().lower() in (
+            "off",
+            "none",
+        ) else session.config.__setitem__("price", _price_pair(args.price))
     if args.reset:
         tracker = session.feature(_Tracker)
         if tracker is not None:

@@ -72,8 +72,10 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
             raise OptionError(f"--sweep {raw_name}: no values given.", option=name)
         if name == "model":
             if not all(isinstance(v, str) and v.strip() for v in values):
-                raise OptionError("--sweep model: give model ids, e.g. model=deepseek-r1,deepseek/deepseek-r1-0528.",
-                                  option="model")
+                raise OptionError(
+                    "--sweep model: give model ids, e.g. model=deepseek-r1,deepseek/deepseek-r1-0528.",
+                    option="model",
+                )
             canonical = [v.strip() for v in values]
         else:
             option = OPTION_BY_NAME.get(name)
@@ -82,22 +84,32 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
 
                 close = difflib.get_close_matches(name, [*OPTION_BY_NAME, "model"], n=1)
                 hint = f" Did you mean {close[0]}?" if close else ""
-                raise OptionError(f"--sweep {raw_name}: not an option that can be swept.{hint}", option=name)
+                raise OptionError(
+                    f"--sweep {raw_name}: not an option that can be swept.{hint}", option=name
+                )
             if option.kind == "tools":
-                raise OptionError("--sweep tools: tools cannot be swept; give them with --tools.", option=name)
+                raise OptionError(
+                    "--sweep tools: tools cannot be swept; give them with --tools.", option=name
+                )
             canonical = [option.coerce(v) for v in values]
             name = option.alias_of or name  # max_tokens is swept as max_completion_tokens
         if name in out:
-            raise OptionError(f"--sweep {raw_name}: given twice; list all its values once.", option=name)
+            raise OptionError(
+                f"--sweep {raw_name}: given twice; list all its values once.", option=name
+            )
         out[name] = canonical
     size = 1
     for values in out.values():
         size *= len(values)
     if not out:
-        raise OptionError("--sweep: no options given; write e.g. --sweep temperature=0.2,0.6.", option="sweep")
+        raise OptionError(
+            "--sweep: no options given; write e.g. --sweep temperature=0.2,0.6.", option="sweep"
+        )
     if size > MAX_POINTS:
-        raise OptionError(f"--sweep: {size} points is more than {MAX_POINTS}; split the grid into smaller sweeps.",
-                          option="sweep")
+        raise OptionError(
+            f"--sweep: {size} points is more than {MAX_POINTS}; split the grid into smaller sweeps.",
+            option="sweep",
+        )
     return out
 
 
@@ -107,14 +119,20 @@ def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
-            raise OptionError(f"--sweep {item}: write NAME=V1,V2 (e.g. --sweep temperature=0.2,0.6).",
-                              option="sweep")
+            raise OptionError(
+                f"--sweep {item}: write NAME=V1,V2 (e.g. --sweep temperature=0.2,0.6).",
+                option="sweep",
+            )
         values = [v.strip() for v in text.split(",")]
         if not text.strip() or any(v == "" for v in values):
-            raise OptionError(f"--sweep {item}: an empty value; write NAME=V1,V2 with no empty items.",
-                              option="sweep")
+            raise OptionError(
+                f"--sweep {item}: an empty value; write NAME=V1,V2 with no empty items.",
+                option="sweep",
+            )
         if name.strip() in raw:
-            raise OptionError(f"--sweep {name.strip()}: given twice; list all its values once.", option="sweep")
+            raise OptionError(
+                f"--sweep {name.strip()}: given twice; list all its values once.", option="sweep"
+            )
         raw[name.strip()] = values
     return normalize_grid(raw)
 
@@ -136,18 +154,28 @@ def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
     # What the option table did not produce (--extra fields) is kept as it was.
     own = set(prep.request.plan.body)
     extra = {k: v for k, v in body.items() if k not in own | {"model", "messages", "stream"}}
-    request = build_request(body["messages"], settings, values, stream=prep.request.stream, extra=extra or None,
-                            tool_specs=tools, tool_functions=prep.request.tool_functions,
-                            **prep.build)
-    return dataclasses.replace(prep, request=request, settings=settings, options=values, conversation=None,
-                               new_messages=[])
+    request = build_request(
+        body["messages"],
+        settings,
+        values,
+        stream=prep.request.stream,
+        extra=extra or None,
+        tool_specs=tools,
+        tool_functions=prep.request.tool_functions,
+        **prep.build,
+    )
+    return dataclasses.replace(
+        prep, request=request, settings=settings, options=values, conversation=None, new_messages=[]
+    )
 
 
 # ---------------------------------------------------------------------- running
 class _Runner:
     """The grid's requests on an asyncio loop in a worker thread, ``concurrency`` at a time."""
 
-    def __init__(self, preps: list[Prepared], session: Session, concurrency: int, client: Any) -> None:
+    def __init__(
+        self, preps: list[Prepared], session: Session, concurrency: int, client: Any
+    ) -> None:
         self.preps = preps
         self.session = session
         self.concurrency = concurrency
@@ -178,7 +206,9 @@ class _Runner:
         async def one(i: int, prep: Prepared) -> None:
             async with gate:
                 try:
-                    self.outcomes[i] = await arun_prepared(prep, session=self.session, client=client)
+                    self.outcomes[i] = await arun_prepared(
+                        prep, session=self.session, client=client
+                    )
                 except asyncio.CancelledError:
                     self.outcomes[i] = KeyboardInterrupt("interrupted")
                     raise
@@ -231,8 +261,17 @@ class _Runner:
 
 # ---------------------------------------------------------------------- rows and display
 #: a sweep row's columns from ``Result.to_row`` (after the point's own values)
-_ROW_FIELDS = ("answer", "reasoning_chars", "prompt_tokens", "reasoning_tokens", "answer_tokens",
-               "completion_tokens", "cost", "elapsed", "finish_reason")
+_ROW_FIELDS = (
+    "answer",
+    "reasoning_chars",
+    "prompt_tokens",
+    "reasoning_tokens",
+    "answer_tokens",
+    "completion_tokens",
+    "cost",
+    "elapsed",
+    "finish_reason",
+)
 
 
 def _row(point: Mapping[str, Any], outcome: Result | BaseException | None) -> dict[str, Any]:
@@ -267,13 +306,22 @@ def _need_pandas() -> None:
 
 
 # ---------------------------------------------------------------------- entry points
-def sweep(prep: Prepared, grid: Mapping[str, Sequence[Any]], *, session: Session, display: bool = True,
-          concurrency: int = DEFAULT_CONCURRENCY, client: Any = None) -> Any:
+def sweep(
+    prep: Prepared,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    session: Session,
+    display: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    client: Any = None,
+) -> Any:
     """Run ``prep`` once per point of ``grid`` (see the module docstring) and return the
     DataFrame. Every point is validated and the whole grid checked against the spend
     budget before anything is sent. ``client`` is an ``AsyncClient`` to share (tests)."""
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise OptionError(f"concurrency={concurrency!r}: expected a whole number >= 1.", option="concurrency")
+        raise OptionError(
+            f"concurrency={concurrency!r}: expected a whole number >= 1.", option="concurrency"
+        )
     _need_pandas()
     grid = normalize_grid(grid)
     points = grid_points(grid)
@@ -288,8 +336,11 @@ def sweep(prep: Prepared, grid: Mapping[str, Sequence[Any]], *, session: Session
 
         handle = show(render_progress(0, len(points)), raw=True, display_id=True)  # type: ignore[no-untyped-call]
     try:
-        runner.wait(on_progress=None if handle is None else
-                    lambda n: handle.update(render_progress(n, len(points)), raw=True))
+        runner.wait(
+            on_progress=None
+            if handle is None
+            else lambda n: handle.update(render_progress(n, len(points)), raw=True)
+        )
     except KeyboardInterrupt as exc:
         rows = [_row(p, o) for p, o in zip(points, runner.outcomes)]
         exc.partial = _dataframe(rows)  # type: ignore[attr-defined]
@@ -302,8 +353,15 @@ def sweep(prep: Prepared, grid: Mapping[str, Sequence[Any]], *, session: Session
     return _dataframe(rows)
 
 
-def sweep_ask(prompt: str | Sequence[Mapping[str, Any]], grid: Mapping[str, Any], *, session: Session | None = None,
-              concurrency: int = DEFAULT_CONCURRENCY, display: bool = False, **kwargs: Any) -> Any:
+def sweep_ask(
+    prompt: str | Sequence[Mapping[str, Any]],
+    grid: Mapping[str, Any],
+    *,
+    session: Session | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    display: bool = False,
+    **kwargs: Any,
+) -> Any:
     """``ask()`` over a grid: ``sweep_ask("Is 9.11 > 9.9?", {"temperature": [0.2, 0.6, 1.0],
     "seed": [1, 2]}, max_completion_tokens=1024)`` -> a DataFrame, one row per point.
 

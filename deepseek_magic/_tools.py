@@ -49,15 +49,27 @@ _MAX_OUTPUT_CHARS = 20_000
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NoneType = type(None)
 #: ``Required[...]`` / ``NotRequired[...]`` wrap TypedDict fields (typing has them from 3.11)
-_REQUIRED_MARKS = tuple(getattr(typing, n) for n in ("Required", "NotRequired") if hasattr(typing, n))
+_REQUIRED_MARKS = tuple(
+    getattr(typing, n) for n in ("Required", "NotRequired") if hasattr(typing, n)
+)
 
 # ---------------------------------------------------------------------- docstrings
-_PARAM_SECTIONS = ("args", "arguments", "parameters", "params", "keyword args", "keyword arguments",
-                   "other parameters", "kwargs")
+_PARAM_SECTIONS = (
+    "args",
+    "arguments",
+    "parameters",
+    "params",
+    "keyword args",
+    "keyword arguments",
+    "other parameters",
+    "kwargs",
+)
 _GOOGLE_HEAD = re.compile(r"^(\s*)([A-Za-z][A-Za-z ]*?)\s*:\s*$")
 _GOOGLE_ITEM = re.compile(r"^\*{0,2}(\w+)\s*(?:\(([^)]*)\))?\s*:\s*(.*)$")
 _NUMPY_ITEM = re.compile(r"^\*{0,2}(\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(?::.*)?$")
-_SPHINX_FIELD = re.compile(r"^\s*:(?:param|parameter|arg|argument|key|keyword)\s+([^:]*?)\s*:\s*(.*)$")
+_SPHINX_FIELD = re.compile(
+    r"^\s*:(?:param|parameter|arg|argument|key|keyword)\s+([^:]*?)\s*:\s*(.*)$"
+)
 _DASHES = re.compile(r"^\s*-{3,}\s*$")
 
 
@@ -82,8 +94,12 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     summary: list[str] = []
     for i, line in enumerate(lines):
         head = _GOOGLE_HEAD.match(line)
-        if (not line.strip() or line.lstrip().startswith(":") or _is_numpy_head(lines, i)
-                or (head and head.group(2).lower() in _PARAM_SECTIONS + ("returns", "raises", "yields"))):
+        if (
+            not line.strip()
+            or line.lstrip().startswith(":")
+            or _is_numpy_head(lines, i)
+            or (head and head.group(2).lower() in _PARAM_SECTIONS + ("returns", "raises", "yields"))
+        ):
             break
         summary.append(line.strip())
     params: dict[str, str] = {}
@@ -168,8 +184,17 @@ def _numpy_section(lines: list[str], i: int, head_indent: int, params: dict[str,
 
 
 # ---------------------------------------------------------------------- schemas
-_ARRAYS = (list, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Set, abc.MutableSet,
-           abc.Collection, abc.Iterable)
+_ARRAYS = (
+    list,
+    set,
+    frozenset,
+    abc.Sequence,
+    abc.MutableSequence,
+    abc.Set,
+    abc.MutableSet,
+    abc.Collection,
+    abc.Iterable,
+)
 _OBJECTS = (dict, abc.Mapping, abc.MutableMapping)
 _SCALARS = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
@@ -198,7 +223,12 @@ def _typed_enum(values: list[Any]) -> dict[str, Any]:
 
 def json_schema_for(hint: Any, _seen: frozenset[Any] = frozenset()) -> dict[str, Any]:
     """The JSON schema for a type hint; ``{}`` (anything) for what JSON cannot describe."""
-    if hint is inspect.Parameter.empty or hint is Any or hint is object or isinstance(hint, (str, typing.ForwardRef)):
+    if (
+        hint is inspect.Parameter.empty
+        or hint is Any
+        or hint is object
+        or isinstance(hint, (str, typing.ForwardRef))
+    ):
         return {}
     if hint is None or hint is _NoneType:
         return {"type": "null"}
@@ -222,8 +252,12 @@ def json_schema_for(hint: Any, _seen: frozenset[Any] = frozenset()) -> dict[str,
         if not args or (len(args) == 2 and args[1] is Ellipsis):
             items = json_schema_for(args[0], _seen) if args else {}
             return {"type": "array", **({"items": items} if items else {})}
-        return {"type": "array", "prefixItems": [json_schema_for(a, _seen) for a in args],
-                "minItems": len(args), "maxItems": len(args)}
+        return {
+            "type": "array",
+            "prefixItems": [json_schema_for(a, _seen) for a in args],
+            "minItems": len(args),
+            "maxItems": len(args),
+        }
     if base in _ARRAYS:
         items = json_schema_for(args[0], _seen) if args else {}
         schema = {"type": "array", **({"items": items} if items else {})}
@@ -249,14 +283,21 @@ def json_schema_for(hint: Any, _seen: frozenset[Any] = frozenset()) -> dict[str,
     if dataclasses.is_dataclass(hint):
         hints = _hints(hint)
         fields = [f for f in dataclasses.fields(hint) if f.init]
-        return _object({f.name: json_schema_for(hints.get(f.name, Any), _seen | {hint}) for f in fields},
-                       [f.name for f in fields if f.default is dataclasses.MISSING
-                        and f.default_factory is dataclasses.MISSING])
+        return _object(
+            {f.name: json_schema_for(hints.get(f.name, Any), _seen | {hint}) for f in fields},
+            [
+                f.name
+                for f in fields
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            ],
+        )
     if typing.is_typeddict(hint):
         hints = _hints(hint)
         required = getattr(hint, "__required_keys__", frozenset(hints))
-        return _object({k: json_schema_for(v, _seen | {hint}) for k, v in hints.items()},
-                       [k for k in hints if k in required])
+        return _object(
+            {k: json_schema_for(v, _seen | {hint}) for k, v in hints.items()},
+            [k for k in hints if k in required],
+        )
     schema_of = getattr(hint, "model_json_schema", None)  # pydantic v2 models describe themselves
     if callable(schema_of):
         try:
@@ -301,7 +342,9 @@ def _signature(fn: Callable[..., Any], name: str) -> inspect.Signature:
     try:
         return inspect.signature(fn)
     except (TypeError, ValueError):
-        raise ToolError(f"Cannot read the parameters of {name}; wrap it in a def with named parameters.") from None
+        raise ToolError(
+            f"Cannot read the parameters of {name}; wrap it in a def with named parameters."
+        ) from None
 
 
 def tool_spec(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -310,11 +353,15 @@ def tool_spec(fn: Callable[..., Any]) -> dict[str, Any]:
         raise ToolError(f"{fn!r:.60} cannot be a tool: give a function (def name(...): ...).")
     name = getattr(fn, "__name__", None)
     if name == "<lambda>":
-        raise ToolError("A lambda cannot be a tool: the model needs a name and a description; "
-                        "define it with def name(...) and a docstring.")
+        raise ToolError(
+            "A lambda cannot be a tool: the model needs a name and a description; "
+            "define it with def name(...) and a docstring."
+        )
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ToolError(f"{fn!r:.60} cannot be a tool: give a named function whose name uses only "
-                        "letters, digits, _ and - (at most 64).")
+        raise ToolError(
+            f"{fn!r:.60} cannot be a tool: give a named function whose name uses only "
+            "letters, digits, _ and - (at most 64)."
+        )
     summary, described = parse_docstring(inspect.getdoc(fn))
     hints = _hints(fn)
     properties: dict[str, Any] = {}
@@ -336,11 +383,15 @@ def tool_spec(fn: Callable[..., Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         parameters["required"] = required
-    return {"type": "function",
-            "function": {"name": name, "description": summary or name, "parameters": parameters}}
+    return {
+        "type": "function",
+        "function": {"name": name, "description": summary or name, "parameters": parameters},
+    }
 
 
-def prepare_tools(items: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[str, Callable[..., Any]]]:
+def prepare_tools(
+    items: Sequence[Any],
+) -> tuple[list[dict[str, Any]], dict[str, Callable[..., Any]]]:
     """Functions and raw specs -> (specs for the body, functions by name).
 
     A raw spec and a function with the same name pair up: the spec is what the model
@@ -355,7 +406,9 @@ def prepare_tools(items: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[str,
         if isinstance(item, Mapping):
             fn_part = item.get("function") if item.get("type") == "function" else None
             if not isinstance(fn_part, Mapping) or not isinstance(fn_part.get("name"), str):
-                raise ToolError(f"Not an OpenAI tool spec (needs type 'function' and function.name): {item!r:.80}")
+                raise ToolError(
+                    f"Not an OpenAI tool spec (needs type 'function' and function.name): {item!r:.80}"
+                )
             name = fn_part["name"]
             if name in raw:
                 raise ToolError(f"Two tool specs share the name {name}.")
@@ -380,8 +433,15 @@ def prepare_tools(items: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[str,
 
 
 # ---------------------------------------------------------------------- checking arguments
-_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
-               "array": "a list", "object": "an object", "null": "null"}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -418,22 +478,33 @@ def _check(value: Any, schema: Mapping[str, Any], where: str, problems: list[str
     if not isinstance(schema, Mapping) or not schema:
         return
     if "anyOf" in schema:
-        if not any(not check_arguments(value, arm, where) for arm in schema["anyOf"] if isinstance(arm, Mapping)):
+        if not any(
+            not check_arguments(value, arm, where)
+            for arm in schema["anyOf"]
+            if isinstance(arm, Mapping)
+        ):
             problems.append(f"{where} = {_short(value)} matches none of the allowed types")
         return
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
     if kinds and not any(_has_type(value, k) for k in kinds):
         words = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
-        problems.append(f"{where} must be {words}, not {_TYPE_WORDS.get(_json_type(value), _json_type(value))} "
-                        f"{_short(value)}")
+        problems.append(
+            f"{where} must be {words}, not {_TYPE_WORDS.get(_json_type(value), _json_type(value))} "
+            f"{_short(value)}"
+        )
         return
     choices = schema.get("enum")
     # bool/int care: True == 1 in Python, but not in JSON
-    if isinstance(choices, list) and not any(value == c and type(value) is type(c) or
-                                             (_json_type(value) == "integer" and type(c) is float and value == c)
-                                             for c in choices):
-        problems.append(f"{where} must be one of {', '.join(_short(c) for c in choices)}, not {_short(value)}")
+    if isinstance(choices, list) and not any(
+        value == c
+        and type(value) is type(c)
+        or (_json_type(value) == "integer" and type(c) is float and value == c)
+        for c in choices
+    ):
+        problems.append(
+            f"{where} must be one of {', '.join(_short(c) for c in choices)}, not {_short(value)}"
+        )
         return
     if isinstance(value, list):
         prefix = schema.get("prefixItems")
@@ -490,8 +561,13 @@ def _convert(value: Any, hint: Any) -> Any:
         items = [_convert(v, args[0]) for v in value] if args else list(value)
         if base is tuple:
             return tuple(items)
-        return set(items) if base in (set, abc.Set, abc.MutableSet) else \
-            frozenset(items) if base is frozenset else items
+        return (
+            set(items)
+            if base in (set, abc.Set, abc.MutableSet)
+            else frozenset(items)
+            if base is frozenset
+            else items
+        )
     if isinstance(value, dict) and base in _OBJECTS:
         return {k: _convert(v, args[1]) for k, v in value.items()} if len(args) == 2 else value
     if not isinstance(hint, type):
@@ -518,7 +594,9 @@ def _convert(value: Any, hint: Any) -> Any:
     return value
 
 
-def _bind(fn: Callable[..., Any], sig: inspect.Signature, args: dict[str, Any]) -> inspect.BoundArguments:
+def _bind(
+    fn: Callable[..., Any], sig: inspect.Signature, args: dict[str, Any]
+) -> inspect.BoundArguments:
     """Bind JSON arguments, positional-only parameters by position (the model names them)."""
     hints = _hints(fn)
     positional: list[Any] = []
@@ -564,11 +642,15 @@ def run_tool_call(call: ToolCall, functions: Mapping[str, Callable[..., Any]]) -
     fn = functions.get(call.name)
     if fn is None:
         known = ", ".join(sorted(functions)) or "none"
-        return dataclasses.replace(call, error=f"Unknown tool {call.name!r}; available tools: {known}.")
+        return dataclasses.replace(
+            call, error=f"Unknown tool {call.name!r}; available tools: {known}."
+        )
     try:
         args = call.args
     except (ValueError, RecursionError) as exc:
-        return dataclasses.replace(call, error=f"The arguments are not valid JSON ({exc}); send a JSON object.")
+        return dataclasses.replace(
+            call, error=f"The arguments are not valid JSON ({exc}); send a JSON object."
+        )
     try:
         schema = tool_spec(fn)["function"]["parameters"]
         sig = inspect.signature(fn)
@@ -576,11 +658,15 @@ def run_tool_call(call: ToolCall, functions: Mapping[str, Callable[..., Any]]) -
         schema, sig = {"type": "object", "properties": {}}, None
     problems = check_arguments(args, schema)
     if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        problems += [f"{name} is not a parameter" for name in args if name not in schema["properties"]]
+        problems += [
+            f"{name} is not a parameter" for name in args if name not in schema["properties"]
+        ]
     if problems:
         params = ", ".join(schema["properties"]) or "none"
-        return dataclasses.replace(call, error=f"Wrong arguments for {call.name}: {'; '.join(problems)} "
-                                               f"(parameters: {params}).")
+        return dataclasses.replace(
+            call,
+            error=f"Wrong arguments for {call.name}: {'; '.join(problems)} (parameters: {params}).",
+        )
     try:
         bound = _bind(fn, sig or inspect.signature(fn), args)
     except (TypeError, ValueError) as exc:
@@ -593,13 +679,16 @@ def run_tool_call(call: ToolCall, functions: Mapping[str, Callable[..., Any]]) -
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # the model should hear about it, not the user's kernel  # noqa: BLE001
-        return dataclasses.replace(call, error=f"{type(exc).__name__}: {exc}",
-                                   elapsed=time.monotonic() - started)
+        return dataclasses.replace(
+            call, error=f"{type(exc).__name__}: {exc}", elapsed=time.monotonic() - started
+        )
     return dataclasses.replace(call, output=_to_text(value), elapsed=time.monotonic() - started)
 
 
-def run_pending(result: Result, functions: Mapping[str, Callable[..., Any]] | Sequence[Callable[..., Any]]
-                | Callable[..., Any]) -> list[ToolCall]:
+def run_pending(
+    result: Result,
+    functions: Mapping[str, Callable[..., Any]] | Sequence[Callable[..., Any]] | Callable[..., Any],
+) -> list[ToolCall]:
     """Run the tool calls ``result`` holds that were not run (``--run-tools`` was off, or
     the round limit was reached) and return all its calls, the pending ones with their
     output or error filled in. ``functions`` is a list of functions or a name -> function
@@ -607,8 +696,13 @@ def run_pending(result: Result, functions: Mapping[str, Callable[..., Any]] | Se
     if isinstance(functions, Mapping):
         table = dict(functions)
     else:
-        table = prepare_tools(list(functions) if isinstance(functions, (list, tuple)) else [functions])[1]
-    return [run_tool_call(c, table) if c.output is None and c.error is None else c for c in result.tool_calls]
+        table = prepare_tools(
+            list(functions) if isinstance(functions, (list, tuple)) else [functions]
+        )[1]
+    return [
+        run_tool_call(c, table) if c.output is None and c.error is None else c
+        for c in result.tool_calls
+    ]
 
 
 def _to_text(value: Any) -> str:

@@ -29,14 +29,21 @@ def find_notebooks(start: Path | None = None) -> Path:
     for folder in candidates:
         if (folder / NOTEBOOK).exists():
             return folder
-    raise SystemExit("Cannot find notebooks/" + NOTEBOOK + ": run this from the deepseek-magic checkout.")
+    raise SystemExit(
+        "Cannot find notebooks/" + NOTEBOOK + ": run this from the deepseek-magic checkout."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepseek_magic.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m deepseek_magic.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--port", type=int, default=8888, help="JupyterLab's port (default 8888)")
-    parser.add_argument("--no-browser", action="store_true", help="do not try to open a web browser")
+    parser.add_argument(
+        "--no-browser", action="store_true", help="do not try to open a web browser"
+    )
     parser.add_argument("--notebooks", type=Path, default=None, help="the notebooks folder")
     args = parser.parse_args(argv)
 
@@ -47,11 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # The lessons start with `%deepseek_offline auto`, which switches the emulator on
         # visibly when no key is set; nothing is switched on behind the notebook's back.
-        print(f"No API key found ({', '.join(KEY_VARIABLES)}):\n"
-              "the notebooks will run in OFFLINE mode. Answers come from the bundled emulator, not from\n"
-              "DeepSeek R1, and every output says so. Set a key and run this again to use the real model.")
-    command = [sys.executable, "-m", "jupyter", "lab", str(folder / NOTEBOOK),
-               f"--ServerApp.root_dir={folder}", "--ip=127.0.0.1", f"--port={args.port}"]
+        print(
+            f"No API key found ({', '.join(KEY_VARIABLES)}):\n"
+            "the notebooks will run in OFFLINE mode. Answers come from the bundled emulator, not from\n"
+            "DeepSeek R1, and every output says so. Set a key and run this again to use the real model."
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        str(folder / NOTEBOOK),
+        f"--ServerApp.root_dir={folder}",
+        "--ip=127.0.0.1",
+        f"--port={args.port}",
+    ]
     if args.no_browser or not (env.get("DISPLAY") or sys.platform in ("darwin", "win32")):
         command.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:

@@ -63,7 +63,10 @@ class DisplayUpdates:
         display_id = (content.get("transient") or {}).get("display_id")
         if kind == "update_display_data" and display_id in self._targets:
             target = self._targets[display_id]["content"]
-            target["data"], target["metadata"] = content.get("data", {}), content.get("metadata", {})
+            target["data"], target["metadata"] = (
+                content.get("data", {}),
+                content.get("metadata", {}),
+            )
             return
         if kind == "display_data" and display_id:
             if not self._held:
@@ -78,7 +81,9 @@ class DisplayUpdates:
         # The cell that made the display is over (idle) or failed (nbval reads on past an
         # error by itself). Messages answering other requests are only kept in order.
         own = msg.get("parent_header", {}).get("msg_id") == self._cell
-        if own and (kind == "error" or (kind == "status" and content.get("execution_state") == "idle")):
+        if own and (
+            kind == "error" or (kind == "status" and content.get("execution_state") == "idle")
+        ):
             self._release()
 
     def _release(self) -> None:

@@ -28,8 +28,15 @@ BINDER = ROOT / "binder"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 #: every variable that could carry a key or send the lessons somewhere else
-_SCRUB = ("OPENROUTER_API_KEY", "DEEPSEEK_API_KEY", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME",
-          "CONDA_PREFIX", "JUPYTER_PATH")
+_SCRUB = (
+    "OPENROUTER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "CONDA_PREFIX",
+    "JUPYTER_PATH",
+)
 
 # Run inside the Binder environment: execute each notebook, report per notebook what went
 # wrong (cell errors, cells left unexecuted) and what its first cell printed.
@@ -64,36 +71,51 @@ print(json.dumps(report))
 
 
 def _env(tmp: Path, venv: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("DEEPSEEK_MAGIC_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SCRUB and not k.startswith("DEEPSEEK_MAGIC_")
+    }
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)
     env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     env.pop("PIP_NO_CACHE_DIR", None)
     # Nothing of this machine's Jupyter or IPython setup leaks in (and trust lands here).
-    for name, sub in (("JUPYTER_CONFIG_DIR", "jupyter-config"), ("JUPYTER_DATA_DIR", "jupyter-data"),
-                      ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"), ("IPYTHONDIR", "ipython"),
-                      ("MPLCONFIGDIR", "matplotlib")):
+    for name, sub in (
+        ("JUPYTER_CONFIG_DIR", "jupyter-config"),
+        ("JUPYTER_DATA_DIR", "jupyter-data"),
+        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+        ("IPYTHONDIR", "ipython"),
+        ("MPLCONFIGDIR", "matplotlib"),
+    ):
         env[name] = str(tmp / sub)
     env["MPLBACKEND"] = "agg"
     return env
 
 
 def _run(command: list[str], *, env: dict[str, str], timeout: float, cwd: Path = ROOT) -> str:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert done.returncode == 0, (
-        f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done.stdout
 
 
 def test_binder_files_are_what_repo2docker_reads() -> None:
     requirements = (BINDER / "requirements.txt").read_text(encoding="utf-8")
-    names = {line.split("#")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower()
-             for line in requirements.splitlines() if line.split("#")[0].strip()}
+    names = {
+        line.split("#")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower()
+        for line in requirements.splitlines()
+        if line.split("#")[0].strip()
+    }
     # What the lessons import besides the package itself, and JupyterLab 4 for ipywidgets 8.
     assert {"jupyterlab", "ipywidgets", "pandas", "matplotlib", "ipykernel"} <= names
     post_build = BINDER / "postBuild"
-    assert os.access(post_build, os.X_OK), "binder/postBuild must be executable (repo2docker runs it)"
+    assert os.access(post_build, os.X_OK), (
+        "binder/postBuild must be executable (repo2docker runs it)"
+    )
     text = post_build.read_text(encoding="utf-8")
     assert text.startswith("#!") and "pip install" in text
 
@@ -109,21 +131,37 @@ def test_every_lesson_runs_in_an_environment_built_from_binder(tmp_path: Path) -
     python = str(venv / "bin" / "python")
 
     # Exactly what repo2docker does, and nothing else.
-    _run([python, "-m", "pip", "install", "--quiet", "-r", str(BINDER / "requirements.txt")], env=env, timeout=300)
+    _run(
+        [python, "-m", "pip", "install", "--quiet", "-r", str(BINDER / "requirements.txt")],
+        env=env,
+        timeout=300,
+    )
     _run([str(BINDER / "postBuild")], env=env, timeout=180)
     built = time.monotonic() - started
 
     # The package comes from the environment, not from this checkout.
-    where = _run([python, "-c", "import deepseek_magic; print(deepseek_magic.__file__)"],
-                 env=env, timeout=60, cwd=tmp_path)
+    where = _run(
+        [python, "-c", "import deepseek_magic; print(deepseek_magic.__file__)"],
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert str(venv) in where, where
 
     lessons = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", lessons, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        ROOT / "notebooks",
+        lessons,
+        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+    )
     script = tmp_path / "execute.py"
     script.write_text(_EXECUTE, encoding="utf-8")
-    out = _run([python, str(script), *[str(lessons / p.name) for p in NOTEBOOKS]], env=env, timeout=300,
-               cwd=tmp_path)
+    out = _run(
+        [python, str(script), *[str(lessons / p.name) for p in NOTEBOOKS]],
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     report = json.loads(out.strip().splitlines()[-1])
 
     assert len(report) == len(NOTEBOOKS)
@@ -133,5 +171,7 @@ def test_every_lesson_runs_in_an_environment_built_from_binder(tmp_path: Path) -
         assert entry["unexecuted"] == 0, f"{name}: {entry['unexecuted']} code cells did not run"
         # No key: `%deepseek_offline auto` switched the emulator on, and said so.
         assert "Offline mode ON" in entry["first_output"], f"{name}: {entry['first_output']!r}"
-    print(f"binder environment built in {built:.0f} s; lessons ran in "
-          + ", ".join(f"{Path(p).name} {e['seconds']} s" for p, e in report.items()))
+    print(
+        f"binder environment built in {built:.0f} s; lessons ran in "
+        + ", ".join(f"{Path(p).name} {e['seconds']} s" for p, e in report.items())
+    )

@@ -44,7 +44,9 @@ def _request(session: Session, prompt: str = "Hi", **kw):
 
 
 def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def _warnings() -> tuple[list[str], object]:
@@ -58,7 +60,10 @@ def test_key_covers_url_model_messages_options_but_not_stream_or_key(session, se
     assert re.fullmatch(r"[0-9a-f]{64}", base)
     assert cache_key(_request(session, "Hi", options={"temperature": 0.6})) == base
     assert cache_key(_request(session, "Hi", options={"temperature": 0.6}, stream=False)) == base
-    assert cache_key(_request(session, "Hi", options={"temperature": 0.6}, api_key=sentinel_key)) == base
+    assert (
+        cache_key(_request(session, "Hi", options={"temperature": 0.6}, api_key=sentinel_key))
+        == base
+    )
     different = [
         _request(session, "Hi", options={"temperature": 0.7}),
         _request(session, "Hi", options={"temperature": 0.6, "seed": 1}),
@@ -89,50 +94,85 @@ def test_offline_requests_are_keyed_without_the_emulator_port(session) -> None:
 
 # ----------------------------------------------------------------- record, then replay with no server
 def test_record_then_replay_with_no_server_is_identical(session, path) -> None:
-    reply = Reply(reasoning="Compare tenths: 0.9 > 0.11.", answer="**9.9** is larger.\n\n- tenths\n- $x^2$")
+    reply = Reply(
+        reasoning="Compare tenths: 0.9 > 0.11.", answer="**9.9** is larger.\n\n- tenths\n- $x^2$"
+    )
     with Emulator(replies=[reply], dialect="deepseek") as emu:
         enable_cache(session, path, "record")
-        recorded = ask("Which is larger, 9.9 or 9.11?", session=session, base_url=emu.base_url,
-                       model="deepseek-flash", temperature=0.6, seed=7)
+        recorded = ask(
+            "Which is larger, 9.9 or 9.11?",
+            session=session,
+            base_url=emu.base_url,
+            model="deepseek-flash",
+            temperature=0.6,
+            seed=7,
+        )
         base_url = emu.base_url
         assert len(emu.requests) == 1
     assert recorded.ok and not recorded.cached and recorded.usage.completion_tokens
 
-    entry, = _lines(path)
+    (entry,) = _lines(path)
     assert set(entry) >= {"key", "created", "request", "result"}
     assert entry["request"]["options"] == {"temperature": 0.6, "seed": 7}
-    assert entry["request"]["messages"] == [{"role": "user", "content": "Which is larger, 9.9 or 9.11?"}]
+    assert entry["request"]["messages"] == [
+        {"role": "user", "content": "Which is larger, 9.9 or 9.11?"}
+    ]
 
     # A fresh session (another kernel), the server gone: replay only.
     student = Session()
     enable_cache(student, path, "replay")
-    replayed = ask("Which is larger, 9.9 or 9.11?", session=student, base_url=base_url, model="deepseek-flash",
-                   temperature=0.6, seed=7)
+    replayed = ask(
+        "Which is larger, 9.9 or 9.11?",
+        session=student,
+        base_url=base_url,
+        model="deepseek-flash",
+        temperature=0.6,
+        seed=7,
+    )
     assert replayed.cached and replayed.replace(cached=False) == recorded
-    for name in ("answer", "reasoning", "usage", "cost", "cost_source", "finish_reason", "model", "elapsed"):
+    for name in (
+        "answer",
+        "reasoning",
+        "usage",
+        "cost",
+        "cost_source",
+        "finish_reason",
+        "model",
+        "elapsed",
+    ):
         assert getattr(replayed, name) == getattr(recorded, name)
     assert student.history.last is replayed
 
     bundle_r, meta_r = render_result(recorded)
     bundle, meta = render_result(replayed)
-    assert "replayed from cache" in bundle["text/html"] and "replayed from cache" in bundle["text/plain"]
+    assert (
+        "replayed from cache" in bundle["text/html"]
+        and "replayed from cache" in bundle["text/plain"]
+    )
     for mime in ("text/html", "text/markdown", "text/plain"):
         assert bundle[mime].replace(CACHE_MARK, "") == bundle_r[mime]
     assert meta["deepseek_magic"]["cached"] is True and meta_r["deepseek_magic"]["cached"] is False
-    assert {k: v for k, v in meta["deepseek_magic"].items() if k != "cached"} == \
-        {k: v for k, v in meta_r["deepseek_magic"].items() if k != "cached"}
+    assert {k: v for k, v in meta["deepseek_magic"].items() if k != "cached"} == {
+        k: v for k, v in meta_r["deepseek_magic"].items() if k != "cached"
+    }
 
 
 def test_magic_record_then_replay_with_no_server(shell, session, path) -> None:
     with Emulator(replies=[Reply(reasoning="Think.", answer="# Done\n\nFour.")]) as emu:
         rec = run_cell(shell, f"%deepseek_cache record {path}")
-        assert rec.success and rec.stdout.startswith("Cache RECORD:") and "never written" in rec.stdout
-        first = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --temperature 0.2 -o a\nWhat is 2+2?")
+        assert (
+            rec.success and rec.stdout.startswith("Cache RECORD:") and "never written" in rec.stdout
+        )
+        first = run_cell(
+            shell, f"%%deepseek --base-url {emu.base_url} --temperature 0.2 -o a\nWhat is 2+2?"
+        )
         assert first.success, first.error
         base_url = emu.base_url
     rep = run_cell(shell, f"%deepseek_cache replay {path}")
     assert rep.success and rep.stdout.startswith("Cache REPLAY:") and "1 reply" in rep.stdout
-    second = run_cell(shell, f"%%deepseek --base-url {base_url} --temperature 0.2 -o b\nWhat is 2+2?")
+    second = run_cell(
+        shell, f"%%deepseek --base-url {base_url} --temperature 0.2 -o b\nWhat is 2+2?"
+    )
     assert second.success, second.error
     assert shell.user_ns["b"].cached and shell.user_ns["b"].answer == "# Done\n\nFour."
     # identical but for the cache mark and the session's running spend in the footer
@@ -150,8 +190,10 @@ def test_replay_miss_raises_and_sends_nothing(session, path, emu) -> None:
     enable_cache(session, path, "replay")
     with pytest.raises(CacheError) as info:
         ask("A question nobody recorded", session=session, base_url=emu.base_url)
-    assert str(info.value) == (f"No cached reply for this request in {path} (mode replay); "
-                               f"record it first with %deepseek_cache record {path}")
+    assert str(info.value) == (
+        f"No cached reply for this request in {path} (mode replay); "
+        f"record it first with %deepseek_cache record {path}"
+    )
     assert emu.wait_idle(5) and len(emu.request_log) == 1
     # a changed option is another request too
     with pytest.raises(CacheError):
@@ -222,15 +264,25 @@ def test_tool_rounds_replay_and_tools_run_again(session, path) -> None:
         calls.append(city)
         return f"Sunny in {city}"
 
-    replies = [Reply(tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"}, id="call_1")]),
-               Reply(answer="It is sunny in Oslo.")]
+    replies = [
+        Reply(tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"}, id="call_1")]),
+        Reply(answer="It is sunny in Oslo."),
+    ]
     with Emulator(replies=replies) as emu:
         enable_cache(session, path, "record")
-        first = ask("Weather in Oslo?", session=session, base_url=emu.base_url, tools=[get_weather], run_tools=True)
+        first = ask(
+            "Weather in Oslo?",
+            session=session,
+            base_url=emu.base_url,
+            tools=[get_weather],
+            run_tools=True,
+        )
         base_url = emu.base_url
     student = Session()
     enable_cache(student, path, "replay")
-    again = ask("Weather in Oslo?", session=student, base_url=base_url, tools=[get_weather], run_tools=True)
+    again = ask(
+        "Weather in Oslo?", session=student, base_url=base_url, tools=[get_weather], run_tools=True
+    )
     assert again.answer == first.answer == "It is sunny in Oslo." and again.cached
     assert again.rounds[0].tool_calls[0].output == "Sunny in Oslo" and calls == ["Oslo", "Oslo"]
 
@@ -240,8 +292,14 @@ def test_students_replay_without_a_key(session, path, sentinel_key) -> None:
     # The teacher's entry for the default provider (OpenRouter), recorded with a key.
     teacher = prepare("Explain R1.", session=Session(), api_key=sentinel_key, options={}).request
     assert teacher.settings.base_url == "https://openrouter.ai/api/v1"
-    Cache(path, "record").store(teacher, Result(answer="R1 reasons first.", finish_reason="stop",
-                                                usage=Usage(prompt_tokens=3, completion_tokens=5)))
+    Cache(path, "record").store(
+        teacher,
+        Result(
+            answer="R1 reasons first.",
+            finish_reason="stop",
+            usage=Usage(prompt_tokens=3, completion_tokens=5),
+        ),
+    )
     assert sentinel_key not in path.read_text(encoding="utf-8")
 
     # No key anywhere: without the cache this is the missing-key error...
@@ -259,8 +317,12 @@ def test_students_replay_without_a_key(session, path, sentinel_key) -> None:
 
 def test_the_key_is_never_written(session, path, emu, sentinel_key) -> None:
     enable_cache(session, path, "record")
-    result = ask(f"my key is {sentinel_key}, keep it secret", session=session, base_url=emu.base_url,
-                 api_key=sentinel_key)
+    result = ask(
+        f"my key is {sentinel_key}, keep it secret",
+        session=session,
+        base_url=emu.base_url,
+        api_key=sentinel_key,
+    )
     assert emu.request_log[-1].authorization == f"Bearer {sentinel_key}"  # it was really in play
     assert sentinel_key in result.messages[0]["content"]
     text = path.read_bytes()
@@ -285,7 +347,9 @@ def test_truncated_last_line_is_named_and_the_rest_still_replays(session, path, 
     with pytest.raises(CacheError) as info:
         Cache(path, "replay").load(strict=True)
     message = str(info.value)
-    assert str(path) in message and "line 3" in message and "the other 2 entries are intact" in message
+    assert (
+        str(path) in message and "line 3" in message and "the other 2 entries are intact" in message
+    )
     assert "delete or fix that line" in message and "\n" not in message
     with pytest.raises(CacheError, match="line 3"):
         enable_cache(Session(), path, "replay", strict=True)
@@ -316,7 +380,7 @@ def test_recording_after_a_crash_appends_on_a_fresh_line(session, path, emu) -> 
     ask("three", session=session, base_url=emu.base_url)  # the damaged one: called again, stored
     after = path.read_bytes()
     assert after.startswith(cut)  # nothing rewritten or truncated
-    assert after[len(cut):len(cut) + 1] == b"\n"
+    assert after[len(cut) : len(cut) + 1] == b"\n"
     replay = Cache(path, "replay", warn=lambda m: None)
     assert replay.entries == 3 and [p.line for p in replay.problems] == [3]
 
@@ -330,9 +394,14 @@ def test_garbage_middle_line(session, path, emu) -> None:
     said, warn = _warnings()
     cache = Cache(path, "replay", warn=warn)
     assert cache.entries == 3
-    assert [(p.line, p.reason.split(" (")[0]) for p in cache.problems] == [(2, "is not valid JSON"),
-                                                                           (4, "is not a cache entry")]
-    assert "line 2 is not valid JSON; the other 3 entries are intact — delete or fix that line" in said[0]
+    assert [(p.line, p.reason.split(" (")[0]) for p in cache.problems] == [
+        (2, "is not valid JSON"),
+        (4, "is not a cache entry"),
+    ]
+    assert (
+        "line 2 is not valid JSON; the other 3 entries are intact — delete or fix that line"
+        in said[0]
+    )
     with pytest.raises(CacheError, match=r"line 2 is not valid JSON.*\(1 more damaged lines\)"):
         cache.load(strict=True)
 
@@ -343,7 +412,11 @@ def test_a_write_failure_warns_and_keeps_the_reply(session, path, emu) -> None:
     path.mkdir()  # the file's name is now taken by a folder
     result = ask("Q", session=session, base_url=emu.base_url)
     assert result.ok and session.history.last is result
-    assert len(said) == 1 and "Could not save the reply" in said[0] and "kept in the session" in said[0]
+    assert (
+        len(said) == 1
+        and "Could not save the reply" in said[0]
+        and "kept in the session" in said[0]
+    )
 
 
 def test_changes_by_another_kernel_are_seen(session, path, emu) -> None:
@@ -374,14 +447,20 @@ def test_concurrent_appends_never_interleave(session, path) -> None:
         t.join()
     entries = _lines(path)
     assert len(entries) == 40
-    assert sorted(e["result"]["answer"].split(":")[0] for e in entries) == sorted(str(i) for i in range(40))
+    assert sorted(e["result"]["answer"].split(":")[0] for e in entries) == sorted(
+        str(i) for i in range(40)
+    )
     assert Cache(path, "replay").problems == []
 
 
 # ----------------------------------------------------------------- the magic and the environment
 def test_magic_usage_and_status(shell, session, path, tmp_path, monkeypatch) -> None:
     assert run_cell(shell, "%deepseek_cache").stdout.startswith("Cache OFF")
-    for bad in ("%deepseek_cache sometimes", "%deepseek_cache replay a.jsonl b.jsonl", "%deepseek_cache off x"):
+    for bad in (
+        "%deepseek_cache sometimes",
+        "%deepseek_cache replay a.jsonl b.jsonl",
+        "%deepseek_cache off x",
+    ):
         run = run_cell(shell, bad)
         assert type(run.error).__name__ == "UsageError" and "\n" not in str(run.error)
     monkeypatch.chdir(tmp_path)
@@ -412,7 +491,9 @@ def test_env_enables_replay_once(session, path, emu) -> None:
     assert cache is current_cache(session) and cache.mode == "replay" and cache.path == path
     assert len(said) == 1 and said[0].startswith("Cache REPLAY:")
     disable_cache(session)
-    assert cache_from_env(session, env={ENV_CACHE: f"replay:{path}"}, out=said.append) is None  # once only
+    assert (
+        cache_from_env(session, env={ENV_CACHE: f"replay:{path}"}, out=said.append) is None
+    )  # once only
     assert len(said) == 1
 
 
@@ -425,7 +506,11 @@ def test_env_bad_mode_and_default_path(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(ENV_CACHE, "record")
     t = Session()
     cache = cache_from_env(t, out=said.append)
-    assert cache is not None and cache.path == tmp_path / "deepseek-cache.jsonl" and cache.mode == "record"
+    assert (
+        cache is not None
+        and cache.path == tmp_path / "deepseek-cache.jsonl"
+        and cache.mode == "record"
+    )
     assert cache_from_env(Session(), env={}, out=said.append) is None
 
 
@@ -472,7 +557,10 @@ def test_offline_mode_recordings_replay_in_a_later_session(session, path) -> Non
         stop_offline(later)
     assert first.offline and again.offline and again.cached and again.answer == "scripted once"
     bundle, _ = render_result(again)
-    assert "Offline emulator — not DeepSeek R1" in bundle["text/html"] and "replayed from cache" in bundle["text/html"]
+    assert (
+        "Offline emulator — not DeepSeek R1" in bundle["text/html"]
+        and "replayed from cache" in bundle["text/html"]
+    )
 
 
 def test_env_with_an_unusable_file_keeps_failing_until_fixed(tmp_path) -> None:

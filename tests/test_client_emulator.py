@@ -19,8 +19,12 @@ ANSWER = "**9.9** is larger.\n\n```python\nprint(9.9 > 9.11)\n```\n\nAnd $x^2$ c
 def test_every_dialect_gives_the_same_result(session, dialect: str) -> None:
     with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER)], dialect=dialect) as emu:
         # a server of that kind at the emulator's address: its provider's rules apply
-        result = dm.ask("Which is larger?", base_url=emu.base_url, provider=provider_for_dialect(dialect).name,
-                        session=session)
+        result = dm.ask(
+            "Which is larger?",
+            base_url=emu.base_url,
+            provider=provider_for_dialect(dialect).name,
+            session=session,
+        )
     assert result.reasoning == REASONING
     assert result.answer == ANSWER
     assert result.finish_reason == "stop" and result.ok
@@ -28,8 +32,9 @@ def test_every_dialect_gives_the_same_result(session, dialect: str) -> None:
 
 @pytest.mark.parametrize("dialect", ["think", "think-noopen"])
 def test_think_tags_split_across_chunks(session, dialect: str) -> None:
-    with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER, split_think_tags=True)],
-                  dialect=dialect) as emu:
+    with Emulator(
+        replies=[Reply(reasoning=REASONING, answer=ANSWER, split_think_tags=True)], dialect=dialect
+    ) as emu:
         result = dm.ask("q", base_url=emu.base_url, session=session)
     assert (result.reasoning, result.answer) == (REASONING, ANSWER)
 
@@ -46,8 +51,9 @@ def test_openai_package_reads_the_same_stream(session, dialect: str) -> None:
     with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER)] * 2, dialect=dialect) as emu:
         ours = dm.ask("q", base_url=emu.base_url, provider=dialect, session=session)
         client = openai.OpenAI(base_url=emu.base_url, api_key="sk-test", max_retries=0)
-        stream = client.chat.completions.create(model=ours.model, stream=True,
-                                                messages=[{"role": "user", "content": "q"}])
+        stream = client.chat.completions.create(
+            model=ours.model, stream=True, messages=[{"role": "user", "content": "q"}]
+        )
         answer, reasoning = [], []
         for chunk in stream:
             if not chunk.choices:
@@ -64,8 +70,13 @@ def test_openai_package_reads_the_same_stream(session, dialect: str) -> None:
 def test_non_streamed_reply_in_each_reasoning_dialect(session) -> None:
     for dialect in ("openrouter", "deepseek", "think", "vllm"):
         with Emulator(replies=[Reply(reasoning=REASONING, answer=ANSWER)], dialect=dialect) as emu:
-            result = dm.ask("q", base_url=emu.base_url, provider=provider_for_dialect(dialect).name, stream=False,
-                            session=session)
+            result = dm.ask(
+                "q",
+                base_url=emu.base_url,
+                provider=provider_for_dialect(dialect).name,
+                stream=False,
+                session=session,
+            )
         assert (result.reasoning, result.answer) == (REASONING, ANSWER), dialect
         assert emu.requests[-1]["stream"] is False
 
@@ -79,24 +90,34 @@ def test_usage_and_server_cost(session) -> None:
 
 
 def test_tool_call_deltas_from_the_wire(session) -> None:
-    reply = Reply(reasoning="I should look it up.", tool_calls=[
-        ToolCallSpec("weather", '{"city": "Oslo", "unit": "celsius"}'), ToolCallSpec("clock", "{}")])
+    reply = Reply(
+        reasoning="I should look it up.",
+        tool_calls=[
+            ToolCallSpec("weather", '{"city": "Oslo", "unit": "celsius"}'),
+            ToolCallSpec("clock", "{}"),
+        ],
+    )
     with Emulator(replies=[reply]) as emu:
         result = dm.ask("q", base_url=emu.base_url, session=session)
     assert [(c.name, c.args) for c in result.tool_calls] == [
-        ("weather", {"city": "Oslo", "unit": "celsius"}), ("clock", {})]
+        ("weather", {"city": "Oslo", "unit": "celsius"}),
+        ("clock", {}),
+    ]
     assert result.finish_reason == "tool_calls"
 
 
 def test_keepalives_before_first_token_do_not_trip_the_read_timeout(session) -> None:
-    with Emulator(replies=[Reply(answer="late but fine")], first_token_latency=1.2,
-                  keepalive_interval=0.2) as emu:
+    with Emulator(
+        replies=[Reply(answer="late but fine")], first_token_latency=1.2, keepalive_interval=0.2
+    ) as emu:
         result = dm.ask("q", base_url=emu.base_url, timeout=0.6, session=session)
     assert result.answer == "late but fine"
 
 
 def test_silent_server_trips_the_read_timeout_and_keeps_partial(session) -> None:
-    with Emulator(replies=[Fault("stall", after_tokens=3, reply=Reply(reasoning="one two three four five"))]) as emu:
+    with Emulator(
+        replies=[Fault("stall", after_tokens=3, reply=Reply(reasoning="one two three four five"))]
+    ) as emu:
         with pytest.raises(dm.APITimeoutError) as info:
             dm.ask("q", base_url=emu.base_url, timeout=0.4, session=session, max_retries=0)
         assert info.value.partial is not None and info.value.partial.reasoning.startswith("one")
@@ -104,7 +125,9 @@ def test_silent_server_trips_the_read_timeout_and_keeps_partial(session) -> None
 
 
 def test_stream_without_done_is_reported_not_treated_as_success(session) -> None:
-    with Emulator(replies=[Fault("drop", after_tokens=4, reply=Reply(answer="a b c d e f g h"))]) as emu:
+    with Emulator(
+        replies=[Fault("drop", after_tokens=4, reply=Reply(answer="a b c d e f g h"))]
+    ) as emu:
         with pytest.raises(dm.StreamError) as info:
             dm.ask("q", base_url=emu.base_url, session=session)
     assert info.value.partial.answer and not info.value.partial.ok
@@ -112,8 +135,15 @@ def test_stream_without_done_is_reported_not_treated_as_success(session) -> None
 
 def test_bad_input_never_reaches_the_network(session) -> None:
     with Emulator() as emu:
-        for bad in ({"temperature": 3}, {"top_p": 0}, {"stop": ["a"] * 5}, {"seed": "x"},
-                    {"reasoning": {"effort": "huge"}}, {"max_completion_tokens": 0}, {"nonsense": 1}):
+        for bad in (
+            {"temperature": 3},
+            {"top_p": 0},
+            {"stop": ["a"] * 5},
+            {"seed": "x"},
+            {"reasoning": {"effort": "huge"}},
+            {"max_completion_tokens": 0},
+            {"nonsense": 1},
+        ):
             with pytest.raises(dm.OptionError):
                 dm.ask("q", base_url=emu.base_url, session=session, **bad)
         with pytest.raises(dm.OptionError):
@@ -131,9 +161,11 @@ def test_async_twin_runs_requests_concurrently(session) -> None:
         return Reply(answer="echo: " + body["messages"][-1]["content"])
 
     with Emulator(responder=responder, first_token_latency=0.5) as emu:
+
         async def main():
-            return await asyncio.gather(*(dm.aask(f"q{i}", base_url=emu.base_url, session=session)
-                                          for i in range(6)))
+            return await asyncio.gather(
+                *(dm.aask(f"q{i}", base_url=emu.base_url, session=session) for i in range(6))
+            )
 
         results = asyncio.run(main())
     assert finished_when_arriving == [0] * 6

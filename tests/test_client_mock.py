@@ -31,18 +31,29 @@ def make_client(responses: list[httpx.Response | Exception], seen: list[httpx.Re
 
 
 def ok() -> httpx.Response:
-    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=openrouter_stream())
+    return httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=openrouter_stream()
+    )
 
 
 def err(status: int, body: object = None, **headers: str) -> httpx.Response:
-    content = json.dumps(body if body is not None else {"error": {"code": status, "message": "nope"}})
-    return httpx.Response(status, headers={"content-type": "application/json", **headers}, content=content)
+    content = json.dumps(
+        body if body is not None else {"error": {"code": status, "message": "nope"}}
+    )
+    return httpx.Response(
+        status, headers={"content-type": "application/json", **headers}, content=content
+    )
 
 
-@pytest.mark.parametrize("status,cls", [
-    (400, dm.BadRequestError), (401, dm.AuthenticationError), (402, dm.PaymentRequiredError),
-    (403, dm.PermissionDeniedError),
-])
+@pytest.mark.parametrize(
+    "status,cls",
+    [
+        (400, dm.BadRequestError),
+        (401, dm.AuthenticationError),
+        (402, dm.PaymentRequiredError),
+        (403, dm.PermissionDeniedError),
+    ],
+)
 def test_client_errors_are_never_retried(session, status: int, cls: type) -> None:
     seen: list[httpx.Request] = []
     client = make_client([err(status)], seen)
@@ -94,18 +105,30 @@ def test_connection_errors_are_retried_then_reported(session) -> None:
 
 
 def test_availability_error_without_code_uses_the_status(session) -> None:
-    body = {"error": {"message": "No capacity", "error_type": "capacity", "http_status": 429,
-                      "availability": {"code": "capacity_exhausted", "retryable": True, "retry_after": 40}}}
+    body = {
+        "error": {
+            "message": "No capacity",
+            "error_type": "capacity",
+            "http_status": 429,
+            "availability": {"code": "capacity_exhausted", "retryable": True, "retry_after": 40},
+        }
+    }
     client = make_client([err(429, body, **{"Retry-After": "40"})], [])
     with pytest.raises(dm.RateLimitError) as info:
         dm.ask("q", base_url=URL, client=client, session=session)
-    assert info.value.code == 429 and info.value.metadata["availability"]["code"] == "capacity_exhausted"
+    assert (
+        info.value.code == 429
+        and info.value.metadata["availability"]["code"] == "capacity_exhausted"
+    )
 
 
-@pytest.mark.parametrize("content_type,content", [
-    ("text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
-    ("application/json", ""),
-])
+@pytest.mark.parametrize(
+    "content_type,content",
+    [
+        ("text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        ("application/json", ""),
+    ],
+)
 def test_html_and_empty_error_bodies(session, content_type: str, content: str) -> None:
     response = httpx.Response(400, headers={"content-type": content_type}, content=content)
     with pytest.raises(dm.BadRequestError) as info:
@@ -115,13 +138,27 @@ def test_html_and_empty_error_bodies(session, content_type: str, content: str) -
 
 
 def test_non_streamed_reply_with_leading_blank_lines(session) -> None:
-    body = {"id": "x", "model": "deepseek-reasoner", "choices": [{"index": 0, "finish_reason": "stop", "message": {
-        "role": "assistant", "content": "42", "reasoning_content": "think"}}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 5}}
-    response = httpx.Response(200, headers={"content-type": "application/json"},
-                              content=b"\n\n\n" + json.dumps(body).encode())
+    body = {
+        "id": "x",
+        "model": "deepseek-reasoner",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "42", "reasoning_content": "think"},
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5},
+    }
+    response = httpx.Response(
+        200,
+        headers={"content-type": "application/json"},
+        content=b"\n\n\n" + json.dumps(body).encode(),
+    )
     seen: list[httpx.Request] = []
-    result = dm.ask("q", base_url=URL, stream=False, client=make_client([response], seen), session=session)
+    result = dm.ask(
+        "q", base_url=URL, stream=False, client=make_client([response], seen), session=session
+    )
     assert (result.answer, result.reasoning, result.finish_reason) == ("42", "think", "stop")
     assert json.loads(seen[0].content)["stream"] is False
 
@@ -134,8 +171,15 @@ def test_the_key_goes_in_the_header_and_nowhere_else(session, sentinel_key: str)
         dm.ask("q", base_url=URL, api_key=sentinel_key, client=client, session=session)
     assert seen[0].headers["authorization"] == f"Bearer {sentinel_key}"
     exc = info.value
-    for text in (str(exc), repr(exc), "".join(exc._render_traceback_()), repr(exc.partial), str(exc.body),
-                 repr(exc.partial.to_dict()), repr(session.history.to_records())):
+    for text in (
+        str(exc),
+        repr(exc),
+        "".join(exc._render_traceback_()),
+        repr(exc.partial),
+        str(exc.body),
+        repr(exc.partial.to_dict()),
+        repr(session.history.to_records()),
+    ):
         assert sentinel_key not in text
 
 
@@ -143,7 +187,13 @@ def test_redirect_is_not_followed(session, sentinel_key: str) -> None:
     seen: list[httpx.Request] = []
     redirect = httpx.Response(307, headers={"location": "https://evil.example/v1/chat/completions"})
     with pytest.raises(dm.APIStatusError, match="redirected"):
-        dm.ask("q", base_url=URL, api_key=sentinel_key, client=make_client([redirect], seen), session=session)
+        dm.ask(
+            "q",
+            base_url=URL,
+            api_key=sentinel_key,
+            client=make_client([redirect], seen),
+            session=session,
+        )
     assert len(seen) == 1  # the key never travelled to the other host
 
 

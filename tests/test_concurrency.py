@@ -68,8 +68,13 @@ def test_threads_and_gather_at_once_do_not_mix(session, arrivals: Arrivals) -> N
 
     def in_thread(prompt: str) -> None:
         start.wait()
-        results[prompt] = dm.ask(prompt, base_url=emu.base_url, session=session, conversation=f"c-{prompt}",
-                                 on_event=lambda event, stream: events[prompt].append(event))
+        results[prompt] = dm.ask(
+            prompt,
+            base_url=emu.base_url,
+            session=session,
+            conversation=f"c-{prompt}",
+            on_event=lambda event, stream: events[prompt].append(event),
+        )
 
     threads = [threading.Thread(target=in_thread, args=(p,)) for p in ("alpha", "beta")]
     for t in threads:
@@ -78,8 +83,20 @@ def test_threads_and_gather_at_once_do_not_mix(session, arrivals: Arrivals) -> N
     async def gathered() -> list[dm.Result]:
         client = AsyncClient()
         try:
-            return list(await asyncio.gather(*(dm.aask(p, base_url=emu.base_url, session=session, client=client,
-                                                       conversation=f"c-{p}") for p in ("gamma", "delta"))))
+            return list(
+                await asyncio.gather(
+                    *(
+                        dm.aask(
+                            p,
+                            base_url=emu.base_url,
+                            session=session,
+                            client=client,
+                            conversation=f"c-{p}",
+                        )
+                        for p in ("gamma", "delta")
+                    )
+                )
+            )
         finally:
             await client.aclose()
 
@@ -98,20 +115,30 @@ def test_threads_and_gather_at_once_do_not_mix(session, arrivals: Arrivals) -> N
         assert result.conversation == f"c-{prompt}"
     for prompt in ("alpha", "beta"):  # the events a call's hook saw are its own stream's
         seen = events[prompt]
-        assert "".join(e.text for e in seen if isinstance(e, ReasoningDelta)).strip() == words(prompt)
-        assert "".join(e.text for e in seen if isinstance(e, ContentDelta)).strip() == results[prompt].answer
+        assert "".join(e.text for e in seen if isinstance(e, ReasoningDelta)).strip() == words(
+            prompt
+        )
+        assert (
+            "".join(e.text for e in seen if isinstance(e, ContentDelta)).strip()
+            == results[prompt].answer
+        )
     # one history entry each, each the very Result its caller got
     assert sorted(r.messages[-1]["content"] for r in session.history) == sorted(results)
     assert all(any(r is h for h in session.history) for r in results.values())
     for prompt, result in results.items():  # each conversation holds its own two messages
-        assert [m["content"] for m in session.conversations[f"c-{prompt}"].messages] == [prompt, result.answer]
+        assert [m["content"] for m in session.conversations[f"c-{prompt}"].messages] == [
+            prompt,
+            result.answer,
+        ]
     assert emu.wait_idle(5)
     session.client().close()
     assert settle(lambda: emu.active_connections == 0)
     footprint.assert_back()
 
 
-def test_conversations_in_parallel_threads_keep_their_own_turns(session, arrivals: Arrivals) -> None:
+def test_conversations_in_parallel_threads_keep_their_own_turns(
+    session, arrivals: Arrivals
+) -> None:
     emu = arrivals.emu
     assert emu is not None
 
@@ -162,7 +189,9 @@ def test_a_failure_in_one_stream_leaves_the_others_whole(session, arrivals: Arri
         t.join(20)
     failed = outcome.pop("fail-one")
     assert isinstance(failed, dm.StreamError)
-    assert failed.partial.reasoning == "".join(tokenize(words("fail-one"))[:5]).strip()  # its own 5 tokens
+    assert (
+        failed.partial.reasoning == "".join(tokenize(words("fail-one"))[:5]).strip()
+    )  # its own 5 tokens
     for prompt, result in outcome.items():
         assert isinstance(result, dm.Result) and result.ok and result.reasoning == words(prompt)
     assert [r.ok for r in session.history].count(False) == 1

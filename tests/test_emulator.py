@@ -52,7 +52,11 @@ def body(stream: bool = True, **extra: Any) -> dict[str, Any]:
 
 def post(emu: Emulator, payload: Any = None, **kw: Any) -> httpx.Response:
     payload = body() if payload is None else payload
-    if emu.dialect == "deepseek" and isinstance(payload, dict) and payload.get("model") == "deepseek/deepseek-r1":
+    if (
+        emu.dialect == "deepseek"
+        and isinstance(payload, dict)
+        and payload.get("model") == "deepseek/deepseek-r1"
+    ):
         # Today's DeepSeek API serves no R1 and refuses that name (tested below).
         payload = {**payload, "model": "deepseek-flash"}
     kw.setdefault("timeout", 5)
@@ -578,7 +582,11 @@ def test_models_in_each_dialect(dialect: str) -> None:
         models = httpx.get(f"{emu.base_url}/models").json()["data"]
     ids = [m["id"] for m in models]
     if dialect == "deepseek":  # ids only, no R1: deepseek-flash is the current model
-        assert ids[0] == "deepseek-flash" and "deepseek-reasoner" not in ids and "pricing" not in models[0]
+        assert (
+            ids[0] == "deepseek-flash"
+            and "deepseek-reasoner" not in ids
+            and "pricing" not in models[0]
+        )
     else:
         assert ids == ["deepseek/deepseek-r1"] and models[0]["object"] == "model"
 
@@ -587,14 +595,27 @@ def test_deepseek_refuses_a_retired_name_with_its_error_body() -> None:
     with Emulator([Reply(answer="never")], dialect="deepseek") as emu:
         r = post(emu, body(model="deepseek-reasoner"))
         assert r.status_code == 400
-        assert r.json() == {"error": {"message": "Model Not Exist", "type": "invalid_request_error",
-                                      "param": None, "code": "invalid_request_error"}}
-        assert post(emu, body(model="deepseek-flash")).status_code == 200  # the reply was not used up
+        assert r.json() == {
+            "error": {
+                "message": "Model Not Exist",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request_error",
+            }
+        }
+        assert (
+            post(emu, body(model="deepseek-flash")).status_code == 200
+        )  # the reply was not used up
 
 
 def test_deepseek_wants_reasoning_content_back_after_a_tool_call() -> None:
-    turn = {"role": "assistant", "content": "", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    turn = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    }
     tool = {"role": "tool", "tool_call_id": "c1", "content": "42"}
     with Emulator(dialect="deepseek") as emu:
         missing = post(emu, body(messages=MESSAGES + [turn, tool]))
@@ -604,17 +625,24 @@ def test_deepseek_wants_reasoning_content_back_after_a_tool_call() -> None:
     assert given.status_code == 200 and off.status_code == 200
 
 
-@pytest.mark.parametrize("dialect,switch", [
-    ("openrouter", {"reasoning": {"effort": "none"}}), ("deepseek", {"thinking": {"type": "disabled"}}),
-    ("ollama", {"think": False}), ("vllm", {"chat_template_kwargs": {"enable_thinking": False}}),
-    ("llamacpp", {"chat_template_kwargs": {"enable_thinking": False}})])
+@pytest.mark.parametrize(
+    "dialect,switch",
+    [
+        ("openrouter", {"reasoning": {"effort": "none"}}),
+        ("deepseek", {"thinking": {"type": "disabled"}}),
+        ("ollama", {"think": False}),
+        ("vllm", {"chat_template_kwargs": {"enable_thinking": False}}),
+        ("llamacpp", {"chat_template_kwargs": {"enable_thinking": False}}),
+    ],
+)
 def test_each_dialect_honours_its_thinking_switch(dialect: str, switch: dict[str, Any]) -> None:
     with Emulator([Reply(reasoning=REASONING, answer=ANSWER)] * 2, dialect=dialect) as emu:
         on = post(emu, body(stream=False))
         off = post(emu, body(stream=False, **switch))
     message_on, message_off = (r.json()["choices"][0]["message"] for r in (on, off))
-    field = {"openrouter": "reasoning", "ollama": "reasoning", "vllm": "reasoning"}.get(dialect,
-                                                                                       "reasoning_content")
+    field = {"openrouter": "reasoning", "ollama": "reasoning", "vllm": "reasoning"}.get(
+        dialect, "reasoning_content"
+    )
     assert message_on[field] == REASONING and not message_off.get(field)
     assert message_off["content"] == ANSWER
 
@@ -756,7 +784,9 @@ def test_cli_serves_and_prints_its_url(tmp_path: Path) -> None:
         prefix = "deepseek-magic offline emulator listening on http://127.0.0.1:"
         assert line.startswith(prefix) and line.endswith("/v1")
         base = line.split(" on ", 1)[1]
-        r = httpx.post(f"{base}/chat/completions", json=body(stream=False, model="deepseek-flash"), timeout=5)
+        r = httpx.post(
+            f"{base}/chat/completions", json=body(stream=False, model="deepseek-flash"), timeout=5
+        )
         assert r.json()["choices"][0]["message"]["content"] == "from the script"
     finally:
         proc.terminate()
@@ -769,17 +799,31 @@ def test_cors_option_answers_pages_like_openrouter() -> None:
     import httpx
 
     with Emulator(cors=True) as emu:
-        ok = httpx.request("OPTIONS", emu.base_url + "/chat/completions", headers={
-            "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type,x-title"})
+        ok = httpx.request(
+            "OPTIONS",
+            emu.base_url + "/chat/completions",
+            headers={
+                "Origin": "http://127.0.0.1:1",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,x-title",
+            },
+        )
         assert ok.status_code == 204 and ok.headers["access-control-allow-origin"] == "*"
         assert "authorization" in ok.headers["access-control-allow-headers"]
-        bad = httpx.request("OPTIONS", emu.base_url + "/chat/completions", headers={
-            "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,user-agent"})
+        bad = httpx.request(
+            "OPTIONS",
+            emu.base_url + "/chat/completions",
+            headers={
+                "Origin": "http://127.0.0.1:1",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,user-agent",
+            },
+        )
         assert bad.status_code == 403
-        reply = httpx.post(emu.base_url + "/chat/completions",
-                           json={"messages": [{"role": "user", "content": "q"}]})
+        reply = httpx.post(
+            emu.base_url + "/chat/completions",
+            json={"messages": [{"role": "user", "content": "q"}]},
+        )
         assert reply.headers["access-control-allow-origin"] == "*"
     with Emulator() as plain:
         question = {"messages": [{"role": "user", "content": "q"}]}

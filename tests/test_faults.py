@@ -102,9 +102,17 @@ class Case:
     body_complete: bool = False
 
 
-STATUS_NAMES = {400: dm.BadRequestError, 401: dm.AuthenticationError, 402: dm.PaymentRequiredError,
-                403: dm.PermissionDeniedError, 408: dm.RequestTimeoutError, 429: dm.RateLimitError,
-                500: dm.ServerError, 502: dm.ServerError, 503: dm.ServerError}
+STATUS_NAMES = {
+    400: dm.BadRequestError,
+    401: dm.AuthenticationError,
+    402: dm.PaymentRequiredError,
+    403: dm.PermissionDeniedError,
+    408: dm.RequestTimeoutError,
+    429: dm.RateLimitError,
+    500: dm.ServerError,
+    502: dm.ServerError,
+    503: dm.ServerError,
+}
 RETRYABLE = {408, 429, 500, 502, 503}
 ELSEWHERE = "https://elsewhere.example/v1/chat/completions"
 REDIRECT_PAGE = "<html><body><h1>307 Temporary Redirect</h1></body></html>"
@@ -116,66 +124,235 @@ def _status_cases() -> Iterator[Case]:
         attempts = 1 + POLICY.max_retries if status in RETRYABLE else 1
         bodies = {
             # a provider message with a line break: it must arrive as one line
-            "json": (Fault("status", status=status, body={"error": {
-                "code": status, "message": "Provider said no\n(upstream detail).",
-                "metadata": {"error_type": "x"}}}), ("Provider said no (upstream detail)",)),
-            "html": (Fault("status", status=status, body=HTML, content_type="text/html"), ("HTML page",)),
+            "json": (
+                Fault(
+                    "status",
+                    status=status,
+                    body={
+                        "error": {
+                            "code": status,
+                            "message": "Provider said no\n(upstream detail).",
+                            "metadata": {"error_type": "x"},
+                        }
+                    },
+                ),
+                ("Provider said no (upstream detail)",),
+            ),
+            "html": (
+                Fault("status", status=status, body=HTML, content_type="text/html"),
+                ("HTML page",),
+            ),
             "empty": (Fault("status", status=status, body="", content_type="application/json"), ()),
         }
         for kind, (fault, words) in bodies.items():
-            yield Case(f"{status}-{kind}", [fault] * attempts, cls, attempts, (f"HTTP {status}", *words))
+            yield Case(
+                f"{status}-{kind}", [fault] * attempts, cls, attempts, (f"HTTP {status}", *words)
+            )
 
 
 CASES: list[Case] = [
     *_status_cases(),
-    Case("429-retry-after", [Fault("status", status=429, headers={"Retry-After": "7"})] * 3, dm.RateLimitError, 3,
-         ("HTTP 429",), sleeps=[7.0, 7.0]),
-    Case("503-retry-after-date-in-the-past", [Fault("status", status=503, headers={
-        "Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})] * 3, dm.ServerError, 3, ("HTTP 503",), sleeps=[0.0, 0.0]),
+    Case(
+        "429-retry-after",
+        [Fault("status", status=429, headers={"Retry-After": "7"})] * 3,
+        dm.RateLimitError,
+        3,
+        ("HTTP 429",),
+        sleeps=[7.0, 7.0],
+    ),
+    Case(
+        "503-retry-after-date-in-the-past",
+        [Fault("status", status=503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})] * 3,
+        dm.ServerError,
+        3,
+        ("HTTP 503",),
+        sleeps=[0.0, 0.0],
+    ),
     # a server that asks for an hour is not waited on silently: the user hears at once
-    Case("429-retry-after-too-long", [Fault("status", status=429, headers={"Retry-After": "3600"})],
-         dm.RateLimitError, 1, ("HTTP 429", "3600 s")),
+    Case(
+        "429-retry-after-too-long",
+        [Fault("status", status=429, headers={"Retry-After": "3600"})],
+        dm.RateLimitError,
+        1,
+        ("HTTP 429", "3600 s"),
+    ),
     # OpenRouter's availability shape has no error.code: the status stands in for it
-    Case("429-availability-no-code", [Fault("status", status=429, body={"error": {
-        "message": "Model capacity exhausted", "error_type": "capacity_exhausted", "http_status": 429,
-        "availability": {"code": "capacity_exhausted", "retryable": True, "retry_after": 4}}},
-        headers={"Retry-After": "4"})] * 3, dm.RateLimitError, 3, ("HTTP 429", "capacity exhausted"),
-        sleeps=[4.0, 4.0]),
-    Case("connection-refused", [], dm.APIConnectionError, 0, ("refused",), url="http://127.0.0.1:{closed}/v1"),
-    Case("dns-failure", [], dm.APIConnectionError, 0, ("nonexistent.invalid",),
-         url="http://nonexistent.invalid/v1", ask={"api_key": "sk-dns-test-key-000000"}),
-    Case("tls-to-plain-http", [], dm.APIConnectionError, 0, ("SSL",), url="https://127.0.0.1:{port}/v1"),
+    Case(
+        "429-availability-no-code",
+        [
+            Fault(
+                "status",
+                status=429,
+                body={
+                    "error": {
+                        "message": "Model capacity exhausted",
+                        "error_type": "capacity_exhausted",
+                        "http_status": 429,
+                        "availability": {
+                            "code": "capacity_exhausted",
+                            "retryable": True,
+                            "retry_after": 4,
+                        },
+                    }
+                },
+                headers={"Retry-After": "4"},
+            )
+        ]
+        * 3,
+        dm.RateLimitError,
+        3,
+        ("HTTP 429", "capacity exhausted"),
+        sleeps=[4.0, 4.0],
+    ),
+    Case(
+        "connection-refused",
+        [],
+        dm.APIConnectionError,
+        0,
+        ("refused",),
+        url="http://127.0.0.1:{closed}/v1",
+    ),
+    Case(
+        "dns-failure",
+        [],
+        dm.APIConnectionError,
+        0,
+        ("nonexistent.invalid",),
+        url="http://nonexistent.invalid/v1",
+        ask={"api_key": "sk-dns-test-key-000000"},
+    ),
+    Case(
+        "tls-to-plain-http",
+        [],
+        dm.APIConnectionError,
+        0,
+        ("SSL",),
+        url="https://127.0.0.1:{port}/v1",
+    ),
     # a stall before the first byte: a timeout, retried (nothing was shown yet)
-    Case("stall-before-first-byte", [Fault("stall", before_headers=True, seconds=None, reply=SCRIPTED)] * 2,
-         dm.APITimeoutError, 2, ("0.5 s", "timeout"), ask={"timeout": 0.5, "max_retries": 1}),
+    Case(
+        "stall-before-first-byte",
+        [Fault("stall", before_headers=True, seconds=None, reply=SCRIPTED)] * 2,
+        dm.APITimeoutError,
+        2,
+        ("0.5 s", "timeout"),
+        ask={"timeout": 0.5, "max_retries": 1},
+    ),
     # after the first byte nothing is ever retried: the text shown would repeat and bill twice
-    Case("stall-mid-stream", [Fault("stall", after_tokens=4, seconds=None, reply=SCRIPTED)], dm.APITimeoutError, 1,
-         ("silent", "0.5 s"), partial="alpha beta gamma delta", ask={"timeout": 0.5}),
-    Case("dropped-after-5-tokens", [Fault("drop", after_tokens=5, reply=SCRIPTED)], dm.StreamError, 1,
-         ("cut",), partial="alpha beta gamma delta omega"),
-    Case("in-stream-error", [Fault("midstream_error", after_tokens=3, reply=SCRIPTED,
-                                   message="Provider disconnected\nunexpectedly")],
-         dm.StreamError, 1, ("mid-stream", "502", "Provider disconnected unexpectedly"), partial="alpha beta gamma"),
-    Case("in-stream-error-no-choices", [Fault("midstream_error", after_tokens=3, reply=SCRIPTED, with_choices=False,
-                                              done=False, code="server_error")],
-         dm.StreamError, 1, ("mid-stream", "server_error"), partial="alpha beta gamma"),
-    Case("malformed-chunk", [Fault("malformed", after_tokens=2, reply=SCRIPTED)], dm.StreamError, 1,
-         ("malformed",), partial="alpha beta"),
+    Case(
+        "stall-mid-stream",
+        [Fault("stall", after_tokens=4, seconds=None, reply=SCRIPTED)],
+        dm.APITimeoutError,
+        1,
+        ("silent", "0.5 s"),
+        partial="alpha beta gamma delta",
+        ask={"timeout": 0.5},
+    ),
+    Case(
+        "dropped-after-5-tokens",
+        [Fault("drop", after_tokens=5, reply=SCRIPTED)],
+        dm.StreamError,
+        1,
+        ("cut",),
+        partial="alpha beta gamma delta omega",
+    ),
+    Case(
+        "in-stream-error",
+        [
+            Fault(
+                "midstream_error",
+                after_tokens=3,
+                reply=SCRIPTED,
+                message="Provider disconnected\nunexpectedly",
+            )
+        ],
+        dm.StreamError,
+        1,
+        ("mid-stream", "502", "Provider disconnected unexpectedly"),
+        partial="alpha beta gamma",
+    ),
+    Case(
+        "in-stream-error-no-choices",
+        [
+            Fault(
+                "midstream_error",
+                after_tokens=3,
+                reply=SCRIPTED,
+                with_choices=False,
+                done=False,
+                code="server_error",
+            )
+        ],
+        dm.StreamError,
+        1,
+        ("mid-stream", "server_error"),
+        partial="alpha beta gamma",
+    ),
+    Case(
+        "malformed-chunk",
+        [Fault("malformed", after_tokens=2, reply=SCRIPTED)],
+        dm.StreamError,
+        1,
+        ("malformed",),
+        partial="alpha beta",
+    ),
     # a clean end of the body with no [DONE] and no finish_reason: truncation, not success
-    Case("ends-without-done-or-finish", [Fault("keepalive_forever", seconds=0.1, interval=0.02)], dm.StreamError, 1,
-         ("ended before",), body_complete=True),
-    Case("endless-keepalives", [Fault("keepalive_forever", interval=0.02, reply=SCRIPTED)], dm.APITimeoutError, 1,
-         ("No token", "0.3 s"), ask={"first_token_timeout": 0.3, "timeout": 5}),
-    Case("huge-stream", [Fault("huge", size=2_000_000, reply=Reply(reasoning="r"))], dm.StreamError, 1,
-         ("20,000 characters",), partial="r", ask={"max_reply_chars": 20_000}),
-    Case("huge-non-streamed", [Fault("huge", size=2_000_000, reply=Reply(reasoning="r"))], dm.StreamError, 1,
-         ("bytes", "cut off"), ask={"max_reply_chars": 20_000, "stream": False}),
+    Case(
+        "ends-without-done-or-finish",
+        [Fault("keepalive_forever", seconds=0.1, interval=0.02)],
+        dm.StreamError,
+        1,
+        ("ended before",),
+        body_complete=True,
+    ),
+    Case(
+        "endless-keepalives",
+        [Fault("keepalive_forever", interval=0.02, reply=SCRIPTED)],
+        dm.APITimeoutError,
+        1,
+        ("No token", "0.3 s"),
+        ask={"first_token_timeout": 0.3, "timeout": 5},
+    ),
+    Case(
+        "huge-stream",
+        [Fault("huge", size=2_000_000, reply=Reply(reasoning="r"))],
+        dm.StreamError,
+        1,
+        ("20,000 characters",),
+        partial="r",
+        ask={"max_reply_chars": 20_000},
+    ),
+    Case(
+        "huge-non-streamed",
+        [Fault("huge", size=2_000_000, reply=Reply(reasoning="r"))],
+        dm.StreamError,
+        1,
+        ("bytes", "cut off"),
+        ask={"max_reply_chars": 20_000, "stream": False},
+    ),
     # a redirect is never followed (the key would go with it): the user is told where to point
-    Case("redirect-307-html", [Fault("redirect", status=307, location=ELSEWHERE, body=REDIRECT_PAGE,
-                                     content_type="text/html")],
-         dm.APIStatusError, 1, ("HTTP 307", f"redirected to {ELSEWHERE}")),
-    Case("redirect-308-json", [Fault.redirect(ELSEWHERE, status=308)], dm.APIStatusError, 1,
-         ("HTTP 308",)),
+    Case(
+        "redirect-307-html",
+        [
+            Fault(
+                "redirect",
+                status=307,
+                location=ELSEWHERE,
+                body=REDIRECT_PAGE,
+                content_type="text/html",
+            )
+        ],
+        dm.APIStatusError,
+        1,
+        ("HTTP 307", f"redirected to {ELSEWHERE}"),
+    ),
+    Case(
+        "redirect-308-json",
+        [Fault.redirect(ELSEWHERE, status=308)],
+        dm.APIStatusError,
+        1,
+        ("HTTP 308",),
+    ),
 ]
 
 #: faults after which the reply is complete (nothing to report): tested below the matrix
@@ -211,8 +388,13 @@ def test_fault(case: Case, emu: Emulator, session) -> None:
     client = Client(sleep=sleeps)
     emu.queue(*case.faults)
     with pytest.raises(case.error) as info:
-        dm.ask("Which is larger, 9.11 or 9.9?", base_url=_url(case, emu), session=session, client=client,
-               **case.ask)
+        dm.ask(
+            "Which is larger, 9.11 or 9.9?",
+            base_url=_url(case, emu),
+            session=session,
+            client=client,
+            **case.ask,
+        )
     exc = info.value
 
     # --- what the user sees: one line that names the status or the cause
@@ -276,9 +458,16 @@ def test_dns_failure_through_a_transport(session) -> None:
     sleeps = Sleeps()
     client = Client(transport=httpx.MockTransport(handler), sleep=sleeps)
     with pytest.raises(dm.APIConnectionError) as info:
-        dm.ask("q", base_url="http://nonexistent.invalid/v1", api_key="sk-dns-test-key-000000",
-               session=session, client=client)
-    assert "Name or service not known" in str(info.value) and "nonexistent.invalid" in str(info.value)
+        dm.ask(
+            "q",
+            base_url="http://nonexistent.invalid/v1",
+            api_key="sk-dns-test-key-000000",
+            session=session,
+            client=client,
+        )
+    assert "Name or service not known" in str(info.value) and "nonexistent.invalid" in str(
+        info.value
+    )
     assert len(seen) == 1 + POLICY.max_retries == len(sleeps) + 1
     assert session.history.last is info.value.partial
     client.close()
@@ -288,7 +477,11 @@ def test_retry_recovers_and_says_nothing(emu: Emulator, session) -> None:
     """503 then 429 then a reply: the user gets the reply; the waits were the server's."""
     sleeps = Sleeps()
     client = Client(sleep=sleeps)
-    emu.queue(Fault("status", status=503), Fault("status", status=429, headers={"Retry-After": "2"}), SCRIPTED)
+    emu.queue(
+        Fault("status", status=503),
+        Fault("status", status=429, headers={"Retry-After": "2"}),
+        SCRIPTED,
+    )
     result = dm.ask("q", base_url=emu.base_url, session=session, client=client)
     assert (result.reasoning, result.answer) == (REASONING, ANSWER) and result.ok
     assert len(emu.request_log) == 3 and sleeps[1] == 2.0 and len(sleeps) == 2
@@ -298,8 +491,9 @@ def test_retry_recovers_and_says_nothing(emu: Emulator, session) -> None:
 
 
 @pytest.mark.parametrize("fault", RECOVERED, ids=lambda f: f.kind)
-def test_stream_ending_without_done_after_finish_is_complete(emu: Emulator, session,
-                                                            fault: Fault) -> None:
+def test_stream_ending_without_done_after_finish_is_complete(
+    emu: Emulator, session, fault: Fault
+) -> None:
     """Everything but ``[DONE]``: the finish_reason and usage arrived, so nothing is lost."""
     emu.queue(fault)
     client = Client(sleep=Sleeps())
@@ -320,11 +514,20 @@ def test_a_line_that_never_ends_is_cut_off(session) -> None:
             sent += 65536
             yield b"x" * 65536
 
-    transport = httpx.MockTransport(lambda request: httpx.Response(
-        200, headers={"content-type": "text/event-stream"}, content=endless()))
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=endless()
+        )
+    )
     client = Client(transport=transport)
     with pytest.raises(dm.StreamError, match="without completing an event") as info:
-        dm.ask("q", base_url="http://127.0.0.1:9/v1", session=session, client=client, max_reply_chars=10_000)
+        dm.ask(
+            "q",
+            base_url="http://127.0.0.1:9/v1",
+            session=session,
+            client=client,
+            max_reply_chars=10_000,
+        )
     client.close()
     assert sent <= 8 * 10_000 + 2 * 65536 + 65536
     assert info.value.partial.answer == "ok" and session.history.last is info.value.partial
@@ -349,15 +552,20 @@ def test_default_reply_limit_is_far_above_r1s_context() -> None:
     assert DEFAULT_MAX_REPLY_CHARS >= 20 * 256_000
 
 
-@pytest.mark.parametrize("fault,error,attempts", [
-    (Fault("status", status=502), dm.ServerError, 3),
-    (Fault("status", status=401), dm.AuthenticationError, 1),
-    (Fault("drop", after_tokens=3, reply=SCRIPTED), dm.StreamError, 1),
-    (Fault("midstream_error", after_tokens=3, reply=SCRIPTED), dm.StreamError, 1),
-    (Fault("stall", after_tokens=3, seconds=None, reply=SCRIPTED), dm.APITimeoutError, 1),
-], ids=["502", "401", "drop", "in-stream-error", "stall"])
-def test_async_twin_handles_faults_the_same(emu: Emulator, session, fault: Fault, error: type,
-                                            attempts: int) -> None:
+@pytest.mark.parametrize(
+    "fault,error,attempts",
+    [
+        (Fault("status", status=502), dm.ServerError, 3),
+        (Fault("status", status=401), dm.AuthenticationError, 1),
+        (Fault("drop", after_tokens=3, reply=SCRIPTED), dm.StreamError, 1),
+        (Fault("midstream_error", after_tokens=3, reply=SCRIPTED), dm.StreamError, 1),
+        (Fault("stall", after_tokens=3, seconds=None, reply=SCRIPTED), dm.APITimeoutError, 1),
+    ],
+    ids=["502", "401", "drop", "in-stream-error", "stall"],
+)
+def test_async_twin_handles_faults_the_same(
+    emu: Emulator, session, fault: Fault, error: type, attempts: int
+) -> None:
     footprint = Footprint()
     sleeps = Sleeps()
     emu.queue(*[fault] * attempts)
@@ -366,7 +574,9 @@ def test_async_twin_handles_faults_the_same(emu: Emulator, session, fault: Fault
         client = AsyncClient(sleep=sleeps.asleep)
         try:
             with pytest.raises(error) as info:
-                await dm.aask("q", base_url=emu.base_url, session=session, client=client, timeout=0.5)
+                await dm.aask(
+                    "q", base_url=emu.base_url, session=session, client=client, timeout=0.5
+                )
             assert "\n" not in str(info.value)
             assert session.history.last is info.value.partial
             emu.queue(Reply(answer="after"))
@@ -394,15 +604,28 @@ def test_status_error_bodies_never_grow_memory(emu: Emulator, session) -> None:
 
 
 # ====================================================================== what the notebook shows
-@pytest.mark.parametrize("fault,flags,words", [
-    (Fault("status", status=429, headers={"Retry-After": "3600"}), "", ("HTTP 429", "3600 s")),
-    (Fault("status", status=401, body="<html><h1>401</h1></html>", content_type="text/html"), "", ("HTTP 401",)),
-    (Fault("drop", after_tokens=4, reply=SCRIPTED), "", ("cut",)),
-    (Fault("stall", after_tokens=4, seconds=None, reply=SCRIPTED), "--timeout 0.5", ("silent",)),
-    (Fault("midstream_error", after_tokens=4, reply=SCRIPTED), "", ("mid-stream", "502")),
-], ids=["429-too-long", "401-html", "drop", "stall", "in-stream-error"])
-def test_the_cell_shows_one_line_and_keeps_the_partial(shell, emu: Emulator, session, fault: Fault, flags: str,
-                                                        words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "fault,flags,words",
+    [
+        (Fault("status", status=429, headers={"Retry-After": "3600"}), "", ("HTTP 429", "3600 s")),
+        (
+            Fault("status", status=401, body="<html><h1>401</h1></html>", content_type="text/html"),
+            "",
+            ("HTTP 401",),
+        ),
+        (Fault("drop", after_tokens=4, reply=SCRIPTED), "", ("cut",)),
+        (
+            Fault("stall", after_tokens=4, seconds=None, reply=SCRIPTED),
+            "--timeout 0.5",
+            ("silent",),
+        ),
+        (Fault("midstream_error", after_tokens=4, reply=SCRIPTED), "", ("mid-stream", "502")),
+    ],
+    ids=["429-too-long", "401-html", "drop", "stall", "in-stream-error"],
+)
+def test_the_cell_shows_one_line_and_keeps_the_partial(
+    shell, emu: Emulator, session, fault: Fault, flags: str, words: tuple[str, ...]
+) -> None:
     footprint = Footprint()
     emu.queue(fault)
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} {flags} -o part\nWhich is larger?")
@@ -414,7 +637,10 @@ def test_the_cell_shows_one_line_and_keeps_the_partial(shell, emu: Emulator, ses
     assert part is session.history.last and part.error and not part.ok
     if fault.kind != "status":
         assert part.reasoning == "alpha beta gamma delta"
-        assert "alpha beta gamma delta" in run.final["text/html"] and "partial result kept" in run.final["text/html"]
+        assert (
+            "alpha beta gamma delta" in run.final["text/html"]
+            and "partial result kept" in run.final["text/html"]
+        )
     assert emu.wait_idle(5)
     emu.queue(Reply(answer="after"))
     assert run_cell(shell, f"%%deepseek --base-url {emu.base_url} -o ok\nAgain").success

@@ -43,14 +43,28 @@ from tests.helpers.streams import deepseek_stream, openrouter_stream, think_stre
 #: cases run per property (filled as they run; printed by test_zz_fuzz_figures)
 RUNS: Counter[str] = Counter()
 
-BUDGET = {"magic": 150, "line_magic": 100, "bytes": 300, "sse": 300, "chunks": 300, "dialects": 200,
-          "render": 100}
+BUDGET = {
+    "magic": 150,
+    "line_magic": 100,
+    "bytes": 300,
+    "sse": 300,
+    "chunks": 300,
+    "dialects": 200,
+    "render": 100,
+}
 
 
 def fuzz(name: str) -> Any:
-    return settings(max_examples=BUDGET[name], deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.filter_too_much])
+    return settings(
+        max_examples=BUDGET[name],
+        deadline=None,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.filter_too_much,
+        ],
+    )
 
 
 # ====================================================================== the magic's line
@@ -61,23 +75,78 @@ FLAGS = sorted(f for f in PARSER._option_string_actions if f not in EXCLUDED)
 _LINE_BREAKS = dict.fromkeys(map(ord, "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), " ")
 
 VALUES = st.one_of(
-    st.sampled_from([
-        "0", "1", "-1", "0.5", "2.5", "1e9", "1e400", "nan", "inf", "-inf", "-0", "0x10", "true", "false", "maybe",
-        "high", "low", "none", "auto", "required", "", "''", '""', "'a b'", '"x y"', "'", '"', "\\", "{", "}",
-        '{"a": 1}', '\'{"provider": {"order": ["x"]}}\'', "'{\"model\": 1}'", "[1]", "{{x}}", "{{nope}}",
-        "get_weather", "rows", "None", "--", "-", "=", "é", "数学", "🙂", "\x00", "\t", "$x", "-o", "1x", "a.b",
-        "reasoning", "deepseek-r1", "--temperature", "'{\"a\": NaN}'", "class",
-    ]),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-1",
+            "0.5",
+            "2.5",
+            "1e9",
+            "1e400",
+            "nan",
+            "inf",
+            "-inf",
+            "-0",
+            "0x10",
+            "true",
+            "false",
+            "maybe",
+            "high",
+            "low",
+            "none",
+            "auto",
+            "required",
+            "",
+            "''",
+            '""',
+            "'a b'",
+            '"x y"',
+            "'",
+            '"',
+            "\\",
+            "{",
+            "}",
+            '{"a": 1}',
+            '\'{"provider": {"order": ["x"]}}\'',
+            "'{\"model\": 1}'",
+            "[1]",
+            "{{x}}",
+            "{{nope}}",
+            "get_weather",
+            "rows",
+            "None",
+            "--",
+            "-",
+            "=",
+            "é",
+            "数学",
+            "🙂",
+            "\x00",
+            "\t",
+            "$x",
+            "-o",
+            "1x",
+            "a.b",
+            "reasoning",
+            "deepseek-r1",
+            "--temperature",
+            "'{\"a\": NaN}'",
+            "class",
+        ]
+    ),
     st.text(max_size=6),
     st.floats().map(repr),
-    st.integers(-10**6, 10**12).map(str),
+    st.integers(-(10**6), 10**12).map(str),
 )
 PAIRS = st.tuples(st.sampled_from(FLAGS), VALUES)
 # half the tokens are a flag with a value, so most lines get past the parser
 TOKEN = st.one_of(PAIRS.map(" ".join), PAIRS.map("=".join), st.sampled_from(FLAGS), VALUES)
 LINES = st.lists(TOKEN, max_size=6).map(" ".join).map(lambda s: s.translate(_LINE_BREAKS))
-PROMPTS = st.one_of(st.sampled_from(["Hi", "What is {x}?", "{{rows}} rows", "   ", "", "é 数学 🙂"]),
-                    st.text(max_size=20))
+PROMPTS = st.one_of(
+    st.sampled_from(["Hi", "What is {x}?", "{{rows}} rows", "   ", "", "é 数学 🙂"]),
+    st.text(max_size=20),
+)
 
 
 # every magic cell here is answered "ok" at once: the fuzz is about the line, not the reply
@@ -143,8 +212,13 @@ _REQUEST = build_request([{"role": "user", "content": "q"}], _SETTINGS, {})
 
 
 def pipeline(max_reply_chars: int = 100_000) -> _Pipeline:
-    return _Pipeline(_REQUEST, started=time.monotonic(), clock=time.monotonic, keep_chunks=False,
-                     max_reply_chars=max_reply_chars)
+    return _Pipeline(
+        _REQUEST,
+        started=time.monotonic(),
+        clock=time.monotonic,
+        keep_chunks=False,
+        max_reply_chars=max_reply_chars,
+    )
 
 
 def cut(data: bytes, sizes: list[int]) -> list[bytes]:
@@ -152,7 +226,7 @@ def cut(data: bytes, sizes: list[int]) -> list[bytes]:
     out, at, i = [], 0, 0
     while at < len(data):
         size = sizes[i % len(sizes)] if sizes else len(data)
-        out.append(data[at:at + size])
+        out.append(data[at : at + size])
         at += size
         i += 1
     return out
@@ -161,7 +235,9 @@ def cut(data: bytes, sizes: list[int]) -> list[bytes]:
 SIZES = st.lists(st.integers(1, 40), min_size=1, max_size=8)
 
 
-def run_pipeline(pieces: list[bytes], max_reply_chars: int = 100_000) -> tuple[_Pipeline, DeepSeekError | None]:
+def run_pipeline(
+    pieces: list[bytes], max_reply_chars: int = 100_000
+) -> tuple[_Pipeline, DeepSeekError | None]:
     """Feed pieces, end the stream; only our own errors may come out."""
     pipe = pipeline(max_reply_chars)
     try:
@@ -187,49 +263,142 @@ def test_random_bytes(data: bytes, sizes: list[int]) -> None:
     run_pipeline(cut(data, sizes))
 
 
-SSE_BITS = [b"data:", b"data: ", b"event: x", b"id: 1", b"retry: x", b": OPENROUTER PROCESSING", b"\n", b"\r\n",
-            b"\r", b"\n\n", b"[DONE]", b"{", b"}", b"[", b"]", b'"choices"', b":", b",", b'"delta"', b"null",
-            b'{"choices":[{"delta":{"content":"x"}}]}', b'{"choices":[{"delta":{"reasoning":"r"}}]}',
-            b'{"choices":[],"usage":{"cost":1e999}}', b'{"error":{"message":"m\\nn","code":"c"}}',
-            b'{"choices":[{"finish_reason":"stop","delta":{}}]}', b"\xef\xbb\xbf", b"\xe6\x95", b"\xb0",
-            b"\xf0\x9f\x99\x82", b"\x00", b"\xff", "\u2028".encode(), b"<think>", b"</thi", b"nk>"]
+SSE_BITS = [
+    b"data:",
+    b"data: ",
+    b"event: x",
+    b"id: 1",
+    b"retry: x",
+    b": OPENROUTER PROCESSING",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b"\n\n",
+    b"[DONE]",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b'"choices"',
+    b":",
+    b",",
+    b'"delta"',
+    b"null",
+    b'{"choices":[{"delta":{"content":"x"}}]}',
+    b'{"choices":[{"delta":{"reasoning":"r"}}]}',
+    b'{"choices":[],"usage":{"cost":1e999}}',
+    b'{"error":{"message":"m\\nn","code":"c"}}',
+    b'{"choices":[{"finish_reason":"stop","delta":{}}]}',
+    b"\xef\xbb\xbf",
+    b"\xe6\x95",
+    b"\xb0",
+    b"\xf0\x9f\x99\x82",
+    b"\x00",
+    b"\xff",
+    "\u2028".encode(),
+    b"<think>",
+    b"</thi",
+    b"nk>",
+]
 
 
 @fuzz("sse")
-@given(parts=st.lists(st.one_of(st.sampled_from(SSE_BITS), st.binary(max_size=6)), max_size=40), sizes=SIZES)
-@example(parts=[b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n"], sizes=[4096])  # was a RecursionError
+@given(
+    parts=st.lists(st.one_of(st.sampled_from(SSE_BITS), st.binary(max_size=6)), max_size=40),
+    sizes=SIZES,
+)
+@example(
+    parts=[b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n"], sizes=[4096]
+)  # was a RecursionError
 def test_random_sse_shaped_bytes(parts: list[bytes], sizes: list[int]) -> None:
     RUNS["sse"] += 1
     run_pipeline(cut(b"".join(parts), sizes))
 
 
-VOCAB = ["id", "model", "provider", "choices", "usage", "error", "index", "delta", "message", "finish_reason",
-         "role", "content", "reasoning", "reasoning_content", "reasoning_details", "text", "summary",
-         "tool_calls", "function", "name", "arguments", "type", "prompt_tokens", "completion_tokens",
-         "total_tokens", "cost", "completion_tokens_details", "reasoning_tokens", "prompt_tokens_details",
-         "cached_tokens", "prompt_cache_hit_tokens", "code", "metadata", "http_status"]
-LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.integers(), st.floats(),
-                   st.text(max_size=8), st.sampled_from(["stop", "error", "<think>", "</think>", "assistant",
-                                                         "function", "", " "]))
-WIRE = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.sampled_from(VOCAB), inner, max_size=5), max_leaves=30)
+VOCAB = [
+    "id",
+    "model",
+    "provider",
+    "choices",
+    "usage",
+    "error",
+    "index",
+    "delta",
+    "message",
+    "finish_reason",
+    "role",
+    "content",
+    "reasoning",
+    "reasoning_content",
+    "reasoning_details",
+    "text",
+    "summary",
+    "tool_calls",
+    "function",
+    "name",
+    "arguments",
+    "type",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "completion_tokens_details",
+    "reasoning_tokens",
+    "prompt_tokens_details",
+    "cached_tokens",
+    "prompt_cache_hit_tokens",
+    "code",
+    "metadata",
+    "http_status",
+]
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=8),
+    st.sampled_from(["stop", "error", "<think>", "</think>", "assistant", "function", "", " "]),
+)
+WIRE = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(VOCAB), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
 CHUNKS = st.dictionaries(st.sampled_from(VOCAB), WIRE, max_size=5)
 
 
 @fuzz("chunks")
 @given(chunks=st.lists(CHUNKS, max_size=8), done=st.booleans(), sizes=SIZES)
 # were OverflowErrors: int(inf) for token counts, float(10**400) for a cost
-@example(chunks=[{"choices": [], "usage": {"prompt_tokens": float("inf"), "completion_tokens": float("nan"),
-                                           "completion_tokens_details": {"reasoning_tokens": 1e999}}}],
-         done=True, sizes=[7])
+@example(
+    chunks=[
+        {
+            "choices": [],
+            "usage": {
+                "prompt_tokens": float("inf"),
+                "completion_tokens": float("nan"),
+                "completion_tokens_details": {"reasoning_tokens": 1e999},
+            },
+        }
+    ],
+    done=True,
+    sizes=[7],
+)
 @example(chunks=[{"choices": [], "usage": {"cost": 10**400}}], done=True, sizes=[7])
-def test_random_wire_shaped_chunks(chunks: list[dict[str, Any]], done: bool, sizes: list[int]) -> None:
+def test_random_wire_shaped_chunks(
+    chunks: list[dict[str, Any]], done: bool, sizes: list[int]
+) -> None:
     RUNS["chunks"] += 1
     parser = ChunkParser()
     for chunk in chunks:
         parser.feed(chunk)  # the chunk parser alone never raises, whatever the shapes
     parser.flush()
-    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + ("data: [DONE]\n\n" if done else "")
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + (
+        "data: [DONE]\n\n" if done else ""
+    )
     pipe, error = run_pipeline(cut(text.encode(), sizes))
     result = pipe.result()
     render_result(result)  # whatever arrived can be drawn
@@ -239,16 +408,24 @@ def test_random_wire_shaped_chunks(chunks: list[dict[str, Any]], done: bool, siz
 
 # ====================================================================== text is kept exactly
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
-SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), max_size=60)
+SAFE_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), max_size=60
+)
 
 
 @st.composite
 def dialect_streams(draw: Any) -> tuple[bytes, str, str]:
-    dialect = draw(st.sampled_from(["openrouter", "openrouter-crlf", "deepseek", "think", "think-noopen"]))
+    dialect = draw(
+        st.sampled_from(["openrouter", "openrouter-crlf", "deepseek", "think", "think-noopen"])
+    )
     if dialect.startswith("think"):
         reasoning, answer = draw(SAFE_TEXT), draw(SAFE_TEXT)
         size = draw(st.integers(1, 9))
-        return think_stream(reasoning, answer, opening=dialect == "think", size=size), reasoning, answer
+        return (
+            think_stream(reasoning, answer, opening=dialect == "think", size=size),
+            reasoning,
+            answer,
+        )
     reasoning, answer = draw(TEXT), draw(TEXT)
     if dialect == "deepseek":
         return deepseek_stream(reasoning, answer), reasoning, answer
@@ -257,7 +434,9 @@ def dialect_streams(draw: Any) -> tuple[bytes, str, str]:
 
 @fuzz("dialects")
 @given(stream=dialect_streams(), sizes=SIZES)
-def test_random_text_at_random_boundaries_is_kept_exactly(stream: tuple[bytes, str, str], sizes: list[int]) -> None:
+def test_random_text_at_random_boundaries_is_kept_exactly(
+    stream: tuple[bytes, str, str], sizes: list[int]
+) -> None:
     RUNS["dialects"] += 1
     data, reasoning, answer = stream
     pipe, error = run_pipeline(cut(data, sizes))
@@ -268,19 +447,30 @@ def test_random_text_at_random_boundaries_is_kept_exactly(stream: tuple[bytes, s
 
 
 # ====================================================================== rendering model text
-HOSTILE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=10).map("".join)
+HOSTILE = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=10).map(
+    "".join
+)
 
 
 @fuzz("render")
 @given(reasoning=HOSTILE, answer=HOSTILE, sizes=SIZES)
 # found in CI: a text "!" right before a link became an image in text/markdown
-@example(reasoning="", answer="\\![<img src=x onerror=alert(1)>](http://example.com/a.png)", sizes=[1])
+@example(
+    reasoning="", answer="\\![<img src=x onerror=alert(1)>](http://example.com/a.png)", sizes=[1]
+)
 # found by a longer run: JupyterLab's removeMath cut a code span open around <img ...>,
 # then markdown inside inline HTML made a javascript: link
-@example(reasoning="", answer="$`$ text `<img src=x onerror=alert(1)>`$`$ text `<img src=x onerror=alert(1)>`",
-         sizes=[1])
-@example(reasoning="", answer="$\\href{javascript:alert(1)}{click}$[x](javascript:alert(1))    "
-         "$<img src=x onerror=alert(1)>$", sizes=[1])
+@example(
+    reasoning="",
+    answer="$`$ text `<img src=x onerror=alert(1)>`$`$ text `<img src=x onerror=alert(1)>`",
+    sizes=[1],
+)
+@example(
+    reasoning="",
+    answer="$\\href{javascript:alert(1)}{click}$[x](javascript:alert(1))    "
+    "$<img src=x onerror=alert(1)>$",
+    sizes=[1],
+)
 def test_streamed_model_text_renders_inert(reasoning: str, answer: str, sizes: list[int]) -> None:
     RUNS["render"] += 1
     pipe, error = run_pipeline(cut(openrouter_stream(reasoning, answer), sizes))
@@ -299,7 +489,11 @@ def test_streamed_model_text_renders_inert(reasoning: str, answer: str, sizes: l
 
 def test_zz_fuzz_figures() -> None:
     """Runs last (file order): the number of cases each property tried."""
-    print("\nfuzz cases run: " + ", ".join(f"{k}={RUNS[k]}" for k in BUDGET) + f"; total={sum(RUNS.values())}")
+    print(
+        "\nfuzz cases run: "
+        + ", ".join(f"{k}={RUNS[k]}" for k in BUDGET)
+        + f"; total={sum(RUNS.values())}"
+    )
     for name, budget in BUDGET.items():
         if RUNS[name]:  # zero when run alone with -k
             assert RUNS[name] >= budget // 2, (name, RUNS[name])

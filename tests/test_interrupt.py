@@ -33,8 +33,11 @@ from tests.helpers.faults import Footprint, Sleeps, settle
 
 # 80 tokens per part at 5 ms a token: each phase lasts long enough to be interrupted in
 WORDS = " ".join(f"w{i}" for i in range(80))
-LONG = Reply(reasoning=WORDS, answer=" ".join(f"a{i}" for i in range(80)),
-             tool_calls=[ToolCallSpec("lookup", {"query": " ".join(f"q{i}" for i in range(80))})])
+LONG = Reply(
+    reasoning=WORDS,
+    answer=" ".join(f"a{i}" for i in range(80)),
+    tool_calls=[ToolCallSpec("lookup", {"query": " ".join(f"q{i}" for i in range(80))})],
+)
 
 
 # a token every 5 ms: the emulator is still writing when the client leaves
@@ -52,8 +55,15 @@ def interrupt_at(kind: type, n: int, seen: list[Any]) -> Callable[[Any, Any], No
     return hook
 
 
-def assert_clean_after(emu: Emulator, session: Any, client: Client, footprint: Footprint,
-                       partial: dm.Result, *, sent: int = 1) -> None:
+def assert_clean_after(
+    emu: Emulator,
+    session: Any,
+    client: Client,
+    footprint: Footprint,
+    partial: dm.Result,
+    *,
+    sent: int = 1,
+) -> None:
     """The checks every interrupt shares: kept, recorded, closed, usable, nothing left."""
     assert partial.interrupted and not partial.ok
     assert session.history.last is partial
@@ -71,18 +81,28 @@ def assert_clean_after(emu: Emulator, session: Any, client: Client, footprint: F
 
 
 # ====================================================================== deterministic: on_event
-@pytest.mark.parametrize("kind,n,phase", [
-    (ReasoningDelta, 5, "reasoning"),
-    (ContentDelta, 4, "answer"),
-    (ToolCallDelta, 6, "tool call"),
-], ids=["mid-reasoning", "mid-answer", "mid-tool-call"])
+@pytest.mark.parametrize(
+    "kind,n,phase",
+    [
+        (ReasoningDelta, 5, "reasoning"),
+        (ContentDelta, 4, "answer"),
+        (ToolCallDelta, 6, "tool call"),
+    ],
+    ids=["mid-reasoning", "mid-answer", "mid-tool-call"],
+)
 def test_interrupt_at_an_event(emu: Emulator, session, kind: type, n: int, phase: str) -> None:
     footprint = Footprint()
     client = Client(sleep=Sleeps())
     emu.queue(LONG)
     seen: list[Any] = []
     with pytest.raises(KeyboardInterrupt) as info:
-        dm.ask("q", base_url=emu.base_url, session=session, client=client, on_event=interrupt_at(kind, n, seen))
+        dm.ask(
+            "q",
+            base_url=emu.base_url,
+            session=session,
+            client=client,
+            on_event=interrupt_at(kind, n, seen),
+        )
     partial = info.value.partial  # type: ignore[attr-defined]
 
     # exactly what was delivered before the interrupt, nothing more, nothing lost
@@ -111,12 +131,22 @@ def test_interrupt_leaves_the_conversation_as_it_was(emu: Emulator, session) -> 
     emu.queue(Reply(reasoning="r", answer="first answer"), LONG)
     dm.ask("first", base_url=emu.base_url, session=session, client=client, conversation="c")
     with pytest.raises(KeyboardInterrupt):
-        dm.ask("second", base_url=emu.base_url, session=session, client=client, conversation="c",
-               on_event=interrupt_at(ReasoningDelta, 3, []))
+        dm.ask(
+            "second",
+            base_url=emu.base_url,
+            session=session,
+            client=client,
+            conversation="c",
+            on_event=interrupt_at(ReasoningDelta, 3, []),
+        )
     assert [m["content"] for m in session.conversations["c"].messages] == ["first", "first answer"]
     emu.queue(Reply(answer="third answer"))
     dm.ask("third", base_url=emu.base_url, session=session, client=client, conversation="c")
-    assert [m["content"] for m in emu.requests[-1]["messages"]] == ["first", "first answer", "third"]
+    assert [m["content"] for m in emu.requests[-1]["messages"]] == [
+        "first",
+        "first answer",
+        "third",
+    ]
     client.close()
 
 
@@ -129,15 +159,27 @@ def test_interrupt_while_a_tool_runs(emu: Emulator, session) -> None:
         """Look something up."""
         raise KeyboardInterrupt  # the user stops a slow tool
 
-    emu.queue(Reply(reasoning="I should look it up", tool_calls=[ToolCallSpec("lookup", {"query": "x"})]))
+    emu.queue(
+        Reply(reasoning="I should look it up", tool_calls=[ToolCallSpec("lookup", {"query": "x"})])
+    )
     with pytest.raises(KeyboardInterrupt) as info:
-        dm.ask("q", base_url=emu.base_url, session=session, client=client, tools=[lookup], run_tools=True)
+        dm.ask(
+            "q",
+            base_url=emu.base_url,
+            session=session,
+            client=client,
+            tools=[lookup],
+            run_tools=True,
+        )
     partial = info.value.partial  # type: ignore[attr-defined]
     assert partial.reasoning == "I should look it up" and partial.tool_calls[0].name == "lookup"
     assert partial.interrupted and session.history.last is partial
     assert len(emu.request_log) == 1  # the tool never finished, so nothing went back
     emu.queue(Reply(answer="next one works"))
-    assert dm.ask("again", base_url=emu.base_url, session=session, client=client).answer == "next one works"
+    assert (
+        dm.ask("again", base_url=emu.base_url, session=session, client=client).answer
+        == "next one works"
+    )
     client.close()
     assert settle(lambda: emu.active_connections == 0)
     footprint.assert_back()
@@ -232,19 +274,28 @@ def test_sigint_while_only_keepalives_arrive(session) -> None:
 
 
 # ====================================================================== interrupt_main mid-stream
-@pytest.mark.parametrize("kind,phase", [(ReasoningDelta, "reasoning"), (ContentDelta, "answer"),
-                                        (ToolCallDelta, "tool call")],
-                         ids=["mid-reasoning", "mid-answer", "mid-tool-call"])
+@pytest.mark.parametrize(
+    "kind,phase",
+    [(ReasoningDelta, "reasoning"), (ContentDelta, "answer"), (ToolCallDelta, "tool call")],
+    ids=["mid-reasoning", "mid-answer", "mid-tool-call"],
+)
 def test_interrupt_main_mid_stream(emu: Emulator, session, kind: type, phase: str) -> None:
     footprint = Footprint()
     client = Client(sleep=Sleeps())
     emu.queue(LONG)
     seen: list[Any] = []
     with pytest.raises(KeyboardInterrupt) as info:
-        timer = _when(lambda: sum(isinstance(e, kind) for e in list(seen)) >= 3, _thread.interrupt_main)
+        timer = _when(
+            lambda: sum(isinstance(e, kind) for e in list(seen)) >= 3, _thread.interrupt_main
+        )
         try:
-            dm.ask("q", base_url=emu.base_url, session=session, client=client,
-                   on_event=lambda event, stream: seen.append(event))
+            dm.ask(
+                "q",
+                base_url=emu.base_url,
+                session=session,
+                client=client,
+                on_event=lambda event, stream: seen.append(event),
+            )
         finally:
             timer.join()
     partial = info.value.partial  # type: ignore[attr-defined]
@@ -259,7 +310,9 @@ def test_interrupt_main_mid_stream(emu: Emulator, session, kind: type, phase: st
 
 
 # ====================================================================== the magic and the async twin
-def test_magic_interrupted_before_the_first_byte_keeps_and_shows(shell, emu: Emulator, session) -> None:
+def test_magic_interrupted_before_the_first_byte_keeps_and_shows(
+    shell, emu: Emulator, session
+) -> None:
     footprint = Footprint()
     emu.queue(Fault("stall", before_headers=True, seconds=None, reply=LONG))
     timer = _when(lambda: len(emu.request_log) == 1, _sigint_main)
@@ -271,7 +324,8 @@ def test_magic_interrupted_before_the_first_byte_keeps_and_shows(shell, emu: Emu
     # nothing had arrived: the waiting frame is cleared and the one error line says it all
     assert run.final == {"text/plain": ""}
     assert "".join(run.error._render_traceback_()).count("\n") <= 1 and "Interrupted" in "".join(
-        run.error._render_traceback_())
+        run.error._render_traceback_()
+    )
     assert emu.wait_idle(5) and emu.request_log[-1].disconnected
     emu.queue(Reply(answer="after"))
     assert run_cell(shell, f"%%deepseek --base-url {emu.base_url} -o ok\nHi").success
@@ -288,7 +342,9 @@ def test_cancelled_aask_keeps_partial_and_closes(emu: Emulator, session) -> None
 
     async def main() -> None:
         client = AsyncClient()
-        task = asyncio.ensure_future(dm.aask("q", base_url=emu.base_url, session=session, client=client))
+        task = asyncio.ensure_future(
+            dm.aask("q", base_url=emu.base_url, session=session, client=client)
+        )
         while not emu.request_log or emu.request_log[-1].script is None:
             await asyncio.sleep(0.005)
         await asyncio.sleep(0.1)  # some reasoning has streamed
@@ -302,7 +358,9 @@ def test_cancelled_aask_keeps_partial_and_closes(emu: Emulator, session) -> None
 
     asyncio.run(main())
     cut = session.history[0]
-    assert cut.interrupted and WORDS.startswith(cut.reasoning) and 0 < len(cut.reasoning) < len(WORDS)
+    assert (
+        cut.interrupted and WORDS.startswith(cut.reasoning) and 0 < len(cut.reasoning) < len(WORDS)
+    )
     assert emu.wait_idle(5) and emu.request_log[0].disconnected
     assert settle(lambda: emu.active_connections == 0)
     footprint.assert_back()

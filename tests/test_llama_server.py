@@ -40,12 +40,14 @@ GREEDY = {"temperature": 0, "seed": 7}
 SERVER_CAP = 48
 
 
-def _server(tmp_path_factory: pytest.TempPathFactory, name: str,
-            r1_template: bool = False) -> Iterator[LlamaServer]:
+def _server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, r1_template: bool = False
+) -> Iterator[LlamaServer]:
     assert PATHS is not None
     log = tmp_path_factory.mktemp("llama") / f"{name}.log"
-    server = LlamaServer(PATHS, log, r1_template=r1_template,
-                         extra_args=["--n-predict", str(SERVER_CAP)])
+    server = LlamaServer(
+        PATHS, log, r1_template=r1_template, extra_args=["--n-predict", str(SERVER_CAP)]
+    )
     server.start()
     try:
         yield server
@@ -84,10 +86,21 @@ def test_streamed_ask_keeps_the_text_usage_and_finish(llama, session) -> None:
 
 
 def test_stream_false_gives_the_same_greedy_answer(llama, session) -> None:
-    streamed = ask("What is the capital of France?", base_url=llama.base_url, session=session,
-                   max_completion_tokens=24, **GREEDY)
-    whole = ask("What is the capital of France?", base_url=llama.base_url, session=session,
-                max_completion_tokens=24, stream=False, **GREEDY)
+    streamed = ask(
+        "What is the capital of France?",
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=24,
+        **GREEDY,
+    )
+    whole = ask(
+        "What is the capital of France?",
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=24,
+        stream=False,
+        **GREEDY,
+    )
     assert whole.ok and whole.answer
     assert whole.chunk_count <= 1 and streamed.chunk_count > 2
     assert whole.params["stream"] is False
@@ -98,8 +111,13 @@ def test_stream_false_gives_the_same_greedy_answer(llama, session) -> None:
 
 
 def test_token_limit_ends_with_finish_reason_length(llama, session) -> None:
-    r = ask("Write a long story about a dragon.", base_url=llama.base_url, session=session,
-            max_completion_tokens=5, **GREEDY)
+    r = ask(
+        "Write a long story about a dragon.",
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=5,
+        **GREEDY,
+    )
     assert r.ok and r.answer
     assert r.finish_reason == "length"
     assert r.usage.completion_tokens == 5
@@ -113,8 +131,14 @@ def test_stop_sequence_cuts_the_answer_where_it_appears(llama, session) -> None:
     words = free.answer.split()
     assert len(words) >= 6, free.answer  # enough text to cut in the middle
     stop = " " + words[4]
-    cut = ask(prompt, base_url=llama.base_url, session=session, max_completion_tokens=40,
-              stop=[stop], **GREEDY)
+    cut = ask(
+        prompt,
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=40,
+        stop=[stop],
+        **GREEDY,
+    )
     assert cut.ok and cut.finish_reason == "stop"
     assert stop not in cut.answer
     assert free.answer.startswith(cut.answer.strip())
@@ -123,12 +147,29 @@ def test_stop_sequence_cuts_the_answer_where_it_appears(llama, session) -> None:
 
 
 def test_a_conversation_sends_the_history(llama, session) -> None:
-    first = ask("My name is Ada.", conversation="chat", base_url=llama.base_url,
-                session=session, max_completion_tokens=16, **GREEDY)
-    second = ask("What is my name?", conversation="chat", base_url=llama.base_url,
-                 session=session, max_completion_tokens=16, **GREEDY)
-    alone = ask("What is my name?", base_url=llama.base_url, session=session,
-                max_completion_tokens=16, **GREEDY)
+    first = ask(
+        "My name is Ada.",
+        conversation="chat",
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=16,
+        **GREEDY,
+    )
+    second = ask(
+        "What is my name?",
+        conversation="chat",
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=16,
+        **GREEDY,
+    )
+    alone = ask(
+        "What is my name?",
+        base_url=llama.base_url,
+        session=session,
+        max_completion_tokens=16,
+        **GREEDY,
+    )
     assert first.ok and second.ok and alone.ok
     chat = session.conversation("chat")
     assert [m["role"] for m in chat.messages] == ["user", "assistant", "user", "assistant"]
@@ -144,8 +185,14 @@ def test_concurrent_aask_all_arrive_whole(llama, session) -> None:
     assert len(prompts) == PARALLEL  # one server slot each
 
     async def main() -> list:
-        return await asyncio.gather(*(aask(p, base_url=llama.base_url, session=session,
-                                           max_completion_tokens=12, **GREEDY) for p in prompts))
+        return await asyncio.gather(
+            *(
+                aask(
+                    p, base_url=llama.base_url, session=session, max_completion_tokens=12, **GREEDY
+                )
+                for p in prompts
+            )
+        )
 
     results = asyncio.run(main())
     assert all(r.ok and r.answer for r in results), results
@@ -154,16 +201,24 @@ def test_concurrent_aask_all_arrive_whole(llama, session) -> None:
     assert all(0 < (r.usage.completion_tokens or 0) <= 12 for r in results)
     assert len(session.history) == len(prompts)
     # each reply belongs to its own prompt: the same prompt alone uses as many prompt tokens
-    solo = ask(prompts[2], base_url=llama.base_url, session=session, max_completion_tokens=12,
-               **GREEDY)
+    solo = ask(
+        prompts[2], base_url=llama.base_url, session=session, max_completion_tokens=12, **GREEDY
+    )
     assert solo.usage.prompt_tokens == results[2].usage.prompt_tokens
 
 
 # ------------------------------------------------------------- reasoning (R1)
 @pytest.mark.parametrize("stream", [True, False])
 def test_r1_template_reasoning_arrives_as_reasoning_content(llama_r1, session, stream) -> None:
-    r = ask("Is 9.11 larger than 9.9?", base_url=llama_r1.base_url, session=session,
-            max_completion_tokens=24, stream=stream, keep_chunks=stream, **GREEDY)
+    r = ask(
+        "Is 9.11 larger than 9.9?",
+        base_url=llama_r1.base_url,
+        session=session,
+        max_completion_tokens=24,
+        stream=stream,
+        keep_chunks=stream,
+        **GREEDY,
+    )
     assert r.ok, r
     assert r.reasoning, r  # the template opened <think>: the server said it was thinking
     assert "<think>" not in r.answer and "</think>" not in r.answer
@@ -175,10 +230,22 @@ def test_r1_template_reasoning_arrives_as_reasoning_content(llama_r1, session, s
 
 
 def test_r1_reasoning_is_not_sent_back_in_a_conversation(llama_r1, session) -> None:
-    first = ask("Think of a number.", conversation="r1", base_url=llama_r1.base_url,
-                session=session, max_completion_tokens=12, **GREEDY)
-    second = ask("Now double it.", conversation="r1", base_url=llama_r1.base_url,
-                 session=session, max_completion_tokens=12, **GREEDY)
+    first = ask(
+        "Think of a number.",
+        conversation="r1",
+        base_url=llama_r1.base_url,
+        session=session,
+        max_completion_tokens=12,
+        **GREEDY,
+    )
+    second = ask(
+        "Now double it.",
+        conversation="r1",
+        base_url=llama_r1.base_url,
+        session=session,
+        max_completion_tokens=12,
+        **GREEDY,
+    )
     assert first.reasoning and second.ok
     sent = [m for m in second.messages if m["role"] == "assistant"]
     assert len(sent) == 1
@@ -189,8 +256,11 @@ def test_r1_reasoning_is_not_sent_back_in_a_conversation(llama_r1, session) -> N
 
 # ------------------------------------------------------------------ the magic
 def test_magic_in_a_shell_streams_and_binds_the_result(llama_r1, shell) -> None:
-    run = run_cell(shell, f"%%deepseek --base-url {llama_r1.base_url} --max-completion-tokens 16 "
-                          "--temperature 0 --seed 7 -o r\nIs 9.11 larger than 9.9?")
+    run = run_cell(
+        shell,
+        f"%%deepseek --base-url {llama_r1.base_url} --max-completion-tokens 16 "
+        "--temperature 0 --seed 7 -o r\nIs 9.11 larger than 9.9?",
+    )
     assert run.success, run.all_text()
     r = shell.user_ns["r"]
     assert shell.user_ns["_deepseek"] is r and r.ok and r.reasoning
@@ -206,14 +276,18 @@ def test_magic_in_a_real_kernel(llama, tmp_path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext deepseek_magic"),
-        nbformat.v4.new_code_cell(f"%%deepseek --base-url {llama.base_url} "
-                                  "--max-completion-tokens 6 --temperature 0 --seed 7 -o r\n"
-                                  "Write a poem about the sea."),
-        nbformat.v4.new_code_cell("print(r.ok, r.finish_reason, r.usage.completion_tokens, "
-                                  "bool(r.answer))"),
+        nbformat.v4.new_code_cell(
+            f"%%deepseek --base-url {llama.base_url} "
+            "--max-completion-tokens 6 --temperature 0 --seed 7 -o r\n"
+            "Write a poem about the sea."
+        ),
+        nbformat.v4.new_code_cell(
+            "print(r.ok, r.finish_reason, r.usage.completion_tokens, bool(r.answer))"
+        ),
     ]
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     magic_out = nb.cells[1].outputs
     assert magic_out and all(o["output_type"] != "error" for o in magic_out)
@@ -241,8 +315,15 @@ def test_models_reads_the_context_the_server_reports(llama, session) -> None:
 
 
 def test_llamacpp_flavour_spells_options_the_way_the_server_takes_them(llama, session) -> None:
-    r = ask("Hello.", base_url=llama.base_url, provider="llamacpp", session=session,
-            max_completion_tokens=6, repetition_penalty=1.3, **GREEDY)
+    r = ask(
+        "Hello.",
+        base_url=llama.base_url,
+        provider="llamacpp",
+        session=session,
+        max_completion_tokens=6,
+        repetition_penalty=1.3,
+        **GREEDY,
+    )
     assert r.ok and r.finish_reason == "length"
     assert r.params["repeat_penalty"] == 1.3 and "repetition_penalty" not in r.params
     assert r.params["max_tokens"] == 6 and r.usage.completion_tokens == 6

@@ -32,23 +32,51 @@ SAMPLES = {
     "reasoning_max_tokens": ("--reasoning-max-tokens 2000", {"reasoning": {"max_tokens": 2000}}),
     "reasoning_exclude": ("--reasoning-exclude", {"reasoning": {"exclude": True}}),
     "reasoning_enabled": ("--reasoning-enabled true", {"reasoning": {"enabled": True}}),
-    "tools": ("--tools get_weather", {"tools": [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]}),
-    "tool_choice": ("--tools get_weather --tool-choice get_weather",
-                    {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+    "tools": (
+        "--tools get_weather",
+        {
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "description": "Weather for a city.",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"city": {"type": "string"}},
+                            "required": ["city"],
+                        },
+                    },
+                }
+            ]
+        },
+    ),
+    "tool_choice": (
+        "--tools get_weather --tool-choice get_weather",
+        {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+    ),
 }
 SAMPLES["tool_choice"][1].update(SAMPLES["tools"][1])
 
 BAD = {
-    "temperature": "--temperature 2.5", "top_p": "--top-p 0", "top_k": "--top-k -3",
-    "frequency_penalty": "--frequency-penalty 9", "presence_penalty": "--presence-penalty -2.1",
-    "repetition_penalty": "--repetition-penalty 0", "seed": "--seed 1.5",
-    "stop": "--stop a --stop b --stop c --stop d --stop e", "max_completion_tokens": "--max-completion-tokens 0",
-    "max_tokens": "--max-tokens -1", "include_reasoning": "--include-reasoning perhaps",
-    "reasoning_effort": "--reasoning-effort extreme", "thinking": "--thinking sometimes", "reasoning_max_tokens": "--reasoning-max-tokens 0",
-    "reasoning_exclude": "--reasoning-exclude maybe", "reasoning_enabled": "--reasoning-enabled 2",
-    "tools": "--tools not_defined_anywhere", "tool_choice": "--tool-choice 'bad name'",
+    "temperature": "--temperature 2.5",
+    "top_p": "--top-p 0",
+    "top_k": "--top-k -3",
+    "frequency_penalty": "--frequency-penalty 9",
+    "presence_penalty": "--presence-penalty -2.1",
+    "repetition_penalty": "--repetition-penalty 0",
+    "seed": "--seed 1.5",
+    "stop": "--stop a --stop b --stop c --stop d --stop e",
+    "max_completion_tokens": "--max-completion-tokens 0",
+    "max_tokens": "--max-tokens -1",
+    "include_reasoning": "--include-reasoning perhaps",
+    "reasoning_effort": "--reasoning-effort extreme",
+    "thinking": "--thinking sometimes",
+    "reasoning_max_tokens": "--reasoning-max-tokens 0",
+    "reasoning_exclude": "--reasoning-exclude maybe",
+    "reasoning_enabled": "--reasoning-enabled 2",
+    "tools": "--tools not_defined_anywhere",
+    "tool_choice": "--tool-choice 'bad name'",
 }
 
 
@@ -67,7 +95,9 @@ def test_every_flag_reaches_the_body_exactly(shell, emu, name: str) -> None:
     flags, expected = SAMPLES[name]
     # the emulator speaks OpenRouter's format: tell the magic so (a loopback URL alone
     # means a local server, whose field names differ: see the test below)
-    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider openrouter {flags}\nHello")
+    run = run_cell(
+        shell, f"%%deepseek --base-url {emu.base_url} --provider openrouter {flags}\nHello"
+    )
     assert run.success, run.error
     body = emu.requests[-1]
     sent = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
@@ -89,10 +119,17 @@ def test_every_bad_value_is_one_usage_error_and_nothing_is_sent(shell, emu, name
 
 
 def test_local_servers_get_their_field_names(shell, emu) -> None:
-    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --max-completion-tokens 9 --reasoning-effort low\nHi")
+    run = run_cell(
+        shell,
+        f"%%deepseek --base-url {emu.base_url} --max-completion-tokens 9 --reasoning-effort low\nHi",
+    )
     assert run.success
     body = emu.requests[-1]
-    assert body["max_tokens"] == 9 and body["reasoning_effort"] == "low" and body["model"] == "deepseek-r1"
+    assert (
+        body["max_tokens"] == 9
+        and body["reasoning_effort"] == "low"
+        and body["model"] == "deepseek-r1"
+    )
     assert body["stream_options"] == {"include_usage": True}  # else vLLM/Ollama report no usage
 
 
@@ -102,7 +139,10 @@ def test_unknown_flag_is_refused(shell, emu) -> None:
 
 
 def test_quoted_values_follow_shell_rules(shell, emu) -> None:
-    run = run_cell(shell, f"""%%deepseek --base-url {emu.base_url} --stop "two words" --stop '#' -s 'Be brief.'\nHi""")
+    run = run_cell(
+        shell,
+        f"""%%deepseek --base-url {emu.base_url} --stop "two words" --stop '#' -s 'Be brief.'\nHi""",
+    )
     assert run.success
     assert emu.requests[-1]["stop"] == ["two words", "#"]
     assert emu.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
@@ -127,10 +167,14 @@ def test_magic_returns_nothing_so_no_out_prompt(shell, emu) -> None:
 
 
 def test_line_magic_keeps_the_prompt_verbatim(shell, emu) -> None:
-    run = run_cell(shell, f"%deepseek --base-url {emu.base_url} --seed 3 What's {{x}} in Python's f-strings?")
+    run = run_cell(
+        shell, f"%deepseek --base-url {emu.base_url} --seed 3 What's {{x}} in Python's f-strings?"
+    )
     assert run.success, run.error
     body = emu.requests[-1]
-    assert body["messages"][-1]["content"] == "What's {x} in Python's f-strings?" and body["seed"] == 3
+    assert (
+        body["messages"][-1]["content"] == "What's {x} in Python's f-strings?" and body["seed"] == 3
+    )
 
 
 def test_line_magic_help_still_works(shell) -> None:
@@ -142,7 +186,10 @@ def test_interpolation_is_opt_in_and_brace_safe(shell, emu) -> None:
     shell.user_ns["n_rows"] = 1234
     run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nRows: {{{{n_rows}}}} in {{d: 1}}")
     assert emu.requests[-1]["messages"][-1]["content"] == "Rows: {{n_rows}} in {d: 1}"
-    run_cell(shell, f"%%deepseek --base-url {emu.base_url} --vars\nRows: {{{{n_rows}}}} in {{d: 1}} and {{x}}")
+    run_cell(
+        shell,
+        f"%%deepseek --base-url {emu.base_url} --vars\nRows: {{{{n_rows}}}} in {{d: 1}} and {{x}}",
+    )
     assert emu.requests[-1]["messages"][-1]["content"] == "Rows: 1234 in {d: 1} and {x}"
     count = len(emu.requests)
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --vars\nUse {{{{missing_name}}}}")
@@ -157,11 +204,21 @@ def test_interpolate_refuses_private_attributes() -> None:
         interpolate("{{x.__class__}}", {"x": 1})
 
 
-@pytest.mark.parametrize("provider,field,sent_back", [
-    ("openrouter", "reasoning", True), ("deepseek", "reasoning_content", False), ("local", "reasoning", False),
-])
-def test_conversation_sends_earlier_turns_per_provider(shell, emu, provider, field, sent_back) -> None:
-    emu.queue(Reply(reasoning="thought one", answer="answer one"), Reply(reasoning="t2", answer="answer two"))
+@pytest.mark.parametrize(
+    "provider,field,sent_back",
+    [
+        ("openrouter", "reasoning", True),
+        ("deepseek", "reasoning_content", False),
+        ("local", "reasoning", False),
+    ],
+)
+def test_conversation_sends_earlier_turns_per_provider(
+    shell, emu, provider, field, sent_back
+) -> None:
+    emu.queue(
+        Reply(reasoning="thought one", answer="answer one"),
+        Reply(reasoning="t2", answer="answer two"),
+    )
     base = f"%%deepseek --base-url {emu.base_url} --provider {provider} --chat c1"
     assert run_cell(shell, f"{base}\nFirst question").success
     assert run_cell(shell, f"{base}\nSecond question").success
@@ -181,16 +238,21 @@ def test_chat_list_and_reset(shell, emu, session) -> None:
 
 
 def test_extra_json_fields_are_sent(shell, emu) -> None:
-    run = run_cell(shell, f"""%%deepseek --base-url {emu.base_url} --extra '{{"provider": {{"order": ["deepseek"]}}}}'\nHi""")
+    run = run_cell(
+        shell,
+        f"""%%deepseek --base-url {emu.base_url} --extra '{{"provider": {{"order": ["deepseek"]}}}}'\nHi""",
+    )
     assert run.success and emu.requests[-1]["provider"] == {"order": ["deepseek"]}
-    bad = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --extra '{{\"model\": \"x\"}}'\nHi")
+    bad = run_cell(shell, f'%%deepseek --base-url {emu.base_url} --extra \'{{"model": "x"}}\'\nHi')
     assert type(bad.error).__name__ == "UsageError"
 
 
 def test_no_stream_asks_for_one_reply(shell, emu) -> None:
     emu.queue(Reply(reasoning="r", answer="whole"))
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --no-stream -o r\nHi")
-    assert run.success and emu.requests[-1]["stream"] is False and shell.user_ns["r"].answer == "whole"
+    assert (
+        run.success and emu.requests[-1]["stream"] is False and shell.user_ns["r"].answer == "whole"
+    )
 
 
 def test_dry_run_sends_nothing(shell, emu) -> None:
@@ -205,7 +267,10 @@ def test_dry_run_needs_no_key_but_a_real_request_does(shell) -> None:
     # the same cell without --dry-run stops at the missing key, nothing sent.
     run = run_cell(shell, "%%deepseek --provider deepseek --dry-run --temperature 0.3\nHi")
     assert run.success, run.error
-    assert "api.deepseek.com" in run.final["text/plain"] and '"model": "deepseek-flash"' in run.final["text/plain"]
+    assert (
+        "api.deepseek.com" in run.final["text/plain"]
+        and '"model": "deepseek-flash"' in run.final["text/plain"]
+    )
     bad = run_cell(shell, "%%deepseek --provider deepseek --temperature 0.3\nHi")
     assert type(bad.error).__name__ == "UsageError" and "No API key" in str(bad.error)
 
@@ -221,7 +286,12 @@ def test_final_output_has_collapsed_reasoning_and_metadata(shell, emu) -> None:
 
 
 def test_hostile_answer_is_inert_in_the_cell_output(shell, emu) -> None:
-    emu.queue(Reply(reasoning="<script>alert(1)</script>", answer='<img src=x onerror="alert(1)"> [x](javascript:alert(1))'))
+    emu.queue(
+        Reply(
+            reasoning="<script>alert(1)</script>",
+            answer='<img src=x onerror="alert(1)"> [x](javascript:alert(1))',
+        )
+    )
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nHi")
     for frame in run.outputs:
         html = frame.data["text/html"]
@@ -229,8 +299,13 @@ def test_hostile_answer_is_inert_in_the_cell_output(shell, emu) -> None:
 
 
 def test_midstream_error_keeps_partial_and_fails_the_cell(shell, emu, session) -> None:
-    emu.queue(Fault("midstream_error", after_tokens=6, reply=Reply(reasoning="one two three four five six seven",
-                                                                   answer="never")))
+    emu.queue(
+        Fault(
+            "midstream_error",
+            after_tokens=6,
+            reply=Reply(reasoning="one two three four five six seven", answer="never"),
+        )
+    )
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} -o part\nHi")
     assert not run.success and "mid-stream" in str(run.error)
     part = shell.user_ns["part"]
@@ -250,6 +325,7 @@ def test_missing_key_is_one_clear_line(shell) -> None:
 def test_keyboard_interrupt_keeps_partial_and_closes(shell, session) -> None:
     words = " ".join(f"w{i}" for i in range(400))
     with Emulator(replies=[Reply(reasoning=words, answer="late")], token_delay=0.01) as emu:
+
         def interrupt_when_streaming() -> None:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not emu.requests:
@@ -261,7 +337,11 @@ def test_keyboard_interrupt_keeps_partial_and_closes(shell, session) -> None:
         run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} -o cut\nHi")
         assert isinstance(run.error, KeyboardInterrupt)
         cut = shell.user_ns["cut"]
-        assert cut.interrupted and cut.reasoning.startswith("w0 w1") and len(cut.reasoning) < len(words)
+        assert (
+            cut.interrupted
+            and cut.reasoning.startswith("w0 w1")
+            and len(cut.reasoning) < len(words)
+        )
         assert "Interrupted" in run.final["text/html"]
         assert emu.wait_idle(5)
         assert emu.request_log[-1].disconnected
@@ -272,6 +352,7 @@ def test_keyboard_interrupt_keeps_partial_and_closes(shell, session) -> None:
 
 def test_live_view_is_throttled_and_traffic_linear(shell) -> None:
     """A fast 20,000-token stream: few frames, bytes linear in the reply, not quadratic."""
+
     def traffic(n_tokens: int) -> tuple[int, int, int, float]:
         words = "word " * (n_tokens // 2)
         with Emulator(replies=[Reply(reasoning=words, answer=words)], tokens_per_chunk=1) as emu:
@@ -279,7 +360,11 @@ def test_live_view_is_throttled_and_traffic_linear(shell) -> None:
             run = run_cell(shell, f"%%deepseek --base-url {emu.base_url}\nGo")
             elapsed = time.monotonic() - started
         assert run.success
-        final = len(run.final["text/html"]) + len(run.final["text/markdown"]) + len(run.final["text/plain"])
+        final = (
+            len(run.final["text/html"])
+            + len(run.final["text/markdown"])
+            + len(run.final["text/plain"])
+        )
         return run.frames, run.bytes_sent, final, elapsed
 
     frames, sent, final, elapsed = traffic(20_000)
@@ -296,7 +381,10 @@ def test_load_and_unload_extension() -> None:
 
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "deepseek_magic")
-    assert "deepseek" in ip.magics_manager.magics["cell"] and "deepseek_panel" in ip.magics_manager.magics["line"]
+    assert (
+        "deepseek" in ip.magics_manager.magics["cell"]
+        and "deepseek_panel" in ip.magics_manager.magics["line"]
+    )
     assert protect_question_marks in ip.input_transformers_cleanup
     ip.run_line_magic("unload_ext", "deepseek_magic")
     assert "deepseek" not in ip.magics_manager.magics["cell"]

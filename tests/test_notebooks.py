@@ -93,13 +93,20 @@ def test_lesson_is_stored_executed_top_to_bottom(name: str) -> None:
 def test_lesson_outputs_have_no_traceback(name: str) -> None:
     for i, cell in enumerate(_code(_read(name))):
         for output in cell.outputs:
-            assert not (output.output_type == "stream" and output.name == "stderr"), \
+            assert not (output.output_type == "stream" and output.name == "stderr"), (
                 f"cell {i} wrote to stderr: {output.text[:300]!r}"
+            )
             if output.output_type == "error":
                 # Only a deliberate error, and then our one-line message, never a traceback.
-                assert "raises-exception" in _tags(cell), f"cell {i}: {output.ename}: {output.evalue}"
-                assert len(output.traceback) == 1, f"cell {i}: a {len(output.traceback)}-line traceback"
-            assert not any("Traceback (most recent call last)" in t for t in _texts(output)), f"cell {i}"
+                assert "raises-exception" in _tags(cell), (
+                    f"cell {i}: {output.ename}: {output.evalue}"
+                )
+                assert len(output.traceback) == 1, (
+                    f"cell {i}: a {len(output.traceback)}-line traceback"
+                )
+            assert not any("Traceback (most recent call last)" in t for t in _texts(output)), (
+                f"cell {i}"
+            )
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -112,7 +119,9 @@ def test_lesson_outputs_came_from_the_offline_emulator(name: str) -> None:
         for output in cell.outputs:
             plain = output.get("data", {}).get("text/plain", "")
             if "\n-- " in plain and "finish:" in plain:  # a rendered reply: its footer line
-                assert "offline emulator" in plain.lower(), f"cell {i} shows a reply not labelled offline"
+                assert "offline emulator" in plain.lower(), (
+                    f"cell {i} shows a reply not labelled offline"
+                )
             labelled += "[Offline emulator — not DeepSeek R1]" in plain
     assert labelled >= 1, "no output says it comes from the offline emulator"
 
@@ -143,12 +152,19 @@ def test_scripted_replies_exist_load_and_hold_no_keys() -> None:
 
 
 def test_outputs_are_compared_not_skipped() -> None:
-    tagged = {(name, i): tags for name in LESSONS for i, cell in enumerate(_code(_read(name)))
-              if (tags := [t for t in _tags(cell) if t.startswith("nbval-") or t == "raises-exception"])}
+    tagged = {
+        (name, i): tags
+        for name in LESSONS
+        for i, cell in enumerate(_code(_read(name)))
+        if (tags := [t for t in _tags(cell) if t.startswith("nbval-") or t == "raises-exception"])
+    }
     assert not any("nbval-skip" in tags for tags in tagged.values()), tagged
     # Sanitizing beats ignoring: a lesson may exclude at most a couple of cells from comparison.
     for name in LESSONS:
-        assert sum(1 for (n, _), tags in tagged.items() if n == name and "nbval-ignore-output" in tags) <= 2
+        assert (
+            sum(1 for (n, _), tags in tagged.items() if n == name and "nbval-ignore-output" in tags)
+            <= 2
+        )
 
 
 # ------------------------------------------------------------------ sanitize rules
@@ -172,24 +188,44 @@ def test_sanitize_file_is_read_whole_by_nbval() -> None:
         re.compile(regex)
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("at http://127.0.0.1:40467/v1 (openrouter format)", "at http://127.0.0.1:PORT/v1 (openrouter format)"),
-    ("POST http://127.0.0.1:32768/v1/chat/completions", "POST http://127.0.0.1:PORT/v1/chat/completions"),
-    ("deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · 4.9 s · finish: stop",
-     "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · T s · finish: stop"),
-    ("Reasoning · 239 tokens · 2.5 s</summary>", "Reasoning · 239 tokens · T s</summary>"),
-    ("Reasoning · ≈33 tokens · ≈0.1 s", "Reasoning · ≈33 tokens · T s"),
-    ("18 / 115 / 9  $0.000323  12.3 s  stop", "18 / 115 / 9  $0.000323  T s  stop"),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        (
+            "at http://127.0.0.1:40467/v1 (openrouter format)",
+            "at http://127.0.0.1:PORT/v1 (openrouter format)",
+        ),
+        (
+            "POST http://127.0.0.1:32768/v1/chat/completions",
+            "POST http://127.0.0.1:PORT/v1/chat/completions",
+        ),
+        (
+            "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · 4.9 s · finish: stop",
+            "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · T s · finish: stop",
+        ),
+        ("Reasoning · 239 tokens · 2.5 s</summary>", "Reasoning · 239 tokens · T s</summary>"),
+        ("Reasoning · ≈33 tokens · ≈0.1 s", "Reasoning · ≈33 tokens · T s"),
+        ("18 / 115 / 9  $0.000323  12.3 s  stop", "18 / 115 / 9  $0.000323  T s  stop"),
+    ],
+)
 def test_sanitize_masks_ports_and_seconds(raw: str, clean: str) -> None:
     assert _sanitize(raw) == clean
 
 
-@pytest.mark.parametrize("kept", [
-    "--base-url http://127.0.0.1:8000/v1", "http://127.0.0.1:11434/v1", "http://127.0.0.1:8080/v1",
-    "11 prompt / 239 reasoning / 143 answer tokens", "$0.000963", "9.9 is larger than 9.11 (0.90 > 0.11)",
-    "fib(10) is 55", "tokens: 11 prompt, 239 reasoning, 143 answer", "98.6 °F",
-])
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "--base-url http://127.0.0.1:8000/v1",
+        "http://127.0.0.1:11434/v1",
+        "http://127.0.0.1:8080/v1",
+        "11 prompt / 239 reasoning / 143 answer tokens",
+        "$0.000963",
+        "9.9 is larger than 9.11 (0.90 > 0.11)",
+        "fib(10) is 55",
+        "tokens: 11 prompt, 239 reasoning, 143 answer",
+        "98.6 °F",
+    ],
+)
 def test_sanitize_keeps_what_is_deterministic(kept: str) -> None:
     assert _sanitize(kept) == kept
 
@@ -218,7 +254,9 @@ def _msg(kind: str, parent: str, **content: Any) -> dict[str, Any]:
 
 
 def _display(parent: str, display_id: str, text: str, kind: str = "display_data") -> dict[str, Any]:
-    return _msg(kind, parent, data={"text/plain": text}, metadata={}, transient={"display_id": display_id})
+    return _msg(
+        kind, parent, data={"text/plain": text}, metadata={}, transient={"display_id": display_id}
+    )
 
 
 def _feed(*messages: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
@@ -249,7 +287,9 @@ def test_shim_folds_updates_into_the_display_they_target() -> None:
         _msg("status", "P", execution_state="idle"),
     )
     assert [m["msg_type"] for m in out] == ["status", "display_data", "stream", "status"]
-    assert out[1]["content"]["data"] == {"text/plain": "the answer"}  # the final frame, where the first was
+    assert out[1]["content"]["data"] == {
+        "text/plain": "the answer"
+    }  # the final frame, where the first was
 
 
 def test_shim_waits_for_its_own_cell_and_leaves_other_updates_alone() -> None:
@@ -260,14 +300,27 @@ def test_shim_waits_for_its_own_cell_and_leaves_other_updates_alone() -> None:
         _display("P", "elsewhere", "x", kind="update_display_data"),  # an earlier cell's display
         _msg("status", "P", execution_state="idle"),
     )
-    assert [m["msg_type"] for m in out] == ["display_data", "status", "update_display_data", "status"]
+    assert [m["msg_type"] for m in out] == [
+        "display_data",
+        "status",
+        "update_display_data",
+        "status",
+    ]
     assert out[0]["content"]["data"] == {"text/plain": "done"}
 
 
 def test_shim_releases_at_an_error_and_when_the_kernel_goes_quiet() -> None:
-    _, out = _feed(_display("P", "live", "waiting…"), _msg("error", "P", ename="E", evalue="", traceback=[]))
-    assert [m["msg_type"] for m in out] == ["display_data", "error"]  # idle is left for nbval to read
-    _, out = _feed(_display("P", "live", "waiting…"), _display("P", "live", "partial", kind="update_display_data"))
+    _, out = _feed(
+        _display("P", "live", "waiting…"), _msg("error", "P", ename="E", evalue="", traceback=[])
+    )
+    assert [m["msg_type"] for m in out] == [
+        "display_data",
+        "error",
+    ]  # idle is left for nbval to read
+    _, out = _feed(
+        _display("P", "live", "waiting…"),
+        _display("P", "live", "partial", kind="update_display_data"),
+    )
     assert [m["content"]["data"]["text/plain"] for m in out] == ["partial"]
 
 
@@ -291,19 +344,27 @@ def _project(tmp: Path) -> Path:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     start = pyproject.index("[tool.pytest.ini_options]")
     end = pyproject.find("\n[", start + 1)
-    (tmp / "pyproject.toml").write_text(pyproject[start:end if end != -1 else None], encoding="utf-8")
+    (tmp / "pyproject.toml").write_text(
+        pyproject[start : end if end != -1 else None], encoding="utf-8"
+    )
     (tmp / "tests").mkdir()
-    (tmp / "tests" / "test_plain.py").write_text("def test_plain():\n    assert True\n", encoding="utf-8")
+    (tmp / "tests" / "test_plain.py").write_text(
+        "def test_plain():\n    assert True\n", encoding="utf-8"
+    )
     broken = nbformat.v4.new_notebook()
     broken.cells = [nbformat.v4.new_code_cell("raise SystemExit('collected by mistake')")]
     nbformat.write(broken, tmp / "tests" / "stray.ipynb")
     lessons = tmp / "notebooks"
     lessons.mkdir()
     for name in ("conftest.py", "sanitize.cfg"):
-        (lessons / name).write_text((LESSON_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+        (lessons / name).write_text(
+            (LESSON_DIR / name).read_text(encoding="utf-8"), encoding="utf-8"
+        )
     (lessons / "replies").mkdir()
     for script in (LESSON_DIR / "replies").glob("04-*"):
-        (lessons / "replies" / script.name).write_text(script.read_text(encoding="utf-8"), encoding="utf-8")
+        (lessons / "replies" / script.name).write_text(
+            script.read_text(encoding="utf-8"), encoding="utf-8"
+        )
     nb = _read("04-conversations-and-tools.ipynb")
     changed = 0
     for cell in _code(nb):
@@ -320,16 +381,29 @@ def _project(tmp: Path) -> Path:
 @pytest.mark.slow
 def test_nbval_compares_outputs_and_skips_notebooks_under_tests(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENROUTER_API_KEY", "DEEPSEEK_API_KEY") and not k.startswith("DEEPSEEK_MAGIC_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENROUTER_API_KEY", "DEEPSEEK_API_KEY")
+        and not k.startswith("DEEPSEEK_MAGIC_")
+    }
     # The README's test command, with no arguments, in the scratch project.
-    done = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"],
-                          cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     log = done.stdout + done.stderr
     assert "tests/test_plain.py::test_plain PASSED" in log, log[-3000:]
     assert "stray.ipynb" not in log, log[-3000:]
     # (pytest -v spells a notebook's items "04-conversations-and-tools::ipynb::Cell N")
-    results = re.findall(r"04-conversations-and-tools(?:\.|::)ipynb::Cell (\d+) (PASSED|FAILED)", log)
+    results = re.findall(
+        r"04-conversations-and-tools(?:\.|::)ipynb::Cell (\d+) (PASSED|FAILED)", log
+    )
     cells = _code(_read("04-conversations-and-tools.ipynb"))
     assert len(results) == len(cells), log[-3000:]
     failed = [int(n) for n, outcome in results if outcome == "FAILED"]

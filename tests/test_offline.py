@@ -37,30 +37,40 @@ def _threads() -> set[threading.Thread]:
 
 
 # ----------------------------------------------------------------- arguments
-@pytest.mark.parametrize("line,action,kwargs", [
-    ("", "on", {}),
-    ("on", "on", {}),
-    ("off", "off", {}),
-    ("status", "status", {}),
-    ("--token-rate 40", "on", {"token_delay": 0.025}),
-    ("on --token-rate 0", "on", {"token_delay": 0.0}),
-    ("on --dialect deepseek --latency 0.5", "on", {"dialect": "deepseek", "first_token_latency": 0.5}),
-])
+@pytest.mark.parametrize(
+    "line,action,kwargs",
+    [
+        ("", "on", {}),
+        ("on", "on", {}),
+        ("off", "off", {}),
+        ("status", "status", {}),
+        ("--token-rate 40", "on", {"token_delay": 0.025}),
+        ("on --token-rate 0", "on", {"token_delay": 0.0}),
+        (
+            "on --dialect deepseek --latency 0.5",
+            "on",
+            {"dialect": "deepseek", "first_token_latency": 0.5},
+        ),
+    ],
+)
 def test_arguments_map_onto_the_emulator(line: str, action: str, kwargs: dict) -> None:
     assert parse_offline_args(line) == (action, kwargs)
 
 
-@pytest.mark.parametrize("line,needle", [
-    ("maybe", "maybe"),
-    ("on --dialect klingon", "klingon"),
-    ("on --token-rate fast", "fast"),
-    ("on --token-rate -5", "--token-rate"),
-    ("on --latency -1", "--latency"),
-    ("off --token-rate 40", "off"),
-    ("on --script /nonexistent/replies.json", "/nonexistent/replies.json"),
-    ("on --bogus", "--bogus"),
-    ("on 'unclosed", "%deepseek_offline"),
-])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("maybe", "maybe"),
+        ("on --dialect klingon", "klingon"),
+        ("on --token-rate fast", "fast"),
+        ("on --token-rate -5", "--token-rate"),
+        ("on --latency -1", "--latency"),
+        ("off --token-rate 40", "off"),
+        ("on --script /nonexistent/replies.json", "/nonexistent/replies.json"),
+        ("on --bogus", "--bogus"),
+        ("on 'unclosed", "%deepseek_offline"),
+    ],
+)
 def test_bad_arguments_are_one_usage_line(line: str, needle: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_offline_args(line)
@@ -127,7 +137,8 @@ def test_a_missing_key_alone_never_turns_it_on(session) -> None:
 
 
 def test_prepare_is_pure_and_features_plug_in_where_a_call_starts(
-        offline_session, monkeypatch) -> None:
+    offline_session, monkeypatch
+) -> None:
     """prepare() starts no emulator and plugs nothing in; _features.start() (run by ask(),
     the magic, the panel and %load_ext) applies the environment, once."""
     from deepseek_magic._api import prepare
@@ -139,14 +150,19 @@ def test_prepare_is_pure_and_features_plug_in_where_a_call_starts(
     assert offline_session.offline is None and offline_session.features == []
     assert offline_session.env_applied == set()
     start(offline_session)
-    assert offline_session.offline is not None and offline_session.env_applied == {"offline", "cache"}
+    assert offline_session.offline is not None and offline_session.env_applied == {
+        "offline",
+        "cache",
+    }
     assert [type(f).__name__ for f in offline_session.features] == ["_Tracker"]
     assert ask("Hi", session=offline_session).offline
 
 
 def test_scripted_answers_then_the_default_reply(offline_session, tmp_path: Path) -> None:
     script = tmp_path / "lesson.json"
-    script.write_text(json.dumps([{"reasoning": "Tenths first.", "answer": "9.9 is larger."}]), encoding="utf-8")
+    script.write_text(
+        json.dumps([{"reasoning": "Tenths first.", "answer": "9.9 is larger."}]), encoding="utf-8"
+    )
     offline_magic(offline_session, f"on --script {script}", out=lambda line: None)
     first = ask("Which is larger, 9.9 or 9.11?", session=offline_session)
     second = ask("And now?", session=offline_session)
@@ -173,8 +189,9 @@ def test_interpreter_exit_stops_the_emulator() -> None:
         "atexit.register(lambda: print('STOPPED' if 'stopped' in repr(box[0]) else 'RUNNING', flush=True))\n"
         "box.append(start_offline(Session()))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "STOPPED"
 
@@ -208,7 +225,9 @@ def test_magic_status_off_and_back_to_a_missing_key(shell, session) -> None:
     assert off.success and off.stdout.startswith("Offline mode OFF")
     assert session.offline is None and _threads() - before == set()
     refused = run_cell(shell, "%%deepseek --provider openrouter\nHi")
-    assert type(refused.error).__name__ == "UsageError" and "%deepseek_offline" in str(refused.error)
+    assert type(refused.error).__name__ == "UsageError" and "%deepseek_offline" in str(
+        refused.error
+    )
 
 
 def test_magic_bad_option_is_a_usage_error_and_changes_nothing(shell, session) -> None:
@@ -235,8 +254,9 @@ def test_env_off_values_change_nothing(offline_session, value: str) -> None:
 
 def test_env_options_and_bad_values(offline_session, session) -> None:
     said: list[str] = []
-    assert offline_from_env(offline_session, env={ENV_OFFLINE: "--token-rate 40 --dialect deepseek"},
-                            out=said.append)
+    assert offline_from_env(
+        offline_session, env={ENV_OFFLINE: "--token-rate 40 --dialect deepseek"}, out=said.append
+    )
     assert offline_session.offline.token_delay == pytest.approx(0.025)
     assert offline_session.offline.dialect == "deepseek"
 
@@ -254,7 +274,9 @@ def test_env_applies_once_so_off_sticks(offline_session) -> None:
     env = {ENV_OFFLINE: "1"}
     quiet: list[str] = []
     assert offline_from_env(offline_session, env=env, out=quiet.append)
-    assert offline_from_env(offline_session, env=env, out=quiet.append)  # no second emulator, no second line
+    assert offline_from_env(
+        offline_session, env=env, out=quiet.append
+    )  # no second emulator, no second line
     assert len(quiet) == 1
     offline_magic(offline_session, "off", out=quiet.append)
     assert offline_from_env(offline_session, env=env, out=quiet.append) is False

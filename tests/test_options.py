@@ -11,15 +11,36 @@ from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, build_body, validat
 from deepseek_magic._providers import PROVIDERS
 
 
-@pytest.mark.parametrize("name,value", [
-    ("temperature", 2.01), ("temperature", -0.1), ("temperature", "hot"), ("temperature", float("nan")),
-    ("top_p", 0), ("top_p", 1.5), ("top_k", -1), ("top_k", 1.5), ("top_k", True),
-    ("frequency_penalty", 2.5), ("presence_penalty", -3), ("repetition_penalty", 0),
-    ("repetition_penalty", 2.1), ("seed", "abc"), ("seed", 1.5), ("stop", ["a", "b", "c", "d", "e"]),
-    ("stop", [""]), ("stop", [1]), ("max_completion_tokens", 0), ("max_tokens", -5),
-    ("include_reasoning", "maybe"), ("reasoning_effort", "extreme"), ("reasoning_max_tokens", 0),
-    ("tool_choice", "not a name!"), ("tools", [42]),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("temperature", 2.01),
+        ("temperature", -0.1),
+        ("temperature", "hot"),
+        ("temperature", float("nan")),
+        ("top_p", 0),
+        ("top_p", 1.5),
+        ("top_k", -1),
+        ("top_k", 1.5),
+        ("top_k", True),
+        ("frequency_penalty", 2.5),
+        ("presence_penalty", -3),
+        ("repetition_penalty", 0),
+        ("repetition_penalty", 2.1),
+        ("seed", "abc"),
+        ("seed", 1.5),
+        ("stop", ["a", "b", "c", "d", "e"]),
+        ("stop", [""]),
+        ("stop", [1]),
+        ("max_completion_tokens", 0),
+        ("max_tokens", -5),
+        ("include_reasoning", "maybe"),
+        ("reasoning_effort", "extreme"),
+        ("reasoning_max_tokens", 0),
+        ("tool_choice", "not a name!"),
+        ("tools", [42]),
+    ],
+)
 def test_bad_values_are_refused_with_one_clear_line(name: str, value: object) -> None:
     with pytest.raises(OptionError) as info:
         validate_options({name: value})
@@ -29,12 +50,23 @@ def test_bad_values_are_refused_with_one_clear_line(name: str, value: object) ->
     assert option.flag in message and option.range_text() in message
 
 
-@pytest.mark.parametrize("name,value,expected", [
-    ("temperature", "0.6", 0.6), ("temperature", 0, 0.0), ("temperature", 2, 2.0), ("top_p", "1", 1.0),
-    ("top_k", "40", 40), ("top_k", 40.0, 40), ("seed", "-7", -7), ("stop", "###", ("###",)),
-    ("stop", ["a", "b", "c", "d"], ("a", "b", "c", "d")), ("include_reasoning", "false", False),
-    ("reasoning_effort", "HIGH", "high"), ("repetition_penalty", 2, 2.0),
-])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("temperature", "0.6", 0.6),
+        ("temperature", 0, 0.0),
+        ("temperature", 2, 2.0),
+        ("top_p", "1", 1.0),
+        ("top_k", "40", 40),
+        ("top_k", 40.0, 40),
+        ("seed", "-7", -7),
+        ("stop", "###", ("###",)),
+        ("stop", ["a", "b", "c", "d"], ("a", "b", "c", "d")),
+        ("include_reasoning", "false", False),
+        ("reasoning_effort", "HIGH", "high"),
+        ("repetition_penalty", 2, 2.0),
+    ],
+)
 def test_good_values_are_coerced(name: str, value: object, expected: object) -> None:
     assert validate_options({name: value})[name] == expected
 
@@ -49,11 +81,23 @@ def test_unset_options_are_not_sent() -> None:
 
 
 def test_body_for_openrouter() -> None:
-    values = validate_options({"temperature": 0.6, "stop": ["###"], "max_tokens": 100,
-                               "reasoning": {"effort": "high", "exclude": False}, "seed": 3},
-                              warn=lambda m: None)
-    assert build_body(values) == {"temperature": 0.6, "stop": ["###"], "max_completion_tokens": 100,
-                                  "reasoning": {"effort": "high", "exclude": False}, "seed": 3}
+    values = validate_options(
+        {
+            "temperature": 0.6,
+            "stop": ["###"],
+            "max_tokens": 100,
+            "reasoning": {"effort": "high", "exclude": False},
+            "seed": 3,
+        },
+        warn=lambda m: None,
+    )
+    assert build_body(values) == {
+        "temperature": 0.6,
+        "stop": ["###"],
+        "max_completion_tokens": 100,
+        "reasoning": {"effort": "high", "exclude": False},
+        "seed": 3,
+    }
 
 
 def test_max_tokens_warns_and_is_sent_as_max_completion_tokens() -> None:
@@ -64,13 +108,18 @@ def test_max_tokens_warns_and_is_sent_as_max_completion_tokens() -> None:
 
 
 def test_include_reasoning_maps_onto_reasoning_object() -> None:
-    assert build_body(validate_options({"include_reasoning": False})) == {"reasoning": {"exclude": True}}
+    assert build_body(validate_options({"include_reasoning": False})) == {
+        "reasoning": {"exclude": True}
+    }
     assert build_body(validate_options({"include_reasoning": True})) == {"reasoning": {}}
 
 
 def test_deepseek_and_local_styles_rename_fields() -> None:
     values = validate_options({"max_completion_tokens": 10, "reasoning_effort": "high"})
-    assert build_body(values, provider=PROVIDERS["deepseek"]) == {"max_tokens": 10, "reasoning_effort": "high"}
+    assert build_body(values, provider=PROVIDERS["deepseek"]) == {
+        "max_tokens": 10,
+        "reasoning_effort": "high",
+    }
 
 
 def test_effort_and_budget_conflict() -> None:

@@ -55,16 +55,24 @@ def test_panel_is_a_widget_as_the_contract_says(session) -> None:
     assert isinstance(p, ipywidgets.Widget)
     assert isinstance(p.prompt, ipywidgets.Textarea) and p.prompt.value == "hello"
     assert p.send_button.description == "Send"
-    numeric = [o for o in OPTIONS if o.kind in ("float", "int") and o.widget in ("slider", "int_slider")]
+    numeric = [
+        o for o in OPTIONS if o.kind in ("float", "int") and o.widget in ("slider", "int_slider")
+    ]
     assert {o.name for o in numeric} >= {"temperature", "top_p", "top_k"}
     for o in numeric:
         widget = p.controls[o.name]
         assert isinstance(widget, (ipywidgets.FloatSlider, ipywidgets.IntSlider)), o.name
         assert widget.description == o.label
     assert p.controls["top_p"].description == "top p"
-    classes = {"dsm-panel": p, "dsm-send": p.send_button, "dsm-stop": p.stop_button,
-               "dsm-compare": p.compare_button, "dsm-prompt": p.prompt, "dsm-output": p.output,
-               "dsm-status": p.status}
+    classes = {
+        "dsm-panel": p,
+        "dsm-send": p.send_button,
+        "dsm-stop": p.stop_button,
+        "dsm-compare": p.compare_button,
+        "dsm-prompt": p.prompt,
+        "dsm-output": p.output,
+        "dsm-status": p.status,
+    }
     for css, widget in classes.items():
         assert css in widget._dom_classes, css
 
@@ -87,7 +95,9 @@ def test_every_option_of_the_table_has_a_control_with_its_range(session) -> None
                 assert lo < widget.min <= lo + o.step
             else:
                 assert widget.min == lo
-    assert list(p.controls["reasoning_effort"].options) == list(OPTION_BY_NAME["reasoning_effort"].choices)
+    assert list(p.controls["reasoning_effort"].options) == list(
+        OPTION_BY_NAME["reasoning_effort"].choices
+    )
     assert isinstance(p.controls["stop"], ipywidgets.TagsInput)
     assert isinstance(p.controls["include_reasoning"], ipywidgets.Checkbox)
     assert isinstance(p.controls["tools"], ipywidgets.SelectMultiple)
@@ -105,7 +115,9 @@ def test_exclusive_minimum_cannot_be_sent_from_a_slider(session, emu) -> None:
 
 
 def test_an_option_added_to_the_table_appears_without_panel_code(session, emu, monkeypatch) -> None:
-    min_p = Option("min_p", "float", "Minimum probability.", minimum=0, maximum=1, widget="slider", step=0.01)
+    min_p = Option(
+        "min_p", "float", "Minimum probability.", minimum=0, maximum=1, widget="slider", step=0.01
+    )
     table = OPTIONS + (
         min_p,
         Option("verbosity", "choice", "How long the answer is.", choices=("low", "high")),
@@ -114,7 +126,11 @@ def test_an_option_added_to_the_table_appears_without_panel_code(session, emu, m
     )
     p = Panel(session=session, shell=None, options=table)
     assert isinstance(p.controls["min_p"], ipywidgets.FloatSlider)
-    assert (p.controls["min_p"].min, p.controls["min_p"].max, p.controls["min_p"].description) == (0, 1, "min p")
+    assert (p.controls["min_p"].min, p.controls["min_p"].max, p.controls["min_p"].description) == (
+        0,
+        1,
+        "min p",
+    )
     assert list(p.controls["verbosity"].options) == ["low", "high"]
     assert isinstance(p.controls["logprobs"], ipywidgets.Checkbox)
     assert (p.controls["top_logprobs"].min, p.controls["top_logprobs"].max) == (0, 20)
@@ -155,10 +171,17 @@ def test_body_carries_exactly_the_values_set(session, emu) -> None:
     body = emu.requests[-1]
     assert body == {
         "model": "deepseek/deepseek-r1",
-        "messages": [{"role": "system", "content": "Be brief."},
-                     {"role": "user", "content": "What is 2 + 2?"}],
-        "temperature": 0.6, "top_k": 40, "seed": 7, "stop": ["###", "END"],
-        "max_completion_tokens": 512, "reasoning": {"effort": "high"}, "stream": True,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is 2 + 2?"},
+        ],
+        "temperature": 0.6,
+        "top_k": 40,
+        "seed": 7,
+        "stop": ["###", "END"],
+        "max_completion_tokens": 512,
+        "reasoning": {"effort": "high"},
+        "stream": True,
     }
     assert p.last_result is not None and p.last_result.ok
     assert "You asked" in plain(p.output)
@@ -187,7 +210,12 @@ def test_values_given_to_the_panel_are_checked_and_ticked(session, emu) -> None:
     assert p.controls["top_k"].value == 500, "a value beyond the slider's range widens it"
     send(p)
     body = emu.requests[-1]
-    assert (body["temperature"], body["stop"], body["max_tokens"], body["top_k"]) == (0.6, ["###"], 300, 500)
+    assert (body["temperature"], body["stop"], body["max_tokens"], body["top_k"]) == (
+        0.6,
+        ["###"],
+        300,
+        500,
+    )
 
 
 def test_a_bad_given_value_is_refused_before_the_panel_shows(session) -> None:
@@ -210,7 +238,9 @@ def test_send_is_disabled_while_running(session) -> None:
 
 # ---------------------------------------------------------------- Stop
 def test_stop_keeps_the_partial_result_and_closes_the_connection(session) -> None:
-    with Emulator(replies=[Reply(reasoning=LONG_REASONING, answer="never reached")], token_delay=0.02) as emu:
+    with Emulator(
+        replies=[Reply(reasoning=LONG_REASONING, answer="never reached")], token_delay=0.02
+    ) as emu:
         p = make(session, emu, out="answer", shell=None)
         p.send_button.click()
         wait_until(lambda: "thinking…" in str(p.output.outputs))  # tokens are streaming
@@ -270,15 +300,20 @@ def test_compare_runs_concurrently_side_by_side(session, shell) -> None:
         # the footer (tokens, cost, time) is said once: under the column's answer
         assert "answer tokens" in plain(view) and "$" in plain(view) and " s " in plain(view)
         assert footer.value == ""
-    assert [r.answer for r in shell.user_ns["runs"]] == [f"temperature was {v}" for v in ("0.2", "0.6", "1.0")]
+    assert [r.answer for r in shell.user_ns["runs"]] == [
+        f"temperature was {v}" for v in ("0.2", "0.6", "1.0")
+    ]
     assert "Compared 3" in p.status.value
 
 
 def test_compare_spec_errors_send_nothing(session, emu) -> None:
     p = make(session, emu)
-    for spec, message in (("temperature 0.2", "NAME = V1"), ("temprature = 1", "Did you mean temperature"),
-                          ("temperature = 0.5, 5", "temperature"), ("seed = " + ",".join(map(str, range(13))),
-                                                                    "too many")):
+    for spec, message in (
+        ("temperature 0.2", "NAME = V1"),
+        ("temprature = 1", "Did you mean temperature"),
+        ("temperature = 0.5, 5", "temperature"),
+        ("seed = " + ",".join(map(str, range(13))), "too many"),
+    ):
         p.compare_spec.value = spec
         p.compare_button.click()
         assert not p.running
@@ -291,7 +326,12 @@ def test_compare_grid_of_two_options(session, emu) -> None:
     p.compare_spec.value = "top p = 0.5, 0.9; --seed = 1, 2"
     p.compare_button.click()
     assert p.wait(20)
-    assert sorted((b["top_p"], b["seed"]) for b in emu.requests) == [(0.5, 1), (0.5, 2), (0.9, 1), (0.9, 2)]
+    assert sorted((b["top_p"], b["seed"]) for b in emu.requests) == [
+        (0.5, 1),
+        (0.5, 2),
+        (0.9, 1),
+        (0.9, 2),
+    ]
 
 
 # ---------------------------------------------------------------- results out
@@ -315,7 +355,7 @@ def test_copied_cell_sends_the_same_body_through_the_magic(session, emu, shell) 
     p.controls["reasoning_effort"].value = "low"
     p.controls["include_reasoning"].value = False
     p.model.value = "deepseek-r1"
-    p.system.value = "You are \"terse\"; answer in French."
+    p.system.value = 'You are "terse"; answer in French.'
     p.out_name.value = "answer"
     send(p)
     p.copy_button.click()
@@ -330,7 +370,10 @@ def test_copied_cell_sends_the_same_body_through_the_magic(session, emu, shell) 
 
 
 def test_tool_picker_offers_notebook_functions(session, emu, shell) -> None:
-    run_cell(shell, 'def get_weather(city: str) -> str:\n    """Weather for a city."""\n    return "sunny"\n')
+    run_cell(
+        shell,
+        'def get_weather(city: str) -> str:\n    """Weather for a city."""\n    return "sunny"\n',
+    )
     p = make(session, emu, shell=shell)
     picker = p.controls["tools"]
     assert "get_weather" in [name for name, _ in picker.options]
@@ -368,10 +411,16 @@ def test_an_http_error_is_one_line_in_the_panel(session, sentinel_key) -> None:
     assert not p.send_button.disabled, "the panel can be used again"
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda p: setattr(p.controls["stop"], "value", ["a", "b", "c", "d", "e"]), "--stop"),
-    (lambda p: setattr(p.controls["tool_choice"], "value", "get_weather"), "no tools are offered"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: setattr(p.controls["stop"], "value", ["a", "b", "c", "d", "e"]), "--stop"),
+        (
+            lambda p: setattr(p.controls["tool_choice"], "value", "get_weather"),
+            "no tools are offered",
+        ),
+    ],
+)
 def test_invalid_values_are_not_sent(session, emu, setup, message) -> None:
     p = make(session, emu)
     p.controls["tool_choice"].options = [*p.controls["tool_choice"].options, "get_weather"]
@@ -405,7 +454,9 @@ def test_import_and_load_ext_do_not_import_ipywidgets() -> None:
         "assert 'deepseek' in ip.magics_manager.magics['cell']\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ipywidgets' or 'panel' in m))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
@@ -430,7 +481,6 @@ def test_deepseek_panel_magic_opens_the_panel(session, shell) -> None:
     assert p.session is session and p.shell is shell
 
 
-
 def test_an_empty_prompt_is_not_sent(session, emu) -> None:
     p = make(session, emu, prompt="   ")
     p.send_button.click()
@@ -438,9 +488,10 @@ def test_an_empty_prompt_is_not_sent(session, emu) -> None:
     assert emu.requests == []
 
 
-
 def test_cell_magic_panel_flag_opens_the_panel_with_its_values(session, shell) -> None:
-    run = run_cell(shell, "%%deepseek --panel --temperature 0.6 --stop '###' --top-k 5\nWhy is the sky blue?")
+    run = run_cell(
+        shell, "%%deepseek --panel --temperature 0.6 --stop '###' --top-k 5\nWhy is the sky blue?"
+    )
     assert run.success, run.error
     p = shell.user_ns["_"]
     assert isinstance(p, Panel) and p.prompt.value == "Why is the sky blue?"

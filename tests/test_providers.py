@@ -388,8 +388,10 @@ def test_strict_can_be_the_session_default(shell) -> None:
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
         shell.run_line_magic("config", "DeepSeekMagics.strict = True")
         try:
-            run = run_cell(shell, f"%deepseek --base-url {emu.base_url} --provider deepseek "
-                                  "--temperature 0.3 hi")
+            run = run_cell(
+                shell,
+                f"%deepseek --base-url {emu.base_url} --provider deepseek --temperature 0.3 hi",
+            )
         finally:
             shell.run_line_magic("config", "DeepSeekMagics.strict = None")
         assert "Not sent (strict)" in str(run.error) and emu.request_log == []
@@ -586,13 +588,19 @@ def test_the_snapshot_is_valid_and_dated() -> None:
     assert "deepseek-reasoner" not in ds.ids
 
 
-@pytest.mark.parametrize("entry, context", [
-    ({"id": "m", "context_length": 163840}, 163840),          # OpenRouter
-    ({"id": "m", "max_model_len": 32768}, 32768),              # vLLM
-    ({"id": "m", "meta": {"n_ctx": 1024, "n_ctx_train": 8192}}, 1024),  # llama-server (one slot)
-    ({"id": "m", "meta": "not a mapping"}, None),
-    ({"id": "m"}, None),
-])
+@pytest.mark.parametrize(
+    "entry, context",
+    [
+        ({"id": "m", "context_length": 163840}, 163840),  # OpenRouter
+        ({"id": "m", "max_model_len": 32768}, 32768),  # vLLM
+        (
+            {"id": "m", "meta": {"n_ctx": 1024, "n_ctx_train": 8192}},
+            1024,
+        ),  # llama-server (one slot)
+        ({"id": "m", "meta": "not a mapping"}, None),
+        ({"id": "m"}, None),
+    ],
+)
 def test_context_length_is_read_from_each_servers_catalogue_shape(entry, context) -> None:
     from deepseek_magic._catalogue import ModelInfo
 

@@ -9,10 +9,24 @@ import pytest
 from deepseek_magic._retry import RetryPolicy, parse_retry_after
 
 
-@pytest.mark.parametrize("status,expected", [
-    (None, True), (408, True), (409, True), (429, True), (500, True), (502, True), (503, True),
-    (400, False), (401, False), (402, False), (403, False), (404, False), (422, False),
-])
+@pytest.mark.parametrize(
+    "status,expected",
+    [
+        (None, True),
+        (408, True),
+        (409, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (400, False),
+        (401, False),
+        (402, False),
+        (403, False),
+        (404, False),
+        (422, False),
+    ],
+)
 def test_which_statuses_are_retried(status: int | None, expected: bool) -> None:
     assert RetryPolicy(max_retries=2).should_retry(0, status) is expected
 

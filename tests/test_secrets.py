@@ -42,7 +42,9 @@ class Records(logging.Handler):
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.texts.append(self.format(record) + " " + repr(record.args) + " " + repr(record.__dict__))
+        self.texts.append(
+            self.format(record) + " " + repr(record.args) + " " + repr(record.__dict__)
+        )
 
 
 @pytest.fixture
@@ -77,11 +79,27 @@ class Audit:
         if result is None:
             return
         bundle, metadata = result._repr_mimebundle_()
-        self.add(where, repr(result), str(result), result.to_dict(), bundle, metadata, result._repr_markdown_())
+        self.add(
+            where,
+            repr(result),
+            str(result),
+            result.to_dict(),
+            bundle,
+            metadata,
+            result._repr_markdown_(),
+        )
 
     def add_error(self, where: str, exc: BaseException) -> None:
-        self.add(where, str(exc), repr(exc), exc.args, getattr(exc, "_render_traceback_", list)(),
-                 getattr(exc, "body", None), getattr(exc, "metadata", None), getattr(exc, "code", None))
+        self.add(
+            where,
+            str(exc),
+            repr(exc),
+            exc.args,
+            getattr(exc, "_render_traceback_", list)(),
+            getattr(exc, "body", None),
+            getattr(exc, "metadata", None),
+            getattr(exc, "code", None),
+        )
         self.add_result(f"{where}.partial", getattr(exc, "partial", None))
 
     def add_run(self, where: str, run: CellRun) -> None:
@@ -100,7 +118,7 @@ class Audit:
         for where in self.leaks(key):
             text = self.places[where]
             at = max(text.find(p) for p in (key, key[9:25], key[-20:]))
-            out.append(f"{where}: ...{text[max(0, at - 300):at + 80]!r}...")
+            out.append(f"{where}: ...{text[max(0, at - 300) : at + 80]!r}...")
         return "\n".join(out)
 
 
@@ -111,15 +129,21 @@ def notebook_text(tmp_path: Path, cells: list[tuple[str, CellRun]]) -> str:
 
     nb = new_notebook()
     for source, run in cells:
-        outputs = [new_output("display_data", data=o.data, metadata=o.metadata or {}) for o in run.outputs]
+        outputs = [
+            new_output("display_data", data=o.data, metadata=o.metadata or {}) for o in run.outputs
+        ]
         if run.stdout:
             outputs.append(new_output("stream", name="stdout", text=run.stdout))
         if run.stderr:
             outputs.append(new_output("stream", name="stderr", text=run.stderr))
         error = run.error
         if error is not None:
-            tb = error._render_traceback_() if hasattr(error, "_render_traceback_") else [str(error)]
-            outputs.append(new_output("error", ename=type(error).__name__, evalue=str(error), traceback=tb))
+            tb = (
+                error._render_traceback_() if hasattr(error, "_render_traceback_") else [str(error)]
+            )
+            outputs.append(
+                new_output("error", ename=type(error).__name__, evalue=str(error), traceback=tb)
+            )
         nb.cells.append(new_code_cell(source, outputs=outputs))
     path = tmp_path / "shared.ipynb"
     nbformat.write(nb, str(path))
@@ -127,8 +151,14 @@ def notebook_text(tmp_path: Path, cells: list[tuple[str, CellRun]]) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def test_the_key_appears_nowhere(shell, session: Session, sentinel_key: str, debug_logs: Records,
-                                 monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_key_appears_nowhere(
+    shell,
+    session: Session,
+    sentinel_key: str,
+    debug_logs: Records,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     key = sentinel_key
     audit = Audit()
     cells: list[tuple[str, CellRun]] = []
@@ -148,9 +178,15 @@ def test_the_key_appears_nowhere(shell, session: Session, sentinel_key: str, deb
         assert cell("%deepseek_key", "%deepseek_key").success
 
         # ---- the magic: success, line magic, conversation, dry run, config, history
-        emu.queue(Reply(reasoning="Compare tenths.", answer="9.9 is larger."),
-                  Reply(answer="4"), Reply(reasoning="t1", answer="chat one"), Reply(reasoning="t2", answer="two"))
-        assert cell("magic", f"%%deepseek --base-url {url} -o r\nWhich is larger, 9.11 or 9.9?").success
+        emu.queue(
+            Reply(reasoning="Compare tenths.", answer="9.9 is larger."),
+            Reply(answer="4"),
+            Reply(reasoning="t1", answer="chat one"),
+            Reply(reasoning="t2", answer="two"),
+        )
+        assert cell(
+            "magic", f"%%deepseek --base-url {url} -o r\nWhich is larger, 9.11 or 9.9?"
+        ).success
         assert cell("line magic", f"%deepseek --base-url {url} What is 2 + 2?").success
         assert cell("chat 1", f"%%deepseek --base-url {url} --chat c1\nFirst").success
         assert cell("chat 2", f"%%deepseek --base-url {url} --chat c1\nSecond").success
@@ -162,21 +198,40 @@ def test_the_key_appears_nowhere(shell, session: Session, sentinel_key: str, deb
         assert cell("%deepseek_chat", "%deepseek_chat show c1").success
 
         # ---- failures whose bodies and streams echo the key back
-        emu.queue(Fault("status", status=401, body={"error": {"code": 401, "message": f"Invalid key {key}",
-                                                              "metadata": {"key": key}}}),
-                  Fault("status", status=403, body=f"<html><p>key={key}</p></html>", content_type="text/html"),
-                  # (a Location echoing the key is in the redirect test below: httpcore's own
-                  # DEBUG trace prints response headers as the server sent them)
-                  Fault("status", status=307, body="", headers={"Location": "http://127.0.0.2:1/v1"}),
-                  Fault("midstream_error", after_tokens=2, message=f"upstream refused {key}", code=key),
-                  Fault("malformed", after_tokens=1))
+        emu.queue(
+            Fault(
+                "status",
+                status=401,
+                body={
+                    "error": {
+                        "code": 401,
+                        "message": f"Invalid key {key}",
+                        "metadata": {"key": key},
+                    }
+                },
+            ),
+            Fault(
+                "status",
+                status=403,
+                body=f"<html><p>key={key}</p></html>",
+                content_type="text/html",
+            ),
+            # (a Location echoing the key is in the redirect test below: httpcore's own
+            # DEBUG trace prints response headers as the server sent them)
+            Fault("status", status=307, body="", headers={"Location": "http://127.0.0.2:1/v1"}),
+            Fault("midstream_error", after_tokens=2, message=f"upstream refused {key}", code=key),
+            Fault("malformed", after_tokens=1),
+        )
         for n in range(5):
             run = cell(f"failure {n}", f"%%deepseek --base-url {url} -o failed{n}\nHi")
             assert not run.success and isinstance(run.error, dm.DeepSeekError)
 
         # ---- ask() and aask(), a success and an echoed 401
-        emu.queue(Reply(answer="from ask"), Fault("status", status=401, body=f"bad key {key}",
-                                                  content_type="text/plain"), Reply(answer="from aask"))
+        emu.queue(
+            Reply(answer="from ask"),
+            Fault("status", status=401, body=f"bad key {key}", content_type="text/plain"),
+            Reply(answer="from aask"),
+        )
         audit.add_result("ask", dm.ask("q", session=session))
         with pytest.raises(dm.AuthenticationError) as info:
             dm.ask("q", session=session, max_retries=0)
@@ -192,7 +247,9 @@ def test_the_key_appears_nowhere(shell, session: Session, sentinel_key: str, deb
             path = tmp_path / "cache.jsonl"
             _cache.enable_cache(session, path, "record")
             emu.queue(Reply(reasoning="cached reasoning", answer="cached answer"))
-            audit.add_result("cache record", dm.ask(f"cache me (the key is {key[:4]}...)", session=session))
+            audit.add_result(
+                "cache record", dm.ask(f"cache me (the key is {key[:4]}...)", session=session)
+            )
             cache = _cache.enable_cache(session, path, "replay")
             replayed = dm.ask(f"cache me (the key is {key[:4]}...)", session=session)
             assert replayed.cached and replayed.answer == "cached answer"
@@ -206,8 +263,14 @@ def test_the_key_appears_nowhere(shell, session: Session, sentinel_key: str, deb
         except ImportError:
             _panel = None
         if _panel is not None:
-            emu.queue(Reply(reasoning="panel thinking", answer="panel answer"), Fault("status", status=401, body={
-                "error": {"code": 401, "message": f"no such key {key}"}}))
+            emu.queue(
+                Reply(reasoning="panel thinking", answer="panel answer"),
+                Fault(
+                    "status",
+                    status=401,
+                    body={"error": {"code": 401, "message": f"no such key {key}"}},
+                ),
+            )
             p = _panel.panel("From the panel", session=session, shell=None)
             for n in range(2):
                 p.send_button.click()
@@ -232,12 +295,24 @@ def test_the_key_appears_nowhere(shell, session: Session, sentinel_key: str, deb
         audit.add_result(f"history[{i}]", result)
     audit.add("history records", session.history.to_records(), repr(session.history))
     audit.add("history frame", session.history.to_dataframe().to_string())
-    audit.add("conversations", repr(session.conversations),
-              {name: c.messages for name, c in session.conversations.items()})
-    audit.add("namespace", {k: repr(v) for k, v in shell.user_ns.items() if k in ("r", "_deepseek")
-                            or k.startswith("failed")})
-    audit.add("settings", repr(dm.resolve_settings(config=session.config)),
-              dm.resolve_settings(config=session.config).describe())
+    audit.add(
+        "conversations",
+        repr(session.conversations),
+        {name: c.messages for name, c in session.conversations.items()},
+    )
+    audit.add(
+        "namespace",
+        {
+            k: repr(v)
+            for k, v in shell.user_ns.items()
+            if k in ("r", "_deepseek") or k.startswith("failed")
+        },
+    )
+    audit.add(
+        "settings",
+        repr(dm.resolve_settings(config=session.config)),
+        dm.resolve_settings(config=session.config).describe(),
+    )
     audit.add("input history", list(shell.history_manager.input_hist_raw))
     audit.add("saved notebook", notebook_text(tmp_path, cells))
     audit.add("debug logs", "\n".join(debug_logs.texts))
@@ -262,8 +337,9 @@ def test_the_key_masking_reaches_what_it_must(sentinel_key: str) -> None:
 # ====================================================================== where the key goes
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("alias", ["127.0.0.2", "localhost"])
-def test_a_redirect_never_carries_the_key_anywhere(session: Session, sentinel_key: str, status: int,
-                                                   alias: str) -> None:
+def test_a_redirect_never_carries_the_key_anywhere(
+    session: Session, sentinel_key: str, status: int, alias: str
+) -> None:
     host = "127.0.0.2" if alias == "127.0.0.2" else "127.0.0.1"
     with Emulator(host=host) as other, Emulator(replies=[]) as emu:
         location = f"http://{alias}:{other.port}/v1/chat/completions"
@@ -273,16 +349,30 @@ def test_a_redirect_never_carries_the_key_anywhere(session: Session, sentinel_ke
             dm.ask("q", base_url=emu.base_url, api_key=sentinel_key, session=session, client=client)
         client.close()
         assert info.value.status == status and sentinel_key not in str(info.value)
-        assert len(emu.request_log) == 1 and emu.request_log[0].authorization == f"Bearer {sentinel_key}"
+        assert (
+            len(emu.request_log) == 1
+            and emu.request_log[0].authorization == f"Bearer {sentinel_key}"
+        )
         assert other.wait_idle(1)
         assert other.request_log == []  # nothing followed the redirect, with or without the key
 
 
-def test_a_redirect_without_a_body_names_the_target_but_not_the_key(session: Session, sentinel_key: str) -> None:
+def test_a_redirect_without_a_body_names_the_target_but_not_the_key(
+    session: Session, sentinel_key: str
+) -> None:
     with Emulator(replies=[]) as emu:
-        emu.queue(Fault("status", status=307, body="", headers={"Location": f"https://e.example/v1?k={sentinel_key}"}))
+        emu.queue(
+            Fault(
+                "status",
+                status=307,
+                body="",
+                headers={"Location": f"https://e.example/v1?k={sentinel_key}"},
+            )
+        )
         with pytest.raises(dm.APIStatusError, match="redirected to https://e.example") as info:
-            dm.ask("q", base_url=emu.base_url, api_key=sentinel_key, session=session, client=Client())
+            dm.ask(
+                "q", base_url=emu.base_url, api_key=sentinel_key, session=session, client=Client()
+            )
     assert sentinel_key not in str(info.value) and "***" in str(info.value)
 
 
@@ -293,8 +383,13 @@ def test_the_http_clients_never_follow_redirects() -> None:
 
 @pytest.mark.parametrize("variable", ["OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"])
 @pytest.mark.parametrize("provider", [None, "openrouter", "deepseek"])
-def test_a_providers_own_key_goes_only_to_its_host(session: Session, sentinel_key: str, variable: str,
-                                                   provider: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_providers_own_key_goes_only_to_its_host(
+    session: Session,
+    sentinel_key: str,
+    variable: str,
+    provider: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(variable, sentinel_key)
     with Emulator(replies=[Reply(answer="ok")]) as emu:
         # the emulator speaks for openrouter.ai / api.deepseek.com here, at another address
@@ -303,13 +398,16 @@ def test_a_providers_own_key_goes_only_to_its_host(session: Session, sentinel_ke
     assert emu.request_log[0].authorization is None
 
 
-def test_the_explicit_key_goes_to_the_configured_host(session: Session, sentinel_key: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_explicit_key_goes_to_the_configured_host(
+    session: Session, sentinel_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DEEPSEEK_MAGIC_API_KEY", sentinel_key)
     with Emulator(replies=[Reply(answer="ok")]) as emu:
         dm.ask("q", base_url=emu.base_url, session=session)
     assert emu.request_log[0].authorization == f"Bearer {sentinel_key}"
-    assert emu.request_log[0].headers["authorization"] == "Bearer ***"  # even the emulator's log masks it
+    assert (
+        emu.request_log[0].headers["authorization"] == "Bearer ***"
+    )  # even the emulator's log masks it
 
 
 # ====================================================================== TLS stays verified
@@ -341,7 +439,9 @@ def test_tls_setting_from_ipython_config_is_honoured() -> None:
 
     for value, mode in ((False, ssl.CERT_NONE), (True, ssl.CERT_REQUIRED)):
         session = Session()
-        config = Config({"DeepSeekMagics": {"verify_tls": value, "base_url": "http://127.0.0.1:9/v1"}})
+        config = Config(
+            {"DeepSeekMagics": {"verify_tls": value, "base_url": "http://127.0.0.1:9/v1"}}
+        )
         DeepSeekMagics(shell=InteractiveShell.instance(), session=session, config=config)
         assert session.config["verify_tls"] is value
         assert _verify_mode(session.client().http)[0] == mode

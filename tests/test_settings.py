@@ -20,20 +20,30 @@ def test_missing_key_says_how_to_set_one() -> None:
     with pytest.raises(ConfigError) as info:
         resolve_settings(env={})
     message = str(info.value)
-    assert "DEEPSEEK_MAGIC_API_KEY" in message and "%deepseek_key" in message and "%deepseek_offline" in message
+    assert (
+        "DEEPSEEK_MAGIC_API_KEY" in message
+        and "%deepseek_key" in message
+        and "%deepseek_offline" in message
+    )
 
 
 def test_loopback_needs_no_key() -> None:
     # A local server's flavour is told by its default port; any other loopback port is "local".
-    for url, name in (("http://127.0.0.1:8000/v1", "vllm"), ("http://localhost:11434/v1", "ollama"),
-                      ("http://[::1]:8080/v1", "llamacpp"), ("http://127.0.0.1:5123/v1", "local")):
+    for url, name in (
+        ("http://127.0.0.1:8000/v1", "vllm"),
+        ("http://localhost:11434/v1", "ollama"),
+        ("http://[::1]:8080/v1", "llamacpp"),
+        ("http://127.0.0.1:5123/v1", "local"),
+    ):
         s = resolve_settings(base_url=url, env={})
         assert s.api_key is None and s.provider.name == name and s.provider.free
         assert s.model == "deepseek-r1"  # passed through to local servers
 
 
 def test_deepseek_provider() -> None:
-    s = resolve_settings(provider="deepseek", env={"DEEPSEEK_API_KEY": "d" * 20, "OPENROUTER_API_KEY": "o" * 20})
+    s = resolve_settings(
+        provider="deepseek", env={"DEEPSEEK_API_KEY": "d" * 20, "OPENROUTER_API_KEY": "o" * 20}
+    )
     # deepseek-reasoner was retired on 2026-07-24: the short name means today's reasoning model
     assert s.base_url == "https://api.deepseek.com" and s.model == "deepseek-flash"
     assert s.api_key == "d" * 20  # each provider's key goes only to its own host
@@ -41,7 +51,9 @@ def test_deepseek_provider() -> None:
 
 def test_provider_keys_are_not_sent_to_other_hosts() -> None:
     with pytest.raises(ConfigError):
-        resolve_settings(base_url="https://llm.example.com/v1", env={"OPENROUTER_API_KEY": "o" * 20})
+        resolve_settings(
+            base_url="https://llm.example.com/v1", env={"OPENROUTER_API_KEY": "o" * 20}
+        )
 
 
 def test_precedence_argument_env_config_default() -> None:
@@ -51,7 +63,9 @@ def test_precedence_argument_env_config_default() -> None:
     assert (s.base_url, s.model) == ("http://127.0.0.1:1/v1", "env-model")
     s = resolve_settings(env={}, config=config)
     assert (s.base_url, s.model) == ("http://127.0.0.1:2/v1", "config-model")
-    s = resolve_settings(base_url="http://127.0.0.1:3/v1", model="arg-model", env=env, config=config)
+    s = resolve_settings(
+        base_url="http://127.0.0.1:3/v1", model="arg-model", env=env, config=config
+    )
     assert (s.base_url, s.model) == ("http://127.0.0.1:3/v1", "arg-model")
 
 

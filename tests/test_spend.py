@@ -20,11 +20,14 @@ from tests.helpers.cells import run_cell
 
 
 def request_for(session, emu, prompt: str = "x" * 400, **options):
-    return prepare(prompt, session=session, base_url=emu.base_url, provider="openrouter", options=options).request
+    return prepare(
+        prompt, session=session, base_url=emu.base_url, provider="openrouter", options=options
+    ).request
 
 
 # The emulator speaks OpenRouter's dialect: its rules (and R1's price) apply. A bare
 # loopback URL would be a local server, which costs nothing (tests/test_providers.py).
+
 
 # ---------------------------------------------------------------------- estimates
 def test_estimate_is_chars_over_four_plus_the_output_bound(session, emu) -> None:
@@ -42,12 +45,23 @@ def test_estimate_counts_tool_specs_and_every_message(session, emu) -> None:
         return city
 
     bare = estimate_request(request_for(session, emu, "hello" * 40)).prompt_tokens
-    with_tools = estimate_request(request_for(session, emu, "hello" * 40, tools=[get_weather])).prompt_tokens
+    with_tools = estimate_request(
+        request_for(session, emu, "hello" * 40, tools=[get_weather])
+    ).prompt_tokens
     assert with_tools > bare
-    messages = [{"role": "user", "content": "a" * 100}, {"role": "assistant", "content": "b" * 100},
-                {"role": "user", "content": "c" * 100}]
-    assert estimate_request(prepare(messages, session=session, base_url=emu.base_url, provider="openrouter", options={}).request
-                            ).prompt_tokens == 75
+    messages = [
+        {"role": "user", "content": "a" * 100},
+        {"role": "assistant", "content": "b" * 100},
+        {"role": "user", "content": "c" * 100},
+    ]
+    assert (
+        estimate_request(
+            prepare(
+                messages, session=session, base_url=emu.base_url, provider="openrouter", options={}
+            ).request
+        ).prompt_tokens
+        == 75
+    )
 
 
 # ---------------------------------------------------------------------- budgets
@@ -61,21 +75,45 @@ def test_call_budget_refuses_and_nothing_is_sent(session, emu) -> None:
     assert "\n" not in message
     assert emu.request_log == []
     # within the budget once the output is bounded
-    result = ask("Hello", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100)
+    result = ask(
+        "Hello",
+        base_url=emu.base_url,
+        provider="openrouter",
+        session=session,
+        max_completion_tokens=100,
+    )
     assert result.ok and len(emu.request_log) == 1
 
 
 def test_session_budget_counts_what_was_spent(session, emu) -> None:
     install_spend(session)
     emu.queue(Reply(answer="ok", cost=0.0105))
-    ask("First", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100)
+    ask(
+        "First",
+        base_url=emu.base_url,
+        provider="openrouter",
+        session=session,
+        max_completion_tokens=100,
+    )
     assert session_totals(session).cost == pytest.approx(0.0105)
     session.config["budget"] = 0.0106  # $0.0001 left; the next could cost up to ~$0.00025
     with pytest.raises(BudgetError, match=r"session budget is \$0\.0106, \$0\.0105 is spent"):
-        ask("Second", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100)
+        ask(
+            "Second",
+            base_url=emu.base_url,
+            provider="openrouter",
+            session=session,
+            max_completion_tokens=100,
+        )
     assert len(emu.request_log) == 1
     session.config["budget"] = 1.0
-    assert ask("Second", base_url=emu.base_url, provider="openrouter", session=session, max_completion_tokens=100).ok
+    assert ask(
+        "Second",
+        base_url=emu.base_url,
+        provider="openrouter",
+        session=session,
+        max_completion_tokens=100,
+    ).ok
 
 
 def test_offline_requests_cost_nothing_and_pass_the_budget(session, emu) -> None:
@@ -104,13 +142,27 @@ def test_every_tool_round_is_checked_and_done_rounds_are_kept(session, emu) -> N
         return "w" * n
 
     emu.queue(Reply(tool_calls=[ToolCallSpec("fetch", {"n": 8000})]), Reply(answer="done"))
-    first = estimate_request(prepare("Fetch.", session=session, base_url=emu.base_url, provider="openrouter",
-                                     options={"tools": [fetch], "max_completion_tokens": 10}).request)
+    first = estimate_request(
+        prepare(
+            "Fetch.",
+            session=session,
+            base_url=emu.base_url,
+            provider="openrouter",
+            options={"tools": [fetch], "max_completion_tokens": 10},
+        ).request
+    )
     # the first round fits; the second carries 8,000 more characters (~$0.0014) and does not
     session.config["call_budget"] = first.cost + 0.0005
     with pytest.raises(BudgetError, match="per-call budget") as info:
-        ask("Fetch.", base_url=emu.base_url, provider="openrouter", session=session, tools=[fetch], run_tools=True,
-            max_completion_tokens=10)
+        ask(
+            "Fetch.",
+            base_url=emu.base_url,
+            provider="openrouter",
+            session=session,
+            tools=[fetch],
+            run_tools=True,
+            max_completion_tokens=10,
+        )
     assert len(emu.request_log) == 1
     partial = info.value.partial  # the round already done (and its tool's output) is kept
     assert partial is not None and partial.tool_calls[0].output == "w" * 8000
@@ -125,32 +177,61 @@ def test_totals_sum_tokens_and_server_cost_over_tool_rounds(session, emu) -> Non
         """Add."""
         return a + b
 
-    emu.queue(Reply(reasoning="think", tool_calls=[ToolCallSpec("add", {"a": 1, "b": 2})],
-                    usage={"prompt_tokens": 10, "completion_tokens": 20, "cost": 0.01,
-                           "completion_tokens_details": {"reasoning_tokens": 5}}),
-              Reply(answer="3", usage={"prompt_tokens": 30, "completion_tokens": 4, "cost": 0.02}),
-              Reply(answer="again", usage={"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.005}))
-    ask("1+2?", base_url=emu.base_url, provider="openrouter", session=session, tools=[add], run_tools=True)
+    emu.queue(
+        Reply(
+            reasoning="think",
+            tool_calls=[ToolCallSpec("add", {"a": 1, "b": 2})],
+            usage={
+                "prompt_tokens": 10,
+                "completion_tokens": 20,
+                "cost": 0.01,
+                "completion_tokens_details": {"reasoning_tokens": 5},
+            },
+        ),
+        Reply(answer="3", usage={"prompt_tokens": 30, "completion_tokens": 4, "cost": 0.02}),
+        Reply(answer="again", usage={"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.005}),
+    )
+    ask(
+        "1+2?",
+        base_url=emu.base_url,
+        provider="openrouter",
+        session=session,
+        tools=[add],
+        run_tools=True,
+    )
     ask("Again", base_url=emu.base_url, provider="openrouter", session=session)
     t = session_totals(session)
     assert (t.requests, t.prompt_tokens, t.completion_tokens, t.reasoning_tokens) == (2, 41, 25, 5)
-    assert t.cost == pytest.approx(0.035) and t.server_cost == pytest.approx(0.035) and not t.estimated
+    assert (
+        t.cost == pytest.approx(0.035) and t.server_cost == pytest.approx(0.035) and not t.estimated
+    )
     line = str(t)
     assert line.startswith("Session: 2 requests") and "$0.0350 spent (server-reported)" in line
 
 
 def test_estimated_costs_are_marked(session) -> None:
     install_spend(session)
-    session.record(Result(usage=Usage(prompt_tokens=1000, completion_tokens=1000), cost=0.0032,
-                          cost_source="estimate"))
+    session.record(
+        Result(
+            usage=Usage(prompt_tokens=1000, completion_tokens=1000),
+            cost=0.0032,
+            cost_source="estimate",
+        )
+    )
     t = session_totals(session)
     assert t.estimated and "(estimated)" in str(t)
 
 
 def test_replays_are_not_charged_and_failures_counted(session) -> None:
     install_spend(session)
-    session.record(Result(usage=Usage(prompt_tokens=5, completion_tokens=5), cost=1.0, cost_source="server",
-                          cached=True))
+    session.record(
+        Result(
+            usage=Usage(prompt_tokens=5, completion_tokens=5),
+            cost=1.0,
+            cost_source="server",
+            cached=True,
+        )
+    )
     session.record(Result(error="boom"))
     session.record(Result(usage=Usage(prompt_tokens=5, completion_tokens=5), finish_reason="stop"))
     t = session_totals(session)
@@ -171,7 +252,9 @@ def test_install_is_idempotent_and_keeps_the_guard_last(session) -> None:
 
 
 def test_totals_without_install_come_from_the_history_and_reset_zeroes(session, shell) -> None:
-    session.record(Result(usage=Usage(prompt_tokens=7, completion_tokens=3), cost=0.25, cost_source="server"))
+    session.record(
+        Result(usage=Usage(prompt_tokens=7, completion_tokens=3), cost=0.25, cost_source="server")
+    )
     assert session_totals(session).cost == 0.25 and session.features == []
     run = run_cell(shell, "%deepseek_spend --reset")
     assert run.success and "Session: 0 requests" in run.stdout
@@ -193,6 +276,7 @@ def test_context_guard_warns_before_sending_and_still_sends(session, emu, capsys
 def test_context_guard_default_is_64k(session) -> None:
     # A model the catalogue does not know (a local server's) falls back on R1's 64K.
     with Emulator(dialect="vllm") as local:
+
         def request(prompt: str):  # noqa: ANN202
             return prepare(prompt, session=session, base_url=local.base_url, options={}).request
 
@@ -205,7 +289,9 @@ def test_context_guard_default_is_64k(session) -> None:
 def test_context_guard_uses_the_catalogue_context(session, emu) -> None:
     # deepseek/deepseek-r1 has 163,840 tokens (snapshot; the emulator's /models agrees)
     seen: list[str] = []
-    assert not check_context(session, request_for(session, emu, "z" * (163_840 * 4)), warn=seen.append)
+    assert not check_context(
+        session, request_for(session, emu, "z" * (163_840 * 4)), warn=seen.append
+    )
     assert check_context(session, request_for(session, emu, "z" * (163_841 * 4)), warn=seen.append)
     assert "context of 163,840" in seen[0]
 
@@ -215,8 +301,10 @@ def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> Non
     run = run_cell(shell, "%deepseek_spend --budget 0.50 --call-budget 0.01")
     assert run.success, run.error
     assert session.config["budget"] == 0.5 and session.config["call_budget"] == 0.01
-    assert run.stdout.strip() == ("Session: 0 requests · 0 prompt + 0 completion tokens · $0.00 spent · "
-                                  "budget $0.50 ($0.5000 left) · per call at most $0.01")
+    assert run.stdout.strip() == (
+        "Session: 0 requests · 0 prompt + 0 completion tokens · $0.00 spent · "
+        "budget $0.50 ($0.5000 left) · per call at most $0.01"
+    )
     # installed by the magic: the next over-budget call is refused, nothing sent
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider openrouter\nHello")
     assert type(run.error).__name__ == "BudgetError" and emu.request_log == []
@@ -226,8 +314,10 @@ def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> Non
     assert run.success and len(emu.request_log) == 1
 
 
-@pytest.mark.parametrize("line", ["--budget lots", "--budget -1", "--call-budget nan", "--context-tokens 0",
-                                  "--nonsense"])
+@pytest.mark.parametrize(
+    "line",
+    ["--budget lots", "--budget -1", "--call-budget nan", "--context-tokens 0", "--nonsense"],
+)
 def test_spend_magic_refuses_bad_values_in_one_line(shell, session, line: str) -> None:
     run = run_cell(shell, f"%deepseek_spend {line}")
     assert type(run.error).__name__ == "UsageError" and "\n" not in str(run.error)

@@ -16,7 +16,12 @@ from deepseek_magic.emulator import Emulator, Reply
 def test_terminal_view_prints_reasoning_then_answer() -> None:
     out = io.StringIO()
     view = TerminalView(out, color=False)
-    for event in [ReasoningDelta("Let me "), ReasoningDelta("think."), ContentDelta("It is "), ContentDelta("42.")]:
+    for event in [
+        ReasoningDelta("Let me "),
+        ReasoningDelta("think."),
+        ContentDelta("It is "),
+        ContentDelta("42."),
+    ]:
         view.event(event)
     view.finish("-- model · 3 tokens")
     assert out.getvalue() == "Thinking…\nLet me think.\n\nIt is 42.\n-- model · 3 tokens\n"
@@ -33,14 +38,28 @@ def test_terminal_view_can_hide_reasoning_and_says_when_text_was_reasoning() -> 
 
 
 def test_terminal_ipython_streams_plain_text() -> None:
-    with Emulator(replies=[Reply(reasoning="Compare the tenths first.", answer="**9.9** is larger.")]) as emu:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DEEPSEEK_", "OPENROUTER_"))}
-        env["IPYTHONDIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"dsm-ipython-{os.getpid()}")
-        script = (f"%load_ext deepseek_magic\n"
-                  f"%deepseek --base-url {emu.base_url} -o r Is 9.11 larger than 9.9?\n"
-                  f"print('ANSWER=' + r.answer)\n")
-        proc = subprocess.run([sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor"],
-                              input=script, capture_output=True, text=True, timeout=60, env=env)
+    with Emulator(
+        replies=[Reply(reasoning="Compare the tenths first.", answer="**9.9** is larger.")]
+    ) as emu:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DEEPSEEK_", "OPENROUTER_"))
+        }
+        env["IPYTHONDIR"] = os.path.join(
+            os.environ.get("TMPDIR", "/tmp"), f"dsm-ipython-{os.getpid()}"
+        )
+        script = (
+            f"%load_ext deepseek_magic\n"
+            f"%deepseek --base-url {emu.base_url} -o r Is 9.11 larger than 9.9?\n"
+            f"print('ANSWER=' + r.answer)\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor"],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr
     assert "Compare the tenths first." in out  # the reasoning streamed
@@ -64,8 +83,12 @@ def test_colour_only_on_a_terminal_and_once_per_stretch(monkeypatch) -> None:
     view.event(ContentDelta("answer"))
     view.finish("footer")
     text = out.getvalue()
-    assert text.count(TerminalView.DIM) == 2 and text.endswith(TerminalView.RESET + "\n")  # reasoning, footer
-    assert "\x1b" not in text.split(TerminalView.RESET)[1].split(TerminalView.DIM)[0].replace("\n", "")
+    assert text.count(TerminalView.DIM) == 2 and text.endswith(
+        TerminalView.RESET + "\n"
+    )  # reasoning, footer
+    assert "\x1b" not in text.split(TerminalView.RESET)[1].split(TerminalView.DIM)[0].replace(
+        "\n", ""
+    )
     monkeypatch.setenv("NO_COLOR", "1")
     plain = Tty()
     TerminalView(plain).event(ReasoningDelta("x"))

@@ -650,9 +650,20 @@ DEEPSEEK_ANSWERS_AS = {"deepseek-v4-flash": "deepseek-flash"}
 DEEPSEEK_RETIRED = ("deepseek-reasoner", "deepseek-chat")
 #: OpenRouter's R1 endpoints advertise these (``GET /api/v1/models``)
 OPENROUTER_R1_PARAMETERS = (
-    "frequency_penalty", "include_reasoning", "max_tokens", "min_p", "presence_penalty",
-    "reasoning", "repetition_penalty", "seed", "stop", "temperature", "tool_choice", "tools",
-    "top_k", "top_p",
+    "frequency_penalty",
+    "include_reasoning",
+    "max_tokens",
+    "min_p",
+    "presence_penalty",
+    "reasoning",
+    "repetition_penalty",
+    "seed",
+    "stop",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_k",
+    "top_p",
 )
 _OWNER = {"vllm": "vllm", "llamacpp": "llamacpp", "ollama": "library"}
 
@@ -661,15 +672,22 @@ def models_body(dialect: str) -> dict[str, Any]:
     """``GET /models`` in the dialect's shape: OpenRouter's with pricing, context length and
     supported parameters; DeepSeek's ids; a local server's loaded model."""
     if dialect == "openrouter":
-        def entry(ident: str, name: str, prompt: str, completion: str) -> dict[str, Any]:
-            return {"id": ident, "name": f"{name} (offline emulator)", "object": "model",
-                    "context_length": 163840,
-                    "pricing": {"prompt": prompt, "completion": completion},
-                    "supported_parameters": list(OPENROUTER_R1_PARAMETERS),
-                    "description": "The deepseek-magic offline emulator; no model is running."}
 
-        data = [entry(DEFAULT_MODEL, "DeepSeek: R1", "0.0000007", "0.0000025"),
-                entry("deepseek/deepseek-r1-0528", "DeepSeek: R1 0528", "0.0000005", "0.00000215")]
+        def entry(ident: str, name: str, prompt: str, completion: str) -> dict[str, Any]:
+            return {
+                "id": ident,
+                "name": f"{name} (offline emulator)",
+                "object": "model",
+                "context_length": 163840,
+                "pricing": {"prompt": prompt, "completion": completion},
+                "supported_parameters": list(OPENROUTER_R1_PARAMETERS),
+                "description": "The deepseek-magic offline emulator; no model is running.",
+            }
+
+        data = [
+            entry(DEFAULT_MODEL, "DeepSeek: R1", "0.0000007", "0.0000025"),
+            entry("deepseek/deepseek-r1-0528", "DeepSeek: R1 0528", "0.0000005", "0.00000215"),
+        ]
     elif dialect == "deepseek":
         data = [{"id": m, "object": "model", "owned_by": "deepseek"} for m in DEEPSEEK_SERVED]
     else:
@@ -680,8 +698,14 @@ def models_body(dialect: str) -> dict[str, Any]:
 
 def deepseek_error(message: str) -> dict[str, Any]:
     """DeepSeek's (OpenAI-style) error body."""
-    return {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                      "code": "invalid_request_error"}}
+    return {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_request_error",
+        }
+    }
 
 
 def thinking_off(body: Mapping[str, Any], dialect: str) -> bool:
@@ -689,7 +713,8 @@ def thinking_off(body: Mapping[str, Any], dialect: str) -> bool:
     if dialect == "openrouter":
         reasoning = body.get("reasoning")
         return isinstance(reasoning, Mapping) and (
-            reasoning.get("effort") == "none" or reasoning.get("enabled") is False)
+            reasoning.get("effort") == "none" or reasoning.get("enabled") is False
+        )
     if dialect == "deepseek":
         thinking = body.get("thinking")
         return isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
@@ -697,7 +722,8 @@ def thinking_off(body: Mapping[str, Any], dialect: str) -> bool:
         return body.get("think") is False or body.get("reasoning_effort") == "none"
     kwargs = body.get("chat_template_kwargs")
     return isinstance(kwargs, Mapping) and (
-        kwargs.get("enable_thinking") is False or kwargs.get("thinking") is False)
+        kwargs.get("enable_thinking") is False or kwargs.get("thinking") is False
+    )
 
 
 def refusal(body: Mapping[str, Any], dialect: str) -> tuple[int, dict[str, Any]] | None:
@@ -710,10 +736,15 @@ def refusal(body: Mapping[str, Any], dialect: str) -> tuple[int, dict[str, Any]]
         return 400, deepseek_error("Model Not Exist")
     if not thinking_off(body, dialect):
         for message in body.get("messages") or ():
-            if isinstance(message, Mapping) and message.get("role") == "assistant" \
-                    and message.get("tool_calls") and "reasoning_content" not in message:
+            if (
+                isinstance(message, Mapping)
+                and message.get("role") == "assistant"
+                and message.get("tool_calls")
+                and "reasoning_content" not in message
+            ):
                 return 400, deepseek_error(
-                    "The reasoning_content in the thinking mode must be passed back to the API.")
+                    "The reasoning_content in the thinking mode must be passed back to the API."
+                )
     return None
 
 

@@ -518,11 +518,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.emu.cors or any(h not in CORS_ALLOWED_HEADERS for h in asked):
             self._send(403, b"", "text/plain")  # no CORS headers: the browser refuses the request
             return
-        self._send(204, b"", "text/plain", {
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": ", ".join(CORS_ALLOWED_HEADERS),
-            "Access-Control-Max-Age": "600",
-        })
+        self._send(
+            204,
+            b"",
+            "text/plain",
+            {
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": ", ".join(CORS_ALLOWED_HEADERS),
+                "Access-Control-Max-Age": "600",
+            },
+        )
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")

@@ -65,6 +65,7 @@ ANSWER = (
 STDERR = '[data-mime-type="application/vnd.jupyter.stderr"]'
 TRACEBACK = "Traceback (most recent call last)"
 
+
 def token_count(status: str) -> int:
     """``thinking… · ≈42 tokens · 1.3 s`` -> 42."""
     match = re.search(r"([\d,]+) tokens", status)

@@ -188,12 +188,16 @@ def _overflows(page: Page, panel: Locator) -> tuple[list[str], dict[str, Any]]:
     right, left = found["panel"]["right"], found["panel"]["left"]
     problems = []
     if found["panel"]["right"] > found["cell"]["right"] + 0.5:
-        problems.append(f"the panel ends {found['panel']['right'] - found['cell']['right']:.0f} px "
-                        "past the cell's right edge")
+        problems.append(
+            f"the panel ends {found['panel']['right'] - found['cell']['right']:.0f} px "
+            "past the cell's right edge"
+        )
     for item in found["items"]:
         if item["right"] > right + 0.5 or item["left"] < left - 0.5:
-            problems.append(f"{item['name']} [{item['left']:.0f}, {item['right']:.0f}] is outside "
-                            f"the panel [{left:.0f}, {right:.0f}]")
+            problems.append(
+                f"{item['name']} [{item['left']:.0f}, {item['right']:.0f}] is outside "
+                f"the panel [{left:.0f}, {right:.0f}]"
+            )
         if item["cut"]:
             problems.append(f"{item['name']} is cut short")
     return problems + found["squeezed"], found

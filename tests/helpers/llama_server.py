@@ -21,8 +21,10 @@ import httpx
 from tests.helpers.llama_build import BUILD_COMMAND, Paths, find
 
 #: The one line a plain `pytest` shows when the tier cannot run here.
-SKIP_REASON = (f"llama-server tier not built on this machine; enable it with `{BUILD_COMMAND}` "
-               "(about 6 minutes on 2 cores, once per machine)")
+SKIP_REASON = (
+    f"llama-server tier not built on this machine; enable it with `{BUILD_COMMAND}` "
+    "(about 6 minutes on 2 cores, once per machine)"
+)
 
 #: Slots served at once (`--parallel`); the context below is shared among them.
 PARALLEL = 4
@@ -42,37 +44,67 @@ def free_port() -> int:
 class LlamaServer:
     """One running llama-server; ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, paths: Paths, log_path: Path, *, r1_template: bool = False,
-                 extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        log_path: Path,
+        *,
+        r1_template: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.paths = paths
         self.log_path = log_path
         self.port = free_port()
         self.root_url = f"http://127.0.0.1:{self.port}"
         self.base_url = self.root_url + "/v1"
         self.args = [
-            str(paths.server), "--model", str(paths.model),
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--ctx-size", str(CONTEXT), "--parallel", str(PARALLEL),
-            "--threads", str(THREADS), "--threads-batch", str(THREADS),
-            "--jinja", "--no-webui", "--alias", MODEL_ALIAS,
+            str(paths.server),
+            "--model",
+            str(paths.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ctx-size",
+            str(CONTEXT),
+            "--parallel",
+            str(PARALLEL),
+            "--threads",
+            str(THREADS),
+            "--threads-batch",
+            str(THREADS),
+            "--jinja",
+            "--no-webui",
+            "--alias",
+            MODEL_ALIAS,
         ]
         if r1_template:
-            self.args += ["--chat-template-file", str(paths.r1_template),
-                          "--reasoning-format", "deepseek"]
+            self.args += [
+                "--chat-template-file",
+                str(paths.r1_template),
+                "--reasoning-format",
+                "deepseek",
+            ]
         self.args += list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> LlamaServer:
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"llama-server exited with {self.proc.returncode}:\n"
-                                   + self.log_tail())
+                raise RuntimeError(
+                    f"llama-server exited with {self.proc.returncode}:\n" + self.log_tail()
+                )
             try:
                 if httpx.get(self.root_url + "/health", timeout=2.0).status_code == 200:
                     return self
