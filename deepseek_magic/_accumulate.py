@@ -8,8 +8,9 @@ so snapshots cost time linear in the text, and many snapshots stay cheap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ._events import (
     ChatEvent,

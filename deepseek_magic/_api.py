@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._call import SETTING_BY_NAME, Call, pick, split_keywords
 from ._catalogue import Catalogue, check_model, known_catalogue, price_for

@@ -18,7 +18,8 @@ import logging
 import socket
 import ssl
 import time
-from typing import Any, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -461,7 +462,7 @@ async def _aread_limited(chunks: AsyncIterator[bytes], limit: int = _ERROR_BODY_
     return b"".join(parts)[:limit]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tls(verify: bool) -> ssl.SSLContext:
     """One TLS context per process: building one loads the CA bundle (~20 ms of CPU),
     which every ``aask()`` would otherwise pay, one after another on the event loop

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -24,11 +25,11 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from ._api import Prepared, prepare, run_prepared
+from ._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
+from ._display import LAST_NAME, bind, displayer
 from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from ._features import start
 from ._live import LiveView, TerminalView
-from ._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
-from ._display import LAST_NAME, bind, displayer
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
 from ._options import OPTIONS
 from ._result import Result

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 __all__ = ["Result", "Usage", "ToolCall", "PRICE_IN_PER_M", "PRICE_OUT_PER_M", "estimate_cost"]
 

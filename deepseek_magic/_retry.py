@@ -15,8 +15,8 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 __all__ = ["RetryPolicy", "parse_retry_after", "RETRYABLE_STATUSES"]
 

@@ -19,8 +19,9 @@ A loopback base URL (a local server, or the emulator) needs no key. The key is k
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._call import Call, pick

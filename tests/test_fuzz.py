@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from deepseek_magic._pipeline import Pipeline as _Pipeline
 from deepseek_magic._errors import DeepSeekError
 from deepseek_magic._events import ChunkParser
 from deepseek_magic._magic_args import PARSER, parse_line, split_line_magic
+from deepseek_magic._pipeline import Pipeline as _Pipeline
 from deepseek_magic._render import render_live, render_result
 from deepseek_magic._request import build_request
 from deepseek_magic._settings import resolve_settings

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from deepseek_magic import BudgetError, OptionError
-from deepseek_magic._session import Feature
 from deepseek_magic._api import prepare
+from deepseek_magic._session import Feature
 from deepseek_magic._sweep import (
     MAX_POINTS,
     grid_points,
