@@ -113,7 +113,9 @@ def run(samples: int, call_samples: int) -> tuple[list[Figure], dict[str, Any]]:
     heavy = imports_of_load_ext(stderr)
 
     in_process = median(load_ext) * 1000
-    added = median(w - a for w, a in zip(with_ext, alone)) * 1000  # pairs run back to back
+    added = (
+        median(w - a for w, a in zip(with_ext, alone, strict=True)) * 1000
+    )  # pairs run back to back
     first_extra = (median(firsts) - median(seconds)) * 1000
     base = f"IPython alone {median(alone) * 1000:.0f} ms (process)"
     figures = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping  # not typing.Mapping: its isinstance() is ~10x slower
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "ReasoningDelta",
@@ -83,16 +83,16 @@ class ErrorEvent:
     metadata: Mapping[str, Any] | None = None
 
 
-ChatEvent = Union[
-    ReasoningDelta,
-    ContentDelta,
-    ContentWasReasoning,
-    ToolCallDelta,
-    UsageEvent,
-    FinishEvent,
-    MetaEvent,
-    ErrorEvent,
-]
+ChatEvent = (
+    ReasoningDelta
+    | ContentDelta
+    | ContentWasReasoning
+    | ToolCallDelta
+    | UsageEvent
+    | FinishEvent
+    | MetaEvent
+    | ErrorEvent
+)
 
 OPEN, CLOSE = "<think>", "</think>"
 

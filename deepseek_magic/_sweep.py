@@ -140,7 +140,10 @@ def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's values, the last name varying fastest."""
     names = list(grid)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+    return [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(grid[n] for n in names))
+    ]
 
 
 def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
@@ -342,12 +345,12 @@ def sweep(
             else lambda n: handle.update(render_progress(n, len(points)), raw=True)
         )
     except KeyboardInterrupt as exc:
-        rows = [_row(p, o) for p, o in zip(points, runner.outcomes)]
+        rows = [_row(p, o) for p, o in zip(points, runner.outcomes, strict=True)]
         exc.partial = _dataframe(rows)  # type: ignore[attr-defined]
         if handle is not None:
             handle.update(render_sweep(rows, list(grid)), raw=True)
         raise
-    rows = [_row(p, o) for p, o in zip(points, runner.outcomes)]
+    rows = [_row(p, o) for p, o in zip(points, runner.outcomes, strict=True)]
     if handle is not None:
         handle.update(render_sweep(rows, list(grid)), raw=True)
     return _dataframe(rows)

@@ -512,7 +512,7 @@ def _check(value: Any, schema: Mapping[str, Any], where: str, problems: list[str
             if len(value) != len(prefix):
                 problems.append(f"{where} must have {len(prefix)} items, not {len(value)}")
                 return
-            for i, (item, sub) in enumerate(zip(value, prefix)):
+            for i, (item, sub) in enumerate(zip(value, prefix, strict=True)):
                 _check(item, sub, f"{where}[{i}]", problems)
         elif isinstance(schema.get("items"), Mapping):
             for i, item in enumerate(value):
@@ -557,7 +557,7 @@ def _convert(value: Any, hint: Any) -> Any:
     base = origin or hint
     if isinstance(value, list) and base in (tuple,) + _ARRAYS:
         if base is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            return tuple(_convert(v, a) for v, a in zip(value, args))
+            return tuple(_convert(v, a) for v, a in zip(value, args, strict=False))
         items = [_convert(v, args[0]) for v in value] if args else list(value)
         if base is tuple:
             return tuple(items)
