@@ -317,9 +317,9 @@ class _Rounds:
 
     def interrupted(self, exc: BaseException, partial: Result) -> None:
         # The partial Result rides on the interrupt so the caller can show it.
-        exc.partial = _finish(
+        exc.partial = _finish(  # type: ignore[attr-defined]
             self.prep,
-            self.rounds + [partial.replace(interrupted=True)],  # type: ignore[attr-defined]
+            self.rounds + [partial.replace(interrupted=True)],
             self.session,
         )
 
