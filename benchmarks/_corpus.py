@@ -58,7 +58,8 @@ _ANSWER = [
     (
         "```python\nimport pandas as pd\n\n"
         'df = pd.read_csv("sales_{k}.csv", parse_dates=["date"])\n'
-        'monthly = df.groupby(df["date"].dt.to_period("M"))["amount"].agg(["mean", "var", "count"])\n'
+        'monthly = df.groupby(df["date"].dt.to_period("M"))["amount"].agg(["mean", "var", '
+        '"count"])\n'
         "print(monthly.head({b}))\n```\n\n"
     ),
     (
@@ -68,12 +69,14 @@ _ANSWER = [
     (
         "- **Missing values**: drop them with `dropna()` before aggregating ({b} rows here).\n"
         "- **Outliers**: prefer the MAD, $1.4826 \\cdot \\mathrm{MAD}$, when the tail is heavy.\n"
-        "- **Units**: the variance is in squared units; report $\\sigma = \\sqrt{\\operatorname{Var}}$.\n\n"
+        "- **Units**: the variance is in squared units; report $\\sigma = "
+        "\\sqrt{\\operatorname{Var}}$.\n\n"
     ),
     (
         "In short, with $n = {a}$ observations the standard error of the mean is "
         "$\\sigma / \\sqrt{n} \\approx {c}.{d}$, and \\(t = \\bar{x} / \\mathrm{SE}\\) tests the "
-        "difference from zero. See \\[ \\mathrm{SE} = \\frac{s}{\\sqrt{n}} \\] for the sample version.\n\n"
+        "difference from zero. See \\[ \\mathrm{SE} = \\frac{s}{\\sqrt{n}} \\] for the sample "
+        "version.\n\n"
     ),
 ]
 

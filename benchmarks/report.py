@@ -30,31 +30,59 @@ SECTION_TITLES = {
 #: For a figure that misses its goal: why, and what would close it.
 WHY_MISSED: dict[str, str] = {
     "traffic.rate40.fps": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it "
+        "allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, "
+        "so frames come 6-7 times a second and a token waits for the frame its text pays for. "
+        "What would close it: a higher `byte_factor` (the traffic goal then misses instead), or "
+        "smaller frames (one line of reasoning). See Observations."
     ),
     "browser.fps": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it "
+        "allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, "
+        "so frames come 6-7 times a second and a token waits for the frame its text pays for. "
+        "What would close it: a higher `byte_factor` (the traffic goal then misses instead), or "
+        "smaller frames (one line of reasoning). See Observations."
     ),
     "browser.p95_gap_ms": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it "
+        "allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, "
+        "so frames come 6-7 times a second and a token waits for the frame its text pays for. "
+        "What would close it: a higher `byte_factor` (the traffic goal then misses instead), or "
+        "smaller frames (one line of reasoning). See Observations."
     ),
     "browser.off_screen_ms": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations. The stall itself is bridged by the timer (its frame comes one frame interval after the last token)."
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it "
+        "allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, "
+        "so frames come 6-7 times a second and a token waits for the frame its text pays for. "
+        "What would close it: a higher `byte_factor` (the traffic goal then misses instead), or "
+        "smaller frames (one line of reasoning). See Observations. The stall itself is bridged by "
+        "the timer (its frame comes one frame interval after the last token)."
     ),
     "traffic.stall.max_wait": (
-        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, so frames come 6-7 times a second and a token waits for the frame its text pays for. What would close it: a higher `byte_factor` (the traffic goal then misses instead), or smaller frames (one line of reasoning). See Observations."
+        "The 20x traffic goal binds first: at 40 emulator tokens a second (~3 characters each) it "
+        "allows ~4.5 KB of live frames a second while reasoning, and a reasoning frame is ~800 B, "
+        "so frames come 6-7 times a second and a token waits for the frame its text pays for. "
+        "What would close it: a higher `byte_factor` (the traffic goal then misses instead), or "
+        "smaller frames (one line of reasoning). See Observations."
     ),
     "browser.busy_points": (
-        "MathJax typesets the answer's completed blocks in every live frame (the frame replaces the output's DOM, so typeset math is not kept between frames). What would close it: typeset only in the final view (math would then show as TeX while streaming), or fewer frames while answering."
+        "MathJax typesets the answer's completed blocks in every live frame (the frame replaces "
+        "the output's DOM, so typeset math is not kept between frames). What would close it: "
+        "typeset only in the final view (math would then show as TeX while streaming), or fewer "
+        "frames while answering."
     ),
     "browser.height_answer_start_pct": (
-        "The reasoning box gives way to the summary line, \"Answer\" and the answer's first block; a heading or a table as the first block is taller than the box's room."
+        'The reasoning box gives way to the summary line, "Answer" and the answer\'s first '
+        "block; a heading or a table as the first block is taller than the box's room."
     ),
     "browser.height_end_pct": (
-        "The room kept for the blocks above the live window is an estimate (lines of 150 characters); its error shows when they come back."
+        "The room kept for the blocks above the live window is an estimate (lines of 150 "
+        "characters); its error shows when they come back."
     ),
     "traffic.rate10.bytes_ratio": (
-        "The final output is estimated while streaming (2 bytes per character of reasoning, 4 of answer); the estimate runs a little high for this corpus. A byte_factor of 17 would close it."
+        "The final output is estimated while streaming (2 bytes per character of reasoning, 4 of "
+        "answer); the estimate runs a little high for this corpus. A byte_factor of 17 would "
+        "close it."
     ),
     "traffic.rate40.bytes_ratio": (
         "As at 10 tokens/s: the final-output estimate runs a little high for this corpus."
@@ -244,8 +272,10 @@ def _busy_warning(machine: dict[str, Any]) -> list[str]:
         return []
     return [
         (
-            f"**The machine was busy** (load average up to {max(loads):.1f} on {machine['nproc']} cores): "
-            "wall-clock figures (load time, concurrency) are inflated; CPU-time ratios much less so."
+            f"**The machine was busy** (load average up to {max(loads):.1f} on {machine['nproc']} "
+            "cores): "
+            "wall-clock figures (load time, concurrency) are inflated; CPU-time ratios much less "
+            "so."
         ),
         "",
     ]
@@ -294,7 +324,8 @@ def _details(name: str, raw: dict[str, Any]) -> str:
             for n, m in med.items()
         ]
         return (
-            f"{raw['tokens']:,} tokens ({raw['reply_chars']:,} characters), medians of interleaved rounds:\n\n"
+            f"{raw['tokens']:,} tokens ({raw['reply_chars']:,} characters), medians of "
+            "interleaved rounds:\n\n"
             + _table(
                 rows, ["variant", "runs", "CPU s", "CPU ratio", "wall s", "wall ratio"], "lrrrrr"
             )
@@ -342,10 +373,13 @@ def _details(name: str, raw: dict[str, Any]) -> str:
             table
             + f"\n\nLive frames in each second of the {raw['sustained']['tokens']:,}-token reply at "
             f"{raw['sustained']['rate']:g} tokens/s: {' '.join(map(str, buckets))}.\n\n"
-            f"Simulated at {sim['rate']:g} tokens/s ({sim['tokens']:,} tokens, {sim['seconds']:.0f} s, "
-            f"{sim['frames']} frames, {sim['bytes']:,} bytes for a final output of {sim['final_bytes']:,}); "
+            f"Simulated at {sim['rate']:g} tokens/s ({sim['tokens']:,} tokens, "
+            f"{sim['seconds']:.0f} s, "
+            f"{sim['frames']} frames, {sim['bytes']:,} bytes for a final output of "
+            f"{sim['final_bytes']:,}); "
             f"frames in each second: {' '.join(map(str, sim['per_second']))}.\n\n"
-            f"Simulated short reply: {short['tokens']} tokens at {short['rate']:g} tokens/s, {short['frames']} "
+            f"Simulated short reply: {short['tokens']} tokens at {short['rate']:g} tokens/s, "
+            f"{short['frames']} "
             f"frames, {short['bytes']:,} bytes for a final output of {short['final_bytes']:,}."
         )
     if name == "concurrency":
@@ -362,8 +396,8 @@ def _details(name: str, raw: dict[str, Any]) -> str:
             ],
         ]
         return (
-            f"First token after {raw['latency']:g} s, then {raw['tokens']} tokens at full speed.\n\n"
-            + _table(rows, ["what", "wall s"], "lr")
+            f"First token after {raw['latency']:g} s, then {raw['tokens']} tokens at full "
+            "speed.\n\n" + _table(rows, ["what", "wall s"], "lr")
         )
     if name == "loadtime":
         rows = [
@@ -419,7 +453,8 @@ def _details(name: str, raw: dict[str, Any]) -> str:
             for k, label, fmt in keys
         ]
         return (
-            f"{raw['tokens']:,} tokens at {raw['rate']:g} tokens/s, three quarters reasoning, a 2 s "
+            f"{raw['tokens']:,} tokens at {raw['rate']:g} tokens/s, three quarters reasoning, a 2 "
+            "s "
             "stall in the middle of the reasoning; the same page, one after the other:\n\n"
             + _table(rows, ["", "%%deepseek", "naive re-render"], "lrr")
         )
@@ -506,9 +541,12 @@ def write(
         f"    {command}",
         "",
         (
-            "It starts the offline emulator (`python -m deepseek_magic.emulator`, token rate 0 = as fast "
-            "as it can send) in a separate process on 127.0.0.1, measures the client in this process, "
-            "and writes this file and `benchmarks/results.json`. Every ratio compares figures measured "
+            "It starts the offline emulator (`python -m deepseek_magic.emulator`, token rate 0 = "
+            "as fast "
+            "as it can send) in a separate process on 127.0.0.1, measures the client in this "
+            "process, "
+            "and writes this file and `benchmarks/results.json`. Every ratio compares figures "
+            "measured "
             "side by side in the same run. `--smoke` runs the same code at toy sizes (what "
             "`tests/test_benchmarks_smoke.py` does); `--only NAME ...` runs some of them."
         ),
@@ -555,8 +593,8 @@ def write(
     for f in missed:
         over = (f.value / f.limit - 1) * 100 if f.value is not None and f.limit else 0.0
         md += [
-            f"* **{f.label}**: {_fmt(f.value, f.unit)} against a goal of {f.goal} (over by {over:.0f}%). "
-            + WHY_MISSED.get(f.id, "Not analysed yet."),
+            f"* **{f.label}**: {_fmt(f.value, f.unit)} against a goal of {f.goal} (over by "
+            f"{over:.0f}%). " + WHY_MISSED.get(f.id, "Not analysed yet."),
             "",
         ]
     unavailable = [f for f in figures if f.status == "N/A"]

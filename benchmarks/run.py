@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     size = SIZES[mode]
     info = machine()
     print(
-        f"deepseek-magic benchmarks ({mode}) on {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+        f"deepseek-magic benchmarks ({mode}) on {info['nproc']} cores, {info['cpu']}, Python "
+        f"{info['python']}, "
         f"httpx {info['httpx']}",
         flush=True,
     )

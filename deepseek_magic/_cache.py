@@ -578,7 +578,8 @@ def cache_from_env(
     if mode not in MODES:
         session.env_applied.add("cache")
         out(
-            f"Warning: {ENV_CACHE}={value!r}: unknown mode {mode!r} (use one of {', '.join(MODES)}, "
+            f"Warning: {ENV_CACHE}={value!r}: unknown mode {mode!r} (use one of "
+            f"{', '.join(MODES)}, "
             "optionally followed by :FILE); the cache stays off."
         )
         return current_cache(session)

@@ -486,7 +486,8 @@ def _flatten_reasoning(value: Any) -> dict[str, Any]:
         name = _REASONING_FIELDS.get(key)
         if name is None:
             raise OptionError(
-                f"reasoning.{key} is not a reasoning setting; known: {', '.join(_REASONING_FIELDS)}.",
+                f"reasoning.{key} is not a reasoning setting; known: "
+                f"{', '.join(_REASONING_FIELDS)}.",
                 option="reasoning",
                 value=value,
             )

@@ -49,7 +49,8 @@ def _require_ipywidgets() -> Any:
         import ipywidgets
     except ImportError:
         raise PanelUnavailableError(
-            "The panel needs ipywidgets: pip install ipywidgets (or pip install 'deepseek-magic[panel]')."
+            "The panel needs ipywidgets: pip install ipywidgets (or pip install "
+            "'deepseek-magic[panel]')."
         ) from None
     if not hasattr(ipywidgets, "TagsInput"):
         raise PanelUnavailableError(

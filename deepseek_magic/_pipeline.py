@@ -81,7 +81,8 @@ class Pipeline:
         if self._pending > self.max_body_bytes:
             raise self.fail(
                 StreamError(
-                    f"The server sent {self._pending:,} bytes without completing an event; the stream was cut off "
+                    f"The server sent {self._pending:,} bytes without completing an event; the "
+                    "stream was cut off "
                     "to protect memory."
                 )
             )
@@ -136,7 +137,8 @@ class Pipeline:
         if self.acc.text_size > self.max_reply_chars:
             raise self.fail(
                 StreamError(
-                    f"The reply passed {self.max_reply_chars:,} characters and was cut off to protect memory."
+                    f"The reply passed {self.max_reply_chars:,} characters and was cut off to "
+                    "protect memory."
                 )
             )
         return events
@@ -167,7 +169,8 @@ class Pipeline:
         if len(raw) >= self.max_body_bytes:
             raise self.fail(
                 StreamError(
-                    f"The reply passed {self.max_body_bytes:,} bytes and was cut off to protect memory."
+                    f"The reply passed {self.max_body_bytes:,} bytes and was cut off to protect "
+                    "memory."
                 )
             )
         text = raw.decode("utf-8", "replace").strip()
@@ -193,7 +196,8 @@ class Pipeline:
             and self.clock() - self.started > s.first_token_timeout
         ):
             return APITimeoutError(
-                f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the provider may be stuck.",
+                f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the "
+                "provider may be stuck.",
                 hint="Try again later or choose another provider (first_token_timeout sets the wait).",
             )
         return None

@@ -305,7 +305,8 @@ def _html(result: Result, answer_html: str, offline: bool, note: str | None = No
             f'<div class="dsm-warning {IGNORE_MATH_CLASS}" style="{_WARN}">{escape(status)}</div>'
         )
     parts.append(
-        f'<div class="dsm-footer {IGNORE_MATH_CLASS}" style="{_FOOTER}">{escape(format_footer(result, note))}</div>'
+        f'<div class="dsm-footer {IGNORE_MATH_CLASS}" '
+        f'style="{_FOOTER}">{escape(format_footer(result, note))}</div>'
     )
     return f'<div class="deepseek-magic" style="{_ROOT}">{"".join(parts)}</div>'
 
@@ -593,7 +594,8 @@ def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dic
         reasoning = result.reasoning if isinstance(result, Result) else ""
         reasoning_html = (
             f"<details><summary>{r['reasoning_chars']:,} chars</summary>"
-            f'<div class="{IGNORE_MATH_CLASS}" style="white-space:pre-wrap;{_ANSWER}">{escape(reasoning)}</div>'
+            f'<div class="{IGNORE_MATH_CLASS}" '
+            f'style="white-space:pre-wrap;{_ANSWER}">{escape(reasoning)}</div>'
             f"</details>"
             if reasoning
             else "–"

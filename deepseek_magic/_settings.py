@@ -97,7 +97,8 @@ class Settings:
 
     def __repr__(self) -> str:
         return (
-            f"Settings(base_url={self.base_url!r}, model={self.model!r}, provider={self.provider.name!r}, "
+            f"Settings(base_url={self.base_url!r}, model={self.model!r}, "
+            f"provider={self.provider.name!r}, "
             f"api_key={self.masked_key!r}, key_source={self.key_source!r})"
         )
 
@@ -183,7 +184,8 @@ def resolve_settings(
     if key is None and require_key and prov.needs_key and not is_loopback(url):
         where = f" or {prov.key_env}" if prov.key_env else ""
         raise ConfigError(
-            f"No API key for {parts.hostname}: set DEEPSEEK_MAGIC_API_KEY{where}, or run %deepseek_key "
+            f"No API key for {parts.hostname}: set DEEPSEEK_MAGIC_API_KEY{where}, or run "
+            "%deepseek_key "
             f"to enter one privately, or %deepseek_offline to use the offline emulator."
             + (f" Get a key at {prov.key_url}." if prov.key_url else "")
         )

@@ -328,8 +328,10 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
         for est in estimates:
             if est.cost > call_budget:
                 raise BudgetError(
-                    f"Not sent: this request could cost up to {format_cost(est.cost)} ({est.describe()}), over "
-                    f"the per-call budget of {_usd(call_budget)}. Lower --max-completion-tokens, or change "
+                    f"Not sent: this request could cost up to {format_cost(est.cost)} "
+                    f"({est.describe()}), over "
+                    f"the per-call budget of {_usd(call_budget)}. Lower --max-completion-tokens, "
+                    "or change "
                     f"the limit with %deepseek_spend --call-budget USD (or off)."
                 )
     if budget is not None and estimates:
@@ -338,7 +340,8 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
         if spent + total > budget:
             what = "this request" if len(estimates) == 1 else f"these {len(estimates)} requests"
             raise BudgetError(
-                f"Not sent: the session budget is {_usd(budget)}, {format_cost(spent)} is spent and "
+                f"Not sent: the session budget is {_usd(budget)}, {format_cost(spent)} is spent "
+                "and "
                 f"{what} could cost up to {format_cost(total)}"
                 + (f" ({estimates[0].describe()})" if len(estimates) == 1 else "")
                 + ". Raise it with %deepseek_spend --budget USD (or off), or lower --max-completion-tokens."
@@ -367,8 +370,10 @@ def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -
     if est.prompt_tokens <= limit:
         return False
     warn(
-        f"This conversation is about {est.prompt_tokens:,} tokens, longer than the model's context of "
-        f"{limit:,}; the server may refuse or cut it. Reset the chat with %deepseek_chat reset NAME, or "
+        f"This conversation is about {est.prompt_tokens:,} tokens, longer than the model's "
+        "context of "
+        f"{limit:,}; the server may refuse or cut it. Reset the chat with %deepseek_chat reset "
+        "NAME, or "
         "shorten the prompt (a model with a larger context: set session.config['context_tokens'])."
     )
     return True

@@ -73,7 +73,8 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
         if name == "model":
             if not all(isinstance(v, str) and v.strip() for v in values):
                 raise OptionError(
-                    "--sweep model: give model ids, e.g. model=deepseek-r1,deepseek/deepseek-r1-0528.",
+                    "--sweep model: give model ids, e.g. "
+                    "model=deepseek-r1,deepseek/deepseek-r1-0528.",
                     option="model",
                 )
             canonical = [v.strip() for v in values]
@@ -107,7 +108,8 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
         )
     if size > MAX_POINTS:
         raise OptionError(
-            f"--sweep: {size} points is more than {MAX_POINTS}; split the grid into smaller sweeps.",
+            f"--sweep: {size} points is more than {MAX_POINTS}; split the grid into smaller "
+            "sweeps.",
             option="sweep",
         )
     return out

@@ -407,7 +407,8 @@ def prepare_tools(
             fn_part = item.get("function") if item.get("type") == "function" else None
             if not isinstance(fn_part, Mapping) or not isinstance(fn_part.get("name"), str):
                 raise ToolError(
-                    f"Not an OpenAI tool spec (needs type 'function' and function.name): {item!r:.80}"
+                    "Not an OpenAI tool spec (needs type 'function' and function.name): "
+                    f"{item!r:.80}"
                 )
             name = fn_part["name"]
             if name in raw:

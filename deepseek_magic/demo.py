@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         # visibly when no key is set; nothing is switched on behind the notebook's back.
         print(
             f"No API key found ({', '.join(KEY_VARIABLES)}):\n"
-            "the notebooks will run in OFFLINE mode. Answers come from the bundled emulator, not from\n"
-            "DeepSeek R1, and every output says so. Set a key and run this again to use the real model."
+            "the notebooks will run in OFFLINE mode. Answers come from the bundled emulator, not "
+            "from\n"
+            "DeepSeek R1, and every output says so. Set a key and run this again to use the real "
+            "model."
         )
     command = [
         sys.executable,

@@ -98,7 +98,8 @@ def _run(command: list[str], *, env: dict[str, str], timeout: float, cwd: Path =
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, (
-        f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        f"{' '.join(command)} failed "
+        f"({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     )
     return done.stdout
 

@@ -121,7 +121,8 @@ def test_every_bad_value_is_one_usage_error_and_nothing_is_sent(shell, emu, name
 def test_local_servers_get_their_field_names(shell, emu) -> None:
     run = run_cell(
         shell,
-        f"%%deepseek --base-url {emu.base_url} --max-completion-tokens 9 --reasoning-effort low\nHi",
+        f"%%deepseek --base-url {emu.base_url} --max-completion-tokens 9 --reasoning-effort "
+        "low\nHi",
     )
     assert run.success
     body = emu.requests[-1]

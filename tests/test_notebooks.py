@@ -200,8 +200,10 @@ def test_sanitize_file_is_read_whole_by_nbval() -> None:
             "POST http://127.0.0.1:PORT/v1/chat/completions",
         ),
         (
-            "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · 4.9 s · finish: stop",
-            "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · T s · finish: stop",
+            "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · 4.9 s · "
+            "finish: stop",
+            "deepseek-r1 · 11 prompt / 239 reasoning / 143 answer tokens · $0.000963 · T s · "
+            "finish: stop",
         ),
         ("Reasoning · 239 tokens · 2.5 s</summary>", "Reasoning · 239 tokens · T s</summary>"),
         ("Reasoning · ≈33 tokens · ≈0.1 s", "Reasoning · ≈33 tokens · T s"),

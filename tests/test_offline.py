@@ -186,7 +186,8 @@ def test_interpreter_exit_stops_the_emulator() -> None:
         "from deepseek_magic._session import Session\n"
         "from deepseek_magic._offline import start_offline\n"
         "box = []\n"
-        "atexit.register(lambda: print('STOPPED' if 'stopped' in repr(box[0]) else 'RUNNING', flush=True))\n"
+        "atexit.register(lambda: print('STOPPED' if 'stopped' in repr(box[0]) else 'RUNNING', "
+        "flush=True))\n"
         "box.append(start_offline(Session()))\n"
     )
     done = subprocess.run(

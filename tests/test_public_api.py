@@ -82,7 +82,8 @@ def test_import_is_light_and_touches_nothing() -> None:
         "opened = []\n"
         "socket.socket.connect = lambda *a, **k: opened.append(a)\n"
         "import deepseek_magic\n"
-        "heavy = [m for m in ('ipywidgets', 'pandas', 'matplotlib', 'markdown_it', 'httpx') if m in sys.modules]\n"
+        "heavy = [m for m in ('ipywidgets', 'pandas', 'matplotlib', 'markdown_it', 'httpx') if m "
+        "in sys.modules]\n"
         "print(heavy, opened)"
     )
     out = subprocess.run(

@@ -332,7 +332,8 @@ def test_footer() -> None:
     bundle, _ = render_result(full_result())
     (footer,) = Tree(bundle["text/html"]).root.find("dsm-footer")
     assert footer.text() == (
-        "deepseek/deepseek-r1 · 12 prompt / 340 reasoning / 60 answer tokens · $0.000123 · 11.0 s · finish: stop"
+        "deepseek/deepseek-r1 · 12 prompt / 340 reasoning / 60 answer tokens · $0.000123 · 11.0 s "
+        "· finish: stop"
     )
     assert IGNORE_MATH_CLASS.split()[0] in footer.classes  # the "$" of the cost is not math
     estimate = render_result(full_result(cost_source="estimate", cached=True))[0]["text/html"]
