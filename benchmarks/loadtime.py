@@ -47,7 +47,8 @@ if mode == "call":
     for name in ("first", "second"):
         with capture_output():
             t = time.perf_counter()
-            ok = shell.run_cell("%%deepseek --base-url " + sys.argv[2] + "\nHow long is a load?").success
+            cell = "%%deepseek --base-url " + sys.argv[2] + "\nHow long is a load?"
+            ok = shell.run_cell(cell).success
             out[name] = time.perf_counter() - t
         assert ok, "the magic failed"
 print(json.dumps(out))
@@ -152,7 +153,8 @@ def run(samples: int, call_samples: int) -> tuple[list[Figure], dict[str, Any]]:
             base,
             f"< {GOAL_MS:g} ms",
             GOAL_MS,
-            note="median of back-to-back pairs of whole processes: much noisier than the in-process figure",
+            note="median of back-to-back pairs of whole processes: "
+            "much noisier than the in-process figure",
         ),
         Figure(
             "load.first_call_extra_ms",

@@ -370,8 +370,8 @@ def _details(name: str, raw: dict[str, Any]) -> str:
         buckets = [sum(int(t) == i for t in times) for i in range(int(max(times, default=0)) + 1)]
         sim, short = raw["simulated"], raw["simulated_short"]
         return (
-            table
-            + f"\n\nLive frames in each second of the {raw['sustained']['tokens']:,}-token reply at "
+            table + "\n\nLive frames in each second of the "
+            f"{raw['sustained']['tokens']:,}-token reply at "
             f"{raw['sustained']['rate']:g} tokens/s: {' '.join(map(str, buckets))}.\n\n"
             f"Simulated at {sim['rate']:g} tokens/s ({sim['tokens']:,} tokens, "
             f"{sim['seconds']:.0f} s, "

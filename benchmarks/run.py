@@ -173,7 +173,8 @@ def _show(fig: Figure) -> str:
         if fig.value is None
         else (f"{fig.value:,.0f}" if abs(fig.value) >= 1000 else f"{fig.value:.3g}")
     )
-    return f"  {fig.status:<4}  {fig.label}: {value} {fig.unit}  {('goal ' + fig.goal) if fig.goal else ''}"
+    goal = ("goal " + fig.goal) if fig.goal else ""
+    return f"  {fig.status:<4}  {fig.label}: {value} {fig.unit}  {goal}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -467,9 +467,15 @@ def enable_cache(
 
 
 _ANNOUNCE = {
-    "record": "every request is sent and its reply saved in {name}{count}; the API key is never written.",
-    "replay": "replies come only from {name}{count}; nothing is sent, and a request it lacks fails.",
-    "replay-or-call": "replies come from {name} when it has them{count}; other requests are sent and saved there.",
+    "record": (
+        "every request is sent and its reply saved in {name}{count}; the API key is never written."
+    ),
+    "replay": (
+        "replies come only from {name}{count}; nothing is sent, and a request it lacks fails."
+    ),
+    "replay-or-call": (
+        "replies come from {name} when it has them{count}; other requests are sent and saved there."
+    ),
 }
 
 
@@ -536,7 +542,8 @@ def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = pri
         out(
             current.describe()
             if current is not None
-            else f"Cache OFF: requests are sent as usual. %deepseek_cache record {DEFAULT_PATH} starts recording."
+            else "Cache OFF: requests are sent as usual. "
+            f"%deepseek_cache record {DEFAULT_PATH} starts recording."
         )
         return current
     if action == "off":

@@ -366,7 +366,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         if totals.requests < 2 or not totals.cost:
             return None
         budget = f" of ${totals.budget:g} budget" if totals.budget is not None else ""
-        return f"session {format_cost(totals.cost, 'estimate' if totals.estimated else 'server')}{budget}"
+        source = "estimate" if totals.estimated else "server"
+        return f"session {format_cost(totals.cost, source)}{budget}"
 
     def _bind(self, name: str | None, result: Any, *, last: bool = True) -> None:
         bind(self.shell.user_ns, name, result, last=last)

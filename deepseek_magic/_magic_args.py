@@ -2,7 +2,8 @@
 splitting that goes with it.
 
 Every request option of ``_options.OPTIONS`` and every call setting of
-``_call.SETTINGS`` that has flags becomes a flag here, with no name typed twice. ``%%deepseek?`` shows the parser's help.
+``_call.SETTINGS`` that has flags becomes a flag here, with no name typed twice.
+``%%deepseek?`` shows the parser's help.
 
 Quoting follows the shell (``--stop '###'`` gives ``###``): IPython's own
 ``parse_argstring`` splits without POSIX quoting and would keep the quotes.

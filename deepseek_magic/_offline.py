@@ -2,7 +2,8 @@
 
 Offline mode is an explicit, visible switch and nothing else turns it on:
 
-* ``%deepseek_offline [on]`` (options below), ``%deepseek_offline off``, ``%deepseek_offline status``;
+* ``%deepseek_offline [on]`` (options below), ``%deepseek_offline off``,
+  ``%deepseek_offline status``;
 * ``DEEPSEEK_MAGIC_OFFLINE=1`` in the environment, read by :func:`offline_from_env` when the
   extension loads (a value starting with ``-`` is read as the magic's options, e.g.
   ``DEEPSEEK_MAGIC_OFFLINE="--token-rate 40"``).
@@ -218,7 +219,8 @@ def offline_status(session: Session) -> str:
 
 # ----------------------------------------------------------------- magic and environment
 def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = print) -> None:
-    """``%deepseek_offline [on|off|status|auto] [--dialect D] [--token-rate N] [--latency S] [--script FILE]``.
+    """``%deepseek_offline [on|off|status|auto] [--dialect D] [--token-rate N] [--latency S]
+    [--script FILE]``.
 
     ``auto`` (for teaching notebooks) turns offline mode on only when no API key is set,
     and says which way it went: a student with a key gets DeepSeek R1, one without gets

@@ -68,7 +68,7 @@ class Option:
     max_exclusive: bool = False
     choices: tuple[str, ...] = ()
     max_items: int | None = None
-    #: the server's documented default: shown in help and used as the panel's start value; never sent
+    #: the server's documented default: shown in help and the panel's start value; never sent
     default: Any = None
     #: panel hints
     widget: Widget | None = None
@@ -362,7 +362,8 @@ OPTIONS: tuple[Option, ...] = (
         "Deprecated name of max_completion_tokens.",
         minimum=1,
         alias_of="max_completion_tokens",
-        deprecated="--max-tokens is deprecated; use --max-completion-tokens (max_completion_tokens=) instead.",
+        deprecated="--max-tokens is deprecated; "
+        "use --max-completion-tokens (max_completion_tokens=) instead.",
     ),
     Option(
         "include_reasoning",

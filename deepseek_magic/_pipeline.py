@@ -198,7 +198,8 @@ class Pipeline:
             return APITimeoutError(
                 f"No token arrived in {s.first_token_timeout:g} s (only keep-alives); the "
                 "provider may be stuck.",
-                hint="Try again later or choose another provider (first_token_timeout sets the wait).",
+                hint="Try again later or choose another provider "
+                "(first_token_timeout sets the wait).",
             )
         return None
 

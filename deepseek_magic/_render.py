@@ -360,7 +360,8 @@ def _markdown(result: Result, answer_md: str, offline: bool, note: str | None = 
     if status:
         parts.append(f'<div class="{IGNORE_MATH_CLASS}"><strong>{_md_inert(status)}</strong></div>')
     parts.append(
-        f'<div class="{IGNORE_MATH_CLASS}"><small>{_md_inert(format_footer(result, note))}</small></div>'
+        f'<div class="{IGNORE_MATH_CLASS}">'
+        f"<small>{_md_inert(format_footer(result, note))}</small></div>"
     )
     return "\n\n".join(p for p in parts if p)
 
@@ -602,7 +603,10 @@ def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dic
         )
         finish = escape(r.get("finish_reason") or "–")
         if r.get("error"):
-            finish = f'<span class="{IGNORE_MATH_CLASS}" style="{_ERROR}">{escape(str(r["error"])[:300])}</span>'
+            finish = (
+                f'<span class="{IGNORE_MATH_CLASS}" style="{_ERROR}">'
+                f"{escape(str(r['error'])[:300])}</span>"
+            )
         time = "–" if r.get("elapsed") is None else f"{r['elapsed']:.1f} s"
         answer_html = f'<div style="{_ANSWER}">{markdown_to_html(r["answer"])}</div>'
         cells = [

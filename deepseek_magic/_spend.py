@@ -340,11 +340,12 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
         if spent + total > budget:
             what = "this request" if len(estimates) == 1 else f"these {len(estimates)} requests"
             raise BudgetError(
-                f"Not sent: the session budget is {_usd(budget)}, {format_cost(spent)} is spent "
-                "and "
+                f"Not sent: the session budget is {_usd(budget)}, "
+                f"{format_cost(spent)} is spent and "
                 f"{what} could cost up to {format_cost(total)}"
                 + (f" ({estimates[0].describe()})" if len(estimates) == 1 else "")
-                + ". Raise it with %deepseek_spend --budget USD (or off), or lower --max-completion-tokens."
+                + ". Raise it with %deepseek_spend --budget USD (or off), "
+                "or lower --max-completion-tokens."
             )
 
 

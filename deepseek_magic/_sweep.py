@@ -116,7 +116,10 @@ def normalize_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
 
 
 def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
-    """``["temperature=0.2,0.6,1.0", "seed=1,2"]`` -> a checked grid (see :func:`normalize_grid`)."""
+    """``["temperature=0.2,0.6,1.0", "seed=1,2"]`` -> a checked grid.
+
+    See :func:`normalize_grid`.
+    """
     raw: dict[str, list[str]] = {}
     for item in items:
         name, sep, text = item.partition("=")
