@@ -49,8 +49,9 @@ for path in sys.argv[1:]:
     started = time.monotonic()
     nb = nbformat.read(path, as_version=4)
     entry = {"errors": [], "unexecuted": 0, "first_output": "", "seconds": 0.0}
+    folder = str(__import__("pathlib").Path(path).parent)
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}})
+                                     resources={"metadata": {"path": folder}})
     try:
         client.execute()
     except Exception as exc:  # the kernel died or a cell timed out
@@ -61,7 +62,8 @@ for path in sys.argv[1:]:
             entry["unexecuted"] += 1
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                entry["errors"].append(f"code cell {i}: {out.get('ename')}: {out.get('evalue')}"[:500])
+                error = f"code cell {i}: {out.get('ename')}: {out.get('evalue')}"
+                entry["errors"].append(error[:500])
     if code and code[0].get("outputs"):
         entry["first_output"] = "".join(o.get("text", "") for o in code[0].outputs)
     entry["seconds"] = round(time.monotonic() - started, 1)

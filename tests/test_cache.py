@@ -92,7 +92,7 @@ def test_offline_requests_are_keyed_without_the_emulator_port(session) -> None:
     assert request_record(first)["base_url"] == OFFLINE_BASE_URL
 
 
-# ----------------------------------------------------------------- record, then replay with no server
+# ------------------------------------------------------------- record, then replay with no server
 def test_record_then_replay_with_no_server_is_identical(session, path) -> None:
     reply = Reply(
         reasoning="Compare tenths: 0.9 > 0.11.", answer="**9.9** is larger.\n\n- tenths\n- $x^2$"

@@ -116,7 +116,10 @@ STATUS_NAMES = {
 RETRYABLE = {408, 429, 500, 502, 503}
 ELSEWHERE = "https://elsewhere.example/v1/chat/completions"
 REDIRECT_PAGE = "<html><body><h1>307 Temporary Redirect</h1></body></html>"
-HTML = "<html><head><title>Oops</title></head>\n<body><h1>Bad gateway</h1><p>cloudflare</p></body></html>"
+HTML = (
+    "<html><head><title>Oops</title></head>\n"
+    "<body><h1>Bad gateway</h1><p>cloudflare</p></body></html>"
+)
 
 
 def _status_cases() -> Iterator[Case]:
@@ -448,7 +451,7 @@ def test_fault(case: Case, emu: Emulator, session) -> None:
 
 
 def test_dns_failure_through_a_transport(session) -> None:
-    """The same failure where a resolver would hang: httpx's ConnectError as a transport raises it."""
+    """The same failure where a resolver would hang: httpx's ConnectError from the transport."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

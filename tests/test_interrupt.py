@@ -309,7 +309,7 @@ def test_interrupt_main_mid_stream(emu: Emulator, session, kind: type, phase: st
     assert_clean_after(emu, session, client, footprint, partial)
 
 
-# ====================================================================== the magic and the async twin
+# ================================================================== the magic and the async twin
 def test_magic_interrupted_before_the_first_byte_keeps_and_shows(
     shell, emu: Emulator, session
 ) -> None:

@@ -142,7 +142,8 @@ def test_unknown_flag_is_refused(shell, emu) -> None:
 def test_quoted_values_follow_shell_rules(shell, emu) -> None:
     run = run_cell(
         shell,
-        f"""%%deepseek --base-url {emu.base_url} --stop "two words" --stop '#' -s 'Be brief.'\nHi""",
+        f"%%deepseek --base-url {emu.base_url} "
+        """--stop "two words" --stop '#' -s 'Be brief.'\nHi""",
     )
     assert run.success
     assert emu.requests[-1]["stop"] == ["two words", "#"]
@@ -241,7 +242,8 @@ def test_chat_list_and_reset(shell, emu, session) -> None:
 def test_extra_json_fields_are_sent(shell, emu) -> None:
     run = run_cell(
         shell,
-        f"""%%deepseek --base-url {emu.base_url} --extra '{{"provider": {{"order": ["deepseek"]}}}}'\nHi""",
+        f"%%deepseek --base-url {emu.base_url} "
+        """--extra '{"provider": {"order": ["deepseek"]}}'\nHi""",
     )
     assert run.success and emu.requests[-1]["provider"] == {"order": ["deepseek"]}
     bad = run_cell(shell, f'%%deepseek --base-url {emu.base_url} --extra \'{{"model": "x"}}\'\nHi')

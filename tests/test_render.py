@@ -66,7 +66,11 @@ def test_hostile_text_never_becomes_live_html(payload: str) -> None:
         "answer": _result_with(payload, answer=payload),
         "reasoning": _result_with(payload, reasoning=payload, answer="ok"),
         "tool calls": _result_with(payload, answer="ok", tool_calls=(call, failed)),
-        "tool round": _result_with(payload, answer=payload, rounds=(Result(reasoning=payload, answer=payload, tool_calls=(call,)),)),
+        "tool round": _result_with(
+            payload,
+            answer=payload,
+            rounds=(Result(reasoning=payload, answer=payload, tool_calls=(call,)),),
+        ),
         "metadata fields": Result(answer="ok", model=payload, finish_reason=payload, error=payload),
     }  # fmt: skip
     for where, result in results.items():
@@ -87,7 +91,8 @@ def test_hostile_text_never_becomes_live_html(payload: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:alert(1)", "java\tscript:alert(1)",
+        "javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:alert(1)",
+        "java\tscript:alert(1)",
         "java\nscript:alert(1)", "\x01javascript:alert(1)", "&#106;avascript:alert(1)",
         "javascript&colon;alert(1)", "&amp;#106;avascript:x", "%6Aavascript:x", "java%09script:x",
         "vbscript:x", "VBScript:x", "data:text/html,<script>", "data:image/png;base64,AAAA",
@@ -423,7 +428,8 @@ def test_metadata_is_json_and_only_result_fields() -> None:
     meta = data["deepseek_magic"]
     assert set(meta) == {
         "model", "params", "usage", "cost", "cost_source", "elapsed", "time_to_first_token",
-        "finish_reason", "id", "provider", "offline", "cached", "error", "interrupted", "conversation", "tool_rounds",
+        "finish_reason", "id", "provider", "offline", "cached", "error", "interrupted",
+        "conversation", "tool_rounds",
     }  # fmt: skip
     assert meta["params"] == {"model": "deepseek/deepseek-r1", "temperature": 0.6, "stream": True}
     assert meta["usage"]["reasoning_tokens"] == 340 and meta["usage"]["answer_tokens"] == 60

@@ -435,10 +435,14 @@ def execute_command(
     return page.evaluate(
         """async ([id, args, wait]) => {
             const app = window.jupyterapp;
-            if (!app) throw new Error('window.jupyterapp is not exposed: start JupyterLab with --LabApp.expose_app_in_browser=True');
+            if (!app) throw new Error('window.jupyterapp is not exposed: start JupyterLab '
+                + 'with --LabApp.expose_app_in_browser=True');
             if (!app.commands.hasCommand(id)) throw new Error('no such JupyterLab command: ' + id);
             const done = app.commands.execute(id, args);
-            if (!wait) { done.catch(e => console.error('command ' + id + ' failed', e)); return null; }
+            if (!wait) {
+                done.catch(e => console.error('command ' + id + ' failed', e));
+                return null;
+            }
             const r = await done;
             try { return JSON.parse(JSON.stringify(r ?? null)); } catch { return null; }
         }""",
@@ -497,8 +501,10 @@ def open_notebook(
 # any kernel exists, so the kernel itself must be idle too (and its name shown).
 _NB7_IDLE_JS = """() => {
     const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    const shown = document.querySelector('.jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator');
+    const kernel = w && w.sessionContext && w.sessionContext.session
+        && w.sessionContext.session.kernel;
+    const shown = document.querySelector(
+        '.jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator');
     const name = document.querySelector('.jp-NotebookPanel-toolbar .jp-KernelName');
     return !!kernel && kernel.status === 'idle' && !!shown && shown.dataset.status === 'idle'
         && !!name && /ipykernel/.test(name.textContent);
@@ -674,7 +680,10 @@ def nudge_slider(
 # there) in window.__dsmFrames, from before the cell runs until the test reads them.
 WATCH_JS = r"""(cell) => {
     const frames = [];
-    const text = (root, sel) => { const e = root.querySelector(sel); return e ? e.textContent : null; };
+    const text = (root, sel) => {
+        const e = root.querySelector(sel);
+        return e ? e.textContent : null;
+    };
     const snap = () => {
         const live = cell.querySelector('.jp-OutputArea .dsm-live');
         const state = {

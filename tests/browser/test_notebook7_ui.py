@@ -1,4 +1,6 @@
-"""The product in Notebook 7's own UI, not JupyterLab's (issue 4: JupyterLab 4, Notebook 7, VS Code).
+"""The product in Notebook 7's own UI, not JupyterLab's.
+
+Issue 4: JupyterLab 4, Notebook 7, VS Code.
 
 Notebook 7 (the ``notebook`` package) reuses JupyterLab's renderers and widget
 manager inside a different shell: one document per page at

@@ -77,7 +77,8 @@ UNSAFE_JS = r"""(cell) => {
                 if (URL_ATTRS.has(name) && /^(javascript|data|vbscript):/.test(value)) {
                     found.push('<' + tag + ' ' + name + '=' + value.slice(0, 40) + '>');
                 }
-                if (name === 'style' && /url\(|expression\(|position:fixed|--xss|javascript:/.test(value)) {
+                const hostileStyle = /url\(|expression\(|position:fixed|--xss|javascript:/;
+                if (name === 'style' && hostileStyle.test(value)) {
                     found.push('<' + tag + ' style=' + value.slice(0, 40) + '>');
                 }
             }
