@@ -82,6 +82,23 @@ _PHASES = {
 }
 
 
+def _text(text: str) -> str:
+    """Escape text for element content (not an attribute): quotes stay as they are."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _visible_from(text: str, lines: int) -> int:
+    """Where the part of ``text`` that a bottom-anchored box of ``lines`` lines can show
+    starts: after its ``lines``-th line break from the end (0: all of it may show). A
+    break at the very end starts no line of its own."""
+    end = len(text) - 1 if text.endswith("\n") else len(text)
+    for _ in range(lines):
+        end = text.rfind("\n", 0, end)
+        if end == -1:
+            return 0
+    return end + 1
+
+
 def _estimate_tokens(chars: int) -> int:
     return (chars + 3) // 4
 
@@ -386,9 +403,14 @@ class LiveState:
         if tail_shown:
             tail = self.reasoning.value()
             cut = "…" if self.reasoning_chars > len(tail) else ""
+            # The box shows its last lines: text before the last REASONING_LINES line
+            # breaks is above its top, never seen, so it is not sent.
+            hidden = _visible_from(tail, REASONING_LINES)
+            if hidden:
+                tail, cut = tail[hidden:], ""
             html.append(
                 f"<div class=dsm-reasoning-tail style='{_BOX}height:{_BOX_EM:g}em'>"
-                f"{cut}{escape(tail)}</div>"
+                f"{cut}{_text(tail)}</div>"
             )
         elif self.reasoning_chars:
             tokens = f"≈{_estimate_tokens(self.reasoning_chars):,} tokens"
@@ -401,11 +423,12 @@ class LiveState:
                 f"<div style={_SUMMARY}>▾ Answer</div>"
                 f"<div class=dsm-answer-body>{self.answer.html()}</div></div>"
             )
-        # The status line may quote model text (a tool's name, an error): never math.
-        status_class = f"'dsm-status{ign}'" if ign else "dsm-status"
+        # Its own words are fixed text; a tool's name or an error may be model text.
+        quoting = ign and (self.tool_names or self.error)
+        status_class = f"'dsm-status{ign}'" if quoting else "dsm-status"
         # Under the reasoning box the status line's top margin collapses into the box's.
         style = _STATUS_UNDER_BOX if tail_shown else _STATUS
-        html.append(f"<div class={status_class} style='{style}'>{escape(status)}</div>")
-        root_class = "deepseek-magic dsm-live" + ("" if answering else f" {_IGN}")
+        html.append(f"<div class={status_class} style='{style}'>{_text(status)}</div>")
+        root_class = "dsm-live" + ("" if answering else f" {_IGN}")
         root = f"<div class='{root_class}' style=line-height:1.5>{''.join(html)}</div>"
         return {"text/html": scrub(root)}
