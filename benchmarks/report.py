@@ -200,8 +200,9 @@ OBSERVATIONS = """\
   (so a stall never hides text that arrived before it); frames are bounded: the last 200
   characters of reasoning in a four-line box of fixed height, then the answer's last
   rendered blocks (~350 B) with the room of the earlier ones kept, and the block still
-  growing, and a one-line status; live frames are `text/html` only. The budget is 17.5x
-  an estimate of the final output of what arrived, plus 8 KB; past it a frame goes when
+  growing, and a one-line status; live frames are `text/html` only. The budget is 19x
+  an estimate of the final output of what arrived (frames counted as whole messages),
+  plus 8 KB; past it a frame goes when
   the text since the last one pays for it, or when the stream has been quiet for twice
   the usual gap between events. Wire bytes are counted as UTF-8, as jupyter_client packs
   messages.

@@ -48,15 +48,22 @@ __all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR"
 DEFAULT_MAX_RATE = 8.0  # frames per second
 # The budget is counted against an estimate of the final output for what arrived so far
 # (``LiveState.final_estimate``: ~2 bytes per character of reasoning, ~4 per character of
-# answer, more for tables and math), so 17.5x of it keeps all the traffic within ~20x the
-# final output, and an answer, whose final form costs more, gets more frames' worth.
-DEFAULT_BYTE_FACTOR = 17.5  # bytes of live frames per byte the final output will take
+# answer, more for tables and math). Frames are counted as whole messages (their JSON
+# envelope too, :data:`MESSAGE_OVERHEAD`), so 19x of it keeps all the traffic within ~20x
+# the final output up to 64k tokens, and an answer, whose final form costs more, gets
+# more frames' worth.
+DEFAULT_BYTE_FACTOR = 19.0  # bytes of live messages per byte the final output will take
 DEFAULT_BYTE_ALLOWANCE = 8_000  # bytes allowed before the reply has grown
 _EPSILON = 1e-4  # seconds: a timer woken this close to its time is on time
+#: bytes each display message carries besides its data: the JSON around it (the mime
+#: key, ``"metadata": {}``, the ``transient`` display id). Counted in the budget: with
+#: frames of a few hundred bytes it is a sixth of the traffic.
+MESSAGE_OVERHEAD = 110
 
 
 def _bundle_size(bundle: dict[str, Any]) -> int:
-    return sum(len(v.encode("utf-8")) if isinstance(v, str) else 0 for v in bundle.values())
+    data = sum(len(v.encode("utf-8")) if isinstance(v, str) else 0 for v in bundle.values())
+    return data + MESSAGE_OVERHEAD
 
 
 class Timer(Protocol):

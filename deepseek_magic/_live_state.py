@@ -54,14 +54,17 @@ GROWING_SHOWN = 300
 GROWING_PARSE_LIMIT = 4_000
 
 _IGN = IGNORE_MATH_CLASS
+# Every byte of a frame's markup is sent again at each update: the styles are short, each
+# declared once, on as few elements as possible (text sits directly in its box).
 _MUTED = "opacity:.7"
 _SUMMARY = "opacity:.75"
-_STATUS = "opacity:.65;font-size:.85em;margin-top:.4em"
-# The newest text at the bottom of a box of fixed height (older lines overflow at the top).
+_STATUS_UNDER_BOX = "opacity:.65;font-size:.85em"
+_STATUS = _STATUS_UNDER_BOX + ";margin-top:.4em"
+# The newest text at the bottom of a box of fixed height: a column-reverse flex box puts
+# its (anonymous) text item at the bottom, and older lines overflow at the top, hidden.
 _BOX = (
     "border-left:3px solid #8886;padding:0 .75em;margin:.25em 0 .5em;white-space:pre-wrap;"
-    "word-break:break-all;opacity:.7;overflow:hidden;display:flex;flex-flow:column;"
-    "justify-content:end;"
+    "word-break:break-all;opacity:.7;overflow:hidden;display:flex;flex-flow:column-reverse;"
 )
 _BOX_EM = 1.5 * REASONING_LINES  # the root's line-height is 1.5
 # The answer's first frames keep the box's room (its height and margins, less the summary
@@ -77,6 +80,23 @@ _PHASES = {
     "answering": "answering…",
     "tool_calls": "calling tools…",
 }
+
+
+def _text(text: str) -> str:
+    """Escape text for element content (not an attribute): quotes stay as they are."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _visible_from(text: str, lines: int) -> int:
+    """Where the part of ``text`` that a bottom-anchored box of ``lines`` lines can show
+    starts: after its ``lines``-th line break from the end (0: all of it may show). A
+    break at the very end starts no line of its own."""
+    end = len(text) - 1 if text.endswith("\n") else len(text)
+    for _ in range(lines):
+        end = text.rfind("\n", 0, end)
+        if end == -1:
+            return 0
+    return end + 1
 
 
 def _estimate_tokens(chars: int) -> int:
@@ -243,7 +263,7 @@ class AnswerBlocks:
             # text being read does not move when they come back.
             n = self.elided
             parts.append(
-                f"<div class='dsm-elided {_IGN}' style='{_MUTED};height:{self.elided_em:.1f}em;"
+                f"<div class=dsm-elided style='{_MUTED};height:{self.elided_em:.1f}em;"
                 f"border-left:2px dashed #8884;padding-left:.6em'>⋯ {n} earlier part"
                 f"{'s' if n > 1 else ''} of the answer, shown in full when it ends</div>"
             )
@@ -377,27 +397,38 @@ class LiveState:
             note = escape(OFFLINE_NOTE)
             html.append(f"<div class='dsm-offline{ign}' style='{_NOTE}'>{note}</div>")
         # When the answer starts, its first lines take the box's place: the summary line,
-        # "Answer" and a first paragraph are about as tall as the box was.
-        if self.reasoning_chars and not answering:
+        # "Answer" and a first paragraph are about as tall as the box was. Lines of fixed
+        # text (no "$" can reach them) need no class to keep MathJax off.
+        tail_shown = bool(self.reasoning_chars and not answering)
+        if tail_shown:
             tail = self.reasoning.value()
             cut = "…" if self.reasoning_chars > len(tail) else ""
+            # The box shows its last lines: text before the last REASONING_LINES line
+            # breaks is above its top, never seen, so it is not sent.
+            hidden = _visible_from(tail, REASONING_LINES)
+            if hidden:
+                tail, cut = tail[hidden:], ""
             html.append(
-                f"<div class='dsm-reasoning-tail{ign}' style='{_BOX}height:{_BOX_EM:g}em'>"
-                f"<div>{cut}{escape(tail)}</div></div>"
+                f"<div class=dsm-reasoning-tail style='{_BOX}height:{_BOX_EM:g}em'>"
+                f"{cut}{_text(tail)}</div>"
             )
         elif self.reasoning_chars:
             tokens = f"≈{_estimate_tokens(self.reasoning_chars):,} tokens"
             html.append(
-                f"<div class='dsm-reasoning-summary{ign}' style='{_SUMMARY}'>"
-                f"▸ Reasoning · {tokens}</div>"
+                f"<div class=dsm-reasoning-summary style={_SUMMARY}>▸ Reasoning · {tokens}</div>"
             )
         if answering:
             html.append(
-                f"<div class='dsm-answer-tail' style='min-height:{_ANSWER_MIN_EM:g}em'>"
-                f"<div class='{_IGN}' style='{_SUMMARY}'>▾ Answer</div>"
-                f"<div class='dsm-answer-body'>{self.answer.html()}</div></div>"
+                f"<div class=dsm-answer-tail style=min-height:{_ANSWER_MIN_EM:g}em>"
+                f"<div style={_SUMMARY}>▾ Answer</div>"
+                f"<div class=dsm-answer-body>{self.answer.html()}</div></div>"
             )
-        html.append(f"<div class='dsm-status{ign}' style='{_STATUS}'>{escape(status)}</div>")
-        root_class = "deepseek-magic dsm-live" + ("" if answering else f" {_IGN}")
-        root = f"<div class='{root_class}' style='line-height:1.5'>{''.join(html)}</div>"
+        # Its own words are fixed text; a tool's name or an error may be model text.
+        quoting = ign and (self.tool_names or self.error)
+        status_class = f"'dsm-status{ign}'" if quoting else "dsm-status"
+        # Under the reasoning box the status line's top margin collapses into the box's.
+        style = _STATUS_UNDER_BOX if tail_shown else _STATUS
+        html.append(f"<div class={status_class} style='{style}'>{_text(status)}</div>")
+        root_class = "dsm-live" + ("" if answering else f" {_IGN}")
+        root = f"<div class='{root_class}' style=line-height:1.5>{''.join(html)}</div>"
         return {"text/html": scrub(root)}
