@@ -40,7 +40,9 @@ def slope(xs: list[float], ys: list[float]) -> float:
     """Least-squares slope of log(y) on log(x): 1 for linear growth, 2 for quadratic."""
     lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
     mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum(
+        (a - mx) ** 2 for a in lx
+    )
 
 
 def from_streaming(raw: dict[str, Any]) -> list[Figure]:
@@ -50,15 +52,38 @@ def from_streaming(raw: dict[str, Any]) -> list[Figure]:
     n = raw["tokens"]
     final = f"final output {r['final_bytes']:,} B"
     return [
-        Figure("traffic.long.messages", f"display messages, {n:,}-token reply at full speed", r["messages"], "",
-               note=f"over {r['seconds']:.2f} s of streaming"),
-        Figure("traffic.long.peak_per_s", "most display messages in any 1 s", r["peak_per_s"], "/s", "",
-               f"<= {RATE_LIMIT}/s", RATE_LIMIT),
+        Figure(
+            "traffic.long.messages",
+            f"display messages, {n:,}-token reply at full speed",
+            r["messages"],
+            "",
+            note=f"over {r['seconds']:.2f} s of streaming",
+        ),
+        Figure(
+            "traffic.long.peak_per_s",
+            "most display messages in any 1 s",
+            r["peak_per_s"],
+            "/s",
+            "",
+            f"<= {RATE_LIMIT}/s",
+            RATE_LIMIT,
+        ),
         Figure("traffic.long.bytes", "bytes sent to the frontend in total", r["bytes"], "B", final),
-        Figure("traffic.long.bytes_ratio", "total bytes / final output", r["bytes"] / r["final_bytes"], "x", final,
-               "<= 20x", 20.0),
-        Figure("traffic.long.bytes_per_s", "bytes per second of streaming",
-               r["bytes"] / r["seconds"] if r["seconds"] else None, "B/s"),
+        Figure(
+            "traffic.long.bytes_ratio",
+            "total bytes / final output",
+            r["bytes"] / r["final_bytes"],
+            "x",
+            final,
+            "<= 20x",
+            20.0,
+        ),
+        Figure(
+            "traffic.long.bytes_per_s",
+            "bytes per second of streaming",
+            r["bytes"] / r["seconds"] if r["seconds"] else None,
+            "B/s",
+        ),
     ]
 
 
@@ -100,8 +125,9 @@ class _ManualTimer:
         self.due = None
 
 
-def simulate(rate: float, tokens: int, *, answer_share: float = 0.5, stall: tuple[int, float] | None = None
-             ) -> dict[str, Any]:
+def simulate(
+    rate: float, tokens: int, *, answer_share: float = 0.5, stall: tuple[int, float] | None = None
+) -> dict[str, Any]:
     """The live view at ``rate`` tokens a second with a fake clock: frames per second over
     time and total bytes against the final output, without waiting for real time.
     ``stall=(after, seconds)``: the server is silent for that long after ``after`` tokens."""
@@ -117,14 +143,18 @@ def simulate(rate: float, tokens: int, *, answer_share: float = 0.5, stall: tupl
     now = [0.0]
     frames: list[tuple[float, int]] = []
     timers: list[_ManualTimer] = []
-    view = LiveView(lambda b, m, update: frames.append((now[0], _wire_size(b, m))), clock=lambda: now[0],
-                    timer=lambda fire: timers.append(_ManualTimer(fire)) or timers[-1])
+    view = LiveView(
+        lambda b, m, update: frames.append((now[0], _wire_size(b, m))),
+        clock=lambda: now[0],
+        timer=lambda fire: timers.append(_ManualTimer(fire)) or timers[-1],
+    )
     timer = timers[0]
     view.start()
     acc = Accumulator()
 
-    events = ([ReasoningDelta(t) for t in tokenize(reasoning_text(tokens - answer_tokens))]
-              + [ContentDelta(t) for t in tokenize(answer_text(answer_tokens))])
+    events = [ReasoningDelta(t) for t in tokenize(reasoning_text(tokens - answer_tokens))] + [
+        ContentDelta(t) for t in tokenize(answer_text(answer_tokens))
+    ]
     arrivals = []
     for i, event in enumerate(events):
         t = i / rate + (stall[1] if stall is not None and i >= stall[0] else 0.0)
@@ -147,20 +177,34 @@ def simulate(rate: float, tokens: int, *, answer_share: float = 0.5, stall: tupl
         while j < len(times) and times[j] < a:
             j += 1
         waits.append((times[j] if j < len(times) else span) - a)
-    gaps = sorted(b - a for a, b in zip(times[1:], times[2:]))
+    gaps = sorted(b - a for a, b in zip(times[1:], times[2:], strict=False))
     answer_at = (len(events) - len(tokenize(answer_text(answer_tokens)))) / rate
-    return {"rate": rate, "tokens": tokens, "seconds": span, "frames": len(frames),
-            "bytes": sum(b for _, b in frames) + final, "final_bytes": final,
-            "early_per_s": _rate(times, 0.0, min(4.0, span / 4)), "late_per_s": _rate(times, span / 2, span),
-            "answer_per_s": _rate(times, answer_at, span), "reasoning_per_s": _rate(times, 0.0, answer_at),
-            "p95_gap": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None, "max_wait": max(waits),
-            "trailing": view.trailing,
-            "per_second": [sum(int(t) == s for t in times) for s in range(int(span) + 1)]}
+    return {
+        "rate": rate,
+        "tokens": tokens,
+        "seconds": span,
+        "frames": len(frames),
+        "bytes": sum(b for _, b in frames) + final,
+        "final_bytes": final,
+        "early_per_s": _rate(times, 0.0, min(4.0, span / 4)),
+        "late_per_s": _rate(times, span / 2, span),
+        "answer_per_s": _rate(times, answer_at, span),
+        "reasoning_per_s": _rate(times, 0.0, answer_at),
+        "p95_gap": gaps[int(0.95 * (len(gaps) - 1))] if gaps else None,
+        "max_wait": max(waits),
+        "trailing": view.trailing,
+        "per_second": [sum(int(t) == s for t in times) for s in range(int(span) + 1)],
+    }
 
 
-def run(sizes: list[int], realistic_rate: float, realistic_tokens: int,
-        sustained_tokens: int, simulated: tuple[float, int] = (40.0, 4000),
-        short: tuple[float, int] = (10.0, 300)) -> tuple[list[Figure], dict[str, Any]]:
+def run(
+    sizes: list[int],
+    realistic_rate: float,
+    realistic_tokens: int,
+    sustained_tokens: int,
+    simulated: tuple[float, int] = (40.0, 4000),
+    short: tuple[float, int] = (10.0, 300),
+) -> tuple[list[Figure], dict[str, Any]]:
     shell, publisher = magic_shell()
     with served([make_reply(n) for n in sizes]) as url:
         sweep = [_one(shell, publisher, url, n) for n in sizes]
@@ -182,54 +226,180 @@ def run(sizes: list[int], realistic_rate: float, realistic_tokens: int,
     growth = slope([s["tokens"] for s in big], [s["bytes"] for s in big]) if len(big) > 1 else None
     worst = max(sweep, key=lambda s: s["bytes"] / s["final_bytes"])
     figures = [
-        Figure("traffic.sweep.slope", f"growth of total bytes, {sizes[0]:,} to {sizes[-1]:,} tokens "
-               "(log-log slope)", growth, "", "1 = linear, 2 = quadratic", "<= 1.1 (linear)", 1.1),
-        Figure("traffic.sweep.worst_bytes_ratio", "worst total bytes / final output over the sweep",
-               worst["bytes"] / worst["final_bytes"], "x", f"at {worst['tokens']:,} tokens", "<= 20x", 20.0),
-        Figure("traffic.sweep.worst_peak_per_s", "most display messages in any 1 s over the sweep",
-               max(s["peak_per_s"] for s in sweep), "/s", "", f"<= {RATE_LIMIT}/s", RATE_LIMIT),
-        Figure("traffic.sweep.live_budget_use", "live-frame bytes / the live view's byte budget (worst)",
-               max(s["live_bytes"] / s["live_budget"] for s in sweep), "x", f"{DEFAULT_BYTE_FACTOR} B/char + {DEFAULT_BYTE_ALLOWANCE // 1000} KB", "<= 1", 1.0,
-               note="bytes as JSON on the wire, a little more than the view's own count"),
-        Figure("traffic.realistic.peak_per_s", f"most display messages in any 1 s at {realistic_rate:g} tokens/s",
-               real["peak_per_s"], "/s", "", f"<= {RATE_LIMIT}/s", RATE_LIMIT,
-               note=f"{real['messages']} messages over {real['seconds']:.1f} s"),
-        Figure("traffic.realistic.mean_per_s", f"display messages per second at {realistic_rate:g} tokens/s",
-               real["mean_per_s"], "/s", note="messages / seconds between the first and the last"),
-        Figure("traffic.realistic.bytes_ratio", "total bytes / final output at that rate",
-               real["bytes"] / real["final_bytes"], "x", f"final output {real['final_bytes']:,} B", "<= 20x", 20.0),
-        Figure("traffic.sustained.peak_per_s", f"{sustained_tokens:,} tokens at {realistic_rate:g} tokens/s: "
-               "most display messages in any 1 s", long["peak_per_s"], "/s", "", f"<= {RATE_LIMIT}/s", RATE_LIMIT,
-               note=f"{long['messages']} messages over {span:.1f} s"),
-        Figure("traffic.sustained.early_per_s", "live updates per second, first seconds", early, "/s",
-               note=f"0 to {min(4.0, span / 4):.1f} s"),
-        Figure("traffic.sustained.late_per_s", "live updates per second, second half", late, "/s",
-               f"early {early:.1f}/s", note="lower once the byte budget binds (see Observations)"),
-        Figure("traffic.sustained.bytes_ratio", "total bytes / final output, sustained",
-               long["bytes"] / long["final_bytes"], "x", f"final output {long['final_bytes']:,} B", "<= 20x", 20.0),
+        Figure(
+            "traffic.sweep.slope",
+            f"growth of total bytes, {sizes[0]:,} to {sizes[-1]:,} tokens (log-log slope)",
+            growth,
+            "",
+            "1 = linear, 2 = quadratic",
+            "<= 1.1 (linear)",
+            1.1,
+        ),
+        Figure(
+            "traffic.sweep.worst_bytes_ratio",
+            "worst total bytes / final output over the sweep",
+            worst["bytes"] / worst["final_bytes"],
+            "x",
+            f"at {worst['tokens']:,} tokens",
+            "<= 20x",
+            20.0,
+        ),
+        Figure(
+            "traffic.sweep.worst_peak_per_s",
+            "most display messages in any 1 s over the sweep",
+            max(s["peak_per_s"] for s in sweep),
+            "/s",
+            "",
+            f"<= {RATE_LIMIT}/s",
+            RATE_LIMIT,
+        ),
+        Figure(
+            "traffic.sweep.live_budget_use",
+            "live-frame bytes / the live view's byte budget (worst)",
+            max(s["live_bytes"] / s["live_budget"] for s in sweep),
+            "x",
+            f"{DEFAULT_BYTE_FACTOR} B/char + {DEFAULT_BYTE_ALLOWANCE // 1000} KB",
+            "<= 1",
+            1.0,
+            note="bytes as JSON on the wire, a little more than the view's own count",
+        ),
+        Figure(
+            "traffic.realistic.peak_per_s",
+            f"most display messages in any 1 s at {realistic_rate:g} tokens/s",
+            real["peak_per_s"],
+            "/s",
+            "",
+            f"<= {RATE_LIMIT}/s",
+            RATE_LIMIT,
+            note=f"{real['messages']} messages over {real['seconds']:.1f} s",
+        ),
+        Figure(
+            "traffic.realistic.mean_per_s",
+            f"display messages per second at {realistic_rate:g} tokens/s",
+            real["mean_per_s"],
+            "/s",
+            note="messages / seconds between the first and the last",
+        ),
+        Figure(
+            "traffic.realistic.bytes_ratio",
+            "total bytes / final output at that rate",
+            real["bytes"] / real["final_bytes"],
+            "x",
+            f"final output {real['final_bytes']:,} B",
+            "<= 20x",
+            20.0,
+        ),
+        Figure(
+            "traffic.sustained.peak_per_s",
+            f"{sustained_tokens:,} tokens at {realistic_rate:g} tokens/s: "
+            "most display messages in any 1 s",
+            long["peak_per_s"],
+            "/s",
+            "",
+            f"<= {RATE_LIMIT}/s",
+            RATE_LIMIT,
+            note=f"{long['messages']} messages over {span:.1f} s",
+        ),
+        Figure(
+            "traffic.sustained.early_per_s",
+            "live updates per second, first seconds",
+            early,
+            "/s",
+            note=f"0 to {min(4.0, span / 4):.1f} s",
+        ),
+        Figure(
+            "traffic.sustained.late_per_s",
+            "live updates per second, second half",
+            late,
+            "/s",
+            f"early {early:.1f}/s",
+            note="lower once the byte budget binds (see Observations)",
+        ),
+        Figure(
+            "traffic.sustained.bytes_ratio",
+            "total bytes / final output, sustained",
+            long["bytes"] / long["final_bytes"],
+            "x",
+            f"final output {long['final_bytes']:,} B",
+            "<= 20x",
+            20.0,
+        ),
     ]
     figures += [
-        Figure("traffic.simulated.late_per_s", f"simulated {sim['rate']:g} tokens/s for {sim['seconds']:.0f} s: "
-               "live updates per second, second half", sim["late_per_s"], "/s", f"early {sim['early_per_s']:.1f}/s",
-               note="fake clock; the magic's LiveView and renderer"),
-        Figure("traffic.simulated.bytes_ratio", "simulated: total bytes / final output",
-               sim["bytes"] / sim["final_bytes"], "x", f"final output {sim['final_bytes']:,} B", "<= 20x", 20.0),
-        Figure("traffic.simulated_short.bytes_ratio", f"simulated short reply, {slow['tokens']} tokens at "
-               f"{slow['rate']:g} tokens/s: total bytes / final output", slow["bytes"] / slow["final_bytes"], "x",
-               f"final output {slow['final_bytes']:,} B", "<= 20x", 20.0,
-               note=f"{slow['frames']} frames over {slow['seconds']:.0f} s"),
+        Figure(
+            "traffic.simulated.late_per_s",
+            f"simulated {sim['rate']:g} tokens/s for {sim['seconds']:.0f} s: "
+            "live updates per second, second half",
+            sim["late_per_s"],
+            "/s",
+            f"early {sim['early_per_s']:.1f}/s",
+            note="fake clock; the magic's LiveView and renderer",
+        ),
+        Figure(
+            "traffic.simulated.bytes_ratio",
+            "simulated: total bytes / final output",
+            sim["bytes"] / sim["final_bytes"],
+            "x",
+            f"final output {sim['final_bytes']:,} B",
+            "<= 20x",
+            20.0,
+        ),
+        Figure(
+            "traffic.simulated_short.bytes_ratio",
+            f"simulated short reply, {slow['tokens']} tokens at "
+            f"{slow['rate']:g} tokens/s: total bytes / final output",
+            slow["bytes"] / slow["final_bytes"],
+            "x",
+            f"final output {slow['final_bytes']:,} B",
+            "<= 20x",
+            20.0,
+            note=f"{slow['frames']} frames over {slow['seconds']:.0f} s",
+        ),
     ]
     for r, res in shaped.items():
-        figures.append(Figure(f"traffic.rate{r:g}.bytes_ratio", f"simulated {r:g} tokens/s, R1's shape "
-                              f"({res['tokens']:,} tokens, 3/4 reasoning): total bytes / final output",
-                              res["bytes"] / res["final_bytes"], "x", f"final output {res['final_bytes']:,} B",
-                              "<= 20x", 20.0, note=f"{res['frames']} frames over {res['seconds']:.0f} s"))
-        figures.append(Figure(f"traffic.rate{r:g}.fps", f"simulated {r:g} tokens/s: frames per second "
-                              "(reasoning / answer)", res["frames"] / res["seconds"], "/s",
-                              f"{res['reasoning_per_s']:.1f} / {res['answer_per_s']:.1f}",
-                              ">= 8" if r == 40.0 else "", 8.0 if r == 40.0 else None, higher_is_better=True))
-    figures.append(Figure("traffic.stall.max_wait", "simulated 40 tokens/s with a 2 s stall: longest a token "
-                          "waits for a frame", stalled["max_wait"] * 1000, "ms", "", "<= 150 ms", 150.0,
-                          note=f"{stalled['trailing']} frames sent by the timer"))
-    return figures, {"shaped": shaped, "stalled": stalled, "simulated": sim, "simulated_short": slow, "sweep": sweep, "realistic": {**real, "rate": realistic_rate},
-                     "sustained": {**long, "rate": realistic_rate, "early_per_s": early, "late_per_s": late}}
+        figures.append(
+            Figure(
+                f"traffic.rate{r:g}.bytes_ratio",
+                f"simulated {r:g} tokens/s, R1's shape "
+                f"({res['tokens']:,} tokens, 3/4 reasoning): total bytes / final output",
+                res["bytes"] / res["final_bytes"],
+                "x",
+                f"final output {res['final_bytes']:,} B",
+                "<= 20x",
+                20.0,
+                note=f"{res['frames']} frames over {res['seconds']:.0f} s",
+            )
+        )
+        figures.append(
+            Figure(
+                f"traffic.rate{r:g}.fps",
+                f"simulated {r:g} tokens/s: frames per second (reasoning / answer)",
+                res["frames"] / res["seconds"],
+                "/s",
+                f"{res['reasoning_per_s']:.1f} / {res['answer_per_s']:.1f}",
+                ">= 8" if r == 40.0 else "",
+                8.0 if r == 40.0 else None,
+                higher_is_better=True,
+            )
+        )
+    figures.append(
+        Figure(
+            "traffic.stall.max_wait",
+            "simulated 40 tokens/s with a 2 s stall: longest a token waits for a frame",
+            stalled["max_wait"] * 1000,
+            "ms",
+            "",
+            "<= 150 ms",
+            150.0,
+            note=f"{stalled['trailing']} frames sent by the timer",
+        )
+    )
+    return figures, {
+        "shaped": shaped,
+        "stalled": stalled,
+        "simulated": sim,
+        "simulated_short": slow,
+        "sweep": sweep,
+        "realistic": {**real, "rate": realistic_rate},
+        "sustained": {**long, "rate": realistic_rate, "early_per_s": early, "late_per_s": late},
+    }

@@ -42,8 +42,14 @@ from typing import Any, Protocol, TextIO
 from ._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
 from ._live_state import LiveState
 
-__all__ = ["LiveView", "TerminalView", "DEFAULT_MAX_RATE", "DEFAULT_BYTE_FACTOR",
-           "DEFAULT_BYTE_ALLOWANCE", "ThreadTimer"]
+__all__ = [
+    "LiveView",
+    "TerminalView",
+    "DEFAULT_MAX_RATE",
+    "DEFAULT_BYTE_FACTOR",
+    "DEFAULT_BYTE_ALLOWANCE",
+    "ThreadTimer",
+]
 
 DEFAULT_MAX_RATE = 8.0  # frames per second
 # The budget is counted against an estimate of the final output for what arrived so far
@@ -78,8 +84,12 @@ class ThreadTimer:
     """One daemon thread that calls ``fire`` when the armed time comes; :meth:`cancel`
     stops it and joins it (no thread is left behind)."""
 
-    def __init__(self, fire: Callable[[], None], clock: Callable[[], float] = time.monotonic,
-                 context: contextvars.Context | None = None) -> None:
+    def __init__(
+        self,
+        fire: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+        context: contextvars.Context | None = None,
+    ) -> None:
         self._fire = fire
         self._clock = clock
         self._context = context
@@ -96,8 +106,7 @@ class ThreadTimer:
                 self._due = at
                 self._cond.notify()
             if self.thread is None:
-                thread = threading.Thread(target=self._run, name="deepseek-live-timer",
-                                          daemon=True)
+                thread = threading.Thread(target=self._run, name="deepseek-live-timer", daemon=True)
                 try:
                     thread.start()
                 except RuntimeError:  # no threads (a browser kernel): no trailing frames
@@ -288,8 +297,9 @@ class TerminalView:
 
     DIM, RESET = "\x1b[2m", "\x1b[0m"
 
-    def __init__(self, out: TextIO | None = None, *, show_reasoning: bool = True,
-                 color: bool | None = None) -> None:
+    def __init__(
+        self, out: TextIO | None = None, *, show_reasoning: bool = True, color: bool | None = None
+    ) -> None:
         self.out = out or sys.stdout
         self.show_reasoning = show_reasoning
         if color is None:
