@@ -826,22 +826,32 @@ def map_rows(
         try:
             _thread_run(runner, bar)
         except KeyboardInterrupt as exc:
-            bar.update(runner, force=True)
-            bar.close(ok=False)
-            frame = build_frame(plan, runner, interrupted=True)
-            print(summary(plan, runner, time.monotonic() - started, interrupted=True))
-            exc.partial = frame  # type: ignore[attr-defined]
+            _stopped(plan, runner, bar, started, exc)
             raise
         except BaseException:
             bar.close(ok=False)
             raise
-        bar.update(runner, force=True)
-        bar.close(ok=not runner.progress.failed)
-        print(summary(plan, runner, time.monotonic() - started))
-        return build_frame(plan, runner)
+        return _finished(plan, runner, bar, started)
     finally:
         if plan.run_file is not None:
             plan.run_file.close()
+
+
+def _stopped(plan: Plan, runner: Runner, bar: Bar, started: float, exc: BaseException) -> None:
+    """A stopped run: close the bar, say what was kept, hang the rows done on ``exc``."""
+    bar.update(runner, force=True)
+    bar.close(ok=False)
+    frame = build_frame(plan, runner, interrupted=True)
+    print(summary(plan, runner, time.monotonic() - started, interrupted=True))
+    exc.partial = frame  # type: ignore[attr-defined]
+
+
+def _finished(plan: Plan, runner: Runner, bar: Bar, started: float) -> Any:
+    """A finished run: close the bar, print the summary line, return the DataFrame."""
+    bar.update(runner, force=True)
+    bar.close(ok=not runner.progress.failed)
+    print(summary(plan, runner, time.monotonic() - started))
+    return build_frame(plan, runner)
 
 
 async def amap_rows(
@@ -895,15 +905,12 @@ async def amap_rows(
         try:
             await runner.run()
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-            bar.update(runner, force=True)
-            bar.close(ok=False)
-            print(summary(plan, runner, time.monotonic() - started, interrupted=True))
-            exc.partial = build_frame(plan, runner, interrupted=True)  # type: ignore[union-attr]
+            _stopped(plan, runner, bar, started, exc)
             raise
-        bar.update(runner, force=True)
-        bar.close(ok=not runner.progress.failed)
-        print(summary(plan, runner, time.monotonic() - started))
-        return build_frame(plan, runner)
+        except BaseException:
+            bar.close(ok=False)
+            raise
+        return _finished(plan, runner, bar, started)
     finally:
         if plan.run_file is not None:
             plan.run_file.close()
