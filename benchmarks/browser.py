@@ -117,9 +117,15 @@ def _reasoning_times(writes: list[tuple[float, bytes]]) -> list[tuple[float, str
 
 def _off_screen(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) -> float | None:
     """Longest time from a reasoning chunk's write to the first DOM update showing it."""
+    lags = _lags(sent, updates)
+    return max(lag for _, lag in lags) if lags else None
+
+
+def _lags(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(time written, seconds until a DOM update showed it) for each reasoning chunk."""
     shown = [(u["t"] / 1000, u["end"].rstrip()) for u in updates if u["end"].strip()]
     if not sent or not shown:
-        return None
+        return []
     full = sent[-1][1]
     ends: list[tuple[float, int]] = []
     sent_times = [t for t, _ in sent]
@@ -132,7 +138,7 @@ def _off_screen(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) ->
         at = full.rfind(key, 0, written + 1)
         if at != -1:
             ends.append((t, at + len(key)))
-    worst, j, best = 0.0, 0, 0
+    lags, j, best = [], 0, 0
     for t, so_far in sent:
         need = len(so_far.rstrip())
         while j < len(ends) and (ends[j][0] < t or max(best, ends[j][1]) < need):
@@ -140,8 +146,8 @@ def _off_screen(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) ->
             j += 1
         if j == len(ends):
             break
-        worst = max(worst, ends[j][0] - t)
-    return worst
+        lags.append((t, ends[j][0] - t))
+    return lags
 
 
 def _task_seconds(cdp: Any) -> float:
@@ -205,6 +211,15 @@ def _one(
         "busy": busy,
         "idle": idle,
         "off_screen": _off_screen(_reasoning_times(writes), updates),
+        # where the longest waits were (seconds after the first write, seconds waited)
+        "off_screen_worst": [
+            (round(t - writes[0][0], 2), round(lag, 3))
+            for t, lag in sorted(
+                _lags(_reasoning_times(writes), updates), key=lambda x: -x[1]
+            )[:8]
+        ]
+        if writes
+        else [],
         "final_task_ms": final_task,
         "h_reasoning_end": reasoning[-1]["h"] if reasoning else None,
         "h_answer_start": answer[0]["h"] if answer else None,

@@ -133,7 +133,7 @@ def simulate(
     ``stall=(after, seconds)``: the server is silent for that long after ``after`` tokens."""
     from deepseek_magic._accumulate import Accumulator
     from deepseek_magic._events import ContentDelta, ReasoningDelta
-    from deepseek_magic._live import LiveView
+    from deepseek_magic._live import SHEET_DONE, LiveView
     from deepseek_magic._render import render_result
     from deepseek_magic.emulator import tokenize
 
@@ -143,10 +143,12 @@ def simulate(
     now = [0.0]
     frames: list[tuple[float, int]] = []
     timers: list[_ManualTimer] = []
+    sheet: list[int] = []  # the stylesheet's two messages: bytes, not frames
     view = LiveView(
         lambda b, m, update: frames.append((now[0], _wire_size(b, m))),
         clock=lambda: now[0],
         timer=lambda fire: timers.append(_ManualTimer(fire)) or timers[-1],
+        sheet=lambda b, m, update: sheet.append(_wire_size(b, m)),
     )
     timer = timers[0]
     view.start()
@@ -170,6 +172,7 @@ def simulate(
         timer.fire()
     span = now[0]
     final = _wire_size(*render_result(acc.snapshot(elapsed=span)))
+    sheet.append(_wire_size(SHEET_DONE, {}))  # what finish() sends after the final frame
     times = [t for t, _ in frames]
     # How long each token waited for a frame that shows it.
     waits, j = [], 0
@@ -184,7 +187,7 @@ def simulate(
         "tokens": tokens,
         "seconds": span,
         "frames": len(frames),
-        "bytes": sum(b for _, b in frames) + final,
+        "bytes": sum(b for _, b in frames) + sum(sheet) + final,
         "final_bytes": final,
         "early_per_s": _rate(times, 0.0, min(4.0, span / 4)),
         "late_per_s": _rate(times, span / 2, span),

@@ -1,7 +1,9 @@
 """The live view: one display, updated in place while R1 streams, paced.
 
-This is the thin impure shell around the live model (``_live_state.py``, pure). It
-owns one ``display_id`` and sends a frame
+This is the thin impure shell around the live model (``_live_state.py``, pure). It is
+fed values (each event: the text that arrived, a count, the end; and
+:meth:`LiveView.request_started` when a tool round's request begins), never the stream
+object. It owns one display and sends a frame
 
 * when something visible changed and at least ``1 / max_rate`` seconds passed since the
   last frame (at most ``max_rate`` frames a second, whatever the token rate);
@@ -15,10 +17,12 @@ owns one ``display_id`` and sends a frame
   total traffic stays linear in the reply and a slow stream gets fewer frames, while
   held-back text still shows without waiting for another event.
 
-Frames are bounded in size (a few lines of reasoning, the answer's last rendered
-blocks), so at R1's usual 40 tokens a second the budget does not bind and the view
-keeps ``max_rate`` frames a second to the end. One final frame (:meth:`LiveView.finish`)
-replaces the live one with the rendered result; no frame is sent after it.
+Frames are small: text and class names, their stylesheet (:data:`SHEET`) shown once in
+an output of its own above them (a ``sheet`` display) and emptied at the end. At R1's
+usual 40 tokens a second the budget then does not bind, and the view keeps
+``max_rate`` frames a second to the end. One final frame (:meth:`LiveView.finish`)
+replaces the live one with the rendered result, which has its own inline styles (it
+looks the same in a notebook reopened untrusted); no frame is sent after it.
 
 Threads: the reading loop calls :meth:`LiveView.event` (and sends a due frame itself);
 the timer renders from the live model, never from the accumulator the reading loop is
@@ -40,7 +44,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from ._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
-from ._live_state import LiveState
+from ._live_state import STYLESHEET, LiveState
 
 __all__ = [
     "LiveView",
@@ -49,9 +53,10 @@ __all__ = [
     "DEFAULT_BYTE_FACTOR",
     "DEFAULT_BYTE_ALLOWANCE",
     "ThreadTimer",
+    "SHEET",
 ]
 
-DEFAULT_MAX_RATE = 8.0  # frames per second
+DEFAULT_MAX_RATE = 9.0  # frames per second
 # The budget is counted against an estimate of the final output for what arrived so far
 # (``LiveState.final_estimate``: ~2 bytes per character of reasoning, ~4 per character of
 # answer, more for tables and math). Frames are counted as whole messages (their JSON
@@ -70,6 +75,16 @@ MESSAGE_OVERHEAD = 110
 def _bundle_size(bundle: dict[str, Any]) -> int:
     data = sum(len(v.encode("utf-8")) if isinstance(v, str) else 0 for v in bundle.values())
     return data + MESSAGE_OVERHEAD
+
+
+#: The live frames' stylesheet, shown once per live view in an output of its own (the
+#: ``sheet`` display) and emptied when the final frame is shown: frames then carry text
+#: and class names only. A ``<style>`` applies to the whole page in the frontends that
+#: show trusted HTML in the page (JupyterLab, Notebook, VS Code), scoped here by the
+#: ``dsm-live`` root; it is emptied at the end, so a saved notebook keeps no stylesheet.
+SHEET = {"text/html": f"<style>{STYLESHEET}</style>"}
+#: what the sheet's output becomes at the end: nothing to see
+SHEET_DONE = {"text/plain": ""}
 
 
 class Timer(Protocol):
@@ -159,9 +174,13 @@ class LiveView:
         clock: Callable[[], float] = time.monotonic,
         offline: bool = False,
         timer: Callable[[Callable[[], None]], Timer] | None = None,
+        sheet: Callable[..., Any] | None = None,
     ) -> None:
         #: ``display(bundle, metadata, update: bool)``: shows the first frame, updates after
         self._display = display
+        #: the same for the stylesheet's output (above the frames); None: frames only (a
+        #: frontend that keeps styles elsewhere, or a test)
+        self._sheet = sheet
         self.max_rate = max_rate
         self.byte_factor = byte_factor
         self.byte_allowance = byte_allowance
@@ -177,7 +196,7 @@ class LiveView:
         self._events = 0  # events that changed the view
         self._size_at_last = 0.0  # the final output's estimate when the last frame was sent
         self._dirty = False
-        self._stream: Any = None
+        self._rounds = 0
         #: True once the final frame is sent (or the view closed): nothing is sent after
         self.closed = False
         #: frames sent (the first display and the final one included) and their bytes
@@ -193,21 +212,28 @@ class LiveView:
 
     # ------------------------------------------------------------------ input
     def start(self) -> None:
-        """The first frame ("waiting…")."""
+        """The stylesheet, then the first frame ("waiting…")."""
         with self._lock:
+            if self._sheet is not None:
+                self._sheet(SHEET, {}, False)
+                self.bytes_sent += _bundle_size(SHEET)
             self._send(self.state.frame(0.0), {})
 
-    def event(self, event: ChatEvent, stream: Any = None) -> bool:
-        """Called for each event of the stream (``stream``: whose round it is). Sends a
-        frame when one is due, else makes sure the timer sends it. Returns whether a
-        frame went out now."""
+    def request_started(self) -> None:
+        """A request's stream begins: the first is round 1, each later one (a tool
+        round's follow-up) starts a new round with its own reasoning and answer."""
+        with self._lock:
+            self._rounds += 1
+            if self._rounds > 1 and not self.closed:
+                self.state.new_round()
+
+    def event(self, event: ChatEvent) -> bool:
+        """Called for each event of the stream (a value: the text that arrived, a count,
+        the end). Sends a frame when one is due, else makes sure the timer sends it.
+        Returns whether a frame went out now."""
         with self._lock:
             if self.closed:
                 return False
-            if stream is not None and stream is not self._stream:
-                if self._stream is not None:
-                    self.state.new_round()
-                self._stream = stream
             if not self.state.add(event):
                 return False
             now = self._last_event = self.clock()
@@ -260,10 +286,15 @@ class LiveView:
 
     # ------------------------------------------------------------------ output
     def finish(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
-        """The final frame: always sent, replacing the live one; nothing is sent after it."""
+        """The final frame: always sent, replacing the live one, then the stylesheet's
+        output emptied; nothing is sent after it. (The final frame has its own inline
+        styles: it looks the same in a notebook reopened untrusted, without ``<style>``.)"""
         self.close()
         with self._lock:
             self._send(bundle, metadata)
+            if self._sheet is not None:
+                self._sheet(SHEET_DONE, {}, True)
+                self.bytes_sent += _bundle_size(SHEET_DONE)
 
     def close(self) -> None:
         """Stop the timer (joining its thread); no live frame is sent after this."""

@@ -4,22 +4,24 @@ The live view keeps its own small model of the stream instead of reading the
 accumulator: its trailing-frame timer renders from another thread, and this model is
 only touched under the view's lock. It is bounded whatever the reply's length:
 
-* the reasoning: its last :data:`REASONING_TAIL` characters, shown in a box of a fixed
-  height (:data:`REASONING_LINES` lines, the newest text at the bottom), so frames do
-  not grow and the box does not jump line by line; when the answer starts, the box gives
-  way to the final view's one-line summary, and "Answer" and the answer's first line
-  take the room it had, so the output keeps its height;
+* the reasoning: a header line and its last :data:`REASONING_TAIL` characters, in a box
+  of a fixed height (:data:`REASONING_LINES` lines, the newest text at the bottom), so
+  frames do not grow and the box does not jump line by line; when the answer starts,
+  the header line becomes the final view's collapsed summary, and "Answer" and the
+  answer take the box's room, so the output keeps its height;
 * the answer: rendered with the final view's safe renderer (:mod:`._markdown`, raw
-  HTML off), block by block. A block is rendered once, when the next one starts (so
-  its math is typeset once it is whole); the block still growing is rendered on its own
-  and marked for MathJax to skip, so an unclosed fence or ``$`` only ever affects that
-  block, never the answer above it. The window keeps the last :data:`ANSWER_WINDOW`
-  bytes of rendered blocks; earlier ones are summed up in one line and come back with
-  the final view.
+  HTML off), block by block. A block is rendered once, when the next one starts; the
+  block still growing is rendered on its own, so an unclosed fence or ``$`` only ever
+  affects that block, never the answer above it. The window keeps the last
+  :data:`ANSWER_WINDOW` bytes of rendered blocks; earlier ones (and one too big for the
+  window) are summed up in one line that keeps their estimated room and come back with
+  the final view. Math is typeset once its block is complete (MathJax skips the growing
+  block).
 
-The layout follows the final view's (reasoning summary, "Answer", the answer, a
-footer-like status line at the bottom), so the final render replaces the live frame
-with output of nearly the same height.
+Frames carry text and class names only; their styles are :data:`STYLESHEET`, shown
+once per live view (see :mod:`._live`). The layout follows the final view's (reasoning
+summary, "Answer", the answer, a status line at the bottom), so the final render
+replaces the live frame with output of nearly the same height.
 """
 
 from __future__ import annotations
@@ -42,37 +44,46 @@ from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
 
 __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
 
-#: characters of reasoning kept and shown (one or two lines of a notebook's width)
+#: characters of reasoning kept and shown (one or two lines of a notebook's width; each
+#: is sent again in every frame, so this is what the byte budget pays for)
 REASONING_TAIL = 200
 #: the reasoning box's height, in lines
-REASONING_LINES = 3
+REASONING_LINES = 4
 #: bytes of rendered answer blocks a live frame carries (the rest waits for the final view)
-ANSWER_WINDOW = 350
+ANSWER_WINDOW = 300
 #: a growing block longer than this is shown by its last lines (about this many characters)
-GROWING_SHOWN = 300
+GROWING_SHOWN = 240
 #: a growing block longer than this is parsed again only when it grew by a quarter
 GROWING_PARSE_LIMIT = 4_000
 
 _IGN = IGNORE_MATH_CLASS
-# Every byte of a frame's markup is sent again at each update: the styles are short, each
-# declared once, on as few elements as possible (text sits directly in its box).
-_MUTED = "opacity:.7"
-_SUMMARY = "opacity:.75"
-_STATUS_UNDER_BOX = "opacity:.65;font-size:.85em"
-_STATUS = _STATUS_UNDER_BOX + ";margin-top:.4em"
-# The newest text at the bottom of a box of fixed height: a column-reverse flex box puts
-# its (anonymous) text item at the bottom, and older lines overflow at the top, hidden.
-_BOX = (
-    "border-left:3px solid #8886;padding:0 .75em;margin:.25em 0 .5em;white-space:pre-wrap;"
-    "word-break:break-all;opacity:.7;overflow:hidden;display:flex;flex-flow:column-reverse;"
-)
-_BOX_EM = 1.5 * REASONING_LINES  # the root's line-height is 1.5
-# The answer's first frames keep the box's room (its height and margins, less the summary
-# line): the output does not shrink when the answer starts, then grows with it.
-_ANSWER_MIN_EM = _BOX_EM + 0.75 - 1.5
-_NOTE = (
-    "border:1px solid rgba(230,160,0,0.75);background:rgba(230,160,0,0.12);"
-    "border-radius:3px;padding:0.2em 0.6em;margin:0 0 0.4em 0;font-weight:600;"
+#: the root's line-height: the boxes' heights (in em) count lines of it
+LINE_HEIGHT = 1.5
+_BOX_EM = LINE_HEIGHT * REASONING_LINES
+# While thinking, a header line ("▾ Reasoning") and the box; when the answer starts, the
+# header line stays ("▸ Reasoning · N tokens", as the final view's collapsed summary),
+# and "Answer" and the answer's body take the box's room: the output keeps its height.
+_ANSWER_MIN_EM = _BOX_EM - LINE_HEIGHT
+#: The live frames' styles, shown once per live view in an output of their own (see
+#: :class:`._live.LiveView`): every byte of a frame is sent again at each update, 9 times
+#: a second, and at R1's 40 tokens a second a frame may cost only about 19 times the ~14
+#: characters that arrived since the last one, so frames carry text and class names only.
+#: Scoped by the ``dsm-live`` root; a frame shown without them (a frontend that drops
+#: ``<style>``) is still readable text.
+STYLESHEET = (
+    f".dsm-live{{line-height:{LINE_HEIGHT:g}}}"
+    # The newest text at the bottom of a box of fixed height: a column-reverse flex box
+    # puts its (anonymous) text item at the bottom, and older lines overflow at the top.
+    ".dsm-live .dsm-reasoning-tail{border-left:3px solid #8886;padding-left:.75em;"
+    f"height:{_BOX_EM:g}em;white-space:pre-wrap;overflow-wrap:anywhere;opacity:.7;"
+    "overflow:hidden;display:flex;flex-flow:column-reverse}"
+    ".dsm-live .dsm-head{opacity:.75}"
+    f".dsm-live .dsm-answer-body{{min-height:{_ANSWER_MIN_EM:g}em;display:flow-root}}"
+    ".dsm-live .dsm-elided{opacity:.5}"
+    ".dsm-live .dsm-status{opacity:.65}"
+    ".dsm-live .dsm-offline{border:1px solid rgba(230,160,0,.75);"
+    "background:rgba(230,160,0,.12);border-radius:3px;padding:.2em .6em;margin:0 0 .4em;"
+    "font-weight:600}"
 )
 _PHASES = {
     "waiting": "waiting…",
@@ -144,6 +155,21 @@ def _last_lines(text: str, limit: int) -> str:
     return "…" + tail if not fence and tail[:1].isalnum() else tail
 
 
+# markdown-it ends block tags with a line break; between blocks it shows nothing, and in a
+# frame's JSON it costs two bytes. Text never holds a raw "<" or ">" (escaped), so a break
+# after one of these tags is always between tags.
+_BLOCK_BREAK = re.compile(
+    r"(<(?:/?(?:p|li|ul|ol|tr|thead|tbody|table|blockquote|h[1-6])|/t[hd]|/pre|hr ?/?)>)\n"
+)
+_ALIGN = re.compile(r' style="(text-align:(?:left|right|center))"')
+
+
+def _compact(html: str) -> str:
+    """A rendered block as it goes into a live frame: no line breaks between block tags,
+    table alignment unquoted (in JSON each double quote costs a backslash)."""
+    return _ALIGN.sub(r" style=\1", _BLOCK_BREAK.sub(r"\1", html))
+
+
 def _block_starts(source: str) -> list[int]:
     """Line numbers where the top-level blocks of ``source`` start (markdown-it's map)."""
     from ._markdown import _parse
@@ -171,14 +197,24 @@ def estimate_em(source: str) -> float:
     lines = source.strip("\n").split("\n")
     first = lines[0].lstrip()
     if first.startswith("#"):
-        return 2.8
+        return 3.2
     if _FENCE.match(first):
         return 1.4 * max(len(lines) - 2, 1) + 2.2
     if first.startswith("|"):
         return 2.1 * max(len(lines) - 1, 1) + 1.0
     if first.startswith(("$$", "\\[")):
         return 1.5 * len(lines) + 1.5
-    return 1.5 * sum(-(-len(line) // LINE_CHARS) or 1 for line in lines) + 1.0
+    text = 1.5 * sum(-(-len(line) // LINE_CHARS) or 1 for line in lines) + 1.0
+    return text + DISPLAY_MATH_EM * _display_math(source)
+
+
+#: how much taller display math in a paragraph is once typeset than its one line of source
+DISPLAY_MATH_EM = 2.3
+
+
+def _display_math(source: str) -> int:
+    """Display formulas (``$$…$$``, ``\\[…\\]``) inside a block of text."""
+    return source.count("$$") // 2 + source.count("\\[")
 
 
 class AnswerBlocks:
@@ -224,7 +260,12 @@ class AnswerBlocks:
         rest = source[cut:]
         for a, b in zip(starts, starts[1:], strict=False):
             block = "\n".join(lines[a:b])
-            self._push(markdown_to_html(block), estimate_em(block))
+            html, em = _compact(markdown_to_html(block)), estimate_em(block)
+            if _display_math(block) and not block.lstrip().startswith(("$$", "\\[")):
+                # Shown as source in a line, typeset taller by the final view: the block
+                # keeps that room (less its bottom margin) so the final view does not jump.
+                html = f"<div style=min-height:{em - 1.0:.1f}em>{html}</div>"
+            self._push(html, em)
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         self._parsed_at = 0
@@ -236,7 +277,9 @@ class AnswerBlocks:
         self.html_bytes += block.size
         self.blocks.append(block)
         self.window_bytes += block.size
-        while self.window_bytes > self.window and len(self.blocks) > 1:
+        # A block bigger than the window (a table, a long code block) is not kept either:
+        # it would be sent again in every frame until the next block completes.
+        while self.blocks and self.window_bytes > self.window:
             gone = self.blocks.popleft()
             self.window_bytes -= gone.size
             self.elided += 1
@@ -248,7 +291,7 @@ class AnswerBlocks:
             return ""
         if len(text) > GROWING_SHOWN:
             text = _last_lines(text, GROWING_SHOWN)
-        return f"<div class='dsm-growing {_IGN}'>{markdown_to_html(text)}</div>"
+        return f"<div class='dsm-growing {_IGN}'>{_compact(markdown_to_html(text))}</div>"
 
     @property
     def growing_size(self) -> int:
@@ -263,9 +306,8 @@ class AnswerBlocks:
             # text being read does not move when they come back.
             n = self.elided
             parts.append(
-                f"<div class=dsm-elided style='{_MUTED};height:{self.elided_em:.1f}em;"
-                f"border-left:2px dashed #8884;padding-left:.6em'>⋯ {n} earlier part"
-                f"{'s' if n > 1 else ''} of the answer, shown in full when it ends</div>"
+                f"<div class=dsm-elided style=height:{self.elided_em:.1f}em>"
+                f"⋯ {n} part{'s' if n > 1 else ''} above, shown in full at the end</div>"
             )
         parts.extend(b.html for b in self.blocks)
         parts.append(self.growing_html())
@@ -382,25 +424,31 @@ class LiveState:
         terminal has its own view, :class:`._live.TerminalView`); the final frame carries
         ``text/plain``.
 
-        Attributes are single-quoted: a frame travels as JSON, where each double quote
-        would cost a backslash. Everything but the answer's completed blocks carries the
-        classes MathJax skips (the whole frame while there is no answer).
+        Attributes are single-quoted or bare: a frame travels as JSON, where each double
+        quote would cost a backslash. Everything but the answer's completed blocks carries
+        the classes MathJax skips (the whole frame while there is no answer); the window
+        is small, so few formulas are typeset again at each frame.
         """
         from ._render import OFFLINE_NOTE
         from ._render import _scrub as scrub
 
         status = self.status(elapsed, interrupted=interrupted)
-        answering = bool(self.answer_chars)
-        ign = f" {_IGN}" if answering else ""
         html: list[str] = []
         if self.offline:
-            note = escape(OFFLINE_NOTE)
-            html.append(f"<div class='dsm-offline{ign}' style='{_NOTE}'>{note}</div>")
-        # When the answer starts, its first lines take the box's place: the summary line,
-        # "Answer" and a first paragraph are about as tall as the box was. Lines of fixed
-        # text (no "$" can reach them) need no class to keep MathJax off.
-        tail_shown = bool(self.reasoning_chars and not answering)
-        if tail_shown:
+            html.append(f"<div class=dsm-offline>{escape(OFFLINE_NOTE)}</div>")
+        if self.answer_chars:
+            # Where the final view has its two summary lines (the reasoning, collapsed,
+            # and "Answer"), then the answer's last blocks.
+            header = "▾ Answer"
+            if self.reasoning_chars:
+                tokens = f"≈{_estimate_tokens(self.reasoning_chars):,} tokens"
+                header = f"▸ Reasoning · {tokens}<br>{header}"
+            html.append(
+                f"<div class=dsm-answer-tail><div class=dsm-head>{header}</div>"
+                f"<div class=dsm-answer-body>"
+                f"{self.answer.html()}</div></div>"
+            )
+        elif self.reasoning_chars:
             tail = self.reasoning.value()
             cut = "…" if self.reasoning_chars > len(tail) else ""
             # The box shows its last lines: text before the last REASONING_LINES line
@@ -409,26 +457,16 @@ class LiveState:
             if hidden:
                 tail, cut = tail[hidden:], ""
             html.append(
-                f"<div class=dsm-reasoning-tail style='{_BOX}height:{_BOX_EM:g}em'>"
+                "<div class=dsm-head>▾ Reasoning</div><div class=dsm-reasoning-tail>"
                 f"{cut}{_text(tail)}</div>"
             )
-        elif self.reasoning_chars:
-            tokens = f"≈{_estimate_tokens(self.reasoning_chars):,} tokens"
-            html.append(
-                f"<div class=dsm-reasoning-summary style={_SUMMARY}>▸ Reasoning · {tokens}</div>"
-            )
-        if answering:
-            html.append(
-                f"<div class=dsm-answer-tail style=min-height:{_ANSWER_MIN_EM:g}em>"
-                f"<div style={_SUMMARY}>▾ Answer</div>"
-                f"<div class=dsm-answer-body>{self.answer.html()}</div></div>"
-            )
+        answering = bool(self.answer_chars)
         # Its own words are fixed text; a tool's name or an error may be model text.
-        quoting = ign and (self.tool_names or self.error)
-        status_class = f"'dsm-status{ign}'" if quoting else "dsm-status"
-        # Under the reasoning box the status line's top margin collapses into the box's.
-        style = _STATUS_UNDER_BOX if tail_shown else _STATUS
-        html.append(f"<div class={status_class} style='{style}'>{_text(status)}</div>")
-        root_class = "dsm-live" + ("" if answering else f" {_IGN}")
-        root = f"<div class='{root_class}' style=line-height:1.5>{''.join(html)}</div>"
+        quoting = answering and (self.tool_names or self.error)
+        status_class = f"'dsm-status {_IGN}'" if quoting else "dsm-status"
+        html.append(f"<small class={status_class}>{_text(status)}</small>")
+        # While answering, MathJax typesets the completed blocks in the window (each once
+        # whole: the growing block is skipped); before, nothing in the frame is math.
+        root_class = "dsm-live" if answering else f"'dsm-live {_IGN}'"
+        root = f"<div class={root_class}>{''.join(html)}</div>"
         return {"text/html": scrub(root)}

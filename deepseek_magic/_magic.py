@@ -308,11 +308,13 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
         else:
             rate = pick("live_rate", None, self.session.config)[0]
-            view = live = LiveView(displayer(), max_rate=rate, offline=prep.settings.offline)
+            view = live = LiveView(
+                displayer(), sheet=displayer(), max_rate=rate, offline=prep.settings.offline
+            )
             live.start()
 
             def on_event(event: Any, stream: Any) -> None:
-                view.event(event, stream)
+                view.event(event)
 
         def finish(result: Result) -> None:
             self._bind(args.out, result)
@@ -342,7 +344,12 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         try:
             try:
-                result = run_prepared(prep, session=self.session, on_event=on_event)
+                result = run_prepared(
+                    prep,
+                    session=self.session,
+                    on_event=on_event,
+                    on_stream=None if live is None else lambda stream: live.request_started(),
+                )
             except DeepSeekError as exc:
                 keep(exc.partial)
                 raise

@@ -28,7 +28,7 @@ from typing import Any
 from . import _style as style
 from ._api import Prepared, prepare, run_prepared
 from ._call import Call, split_keywords
-from ._display import bind
+from ._display import Show, bind
 from ._errors import ConfigError, DeepSeekError, OptionError
 from ._features import start
 from ._live import DEFAULT_MAX_RATE, LiveView
@@ -102,14 +102,26 @@ class _Run:
     streams: list[Any] = field(default_factory=list)
 
 
-def _display_into(output: Any) -> Callable[[dict[str, Any], dict[str, Any], bool], None]:
-    """A LiveView display function that writes frames into an Output widget (replacing
-    the previous frame: one output, updated in place)."""
+def _display_into(output: Any) -> tuple[Show, Show]:
+    """LiveView display functions that write into an Output widget: the frames (each
+    replacing the previous one: one output, updated in place) and, above them while the
+    view is live, its stylesheet (gone once it is emptied at the end)."""
+    slots: dict[str, dict[str, Any] | None] = {"sheet": None, "frame": None}
+
+    def put(slot: str, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
+        shown = any(bundle.values())  # an empty bundle removes the output
+        slots[slot] = (
+            {"output_type": "display_data", "data": bundle, "metadata": metadata} if shown else None
+        )
+        output.outputs = tuple(o for o in (slots["sheet"], slots["frame"]) if o is not None)
 
     def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
-        output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": metadata},)
+        put("frame", bundle, metadata)
 
-    return show
+    def sheet(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
+        put("sheet", bundle, metadata)
+
+    return show, sheet
 
 
 class Panel(W.VBox):  # type: ignore[misc, name-defined]
@@ -533,19 +545,21 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
     def _live(
         self, run: _Run
     ) -> tuple[LiveView, Callable[[Any], None], Callable[[Any, Any], None]]:
+        show, sheet = _display_into(run.view)
         live = LiveView(
-            _display_into(run.view), max_rate=self.live_rate, offline=run.prep.settings.offline
+            show, sheet=sheet, max_rate=self.live_rate, offline=run.prep.settings.offline
         )
         live.start()
 
         def on_stream(stream: Any) -> None:
+            live.request_started()
             with self._lock:
                 run.streams.append(stream)
             if self._stop_event.is_set() and hasattr(stream, "close"):  # Stop came first
                 stream.close()
 
         def on_event(event: Any, stream: Any) -> None:
-            live.event(event, stream)
+            live.event(event)
 
         return live, on_stream, on_event
 

@@ -5,6 +5,7 @@ every live frame. Counts and contents only, never wall-clock durations."""
 from __future__ import annotations
 
 import _thread
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 
 from deepseek_magic._events import ContentDelta, ReasoningDelta
-from deepseek_magic._live import LiveView
-from deepseek_magic._live_state import REASONING_LINES, LiveState
+from deepseek_magic._live import SHEET, LiveView, _bundle_size
+from deepseek_magic._live_state import LINE_HEIGHT, REASONING_LINES, STYLESHEET, LiveState
 from deepseek_magic._markdown import IGNORE_MATH_CLASS
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
@@ -224,9 +225,8 @@ def test_the_live_answer_is_rendered_block_by_block() -> None:
     # Completed blocks are rendered HTML (the window holds the last ones).
     assert "<table>" in html and '<pre><code class="language-python">' in html
     assert "| a | b |" not in html and "```" not in html
-    # The growing block is rendered too, and MathJax skips it.
-    growing = html.split("dsm-growing", 1)[1]
-    assert IGNORE_MATH_CLASS in growing.split(">", 1)[0] and "Done." in growing
+    # The growing block is rendered too.
+    assert "Done." in html.split("dsm-growing", 1)[1]
     assert_inert(html)
 
 
@@ -234,12 +234,13 @@ def test_completed_math_is_typeset_and_the_growing_block_never_is() -> None:
     state = LiveState()
     state.add(ContentDelta("First $x^2$ here.\n\nNow $y"))
     html = state.frame(1.0)["text/html"]
+    assert html.startswith("<div class=dsm-live>")  # MathJax may look inside
     done, growing = html.split("dsm-growing", 1)
     assert '<span class="dsm-math">$x^2$</span>' in done  # for MathJax: its block is whole
     assert "dsm-math" not in growing  # a lone "$" stays text
     state.add(ContentDelta("^2$ later"))
     growing = state.frame(1.0)["text/html"].split("dsm-growing", 1)[1]
-    assert IGNORE_MATH_CLASS in growing.split(">", 1)[0]  # typeset only once it completes
+    assert growing.startswith(f" {IGNORE_MATH_CLASS}'>")  # typeset only once it completes
 
 
 def test_an_unclosed_fence_only_turns_its_own_block_into_code() -> None:
@@ -252,14 +253,39 @@ def test_an_unclosed_fence_only_turns_its_own_block_into_code() -> None:
 
 
 def test_the_reasoning_box_keeps_its_height_then_gives_way_to_the_answer() -> None:
+    # The box's height is fixed by the stylesheet, and "Answer" with the answer's body
+    # takes the box's room when the answer starts (the header line stays).
+    box = re.search(r"\.dsm-reasoning-tail\{[^}]*\bheight:([\d.]+)em", STYLESHEET)
+    body = re.search(r"\.dsm-answer-body\{min-height:([\d.]+)em", STYLESHEET)
+    assert box and float(box.group(1)) == LINE_HEIGHT * REASONING_LINES
+    assert body and float(body.group(1)) + LINE_HEIGHT == float(box.group(1))
     state = LiveState()
-    box = f";height:{1.5 * REASONING_LINES:g}em"
-    for i in range(5):  # one height, however much reasoning arrives
+    for i in range(5):  # the same markup, however much reasoning arrives: no inline style
         state.add(ReasoningDelta("step " * (10 + 50 * i)))
-        assert box in state.frame(1.0)["text/html"]
+        html = state.frame(1.0)["text/html"]
+        assert "<div class=dsm-head>▾ Reasoning</div><div class=dsm-reasoning-tail>" in html
+        assert "style" not in html
     state.add(ContentDelta("Answer starts"))
     html = state.frame(1.0)["text/html"]
-    assert box not in html and "▸ Reasoning" in html and "▾ Answer" in html
+    assert "dsm-reasoning-tail" not in html
+    assert "▸ Reasoning · ≈" in html and "<br>▾ Answer</div><div class=dsm-answer-body>" in html
+
+
+def test_the_stylesheet_is_shown_once_above_the_frames_and_emptied_at_the_end() -> None:
+    sheet: list[tuple[dict[str, Any], bool]] = []
+    view, frames, now, timer = fake_view(sheet=lambda b, m, update: sheet.append((b, update)))
+    view.start()
+    assert sheet == [(SHEET, False)] and len(frames) == 1
+    for i in range(20):
+        now[0] = i * 0.2
+        view.event(ReasoningDelta("word "))
+    assert len(sheet) == 1 and len(frames) > 10  # frames carry no stylesheet
+    assert all("<style" not in f["text/html"] for f in frames)
+    view.finish({"text/plain": "final"}, {})
+    assert frames[-1] == {"text/plain": "final"} and sheet[-1] == ({"text/plain": ""}, True)
+    assert len(sheet) == 2
+    # The budget counts the stylesheet's two messages too.
+    assert view.bytes_sent == sum(_bundle_size(b) for b in [SHEET, *frames, {"text/plain": ""}])
 
 
 def test_live_frames_stay_small_whatever_the_reply() -> None:
@@ -278,3 +304,10 @@ def test_hostile_text_is_inert_in_every_live_frame(payload: str) -> None:
         text = f"{payload}\n\n{payload}\n\n- {payload}\n\n| {payload} | x |\n|---|---|\n| 1 | 2 |\n"
         for i, html in enumerate(stream_into(state, text, answer=answer, step=5)):
             assert_bundle_inert({"text/html": html}, f"live frame {i} of {payload!r}")
+
+
+def test_the_live_rate_setting_defaults_to_the_views_rate() -> None:
+    from deepseek_magic._call import SETTINGS
+    from deepseek_magic._live import DEFAULT_MAX_RATE
+
+    assert next(s for s in SETTINGS if s.name == "live_rate").default == DEFAULT_MAX_RATE

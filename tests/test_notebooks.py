@@ -412,3 +412,22 @@ def test_nbval_compares_outputs_and_skips_notebooks_under_tests(tmp_path: Path) 
     # Exactly the cell whose stored answer was changed fails, on that difference.
     assert failed == [i for i, c in enumerate(cells) if "--run-tools" in c.source], log[-3000:]
     assert done.returncode == 1
+
+
+def test_shim_leaves_out_the_live_views_stylesheet() -> None:
+    from deepseek_magic._live import SHEET, SHEET_DONE
+
+    sheet = _msg("display_data", "P", data=SHEET, metadata={}, transient={"display_id": "css"})
+    emptied = _msg(
+        "update_display_data", "P", data=SHEET_DONE, metadata={}, transient={"display_id": "css"}
+    )
+    _, out = _feed(
+        sheet,
+        _display("P", "live", "waiting…"),
+        _display("P", "live", "the answer", kind="update_display_data"),
+        emptied,
+        _msg("status", "P", execution_state="idle"),
+    )
+    assert [m["msg_type"] for m in out] == ["display_data", "status"]
+    assert out[0]["content"]["data"] == {"text/plain": "the answer"}
+    assert SHEET["text/html"].startswith(_shim().SHEET_START)

@@ -691,7 +691,10 @@ WATCH_JS = r"""(cell) => {
             reasoning: live ? text(live, '.dsm-reasoning-tail') : null,
             answer: live ? text(live, '.dsm-answer-body') : null,
             final: cell.querySelector('.jp-OutputArea details.dsm-reasoning') !== null,
-            outputs: cell.querySelectorAll('.jp-OutputArea-child').length,
+            // Outputs a person sees (the live view's stylesheet is an output of no height).
+            outputs: [...cell.querySelectorAll('.jp-OutputArea-child')]
+                .filter((c) => c.getBoundingClientRect().height > 0).length,
+            styles: cell.querySelectorAll('.jp-OutputArea style').length,
         };
         const last = frames[frames.length - 1];
         if (!last || JSON.stringify(last) !== JSON.stringify(state)) frames.push(state);

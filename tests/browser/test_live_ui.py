@@ -45,6 +45,9 @@ HEIGHTS_JS = r"""(cell) => {
                 '.dsm-answer-body table, .dsm-answer-body h2, .dsm-answer-body strong').length : 0,
             typeset: live ? live.querySelectorAll('.dsm-answer-body mjx-container').length : 0,
             elided: live ? live.querySelector('.dsm-elided') !== null : false,
+            boxed: live && live.querySelector('.dsm-reasoning-tail')
+                ? +(getComputedStyle(live.querySelector('.dsm-reasoning-tail')).overflow
+                    === 'hidden') : 0,
             t: performance.now(),
         };
         const last = frames[frames.length - 1];
@@ -81,6 +84,8 @@ def test_heights_at_every_frame_and_the_answer_rendered_live(
     # The answer is rendered while it streams: heading, bold, table; math typeset live.
     assert max(f["rendered"] for f in answer) >= 3, answer
     assert max(f["typeset"] for f in answer) >= 1, answer
+    # The frames are styled by the live view's stylesheet (one <style>, above them).
+    assert max(f["boxed"] for f in reasoning) == 1, reasoning
     # Jumps: at the answer's start, and from the last live frame to the final view.
     end = final[-1]["h"] - answer[-1]["h"]
     print(

@@ -126,11 +126,17 @@ def test_streams_live_then_collapses_the_reasoning(
     assert len(set(counts)) >= 2 and counts[-1] > counts[0], counts
     phases = {f["status"].split(" · ")[0] for f in live}
     assert {"thinking…", "answering…"} <= phases, phases
-    # One display updated in place, never a second output (no Out[n] copy either).
+    # One display updated in place, never a second output (no Out[n] copy either); the
+    # live frames' stylesheet sits in an output of its own, of no height, shown once and
+    # emptied at the end.
     assert max(f["outputs"] for f in frames) == 1
+    assert {f["styles"] for f in live} == {1} and frames[-1]["styles"] == 0
 
     out = cell_outputs(page, 1)
-    expect(out.locator(".jp-OutputArea-child")).to_have_count(1)
+    children = out.locator(".jp-OutputArea-child")
+    expect(children).to_have_count(2)
+    expect(children.first).to_have_text("")
+    assert children.first.bounding_box()["height"] == 0
     expect(out.locator(".dsm-live")).to_have_count(0)
     details = out.locator("details.dsm-reasoning")
     expect(details).to_have_count(1)

@@ -14,9 +14,12 @@ from IPython.utils.capture import capture_output
 class CellRun:
     success: bool
     error: BaseException | None
+    #: what was displayed (display and update messages), the live view's stylesheet aside
     outputs: list[Any] = field(default_factory=list)
     stdout: str = ""
     stderr: str = ""
+    #: the live view's stylesheet output: shown first, emptied at the end
+    sheet: list[Any] = field(default_factory=list)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -42,8 +45,17 @@ class CellRun:
         return "\n".join(parts)
 
 
+def _display_id(output: Any) -> str | None:
+    return (getattr(output, "transient", None) or {}).get("display_id")
+
+
 def run_cell(shell: InteractiveShell, source: str) -> CellRun:
+    from deepseek_magic._live import SHEET
+
     with capture_output() as cap:
         result = shell.run_cell(source, store_history=True)
     error = result.error_in_exec or result.error_before_exec
-    return CellRun(result.success, error, list(cap.outputs), cap.stdout, cap.stderr)
+    sheets = {_display_id(o) for o in cap.outputs if o.data == SHEET} - {None}
+    outputs = [o for o in cap.outputs if _display_id(o) not in sheets]
+    sheet = [o for o in cap.outputs if _display_id(o) in sheets]
+    return CellRun(result.success, error, outputs, cap.stdout, cap.stderr, sheet)
