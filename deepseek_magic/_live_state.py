@@ -28,7 +28,8 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
-from ._events import (
+from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
+from .client._events import (
     ChatEvent,
     ContentDelta,
     ContentWasReasoning,
@@ -38,7 +39,6 @@ from ._events import (
     ToolCallDelta,
     UsageEvent,
 )
-from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
 
 __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
 

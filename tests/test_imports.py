@@ -19,9 +19,22 @@ ALLOWED = {
 }
 
 
-def imports(path: Path) -> set[str]:
-    """The package modules ``path`` imports, at the top or inside a function (not the
-    ones under ``if TYPE_CHECKING:``, which never run)."""
+def name_of(path: Path) -> str:
+    """``client/_http.py`` -> ``"client._http"``; a package's ``__init__.py`` is the package."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(current: str, is_package: bool, level: int, module: str | None) -> str:
+    base = current.split(".") if is_package and current else current.split(".")[:-1]
+    base = base[: len(base) - (level - 1)] if level > 1 else base
+    return ".".join(base + ([module] if module else []))
+
+
+def imports(path: Path, *, third_party: bool = False) -> set[str]:
+    """The package modules ``path`` imports (dotted, relative to the package), at the top or
+    inside a function, not the ones under ``if TYPE_CHECKING:``, which never run. With
+    ``third_party``, the top-level names of the other modules it imports instead."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only = {
         id(n)
@@ -29,18 +42,26 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
         for n in ast.walk(node)
     }
+    current, is_package = name_of(path), path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and id(node) not in typing_only:
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level >= 1 and not third_party:
+            target = _resolve(current, is_package, node.level, node.module)
             found.update(
-                [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+                [target] if node.module else [f"{target}.{a.name}".lstrip(".") for a in node.names]
             )
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and third_party:
+            found.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import) and third_party:
+            found.update(a.name.split(".")[0] for a in node.names)
     return found
 
 
 def graph() -> dict[str, set[str]]:
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    return {p.stem: (imports(p) & modules) - {p.stem} for p in PACKAGE.glob("*.py")}
+    paths = {name_of(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: (imports(path) & set(paths)) - {name} for name, path in paths.items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> set[frozenset[str]]:
@@ -66,7 +87,7 @@ def test_the_walker_finds_a_cycle() -> None:
         frozenset({"b", "c"}),
         frozenset({"a", "c"}),
     }
-    assert imports(PACKAGE / "_magic.py") >= {"_display", "_api", "_call"}
+    assert imports(PACKAGE / "notebook" / "_magic.py") >= {"notebook._display", "_api", "_call"}
 
 
 def _groups(pairs: set[frozenset[str]]) -> list[set[str]]:
@@ -87,5 +108,6 @@ def test_no_import_cycles_between_the_modules() -> None:
 
 def test_the_magic_and_the_panel_share_display_and_do_not_import_each_other() -> None:
     edges = graph()
-    assert "_magic" not in edges["_panel"] and "_display" in edges["_panel"]
-    assert "_display" in edges["_magic"]
+    panel, magic = edges["notebook._panel"], edges["notebook._magic"]
+    assert "notebook._magic" not in panel and "notebook._display" in panel
+    assert "notebook._display" in magic

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic._events import ContentDelta, ReasoningDelta
-from deepseek_magic._live import LiveView
 from deepseek_magic._live_state import REASONING_LINES, LiveState
 from deepseek_magic._markdown import IGNORE_MATH_CLASS
+from deepseek_magic.client._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
+from deepseek_magic.notebook._live import LiveView
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
 from tests.helpers.cells import run_cell
 from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
@@ -141,7 +141,7 @@ def test_at_most_max_rate_frames_a_second_and_total_bytes_linear() -> None:
 
 
 def view_rate() -> float:
-    from deepseek_magic._live import DEFAULT_MAX_RATE
+    from deepseek_magic.notebook._live import DEFAULT_MAX_RATE
 
     return DEFAULT_MAX_RATE
 

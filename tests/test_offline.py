@@ -12,7 +12,8 @@ import pytest
 from IPython.core.error import UsageError
 
 from deepseek_magic import ConfigError, ask
-from deepseek_magic._offline import (
+from deepseek_magic._render import OFFLINE_NOTE, render_result
+from deepseek_magic.features._offline import (
     ENV_OFFLINE,
     _stop_all,
     offline_from_env,
@@ -22,7 +23,6 @@ from deepseek_magic._offline import (
     start_offline,
     stop_offline,
 )
-from deepseek_magic._render import OFFLINE_NOTE, render_result
 from tests.helpers.cells import run_cell
 
 
@@ -142,7 +142,7 @@ def test_prepare_is_pure_and_features_plug_in_where_a_call_starts(
     """prepare() starts no emulator and plugs nothing in; _features.start() (run by ask(),
     the magic, the panel and %load_ext) applies the environment, once."""
     from deepseek_magic._api import prepare
-    from deepseek_magic._features import start
+    from deepseek_magic.features import start
 
     monkeypatch.setenv(ENV_OFFLINE, "1")
     prep = prepare("Hi", session=offline_session, base_url="http://127.0.0.1:9/v1", options={})
@@ -184,7 +184,7 @@ def test_interpreter_exit_stops_the_emulator() -> None:
     code = (
         "import atexit\n"
         "from deepseek_magic._session import Session\n"
-        "from deepseek_magic._offline import start_offline\n"
+        "from deepseek_magic.features._offline import start_offline\n"
         "box = []\n"
         "atexit.register(lambda: print('STOPPED' if 'stopped' in repr(box[0]) else 'RUNNING', "
         "flush=True))\n"

@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ._errors import BudgetError
-from ._request import Request
-from ._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
-from ._session import Feature, Session
+from .._errors import BudgetError
+from .._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
+from .._session import Feature, Session
+from ..client._request import Request
 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
@@ -102,7 +102,7 @@ class Totals:
         return None if self.budget is None else max(0.0, self.budget - self.cost)
 
     def __str__(self) -> str:
-        from ._render import format_cost
+        from .._render import format_cost
 
         parts = [
             f"{self.requests} request{'s' if self.requests != 1 else ''}"
@@ -316,7 +316,7 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
     call_budget = _money(session.config.get("call_budget"))
     if budget is None and call_budget is None:
         return
-    from ._render import format_cost
+    from .._render import format_cost
 
     assumed = _assumed_output(session)
     estimates = [
@@ -352,7 +352,7 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
 def _context_limit(session: Session, request: Request) -> int:
     """``session.config["context_tokens"]``, else the catalogue's context length for the
     model (live, else the snapshot), else the seed's R1 figure."""
-    from ._catalogue import context_for, known_catalogue
+    from ..client._catalogue import context_for, known_catalogue
 
     try:
         if session.config.get("context_tokens"):
@@ -383,7 +383,7 @@ def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -
 # ---------------------------------------------------------------------- the magic
 def arguments() -> tuple[Any, ...]:
     """The arguments of ``%deepseek_spend``, declared once (the magic's help and its parser)."""
-    from ._magic_args import magic_argument
+    from ..notebook._magic_args import magic_argument
 
     return (
         magic_argument(
@@ -434,7 +434,7 @@ def spend_magic(session: Session, line: str) -> None:
     set what is given, then print the session totals on one line."""
     from IPython.core.error import UsageError
 
-    from ._magic_args import arguments_parser, parse_magic_line
+    from ..notebook._magic_args import arguments_parser, parse_magic_line
 
     args = parse_magic_line(arguments_parser("deepseek_spend", DESCRIPTION, arguments()), line)
     install_spend(session)

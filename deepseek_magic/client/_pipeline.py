@@ -12,12 +12,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._call import SETTING_BY_NAME
+from .._errors import APIError, APITimeoutError, StreamError
+from .._result import Result
 from ._accumulate import Accumulator
-from ._call import SETTING_BY_NAME
-from ._errors import APIError, APITimeoutError, StreamError
 from ._events import ChatEvent, ChunkParser, ErrorEvent
 from ._request import Request
-from ._result import Result
 from ._sse import SSEParser
 
 __all__ = ["Pipeline", "DEFAULT_MAX_REPLY_CHARS"]

@@ -21,10 +21,10 @@ from IPython.core import magic_arguments as _arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from . import _cache, _offline, _spend
-from ._errors import ConfigError
+from .._errors import ConfigError
+from .._session import SESSION, Session
+from ..features import _cache, _offline, _spend
 from ._magic_args import magic_argument, parse_magic_line
-from ._session import SESSION, Session
 
 __all__ = ["DeepSeekHelperMagics"]
 
@@ -57,10 +57,10 @@ def with_arguments(arguments: tuple[Any, ...], description: str) -> Callable[[F]
 def _config_rows(session: Session) -> dict[str, Any]:
     """For %deepseek_config: the resolved settings (key masked), the session's default
     options, and what those become on this provider."""
-    from ._errors import OptionError
-    from ._options import validate_options
-    from ._providers import plan_options, provider_for_dialect
-    from ._settings import resolve_settings
+    from .._errors import OptionError
+    from .._options import validate_options
+    from .._providers import plan_options, provider_for_dialect
+    from .._settings import resolve_settings
 
     offline = session.offline
     settings = resolve_settings(
@@ -129,7 +129,7 @@ class DeepSeekHelperMagics(Magics):
     def deepseek_models(self, line: str = "") -> Any:
         """What the configured provider serves (GET /models, read once per session; the
         dated snapshot when it cannot be reached)."""
-        from ._catalogue import models
+        from ..client._catalogue import models
 
         args = self._parse("deepseek_models", line)
         try:
@@ -153,7 +153,7 @@ class DeepSeekHelperMagics(Magics):
         only, never in the notebook, the history or any output."""
         import getpass
 
-        from ._settings import mask_key
+        from .._settings import mask_key
 
         self._parse("deepseek_key", line)
         browser = sys.platform == "emscripten"  # JupyterLite: the kernel is this tab
@@ -204,7 +204,7 @@ class DeepSeekHelperMagics(Magics):
         """Answer from the bundled offline emulator (no key, no network; every output says
         it is the emulator, not DeepSeek R1); `auto` turns it on only when no API key is
         set."""
-        from ._offline import offline_magic
+        from ..features._offline import offline_magic
 
         offline_magic(self.session, line)
 
@@ -213,7 +213,7 @@ class DeepSeekHelperMagics(Magics):
     def deepseek_cache(self, line: str = "") -> None:
         """The record/replay cache: record replies to a file, replay them with no key and
         no network, or replay what it has and call for the rest."""
-        from ._cache import cache_magic
+        from ..features._cache import cache_magic
 
         cache_magic(self.session, line)
 
@@ -222,7 +222,7 @@ class DeepSeekHelperMagics(Magics):
     def deepseek_spend(self, line: str = "") -> Any:
         """Tokens and cost so far in this session, and the spend budgets (US dollars; 'off'
         removes one)."""
-        from ._spend import spend_magic
+        from ..features._spend import spend_magic
 
         return spend_magic(self.session, line)
 

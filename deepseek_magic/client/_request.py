@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import OptionError
-from ._providers import OptionPlan, plan_options
-from ._settings import Settings
+from .._errors import OptionError
+from .._providers import OptionPlan, plan_options
+from .._settings import Settings
 
 __all__ = ["Request", "build_request", "normalize_messages", "RESERVED_FIELDS"]
 

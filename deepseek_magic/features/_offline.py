@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from ._session import Session
+from .._session import Session
 
 if (
     TYPE_CHECKING
 ):  # the emulator (http.server & co.) loads when offline mode is used, not at %load_ext
-    from .emulator import Emulator
-    from .emulator._inkernel import InKernelEmulator
+    from ..emulator import Emulator
+    from ..emulator._inkernel import InKernelEmulator
 
 __all__ = [
     "ENV_OFFLINE",
@@ -61,7 +61,7 @@ _atexit_registered = False
 def arguments() -> tuple[Any, ...]:
     """The arguments of ``%deepseek_offline`` (also read from DEEPSEEK_MAGIC_OFFLINE), declared
     once: the magic's ``magic_arguments`` and :func:`parse_offline_args` both use them."""
-    from ._magic_args import magic_argument
+    from ..notebook._magic_args import magic_argument
 
     return (
         magic_argument(
@@ -103,8 +103,8 @@ def _number(flag: str, text: str) -> float:
 def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
     """``"on --token-rate 40"`` -> ``("on", {"token_delay": 0.025})``: the action and the
     :class:`~deepseek_magic.emulator.Emulator` keywords. Raises ``UsageError`` (one line)."""
-    from ._magic_args import arguments_parser, parse_magic_line
-    from .emulator import DIALECTS
+    from ..emulator import DIALECTS
+    from ..notebook._magic_args import arguments_parser, parse_magic_line
 
     args = parse_magic_line(arguments_parser("deepseek_offline", DESCRIPTION, arguments()), line)
     kwargs: dict[str, Any] = {}
@@ -127,7 +127,7 @@ def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
             raise UsageError(f"--latency {args.latency}: expected seconds between 0 and 3600.")
         kwargs["first_token_latency"] = latency
     if args.script is not None:
-        from .emulator import load_script
+        from ..emulator import load_script
 
         try:
             kwargs["replies"] = load_script(os.path.expanduser(args.script))
@@ -149,12 +149,12 @@ def start_offline(session: Session, **emulator_kwargs: Any) -> Emulator | InKern
     the same replies are served inside the kernel instead (no socket there).
     """
     global _atexit_registered
-    from .emulator import Emulator
+    from ..emulator import Emulator
 
     stop_offline(session)
     if emulator_kwargs.pop("in_kernel", sys.platform == "emscripten"):
         # No sockets in a browser kernel (JupyterLite): the same replies, served in-kernel.
-        from .emulator._inkernel import InKernelEmulator
+        from ..emulator._inkernel import InKernelEmulator
 
         emu: Emulator | InKernelEmulator = InKernelEmulator(**emulator_kwargs).start()
     else:
@@ -258,8 +258,8 @@ def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = p
 def _has_key(session: Session) -> bool:
     """Whether a request could be sent now with the session's settings (a key is found,
     or the base URL is a local server that needs none)."""
-    from ._errors import ConfigError
-    from ._settings import resolve_settings
+    from .._errors import ConfigError
+    from .._settings import resolve_settings
 
     try:
         resolve_settings(config=session.config)

@@ -1,7 +1,7 @@
 """The README's generated sections: the options table, the magics, the call settings
 (flags, keywords, ``%config``, environment, panel) and the provider table.
 
-``python -m deepseek_magic._docs README.md`` rewrites the text between the
+``python -m deepseek_magic.notebook._docs README.md`` rewrites the text between the
 ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers; ``tests/test_docs.py`` fails when
 the README and the code disagree.
 """
@@ -16,10 +16,10 @@ __all__ = ["sections", "render_readme"]
 
 
 def sections() -> dict[str, str]:
-    from ._call import settings_markdown
+    from .._call import settings_markdown
+    from .._options import options_markdown
+    from .._providers import providers_markdown
     from ._magic import magics_markdown
-    from ._options import options_markdown
-    from ._providers import providers_markdown
 
     return {
         "options": options_markdown(),

@@ -49,11 +49,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from ._errors import CacheError, ConfigError
-from ._request import Request
-from ._result import Result
-from ._session import Feature, Session
-from ._settings import is_loopback, mask_key
+from .._errors import CacheError, ConfigError
+from .._result import Result
+from .._session import Feature, Session
+from .._settings import is_loopback, mask_key
+from ..client._request import Request
 
 __all__ = [
     "DEFAULT_PATH",
@@ -502,7 +502,7 @@ _USAGE = (
 
 def arguments() -> tuple[Any, ...]:
     """The arguments of ``%deepseek_cache``, declared once (the magic's help and its parser)."""
-    from ._magic_args import magic_argument
+    from ..notebook._magic_args import magic_argument
 
     actions = ("status",) + MODES
     return (
@@ -530,7 +530,7 @@ def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = pri
     """``%deepseek_cache [status|off|record|replay|replay-or-call] [FILE]``."""
     from IPython.core.error import UsageError
 
-    from ._magic_args import arguments_parser, parse_magic_line
+    from ..notebook._magic_args import arguments_parser, parse_magic_line
 
     session.env_applied.add("cache")  # the user chose: the environment no longer decides
     args = parse_magic_line(arguments_parser("deepseek_cache", DESCRIPTION, arguments()), line)
