@@ -12,12 +12,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "deepseek_magic"
 
 #: lazy imports both ways, known and kept for now: a Result renders itself
-#: (``_repr_mimebundle_``); the option table's README section reads the provider table;
-#: ``render_live`` builds a ``LiveState``, which borrows the renderer's offline note and
-#: scrubber (the live view, issue 13). A new cycle fails this test.
+#: (``_repr_mimebundle_``); ``render_live`` builds a ``LiveState``, which borrows the
+#: renderer's offline note and scrubber (the live view, issue 13). A new cycle fails this
+#: test.
 ALLOWED = {
     frozenset({"_render", "_result"}),
-    frozenset({"_options", "_providers"}),
     frozenset({"_render", "_live_state"}),
 }
 
