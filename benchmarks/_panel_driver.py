@@ -1,4 +1,4 @@
-"""Driving the ipywidgets panel (``deepseek_magic._panel``) the way a person does: the
+"""Driving the ipywidgets panel (``deepseek_magic.notebook._panel``) the way a person does: the
 prompt is set, Send or Compare is clicked, and the call waits for the panel to finish.
 
 Importing this module raises ImportError when the panel (or ipywidgets) is missing,
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from deepseek_magic._panel import Panel  # noqa: F401  (ImportError: no panel here)
-from deepseek_magic._panel_controls import MAX_COMPARE_RUNS
+from deepseek_magic.notebook._panel import Panel  # noqa: F401  (ImportError: no panel here)
+from deepseek_magic.notebook._panel_controls import MAX_COMPARE_RUNS
 
 from ._common import PROMPT
 
@@ -19,8 +19,8 @@ __all__ = ["MAX_COMPARE_RUNS", "comparer", "sender"]
 
 
 def _panel(base_url: str, prompt: str = PROMPT) -> Any:
-    from deepseek_magic._panel import panel
     from deepseek_magic._session import Session
+    from deepseek_magic.notebook._panel import panel
 
     return panel(prompt, session=Session(), shell=None, base_url=base_url)
 

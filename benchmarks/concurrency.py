@@ -4,7 +4,7 @@ The emulator waits ``latency`` seconds before each reply's first token (as R1 do
 while it queues and starts thinking) and then streams a short reply at full speed.
 Compared: one ``ask()``; the same prompts one after the other with ``ask()``; all at
 once with ``asyncio.gather(*(aask(p) for p in prompts))``; and the panel's compare
-when ``deepseek_magic._panel`` exists. Goal: the concurrent wall time within 1.3x of
+when ``deepseek_magic.notebook._panel`` exists. Goal: the concurrent wall time within 1.3x of
 one request's.
 """
 
@@ -107,7 +107,7 @@ def run(
             note=(
                 f"{panel_s:.2f} s; the panel compares at most {panel_runs} settings at once"
                 if panel_s is not None
-                else "deepseek_magic._panel is not available"
+                else "deepseek_magic.notebook._panel is not available"
             ),
         ),
     ]

@@ -162,40 +162,40 @@ CHANGES = """\
 Measured while working on this issue (20,000-token reply, CPU of the client process;
 the machine was shared, so the numbers are indicative):
 
-* `deepseek_magic/_events.py`: `collections.abc.Mapping` instead of `typing.Mapping`
+* `deepseek_magic/client/_events.py`: `collections.abc.Mapping` instead of `typing.Mapping`
   (whose `isinstance` goes through `typing`'s Python-level `__instancecheck__`, several
   times per chunk), `dict` checked first (`_MAPPING = (dict, Mapping)`), and a one-step
   fast path in `_partial_suffix` (it ran up to 7 `endswith` per answer delta looking for a
   split `</think>`), and one in `ThinkSplitter.feed` for a delta with no `<` (the answer
   text as it is, instead of the tag search). Pure pipeline: 0.22 s -> 0.15 s.
-  `deepseek_magic/_accumulate.py`: `Accumulator.add` tests `time_to_first_token is None`
+  `deepseek_magic/client/_accumulate.py`: `Accumulator.add` tests `time_to_first_token is None`
   before the `isinstance`.
-* `deepseek_magic/_client.py`: the per-chunk `isinstance(chunk, Mapping)` became
+* `deepseek_magic/client/_http.py`: the per-chunk `isinstance(chunk, Mapping)` became
   `isinstance(chunk, dict)` (`json.loads` only makes dicts); and one TLS context per
   process (`_tls()`, cached), because every `httpx.Client`/`AsyncClient` otherwise loads
   the CA bundle again (~20 ms of CPU): 16 `aask()` calls paid it one after another on the
   event loop (0.31 s of the 16-prompt gather).
-* `deepseek_magic/_sse.py`: the WHATWG field handling done inline instead of with
+* `deepseek_magic/client/_sse.py`: the WHATWG field handling done inline instead of with
   httpx-sse's `SSEDecoder`, which built a second event object per chunk. SSE stage:
   0.066 s -> 0.046 s.
   With these three, `ask()` went from 1.53x to about 1.25x the baseline's CPU.
-* `deepseek_magic/_accumulate.py`: `_Text` joins the streamed pieces in blocks of 256:
+* `deepseek_magic/client/_accumulate.py`: `_Text` joins the streamed pieces in blocks of 256:
   a list of one-token strings costs ~60 bytes per token. `ask()` peak while streaming a
   64k-token reply: 14.8x -> 2.1x the reply's size.
 * `deepseek_magic/emulator/_server.py`: `request_queue_size = 128`. socketserver's
   default listen backlog of 5 dropped the 6th..16th simultaneous connections, which then
   waited for a 1 s TCP SYN retransmit: 16 concurrent prompts took 2.9x one request
   (1.14x after both fixes).
-* `deepseek_magic/_api.py`: `_client` (and with it httpx, ssl, httpx-sse) imported when
+* `deepseek_magic/_api.py`: `client/_http.py` (and with it httpx, ssl, httpx-sse) imported when
   the first request is sent, not at import (type-only imports under `TYPE_CHECKING`).
-  `deepseek_magic/_offline.py`: the emulator (http.server, email, ...) imported when
+  `deepseek_magic/features/_offline.py`: the emulator (http.server, email, ...) imported when
   offline mode is used, not when `%load_ext` checks `DEEPSEEK_MAGIC_OFFLINE`. CPU time of
   `%load_ext`: about 110 ms -> 60 ms; the first call pays the ~30 ms of httpx instead.
 """
 
 #: What the numbers show beyond PASS/MISS.
 OBSERVATIONS = """\
-* **The live view** (`deepseek_magic/_live.py`, `_live_state.py`, issue 13): at most 8
+* **The live view** (`deepseek_magic/notebook/_live.py`, `_live_state.py`, issue 13): at most 8
   frames a second; a frame that is due is sent by a timer when no further event comes
   (so a stall never hides text that arrived before it); frames are bounded: the last 200
   characters of reasoning in a four-line box of fixed height, then the answer's last

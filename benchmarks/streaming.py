@@ -6,7 +6,7 @@ Variants, interleaved round by round (the order rotates so none always runs firs
 * ``ask``: ``deepseek_magic.ask()`` (events, accumulator, Result, history);
 * ``magic``: ``%%deepseek`` in a real InteractiveShell with the live view, its display
   messages counted (and JSON-encoded, as a kernel would) instead of printed;
-* ``panel``: the ipywidgets panel's Send, when ``deepseek_magic._panel`` exists.
+* ``panel``: the ipywidgets panel's Send, when ``deepseek_magic.notebook._panel`` exists.
 
 Each variant's CPU seconds (this process only: the emulator runs in its own process)
 and wall seconds are the median over the rounds; the figures are ratios to the
@@ -114,7 +114,7 @@ def run(tokens: int, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
                         base,
                         f"<= {goals[name]}x",
                         goals[name],
-                        note="deepseek_magic._panel is not available",
+                        note="deepseek_magic.notebook._panel is not available",
                     )
                 )
             continue

@@ -2,10 +2,10 @@
 
 What a kernel would send is counted by the shell's display publisher (one message per
 ``display``/``update_display``, its size the JSON of data + metadata + display id). The
-live view (``deepseek_magic/_live.py``) throttles to at most 8 frames a second, each
+live view (``deepseek_magic/notebook/_live.py``) throttles to at most 8 frames a second, each
 frame bounded in size (the reasoning's and the answer's tails), and keeps the live
 frames within DEFAULT_BYTE_FACTOR bytes per received character plus DEFAULT_BYTE_ALLOWANCE
-(see deepseek_magic/_live.py); one final frame
+(see deepseek_magic/notebook/_live.py); one final frame
 replaces them with the rendered result.
 
 Four measurements: the long reply of benchmark 1 (figures from its magic runs),
@@ -25,7 +25,7 @@ import json
 import math
 from typing import Any
 
-from deepseek_magic._live import DEFAULT_BYTE_ALLOWANCE, DEFAULT_BYTE_FACTOR
+from deepseek_magic.notebook._live import DEFAULT_BYTE_ALLOWANCE, DEFAULT_BYTE_FACTOR
 
 from ._common import Figure, frames_summary, magic_shell, run_magic
 from ._corpus import make_reply
@@ -131,11 +131,11 @@ def simulate(
     """The live view at ``rate`` tokens a second with a fake clock: frames per second over
     time and total bytes against the final output, without waiting for real time.
     ``stall=(after, seconds)``: the server is silent for that long after ``after`` tokens."""
-    from deepseek_magic._accumulate import Accumulator
-    from deepseek_magic._events import ContentDelta, ReasoningDelta
-    from deepseek_magic._live import SHEET_DONE, LiveView
     from deepseek_magic._render import render_result
+    from deepseek_magic.client._accumulate import Accumulator
+    from deepseek_magic.client._events import ContentDelta, ReasoningDelta
     from deepseek_magic.emulator import tokenize
+    from deepseek_magic.notebook._live import SHEET_DONE, LiveView
 
     from ._corpus import answer_text, reasoning_text
 

@@ -62,14 +62,14 @@ def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
     """Run one prompt over a grid of options concurrently and return a pandas DataFrame
     (one row per run): ``sweep("Name a colour", {"temperature": [0.2, 1.0], "seed": [1, 2]})``.
     Keywords are those of :func:`ask` plus ``concurrency`` (default 4)."""
-    from ._sweep import sweep_ask
+    from .batch._sweep import sweep_ask
 
     return sweep_ask(prompt, grid, **kwargs)
 
 
 async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:
     """The awaitable twin of ``deepseek_magic.map`` (same arguments)."""
-    from ._batch import amap_rows
+    from .batch._batch import amap_rows
 
     return await amap_rows(data, prompt, **kwargs)
 
@@ -77,7 +77,7 @@ async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:
 def open_run(path: Any = "deepseek-runs.sqlite") -> Any:
     """Open a run file written by ``map()``: ``.reasoning(request_id)``,
     ``.result(request_id)``."""
-    from ._runfile import open_run as _open
+    from .batch._runfile import open_run as _open
 
     return _open(path)
 
@@ -88,7 +88,7 @@ def __getattr__(name: str) -> Any:
     # package, and ``from deepseek_magic import *`` does not replace the user's builtin
     # (``map`` is deliberately not in ``__all__``).
     if name == "map":
-        from ._batch import map_rows
+        from .batch._batch import map_rows
 
         return map_rows
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -99,27 +99,27 @@ def models(contains: str | None = None, **kwargs: Any) -> Any:
     matching ids. Read once per session from ``GET /models`` (``refresh=True`` reads
     again); the dated snapshot shipped with the package answers when it cannot be reached
     (or with ``snapshot=True``)."""
-    from ._catalogue import models as _models
+    from .client._catalogue import models as _models
 
     return _models(contains, **kwargs)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:
     """The ipywidgets panel for tuning parameters and comparing runs (needs ipywidgets)."""
-    from ._panel import panel as _panel
+    from .notebook._panel import panel as _panel
 
     return _panel(prompt, **options)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext deepseek_magic``: register the magics."""
-    from ._magic import load_ipython_extension as _load
+    from .notebook._magic import load_ipython_extension as _load
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext deepseek_magic``."""
-    from ._magic import unload_ipython_extension as _unload
+    from .notebook._magic import unload_ipython_extension as _unload
 
     _unload(ipython)

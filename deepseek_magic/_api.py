@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._call import SETTING_BY_NAME, Call, pick, split_keywords
-from ._catalogue import Catalogue, check_model, known_catalogue, price_for
 from ._errors import ConfigError, DeepSeekError, OptionError
-from ._events import ChatEvent
-from ._features import start
 from ._options import validate_options
 from ._providers import provider_for_dialect
-from ._request import Request, build_request, normalize_messages
 from ._result import Result, ToolCall
 from ._session import SESSION, Conversation, Session
 from ._settings import Provider, Settings, resolve_settings
 from ._tools import prepare_tools, run_tool_call
+from .client._catalogue import Catalogue, check_model, known_catalogue, price_for
+from .client._events import ChatEvent
+from .client._request import Request, build_request, normalize_messages
+from .features import start
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
-    from ._client import AsyncChatStream, AsyncClient, ChatStream, Client
+    from .client._http import AsyncChatStream, AsyncClient, ChatStream, Client
 
 __all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
 
@@ -68,7 +68,7 @@ def prepare(
 ) -> Prepared:
     """Validate and build the request; raises before any network activity. Pure: it
     reads the session (its config, defaults, features, offline mode) and changes nothing
-    (features are plugged in by ``_features.start()``, never here).
+    (features are plugged in by ``features.start()``, never here).
 
     ``options`` are the request options (the option table); ``call`` the call settings
     (the settings table), to which ``given`` keywords (``model=``, ``base_url=`` ...)
@@ -165,7 +165,7 @@ def _build_args(
 
 
 def _browser_refusal(url: str) -> str | None:
-    from ._fetch_transport import browser_refusal
+    from .client._fetch_transport import browser_refusal
 
     return browser_refusal(url)
 
@@ -391,7 +391,7 @@ def _explain_not_served(
 ) -> None:
     """A server that refuses the model name: say so in one line, with the closest model it
     serves (its live catalogue, read with the same client when possible, else the snapshot)."""
-    from ._catalogue import is_not_served, load_catalogue, not_served_message
+    from .client._catalogue import is_not_served, load_catalogue, not_served_message
 
     if not is_not_served(getattr(exc, "status", None), exc.message):
         return
@@ -448,7 +448,7 @@ async def arun_prepared(
     """The awaitable twin of :func:`run_prepared`."""
     import asyncio
 
-    from ._client import AsyncClient
+    from .client._http import AsyncClient
 
     own = client is None
     client = client or AsyncClient(verify=session.verify_tls)

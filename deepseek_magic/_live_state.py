@@ -19,7 +19,7 @@ only touched under the view's lock. It is bounded whatever the reply's length:
   block).
 
 Frames carry text and class names only; their styles are :data:`STYLESHEET`, shown
-once per live view (see :mod:`._live`). The layout follows the final view's (reasoning
+once per live view (see :mod:`.notebook._live`). The layout follows the final view's (reasoning
 summary, "Answer", the answer, a status line at the bottom), so the final render
 replaces the live frame with output of nearly the same height.
 """
@@ -30,7 +30,8 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
-from ._events import (
+from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
+from .client._events import (
     ChatEvent,
     ContentDelta,
     ContentWasReasoning,
@@ -40,7 +41,6 @@ from ._events import (
     ToolCallDelta,
     UsageEvent,
 )
-from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
 
 __all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
 
@@ -65,7 +65,7 @@ _BOX_EM = LINE_HEIGHT * REASONING_LINES
 # and "Answer" and the answer's body take the box's room: the output keeps its height.
 _ANSWER_MIN_EM = _BOX_EM - LINE_HEIGHT
 #: The live frames' styles, shown once per live view in an output of their own (see
-#: :class:`._live.LiveView`): every byte of a frame is sent again at each update, 9 times
+#: :class:`.notebook._live.LiveView`): every byte of a frame is sent again at each update, 9 times
 #: a second, and at R1's 40 tokens a second a frame may cost only about 19 times the ~14
 #: characters that arrived since the last one, so frames carry text and class names only.
 #: Scoped by the ``dsm-live`` root; a frame shown without them (a frontend that drops
@@ -421,7 +421,7 @@ class LiveState:
     def frame(self, elapsed: float, *, interrupted: bool = False) -> dict[str, str]:
         """The live frame: ``text/html`` only. Every byte of a frame is sent again at each
         update, and a frontend that shows only text never shows a live frame anyway (the
-        terminal has its own view, :class:`._live.TerminalView`); the final frame carries
+        terminal has its own view, :class:`.notebook._live.TerminalView`); the final frame carries
         ``text/plain``.
 
         Attributes are single-quoted or bare: a frame travels as JSON, where each double

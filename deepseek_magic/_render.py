@@ -528,8 +528,8 @@ def render_live(result: Result, *, elapsed: float) -> dict[str, str]:
     Bounded in size whatever the reply's length; the block still growing is marked for
     MathJax to skip, so half-streamed math is never typeset.
     """
-    from ._events import ContentDelta, ReasoningDelta, ToolCallDelta
     from ._live_state import LiveState
+    from .client._events import ContentDelta, ReasoningDelta, ToolCallDelta
 
     state = LiveState(offline=result.offline)
     state.round = len(result.rounds) + 1

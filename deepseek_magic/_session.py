@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._result import Result
 
 if TYPE_CHECKING:
-    from ._request import Request
+    from .client._request import Request
 
 __all__ = ["Session", "SESSION", "History", "Conversation", "Feature"]
 
@@ -159,6 +159,9 @@ class Session:
         self.env_applied: set[str] = set()
         #: set by offline mode: the running emulator
         self.offline: Any = None
+        #: the providers' live ``/models`` catalogues read this session, by base URL
+        #: (``client/_catalogue``: read once, ``refresh=True`` reads again)
+        self.catalogues: dict[str, Any] = {}
 
     @property
     def verify_tls(self) -> bool:
@@ -166,7 +169,7 @@ class Session:
         return self.config.get("verify_tls", True) is not False
 
     def client(self) -> Any:
-        from ._client import Client
+        from .client._http import Client
 
         with self._lock:
             if self._client is None:

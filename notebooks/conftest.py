@@ -33,7 +33,7 @@ except ImportError:  # nbval not installed: nothing to adjust (its own error exp
     IPyNbFile = None
 
 Message = dict[str, Any]
-#: how the live view's stylesheet display starts (``deepseek_magic._live.SHEET``)
+#: how the live view's stylesheet display starts (``deepseek_magic.notebook._live.SHEET``)
 SHEET_START = "<style>.dsm-live"
 
 

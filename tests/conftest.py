@@ -61,8 +61,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def session() -> Iterator[Session]:
-    from deepseek_magic._offline import stop_offline
     from deepseek_magic._session import Session
+    from deepseek_magic.features._offline import stop_offline
 
     s = Session()
     yield s
@@ -84,7 +84,7 @@ def emu(request: pytest.FixtureRequest) -> Iterator[Emulator]:
 def shell(session: Session) -> Iterator[Any]:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from deepseek_magic._magic import protect_question_marks, register_magics
+    from deepseek_magic.notebook._magic import protect_question_marks, register_magics
 
     ip = InteractiveShell.instance()
     for name in BOUND_NAMES:

@@ -19,9 +19,9 @@ import pytest
 
 import deepseek_magic as dm
 from deepseek_magic import BudgetError, OptionError
-from deepseek_magic._batch import amap_rows, map_rows
-from deepseek_magic._ratelimit import RateGate
-from deepseek_magic._runfile import RunFile
+from deepseek_magic.batch._batch import amap_rows, map_rows
+from deepseek_magic.batch._ratelimit import RateGate
+from deepseek_magic.batch._runfile import RunFile
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from tests.helpers.cells import run_cell
 
@@ -441,7 +441,7 @@ def test_reasoning_on_disk_only_and_results_on_demand(session, frame, run_file) 
 
 
 def test_rows_count_in_the_session_spend_but_not_its_history(session, frame, run_file) -> None:
-    from deepseek_magic._spend import install_spend, session_totals
+    from deepseek_magic.features._spend import install_spend, session_totals
 
     install_spend(session)
     with Emulator(responder=echo) as emu:
@@ -477,7 +477,7 @@ def test_map_is_served_without_shadowing_the_builtin() -> None:
 def shell(session, tmp_path, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
-    from deepseek_magic._magic import register_magics
+    from deepseek_magic.notebook._magic import register_magics
 
     monkeypatch.chdir(tmp_path)  # the default run file goes beside "the notebook"
     ip = InteractiveShell.instance()

@@ -8,11 +8,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from IPython.core.error import UsageError
 
 from deepseek_magic import CacheError, ConfigError, ask
 from deepseek_magic._api import prepare
-from deepseek_magic._cache import (
+from deepseek_magic._argline import LineError
+from deepseek_magic._render import render_result
+from deepseek_magic._result import Result, Usage
+from deepseek_magic._session import Session
+from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
+from deepseek_magic.features._cache import (
     ENV_CACHE,
     OFFLINE_BASE_URL,
     Cache,
@@ -23,10 +27,6 @@ from deepseek_magic._cache import (
     disable_cache,
     enable_cache,
 )
-from deepseek_magic._render import render_result
-from deepseek_magic._result import Result, Usage
-from deepseek_magic._session import Session
-from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
 from tests.helpers.cells import run_cell
 
 CACHE_MARK = " · replayed from cache"
@@ -76,7 +76,7 @@ def test_key_covers_url_model_messages_options_but_not_stream_or_key(session, se
 
 
 def test_offline_requests_are_keyed_without_the_emulator_port(session) -> None:
-    from deepseek_magic._offline import start_offline, stop_offline
+    from deepseek_magic.features._offline import start_offline, stop_offline
 
     try:
         start_offline(session)
@@ -87,7 +87,7 @@ def test_offline_requests_are_keyed_without_the_emulator_port(session) -> None:
         stop_offline(session)
     assert first.settings.base_url != second.settings.base_url
     assert first.settings.offline and cache_key(first) == cache_key(second)
-    from deepseek_magic._cache import request_record
+    from deepseek_magic.features._cache import request_record
 
     assert request_record(first)["base_url"] == OFFLINE_BASE_URL
 
@@ -480,7 +480,7 @@ def test_magic_returns_through_cache_magic_api(session, path) -> None:
     out: list[str] = []
     cache = cache_magic(session, f"record {path}", out=out.append)
     assert cache is current_cache(session) and cache.mode == "record" and len(out) == 1
-    with pytest.raises(UsageError):
+    with pytest.raises(LineError, match="%deepseek_cache: .*check the quotes"):
         cache_magic(session, "replay 'unclosed", out=out.append)
 
 
@@ -540,7 +540,7 @@ def test_async_ask_replays_too(session, path) -> None:
 def test_offline_mode_recordings_replay_in_a_later_session(session, path) -> None:
     """CI with DEEPSEEK_MAGIC_OFFLINE=1 and a cache: the emulator's port changes every run,
     the recordings still replay, and every replay still says it came from the emulator."""
-    from deepseek_magic._offline import start_offline, stop_offline
+    from deepseek_magic.features._offline import start_offline, stop_offline
 
     quiet = lambda message: None  # noqa: E731
     later = Session()

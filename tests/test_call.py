@@ -13,8 +13,8 @@ import deepseek_magic as dm
 from deepseek_magic import _call
 from deepseek_magic._call import SETTINGS, Call, Setting, pick, settings_markdown, split_keywords
 from deepseek_magic._errors import ConfigError
-from deepseek_magic._magic_args import build_parser, call_values, parse_line
 from deepseek_magic.emulator import Emulator
+from deepseek_magic.notebook._magic_args import build_parser, call_values, parse_line
 from tests.helpers.cells import run_cell
 
 #: a setting that does not exist, added the way a real one would be: one table entry
@@ -58,7 +58,7 @@ def test_a_new_setting_is_one_table_entry(with_patience: tuple[Setting, ...]) ->
     assert pick("patience", None, {}, {}) == (30.0, "default")
     row = next(r for r in settings_markdown().splitlines() if "`patience`" in r)
     assert "`--patience SECONDS`" in row and "`DEEPSEEK_MAGIC_PATIENCE`" in row
-    from deepseek_magic._magic import _setting_trait
+    from deepseek_magic.notebook._magic import _setting_trait
 
     assert type(_setting_trait(PATIENCE)).__name__ == "Float"
 
@@ -154,7 +154,7 @@ def test_ask_keywords_are_the_table(session: Any) -> None:
 
 def test_the_panel_fields_and_copied_cell_come_from_the_table(session: Any) -> None:
     pytest.importorskip("ipywidgets")
-    from deepseek_magic._panel import panel
+    from deepseek_magic.notebook._panel import panel
 
     p = panel(
         "q",

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import Client
-from deepseek_magic._retry import RetryPolicy
+from deepseek_magic.client._http import Client
+from deepseek_magic.client._retry import RetryPolicy
 from tests.helpers.streams import ANSWER, REASONING, openrouter_stream
 
 URL = "http://127.0.0.1:9/v1"

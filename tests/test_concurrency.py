@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import AsyncClient
-from deepseek_magic._events import ContentDelta, ReasoningDelta
+from deepseek_magic.client._events import ContentDelta, ReasoningDelta
+from deepseek_magic.client._http import AsyncClient
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
 from tests.helpers.faults import Footprint, settle
 

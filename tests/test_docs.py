@@ -5,20 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deepseek_magic._docs import render_readme, sections
+from deepseek_magic.notebook._docs import render_readme, sections
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_generated_sections_are_current() -> None:
-    assert render_readme(README) == README, "run: python -m deepseek_magic._docs README.md"
+    assert render_readme(README) == README, "run: python -m deepseek_magic.notebook._docs README.md"
 
 
 def test_every_option_flag_and_magic_is_documented() -> None:
-    from deepseek_magic._helper_magics import DeepSeekHelperMagics
-    from deepseek_magic._magic_args import MAGIC_FLAGS
     from deepseek_magic._options import OPTIONS
+    from deepseek_magic.notebook._helper_magics import DeepSeekHelperMagics
+    from deepseek_magic.notebook._magic_args import MAGIC_FLAGS
 
     for option in OPTIONS:
         assert f"`{option.flag}`" in README
@@ -51,7 +51,11 @@ def test_the_tests_readme_names_every_module_and_every_test_file() -> None:
     """tests/README.md is where a newcomer looks up which file tests a module."""
     index = (ROOT / "tests" / "README.md").read_text(encoding="utf-8")
     package = ROOT / "deepseek_magic"
-    modules = {p.name for p in package.glob("*.py") if p.name != "__init__.py"} | {"emulator/"}
+    modules = {
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py") and p.parts[-2] not in ("emulator", "lite")
+    } | {"emulator/", "lite/"}
     assert [m for m in sorted(modules) if f"`{m}`" not in index] == []
     tests = ROOT / "tests"
     files = {str(p.relative_to(tests)) for p in tests.glob("**/test_*.py")}

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Client
-from deepseek_magic._retry import RetryPolicy
+from deepseek_magic.client._http import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Client
+from deepseek_magic.client._retry import RetryPolicy
 from deepseek_magic.emulator import FAULT_KINDS, Emulator, Fault, Reply
 from tests.helpers.cells import run_cell
 from tests.helpers.faults import Footprint, Sleeps, settle

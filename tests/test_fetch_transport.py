@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import AsyncClient, Client
-from deepseek_magic._fetch_transport import AsyncFetchTransport, FetchTransport, local_routes
-from deepseek_magic._retry import RetryPolicy
+from deepseek_magic.client._fetch_transport import AsyncFetchTransport, FetchTransport, local_routes
+from deepseek_magic.client._http import AsyncClient, Client
+from deepseek_magic.client._retry import RetryPolicy
 from tests.helpers.fake_browser import HANG, FakeReply, FetchFailed, browser
 from tests.helpers.streams import ANSWER, REASONING, openrouter_stream
 

@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from deepseek_magic._errors import DeepSeekError
-from deepseek_magic._events import ChunkParser
-from deepseek_magic._magic_args import PARSER, parse_line, split_line_magic
-from deepseek_magic._pipeline import Pipeline as _Pipeline
 from deepseek_magic._render import render_live, render_result
-from deepseek_magic._request import build_request
 from deepseek_magic._settings import resolve_settings
-from deepseek_magic._sse import SSEParser
+from deepseek_magic.client._events import ChunkParser
+from deepseek_magic.client._pipeline import Pipeline as _Pipeline
+from deepseek_magic.client._request import build_request
+from deepseek_magic.client._sse import SSEParser
 from deepseek_magic.emulator import Emulator, Reply
+from deepseek_magic.notebook._magic_args import PARSER, parse_line, split_line_magic
 from tests.helpers.cells import run_cell
 from tests.helpers.inert_html import FRAGMENTS, assert_bundle_inert
 from tests.helpers.streams import deepseek_stream, openrouter_stream, think_stream

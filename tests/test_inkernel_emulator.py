@@ -14,15 +14,15 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import AsyncClient, Client
-from deepseek_magic._fetch_transport import local_routes
-from deepseek_magic._magic import register_magics
-from deepseek_magic._offline import offline_magic, stop_offline
 from deepseek_magic._render import OFFLINE_NOTE
-from deepseek_magic._retry import RetryPolicy
+from deepseek_magic.client._fetch_transport import local_routes
+from deepseek_magic.client._http import AsyncClient, Client
+from deepseek_magic.client._retry import RetryPolicy
 from deepseek_magic.emulator import DIALECTS, Emulator, Fault, Reply, ToolCallSpec, load_script
 from deepseek_magic.emulator._inkernel import IN_KERNEL_BASE_URL, InKernelEmulator
 from deepseek_magic.emulator._script import DEEPSEEK_SERVED
+from deepseek_magic.features._offline import offline_magic, stop_offline
+from deepseek_magic.notebook._magic import register_magics
 from tests.helpers.cells import run_cell
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -221,7 +221,7 @@ def test_panel_send_and_stop_run_as_tasks_in_the_browser(browser_session) -> Non
     """A browser kernel has no threads and a click handler cannot wait on fetch: Send runs
     the request as an asyncio task; Stop cancels it and keeps the partial result."""
     pytest.importorskip("ipywidgets")
-    from deepseek_magic._panel import panel
+    from deepseek_magic.notebook._panel import panel
 
     async def scenario() -> tuple[object, object]:
         offline_magic(browser_session, "on --token-rate 400", out=lambda line: None)

@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import AsyncClient, Client
-from deepseek_magic._events import ContentDelta, ReasoningDelta, ToolCallDelta
+from deepseek_magic.client._events import ContentDelta, ReasoningDelta, ToolCallDelta
+from deepseek_magic.client._http import AsyncClient, Client
 from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
 from tests.helpers.cells import run_cell
 from tests.helpers.faults import Footprint, Sleeps, settle

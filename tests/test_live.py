@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic._events import ContentDelta, ReasoningDelta
-from deepseek_magic._live import SHEET, LiveView, _bundle_size
 from deepseek_magic._live_state import LINE_HEIGHT, REASONING_LINES, STYLESHEET, LiveState
 from deepseek_magic._markdown import IGNORE_MATH_CLASS
+from deepseek_magic.client._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
+from deepseek_magic.notebook._live import SHEET, LiveView, _bundle_size
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
 from tests.helpers.cells import run_cell
 from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
@@ -142,7 +142,7 @@ def test_at_most_max_rate_frames_a_second_and_total_bytes_linear() -> None:
 
 
 def view_rate() -> float:
-    from deepseek_magic._live import DEFAULT_MAX_RATE
+    from deepseek_magic.notebook._live import DEFAULT_MAX_RATE
 
     return DEFAULT_MAX_RATE
 
@@ -308,6 +308,6 @@ def test_hostile_text_is_inert_in_every_live_frame(payload: str) -> None:
 
 def test_the_live_rate_setting_defaults_to_the_views_rate() -> None:
     from deepseek_magic._call import SETTINGS
-    from deepseek_magic._live import DEFAULT_MAX_RATE
+    from deepseek_magic.notebook._live import DEFAULT_MAX_RATE
 
     assert next(s for s in SETTINGS if s.name == "live_rate").default == DEFAULT_MAX_RATE

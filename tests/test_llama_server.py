@@ -339,7 +339,7 @@ def test_a_local_reply_shows_no_estimated_dollar_figure(llama, session) -> None:
 
 
 def test_a_call_budget_does_not_refuse_a_local_request(llama, session) -> None:
-    from deepseek_magic._spend import install_spend
+    from deepseek_magic.features._spend import install_spend
 
     install_spend(session)
     session.config["call_budget"] = 0.01  # no output bound: R1 prices would assume $0.02

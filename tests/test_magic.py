@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from deepseek_magic._magic import DeepSeekMagics, interpolate, protect_question_marks
 from deepseek_magic._options import OPTIONS
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.notebook._magic import DeepSeekMagics, interpolate, protect_question_marks
 from tests.helpers.cells import run_cell
 
 # One sample per option: (flag text, expected body fragment). A new option in the

@@ -415,7 +415,7 @@ def test_nbval_compares_outputs_and_skips_notebooks_under_tests(tmp_path: Path) 
 
 
 def test_shim_leaves_out_the_live_views_stylesheet() -> None:
-    from deepseek_magic._live import SHEET, SHEET_DONE
+    from deepseek_magic.notebook._live import SHEET, SHEET_DONE
 
     sheet = _msg("display_data", "P", data=SHEET, metadata={}, transient={"display_id": "css"})
     emptied = _msg(

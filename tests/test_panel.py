@@ -18,8 +18,8 @@ ipywidgets = pytest.importorskip("ipywidgets")
 
 import deepseek_magic
 from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, Option
-from deepseek_magic._panel import Panel, panel
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.notebook._panel import Panel, panel
 from tests.helpers.cells import run_cell
 
 LONG_REASONING = " ".join(f"step{i}" for i in range(400))
@@ -433,7 +433,7 @@ def test_invalid_values_are_not_sent(session, emu, setup, message) -> None:
 
 
 def test_a_bug_in_a_thread_is_one_line_not_a_traceback(session, emu, monkeypatch) -> None:
-    import deepseek_magic._panel as panel_module
+    import deepseek_magic.notebook._panel as panel_module
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
@@ -467,12 +467,12 @@ def test_without_ipywidgets_the_panel_says_how_to_install_it(session, monkeypatc
         deepseek_magic.panel("q", session=session)
     assert isinstance(info.value, deepseek_magic.DeepSeekError)
     # A fresh import (a kernel that never had ipywidgets) fails the same way.
-    for name in ("deepseek_magic._panel", "deepseek_magic._panel_controls"):
+    for name in ("deepseek_magic.notebook._panel", "deepseek_magic.notebook._panel_controls"):
         monkeypatch.delitem(sys.modules, name)
     import importlib
 
     with pytest.raises(ImportError, match="pip install ipywidgets"):
-        importlib.import_module("deepseek_magic._panel")
+        importlib.import_module("deepseek_magic.notebook._panel")
 
 
 def test_deepseek_panel_magic_opens_the_panel(session, shell) -> None:

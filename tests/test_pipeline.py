@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from deepseek_magic._accumulate import Accumulator
-from deepseek_magic._events import (
+from deepseek_magic.client._accumulate import Accumulator
+from deepseek_magic.client._events import (
     ChunkParser,
     ContentDelta,
     ContentWasReasoning,
@@ -15,8 +15,8 @@ from deepseek_magic._events import (
     ThinkSplitter,
     ToolCallDelta,
 )
-from deepseek_magic._pipeline import Pipeline
-from deepseek_magic._sse import SSEParser
+from deepseek_magic.client._pipeline import Pipeline
+from deepseek_magic.client._sse import SSEParser
 from tests.helpers.streams import (
     ANSWER,
     REASONING,
@@ -257,7 +257,7 @@ def test_servers_reusing_index_zero_for_parallel_calls() -> None:
 
 
 def test_in_stream_error_event_is_parsed_with_or_without_choices() -> None:
-    from deepseek_magic._events import ErrorEvent
+    from deepseek_magic.client._events import ErrorEvent
 
     for choices in ([{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}], [], None):
         chunk = {"error": {"code": "server_error", "message": "Provider disconnected"}}
@@ -273,8 +273,8 @@ def test_in_stream_error_event_is_parsed_with_or_without_choices() -> None:
 
 # ---------------------------------------------------------------- the public pipeline
 def _pipeline() -> Pipeline:
-    from deepseek_magic._request import build_request
     from deepseek_magic._settings import resolve_settings
+    from deepseek_magic.client._request import build_request
 
     request = build_request(
         [{"role": "user", "content": "q"}],

@@ -154,7 +154,7 @@ def test_a_made_up_provider_works_in_ask_the_magic_and_the_panel(
         footer = run.final["text/plain"]
         assert "ignored by the server: seed" in footer and "not sent: top_k" in footer
 
-        from deepseek_magic._panel import panel
+        from deepseek_magic.notebook._panel import panel
 
         p = panel("q", session=session, shell=None, provider="acme")
         top_k = p.option_controls["top_k"]
@@ -399,7 +399,7 @@ def test_strict_can_be_the_session_default(shell) -> None:
 
 def test_offline_openrouter_format_sends_the_reasoning_options(shell) -> None:
     # The issue's example: offline mode says "openrouter format", so OpenRouter's rules apply.
-    from deepseek_magic._offline import start_offline, stop_offline
+    from deepseek_magic.features._offline import start_offline, stop_offline
 
     session = shell.magics_manager.registry["DeepSeekMagics"].session
     start_offline(session)
@@ -551,7 +551,7 @@ def test_reported_cost_wins_with_cost_details_and_cache_writes(session) -> None:
 
 
 def test_the_context_guard_uses_the_models_own_context(session) -> None:
-    from deepseek_magic._spend import check_context
+    from deepseek_magic.features._spend import check_context
 
     warnings: list[str] = []
     long = "word " * 300_000  # ~375K tokens: over R1's 164K, under deepseek-flash's 1M
@@ -579,7 +579,7 @@ def test_a_missing_name_in_a_live_catalogue_is_refused_before_sending(session) -
 
 
 def test_the_snapshot_is_valid_and_dated() -> None:
-    from deepseek_magic._catalogue import SNAPSHOT_PATH, snapshot_catalogue
+    from deepseek_magic.client._catalogue import SNAPSHOT_PATH, snapshot_catalogue
 
     data = json.loads(SNAPSHOT_PATH.read_text(encoding="utf-8"))
     assert data["date"] == "2026-11-30" and set(data["providers"]) <= set(_providers.PROVIDERS)
@@ -602,7 +602,7 @@ def test_the_snapshot_is_valid_and_dated() -> None:
     ],
 )
 def test_context_length_is_read_from_each_servers_catalogue_shape(entry, context) -> None:
-    from deepseek_magic._catalogue import ModelInfo
+    from deepseek_magic.client._catalogue import ModelInfo
 
     info = ModelInfo.from_wire(entry)
     assert info is not None and info.context_length == context

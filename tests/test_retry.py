@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from deepseek_magic._retry import RetryPolicy, parse_retry_after
+from deepseek_magic.client._retry import RetryPolicy, parse_retry_after
 
 
 @pytest.mark.parametrize(

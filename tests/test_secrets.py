@@ -26,10 +26,10 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._client import AsyncClient, Client
-from deepseek_magic._magic import DeepSeekMagics
 from deepseek_magic._session import Session
+from deepseek_magic.client._http import AsyncClient, Client
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.notebook._magic import DeepSeekMagics
 from tests.helpers.cells import CellRun, run_cell
 
 
@@ -240,7 +240,7 @@ def test_the_key_appears_nowhere(
 
         # ---- the record/replay cache, when it exists
         try:
-            from deepseek_magic import _cache
+            from deepseek_magic.features import _cache
         except ImportError:
             _cache = None  # another engineer's module; this part is skipped without it
         if _cache is not None:
@@ -259,7 +259,7 @@ def test_the_key_appears_nowhere(
 
         # ---- the panel, when it exists
         try:
-            from deepseek_magic import _panel
+            from deepseek_magic.notebook import _panel
         except ImportError:
             _panel = None
         if _panel is not None:

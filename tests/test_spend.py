@@ -8,14 +8,14 @@ from deepseek_magic import BudgetError, ask
 from deepseek_magic._api import prepare
 from deepseek_magic._result import Result, Usage
 from deepseek_magic._session import Feature
-from deepseek_magic._spend import (
+from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from deepseek_magic.features._spend import (
     DEFAULT_OUTPUT_TOKENS,
     check_context,
     estimate_request,
     install_spend,
     session_totals,
 )
-from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
 from tests.helpers.cells import run_cell
 
 

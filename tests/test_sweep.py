@@ -11,7 +11,7 @@ import pytest
 from deepseek_magic import BudgetError, OptionError
 from deepseek_magic._api import prepare
 from deepseek_magic._session import Feature
-from deepseek_magic._sweep import (
+from deepseek_magic.batch._sweep import (
     MAX_POINTS,
     grid_points,
     parse_sweep,
@@ -290,7 +290,7 @@ def test_points_are_validated_together_before_anything_is_sent(session) -> None:
 
 
 def test_the_budget_covers_the_whole_grid(session) -> None:
-    from deepseek_magic._spend import install_spend
+    from deepseek_magic.features._spend import install_spend
 
     install_spend(session)
     session.config["budget"] = (

@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 
-from deepseek_magic._events import ContentDelta, ContentWasReasoning, ReasoningDelta
-from deepseek_magic._live import TerminalView
+from deepseek_magic.client._events import ContentDelta, ContentWasReasoning, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Reply
+from deepseek_magic.notebook._live import TerminalView
 
 
 def test_terminal_view_prints_reasoning_then_answer() -> None:

@@ -105,14 +105,14 @@ class InKernelEmulator:
         return self._base_url
 
     def start(self) -> InKernelEmulator:
-        from .._fetch_transport import local_routes
+        from ..client._fetch_transport import local_routes
 
         local_routes[self._base_url] = self
         self.running = True
         return self
 
     def stop(self, timeout: float = 0.0) -> None:
-        from .._fetch_transport import local_routes
+        from ..client._fetch_transport import local_routes
 
         if local_routes.get(self._base_url) is self:
             del local_routes[self._base_url]

@@ -50,7 +50,7 @@ def _display_id(output: Any) -> str | None:
 
 
 def run_cell(shell: InteractiveShell, source: str) -> CellRun:
-    from deepseek_magic._live import SHEET
+    from deepseek_magic.notebook._live import SHEET
 
     with capture_output() as cap:
         result = shell.run_cell(source, store_history=True)

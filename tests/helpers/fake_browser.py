@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepseek_magic._fetch_transport import Browser
+from deepseek_magic.client._fetch_transport import Browser
 
 HANG = object()
 

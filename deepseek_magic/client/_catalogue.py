@@ -17,22 +17,20 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import threading
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import DeepSeekError
-from ._providers import SHORT_NAME
+from .._errors import DeepSeekError
+from .._providers import SHORT_NAME
 
 if TYPE_CHECKING:
-    from ._providers import Provider
-    from ._session import Session
-    from ._settings import Settings
+    from .._providers import Provider
+    from .._session import Session
+    from .._settings import Settings
 
 __all__ = [
     "SNAPSHOT_PATH",
@@ -47,7 +45,7 @@ __all__ = [
     "snapshot_catalogue",
 ]
 
-SNAPSHOT_PATH = Path(__file__).parent / "data" / "models-snapshot.json"
+SNAPSHOT_PATH = Path(__file__).parent.parent / "data" / "models-snapshot.json"
 #: The seed's prices for DeepSeek R1 (US dollars per million tokens): the last fallback.
 SEED_PRICE_IN_PER_M = 0.70
 SEED_PRICE_OUT_PER_M = 2.50
@@ -202,19 +200,15 @@ def snapshot_catalogue(provider: Provider, base_url: str = "") -> Catalogue | No
 
 
 # ----------------------------------------------------------------------- session cache
-_CACHE: weakref.WeakKeyDictionary[Session, dict[str, Catalogue]] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
 def cached_catalogue(session: Session, base_url: str) -> Catalogue | None:
-    """The live catalogue read earlier in this session for ``base_url``, if any."""
-    with _LOCK:
-        return _CACHE.get(session, {}).get(base_url.rstrip("/"))
+    """The live catalogue read earlier in this session for ``base_url``, if any (kept on
+    the session, ``Session.catalogues``)."""
+    found = session.catalogues.get(base_url.rstrip("/"))
+    return found if isinstance(found, Catalogue) else None
 
 
 def _remember(session: Session, catalogue: Catalogue) -> None:
-    with _LOCK:
-        _CACHE.setdefault(session, {})[catalogue.base_url.rstrip("/")] = catalogue
+    session.catalogues[catalogue.base_url.rstrip("/")] = catalogue  # one dict store: atomic
 
 
 def fetch_catalogue(
@@ -223,7 +217,7 @@ def fetch_catalogue(
     """``GET {base_url}/models`` -> a live Catalogue (raises DeepSeekError on failure)."""
     import httpx
 
-    from ._client import provider_headers
+    from ._http import provider_headers
 
     headers = provider_headers(settings)
     url = settings.base_url.rstrip("/") + "/models"
@@ -376,7 +370,7 @@ def not_served_message(model: str, provider: Provider, catalogue: Catalogue | No
 
 def check_model(model: str, provider: Provider, catalogue: Catalogue | None) -> None:
     """Refuse (ConfigError, nothing sent) a retired name, or one a live catalogue lacks."""
-    from ._errors import ConfigError
+    from .._errors import ConfigError
 
     live_missing = (
         catalogue is not None
@@ -425,14 +419,14 @@ def models(
     reads again); when the server cannot be reached, or with ``snapshot=True``, the dated
     snapshot shipped with the package answers. ``.attrs["source"]`` says which.
     """
-    from ._session import SESSION
-    from ._settings import resolve_settings
+    from .._session import SESSION
+    from .._settings import resolve_settings
 
     session = session or SESSION
     offline = session.offline
     if offline is not None and base_url is None and provider is None:
         base_url = offline.base_url
-        from ._providers import provider_for_dialect
+        from .._providers import provider_for_dialect
 
         provider = provider_for_dialect(offline.dialect).name
     settings = resolve_settings(

@@ -33,9 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._cache import _scrub
-from ._errors import ConfigError
-from ._result import Result
+from .._errors import ConfigError
+from .._result import Result
+from ..features._cache import _scrub
 
 __all__ = ["DEFAULT_RUN_FILE", "ROW_FIELDS", "RunFile", "open_run"]
 

@@ -25,17 +25,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _style as style
-from ._api import Prepared, prepare, run_prepared
-from ._call import Call, split_keywords
+from .. import _style as style
+from .._api import Prepared, prepare, run_prepared
+from .._call import Call, split_keywords
+from .._errors import ConfigError, DeepSeekError, OptionError
+from .._options import OPTIONS, Option, validate_options
+from .._render import escape, render_error, render_result
+from .._result import Result
+from .._session import SESSION, Session
+from ..features import start
 from ._display import Show, bind
-from ._errors import ConfigError, DeepSeekError, OptionError
-from ._features import start
 from ._live import DEFAULT_MAX_RATE, LiveView
-from ._options import OPTIONS, Option, validate_options
-from ._render import escape, render_error, render_result
-from ._result import Result
-from ._session import SESSION, Session
 
 __all__ = ["Panel", "PanelUnavailableError", "panel"]
 
@@ -347,9 +347,9 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
     def mark_unsupported(self) -> None:
         """Grey out the controls this provider would ignore (in the current thinking mode) or
         cannot send, with the reason in the tooltip (``_providers.option_reason``)."""
-        from ._errors import ConfigError
-        from ._providers import option_reason, provider_for_dialect
-        from ._settings import resolve_settings
+        from .._errors import ConfigError
+        from .._providers import option_reason, provider_for_dialect
+        from .._settings import resolve_settings
 
         base_url, provider = self.base_url, self.provider
         offline = self.session.offline
@@ -584,7 +584,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         """:meth:`_work` for a browser kernel: the request as a task, Stop cancels it."""
         import asyncio
 
-        from ._api import arun_prepared
+        from .._api import arun_prepared
 
         live, on_stream, on_event = self._live(run)
         result: Result | None = None

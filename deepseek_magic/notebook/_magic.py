@@ -24,16 +24,16 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from ._api import Prepared, prepare, run_prepared
-from ._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
+from .._api import Prepared, prepare, run_prepared
+from .._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
+from .._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
+from .._options import OPTIONS
+from .._result import Result
+from .._session import SESSION, Session
+from ..features import start
 from ._display import LAST_NAME, bind, displayer
-from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
-from ._features import start
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
-from ._options import OPTIONS
-from ._result import Result
-from ._session import SESSION, Session
 
 __all__ = [
     "DeepSeekMagics",
@@ -106,7 +106,7 @@ def _drop_invalid_config(shell: Any) -> None:
     section = getattr(shell, "config", {}).get("DeepSeekMagics") if shell is not None else None
     if not section:
         return
-    from ._options import OPTION_BY_NAME
+    from .._options import OPTION_BY_NAME
 
     for name in [n for n in list(section) if n in _DEFAULT_NAMES]:
         value = section[name]
@@ -146,7 +146,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         name = proposal["trait"].name
         if proposal["value"] is None:
             return None
-        from ._options import OPTION_BY_NAME
+        from .._options import OPTION_BY_NAME
 
         try:
             return OPTION_BY_NAME[name].coerce(proposal["value"])
@@ -247,7 +247,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
     def _sweep(self, args: Any, prompt: str) -> None:
         """``--sweep``: one prompt over a grid of options, concurrently (see ``_sweep``)."""
-        from ._sweep import parse_sweep, sweep
+        from ..batch._sweep import parse_sweep, sweep
 
         try:
             grid = parse_sweep(args.sweep)
@@ -295,7 +295,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def _run(self, prep: Prepared, args: Any) -> None:
-        from ._render import render_plain_final, render_result
+        from .._render import render_plain_final, render_result
 
         show_reasoning = pick(
             "show_reasoning", Call(show_reasoning=args.show_reasoning), self.session.config
@@ -366,8 +366,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
     def _spend_note(self) -> str | None:
         """``session $0.0123`` for the footer, once the session has spent something."""
-        from ._render import format_cost
-        from ._spend import session_totals
+        from .._render import format_cost
+        from ..features._spend import session_totals
 
         totals = session_totals(self.session)
         if totals.requests < 2 or not totals.cost:

@@ -26,10 +26,10 @@ from typing import Any
 
 import ipywidgets as W
 
-from . import _style as style
-from ._call import SETTINGS, Call
-from ._errors import OptionError
-from ._options import TOOL_CHOICES, Option, validate_options
+from .. import _style as style
+from .._call import SETTINGS, Call
+from .._errors import OptionError
+from .._options import TOOL_CHOICES, Option, validate_options
 
 __all__ = [
     "MAX_COMPARE_RUNS",

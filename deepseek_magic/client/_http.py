@@ -23,20 +23,20 @@ from typing import Any
 
 import httpx
 
-from . import __version__
-from ._accumulate import Accumulator
-from ._errors import (
+from .. import __version__
+from .._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     StreamError,
     status_error,
 )
+from .._result import Result
+from ._accumulate import Accumulator
 from ._events import ChatEvent
 from ._fetch_transport import AsyncFetchTransport, FetchTransport, in_browser
 from ._pipeline import _ERROR_BODY_LIMIT, DEFAULT_MAX_REPLY_CHARS, Pipeline
 from ._request import Request
-from ._result import Result
 from ._retry import RetryPolicy, parse_retry_after
 
 __all__ = [

@@ -37,8 +37,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._api import Prepared, prepare
-from ._batch_rows import (
+from .._api import Prepared, prepare
+from .._call import split_keywords
+from .._errors import APIError, BudgetError, DeepSeekError, OptionError
+from .._result import Result
+from .._session import SESSION, Session
+from ..client._request import Request
+from ..client._retry import RetryPolicy
+from ..features import start
+from ..features._cache import cache_key, request_record
+from ._ratelimit import THROTTLE_STATUSES, RateGate
+from ._rows import (
     OUTPUT_COLUMNS,
     Rows,
     compile_template,
@@ -46,17 +55,8 @@ from ._batch_rows import (
     row_requests,
     template_columns,
 )
-from ._cache import cache_key, request_record
-from ._call import split_keywords
-from ._errors import APIError, BudgetError, DeepSeekError, OptionError
-from ._features import start
-from ._ratelimit import THROTTLE_STATUSES, RateGate
-from ._request import Request
-from ._result import Result
-from ._retry import RetryPolicy
 from ._runcost import RunEstimate, estimate_run, model_prices
 from ._runfile import DEFAULT_RUN_FILE, RunFile
-from ._session import SESSION, Session
 
 __all__ = ["DEFAULT_CONCURRENCY", "Plan", "amap_rows", "map_rows", "plan_run"]
 
@@ -221,7 +221,7 @@ def plan_run(
 
 def _effective_budget(session: Session, budget: float | None) -> float | None:
     """The run's budget: ``budget=``, or what is left of the session's, whichever is less."""
-    from ._spend import session_totals
+    from ..features._spend import session_totals
 
     try:
         left = session_totals(session).remaining
@@ -233,7 +233,7 @@ def _effective_budget(session: Session, budget: float | None) -> float | None:
 
 def check_plan_budget(plan: Plan) -> None:
     """Refuse, before the first request, a run whose estimate can exceed its budget."""
-    from ._render import format_cost
+    from .._render import format_cost
 
     if plan.budget is None or plan.estimate.requests == 0:
         return
@@ -304,7 +304,7 @@ class Runner:
         )
 
     def _high_cost(self, request: Request, p_in: float, p_out: float) -> float:
-        from ._spend import estimate_request
+        from ..features._spend import estimate_request
 
         return (
             estimate_request(request).prompt_tokens * p_in + self.plan.estimate.output_high * p_out
@@ -428,7 +428,7 @@ class Runner:
         """One try: the Result (answered), None (the row ended unanswered: refused before
         sending), or the error with whether the reply had started (a started stream is
         never replayed)."""
-        from ._api import _intercept
+        from .._api import _intercept
 
         store = self.plan.run_file
         if store is not None:
@@ -464,7 +464,7 @@ class Runner:
 
     async def run(self) -> None:
         """Send every row still to do, ``concurrency`` workers pulling from one queue."""
-        from ._client import AsyncClient
+        from ..client._http import AsyncClient
 
         own = self.client is None
         client = self.client or AsyncClient(
@@ -562,7 +562,7 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
 
 def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: bool = False) -> str:
     """One line, then the first few errors (row labels, one line each)."""
-    from ._render import format_cost
+    from .._render import format_cost
 
     p = runner.progress if runner is not None else Progress(total=0)
     rows = len(plan.keys)
@@ -596,7 +596,7 @@ def summary(plan: Plan, runner: Runner | None, seconds: float, *, interrupted: b
     head = "Interrupted: " if interrupted else ("Stopped: " + p.stopped + ". " if p.stopped else "")
     line = "map: " + head + " · ".join(parts)
     if plan.estimate.offline:
-        from ._render import OFFLINE_NOTE
+        from .._render import OFFLINE_NOTE
 
         line = f"[{OFFLINE_NOTE}] {line}"
     if plan.run_file is not None:
@@ -636,7 +636,7 @@ class Bar:
             return
         p = runner.progress
         elapsed = max(1e-9, time.monotonic() - p.started)
-        from ._render import format_cost
+        from .._render import format_cost
 
         self.bar.set_postfix_str(
             f"failed {p.failed} · {p.tokens / elapsed:,.0f} tok/s · {format_cost(p.cost)}",

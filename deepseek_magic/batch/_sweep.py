@@ -29,16 +29,16 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._api import Prepared, arun_prepared, prepare
-from ._call import split_keywords
-from ._errors import OptionError
-from ._features import start
-from ._options import OPTION_BY_NAME, validate_options
-from ._render import render_progress, render_sweep
-from ._request import build_request
-from ._result import Result
-from ._session import SESSION, Session
-from ._settings import resolve_model
+from .._api import Prepared, arun_prepared, prepare
+from .._call import split_keywords
+from .._errors import OptionError
+from .._options import OPTION_BY_NAME, validate_options
+from .._render import render_progress, render_sweep
+from .._result import Result
+from .._session import SESSION, Session
+from .._settings import resolve_model
+from ..client._request import build_request
+from ..features import start
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -204,7 +204,7 @@ class _Runner:
             self.done.put(-1)  # wakes the caller, however the loop ended
 
     async def _all(self) -> None:
-        from ._client import AsyncClient
+        from ..client._http import AsyncClient
 
         self._loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(self.concurrency)
@@ -334,7 +334,7 @@ def sweep(
     grid = normalize_grid(grid)
     points = grid_points(grid)
     preps = [_point_prep(prep, p) for p in points]  # raises before anything is sent
-    from ._spend import check_budget
+    from ..features._spend import check_budget
 
     check_budget(session, [p.request for p in preps])
     runner = _Runner(preps, session, concurrency, client)

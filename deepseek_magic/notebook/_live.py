@@ -43,8 +43,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-from ._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
-from ._live_state import STYLESHEET, LiveState
+from .._live_state import STYLESHEET, LiveState
+from ..client._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
 
 __all__ = [
     "LiveView",

@@ -3,7 +3,7 @@
 SSE lines (``_sse``) -> chunks (JSON) -> chat events (``_events``) -> the Accumulator
 (``_accumulate``) -> :class:`~deepseek_magic.Result`. No I/O and no clock of its own (the
 caller passes one), so a test or a fuzzer feeds it any bytes at any boundaries; the client
-(``_client``) only moves bytes between the network and :class:`Pipeline`.
+(``_http``) only moves bytes between the network and :class:`Pipeline`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._call import SETTING_BY_NAME
+from .._errors import APIError, APITimeoutError, StreamError
+from .._result import Result
 from ._accumulate import Accumulator
-from ._call import SETTING_BY_NAME
-from ._errors import APIError, APITimeoutError, StreamError
 from ._events import ChatEvent, ChunkParser, ErrorEvent
 from ._request import Request
-from ._result import Result
 from ._sse import SSEParser
 
 __all__ = ["Pipeline", "DEFAULT_MAX_REPLY_CHARS"]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._result import Result, ToolCall, Usage, estimate_cost
 from ._events import (
     ChatEvent,
     ContentDelta,
@@ -23,7 +24,6 @@ from ._events import (
     ToolCallDelta,
     UsageEvent,
 )
-from ._result import Result, ToolCall, Usage, estimate_cost
 
 __all__ = ["Accumulator"]
 

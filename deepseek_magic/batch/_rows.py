@@ -21,9 +21,9 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._api import Prepared
-from ._errors import OptionError
-from ._request import Request, normalize_messages
+from .._api import Prepared
+from .._errors import OptionError
+from ..client._request import Request, normalize_messages
 
 __all__ = ["OUTPUT_COLUMNS", "TEXT_COLUMN", "Rows", "compile_template", "read_rows", "row_requests"]
 

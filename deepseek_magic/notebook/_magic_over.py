@@ -15,9 +15,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ._call import SETTING_BY_NAME
+from .._call import SETTING_BY_NAME
+from .._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from ._display import bind
-from ._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 
 __all__ = ["OVER_ONLY", "run_over"]
 
@@ -35,8 +35,8 @@ _REFUSED = (
 
 
 def run_over(magics: Any, args: Any, prompt: str) -> None:
-    from ._batch import map_rows
-    from ._runfile import DEFAULT_RUN_FILE
+    from ..batch._batch import map_rows
+    from ..batch._runfile import DEFAULT_RUN_FILE
 
     for dest, flag in _REFUSED:
         if getattr(args, dest):
