@@ -121,7 +121,9 @@ def _off_screen(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) ->
     return max(lag for _, lag in lags) if lags else None
 
 
-def _lags(sent: list[tuple[float, str]], updates: list[dict[str, Any]]) -> list[tuple[float, float]]:
+def _lags(
+    sent: list[tuple[float, str]], updates: list[dict[str, Any]]
+) -> list[tuple[float, float]]:
     """(time written, seconds until a DOM update showed it) for each reasoning chunk."""
     shown = [(u["t"] / 1000, u["end"].rstrip()) for u in updates if u["end"].strip()]
     if not sent or not shown:
@@ -214,9 +216,7 @@ def _one(
         # where the longest waits were (seconds after the first write, seconds waited)
         "off_screen_worst": [
             (round(t - writes[0][0], 2), round(lag, 3))
-            for t, lag in sorted(
-                _lags(_reasoning_times(writes), updates), key=lambda x: -x[1]
-            )[:8]
+            for t, lag in sorted(_lags(_reasoning_times(writes), updates), key=lambda x: -x[1])[:8]
         ]
         if writes
         else [],
