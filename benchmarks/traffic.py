@@ -135,7 +135,7 @@ def simulate(
     from deepseek_magic.client._accumulate import Accumulator
     from deepseek_magic.client._events import ContentDelta, ReasoningDelta
     from deepseek_magic.emulator import tokenize
-    from deepseek_magic.notebook._live import SHEET_DONE, LiveView
+    from deepseek_magic.notebook._live import LiveView
 
     from ._corpus import answer_text, reasoning_text
 
@@ -143,7 +143,7 @@ def simulate(
     now = [0.0]
     frames: list[tuple[float, int]] = []
     timers: list[_ManualTimer] = []
-    sheet: list[int] = []  # the stylesheet's two messages: bytes, not frames
+    sheet: list[int] = []  # the stylesheet's message: bytes, not a frame
     view = LiveView(
         lambda b, m, update: frames.append((now[0], _wire_size(b, m))),
         clock=lambda: now[0],
@@ -172,7 +172,6 @@ def simulate(
         timer.fire()
     span = now[0]
     final = _wire_size(*render_result(acc.snapshot(elapsed=span)))
-    sheet.append(_wire_size(SHEET_DONE, {}))  # what finish() sends after the final frame
     times = [t for t, _ in frames]
     # How long each token waited for a frame that shows it.
     waits, j = [], 0

@@ -13,7 +13,7 @@ So for the notebooks collected under this folder, nbval's reader of kernel messa
 is wrapped: from a display that carries a ``display_id`` until the cell is idle (or
 fails), messages are held back, each update is folded into the display it targets,
 and the messages are then handed to nbval in their original order. The live view's
-stylesheet (a display of its own, shown above the frames and emptied at the end, so a
+stylesheet (a display of its own above the frames, a ``<style>`` of no height: a
 reader sees nothing there) is left out, as the lessons were stored before it existed.
 Everything else nbval does (running the cells, sanitizing, comparing) is unchanged.
 """

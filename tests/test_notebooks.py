@@ -415,17 +415,13 @@ def test_nbval_compares_outputs_and_skips_notebooks_under_tests(tmp_path: Path) 
 
 
 def test_shim_leaves_out_the_live_views_stylesheet() -> None:
-    from deepseek_magic.notebook._live import SHEET, SHEET_DONE
+    from deepseek_magic.notebook._live import SHEET
 
     sheet = _msg("display_data", "P", data=SHEET, metadata={}, transient={"display_id": "css"})
-    emptied = _msg(
-        "update_display_data", "P", data=SHEET_DONE, metadata={}, transient={"display_id": "css"}
-    )
     _, out = _feed(
         sheet,
         _display("P", "live", "waiting…"),
         _display("P", "live", "the answer", kind="update_display_data"),
-        emptied,
         _msg("status", "P", execution_state="idle"),
     )
     assert [m["msg_type"] for m in out] == ["display_data", "status"]

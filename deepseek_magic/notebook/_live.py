@@ -18,7 +18,7 @@ object. It owns one display and sends a frame
   held-back text still shows without waiting for another event.
 
 Frames are small: text and class names, their stylesheet (:data:`SHEET`) shown once in
-an output of its own above them (a ``sheet`` display) and emptied at the end. At R1's
+an output of its own above them (a ``sheet`` display). At R1's
 usual 40 tokens a second the budget then does not bind, and the view keeps
 ``max_rate`` frames a second to the end. One final frame (:meth:`LiveView.finish`)
 replaces the live one with the rendered result, which has its own inline styles (it
@@ -78,13 +78,13 @@ def _bundle_size(bundle: dict[str, Any]) -> int:
 
 
 #: The live frames' stylesheet, shown once per live view in an output of its own (the
-#: ``sheet`` display) and emptied when the final frame is shown: frames then carry text
-#: and class names only. A ``<style>`` applies to the whole page in the frontends that
-#: show trusted HTML in the page (JupyterLab, Notebook, VS Code), scoped here by the
-#: ``dsm-live`` root; it is emptied at the end, so a saved notebook keeps no stylesheet.
+#: ``sheet`` display, of no height): frames then carry text and class names only. A
+#: ``<style>`` applies to the whole page in the frontends that show trusted HTML in the
+#: page (JupyterLab, Notebook, VS Code), scoped here by the ``dsm-live`` root. It stays
+#: at the end (emptying it would be one more message in the second that already holds
+#: the last frames and the final one); the final frame has its own inline styles, so a
+#: notebook reopened untrusted (its ``<style>`` stripped) looks the same.
 SHEET = {"text/html": f"<style>{STYLESHEET}</style>"}
-#: what the sheet's output becomes at the end: nothing to see
-SHEET_DONE = {"text/plain": ""}
 
 
 class Timer(Protocol):
@@ -286,15 +286,12 @@ class LiveView:
 
     # ------------------------------------------------------------------ output
     def finish(self, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
-        """The final frame: always sent, replacing the live one, then the stylesheet's
-        output emptied; nothing is sent after it. (The final frame has its own inline
-        styles: it looks the same in a notebook reopened untrusted, without ``<style>``.)"""
+        """The final frame: always sent, replacing the live one; nothing is sent after it.
+        (It has its own inline styles: it looks the same in a notebook reopened untrusted,
+        without the stylesheet.)"""
         self.close()
         with self._lock:
             self._send(bundle, metadata)
-            if self._sheet is not None:
-                self._sheet(SHEET_DONE, {}, True)
-                self.bytes_sent += _bundle_size(SHEET_DONE)
 
     def close(self) -> None:
         """Stop the timer (joining its thread); no live frame is sent after this."""

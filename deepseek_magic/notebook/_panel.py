@@ -105,7 +105,8 @@ class _Run:
 def _display_into(output: Any) -> tuple[Show, Show]:
     """LiveView display functions that write into an Output widget: the frames (each
     replacing the previous one: one output, updated in place) and, above them while the
-    view is live, its stylesheet (gone once it is emptied at the end)."""
+    view is live, its stylesheet (gone with the final frame, the first with ``text/plain``:
+    live frames are ``text/html`` only)."""
     slots: dict[str, dict[str, Any] | None] = {"sheet": None, "frame": None}
 
     def put(slot: str, bundle: dict[str, Any], metadata: dict[str, Any]) -> None:
@@ -116,6 +117,8 @@ def _display_into(output: Any) -> tuple[Show, Show]:
         output.outputs = tuple(o for o in (slots["sheet"], slots["frame"]) if o is not None)
 
     def show(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:
+        if "text/plain" in bundle:  # the final frame: the stylesheet goes with it
+            slots["sheet"] = None
         put("frame", bundle, metadata)
 
     def sheet(bundle: dict[str, Any], metadata: dict[str, Any], update: bool) -> None:

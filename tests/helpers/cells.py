@@ -18,7 +18,7 @@ class CellRun:
     outputs: list[Any] = field(default_factory=list)
     stdout: str = ""
     stderr: str = ""
-    #: the live view's stylesheet output: shown first, emptied at the end
+    #: the live view's stylesheet output (shown first, once)
     sheet: list[Any] = field(default_factory=list)
 
     @property
