@@ -129,7 +129,7 @@ def test_streams_live_then_collapses_the_reasoning(
     # One display updated in place, never a second output (no Out[n] copy either); the
     # live frames' stylesheet sits in an output of its own, of no height, shown once.
     assert max(f["outputs"] for f in frames) == 1
-    assert {f["styles"] for f in frames} == {1}
+    assert {f["styles"] for f in live} == {1} and frames[-1]["styles"] == 1
 
     out = cell_outputs(page, 1)
     children = out.locator(".jp-OutputArea-child")

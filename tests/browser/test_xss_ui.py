@@ -21,11 +21,13 @@ see an execution in this very page.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from deepseek_magic._live_state import STYLESHEET
 from deepseek_magic.emulator import Emulator, Reply
 
 from .jupyter import (
@@ -64,7 +66,10 @@ UNSAFE_JS = r"""(cell) => {
         for (const el of root.querySelectorAll('*')) {
             const tag = el.localName;
             const inMath = el.closest('mjx-container') !== null;  // MathJax's own markup
-            if (BAD_TAGS.has(tag) || ((tag === 'svg' || tag === 'math') && !inMath)) {
+            // The live view's own stylesheet: the whole of an output of its own, our text.
+            const ours = tag === 'style' && el.parentElement === root
+                && root.children.length === 1 && el.textContent === __STYLESHEET__;
+            if ((BAD_TAGS.has(tag) && !ours) || ((tag === 'svg' || tag === 'math') && !inMath)) {
                 found.push('<' + tag + '>');
             }
             // Our renderer's <details> carry a dsm-* class; any other came from a payload.
@@ -85,7 +90,7 @@ UNSAFE_JS = r"""(cell) => {
         }
     }
     return found;
-}"""
+}""".replace("__STYLESHEET__", json.dumps(STYLESHEET))
 
 # Runs the walk after every DOM change of the cell, so the live view's frames (which the
 # final view replaces) are checked too; also notes whether a live frame showed payloads.
