@@ -6,7 +6,9 @@ with a 2-second stall in the middle of the reasoning, twice, in the same Jupyter
 
 * ``magic``: a ``%%deepseek`` cell (the live view);
 * ``naive``: a cell that reads the same stream with httpx and re-renders the whole
-  markdown (reasoning as a quote, then the answer) with ``update_display`` on every chunk.
+  markdown (reasoning as a quote, then the answer) with ``update_display`` on every chunk;
+* ``bare``: a cell that updates a display with a few bytes as often as the live view
+  may (its ``max_rate``) for as long: what JupyterLab itself costs at that rate.
 
 In the page, a MutationObserver installed before the cell runs records every DOM update
 of the cell's output (time, height, the end of the live text); Chromium's own counter of
@@ -53,6 +55,17 @@ with httpx.stream("POST", url, json=body, timeout=60) as r:
             answer += delta.get("content") or ""
         quoted = "> " + reasoning.replace("\\n", "\\n> ")
         handle.update(Markdown(quoted + "\\n\\n" + answer))"""
+
+# JupyterLab's own cost of a running cell that updates a display as often as the live view
+# does, with a few bytes each time: the floor under the magic's busy figure.
+BARE = """import time
+from IPython.display import display, update_display
+display({{"text/html": "<div>frame 0</div>"}}, raw=True, display_id="bare")
+t0, n = time.time(), 0
+while time.time() - t0 < {seconds}:
+    n += 1
+    time.sleep(1 / {rate})
+    update_display({{"text/html": f"<div>frame {{n}}</div>"}}, raw=True, display_id="bare")"""
 
 WATCH_JS = r"""(cell) => {
     const rec = window.__bench = {updates: [], longtasks: []};
@@ -242,6 +255,7 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
     except ImportError:
         return [], {"skipped": "no playwright"}
     from deepseek_magic.emulator import Emulator, Reply, tokenize
+    from deepseek_magic.notebook._live import DEFAULT_MAX_RATE
     from tests.browser.conftest import LAUNCH_ARGS, REPO_ROOT, SCRUBBED_ENV
     from tests.browser.jupyter import JupyterLab
 
@@ -262,6 +276,7 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
                 cells = {
                     "magic": ["%load_ext deepseek_magic", "%%deepseek\nExplain the variance."],
                     "naive": [NAIVE],
+                    "bare": [BARE.format(seconds=tokens / rate, rate=DEFAULT_MAX_RATE)],
                 }
                 for name, source in cells.items():
                     raw[name] = _one(
@@ -269,7 +284,7 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
                     )
             finally:
                 browser.close()
-    m, n = raw["magic"], raw["naive"]
+    m, n, bare = raw["magic"], raw["naive"], raw["bare"]
     base = f"naive {n['fps']:.1f}/s" if n.get("fps") else "naive"
     ms = lambda v: None if v is None else v * 1000  # noqa: E731
     secs = f"{tokens:,} tokens at {rate:g}/s"
@@ -312,6 +327,14 @@ def run(tokens: int, rate: float) -> tuple[list[Figure], dict[str, Any]]:
             "<= +5 points",
             5.0,
             note=f"idle {m['idle'] * 100:.1f}%",
+        ),
+        Figure(
+            "browser.busy_floor_points",
+            "the same for JupyterLab alone: bare updates as often (a few bytes each)",
+            (bare["busy"] - bare["idle"]) * 100,
+            "points",
+            f"{bare['fps'] or 0:.1f} updates/s",
+            note="the floor under the figure above: what any live view at this rate costs",
         ),
         Figure(
             "browser.height_answer_start_pct",

@@ -2,7 +2,7 @@
 
 What a kernel would send is counted by the shell's display publisher (one message per
 ``display``/``update_display``, its size the JSON of data + metadata + display id). The
-live view (``deepseek_magic/notebook/_live.py``) throttles to at most 8 frames a second, each
+live view (``deepseek_magic/notebook/_live.py``) throttles to at most 9 frames a second, each
 frame bounded in size (the reasoning's and the answer's tails), and keeps the live
 frames within DEFAULT_BYTE_FACTOR bytes per received character plus DEFAULT_BYTE_ALLOWANCE
 (see deepseek_magic/notebook/_live.py); one final frame
