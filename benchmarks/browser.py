@@ -181,7 +181,13 @@ def _one(
     rate: float,
 ) -> dict[str, Any]:
     from deepseek_magic.emulator import Fault
-    from tests.browser.jupyter import code_cells, open_notebook, run_all, wait_cells_done
+    from tests.browser.jupyter import (
+        code_cells,
+        execution_counts,
+        open_notebook,
+        run_all,
+        wait_cells_done,
+    )
 
     emu.reset()
     emu.token_delay = 1.0 / rate
@@ -198,7 +204,14 @@ def _one(
     with _timed_writes() as writes:
         busy0, t0 = _task_seconds(cdp), time.time()
         run_all(page)
-        wait_cells_done(page, timeout=300_000)
+        # Busy time second by second (where it goes: reasoning, answer, final render).
+        samples = [(0.0, busy0)]
+        while time.time() - t0 < 300:
+            page.wait_for_timeout(1000)
+            samples.append((round(time.time() - t0, 2), _task_seconds(cdp)))
+            if all(n is not None for n in execution_counts(page)):
+                break
+        wait_cells_done(page, timeout=1000)
         t1 = time.time()
         busy = (_task_seconds(cdp) - busy0) / (t1 - t0)
     page.wait_for_timeout(1500)  # the final view's MathJax pass
@@ -239,6 +252,11 @@ def _one(
         "h_live_end": answer[-1]["h"] if answer else None,
         "h_final": final[-1]["h"] if final else None,
         "heights": [u["h"] for u in updates],
+        # (seconds since the run began, main-thread busy % over the second before)
+        "timeline": [
+            (b[0], round((b[1] - a[1]) / max(b[0] - a[0], 1e-3) * 100, 1))
+            for a, b in zip(samples, samples[1:], strict=False)
+        ],
     }
 
 
