@@ -5,7 +5,8 @@
   no Retry-After). Its capacity in rows/s is measured with a client that knows the limit
   (``capacity`` workers, each sending its next row when the last is answered). Then
   ``map()`` at concurrency 32 (four times the limit) over the rows: rows/s as a fraction
-  of that capacity (goal >= 0.9), and the 429s it met. Then the naive way, over the same
+  of that capacity (goal >= 0.9), the 429s it met, and the TCP connections it opened
+  (the emulator's ``/health`` counts them; goal <= 32: one a worker). Then the naive way, over the same
   rows: ``asyncio.gather`` of one ``aask()`` per row (the client's own retries: two, with
   backoff): its 429s and failed rows. A second ``map()`` run meets 429s that carry
   ``Retry-After: 1`` (the whole run pauses a second at each).
@@ -96,7 +97,10 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
             await client.aclose()
             return sample / took
 
+        before = _connections(url)
         capacity = asyncio.run(knows_the_limit())
+        capacity_conns = _connections(url) - before - 1
+        before = _connections(url)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             out = map_rows(
@@ -109,9 +113,11 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
                 progress=False,
             )
             took = time.perf_counter() - t
+        map_conns = _connections(url) - before - 1
         map_rate = rows / took
         map_failed = int((out["error"] != "").sum())
         raw.update(capacity_rows_s=capacity, map_rows_s=map_rate, map_s=took, map_failed=map_failed)
+        raw.update(capacity_connections=capacity_conns, map_connections=map_conns)
 
         async def naive() -> list[Any]:
             return await asyncio.gather(
@@ -191,6 +197,16 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
             note=f"{map_rate:.1f} rows/s, {map_429} refused with 429, {map_failed} rows failed",
         ),
         Figure(
+            "batch.map_connections",
+            f"TCP connections map() opened for {rows:,} rows at concurrency 32",
+            float(map_conns),
+            "connections",
+            f"{capacity_conns} for the capacity run's {sample:,} rows",
+            "<= 32",
+            32.0,
+            note="a connection is reused once a reply's body has been read to its end",
+        ),
+        Figure(
             "batch.naive_share",
             "asyncio.gather(aask()) over the same rows / capacity",
             raw["naive_rows_s"] / capacity,
@@ -210,6 +226,13 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
         ),
     ]
     return figures, raw
+
+
+def _connections(url: str) -> int:
+    """Connections the emulator has accepted so far (this question opens one more)."""
+    import httpx
+
+    return int(httpx.get(url.removesuffix("/v1") + "/health").json()["connections"])
 
 
 def _throttled_in(frame: Any) -> int:

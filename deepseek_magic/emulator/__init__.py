@@ -12,7 +12,8 @@ Wire format (see ``docs/wire-format.md``): ``POST /v1/chat/completions`` (also
 ``chat.completion`` JSON otherwise; ``GET /v1/models`` lists the models in the dialect's
 shape (OpenRouter's with pricing, ``context_length`` and ``supported_parameters``;
 DeepSeek's ids; a local server's model);
-``GET /health`` says it is up. The ``dialect`` chooses where the reasoning goes:
+``GET /health`` says it is up and how many TCP connections it has accepted
+(``connections``; also :attr:`Emulator.connections_accepted`). The ``dialect`` chooses where the reasoning goes:
 
 ============== =============================================================
 openrouter     ``delta.reasoning`` + the same text in ``reasoning_details``;

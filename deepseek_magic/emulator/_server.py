@@ -155,6 +155,7 @@ class Emulator:
         self._log: list[RequestRecord] = []
         self._inflight = 0
         self._connections: set[socket.socket] = set()
+        self._accepted = 0
         self._stopping = threading.Event()
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -235,6 +236,13 @@ class Emulator:
         with self._cond:
             return len(self._connections)
 
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since start (a client that reuses its connections
+        opens one for many requests)."""
+        with self._cond:
+            return self._accepted
+
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``n`` chat-completions requests have arrived."""
         with self._cond:
@@ -258,6 +266,7 @@ class Emulator:
         with self._cond:
             if self._stopping.is_set():
                 return False
+            self._accepted += 1
             self._connections.add(conn)
             return True
 
@@ -537,7 +546,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path in MODELS_PATHS:
                 self._send_json(200, models_body(self.emu.dialect))
             elif path == "/health":
-                self._send_json(200, {"status": "ok", "emulator": True})
+                accepted = self.emu.connections_accepted
+                self._send_json(200, {"status": "ok", "emulator": True, "connections": accepted})
             elif path == "":
                 self._send(200, _ABOUT.encode(), "text/plain; charset=utf-8")
             else:
