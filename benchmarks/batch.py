@@ -6,10 +6,10 @@
   (``capacity`` workers, each sending its next row when the last is answered). Then
   ``map()`` at concurrency 32 (four times the limit) over the rows: rows/s as a fraction
   of that capacity (goal >= 0.9), the 429s it met, and the TCP connections it opened
-  (the emulator's ``/health`` counts them; goal <= 32: one a worker). Then the naive way, over the same
-  rows: ``asyncio.gather`` of one ``aask()`` per row (the client's own retries: two, with
-  backoff): its 429s and failed rows. A second ``map()`` run meets 429s that carry
-  ``Retry-After: 1`` (the whole run pauses a second at each).
+  (the emulator's ``/health`` counts them; goal <= 32: one a worker). Then the naive way,
+  over the same rows: ``asyncio.gather`` of one ``aask()`` per row (the client's own
+  retries: two, with backoff): its 429s and failed rows. A second ``map()`` run meets 429s
+  that carry ``Retry-After: 1`` (the whole run pauses a second at each).
 * Exactly-once: an in-process emulator whose replies fail at random (seeded): 8% of
   streams cut after a few tokens, 5% refused with 503 before the first byte, and storms
   of 40 consecutive 500s; ``map()`` is interrupted (``_thread.interrupt_main``, what the

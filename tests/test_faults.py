@@ -359,7 +359,10 @@ CASES: list[Case] = [
 ]
 
 #: faults after which the reply is complete (nothing to report): tested below the matrix
-RECOVERED: list[Fault] = [Fault("no_done", reply=SCRIPTED)]
+RECOVERED: list[Fault] = [
+    Fault("no_done", reply=SCRIPTED),
+    Fault("after_done", size=10**12, reply=SCRIPTED),  # junk after [DONE], without end
+]
 
 
 def test_the_matrix_covers_the_issue() -> None:
@@ -497,7 +500,8 @@ def test_retry_recovers_and_says_nothing(emu: Emulator, session) -> None:
 def test_stream_ending_without_done_after_finish_is_complete(
     emu: Emulator, session, fault: Fault
 ) -> None:
-    """Everything but ``[DONE]``: the finish_reason and usage arrived, so nothing is lost."""
+    """Everything but ``[DONE]``, or endless junk after it: the finish_reason and usage
+    arrived, so nothing is lost."""
     emu.queue(fault)
     client = Client(sleep=Sleeps())
     result = dm.ask("q", base_url=emu.base_url, session=session, client=client)

@@ -162,6 +162,17 @@ def test_faults_keep_the_partial_as_over_a_socket(session) -> None:
         kernel.stop()
 
 
+def test_junk_after_done_is_read_within_bounds_as_over_a_socket(session) -> None:
+    """A reply followed by endless junk: complete, and the transport's stream is closed."""
+    kernel = InKernelEmulator(replies=[Fault("after_done", size=10**12, reply=REPLY)]).start()
+    client = Client(transport=kernel)
+    try:
+        result = dm.ask("q", base_url=kernel.base_url, client=client, session=session)
+        assert result.answer == REPLY.answer and result.ok
+    finally:
+        kernel.stop()
+
+
 def test_interrupt_while_paced_keeps_what_arrived(session) -> None:
     waits = []
 

@@ -13,7 +13,8 @@ Wire format (see ``docs/wire-format.md``): ``POST /v1/chat/completions`` (also
 shape (OpenRouter's with pricing, ``context_length`` and ``supported_parameters``;
 DeepSeek's ids; a local server's model);
 ``GET /health`` says it is up and how many TCP connections it has accepted
-(``connections``; also :attr:`Emulator.connections_accepted`). The ``dialect`` chooses where the reasoning goes:
+(``connections``, as :attr:`Emulator.connections_accepted`). The ``dialect`` chooses where
+the reasoning goes:
 
 ============== =============================================================
 openrouter     ``delta.reasoning`` + the same text in ``reasoning_details``;

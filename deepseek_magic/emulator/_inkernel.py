@@ -39,6 +39,7 @@ from ._script import (
     finish_chunk,
     huge_token_count,
     huge_tokens,
+    junk_pieces,
     keepalive_comment,
     models_body,
     prompt_tokens,
@@ -331,6 +332,8 @@ class InKernelEmulator:
             yield usage.sse()
         if kind != "no_done":
             yield b"data: [DONE]\n\n"
+        if fault is not None and fault.kind == "after_done":
+            yield from junk_pieces(fault.size)
 
     def _whole(self, reply: Reply, ctx: StreamContext, fault: Fault | None) -> Iterator[Step]:
         if self.first_token_latency:

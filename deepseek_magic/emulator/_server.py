@@ -45,6 +45,7 @@ from ._script import (
     huge_pieces,
     huge_token_count,
     huge_tokens,
+    junk_pieces,
     keepalive_comment,
     models_body,
     prompt_tokens,
@@ -731,6 +732,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(usage.sse())
         if kind != "no_done":
             self._write(b"data: [DONE]\n\n")
+        if fault is not None and fault.kind == "after_done":
+            for piece in junk_pieces(fault.size):
+                self._write(piece)
         self._end_body()
 
     def _send_chunks(
