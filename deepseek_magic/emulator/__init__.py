@@ -56,6 +56,7 @@ question. From a shell: ``python -m deepseek_magic.emulator --help``.
 
 from __future__ import annotations
 
+from ._base import RequestRecord
 from ._script import (
     DIALECTS,
     FAULT_KINDS,
@@ -70,7 +71,7 @@ from ._script import (
     load_script,
     tokenize,
 )
-from ._server import Emulator, RequestRecord
+from ._server import Emulator
 
 __all__ = [
     "DIALECTS",
