@@ -2,7 +2,8 @@
 reads on to the end of the body, so its connection goes back to the pool; the emulator
 counts the TCP connections it accepts. A server that keeps sending after ``[DONE]`` is
 read for at most ``DRAIN_LIMIT`` bytes and then loses its connection; a stop mid-stream
-still closes the connection."""
+still closes the connection, and a server silent after ``[DONE]`` costs at most a read
+timeout, never the result."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 import deepseek_magic as dm
@@ -19,6 +21,9 @@ from deepseek_magic.client._http import DRAIN_LIMIT, AsyncClient, Client
 from deepseek_magic.client._request import Request
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from tests.helpers.faults import Sleeps, settle
+from tests.helpers.streams import ANSWER as STREAM_ANSWER
+from tests.helpers.streams import REASONING as STREAM_REASONING
+from tests.helpers.streams import openrouter_stream
 
 pytestmark = pytest.mark.emulator(tokens_per_chunk=2)
 
@@ -26,6 +31,8 @@ N = 6
 REPLY = Reply(reasoning="Compare tenths: 9 against 1.", answer="9.9 is larger.")
 #: far more than a client may read after [DONE]: one that read it all would not return
 ENDLESS = 10**12
+#: the mock transport's address (nothing listens there; no request leaves the process)
+MOCK_URL = "http://127.0.0.1:9/v1"
 
 
 def _request(emu: Emulator, session: Session) -> Request:
@@ -177,3 +184,51 @@ def test_a_stop_mid_stream_still_closes_the_connection(session) -> None:
         client.close()
         assert after.answer == REPLY.answer
         assert emu.connections_accepted == 2
+
+
+class _SilentAfterDone(httpx.SyncByteStream):
+    """A whole stream with ``[DONE]``, then a body that never ends: the next read fails as
+    ``fail`` says (a read timeout), or waits until the response is closed (a Stop)."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail = fail
+        self.tail_reached = threading.Event()
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield openrouter_stream()
+        self.tail_reached.set()
+        if self.fail is not None:
+            raise self.fail
+        self.closed.wait(30)
+        raise httpx.ReadError("closed while read")
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def _mock_client(body: httpx.SyncByteStream) -> Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
+
+    return Client(transport=httpx.MockTransport(handler))
+
+
+def test_a_server_silent_after_done_costs_one_read_timeout_not_the_result(session) -> None:
+    body = _SilentAfterDone(fail=httpx.ReadTimeout("silent after [DONE]"))
+    result = dm.ask("q", base_url=MOCK_URL, session=session, client=_mock_client(body))
+    assert body.tail_reached.is_set()
+    assert (result.reasoning, result.answer) == (STREAM_REASONING, STREAM_ANSWER)
+    assert result.ok and not result.error and not result.interrupted
+
+
+def test_a_stop_while_the_tail_is_read_keeps_the_complete_result(session) -> None:
+    body = _SilentAfterDone()
+    client = _mock_client(body)
+    stream = client.stream(prepare("q", session=session, options={}, base_url=MOCK_URL).request)
+    stopper = threading.Thread(target=lambda: body.tail_reached.wait(10) and stream.close())
+    stopper.start()
+    result = stream.run()  # returns once the Stop closes the response
+    stopper.join()
+    assert body.tail_reached.is_set() and body.closed.is_set() and stream.closed
+    assert result.answer == STREAM_ANSWER and result.ok and not result.interrupted

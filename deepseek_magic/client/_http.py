@@ -329,7 +329,7 @@ class ChatStream(_StreamBase):
                 left -= len(data)
                 if left < 0 or self._stopped or self.clock() > deadline:
                     return  # the connection is closed, not reused
-        except httpx.HTTPError:
+        except httpx.HTTPError:  # a Stop shut the socket, or the server broke off
             pass  # the reply is complete; only the connection is lost
 
     def run(self) -> Result:
