@@ -151,6 +151,14 @@ class FakePip(list[list[str]]):
                 _wheel(dest, name, version)
 
 
+def _lock(runtime: Path, folder: Path) -> _build.BuildReport:
+    """``_build._lock`` with our stub wheel, ``folder`` as both cache and site."""
+    report = _build.BuildReport(folder)
+    ours = _wheel(folder, "deepseek-magic", "0.1.0")
+    _build._lock(runtime, ours, folder, folder, say=lambda line: None, report=report)
+    return report
+
+
 def test_the_lock_lists_exactly_what_the_site_holds(
     runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,14 +210,7 @@ def test_a_wheel_pip_did_not_deliver_is_one_line(
 ) -> None:
     monkeypatch.setattr(_build, "_download", FakePip(fail=("jedi",)))
     with pytest.raises(_build.BuildError, match=r"^pip download jedi==0\.19\.2 gave no wheel\.$"):
-        _build._lock(
-            runtime,
-            _wheel(tmp_path, "deepseek-magic", "0.1.0"),
-            tmp_path,
-            tmp_path,
-            say=lambda line: None,
-            report=_build.BuildReport(tmp_path),
-        )
+        _lock(runtime, tmp_path)
 
 
 def test_a_wasm_package_in_the_closure_is_refused(
@@ -221,14 +222,7 @@ def test_a_wasm_package_in_the_closure_is_refused(
     pip = FakePip()
     monkeypatch.setattr(_build, "_download", pip)
     with pytest.raises(_build.BuildError, match="traitlets has no pure wheel"):
-        _build._lock(
-            runtime,
-            _wheel(tmp_path, "deepseek-magic", "0.1.0"),
-            tmp_path,
-            tmp_path,
-            say=lambda line: None,
-            report=_build.BuildReport(tmp_path),
-        )
+        _lock(runtime, tmp_path)
     assert pip == []  # refused before anything is downloaded
 
 
