@@ -111,3 +111,13 @@ def test_the_magic_and_the_panel_share_display_and_do_not_import_each_other() ->
     panel, magic = edges["notebook._panel"], edges["notebook._magic"]
     assert "notebook._magic" not in panel and "notebook._display" in panel
     assert "notebook._display" in magic
+
+
+def test_dataset_runs_and_sweeps_import_no_notebook_library() -> None:
+    # Views in the view: batch/ hands bundles to a caller (the sweep's ``view``) and reaches
+    # tqdm.auto at run time; only notebook/ imports IPython, ipywidgets or traitlets.
+    found = {
+        name_of(path): imports(path, third_party=True) & {"IPython", "ipywidgets", "traitlets"}
+        for path in (PACKAGE / "batch").glob("*.py")
+    }
+    assert len(found) >= 10 and not any(found.values()), found
