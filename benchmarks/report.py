@@ -186,7 +186,7 @@ the machine was shared, so the numbers are indicative):
   default listen backlog of 5 dropped the 6th..16th simultaneous connections, which then
   waited for a 1 s TCP SYN retransmit: 16 concurrent prompts took 2.9x one request
   (1.14x after both fixes).
-* `deepseek_magic/_api.py`: `_client` (and with it httpx, ssl, httpx-sse) imported when
+* `deepseek_magic/_api.py`: `client/_http.py` (and with it httpx, ssl, httpx-sse) imported when
   the first request is sent, not at import (type-only imports under `TYPE_CHECKING`).
   `deepseek_magic/features/_offline.py`: the emulator (http.server, email, ...) imported when
   offline mode is used, not when `%load_ext` checks `DEEPSEEK_MAGIC_OFFLINE`. CPU time of

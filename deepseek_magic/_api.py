@@ -68,7 +68,7 @@ def prepare(
 ) -> Prepared:
     """Validate and build the request; raises before any network activity. Pure: it
     reads the session (its config, defaults, features, offline mode) and changes nothing
-    (features are plugged in by ``_features.start()``, never here).
+    (features are plugged in by ``features.start()``, never here).
 
     ``options`` are the request options (the option table); ``call`` the call settings
     (the settings table), to which ``given`` keywords (``model=``, ``base_url=`` ...)

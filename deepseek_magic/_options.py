@@ -5,12 +5,13 @@ declaration come:
 
 * its validation and coercion (``Option.coerce``: a clear one-line error *before*
   anything is sent),
-* its key in the JSON body (``build_body``: options the user did not set are not sent),
+* its key in the JSON body (``_providers.plan_options``: options the user did not set are
+  not sent),
 * its keyword argument of ``ask()``,
 * its ``%%deepseek`` flag (``Option.flag``, ``Option.metavar``; argparse is built from
   the table in ``_magic.py``),
 * its panel control (``Option.widget``, ``Option.step``, ``Option.label``),
-* its row in the README's options table (``options_markdown``).
+* its row in the README's options table (``notebook/_docs.options_markdown``).
 
 A test checks that all these views agree with the table, so no option name is
 typed twice anywhere in the package.
@@ -32,8 +33,6 @@ __all__ = [
     "OPTIONS",
     "OPTION_BY_NAME",
     "validate_options",
-    "build_body",
-    "options_markdown",
     "REASONING_EFFORTS",
     "TOOL_CHOICES",
 ]
@@ -504,56 +503,3 @@ def _closest(name: str, names: Iterable[str]) -> str | None:
 
     found = difflib.get_close_matches(name, list(names), n=1)
     return found[0] if found else None
-
-
-def build_body(
-    values: Mapping[str, Any],
-    *,
-    provider: Any = None,
-    tool_specs: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The JSON fields for validated ``values`` (from :func:`validate_options`), spelled
-    for ``provider`` (a :class:`~._providers.Provider`; default: the default provider).
-
-    What differs by server (``max_tokens`` or ``max_completion_tokens``, the ``reasoning``
-    object or ``reasoning_effort``, the thinking switch ...) is declared in the provider
-    table; :func:`~._providers.plan_options` also says which options were left out or
-    are ignored. ``tools`` are sent as ``tool_specs`` (the caller builds them).
-    """
-    from ._providers import PROVIDERS, plan_options
-
-    chosen = provider if provider is not None else next(iter(PROVIDERS.values()))
-    return dict(plan_options(values, chosen, tool_specs=tool_specs).body)
-
-
-def options_markdown() -> str:
-    """The README's options table, generated from :data:`OPTIONS` and the provider table."""
-    from ._providers import PROVIDERS
-
-    rows = [
-        "| flag | `ask()` keyword | JSON field (OpenRouter) | elsewhere | allowed | meaning |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for o in OPTIONS:
-        name = o.alias_of or o.name
-        field_name = ".".join(o.path) if o.path else o.name
-        field_name = f"sent as `{o.alias_of}`" if o.alias_of else f"`{field_name}`"
-        if name == "thinking":
-            field_name = "`reasoning.enabled` / `reasoning.effort: none`"
-        spelled: dict[str, list[str]] = {}
-        for p in PROVIDERS.values():
-            if name in p.not_sendable or (name == "thinking" and not p.thinking):
-                key = "not sendable"
-            elif name == "thinking":
-                key = "per provider (see the provider table)"
-            else:
-                path = p.spell.get(name) or (OPTION_BY_NAME[name].path or (name,))
-                key = "`" + ".".join(path) + "`"
-            spelled.setdefault(key, []).append(p.name)
-        spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
-        elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items())
-        rows.append(
-            f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
-            f"| {o.range_text()} | {o.help} |"
-        )
-    return "\n".join(rows)

@@ -25,6 +25,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from ._options import OPTION_BY_NAME, TOOL_CHOICES
+
 __all__ = [
     "PROVIDERS",
     "SHORT_NAME",
@@ -35,7 +37,6 @@ __all__ = [
     "option_reason",
     "plan_options",
     "provider_for_dialect",
-    "providers_markdown",
 ]
 
 #: the seed's short model name, resolved per provider
@@ -460,8 +461,6 @@ def plan_options(
     model's ``supported_parameters`` from the catalogue, when the server publishes them:
     an option whose field is missing there is reported as ignored.
     """
-    from ._options import OPTION_BY_NAME, TOOL_CHOICES
-
     body: dict[str, Any] = {}
     sent: list[str] = []
     ignored: dict[str, str] = {}
@@ -525,66 +524,3 @@ def plan_options(
         else:
             sent.append(name)
     return OptionPlan(body, tuple(sent), _frozen(ignored), _frozen(not_sent), _frozen(remapped))
-
-
-def providers_markdown() -> str:
-    """The README's provider table, generated from :data:`PROVIDERS`."""
-    from ._options import OPTIONS
-
-    rows = [
-        "| `--provider` | base URL | `deepseek-r1` means | key | max tokens sent as "
-        "| reasoning effort "
-        "sent as | `--thinking on/off` sent as | not sendable | ignored | notes |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    import json
-
-    paths = {o.name: o.path or (o.name,) for o in OPTIONS}
-    for p in PROVIDERS.values():
-        short = p.resolve_model(SHORT_NAME)
-        means = (
-            f"`{short}`" + (" (thinking on)" if p.alias_options.get("thinking") else "")
-            if short != SHORT_NAME
-            else "passed through"
-        )
-        key = (
-            f"`{p.key_env}`"
-            if p.key_env
-            else ("none needed" if not p.needs_key else "`DEEPSEEK_MAGIC_API_KEY`")
-        )
-
-        def wire(name: str, p: Provider = p) -> str:
-            if name in p.not_sendable:
-                return "not sendable"
-            return "`" + ".".join(p.spell.get(name) or paths[name]) + "`"
-
-        thinking = (
-            " / ".join(
-                f"`{json.dumps(p.thinking[v], separators=(',', ':'))}`" for v in (True, False)
-            )
-            if p.thinking
-            else "not sendable"
-        )
-        effort = wire("reasoning_effort")
-        if p.effort_map:
-            effort += " (" + ", ".join(f"{a}→{b}" for a, b in p.effort_map.items()) + ")"
-        ignored = [f"{n} ({w})" for n, w in p.ignored.items()]
-        ignored += [f"{n} (in thinking mode)" for n in p.ignored_thinking]
-        rows.append(
-            " | ".join(
-                [
-                    f"| `{p.name}`",
-                    f"`{p.base_url}`" if p.base_url else "any URL",
-                    means,
-                    key,
-                    wire("max_completion_tokens"),
-                    effort,
-                    thinking,
-                    ", ".join(p.not_sendable) or "–",
-                    ", ".join(ignored) or "–",
-                    p.note or "–",
-                ]
-            )
-            + " |"
-        )
-    return "\n".join(rows)

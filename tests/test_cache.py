@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from IPython.core.error import UsageError
 
 from deepseek_magic import CacheError, ConfigError, ask
 from deepseek_magic._api import prepare
+from deepseek_magic._argline import LineError
 from deepseek_magic._render import render_result
 from deepseek_magic._result import Result, Usage
 from deepseek_magic._session import Session
@@ -480,7 +480,7 @@ def test_magic_returns_through_cache_magic_api(session, path) -> None:
     out: list[str] = []
     cache = cache_magic(session, f"record {path}", out=out.append)
     assert cache is current_cache(session) and cache.mode == "record" and len(out) == 1
-    with pytest.raises(UsageError):
+    with pytest.raises(LineError, match="%deepseek_cache: .*check the quotes"):
         cache_magic(session, "replay 'unclosed", out=out.append)
 
 

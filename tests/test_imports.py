@@ -4,17 +4,19 @@ purpose), and the magic and the panel share binding and display through ``_displ
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "deepseek_magic"
 
 #: lazy imports both ways, known and kept for now: a Result renders itself
-#: (``_repr_mimebundle_``); the option table's README section reads the provider table;
-#: ``render_live`` builds a ``LiveState``, which borrows the renderer's offline note and
-#: scrubber (the live view, issue 13). A new cycle fails this test.
+#: (``_repr_mimebundle_``); ``render_live`` builds a ``LiveState``, which borrows the
+#: renderer's offline note and scrubber (the live view, issue 13). A new cycle fails this
+#: test.
 ALLOWED = {
     frozenset({"_render", "_result"}),
-    frozenset({"_options", "_providers"}),
     frozenset({"_render", "_live_state"}),
 }
 
@@ -113,11 +115,78 @@ def test_the_magic_and_the_panel_share_display_and_do_not_import_each_other() ->
     assert "notebook._display" in magic
 
 
-def test_dataset_runs_and_sweeps_import_no_notebook_library() -> None:
-    # Views in the view: batch/ hands bundles to a caller (the sweep's ``view``) and reaches
-    # tqdm.auto at run time; only notebook/ imports IPython, ipywidgets or traitlets.
-    found = {
-        name_of(path): imports(path, third_party=True) & {"IPython", "ipywidgets", "traitlets"}
-        for path in (PACKAGE / "batch").glob("*.py")
+# ------------------------------------------------------------- the dependency rule
+#: third-party packages only the notebook side may import
+NOTEBOOK_ONLY = {"IPython", "ipywidgets", "traitlets", "ipykernel"}
+#: where httpx may be imported: the client, and the emulator's in-kernel transport (an
+#: httpx transport that serves the emulator inside a browser kernel)
+HTTPX_IN = ("client.", "emulator._inkernel")
+#: modules that break the rule today, each with the issue that removes it (none left: a
+#: sweep hands its bundles to a ``view`` the notebook side makes)
+KNOWN: set[str] = set()
+
+
+def _modules() -> dict[str, Path]:
+    return {name_of(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_ipython_and_ipywidgets_are_imported_only_on_the_notebook_side() -> None:
+    offenders = {
+        name: sorted(imports(path, third_party=True) & NOTEBOOK_ONLY)
+        for name, path in _modules().items()
+        if not name.startswith("notebook") and name not in KNOWN
     }
-    assert len(found) >= 10 and not any(found.values()), found
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_httpx_is_imported_only_by_the_client() -> None:
+    users = {
+        name
+        for name, path in _modules().items()
+        if {"httpx", "httpx_sse"} & imports(path, third_party=True)
+    }
+    assert users and all(name.startswith(HTTPX_IN) for name in users), sorted(users)
+
+
+def test_nothing_below_the_notebook_imports_it_and_the_client_stays_below_the_calls() -> None:
+    edges = graph()
+    up = {
+        (name, target)
+        for name, targets in edges.items()
+        if name and not name.startswith("notebook")
+        for target in targets
+        if target.startswith("notebook")
+    }
+    assert up == set()
+    client_up = {
+        (name, target)
+        for name, targets in edges.items()
+        if name.startswith("client")
+        for target in targets
+        if target.startswith(("batch", "features", "_api", "notebook"))
+    }
+    assert client_up == set()
+
+
+def test_a_fresh_interpreter_asks_with_no_ipython_or_ipywidgets(emu, tmp_path: Path) -> None:
+    """``import deepseek_magic.client`` and ``ask()`` (a real request, with the cache and
+    the spend guard on, then offline mode from the environment) load none of them."""
+    script = f"""
+import os, sys
+import deepseek_magic.client
+from deepseek_magic import ask
+r = ask("Say hi", base_url={emu.base_url!r}, api_key="sk-test-not-a-key")
+assert r.answer, r
+os.environ["DEEPSEEK_MAGIC_CACHE"] = "record:" + {str(tmp_path / "c.jsonl")!r}
+os.environ["DEEPSEEK_MAGIC_OFFLINE"] = "--token-rate 0"
+from deepseek_magic._session import Session
+r2 = ask("Say hi again", session=Session())
+assert r2.answer and r2.offline, r2
+print(sorted({{m.split(".")[0] for m in sys.modules}} & set({sorted(NOTEBOOK_ONLY)!r})))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPSEEK")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from IPython.core.error import UsageError
 
 from deepseek_magic import ConfigError, ask
+from deepseek_magic._argline import LineError
 from deepseek_magic._render import OFFLINE_NOTE, render_result
 from deepseek_magic.features._offline import (
     ENV_OFFLINE,
@@ -72,7 +72,9 @@ def test_arguments_map_onto_the_emulator(line: str, action: str, kwargs: dict) -
     ],
 )
 def test_bad_arguments_are_one_usage_line(line: str, needle: str) -> None:
-    with pytest.raises(UsageError) as info:
+    """The feature parses its own line (no IPython): one LineError, which the magic shows
+    as IPython's UsageError (``test_magic_bad_option_is_a_usage_error_and_changes_nothing``)."""
+    with pytest.raises(LineError) as info:
         parse_offline_args(line)
     message = str(info.value)
     assert needle in message and "\n" not in message
@@ -81,7 +83,7 @@ def test_bad_arguments_are_one_usage_line(line: str, needle: str) -> None:
 def test_a_broken_script_file_is_refused_with_its_name(tmp_path: Path) -> None:
     bad = tmp_path / "replies.json"
     bad.write_text("[{not json", encoding="utf-8")
-    with pytest.raises(UsageError, match="replies.json: cannot use it"):
+    with pytest.raises(LineError, match="replies.json: cannot use it"):
         parse_offline_args(f"on --script {bad}")
 
 

@@ -7,8 +7,14 @@ import re
 import pytest
 
 from deepseek_magic._errors import OptionError
-from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, build_body, validate_options
-from deepseek_magic._providers import PROVIDERS
+from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, validate_options
+from deepseek_magic._providers import PROVIDERS, plan_options
+
+
+def build_body(values, provider=None, tool_specs=None):
+    """The body fields the options become (for the default provider unless given)."""
+    chosen = provider if provider is not None else next(iter(PROVIDERS.values()))
+    return dict(plan_options(values, chosen, tool_specs=tool_specs).body)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 SSE lines (``_sse``) -> chunks (JSON) -> chat events (``_events``) -> the Accumulator
 (``_accumulate``) -> :class:`~deepseek_magic.Result`. No I/O and no clock of its own (the
 caller passes one), so a test or a fuzzer feeds it any bytes at any boundaries; the client
-(``_client``) only moves bytes between the network and :class:`Pipeline`.
+(``_http``) only moves bytes between the network and :class:`Pipeline`.
 """
 
 from __future__ import annotations

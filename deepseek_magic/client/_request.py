@@ -1,7 +1,8 @@
 """One request: messages + validated options + settings -> the JSON body.
 
-Pure: nothing here sends anything. ``build_request`` is where the option table's
-``build_body`` meets the prompt, the model and any extra JSON fields.
+Pure: nothing here sends anything. ``build_request`` is where the options, spelled for
+the provider by ``_providers.plan_options``, meet the prompt, the model and any extra
+JSON fields.
 """
 
 from __future__ import annotations

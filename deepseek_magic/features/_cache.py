@@ -49,6 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from .._argline import Arg, LineError, arg, parse_line_of
 from .._errors import CacheError, ConfigError
 from .._result import Result
 from .._session import Feature, Session
@@ -500,13 +501,11 @@ _USAGE = (
 )
 
 
-def arguments() -> tuple[Any, ...]:
+def arguments() -> tuple[Arg, ...]:
     """The arguments of ``%deepseek_cache``, declared once (the magic's help and its parser)."""
-    from ..notebook._magic_args import magic_argument
-
     actions = ("status",) + MODES
     return (
-        magic_argument(
+        arg(
             "action",
             nargs="?",
             default="status",
@@ -514,9 +513,7 @@ def arguments() -> tuple[Any, ...]:
             metavar="|".join(actions),
             help="status (default), off, or the mode to use.",
         ),
-        magic_argument(
-            "file", nargs="?", metavar="FILE", help=f"The cache file (default {DEFAULT_PATH})."
-        ),
+        arg("file", nargs="?", metavar="FILE", help=f"The cache file (default {DEFAULT_PATH})."),
     )
 
 
@@ -528,15 +525,11 @@ DESCRIPTION = (
 
 def cache_magic(session: Session, line: str, *, out: Callable[[str], None] = print) -> Cache | None:
     """``%deepseek_cache [status|off|record|replay|replay-or-call] [FILE]``."""
-    from IPython.core.error import UsageError
-
-    from ..notebook._magic_args import arguments_parser, parse_magic_line
-
     session.env_applied.add("cache")  # the user chose: the environment no longer decides
-    args = parse_magic_line(arguments_parser("deepseek_cache", DESCRIPTION, arguments()), line)
+    args = parse_line_of("deepseek_cache", DESCRIPTION, arguments(), line)
     action = args.action
     if action in ("status", "off") and args.file is not None:
-        raise UsageError(_USAGE)
+        raise LineError(_USAGE)
     current = current_cache(session)
     if action == "status":
         out(

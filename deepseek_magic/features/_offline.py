@@ -26,8 +26,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from IPython.core.error import UsageError
-
+from .._argline import Arg, LineError, arg, parse_line_of
 from .._session import Session
 
 if (
@@ -58,13 +57,11 @@ _running_lock = threading.Lock()
 _atexit_registered = False
 
 
-def arguments() -> tuple[Any, ...]:
+def arguments() -> tuple[Arg, ...]:
     """The arguments of ``%deepseek_offline`` (also read from DEEPSEEK_MAGIC_OFFLINE), declared
     once: the magic's ``magic_arguments`` and :func:`parse_offline_args` both use them."""
-    from ..notebook._magic_args import magic_argument
-
     return (
-        magic_argument(
+        arg(
             "action",
             nargs="?",
             default="on",
@@ -72,14 +69,14 @@ def arguments() -> tuple[Any, ...]:
             metavar="on|off|status|auto",
             help="on (default), off, status, or auto: on only when no API key is set.",
         ),
-        magic_argument("--dialect", help="Which server's wire format the emulator speaks."),
-        magic_argument(
+        arg("--dialect", help="Which server's wire format the emulator speaks."),
+        arg(
             "--token-rate",
             metavar="TOKENS_PER_SECOND",
             help="Streaming speed (default: as fast as possible).",
         ),
-        magic_argument("--latency", metavar="SECONDS", help="Wait before the first token."),
-        magic_argument(
+        arg("--latency", metavar="SECONDS", help="Wait before the first token."),
+        arg(
             "--script",
             metavar="FILE",
             help="JSON (or YAML) file of scripted replies, one per request.",
@@ -97,34 +94,34 @@ def _number(flag: str, text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise UsageError(f"%deepseek_offline: {flag} {text}: expected a number.") from None
+        raise LineError(f"%deepseek_offline: {flag} {text}: expected a number.") from None
 
 
 def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
     """``"on --token-rate 40"`` -> ``("on", {"token_delay": 0.025})``: the action and the
-    :class:`~deepseek_magic.emulator.Emulator` keywords. Raises ``UsageError`` (one line)."""
+    :class:`~deepseek_magic.emulator.Emulator` keywords. Raises
+    :class:`~deepseek_magic._argline.LineError` (one line)."""
     from ..emulator import DIALECTS
-    from ..notebook._magic_args import arguments_parser, parse_magic_line
 
-    args = parse_magic_line(arguments_parser("deepseek_offline", DESCRIPTION, arguments()), line)
+    args = parse_line_of("deepseek_offline", DESCRIPTION, arguments(), line)
     kwargs: dict[str, Any] = {}
     if args.dialect is not None:
         if args.dialect not in DIALECTS:
-            raise UsageError(
+            raise LineError(
                 f"%deepseek_offline: --dialect {args.dialect}: choose one of {', '.join(DIALECTS)}."
             )
         kwargs["dialect"] = args.dialect
     if args.token_rate is not None:
         rate = _number("--token-rate", args.token_rate)
         if not rate >= 0:  # also refuses NaN
-            raise UsageError(
+            raise LineError(
                 f"--token-rate {args.token_rate}: expected tokens per second >= 0 (0 = no delay)."
             )
         kwargs["token_delay"] = 1.0 / rate if rate else 0.0
     if args.latency is not None:
         latency = _number("--latency", args.latency)
         if not 0 <= latency <= 3600:
-            raise UsageError(f"--latency {args.latency}: expected seconds between 0 and 3600.")
+            raise LineError(f"--latency {args.latency}: expected seconds between 0 and 3600.")
         kwargs["first_token_latency"] = latency
     if args.script is not None:
         from ..emulator import load_script
@@ -133,9 +130,9 @@ def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
             kwargs["replies"] = load_script(os.path.expanduser(args.script))
         except (OSError, ValueError, TypeError, KeyError, ImportError) as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise UsageError(f"--script {args.script}: cannot use it: {reason}") from None
+            raise LineError(f"--script {args.script}: cannot use it: {reason}") from None
     if args.action not in ("on", "auto") and kwargs:
-        raise UsageError(f"%deepseek_offline {args.action} takes no options; they go with 'on'.")
+        raise LineError(f"%deepseek_offline {args.action} takes no options; they go with 'on'.")
     return args.action, kwargs
 
 
@@ -249,7 +246,7 @@ def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = p
         try:
             emu = start_offline(session, **kwargs)
         except OSError as exc:
-            raise UsageError(
+            raise LineError(
                 f"%deepseek_offline: cannot start the emulator on 127.0.0.1: {exc}"
             ) from None
         out(_on_line(emu))
@@ -300,6 +297,6 @@ def offline_from_env(
         return session.offline is not None
     try:
         offline_magic(session, line, out=out)
-    except UsageError as exc:
+    except LineError as exc:
         out(f"Warning: {ENV_OFFLINE}: {exc} Offline mode stays off.")
     return session.offline is not None

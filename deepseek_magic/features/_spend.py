@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._argline import Arg, LineError, arg, parse_line_of
 from .._errors import BudgetError
 from .._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
 from .._session import Feature, Session
@@ -381,30 +382,24 @@ def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -
 
 
 # ---------------------------------------------------------------------- the magic
-def arguments() -> tuple[Any, ...]:
+def arguments() -> tuple[Arg, ...]:
     """The arguments of ``%deepseek_spend``, declared once (the magic's help and its parser)."""
-    from ..notebook._magic_args import magic_argument
-
     return (
-        magic_argument(
-            "--budget", metavar="USD", help="Refuse requests once the session would spend more."
-        ),
-        magic_argument(
-            "--call-budget", metavar="USD", help="Refuse a single request that could cost more."
-        ),
-        magic_argument(
+        arg("--budget", metavar="USD", help="Refuse requests once the session would spend more."),
+        arg("--call-budget", metavar="USD", help="Refuse a single request that could cost more."),
+        arg(
             "--context-tokens",
             metavar="N",
             help="The model's context in tokens, for the length warning (default 65536).",
         ),
-        magic_argument(
+        arg(
             "--price",
             metavar="IN,OUT",
             help="Your own price in dollars per million prompt and completion tokens, "
             "for estimates and budgets (a local server is free unless you set "
             "one); off removes it.",
         ),
-        magic_argument("--reset", action="store_true", help="Start the totals again from zero."),
+        arg("--reset", action="store_true", help="Start the totals again from zero."),
     )
 
 
@@ -414,15 +409,13 @@ DESCRIPTION = (
 
 
 def _price_pair(text: str) -> tuple[float, float]:
-    from IPython.core.error import UsageError
-
     try:
         prompt, completion = (float(x) for x in text.split(","))
         finite = math.isfinite(prompt) and math.isfinite(completion)
         if not finite or prompt < 0 or completion < 0:
             raise ValueError
     except ValueError:
-        raise UsageError(
+        raise LineError(
             f"--price {text}: expected IN,OUT in dollars per million tokens, e.g. 0.5,2."
         ) from None
     return prompt, completion
@@ -432,11 +425,7 @@ def spend_magic(session: Session, line: str) -> None:
     """``%deepseek_spend [--budget USD|off] [--call-budget USD|off] [--context-tokens N]
     [--price IN,OUT] [--reset]``:
     set what is given, then print the session totals on one line."""
-    from IPython.core.error import UsageError
-
-    from ..notebook._magic_args import arguments_parser, parse_magic_line
-
-    args = parse_magic_line(arguments_parser("deepseek_spend", DESCRIPTION, arguments()), line)
+    args = parse_line_of("deepseek_spend", DESCRIPTION, arguments(), line)
     install_spend(session)
     for name in ("budget", "call_budget"):
         raw = getattr(args, name)
@@ -445,7 +434,7 @@ def spend_magic(session: Session, line: str) -> None:
         try:
             value = _money(raw)
         except BudgetError as exc:
-            raise UsageError(f"--{name.replace('_', '-')} {raw}: {exc}") from None
+            raise LineError(f"--{name.replace('_', '-')} {raw}: {exc}") from None
         if value is None:
             session.config.pop(name, None)
         else:
@@ -456,7 +445,7 @@ def spend_magic(session: Session, line: str) -> None:
             if tokens < 1:
                 raise ValueError
         except ValueError:
-            raise UsageError(
+            raise LineError(
                 f"--context-tokens {args.context_tokens}: expected a whole number of tokens."
             ) from None
         session.config["context_tokens"] = tokens

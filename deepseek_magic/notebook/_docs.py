@@ -12,13 +12,14 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["sections", "render_readme"]
+from .._options import OPTION_BY_NAME, OPTIONS
+from .._providers import PROVIDERS, SHORT_NAME, Provider
+
+__all__ = ["sections", "render_readme", "options_markdown", "providers_markdown"]
 
 
 def sections() -> dict[str, str]:
     from .._call import settings_markdown
-    from .._options import options_markdown
-    from .._providers import providers_markdown
     from ._magic import magics_markdown
 
     return {
@@ -45,6 +46,98 @@ def render_readme(text: str) -> str:
             + text[match.end() :]
         )
     return text
+
+
+def options_markdown() -> str:
+    """The README's options table, generated from :data:`OPTIONS` and the provider table."""
+    rows = [
+        "| flag | `ask()` keyword | JSON field (OpenRouter) | elsewhere | allowed | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for o in OPTIONS:
+        name = o.alias_of or o.name
+        field_name = ".".join(o.path) if o.path else o.name
+        field_name = f"sent as `{o.alias_of}`" if o.alias_of else f"`{field_name}`"
+        if name == "thinking":
+            field_name = "`reasoning.enabled` / `reasoning.effort: none`"
+        spelled: dict[str, list[str]] = {}
+        for p in PROVIDERS.values():
+            if name in p.not_sendable or (name == "thinking" and not p.thinking):
+                key = "not sendable"
+            elif name == "thinking":
+                key = "per provider (see the provider table)"
+            else:
+                path = p.spell.get(name) or (OPTION_BY_NAME[name].path or (name,))
+                key = "`" + ".".join(path) + "`"
+            spelled.setdefault(key, []).append(p.name)
+        spelled.pop("`" + ".".join(OPTION_BY_NAME[name].path or (name,)) + "`", None)
+        elsewhere = "; ".join(f"{k}: {', '.join(v)}" for k, v in spelled.items())
+        rows.append(
+            f"| `{o.flag}` | `{o.name}` | {field_name} | {elsewhere or '–'} "
+            f"| {o.range_text()} | {o.help} |"
+        )
+    return "\n".join(rows)
+
+
+def providers_markdown() -> str:
+    """The README's provider table, generated from :data:`PROVIDERS`."""
+    rows = [
+        "| `--provider` | base URL | `deepseek-r1` means | key | max tokens sent as "
+        "| reasoning effort "
+        "sent as | `--thinking on/off` sent as | not sendable | ignored | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    import json
+
+    paths = {o.name: o.path or (o.name,) for o in OPTIONS}
+    for p in PROVIDERS.values():
+        short = p.resolve_model(SHORT_NAME)
+        means = (
+            f"`{short}`" + (" (thinking on)" if p.alias_options.get("thinking") else "")
+            if short != SHORT_NAME
+            else "passed through"
+        )
+        key = (
+            f"`{p.key_env}`"
+            if p.key_env
+            else ("none needed" if not p.needs_key else "`DEEPSEEK_MAGIC_API_KEY`")
+        )
+
+        def wire(name: str, p: Provider = p) -> str:
+            if name in p.not_sendable:
+                return "not sendable"
+            return "`" + ".".join(p.spell.get(name) or paths[name]) + "`"
+
+        thinking = (
+            " / ".join(
+                f"`{json.dumps(p.thinking[v], separators=(',', ':'))}`" for v in (True, False)
+            )
+            if p.thinking
+            else "not sendable"
+        )
+        effort = wire("reasoning_effort")
+        if p.effort_map:
+            effort += " (" + ", ".join(f"{a}→{b}" for a, b in p.effort_map.items()) + ")"
+        ignored = [f"{n} ({w})" for n, w in p.ignored.items()]
+        ignored += [f"{n} (in thinking mode)" for n in p.ignored_thinking]
+        rows.append(
+            " | ".join(
+                [
+                    f"| `{p.name}`",
+                    f"`{p.base_url}`" if p.base_url else "any URL",
+                    means,
+                    key,
+                    wire("max_completion_tokens"),
+                    effort,
+                    thinking,
+                    ", ".join(p.not_sendable) or "–",
+                    ", ".join(ignored) or "–",
+                    p.note or "–",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance command

@@ -2,10 +2,11 @@
 ``_offline``, ``_cache``, ``_spend`` and ``_chat``.
 
 Each declares its arguments with IPython's ``magic_arguments`` decorators, as IPython's
-own ``storemagic`` does (the offline, cache and spend magics with the declarations their
-feature module owns, ``arguments()``), and parses its line the same way
-(``_magic_args.parse_magic_line``: shell quoting, as ``%%deepseek``; a bad line is one
-``UsageError`` naming the magic).
+own ``storemagic`` does, and parses its line the same way (``_magic_args.parse_magic_line``:
+shell quoting, as ``%%deepseek``; a bad line is one ``UsageError`` naming the magic). The
+offline, cache and spend magics take their declarations from the feature module that owns
+them (``arguments()``, plain :class:`~deepseek_magic._argline.Arg` data), which parses its
+own line without IPython; its ``LineError`` is shown as the same one-line ``UsageError``.
 The work is done by the feature modules (``_offline``, ``_cache``, ``_spend``,
 ``_catalogue``); these methods only parse, call and print.
 """
@@ -13,6 +14,7 @@ The work is done by the feature modules (``_offline``, ``_cache``, ``_spend``,
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -21,10 +23,11 @@ from IPython.core import magic_arguments as _arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
+from .._argline import Arg, LineError
 from .._errors import ConfigError
 from .._session import SESSION, Session
 from ..features import _cache, _offline, _spend
-from ._magic_args import magic_argument, parse_magic_line
+from ._magic_args import parse_magic_line
 
 __all__ = ["DeepSeekHelperMagics"]
 
@@ -38,18 +41,27 @@ def magic_arguments() -> Callable[[F], F]:
 
 def argument(*names: str, **kwargs: Any) -> Callable[[F], F]:
     """IPython's ``argument`` decorator, typed: one argparse argument of the magic."""
-    return cast("Callable[[F], F]", magic_argument(*names, **kwargs))
+    return cast("Callable[[F], F]", _arguments.argument(*names, **kwargs))  # type: ignore[no-untyped-call]
 
 
-def with_arguments(arguments: tuple[Any, ...], description: str) -> Callable[[F], F]:
+def with_arguments(arguments: tuple[Arg, ...], description: str) -> Callable[[F], F]:
     """``magic_arguments`` for arguments declared in a feature module (``_offline``,
-    ``_cache``, ``_spend``): the same declarations its own parser is built from."""
+    ``_cache``, ``_spend``): the same declarations its own parser is built from. The
+    feature parses its line itself; a :class:`LineError` it raises is shown as IPython's
+    one-line ``UsageError``."""
 
     def apply(func: F) -> F:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except LineError as exc:
+                raise UsageError(str(exc)) from None
+
         for declaration in reversed(arguments):
-            func = declaration(func)
-        func.__doc__ = description
-        return magic_arguments()(func)
+            run = argument(*declaration.names, **declaration.kwargs)(run)
+        run.__doc__ = description
+        return cast(F, magic_arguments()(run))
 
     return apply
 

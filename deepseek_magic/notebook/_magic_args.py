@@ -30,8 +30,6 @@ __all__ = [
     "option_values",
     "call_values",
     "PARSER",
-    "magic_argument",
-    "arguments_parser",
     "parse_magic_line",
 ]
 
@@ -159,30 +157,6 @@ def _split(text: str) -> list[str]:
         return shlex.split(text, posix=True)
     except ValueError as exc:
         raise UsageError(f"Cannot read the options: {exc} (check the quotes).") from None
-
-
-def magic_argument(*names: str, **kwargs: Any) -> Any:
-    """IPython's ``magic_arguments.argument``, typed: one argument of a helper magic, declared
-    once (in the feature module that owns it) and used both by the magic's ``magic_arguments``
-    (its ``%name?`` help) and by :func:`arguments_parser`."""
-    from IPython.core.magic_arguments import argument
-
-    return argument(*names, **kwargs)  # type: ignore[no-untyped-call]
-
-
-def arguments_parser(
-    name: str, description: str, arguments: tuple[Any, ...]
-) -> MagicArgumentParser:
-    """A helper magic's parser from its ``magic_argument`` declarations (what IPython's
-    ``construct_parser`` builds from the same decorators)."""
-    parser = MagicArgumentParser(
-        prog=name,
-        description=description,  # type: ignore[no-untyped-call]
-        formatter_class=MagicHelpFormatter,
-    )
-    for declaration in arguments:
-        declaration.add_to_parser(parser, None)
-    return parser
 
 
 def parse_magic_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
