@@ -159,6 +159,9 @@ class Session:
         self.env_applied: set[str] = set()
         #: set by offline mode: the running emulator
         self.offline: Any = None
+        #: the providers' live ``/models`` catalogues read this session, by base URL
+        #: (``client/_catalogue``: read once, ``refresh=True`` reads again)
+        self.catalogues: dict[str, Any] = {}
 
     @property
     def verify_tls(self) -> bool:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import threading
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -202,19 +200,15 @@ def snapshot_catalogue(provider: Provider, base_url: str = "") -> Catalogue | No
 
 
 # ----------------------------------------------------------------------- session cache
-_CACHE: weakref.WeakKeyDictionary[Session, dict[str, Catalogue]] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
 def cached_catalogue(session: Session, base_url: str) -> Catalogue | None:
-    """The live catalogue read earlier in this session for ``base_url``, if any."""
-    with _LOCK:
-        return _CACHE.get(session, {}).get(base_url.rstrip("/"))
+    """The live catalogue read earlier in this session for ``base_url``, if any (kept on
+    the session, ``Session.catalogues``)."""
+    found = session.catalogues.get(base_url.rstrip("/"))
+    return found if isinstance(found, Catalogue) else None
 
 
 def _remember(session: Session, catalogue: Catalogue) -> None:
-    with _LOCK:
-        _CACHE.setdefault(session, {})[catalogue.base_url.rstrip("/")] = catalogue
+    session.catalogues[catalogue.base_url.rstrip("/")] = catalogue  # one dict store: atomic
 
 
 def fetch_catalogue(
