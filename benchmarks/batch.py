@@ -396,7 +396,7 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
 def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic as dm
     from deepseek_magic._session import Session
-    from deepseek_magic.batch import _batch
+    from deepseek_magic.batch import _report
     from deepseek_magic.batch._batch import map_rows
     from deepseek_magic.client._http import AsyncClient
 
@@ -404,7 +404,7 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
     script = [_reply(i) for i in range(rows + ask_rows + 10)]
     text_per_row = sum(len(r.reasoning) + len(r.answer) for r in script[:100]) / 100
     gaps: list[float] = []
-    original = _batch.Bar.update
+    original = _report.Bar.update
 
     def watched(self: Any, runner: Any, *, force: bool = False) -> None:
         gaps.append(time.perf_counter())
@@ -439,7 +439,7 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _batch.Bar.update = watched  # type: ignore[method-assign]
+        _report.Bar.update = watched  # type: ignore[method-assign]
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 c0, t0 = time.process_time(), time.perf_counter()
@@ -455,7 +455,7 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
                 map_cpu = (time.process_time() - c0) / rows
                 wall = time.perf_counter() - t0
         finally:
-            _batch.Bar.update = original  # type: ignore[method-assign]
+            _report.Bar.update = original  # type: ignore[method-assign]
             sampling.set()
             sampler.join()
         gc.collect()

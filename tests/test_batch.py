@@ -100,18 +100,10 @@ def test_the_output_is_aligned_with_the_input_and_kept_columns(session, frame, r
         out = go(frame, "Solve: {question}", emu, session, run_file=run_file, concurrency=4)
         assert len(emu.requests) == 12
     assert list(out.index) == list(frame.index)
-    assert list(out.columns[:2]) == ["question", "answer"]  # the template's column is kept
-    assert {
-        "reasoning",
-        "reasoning_tokens",
-        "answer_tokens",
-        "cost",
-        "finish_reason",
-        "model",
-        "elapsed",
-        "error",
-        "request_id",
-    } <= set(out.columns)
+    assert list(out.columns) == [
+        "question", "answer", "reasoning", "reasoning_tokens", "answer_tokens", "prompt_tokens",
+        "cost", "finish_reason", "model", "elapsed", "error", "request_id",
+    ]  # fmt: skip
     assert all(out["answer"] == "A:Solve: " + out["question"])
     assert (out["error"] == "").all() and (out["finish_reason"] == "stop").all()
     assert (out["reasoning_tokens"] > 0).all()
