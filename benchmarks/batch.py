@@ -5,10 +5,11 @@
   no Retry-After). Its capacity in rows/s is measured with a client that knows the limit
   (``capacity`` workers, each sending its next row when the last is answered). Then
   ``map()`` at concurrency 32 (four times the limit) over the rows: rows/s as a fraction
-  of that capacity (goal >= 0.9), and the 429s it met. Then the naive way, over the same
-  rows: ``asyncio.gather`` of one ``aask()`` per row (the client's own retries: two, with
-  backoff): its 429s and failed rows. A second ``map()`` run meets 429s that carry
-  ``Retry-After: 1`` (the whole run pauses a second at each).
+  of that capacity (goal >= 0.9), the 429s it met, and the TCP connections it opened
+  (the emulator's ``/health`` counts them; goal <= 32: one a worker). Then the naive way,
+  over the same rows: ``asyncio.gather`` of one ``aask()`` per row (the client's own
+  retries: two, with backoff): its 429s and failed rows. A second ``map()`` run meets 429s
+  that carry ``Retry-After: 1`` (the whole run pauses a second at each).
 * Exactly-once: an in-process emulator whose replies fail at random (seeded): 8% of
   streams cut after a few tokens, 5% refused with 503 before the first byte, and storms
   of 40 consecutive 500s; ``map()`` is interrupted (``_thread.interrupt_main``, what the
@@ -96,7 +97,10 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
             await client.aclose()
             return sample / took
 
+        before = _connections(url)
         capacity = asyncio.run(knows_the_limit())
+        capacity_conns = _connections(url) - before - 1
+        before = _connections(url)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             out = map_rows(
@@ -109,9 +113,11 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
                 progress=False,
             )
             took = time.perf_counter() - t
+        map_conns = _connections(url) - before - 1
         map_rate = rows / took
         map_failed = int((out["error"] != "").sum())
         raw.update(capacity_rows_s=capacity, map_rows_s=map_rate, map_s=took, map_failed=map_failed)
+        raw.update(capacity_connections=capacity_conns, map_connections=map_conns)
 
         async def naive() -> list[Any]:
             return await asyncio.gather(
@@ -191,6 +197,16 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
             note=f"{map_rate:.1f} rows/s, {map_429} refused with 429, {map_failed} rows failed",
         ),
         Figure(
+            "batch.map_connections",
+            f"TCP connections map() opened for {rows:,} rows at concurrency 32",
+            float(map_conns),
+            "connections",
+            f"{capacity_conns} for the capacity run's {sample:,} rows",
+            "<= 32",
+            32.0,
+            note="a connection is reused once a reply's body has been read to its end",
+        ),
+        Figure(
             "batch.naive_share",
             "asyncio.gather(aask()) over the same rows / capacity",
             raw["naive_rows_s"] / capacity,
@@ -210,6 +226,13 @@ def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]
         ),
     ]
     return figures, raw
+
+
+def _connections(url: str) -> int:
+    """Connections the emulator has accepted so far (this question opens one more)."""
+    import httpx
+
+    return int(httpx.get(url.removesuffix("/v1") + "/health").json()["connections"])
 
 
 def _throttled_in(frame: Any) -> int:
@@ -373,7 +396,7 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
 def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic as dm
     from deepseek_magic._session import Session
-    from deepseek_magic.batch import _batch
+    from deepseek_magic.batch import _report
     from deepseek_magic.batch._batch import map_rows
     from deepseek_magic.client._http import AsyncClient
 
@@ -381,7 +404,7 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
     script = [_reply(i) for i in range(rows + ask_rows + 10)]
     text_per_row = sum(len(r.reasoning) + len(r.answer) for r in script[:100]) / 100
     gaps: list[float] = []
-    original = _batch.Bar.update
+    original = _report.Bar.update
 
     def watched(self: Any, runner: Any, *, force: bool = False) -> None:
         gaps.append(time.perf_counter())
@@ -416,7 +439,7 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _batch.Bar.update = watched  # type: ignore[method-assign]
+        _report.Bar.update = watched  # type: ignore[method-assign]
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 c0, t0 = time.process_time(), time.perf_counter()
@@ -432,7 +455,7 @@ def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
                 map_cpu = (time.process_time() - c0) / rows
                 wall = time.perf_counter() - t0
         finally:
-            _batch.Bar.update = original  # type: ignore[method-assign]
+            _report.Bar.update = original  # type: ignore[method-assign]
             sampling.set()
             sampler.join()
         gc.collect()

@@ -27,16 +27,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- lite:start -->", "<!-- lite:end -->"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -76,6 +66,8 @@ def _build(folder: Path, cache: Path | None) -> dict[str, Any]:
 def _browser(folder: Path) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
+    from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS
+
     handler = functools.partial(_Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -84,7 +76,7 @@ def _browser(folder: Path) -> dict[str, Any]:
     fetched.clear()
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
             page = browser.new_context().new_page()
             started = time.perf_counter()
             page.goto(url)

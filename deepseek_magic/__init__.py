@@ -58,13 +58,19 @@ def last() -> Result | None:
     return SESSION.last
 
 
-def sweep(prompt: Any, grid: Any, **kwargs: Any) -> Any:
+def sweep(prompt: Any, grid: Any, *, display: bool = False, **kwargs: Any) -> Any:
     """Run one prompt over a grid of options concurrently and return a pandas DataFrame
     (one row per run): ``sweep("Name a colour", {"temperature": [0.2, 1.0], "seed": [1, 2]})``.
-    Keywords are those of :func:`ask` plus ``concurrency`` (default 4)."""
+    Keywords are those of :func:`ask` plus ``concurrency`` (default 4); ``display=True``
+    also shows the side-by-side table in a notebook."""
     from .batch._sweep import sweep_ask
 
-    return sweep_ask(prompt, grid, **kwargs)
+    view = None
+    if display:
+        from .notebook._display import updating
+
+        view = updating()
+    return sweep_ask(prompt, grid, view=view, **kwargs)
 
 
 async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:

@@ -25,7 +25,6 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from . import _style as style
@@ -412,15 +411,13 @@ _METADATA_FIELDS = (
 
 
 def _metadata(result: Result) -> dict[str, Any]:
-    usage = asdict(result.usage)
-    usage["answer_tokens"] = result.usage.answer_tokens
     row = result.to_row()
     return {
         "deepseek_magic": _jsonable(
             {
                 **{name: row[name] for name in _METADATA_FIELDS},
                 "params": _params(result.params),
-                "usage": usage,
+                "usage": result.usage.to_dict(),
                 "id": result.id,
                 "provider": result.provider,
                 "tool_rounds": len(result.rounds),

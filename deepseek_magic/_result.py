@@ -1,8 +1,10 @@
 """The values a request produces: :class:`Result`, :class:`Usage`, :class:`ToolCall`.
 
 They are frozen dataclasses: the accumulator (``_accumulate.py``) builds them, the
-renderer (``_render.py``) draws them, and the user analyses them. ``Result.to_dict()``
-gives plain JSON-able data (for the history DataFrame and the record/replay cache).
+renderer (``_render.py``) draws them, and the user analyses them. ``Result.to_row()`` is
+the one flat row of scalars (the history's DataFrame, a sweep's and a batch's rows, the
+output metadata); ``Result.to_dict()`` is the whole of it as plain JSON-able data (the
+record/replay cache, a run file).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ class Usage:
         if self.completion_tokens is None:
             return None
         return max(0, self.completion_tokens - (self.reasoning_tokens or 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as plain data, ``answer_tokens`` included."""
+        data = asdict(self)
+        data["answer_tokens"] = self.answer_tokens
+        return data
 
     @classmethod
     def from_wire(cls, usage: Mapping[str, Any] | None) -> Usage:
@@ -275,7 +283,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data (no key is ever part of a Result)."""
         data = asdict(self)
-        data["usage"]["answer_tokens"] = self.usage.answer_tokens
+        data["usage"] = self.usage.to_dict()
         data["params"] = dict(self.params)
         data["messages"] = [dict(m) for m in self.messages]
         data["chunks"] = [dict(c) for c in self.chunks]

@@ -4,10 +4,12 @@ first; the fallbacks read on light and dark backgrounds."""
 
 from __future__ import annotations
 
-__all__ = ["ERROR", "WARN", "BORDER", "BORDER_SOFT", "BORDER_FIELD", "BORDER_ACCENT"]
+__all__ = ["ERROR", "ERROR_PLAIN", "WARN", "BORDER", "BORDER_SOFT", "BORDER_FIELD", "BORDER_ACCENT"]
 
+#: an error where no theme variable can go (a failed run's tqdm bar)
+ERROR_PLAIN = "#d32f2f"
 #: an error (the panel's status, the sweep's error cells, a warning in a Result)
-ERROR = "var(--jp-error-color1,#d32f2f)"
+ERROR = f"var(--jp-error-color1,{ERROR_PLAIN})"
 #: stopped / needs attention, not failed
 WARN = "var(--jp-warn-color1,#b26a00)"
 #: table cells (a sweep, a batch)

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from deepseek_magic.batch._batch import amap_rows, map_rows
 from deepseek_magic.batch._ratelimit import RateGate
 from deepseek_magic.batch._runfile import RunFile
 from deepseek_magic.emulator import Emulator, Fault, Reply
-from tests.helpers.cells import run_cell
+from tests.helpers.cells import run_cell, run_terminal_ipython
 
 pd = pytest.importorskip("pandas")
 
@@ -100,18 +97,10 @@ def test_the_output_is_aligned_with_the_input_and_kept_columns(session, frame, r
         out = go(frame, "Solve: {question}", emu, session, run_file=run_file, concurrency=4)
         assert len(emu.requests) == 12
     assert list(out.index) == list(frame.index)
-    assert list(out.columns[:2]) == ["question", "answer"]  # the template's column is kept
-    assert {
-        "reasoning",
-        "reasoning_tokens",
-        "answer_tokens",
-        "cost",
-        "finish_reason",
-        "model",
-        "elapsed",
-        "error",
-        "request_id",
-    } <= set(out.columns)
+    assert list(out.columns) == [
+        "question", "answer", "reasoning", "reasoning_tokens", "answer_tokens", "prompt_tokens",
+        "cost", "finish_reason", "model", "elapsed", "error", "request_id",
+    ]  # fmt: skip
     assert all(out["answer"] == "A:Solve: " + out["question"])
     assert (out["error"] == "").all() and (out["finish_reason"] == "stop").all()
     assert (out["reasoning_tokens"] > 0).all()
@@ -573,26 +562,13 @@ def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
 # ---------------------------------------------------------------------- terminal IPython
 def test_terminal_ipython_shows_a_text_progress_bar_and_the_summary(tmp_path) -> None:
     with Emulator(responder=echo) as emu:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DEEPSEEK_", "OPENROUTER_"))
-        }
-        env["IPYTHONDIR"] = str(tmp_path / "ipython")
         script = (
             "%load_ext deepseek_magic\n"
             "qs = ['2+2?', '3*3?', '4*4?']\n"
             f"%deepseek --over qs --base-url {emu.base_url} -o out -- {{{{text}}}}\n"
             "print('ANSWERS=' + '|'.join(out['answer']))\n"
         )
-        proc = subprocess.run(
-            [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor"],
-            input=script,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-        )
+        proc = run_terminal_ipython(script, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ANSWERS=A:2+2?|A:3*3?|A:4*4?" in proc.stdout
     assert "3/3 rows answered" in proc.stdout

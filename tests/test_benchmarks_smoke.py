@@ -70,6 +70,7 @@ FIGURES = {
     "memory.magic_stream_peak_ratio",
     "batch.capacity_rows_s",
     "batch.map_share",
+    "batch.map_connections",
     "batch.naive_share",
     "batch.naive_failed",
     "batch.map_retry_after_share",

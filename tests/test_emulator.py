@@ -452,6 +452,23 @@ def test_no_done(emu: Emulator) -> None:
     assert ("data", "[DONE]") not in evs and json.loads(evs[-1][1])["choices"] == []
 
 
+def test_after_done_sends_junk_then_ends_the_body(emu: Emulator) -> None:
+    emu.queue(Fault("after_done", size=1000, reply=Reply(answer="a b")))
+    text = post(emu).text
+    done = text.index("data: [DONE]\n\n") + len("data: [DONE]\n\n")
+    assert text[done:] == ("data: junk after [DONE]\n\n" * 50)[:1000]
+    assert emu.wait_idle(5) and emu.request_log[0].completed
+
+
+def test_connections_accepted_counts_tcp_connections(emu: Emulator) -> None:
+    with httpx.Client() as client:  # one keep-alive connection for three requests
+        for _ in range(3):
+            assert client.post(f"{emu.base_url}/chat/completions", json=body(False)).is_success
+    assert emu.connections_accepted == 1
+    health = httpx.get(emu.base_url.replace("/v1", "/health")).json()  # a second connection
+    assert health["connections"] == 2 == emu.connections_accepted
+
+
 def test_keepalive_forever(emu: Emulator) -> None:
     emu.queue(Fault("keepalive_forever", interval=0.05, seconds=0.3))
     evs = events(post(emu).text)

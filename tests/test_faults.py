@@ -28,7 +28,7 @@ from deepseek_magic.client._http import DEFAULT_MAX_REPLY_CHARS, AsyncClient, Cl
 from deepseek_magic.client._retry import RetryPolicy
 from deepseek_magic.emulator import FAULT_KINDS, Emulator, Fault, Reply
 from tests.helpers.cells import run_cell
-from tests.helpers.faults import Footprint, Sleeps, settle
+from tests.helpers.faults import STATUS_ERRORS, Footprint, Sleeps, settle
 
 # ====================================================================== helpers of the matrix
 
@@ -102,17 +102,6 @@ class Case:
     body_complete: bool = False
 
 
-STATUS_NAMES = {
-    400: dm.BadRequestError,
-    401: dm.AuthenticationError,
-    402: dm.PaymentRequiredError,
-    403: dm.PermissionDeniedError,
-    408: dm.RequestTimeoutError,
-    429: dm.RateLimitError,
-    500: dm.ServerError,
-    502: dm.ServerError,
-    503: dm.ServerError,
-}
 RETRYABLE = {408, 429, 500, 502, 503}
 ELSEWHERE = "https://elsewhere.example/v1/chat/completions"
 REDIRECT_PAGE = "<html><body><h1>307 Temporary Redirect</h1></body></html>"
@@ -123,7 +112,7 @@ HTML = (
 
 
 def _status_cases() -> Iterator[Case]:
-    for status, cls in STATUS_NAMES.items():
+    for status, cls in STATUS_ERRORS.items():
         attempts = 1 + POLICY.max_retries if status in RETRYABLE else 1
         bodies = {
             # a provider message with a line break: it must arrive as one line
@@ -359,12 +348,15 @@ CASES: list[Case] = [
 ]
 
 #: faults after which the reply is complete (nothing to report): tested below the matrix
-RECOVERED: list[Fault] = [Fault("no_done", reply=SCRIPTED)]
+RECOVERED: list[Fault] = [
+    Fault("no_done", reply=SCRIPTED),
+    Fault("after_done", size=10**12, reply=SCRIPTED),  # junk after [DONE], without end
+]
 
 
 def test_the_matrix_covers_the_issue() -> None:
     ids = {c.id for c in CASES}
-    for status in STATUS_NAMES:
+    for status in STATUS_ERRORS:
         assert {f"{status}-json", f"{status}-html", f"{status}-empty"} <= ids
     assert len(CASES) >= 40
 
@@ -497,7 +489,8 @@ def test_retry_recovers_and_says_nothing(emu: Emulator, session) -> None:
 def test_stream_ending_without_done_after_finish_is_complete(
     emu: Emulator, session, fault: Fault
 ) -> None:
-    """Everything but ``[DONE]``: the finish_reason and usage arrived, so nothing is lost."""
+    """Everything but ``[DONE]``, or endless junk after it: the finish_reason and usage
+    arrived, so nothing is lost."""
     emu.queue(fault)
     client = Client(sleep=Sleeps())
     result = dm.ask("q", base_url=emu.base_url, session=session, client=client)

@@ -121,8 +121,6 @@ NOTEBOOK_ONLY = {"IPython", "ipywidgets", "traitlets", "ipykernel"}
 #: where httpx may be imported: the client, and the emulator's in-kernel transport (an
 #: httpx transport that serves the emulator inside a browser kernel)
 HTTPX_IN = ("client.", "emulator._inkernel")
-#: modules that break the rule today, each with the issue that removes it
-KNOWN = {"batch._sweep"}  # displays its table itself (issue 14, item 4: views in the view)
 
 
 def _modules() -> dict[str, Path]:
@@ -133,7 +131,7 @@ def test_ipython_and_ipywidgets_are_imported_only_on_the_notebook_side() -> None
     offenders = {
         name: sorted(imports(path, third_party=True) & NOTEBOOK_ONLY)
         for name, path in _modules().items()
-        if not name.startswith("notebook") and name not in KNOWN
+        if not name.startswith("notebook")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 

@@ -5,6 +5,8 @@ recorded replies, faults, and every output still saying it is the offline emulat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import re
 import socket
 import sys
@@ -19,6 +21,7 @@ from deepseek_magic.client._fetch_transport import local_routes
 from deepseek_magic.client._http import AsyncClient, Client
 from deepseek_magic.client._retry import RetryPolicy
 from deepseek_magic.emulator import DIALECTS, Emulator, Fault, Reply, ToolCallSpec, load_script
+from deepseek_magic.emulator._base import ScriptedServer
 from deepseek_magic.emulator._inkernel import IN_KERNEL_BASE_URL, InKernelEmulator
 from deepseek_magic.emulator._script import DEEPSEEK_SERVED
 from deepseek_magic.features._offline import offline_magic, stop_offline
@@ -162,6 +165,17 @@ def test_faults_keep_the_partial_as_over_a_socket(session) -> None:
         kernel.stop()
 
 
+def test_junk_after_done_is_read_within_bounds_as_over_a_socket(session) -> None:
+    """A reply followed by endless junk: complete, and the transport's stream is closed."""
+    kernel = InKernelEmulator(replies=[Fault("after_done", size=10**12, reply=REPLY)]).start()
+    client = Client(transport=kernel)
+    try:
+        result = dm.ask("q", base_url=kernel.base_url, client=client, session=session)
+        assert result.answer == REPLY.answer and result.ok
+    finally:
+        kernel.stop()
+
+
 def test_interrupt_while_paced_keeps_what_arrived(session) -> None:
     waits = []
 
@@ -198,6 +212,38 @@ def test_bad_requests_are_refused_like_the_server() -> None:
     )
     assert client.get(kernel.base_url + "/models").json()["data"][0]["id"] == "deepseek/deepseek-r1"
     assert client.get(kernel.base_url + "/nowhere").status_code == 404
+
+
+def test_the_request_log_reads_as_the_socket_emulators() -> None:
+    """Both emulators share their settings and their request log (``_base.ScriptedServer``)."""
+    shared = {f.name for f in dataclasses.fields(ScriptedServer)} | {"replies"}
+    for cls in (Emulator, InKernelEmulator):
+        assert shared <= set(inspect.signature(cls).parameters), cls
+    logs = []
+    kernel = InKernelEmulator(replies=[Fault("drop", after_tokens=2)])
+    with Emulator(replies=[Fault("drop", after_tokens=2)]) as emu:
+        for server, transport in ((emu, None), (kernel, kernel)):
+            with httpx.Client(transport=transport, headers={"Authorization": "Bearer sk-x"}) as c:
+                url = server.base_url + "/chat/completions"
+                assert c.post(url, content=b"{nope").status_code == 400
+                with pytest.raises(httpx.RemoteProtocolError):
+                    c.post(
+                        url, json={"stream": True, "messages": [{"role": "user", "content": "q"}]}
+                    )
+                assert c.post(
+                    url, json={"messages": [{"role": "user", "content": "again"}]}
+                ).is_success
+            logs.append(server.request_log)
+        emu.wait_idle(5)
+        assert len(emu.requests) == len(kernel.requests) == 2  # the bad JSON is not a body
+    for socket_log, kernel_log in zip(*logs, strict=True):
+        assert socket_log.status == kernel_log.status
+        assert socket_log.json_ok == kernel_log.json_ok
+        assert socket_log.completed and kernel_log.completed
+        assert socket_log.headers["authorization"] == kernel_log.headers["authorization"]
+        assert kernel_log.authorization == "Bearer sk-x" and kernel_log.had_auth
+        assert type(socket_log.script) is type(kernel_log.script)
+    assert [r.status for r in logs[1]] == [400, 200, 200]
 
 
 def test_key_prompt_in_the_browser_says_this_tab_only(

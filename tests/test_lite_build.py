@@ -135,19 +135,35 @@ def runtime(tmp_path: Path) -> Path:
     return folder
 
 
+class FakePip(list[list[str]]):
+    """``_build._download`` without the network: writes a stub wheel per spec and records
+    each call's specs (a spec named in ``fail`` gives no wheel, as a pip mishap would)."""
+
+    def __init__(self, fail: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def __call__(self, dest: Path, specs: list[str], *, pure: bool = True) -> None:
+        self.append(list(specs))
+        for spec in specs:
+            name, version = spec.split("==")
+            if name not in self.fail:
+                _wheel(dest, name, version)
+
+
+def _lock(runtime: Path, folder: Path) -> _build.BuildReport:
+    """``_build._lock`` with our stub wheel, ``folder`` as both cache and site."""
+    report = _build.BuildReport(folder)
+    ours = _wheel(folder, "deepseek-magic", "0.1.0")
+    _build._lock(runtime, ours, folder, folder, say=lambda line: None, report=report)
+    return report
+
+
 def test_the_lock_lists_exactly_what_the_site_holds(
     runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    asked: list[str] = []
-
-    def fake_wheel(cache: Path, name: str, version: str, say: object, report: object) -> Path:
-        asked.append(f"{name}=={version}")
-        return _wheel(wheels, name, version)
-
-    monkeypatch.setattr(_build, "_wheel", fake_wheel)
-    monkeypatch.setattr(_build, "_prefetch", lambda *args: None)  # no network in tests
+    pip = FakePip()
+    monkeypatch.setattr(_build, "_download", pip)  # no network in tests
     static = tmp_path / "static"
     static.mkdir()
     ours = _wheel(tmp_path, "deepseek-magic", "0.1.0")
@@ -176,8 +192,25 @@ def test_the_lock_lists_exactly_what_the_site_holds(
         wheel = static / entry["file_name"]
         assert wheel.exists(), name
         assert entry["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest(), name
-    assert "ipython==9.12.0" in asked and "deepseek-magic==0.1.0" not in asked
+    assert len(pip) == 1  # every missing wheel in one pip call
+    assert "ipython==9.12.0" in pip[0] and "deepseek-magic==0.1.0" not in pip[0]
+    assert sorted(report.downloaded) == sorted(pip[0])
+    assert len(pip[0]) == len(packages) - 1  # all but ours
     assert packages["deepseek-magic"]["imports"] == ["deepseek_magic"]
+
+    # a second build takes every wheel from the cache: nothing is downloaded
+    again = _build.BuildReport(tmp_path / "out")
+    _build._lock(runtime, ours, tmp_path, static, say=lambda line: None, report=again)
+    assert len(pip) == 1 and again.downloaded == []
+    assert sorted(again.wheels) == sorted(report.wheels)
+
+
+def test_a_wheel_pip_did_not_deliver_is_one_line(
+    runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_build, "_download", FakePip(fail=("jedi",)))
+    with pytest.raises(_build.BuildError, match=r"^pip download jedi==0\.19\.2 gave no wheel\.$"):
+        _lock(runtime, tmp_path)
 
 
 def test_a_wasm_package_in_the_closure_is_refused(
@@ -186,17 +219,11 @@ def test_a_wasm_package_in_the_closure_is_refused(
     lock = json.loads((runtime / "pyodide-lock.json").read_text())
     lock["packages"]["traitlets"] = _entry("traitlets", "5.14.3", [], wasm=True)
     (runtime / "pyodide-lock.json").write_text(json.dumps(lock))
-    monkeypatch.setattr(_build, "_wheel", lambda *a: _wheel(tmp_path, a[1], a[2]))
-    monkeypatch.setattr(_build, "_prefetch", lambda *args: None)
+    pip = FakePip()
+    monkeypatch.setattr(_build, "_download", pip)
     with pytest.raises(_build.BuildError, match="traitlets has no pure wheel"):
-        _build._lock(
-            runtime,
-            _wheel(tmp_path, "deepseek-magic", "0.1.0"),
-            tmp_path,
-            tmp_path,
-            say=lambda line: None,
-            report=_build.BuildReport(tmp_path),
-        )
+        _lock(runtime, tmp_path)
+    assert pip == []  # refused before anything is downloaded
 
 
 def test_the_site_never_falls_back_to_a_public_index(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 
 import deepseek_magic as dm
 from deepseek_magic import _errors
+from tests.helpers.faults import STATUS_ERRORS
 
 
 def test_all_names_exist_and_cover_the_contract() -> None:
@@ -43,18 +44,7 @@ def test_every_error_class_is_exported_and_derives_from_the_base() -> None:
 
 
 def test_http_statuses_map_to_the_documented_subclasses() -> None:
-    expected = {
-        400: dm.BadRequestError,
-        401: dm.AuthenticationError,
-        402: dm.PaymentRequiredError,
-        403: dm.PermissionDeniedError,
-        408: dm.RequestTimeoutError,
-        429: dm.RateLimitError,
-        500: dm.ServerError,
-        502: dm.ServerError,
-        503: dm.ServerError,
-    }
-    for status, cls in expected.items():
+    for status, cls in STATUS_ERRORS.items():
         assert _errors.status_error(status) is cls
 
 

@@ -10,15 +10,9 @@ import pytest
 
 from deepseek_magic import BudgetError, OptionError
 from deepseek_magic._api import prepare
+from deepseek_magic._render import render_sweep
 from deepseek_magic._session import Feature
-from deepseek_magic.batch._sweep import (
-    MAX_POINTS,
-    grid_points,
-    parse_sweep,
-    render_sweep,
-    sweep,
-    sweep_ask,
-)
+from deepseek_magic.batch._sweep import MAX_POINTS, grid_points, parse_sweep, sweep, sweep_ask
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from tests.helpers.cells import run_cell
 
@@ -346,7 +340,7 @@ def test_interrupt_cancels_what_is_in_flight(session) -> None:
 
         threading.Thread(target=interrupt, daemon=True).start()
         with pytest.raises(KeyboardInterrupt) as info:
-            sweep(prep, {"seed": [1, 2]}, session=session, display=False)
+            sweep(prep, {"seed": [1, 2]}, session=session)
         assert emu.wait_idle(timeout=10)  # the stalled streams were closed, not left hanging
         assert all(r.disconnected for r in emu.request_log)
     partial = info.value.partial  # type: ignore[attr-defined]
@@ -369,6 +363,52 @@ def test_the_view_renders_markdown_and_escapes_model_text(session) -> None:
     assert "<strong>bold</strong>" in html
     assert "<script>" not in html and "<img" not in html and "&lt;img src=x" in html
     assert "seed=1" in bundle["text/plain"] and "**bold**" in bundle["text/plain"]
+
+
+def test_the_view_gets_the_progress_line_then_the_table(session) -> None:
+    shown: list[dict[str, str]] = []
+    with Emulator(responder=echo) as emu:
+        prep = prepare(
+            "Hi", session=session, base_url=emu.base_url, provider="openrouter", options={}
+        )
+        frame = sweep(prep, {"seed": [1, 2, 3]}, session=session, view=shown.append)
+    progress = [b["text/plain"] for b in shown[:-1]]
+    assert progress[0] == "Sweep: 0/3 done…" and 1 <= len(progress) <= 4
+    assert progress == sorted(progress)  # counts only go up, each shown once
+    assert "dsm-sweep" in shown[-1]["text/html"] and shown[-1]["text/html"].count("<tr>") == 4
+    assert list(frame["seed"]) == [1, 2, 3]
+
+
+def test_without_a_view_nothing_is_displayed(session, monkeypatch) -> None:
+    import IPython.display
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a sweep without a view displayed something")
+
+    monkeypatch.setattr(IPython.display, "display", refuse)
+    monkeypatch.setattr(IPython.display, "update_display", refuse)
+    with Emulator(responder=echo) as emu:
+        frame = sweep_ask(
+            "Hi", {"seed": [1, 2]}, session=session, base_url=emu.base_url, provider="openrouter"
+        )
+    assert len(frame) == 2
+
+
+def test_public_sweep_with_display_shows_one_output_updated_to_the_table(shell) -> None:
+    with Emulator(responder=echo) as emu:
+        run = run_cell(
+            shell,
+            "import deepseek_magic as dm\n"
+            f"df = dm.sweep('Hi', {{'seed': [1, 2]}}, base_url='{emu.base_url}', display=True)",
+        )
+    assert run.success, run.error
+    assert len(shell.user_ns["df"]) == 2
+    first, *rest = run.outputs
+    assert "Sweep: 0/2 done" in first.data["text/plain"] and not first.update
+    assert rest and all(o.update for o in rest)  # one output, updated in place
+    ids = {o.transient["display_id"] for o in run.outputs}
+    assert len(ids) == 1
+    assert "dsm-sweep" in rest[-1].data["text/html"]
 
 
 # ---------------------------------------------------------------------- through the magic

@@ -4,13 +4,11 @@ ends with a footer; no HTML reaches a terminal."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 
 from deepseek_magic.client._events import ContentDelta, ContentWasReasoning, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Reply
 from deepseek_magic.notebook._live import TerminalView
+from tests.helpers.cells import run_terminal_ipython
 
 
 def test_terminal_view_prints_reasoning_then_answer() -> None:
@@ -37,29 +35,16 @@ def test_terminal_view_can_hide_reasoning_and_says_when_text_was_reasoning() -> 
     assert "[the text above was reasoning]" in out.getvalue()
 
 
-def test_terminal_ipython_streams_plain_text() -> None:
+def test_terminal_ipython_streams_plain_text(tmp_path) -> None:
     with Emulator(
         replies=[Reply(reasoning="Compare the tenths first.", answer="**9.9** is larger.")]
     ) as emu:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DEEPSEEK_", "OPENROUTER_"))
-        }
-        env["IPYTHONDIR"] = os.path.join(
-            os.environ.get("TMPDIR", "/tmp"), f"dsm-ipython-{os.getpid()}"
-        )
         script = (
             f"%load_ext deepseek_magic\n"
             f"%deepseek --base-url {emu.base_url} -o r Is 9.11 larger than 9.9?\n"
             f"print('ANSWER=' + r.answer)\n"
         )
-        proc = subprocess.run(
-            [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor"],
-            input=script,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
+        proc = run_terminal_ipython(script, tmp_path)
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr
     assert "Compare the tenths first." in out  # the reasoning streamed

@@ -1,4 +1,5 @@
 """Many requests at once: ``map()`` / ``amap()`` over a dataset (run file, rate gate,
-estimate) and ``sweep()`` over a grid of options. Uses the client and the session; the
-notebook's progress bar and tables come in through ``tqdm.auto`` and the renderer.
+estimate) and ``sweep()`` over a grid of options. Uses the client and the session; it
+imports nothing of the notebook's: the progress bar is ``tqdm.auto`` (imported when a run
+starts), a sweep's table is drawn by ``_render`` and handed to the caller's ``view``.
 """

@@ -1,6 +1,6 @@
-"""The rows of a batch run: the input as records, the prompt template, one request per row,
-and the output DataFrame. Pure (no network); every error here is raised before anything
-is sent.
+"""The rows of a batch run: the input as records, the prompt template, one request per
+row (the output is :mod:`._output`'s). Pure (no network); every error here is raised
+before anything is sent.
 
 Templates:
 
@@ -25,23 +25,9 @@ from .._api import Prepared
 from .._errors import OptionError
 from ..client._request import Request, normalize_messages
 
-__all__ = ["OUTPUT_COLUMNS", "TEXT_COLUMN", "Rows", "compile_template", "read_rows", "row_requests"]
+__all__ = ["TEXT_COLUMN", "Rows", "compile_template", "read_rows", "row_requests"]
 
 TEXT_COLUMN = "text"
-#: the columns a run adds, in order (``result`` is added on demand)
-OUTPUT_COLUMNS = (
-    "answer",
-    "reasoning",
-    "reasoning_tokens",
-    "answer_tokens",
-    "prompt_tokens",
-    "cost",
-    "finish_reason",
-    "model",
-    "elapsed",
-    "error",
-    "request_id",
-)
 _VARS = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 
 Prompt = str | Sequence[Mapping[str, Any]]

@@ -36,24 +36,21 @@ from typing import Any
 from .._errors import ConfigError
 from .._result import Result
 from ..features._cache import _scrub
+from ._output import ROW_FIELDS
 
 __all__ = ["DEFAULT_RUN_FILE", "ROW_FIELDS", "RunFile", "open_run"]
 
 DEFAULT_RUN_FILE = "deepseek-runs.sqlite"
 FORMAT_VERSION = 1
 
-#: the flat fields of a row, in the order of the DataFrame's columns
-ROW_FIELDS = (
-    "answer",
-    "reasoning",
-    "prompt_tokens",
-    "reasoning_tokens",
-    "answer_tokens",
-    "cost",
-    "finish_reason",
-    "model",
-    "elapsed",
-    "error",
+#: what an answered row stores: the row's fields (``error`` aside: NULL once answered) and
+#: the completion tokens the estimates read, every one named as in ``Result.to_row``
+_STORED = (*(f for f in ROW_FIELDS if f != "error"), "completion_tokens")
+_TEXT = ("answer", "reasoning")
+_DONE = (
+    "UPDATE rows SET status = 'done', updated = ?, error = NULL, result = ?, "
+    + ", ".join(f"{f} = ?" for f in _STORED)
+    + " WHERE key = ?"
 )
 
 _SCHEMA = """
@@ -222,30 +219,11 @@ class RunFile:
         """Store an answered row (only a complete reply: ``result.ok``)."""
         if not result.ok:
             raise ValueError("only a complete reply is stored as an answer")
-        u = result.usage
+        row = result.to_row()
         data = result.replace(reasoning="", messages=(), chunks=()).to_dict()
         payload = self._clean(json.dumps(data, ensure_ascii=False, default=str))
-        self._write(
-            "UPDATE rows SET status = 'done', updated = ?, answer = ?, reasoning = ?, "
-            "prompt_tokens = ?, reasoning_tokens = ?, answer_tokens = ?, completion_tokens = ?, "
-            "cost = ?, finish_reason = ?, "
-            "model = ?, elapsed = ?, error = NULL, result = ? WHERE key = ?",
-            (
-                _now(),
-                self._clean(result.answer),
-                self._clean(result.reasoning),
-                u.prompt_tokens,
-                u.reasoning_tokens,
-                u.answer_tokens,
-                u.completion_tokens,
-                result.cost,
-                result.finish_reason,
-                result.model,
-                result.elapsed,
-                payload,
-                key,
-            ),
-        )
+        values = [self._clean(row[f]) if f in _TEXT else row[f] for f in _STORED]
+        self._write(_DONE, (_now(), payload, *values, key))
 
     def failed(self, key: str, error: str, *, status: str = "failed") -> None:
         """A row that got no answer: its one-line error, and no answer, ever."""

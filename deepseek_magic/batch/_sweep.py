@@ -4,17 +4,20 @@
   (``{"temperature": [0.2, 0.6], "seed": [1, 2]}``), every value checked by the option
   table before anything is sent.
 * :func:`sweep` runs a validated :class:`~._api.Prepared` once per grid point (the
-  product of the values), at most ``concurrency`` requests at a time, shows a compact
-  side-by-side table when asked, and returns a pandas DataFrame, one row per point:
-  the point's options, ``answer``, ``reasoning_chars``, token counts, ``cost``,
-  ``elapsed``, ``finish_reason``, ``error`` and the ``result`` itself. A failing point is a
-  row with its error, not the failure of the whole sweep.
+  product of the values), at most ``concurrency`` requests at a time, and returns a
+  pandas DataFrame, one row per point: the point's options, then columns of
+  ``Result.to_row`` (``answer``, ``reasoning_chars``, token counts, ``cost``, ``elapsed``,
+  ``finish_reason``), ``error`` and the ``result`` itself. A failing point is a row with
+  its error, not the failure of the whole sweep. It draws nothing itself: a ``view``
+  (a callable) gets ``_render``'s progress line and side-by-side table, and the notebook
+  layer shows them (``notebook._display.updating``).
 * :func:`sweep_ask` is the same from Python: ``sweep_ask(prompt, {"temperature": [0.2,
   1.0]}, max_completion_tokens=512)``.
 
-The requests run on an asyncio loop in a worker thread: in Jupyter the main thread
-already runs an event loop, which may not be blocked on or re-entered. The kernel's
-interrupt cancels every request in flight (their connections close) and re-raises.
+The requests run on an asyncio loop in a worker thread (:mod:`._loop_thread`, as
+``map()``'s): in Jupyter the main thread already runs an event loop, which may not be
+blocked on or re-entered. The kernel's interrupt cancels every request in flight (their
+connections close) and re-raises with the rows so far as ``.partial``.
 A sweep never extends a conversation (``--chat``): its points see the conversation so
 far, and none of them is added to it.
 """
@@ -24,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import queue
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ from .._session import SESSION, Session
 from .._settings import resolve_model
 from ..client._request import build_request
 from ..features import start
+from ._loop_thread import LoopThread
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -46,10 +48,13 @@ __all__ = [
     "grid_points",
     "normalize_grid",
     "parse_sweep",
-    "render_sweep",
     "sweep",
     "sweep_ask",
+    "View",
 ]
+
+#: where a sweep's bundles go (the notebook shows them in one output, updated in place)
+View = Callable[[dict[str, str]], None]
 
 DEFAULT_CONCURRENCY = 4
 #: a larger grid is refused: split it (a typo should not send thousands of requests)
@@ -178,96 +183,43 @@ def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
 
 
 # ---------------------------------------------------------------------- running
-class _Runner:
-    """The grid's requests on an asyncio loop in a worker thread, ``concurrency`` at a time."""
+async def _run_points(
+    preps: list[Prepared],
+    outcomes: list[Result | BaseException | None],
+    *,
+    session: Session,
+    concurrency: int,
+    client: Any,
+    notify: Callable[[], None],
+) -> None:
+    """Every point's request, ``concurrency`` at a time; each outcome (a Result, or the
+    exception that ended it) lands in ``outcomes`` at the point's index."""
+    from ..client._http import AsyncClient
 
-    def __init__(
-        self, preps: list[Prepared], session: Session, concurrency: int, client: Any
-    ) -> None:
-        self.preps = preps
-        self.session = session
-        self.concurrency = concurrency
-        self.client = client
-        self.outcomes: list[Result | BaseException | None] = [None] * len(preps)
-        self.done: queue.Queue[int] = queue.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._failure: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, name="deepseek-magic-sweep", daemon=True)
+    gate = asyncio.Semaphore(concurrency)
+    own = client is None
+    client = client or AsyncClient(verify=session.verify_tls)
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._all())
-        except BaseException as exc:  # surfaced in the caller's thread by wait()  # noqa: BLE001
-            self._failure = exc
-        finally:
-            self.done.put(-1)  # wakes the caller, however the loop ended
-
-    async def _all(self) -> None:
-        from ..client._http import AsyncClient
-
-        self._loop = asyncio.get_running_loop()
-        gate = asyncio.Semaphore(self.concurrency)
-        own = self.client is None
-        client = self.client or AsyncClient(verify=self.session.verify_tls)
-
-        async def one(i: int, prep: Prepared) -> None:
-            async with gate:
-                try:
-                    self.outcomes[i] = await arun_prepared(
-                        prep, session=self.session, client=client
-                    )
-                except asyncio.CancelledError:
-                    self.outcomes[i] = KeyboardInterrupt("interrupted")
-                    raise
-                except Exception as exc:  # a failing point is a row with its error  # noqa: BLE001
-                    self.outcomes[i] = exc
-                finally:
-                    self.done.put(i)
-
-        self._tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(self.preps)]
-        try:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        finally:
-            if own:
-                await client.aclose()
-
-    def cancel(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
+    async def one(i: int, prep: Prepared) -> None:
+        async with gate:
             try:
-                loop.call_soon_threadsafe(lambda: [t.cancel() for t in self._tasks])
-            except RuntimeError:
-                pass  # the loop ended meanwhile: nothing left to cancel
+                outcomes[i] = await arun_prepared(prep, session=session, client=client)
+            except asyncio.CancelledError:
+                outcomes[i] = KeyboardInterrupt("interrupted")
+                raise
+            except Exception as exc:  # a failing point is a row with its error  # noqa: BLE001
+                outcomes[i] = exc
+            finally:
+                notify()
 
-    def wait(self, on_progress: Callable[[int], None] | None = None) -> None:
-        """Block until every point ended; ``on_progress(finished)`` after each one. The
-        kernel's interrupt cancels what is in flight, waits for it to close, re-raises."""
-        self.thread.start()
-        finished = 0
-        try:
-            while True:
-                try:
-                    # A short wait, again and again: a simulated interrupt (the panel's,
-                    # _thread.interrupt_main) does not wake a blocked get(); a signal would.
-                    index = self.done.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                if index < 0:
-                    break
-                finished += 1
-                if on_progress is not None:
-                    on_progress(finished)
-        except KeyboardInterrupt:
-            self.cancel()
-            self.thread.join()
-            raise
-        self.thread.join()
-        if self._failure is not None:
-            raise self._failure
+    try:
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(preps)), return_exceptions=True)
+    finally:
+        if own:
+            await client.aclose()
 
 
-# ---------------------------------------------------------------------- rows and display
+# ---------------------------------------------------------------------- rows
 #: a sweep row's columns from ``Result.to_row`` (after the point's own values)
 _ROW_FIELDS = (
     "answer",
@@ -319,13 +271,15 @@ def sweep(
     grid: Mapping[str, Sequence[Any]],
     *,
     session: Session,
-    display: bool = True,
+    view: View | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     client: Any = None,
 ) -> Any:
     """Run ``prep`` once per point of ``grid`` (see the module docstring) and return the
     DataFrame. Every point is validated and the whole grid checked against the spend
-    budget before anything is sent. ``client`` is an ``AsyncClient`` to share (tests)."""
+    budget before anything is sent. ``view`` gets the bundles to show (the progress
+    line as points finish, then the table; the notebook shows them in one output).
+    ``client`` is an ``AsyncClient`` to share (tests)."""
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise OptionError(
             f"concurrency={concurrency!r}: expected a whole number >= 1.", option="concurrency"
@@ -337,28 +291,40 @@ def sweep(
     from ..features._spend import check_budget
 
     check_budget(session, [p.request for p in preps])
-    runner = _Runner(preps, session, concurrency, client)
-    handle = None
-    if display:
-        from IPython.display import display as show
+    outcomes: list[Result | BaseException | None] = [None] * len(preps)
+    show = view or (lambda bundle: None)
+    shown = 0
 
-        handle = show(render_progress(0, len(points)), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+    def refresh() -> None:
+        nonlocal shown
+        done = sum(o is not None for o in outcomes)
+        if done != shown:
+            shown = done
+            show(render_progress(done, len(points)))
+
+    def table() -> Any:
+        rows = [_row(p, o) for p, o in zip(points, outcomes, strict=True)]
+        show(render_sweep(rows, list(grid)))
+        return _dataframe(rows)
+
+    thread = LoopThread("deepseek-magic-sweep")
+    show(render_progress(0, len(points)))
     try:
-        runner.wait(
-            on_progress=None
-            if handle is None
-            else lambda n: handle.update(render_progress(n, len(points)), raw=True)
+        thread.run(
+            lambda: _run_points(
+                preps,
+                outcomes,
+                session=session,
+                concurrency=concurrency,
+                client=client,
+                notify=thread.notify,
+            ),
+            on_wake=refresh,
         )
     except KeyboardInterrupt as exc:
-        rows = [_row(p, o) for p, o in zip(points, runner.outcomes, strict=True)]
-        exc.partial = _dataframe(rows)  # type: ignore[attr-defined]
-        if handle is not None:
-            handle.update(render_sweep(rows, list(grid)), raw=True)
+        exc.partial = table()  # type: ignore[attr-defined]
         raise
-    rows = [_row(p, o) for p, o in zip(points, runner.outcomes, strict=True)]
-    if handle is not None:
-        handle.update(render_sweep(rows, list(grid)), raw=True)
-    return _dataframe(rows)
+    return table()
 
 
 def sweep_ask(
@@ -367,18 +333,19 @@ def sweep_ask(
     *,
     session: Session | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
-    display: bool = False,
+    view: View | None = None,
     **kwargs: Any,
 ) -> Any:
     """``ask()`` over a grid: ``sweep_ask("Is 9.11 > 9.9?", {"temperature": [0.2, 0.6, 1.0],
     "seed": [1, 2]}, max_completion_tokens=1024)`` -> a DataFrame, one row per point.
 
     ``kwargs`` are ``ask()``'s (``model=``, ``system=``, ``base_url=`` ... and the shared
-    request options). ``display=True`` also shows the side-by-side table in a notebook.
+    request options). ``view`` as :func:`sweep`'s (``deepseek_magic.sweep(display=True)``
+    passes the notebook's).
     """
     session = session or SESSION
     call, options = split_keywords(kwargs)
     grid = normalize_grid(grid)
     start(session)
     prep = prepare(prompt, session=session, call=call, options=options)
-    return sweep(prep, grid, session=session, display=display, concurrency=concurrency)
+    return sweep(prep, grid, session=session, view=view, concurrency=concurrency)

@@ -50,6 +50,13 @@ __all__ = [
 
 log = logging.getLogger("deepseek_magic")
 
+#: After ``[DONE]`` a stream reads on to the end of the body (normally just the terminating
+#: chunk), so its connection goes back to the pool for the next request, reading at most
+#: this many bytes and, once a read has returned, for at most DRAIN_SECONDS (a read itself
+#: waits at most the read timeout); a server still sending then has its connection closed.
+DRAIN_LIMIT = 64 * 1024
+DRAIN_SECONDS = 1.0
+
 
 def provider_headers(settings: Any) -> dict[str, str]:
     """The headers every request to ``settings``' server carries: ours, the provider's
@@ -191,6 +198,10 @@ class _StreamBase:
         ctype = response.headers.get("content-type", "")
         return "event-stream" in ctype or (self.request.stream and "json" not in ctype)
 
+    def _drain_deadline(self) -> float:
+        """When reading past ``[DONE]`` stops (see :data:`DRAIN_SECONDS`)."""
+        return self.clock() + min(DRAIN_SECONDS, self.request.settings.read_timeout)
+
     def _json_reply(self, raw: bytes) -> list[ChatEvent]:
         return self._pipe.feed_json(raw)
 
@@ -288,9 +299,11 @@ class ChatStream(_StreamBase):
                     _read_limited(response.iter_bytes(), self._pipe.max_body_bytes)
                 )
                 return
-            for data in response.iter_bytes():
+            chunks = response.iter_bytes()
+            for data in chunks:
                 yield from self._pipe.feed(data)
                 if self._pipe.done:
+                    self._drain(chunks)
                     return
                 late = self._pipe.waiting_too_long()
                 if late is not None:
@@ -307,6 +320,17 @@ class ChatStream(_StreamBase):
         finally:
             self._finished = True
             self.close()
+
+    def _drain(self, chunks: Iterator[bytes]) -> None:
+        """Read what follows ``[DONE]`` (normally only the body's end) within the bounds."""
+        left, deadline = DRAIN_LIMIT, self._drain_deadline()
+        try:
+            for data in chunks:
+                left -= len(data)
+                if left < 0 or self._stopped or self.clock() > deadline:
+                    return  # the connection is closed, not reused
+        except httpx.HTTPError:  # a Stop shut the socket, or the server broke off
+            pass  # the reply is complete; only the connection is lost
 
     def run(self) -> Result:
         """Consume the whole stream and return the Result (raises on failure)."""
@@ -394,10 +418,12 @@ class AsyncChatStream(_StreamBase):
                 for event in self._json_reply(raw):
                     yield event
                 return
-            async for data in response.aiter_bytes():
+            chunks = response.aiter_bytes()
+            async for data in chunks:
                 for event in self._pipe.feed(data):
                     yield event
                 if self._pipe.done:
+                    await self._drain(chunks)
                     return
                 late = self._pipe.waiting_too_long()
                 if late is not None:
@@ -411,6 +437,17 @@ class AsyncChatStream(_StreamBase):
             raise
         finally:
             await self.aclose()
+
+    async def _drain(self, chunks: AsyncIterator[bytes]) -> None:
+        """The awaitable twin of :meth:`ChatStream._drain`."""
+        left, deadline = DRAIN_LIMIT, self._drain_deadline()
+        try:
+            async for data in chunks:
+                left -= len(data)
+                if left < 0 or self.clock() > deadline:
+                    return
+        except httpx.HTTPError:
+            pass
 
     async def run(self) -> Result:
         async for _ in self:

@@ -12,7 +12,9 @@ Wire format (see ``docs/wire-format.md``): ``POST /v1/chat/completions`` (also
 ``chat.completion`` JSON otherwise; ``GET /v1/models`` lists the models in the dialect's
 shape (OpenRouter's with pricing, ``context_length`` and ``supported_parameters``;
 DeepSeek's ids; a local server's model);
-``GET /health`` says it is up. The ``dialect`` chooses where the reasoning goes:
+``GET /health`` says it is up and how many TCP connections it has accepted
+(``connections``, as :attr:`Emulator.connections_accepted`). The ``dialect`` chooses where
+the reasoning goes:
 
 ============== =============================================================
 openrouter     ``delta.reasoning`` + the same text in ``reasoning_details``;
@@ -54,6 +56,7 @@ question. From a shell: ``python -m deepseek_magic.emulator --help``.
 
 from __future__ import annotations
 
+from ._base import RequestRecord
 from ._script import (
     DIALECTS,
     FAULT_KINDS,
@@ -68,7 +71,7 @@ from ._script import (
     load_script,
     tokenize,
 )
-from ._server import Emulator, RequestRecord
+from ._server import Emulator
 
 __all__ = [
     "DIALECTS",

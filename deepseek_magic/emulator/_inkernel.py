@@ -12,20 +12,16 @@ leaving the tab.
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ._base import RequestRecord, ScriptedServer, status_payload
 from ._script import (
-    DIALECTS,
-    Dialect,
     Fault,
     Matched,
     Reply,
@@ -39,22 +35,18 @@ from ._script import (
     finish_chunk,
     huge_token_count,
     huge_tokens,
+    junk_pieces,
     keepalive_comment,
     models_body,
-    prompt_tokens,
-    refusal,
-    thinking_off,
     truncate,
     usage_chunk,
 )
-from ._server import _served_as
 
 __all__ = ["InKernelEmulator", "IN_KERNEL_BASE_URL"]
 
 #: where the in-kernel emulator answers (loopback, so no key is asked for; never fetched)
 IN_KERNEL_BASE_URL = "http://127.0.0.1/deepseek-magic-offline/v1"
 CHAT_PATHS = ("/chat/completions",)
-Responder = Callable[[dict[str, Any]], Script | None]
 #: a step of a reply: bytes to hand over, or seconds to wait first
 Step = bytes | float
 
@@ -63,59 +55,32 @@ class _Cut(Exception):
     """The scripted reply ends here without a proper end of body (the drop fault)."""
 
 
-class InKernelEmulator:
+@dataclass(eq=False, repr=False)
+class InKernelEmulator(ScriptedServer):
     """The offline emulator as an httpx transport (sync and async); see the module docstring."""
 
-    def __init__(
-        self,
-        replies: Iterable[Script | Matched] | None = None,
-        responder: Responder | None = None,
-        dialect: Dialect = "openrouter",
-        token_delay: float = 0.0,
-        first_token_latency: float = 0.0,
-        keepalive_interval: float | None = None,
-        tokens_per_chunk: int = 1,
-        base_url: str = IN_KERNEL_BASE_URL,
-        sleep: Callable[[float], Any] = time.sleep,
-        async_sleep: Callable[[float], Any] | None = None,
-    ) -> None:
-        if dialect not in DIALECTS:
-            raise ValueError(f"unknown dialect {dialect!r}; choose from {', '.join(DIALECTS)}")
-        self.responder = responder
-        self.dialect: Dialect = dialect
-        self.token_delay = token_delay
-        self.first_token_latency = first_token_latency
-        self.keepalive_interval = keepalive_interval
-        self.tokens_per_chunk = tokens_per_chunk
-        self._base_url = base_url.rstrip("/")
-        self.sleep = sleep
-        self.async_sleep = async_sleep
-        items = list(replies or ())
-        #: items chosen by the request's content (``Matched``), before the queue is asked
-        self._matched = [r for r in items if isinstance(r, Matched)]
-        self._queue: deque[Script] = deque(r for r in items if not isinstance(r, Matched))
-        self._lock = threading.Lock()
-        self._bodies: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
+    base_url: str = IN_KERNEL_BASE_URL
+    sleep: Callable[[float], Any] = time.sleep
+    async_sleep: Callable[[float], Any] | None = None
+
+    def __post_init__(self, replies: Iterable[Script | Matched] | None) -> None:
+        super().__post_init__(replies)
+        self.base_url = self.base_url.rstrip("/")
         self.running = False
 
     # ----------------------------------------------------------------- like Emulator
-    @property
-    def base_url(self) -> str:
-        return self._base_url
-
     def start(self) -> InKernelEmulator:
         from ..client._fetch_transport import local_routes
 
-        local_routes[self._base_url] = self
+        local_routes[self.base_url] = self
         self.running = True
         return self
 
     def stop(self, timeout: float = 0.0) -> None:
         from ..client._fetch_transport import local_routes
 
-        if local_routes.get(self._base_url) is self:
-            del local_routes[self._base_url]
+        if local_routes.get(self.base_url) is self:
+            del local_routes[self.base_url]
         self.running = False
 
     def __enter__(self) -> InKernelEmulator:
@@ -128,73 +93,41 @@ class InKernelEmulator:
         state = "running" if self.running else "stopped"
         return f"<InKernelEmulator {self.dialect} {state} {self.base_url}>"
 
-    def queue(self, *items: Script | Matched) -> None:
-        with self._lock:
-            self._matched.extend(i for i in items if isinstance(i, Matched))
-            self._queue.extend(i for i in items if not isinstance(i, Matched))
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """The JSON bodies of chat-completions requests received, in order."""
-        with self._lock:
-            return list(self._bodies)
-
     # ----------------------------------------------------------------- transport
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        status, headers, steps = self._answer(request)
-        return httpx.Response(
-            status, headers=headers, stream=_SyncSteps(steps, self.sleep, request), request=request
-        )
+        status, headers, steps, record = self._answer(request)
+        stream = _SyncSteps(steps, self.sleep, request, record)
+        return httpx.Response(status, headers=headers, stream=stream, request=request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         import asyncio
 
-        status, headers, steps = self._answer(request)
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=_AsyncSteps(steps, self.async_sleep or asyncio.sleep, request),
-            request=request,
-        )
+        status, headers, steps, record = self._answer(request)
+        stream = _AsyncSteps(steps, self.async_sleep or asyncio.sleep, request, record)
+        return httpx.Response(status, headers=headers, stream=stream, request=request)
 
-    def _answer(self, request: httpx.Request) -> tuple[int, dict[str, str], Iterator[Step]]:
+    def _answer(
+        self, request: httpx.Request
+    ) -> tuple[int, dict[str, str], Iterator[Step], RequestRecord | None]:
         path = request.url.path
-        base_path = httpx.URL(self._base_url).path.rstrip("/")
+        base_path = httpx.URL(self.base_url).path.rstrip("/")
         route = path[len(base_path) :] if path.startswith(base_path) else path
         if request.method == "GET" and route.rstrip("/") == "/models":
-            return _json(200, models_body(self.dialect))
+            return (*_json(200, models_body(self.dialect)), None)
         if request.method != "POST" or route.rstrip("/") not in CHAT_PATHS:
-            return _json(404, error_body(404, f"No route for {request.method} {route}"))
-        try:
-            body = json.loads(request.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            return _json(400, error_body(400, f"Invalid JSON in request body: {exc}"))
-        if not isinstance(body, dict):
-            return _json(400, error_body(400, "The request body must be a JSON object"))
-        messages = body.get("messages")
-        valid = isinstance(messages, list) and bool(messages)
-        refused = refusal(body, self.dialect) if valid else None  # as today's provider would
-        with self._lock:
-            self._bodies.append(body)
-            item = None
-            if valid and not refused:
-                item = next((m.item for m in self._matched if m.matches(body)), None)
-                if item is None and self._queue:
-                    item = self._queue.popleft()
-        if not valid:
-            return _json(
-                400, error_body(400, "Input required: 'messages' must be a non-empty array")
-            )
-        if refused:
-            return _json(*refused)
-        if item is None and self.responder is not None:
-            item = self.responder(body)
-        if item is None:
-            item = default_reply(body)
-        if isinstance(item, Reply) and thinking_off(body, item.dialect or self.dialect):
-            item = replace(item, reasoning="", empty_think=False)  # thinking off: no reasoning
+            return (*_json(404, error_body(404, f"No route for {request.method} {route}")), None)
+        record = RequestRecord.received(request.headers.items(), route)
+        rejected = self._check(record, request.read())
+        if rejected:
+            record.status = rejected[0]  # marks the record as refused, so nothing is dequeued
+        item = self._admit(record)
+        if rejected:
+            return (*_json(*rejected), record)
+        record.script = item = self._script_for(record.body, item)
         timeout = (request.extensions.get("timeout") or {}).get("read")
-        return self._respond(item, body, timeout)
+        status, headers, steps = self._respond(item, record.body, timeout)
+        record.status = status
+        return status, headers, steps, record
 
     def _respond(
         self, item: Script, body: Mapping[str, Any], read_timeout: float | None
@@ -203,17 +136,7 @@ class InKernelEmulator:
             headers = {"content-type": item.content_type, **dict(item.headers)}
             if item.kind == "redirect":
                 headers["location"] = item.location
-            if item.body is None:
-                payload = (
-                    json.dumps(error_body(item.status, item.message)).encode()
-                    if item.content_type == "application/json"
-                    else b""
-                )
-            elif isinstance(item.body, str):
-                payload = item.body.encode("utf-8")
-            else:
-                payload = json.dumps(item.body, ensure_ascii=False).encode("utf-8")
-            return item.status, headers, iter([payload])
+            return item.status, headers, iter([status_payload(item)])
         fault = item if isinstance(item, Fault) else None
         reply = (
             item
@@ -227,21 +150,6 @@ class InKernelEmulator:
             return 200, headers, self._stream(reply, ctx, fault, read_timeout)
         headers["content-type"] = "application/json"
         return 200, headers, self._whole(reply, ctx, fault)
-
-    def _context(self, reply: Reply, body: Mapping[str, Any]) -> StreamContext:
-        n = next(self._ids)
-        dialect = reply.dialect or self.dialect
-        options = body.get("stream_options")
-        model = body.get("model")
-        return StreamContext(
-            dialect=dialect,
-            gen_id=f"gen-emu-{n}" if dialect == "openrouter" else f"chatcmpl-emu-{n}",
-            created=int(time.time()),
-            model=reply.model or _served_as(dialect, model),
-            provider=reply.provider,
-            prompt_tokens=prompt_tokens(body),
-            include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
-        )
 
     def _wait(
         self,
@@ -331,6 +239,8 @@ class InKernelEmulator:
             yield usage.sse()
         if kind != "no_done":
             yield b"data: [DONE]\n\n"
+        if fault is not None and fault.kind == "after_done":
+            yield from junk_pieces(fault.size)
 
     def _whole(self, reply: Reply, ctx: StreamContext, fault: Fault | None) -> Iterator[Step]:
         if self.first_token_latency:
@@ -356,51 +266,63 @@ def _json(status: int, obj: Any) -> tuple[int, dict[str, str], Iterator[Step]]:
     return status, {"content-type": "application/json"}, iter([json.dumps(obj).encode()])
 
 
-class _SyncSteps(httpx.SyncByteStream):
+class _Steps:
+    """A reply's steps handed to httpx: bytes are yielded, floats slept (by the subclass);
+    a cut reply raises as a broken connection would, and the request's record says whether
+    the client read it all or closed it first."""
+
     def __init__(
-        self, steps: Iterator[Step], sleep: Callable[[float], Any], request: httpx.Request
+        self,
+        steps: Iterator[Step],
+        sleep: Callable[[float], Any],
+        request: httpx.Request,
+        record: RequestRecord | None,
     ) -> None:
-        self.steps, self.sleep, self.request = steps, sleep, request
+        self.steps, self.sleep, self.request, self.record = steps, sleep, request, record
         self.closed = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def _steps(self) -> Iterator[Step]:
         try:
             for step in self.steps:
                 if self.closed:
                     raise httpx.ReadError("the stream was closed", request=self.request)
-                if isinstance(step, float):
-                    self.sleep(step)
-                else:
-                    yield step
+                yield step
         except _Cut as exc:
+            self._completed()  # the scripted fault ran to its end
             raise httpx.RemoteProtocolError(
                 f"the offline emulator cut the reply ({exc})", request=self.request
             ) from None
+        self._completed()
+
+    def _completed(self) -> None:
+        if self.record is not None:
+            self.record.completed = True
+
+    def _close(self) -> None:
+        self.closed = True
+        if self.record is not None and not self.record.completed:
+            self.record.disconnected = True
+
+
+class _SyncSteps(_Steps, httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        for step in self._steps():
+            if isinstance(step, float):
+                self.sleep(step)
+            else:
+                yield step
 
     def close(self) -> None:
-        self.closed = True
+        self._close()
 
 
-class _AsyncSteps(httpx.AsyncByteStream):
-    def __init__(
-        self, steps: Iterator[Step], sleep: Callable[[float], Any], request: httpx.Request
-    ) -> None:
-        self.steps, self.sleep, self.request = steps, sleep, request
-        self.closed = False
-
+class _AsyncSteps(_Steps, httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            for step in self.steps:
-                if self.closed:
-                    raise httpx.ReadError("the stream was closed", request=self.request)
-                if isinstance(step, float):
-                    await self.sleep(step)
-                else:
-                    yield step
-        except _Cut as exc:
-            raise httpx.RemoteProtocolError(
-                f"the offline emulator cut the reply ({exc})", request=self.request
-            ) from None
+        for step in self._steps():
+            if isinstance(step, float):
+                await self.sleep(step)
+            else:
+                yield step
 
     async def aclose(self) -> None:
-        self.closed = True
+        self._close()

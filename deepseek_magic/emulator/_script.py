@@ -49,6 +49,7 @@ FaultKind = Literal[
     "keepalive_forever",
     "huge",
     "redirect",
+    "after_done",
 ]
 DIALECTS: tuple[str, ...] = get_args(Dialect)
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
@@ -145,6 +146,8 @@ class Fault:
       the client leaves or stop()).
     * ``huge``: a normal reply whose answer is ``size`` bytes, generated while it is sent.
     * ``redirect``: ``status`` (307) with ``Location: location``; see :meth:`redirect`.
+    * ``after_done``: the whole reply and ``[DONE]``, then ``size`` bytes of junk lines
+      (a server that keeps sending after the end), then the end of the body.
 
     ``reply`` chooses the text streamed before the fault (default: the default reply).
     """
@@ -296,6 +299,18 @@ _FINISH_DELTA: dict[str, dict[str, Any]] = {
     "think": {"content": ""},
     "think-noopen": {"content": ""},
 }
+
+
+#: what the ``after_done`` fault sends after ``[DONE]``, again and again
+JUNK_LINE = b"data: junk after [DONE]\n\n"
+
+
+def junk_pieces(size: int, piece: int = 4096) -> Iterator[bytes]:
+    """``size`` bytes of :data:`JUNK_LINE` repeated, in pieces of about ``piece`` bytes."""
+    block = JUNK_LINE * max(1, piece // len(JUNK_LINE))
+    while size > 0:
+        yield block[:size]
+        size -= len(block)
 
 
 def keepalive_comment(dialect: str) -> bytes:

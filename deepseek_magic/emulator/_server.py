@@ -1,4 +1,5 @@
-"""The emulator's HTTP server: :class:`Emulator`, its request log, and the handler.
+"""The emulator's HTTP server: :class:`Emulator` and its handler (the script, the request
+log and the choice of reply are shared with the in-kernel emulator, in ``_base.py``).
 
 A ``ThreadingHTTPServer`` speaking HTTP/1.1 on loopback. Streams use chunked
 transfer encoding and every SSE event is written (unbuffered) as soon as it is
@@ -10,7 +11,6 @@ outlives it.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
@@ -18,19 +18,15 @@ import select
 import socket
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._base import RequestRecord, ScriptedServer, status_payload
 from ._script import (
-    DEEPSEEK_ANSWERS_AS,
-    DEFAULT_MODEL,
-    DIALECTS,
     Chunk,
-    Dialect,
     Fault,
     Matched,
     Reply,
@@ -45,11 +41,9 @@ from ._script import (
     huge_pieces,
     huge_token_count,
     huge_tokens,
+    junk_pieces,
     keepalive_comment,
     models_body,
-    prompt_tokens,
-    refusal,
-    thinking_off,
     truncate,
     usage_chunk,
 )
@@ -60,8 +54,6 @@ log = logging.getLogger(__name__)
 
 CHAT_PATHS = ("/v1/chat/completions", "/api/v1/chat/completions")
 MODELS_PATHS = ("/v1/models", "/api/v1/models")
-#: ``responder(body)`` picks the reply when the queue is empty (None = the default reply).
-Responder = Callable[[dict[str, Any]], Script | None]
 
 _ABOUT = (
     "deepseek-magic offline emulator: an OpenAI-compatible chat-completions endpoint "
@@ -77,33 +69,6 @@ _CORS_HEADERS = {
 _POLL = 0.25  # longest a wait sleeps before re-checking the stop flag (stop() also wakes it)
 
 
-@dataclass
-class RequestRecord:
-    """One chat-completions request as the emulator saw it.
-
-    ``headers`` has lower-case names and ``authorization`` masked to ``Bearer ***``;
-    the raw value is ``.authorization``. ``completed`` means the emulator wrote all it
-    meant to (a scripted fault that ran to its end counts); ``disconnected`` means the
-    client closed the connection first. Both are set as the handler ends, which can be
-    just after the client has read the last byte: call ``wait_idle()`` before reading them.
-    """
-
-    body: dict[str, Any]
-    headers: dict[str, str]
-    path: str
-    method: str = "POST"
-    status: int = 0
-    completed: bool = False
-    disconnected: bool = False
-    json_ok: bool = True
-    script: Script | None = None
-    authorization: str | None = field(default=None, repr=False)
-
-    @property
-    def had_auth(self) -> bool:
-        return self.authorization is not None
-
-
 class _Stopping(Exception):
     """The emulator is stopping: abandon the request."""
 
@@ -112,53 +77,28 @@ class _ClientGone(Exception):
     """The client closed the connection."""
 
 
-class Emulator:
+@dataclass(eq=False, repr=False)
+class Emulator(ScriptedServer):
     """An OpenAI-compatible chat-completions server on loopback; see the package docstring."""
 
-    def __init__(
-        self,
-        replies: Iterable[Script | Matched] | None = None,
-        responder: Responder | None = None,
-        dialect: Dialect = "openrouter",
-        token_delay: float = 0.0,
-        first_token_latency: float = 0.0,
-        keepalive_interval: float | None = None,
-        tokens_per_chunk: int = 1,
-        port: int = 0,
-        host: str = "127.0.0.1",
-        cors: bool = False,
-        max_concurrent: int | None = None,
-        busy_retry_after: float | None = None,
-    ) -> None:
-        if dialect not in DIALECTS:
-            raise ValueError(f"unknown dialect {dialect!r}; choose from {', '.join(DIALECTS)}")
-        self.responder = responder
-        self.dialect: Dialect = dialect
-        self.token_delay = token_delay
-        self.first_token_latency = first_token_latency
-        self.keepalive_interval = keepalive_interval
-        self.tokens_per_chunk = tokens_per_chunk
-        self.host = host
-        self.port = port
-        #: answer web pages on other origins as OpenRouter does (CORS), for JupyterLite
-        self.cors = cors
-        #: chat requests served at once; one more gets an immediate 429 (DeepSeek's dynamic
-        #: concurrency limit), with ``Retry-After: busy_retry_after`` when that is set
-        self.max_concurrent = max_concurrent
-        self.busy_retry_after = busy_retry_after
+    port: int = 0
+    host: str = "127.0.0.1"
+    #: answer web pages on other origins as OpenRouter does (CORS), for JupyterLite
+    cors: bool = False
+    #: chat requests served at once; one more gets an immediate 429 (DeepSeek's dynamic
+    #: concurrency limit), with ``Retry-After: busy_retry_after`` when that is set
+    max_concurrent: int | None = None
+    busy_retry_after: float | None = None
+
+    def __post_init__(self, replies: Iterable[Script | Matched] | None) -> None:
+        super().__post_init__(replies)
         self._chatting = 0
-        items = list(replies or ())
-        #: items chosen by the request's content (``Matched``), before the queue is asked
-        self._matched = [r for r in items if isinstance(r, Matched)]
-        self._queue: deque[Script] = deque(r for r in items if not isinstance(r, Matched))
-        self._cond = threading.Condition()
-        self._log: list[RequestRecord] = []
         self._inflight = 0
         self._connections: set[socket.socket] = set()
+        self._accepted = 0
         self._stopping = threading.Event()
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._ids = itertools.count(1)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -210,47 +150,24 @@ class Emulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/v1"
 
-    # ----------------------------------------------------------------- script and logs
-
-    def queue(self, *items: Script | Matched) -> None:
-        """Append replies or faults; each request consumes one, in order (a ``Matched``
-        item answers every request it matches instead)."""
-        with self._cond:
-            self._matched.extend(i for i in items if isinstance(i, Matched))
-            self._queue.extend(i for i in items if not isinstance(i, Matched))
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """The JSON bodies of chat-completions requests received, in order."""
-        with self._cond:
-            return [r.body for r in self._log if r.json_ok]
-
-    @property
-    def request_log(self) -> list[RequestRecord]:
-        with self._cond:
-            return list(self._log)
+    # ----------------------------------------------------------------- connections
 
     @property
     def active_connections(self) -> int:
         with self._cond:
             return len(self._connections)
 
-    def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
-        """Wait until at least ``n`` chat-completions requests have arrived."""
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since start (a client that reuses its connections
+        opens one for many requests)."""
         with self._cond:
-            return self._cond.wait_for(lambda: len(self._log) >= n, timeout)
+            return self._accepted
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being handled (idle keep-alive connections don't count)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._inflight == 0, timeout)
-
-    def reset(self) -> None:
-        """Forget queued replies and logged requests."""
-        with self._cond:
-            self._queue.clear()
-            self._matched.clear()
-            self._log.clear()
 
     # ----------------------------------------------------------------- used by the handler
 
@@ -258,6 +175,7 @@ class Emulator:
         with self._cond:
             if self._stopping.is_set():
                 return False
+            self._accepted += 1
             self._connections.add(conn)
             return True
 
@@ -281,41 +199,6 @@ class Emulator:
     def _leave_chat(self) -> None:
         with self._cond:
             self._chatting -= 1
-
-    def _admit(self, record: RequestRecord) -> Script | None:
-        """Log a request and, if it is a valid chat request, take the next queued item."""
-        with self._cond:
-            self._log.append(record)
-            self._cond.notify_all()
-            if record.status == 0:
-                for entry in self._matched:
-                    if entry.matches(record.body):
-                        return entry.item
-            if record.status == 0 and self._queue:
-                return self._queue.popleft()
-        return None
-
-    def _context(self, reply: Reply, body: Mapping[str, Any]) -> StreamContext:
-        n = next(self._ids)
-        dialect = reply.dialect or self.dialect
-        options = body.get("stream_options")
-        model = body.get("model")
-        return StreamContext(
-            dialect=dialect,
-            gen_id=f"gen-emu-{n}" if dialect == "openrouter" else f"chatcmpl-emu-{n}",
-            created=int(time.time()),
-            model=reply.model or _served_as(dialect, model),
-            provider=reply.provider,
-            prompt_tokens=prompt_tokens(body),
-            include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
-        )
-
-
-def _served_as(dialect: str, model: Any) -> str:
-    """The model a reply names: the requested one, or what the server says it really used."""
-    if not isinstance(model, str) or not model:
-        return DEFAULT_MODEL
-    return DEEPSEEK_ANSWERS_AS.get(model, model) if dialect == "deepseek" else model
 
 
 def _shutdown(conn: socket.socket) -> None:
@@ -537,7 +420,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path in MODELS_PATHS:
                 self._send_json(200, models_body(self.emu.dialect))
             elif path == "/health":
-                self._send_json(200, {"status": "ok", "emulator": True})
+                accepted = self.emu.connections_accepted
+                self._send_json(200, {"status": "ok", "emulator": True, "connections": accepted})
             elif path == "":
                 self._send(200, _ABOUT.encode(), "text/plain; charset=utf-8")
             else:
@@ -563,37 +447,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.emu._busy(-1)
 
     def _chat(self, path: str, raw: bytes) -> None:
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        auth = headers.get("authorization")
-        if auth is not None:
-            headers["authorization"] = "Bearer ***" if auth.lower().startswith("bearer") else "***"
-        record = RequestRecord(body={}, headers=headers, path=path, authorization=auth)
-        problem = None
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            record.json_ok, problem = False, f"Invalid JSON in request body: {exc}"
-        else:
-            if not isinstance(body, dict):
-                record.json_ok, problem = False, "The request body must be a JSON object"
-            else:
-                record.body = body
-                messages = body.get("messages")
-                if not isinstance(messages, list) or not messages:
-                    problem = "Input required: 'messages' must be a non-empty array"
-        refused = None if problem else refusal(record.body, self.emu.dialect)
-        if problem or refused:
+        record = RequestRecord.received(self.headers.items(), path)
+        rejected = self.emu._check(record, raw)
+        if rejected:
             record.status = 400  # marks the record as refused, so nothing is dequeued
         elif not self.emu._enter_chat():
             record.status = 429  # over capacity: refused at once, nothing dequeued
         item = self.emu._admit(record)
         self.record = record
-        if problem:
-            self._send_json(400, error_body(400, problem))
-            record.completed = True
-            return
-        if refused:
-            self._send_json(*refused)
+        if rejected:
+            self._send_json(*rejected)
             record.completed = True
             return
         if record.status == 429:
@@ -609,18 +472,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.emu._leave_chat()
 
     def _chat_admitted(self, record: RequestRecord, item: Script | None) -> None:
-        if item is None and self.emu.responder is not None:
-            try:
-                item = self.emu.responder(record.body)
-            except Exception as exc:  # a broken test helper should fail loudly, not hang a client
-                log.exception("emulator responder failed")
-                self._send_json(500, error_body(500, f"Emulator responder failed: {exc!r}"))
-                record.completed = True
-                return
-        if item is None:
-            item = default_reply(record.body)
-        if isinstance(item, Reply) and thinking_off(record.body, item.dialect or self.emu.dialect):
-            item = replace(item, reasoning="", empty_think=False)  # thinking off: no reasoning
+        try:
+            item = self.emu._script_for(record.body, item)
+        except Exception as exc:  # a broken responder should fail loudly, not hang a client
+            log.exception("emulator responder failed")
+            self._send_json(500, error_body(500, f"Emulator responder failed: {exc!r}"))
+            record.completed = True
+            return
         record.script = item
         try:
             if isinstance(item, Fault):
@@ -646,17 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = dict(fault.headers)
             if fault.kind == "redirect":
                 headers["Location"] = fault.location
-            if fault.body is None:
-                payload = (
-                    b""
-                    if fault.content_type != "application/json"
-                    else json.dumps(error_body(fault.status, fault.message)).encode()
-                )
-            elif isinstance(fault.body, str):
-                payload = fault.body.encode("utf-8")
-            else:
-                payload = json.dumps(fault.body, ensure_ascii=False).encode("utf-8")
-            self._send(fault.status, payload, fault.content_type, headers)
+            self._send(fault.status, status_payload(fault), fault.content_type, headers)
             return
         reply = fault.reply or default_reply(body)
         if fault.kind == "stall" and fault.before_headers and fault.after_tokens == 0:
@@ -721,6 +569,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(usage.sse())
         if kind != "no_done":
             self._write(b"data: [DONE]\n\n")
+        if fault is not None and fault.kind == "after_done":
+            for piece in junk_pieces(fault.size):
+                self._write(piece)
         self._end_body()
 
     def _send_chunks(

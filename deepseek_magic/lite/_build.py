@@ -150,41 +150,41 @@ def _runtime(cache: Path, say: Callable[[str], None], report: BuildReport) -> Pa
     return folder
 
 
-def _wheel(
-    cache: Path, name: str, version: str, say: Callable[[str], None], report: BuildReport
-) -> Path:
-    """A pure wheel ``name==version`` from PyPI, cached."""
+def _download(dest: Path, specs: list[str], *, pure: bool = True) -> None:
+    """``pip download`` the ``name==version`` specs into ``dest``, without their
+    dependencies; ``pure``: only wheels that run in pyodide (any platform, pure Python)."""
+    target = [
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--platform",
+        "any",
+        "--implementation",
+        "py",
+    ]
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    _run([*pip, *(target if pure else []), "--dest", str(dest), *specs])
+
+
+def _wheels(
+    cache: Path, wanted: list[tuple[str, str]], say: Callable[[str], None], report: BuildReport
+) -> dict[str, Path]:
+    """The pure wheels ``wanted`` (name, version), from the cache; the missing ones are
+    downloaded from PyPI with ONE pip call (one resolver start, not 30)."""
     folder = cache / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
-    found = _cached(folder, name, version)
-    if found is not None:
-        return found
-    say(f"downloading {name}=={version}")
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--python-version",
-            PYTHON_VERSION,
-            "--platform",
-            "any",
-            "--implementation",
-            "py",
-            "--dest",
-            str(folder),
-            f"{name}=={version}",
-        ]
-    )
-    report.downloaded.append(f"{name}=={version}")
-    found = _cached(folder, name, version)
-    if found is not None:
-        return found
-    raise BuildError(f"pip download {name}=={version} gave no wheel.")
+    missing = [f"{n}=={v}" for n, v in wanted if _cached(folder, n, v) is None]
+    if missing:
+        say(f"downloading {len(missing)} wheels from PyPI")
+        _download(folder, missing)
+        report.downloaded.extend(missing)
+    found: dict[str, Path] = {}
+    for name, version in wanted:
+        path = _cached(folder, name, version)
+        if path is None:
+            raise BuildError(f"pip download {name}=={version} gave no wheel.")
+        found[name] = path
+    return found
 
 
 def _source_hash(source: Path) -> str:
@@ -202,39 +202,6 @@ def _cached(folder: Path, name: str, version: str) -> Path | None:
         if re.match(pattern, path.name, re.I):
             return path
     return None
-
-
-def _prefetch(
-    cache: Path, wanted: list[tuple[str, str]], say: Callable[[str], None], report: BuildReport
-) -> None:
-    """Download every wheel not yet cached with ONE pip call (one resolver start, not 30)."""
-    folder = cache / "wheels"
-    folder.mkdir(parents=True, exist_ok=True)
-    missing = [f"{n}=={v}" for n, v in wanted if _cached(folder, n, v) is None]
-    if not missing:
-        return
-    say(f"downloading {len(missing)} wheels from PyPI")
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--python-version",
-            PYTHON_VERSION,
-            "--platform",
-            "any",
-            "--implementation",
-            "py",
-            "--dest",
-            str(folder),
-            *missing,
-        ]
-    )
-    report.downloaded.extend(missing)
 
 
 def _our_wheel(source: Path | None, cache: Path) -> Path:
@@ -263,19 +230,7 @@ def _our_wheel(source: Path | None, cache: Path) -> Path:
             ]
         )
     else:
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--dest",
-                str(out),
-                f"deepseek-magic=={__version__}",
-            ]
-        )
+        _download(out, [f"deepseek-magic=={__version__}"], pure=False)
     wheels = list(out.glob("deepseek_magic-*.whl"))
     if not wheels:
         raise BuildError("could not build the deepseek-magic wheel.")
@@ -354,15 +309,10 @@ def _lock(
         file_name = packages[name]["file_name"]
         if file_name and not re.search(r"-(py3|py2\.py3)-none-any\.whl$", file_name):
             raise BuildError(f"{name} has no pure wheel ({file_name}); it cannot be served.")
-    _prefetch(
-        cache, [(n, packages[n]["version"]) for n in keep if n != "deepseek-magic"], say, report
-    )
+    wanted = [(n, packages[n]["version"]) for n in keep if n != "deepseek-magic"]
+    wheels = {**_wheels(cache, wanted, say, report), "deepseek-magic": ours}
     for name in keep:
-        entry = packages[name]
-        if name == "deepseek-magic":
-            wheel = ours
-        else:
-            wheel = _wheel(cache, name, entry["version"], say, report)
+        entry, wheel = packages[name], wheels[name]
         shutil.copy2(wheel, static / wheel.name)
         entry["file_name"] = wheel.name
         entry["sha256"] = _sha256(wheel)

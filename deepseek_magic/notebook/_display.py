@@ -4,7 +4,8 @@
 * :func:`bind`: a Result (or a sweep's DataFrame) under ``-o NAME`` / "store as", and
   under ``_deepseek``;
 * :func:`displayer`: one output, displayed once and then updated in place (the live
-  view draws through it).
+  view draws through it); :func:`updating`: the same for a series of bundles (a sweep's
+  progress line, then its table).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-__all__ = ["LAST_NAME", "bind", "displayer"]
+__all__ = ["LAST_NAME", "bind", "displayer", "updating"]
 
 #: the user-namespace name that always holds the last Result
 LAST_NAME = "_deepseek"
@@ -64,3 +65,17 @@ def displayer() -> Show:
             )
 
     return show
+
+
+def updating(show: Show | None = None) -> Callable[[dict[str, Any]], None]:
+    """One output for a series of bundles: the first is displayed, each next one replaces
+    it in place (``show`` defaults to a new :func:`displayer`)."""
+    draw = show or displayer()
+    shown = False
+
+    def view(bundle: dict[str, Any]) -> None:
+        nonlocal shown
+        draw(bundle, {}, shown)
+        shown = True
+
+    return view

@@ -31,7 +31,7 @@ from .._options import OPTIONS
 from .._result import Result
 from .._session import SESSION, Session
 from ..features import start
-from ._display import LAST_NAME, bind, displayer
+from ._display import LAST_NAME, bind, displayer, updating
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
 
@@ -259,7 +259,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             print(f"--sweep grid (not sent): {grid}")
             return None
         try:
-            frame = sweep(prep, grid, session=self.session, display=True)
+            frame = sweep(prep, grid, session=self.session, view=updating())
         except KeyboardInterrupt as exc:
             partial = getattr(exc, "partial", None)
             if args.out and partial is not None:

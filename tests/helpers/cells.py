@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
@@ -59,3 +63,20 @@ def run_cell(shell: InteractiveShell, source: str) -> CellRun:
     outputs = [o for o in cap.outputs if _display_id(o) not in sheets]
     sheet = [o for o in cap.outputs if _display_id(o) in sheets]
     return CellRun(result.success, error, outputs, cap.stdout, cap.stderr, sheet)
+
+
+def run_terminal_ipython(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` typed into a terminal IPython (a fresh process, its own IPYTHONDIR under
+    ``cwd``, no DEEPSEEK_/OPENROUTER_ variables from this environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEEPSEEK_", "OPENROUTER_"))}
+    env["IPYTHONDIR"] = str(cwd / "ipython")
+    return subprocess.run(
+        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )

@@ -2,7 +2,8 @@
 
 :class:`Footprint` counts this process's threads and sockets before a test to compare
 with after it; :func:`settle` polls a condition (threads and sockets end a moment after
-a close); :class:`Sleeps` is a ``sleep`` that records instead of sleeping.
+a close); :class:`Sleeps` is a ``sleep`` that records instead of sleeping;
+:data:`STATUS_ERRORS` is the documented HTTP status -> exception map.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
+
+import deepseek_magic as dm
 
 
 def open_sockets() -> int:
@@ -60,3 +63,17 @@ class Sleeps(list[float]):
 
     async def asleep(self, seconds: float) -> None:
         self.append(seconds)
+
+
+#: the HTTP statuses and the exceptions DESIGN.md says they become
+STATUS_ERRORS: dict[int, type[dm.APIStatusError]] = {
+    400: dm.BadRequestError,
+    401: dm.AuthenticationError,
+    402: dm.PaymentRequiredError,
+    403: dm.PermissionDeniedError,
+    408: dm.RequestTimeoutError,
+    429: dm.RateLimitError,
+    500: dm.ServerError,
+    502: dm.ServerError,
+    503: dm.ServerError,
+}
