@@ -10,13 +10,13 @@ only touched under the view's lock. It is bounded whatever the reply's length:
   the header line becomes the final view's collapsed summary, and "Answer" and the
   answer take the box's room, so the output keeps its height;
 * the answer: rendered with the final view's safe renderer (:mod:`._markdown`, raw
-  HTML off), block by block. A block is rendered once, when the next one starts; the
-  block still growing is rendered on its own, so an unclosed fence or ``$`` only ever
-  affects that block, never the answer above it. The window keeps the last
+  HTML off), block by block. A block is rendered once (its math typeset), when the next
+  one starts; the block still growing is rendered on its own, so an unclosed fence or
+  ``$`` only ever affects that block, never the answer above it. The window keeps the last
   :data:`ANSWER_WINDOW` bytes of rendered blocks; earlier ones (and one too big for the
-  window) are summed up in one line that keeps their estimated room and come back with
-  the final view. Math is typeset once its block is complete (MathJax skips the growing
-  block).
+  window, or with display math, which MathJax would typeset again at every frame) are
+  summed up in one line that keeps their estimated room and come back with the final
+  view. MathJax skips the growing block.
 
 Frames carry text and class names only; their styles are :data:`STYLESHEET`, shown
 once per live view (see :mod:`.notebook._live`). The layout follows the final view's (reasoning
@@ -260,17 +260,15 @@ class AnswerBlocks:
         rest = source[cut:]
         for a, b in zip(starts, starts[1:], strict=False):
             block = "\n".join(lines[a:b])
-            html, em = _compact(markdown_to_html(block)), estimate_em(block)
-            if _display_math(block) and not block.lstrip().startswith(("$$", "\\[")):
-                # Shown as source in a line, typeset taller by the final view: the block
-                # keeps that room (less its bottom margin) so the final view does not jump.
-                html = f"<div style=min-height:{em - 1.0:.1f}em>{html}</div>"
-            self._push(html, em)
+            # Display math is not kept either: MathJax would typeset it again at every
+            # frame (~10 ms each, 9 times a second); the final view typesets it once.
+            display_math = _display_math(block) or block.lstrip().startswith(("$$", "\\["))
+            self._push(_compact(markdown_to_html(block)), estimate_em(block), keep=not display_math)
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         self._parsed_at = 0
 
-    def _push(self, html: str, em: float) -> None:
+    def _push(self, html: str, em: float, *, keep: bool = True) -> None:
         if not html.strip():
             return
         block = _Block(html, len(html.encode("utf-8")), em)
@@ -278,8 +276,9 @@ class AnswerBlocks:
         self.blocks.append(block)
         self.window_bytes += block.size
         # A block bigger than the window (a table, a long code block) is not kept either:
-        # it would be sent again in every frame until the next block completes.
-        while self.blocks and self.window_bytes > self.window:
+        # it would be sent again in every frame until the next block completes. A block
+        # not kept takes the ones above it along (the window shows the answer's end).
+        while self.blocks and (self.window_bytes > self.window or not keep):
             gone = self.blocks.popleft()
             self.window_bytes -= gone.size
             self.elided += 1

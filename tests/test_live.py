@@ -243,6 +243,19 @@ def test_completed_math_is_typeset_and_the_growing_block_never_is() -> None:
     assert growing.startswith(f" {IGNORE_MATH_CLASS}'>")  # typeset only once it completes
 
 
+def test_display_math_is_not_kept_in_the_window_its_room_is() -> None:
+    # MathJax would typeset it again at every frame; the final view typesets it once.
+    state = LiveState()
+    state.add(ContentDelta("Intro $x$ here.\n\n$$\n\\frac{a}{b}\n$$\n\nThen more"))
+    html = state.frame(1.0)["text/html"]
+    assert "frac" not in html and "Intro" not in html  # the block above goes along
+    assert "dsm-elided" in html and "2 parts above" in html and "Then more" in html
+    assert state.answer.elided_em > 0
+    state.add(ContentDelta(" text.\n\nLast $y$ para.\n\nAnd"))
+    html = state.frame(1.0)["text/html"]
+    assert '<span class="dsm-math">$y$</span>' in html  # inline math is kept, typeset live
+
+
 def test_an_unclosed_fence_only_turns_its_own_block_into_code() -> None:
     state = LiveState()
     state.add(ContentDelta("Intro paragraph.\n\n## Heading\n\n```python\nx = 1\n"))

@@ -66,9 +66,9 @@ UNSAFE_JS = r"""(cell) => {
         for (const el of root.querySelectorAll('*')) {
             const tag = el.localName;
             const inMath = el.closest('mjx-container') !== null;  // MathJax's own markup
-            // The live view's own stylesheet: the whole of an output of its own, our text.
+            // The live view's own stylesheet: first in an output of its own, our exact text.
             const ours = tag === 'style' && el.parentElement === root
-                && root.children.length === 1 && el.textContent === __STYLESHEET__;
+                && root.firstElementChild === el && el.textContent === __STYLESHEET__;
             if ((BAD_TAGS.has(tag) && !ours) || ((tag === 'svg' || tag === 'math') && !inMath)) {
                 found.push('<' + tag + '>');
             }
