@@ -29,8 +29,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html
+from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, scrub
+from ._style import OFFLINE_NOTE
 from .client._events import (
     ChatEvent,
     ContentDelta,
@@ -42,7 +44,17 @@ from .client._events import (
     UsageEvent,
 )
 
-__all__ = ["ANSWER_WINDOW", "REASONING_LINES", "REASONING_TAIL", "LiveState", "AnswerBlocks"]
+if TYPE_CHECKING:
+    from ._result import Result
+
+__all__ = [
+    "render_live",
+    "ANSWER_WINDOW",
+    "REASONING_LINES",
+    "REASONING_TAIL",
+    "LiveState",
+    "AnswerBlocks",
+]
 
 #: characters of reasoning kept and shown (one or two lines of a notebook's width; each
 #: is sent again in every frame, so this is what the byte budget pays for)
@@ -428,9 +440,6 @@ class LiveState:
         the classes MathJax skips (the whole frame while there is no answer); the window
         is small, so few formulas are typeset again at each frame.
         """
-        from ._render import OFFLINE_NOTE
-        from ._render import _scrub as scrub
-
         status = self.status(elapsed, interrupted=interrupted)
         html: list[str] = []
         if self.offline:
@@ -469,3 +478,25 @@ class LiveState:
         root_class = "dsm-live" if answering else f"'dsm-live {_IGN}'"
         root = f"<div class={root_class}>{''.join(html)}</div>"
         return {"text/html": scrub(root)}
+
+
+def render_live(result: Result, *, elapsed: float) -> dict[str, str]:
+    """The view while streaming, for a snapshot ``result`` (the live view itself builds
+    the same frame from the events, :class:`LiveState`): the reasoning's last lines
+    (while thinking) or its one-line summary, the answer rendered block by block with the
+    final view's safe renderer (the last blocks only), and a status line.
+
+    Bounded in size whatever the reply's length; the block still growing is marked for
+    MathJax to skip, so half-streamed math is never typeset.
+    """
+    state = LiveState(offline=result.offline)
+    state.round = len(result.rounds) + 1
+    if result.reasoning:
+        state.add(ReasoningDelta(result.reasoning))
+    if result.answer:
+        state.add(ContentDelta(result.answer))
+    for i, call in enumerate(result.tool_calls):
+        state.add(ToolCallDelta(index=i, name=call.name or "?"))
+    state.completion_tokens = result.usage.completion_tokens
+    state.error = result.error
+    return state.frame(elapsed, interrupted=result.interrupted)

@@ -607,3 +607,11 @@ class _Markdown:
                 return label
             return f"[{label}]({_destination(src)})"
         return _md_text(node.content, line_start)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """Replace lone surrogates (a JSON ``\\ud800`` from a server) that cannot be encoded."""
+    return _SURROGATES.sub("\ufffd", text)

@@ -4,7 +4,7 @@ No I/O, no display calls, no environment: each function maps values to strings.
 
 * :func:`render_result`: the final view, ``(bundle, metadata)`` with ``text/html``,
   ``text/markdown`` and ``text/plain``.
-* :func:`render_live`: the view while streaming; cheap and bounded in size, however
+* ``_live_state.render_live``: the view while streaming; cheap and bounded in size, however
   long the stream (it is redrawn about ten times a second).
 * :func:`render_plain_final`: the terminal form; :func:`render_error`: one clear line.
 * small helpers the magic, panel and live view reuse: :func:`format_cost`,
@@ -25,11 +25,14 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _style as style
-from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, render_markdown
-from ._result import Result, ToolCall, Usage
+from ._style import OFFLINE_NOTE
+
+if TYPE_CHECKING:  # a Result renders itself (_repr_mimebundle_): no import back at run time
+    from ._result import Result, ToolCall, Usage
+from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, render_markdown, scrub
 
 __all__ = [
     "escape",
@@ -38,14 +41,11 @@ __all__ = [
     "format_tokens",
     "markdown_to_html",
     "render_error",
-    "render_live",
     "render_plain_final",
     "render_result",
     "render_sweep",
     "render_progress",
 ]
-
-OFFLINE_NOTE = "Offline emulator — not DeepSeek R1"
 #: Tool arguments/outputs longer than this are cut in the view (the Result keeps all).
 TOOL_TEXT_LIMIT = 20_000
 #: Longest error message shown (a server may send a whole HTML page).
@@ -220,14 +220,6 @@ def _tool_summary(call: ToolCall) -> str:
     return " · ".join(parts)
 
 
-_SCRUB = re.compile("[\ud800-\udfff]")
-
-
-def _scrub(text: str) -> str:
-    """Replace lone surrogates (a JSON ``\\ud800`` from a server) that cannot be encoded."""
-    return _SCRUB.sub("\ufffd", text)
-
-
 # Control characters a terminal would act on (ESC sequences, carriage returns).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -235,7 +227,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def _terminal_safe(text: str) -> str:
     """Model text for a terminal: control characters shown, not obeyed."""
     text = text.replace("\r\n", "\n")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", _scrub(text))
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", scrub(text))
 
 
 # ---------------------------------------------------------------- final view: HTML
@@ -388,10 +380,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, str)):
-        return _scrub(value) if isinstance(value, str) else value
+        return scrub(value) if isinstance(value, str) else value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    return _scrub(repr(value))
+    return scrub(repr(value))
 
 
 #: the output metadata's fields from ``Result.to_row`` (the text itself stays out)
@@ -438,8 +430,8 @@ def render_result(
     offline = result.offline if offline_note is None else offline_note
     answer_html, answer_md = render_markdown(result.answer) if result.answer else ("", "")
     bundle = {
-        "text/html": _scrub(_html(result, answer_html, offline, footer_note)),
-        "text/markdown": _scrub(_markdown(result, answer_md, offline, footer_note)),
+        "text/html": scrub(_html(result, answer_html, offline, footer_note)),
+        "text/markdown": scrub(_markdown(result, answer_md, offline, footer_note)),
         "text/plain": _plain(result, show_reasoning=False, offline=offline, note=footer_note),
     }
     return bundle, _metadata(result)
@@ -506,7 +498,7 @@ def _escaped_tail(text: str, limit: int) -> str:
         budget -= width
         start -= 1
     cut = start > 0 or len(text) > len(tail)
-    escaped = escape(_scrub(tail[start:]))
+    escaped = escape(scrub(tail[start:]))
     if cut and escaped:
         # "…" replaces the first visible character so the bound still holds.
         first = 1
@@ -514,31 +506,6 @@ def _escaped_tail(text: str, limit: int) -> str:
             first = escaped.index(";") + 1
         escaped = "…" + escaped[first:]
     return escaped
-
-
-def render_live(result: Result, *, elapsed: float) -> dict[str, str]:
-    """The view while streaming, for a snapshot ``result`` (the live view itself builds
-    the same frame from the events, see :mod:`._live_state`): the reasoning's last lines
-    (while thinking) or its one-line summary, the answer rendered block by block with the
-    final view's safe renderer (the last blocks only), and a status line.
-
-    Bounded in size whatever the reply's length; the block still growing is marked for
-    MathJax to skip, so half-streamed math is never typeset.
-    """
-    from ._live_state import LiveState
-    from .client._events import ContentDelta, ReasoningDelta, ToolCallDelta
-
-    state = LiveState(offline=result.offline)
-    state.round = len(result.rounds) + 1
-    if result.reasoning:
-        state.add(ReasoningDelta(result.reasoning))
-    if result.answer:
-        state.add(ContentDelta(result.answer))
-    for i, call in enumerate(result.tool_calls):
-        state.add(ToolCallDelta(index=i, name=call.name or "?"))
-    state.completion_tokens = result.usage.completion_tokens
-    state.error = result.error
-    return state.frame(elapsed, interrupted=result.interrupted)
 
 
 # ---------------------------------------------------------------- errors
@@ -549,7 +516,7 @@ def render_error(message: str, *, partial: Result | None = None) -> dict[str, st
         line += " — partial result kept"
     html = (
         f'<div class="deepseek-magic dsm-error {IGNORE_MATH_CLASS}" style="{_WARN}">'
-        f"{escape(_scrub(line))}</div>"
+        f"{escape(scrub(line))}</div>"
     )
     return {"text/html": html, "text/plain": _terminal_safe(line)}
 
@@ -569,7 +536,7 @@ def render_progress(done: int, total: int) -> dict[str, str]:
 def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, str]:
     """The side-by-side view of a sweep: an HTML table (model text rendered by the
     markdown renderer, everything else escaped) and a plain-text twin."""
-    offline = any(isinstance(r.get("result"), Result) and r["result"].offline for r in rows)
+    offline = any(r.get("result") is not None and r["result"].offline for r in rows)
     head = "".join(
         f'<th style="{_CELL}">{escape(h)}</th>'
         for h in [
@@ -589,7 +556,7 @@ def render_sweep(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dic
             for k in ("prompt_tokens", "reasoning_tokens", "answer_tokens")
         )
         result = r.get("result")
-        reasoning = result.reasoning if isinstance(result, Result) else ""
+        reasoning = result.reasoning if result is not None else ""
         reasoning_html = (
             f"<details><summary>{r['reasoning_chars']:,} chars</summary>"
             f'<div class="{IGNORE_MATH_CLASS}" '

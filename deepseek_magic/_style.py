@@ -1,10 +1,20 @@
 """The one style sheet: every colour and border the views use (inline CSS, since a
 notebook output carries no style sheet of its own). JupyterLab's theme variables come
-first; the fallbacks read on light and dark backgrounds."""
+first; the fallbacks read on light and dark backgrounds. Also the one label every view
+shares: :data:`OFFLINE_NOTE`."""
 
 from __future__ import annotations
 
-__all__ = ["ERROR", "ERROR_PLAIN", "WARN", "BORDER", "BORDER_SOFT", "BORDER_FIELD", "BORDER_ACCENT"]
+__all__ = [
+    "OFFLINE_NOTE",
+    "ERROR",
+    "ERROR_PLAIN",
+    "WARN",
+    "BORDER",
+    "BORDER_SOFT",
+    "BORDER_FIELD",
+    "BORDER_ACCENT",
+]
 
 #: an error where no theme variable can go (a failed run's tqdm bar)
 ERROR_PLAIN = "#d32f2f"
@@ -20,3 +30,5 @@ BORDER_SOFT = "var(--jp-border-color2,#ddd)"
 BORDER_FIELD = "var(--jp-border-color1, #bdbdbd)"
 #: the rule beside reasoning and tool calls
 BORDER_ACCENT = "var(--jp-border-color1,rgba(128,128,128,0.45))"
+
+OFFLINE_NOTE = "Offline emulator — not DeepSeek R1"

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from deepseek_magic._errors import DeepSeekError
-from deepseek_magic._render import render_live, render_result
+from deepseek_magic._live_state import render_live
+from deepseek_magic._render import render_result
 from deepseek_magic._settings import resolve_settings
 from deepseek_magic.client._events import ChunkParser
 from deepseek_magic.client._pipeline import Pipeline as _Pipeline

@@ -1,5 +1,6 @@
-"""The package's import graph: no cycles between its modules (beyond two lazy ones kept on
-purpose), and the magic and the panel share binding and display through ``_display``."""
+"""The package's import graph: no cycles between its modules (lazy imports count too), the
+layers' dependency rule, and the magic and the panel share binding and display through
+``notebook/_display``."""
 
 from __future__ import annotations
 
@@ -10,15 +11,6 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "deepseek_magic"
-
-#: lazy imports both ways, known and kept for now: a Result renders itself
-#: (``_repr_mimebundle_``); ``render_live`` builds a ``LiveState``, which borrows the
-#: renderer's offline note and scrubber (the live view, issue 13). A new cycle fails this
-#: test.
-ALLOWED = {
-    frozenset({"_render", "_result"}),
-    frozenset({"_render", "_live_state"}),
-}
 
 
 def name_of(path: Path) -> str:
@@ -92,20 +84,8 @@ def test_the_walker_finds_a_cycle() -> None:
     assert imports(PACKAGE / "notebook" / "_magic.py") >= {"notebook._display", "_api", "_call"}
 
 
-def _groups(pairs: set[frozenset[str]]) -> list[set[str]]:
-    """The allowed pairs merged where they share a module (a cycle through two of them)."""
-    groups: list[set[str]] = []
-    for pair in pairs:
-        touching = [g for g in groups if g & pair]
-        merged = set(pair).union(*touching)
-        groups = [g for g in groups if not g & pair] + [merged]
-    return groups
-
-
 def test_no_import_cycles_between_the_modules() -> None:
-    groups = _groups(ALLOWED)
-    new = {pair for pair in cycles(graph()) if not any(pair <= g for g in groups)}
-    assert new == set()
+    assert cycles(graph()) == set()
 
 
 def test_the_magic_and_the_panel_share_display_and_do_not_import_each_other() -> None:

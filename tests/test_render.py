@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deepseek_magic._live_state import render_live
 from deepseek_magic._markdown import IGNORE_MATH_CLASS, is_safe_url, markdown_to_markdown
 from deepseek_magic._render import (
     escape,
@@ -26,7 +27,6 @@ from deepseek_magic._render import (
     format_tokens,
     markdown_to_html,
     render_error,
-    render_live,
     render_plain_final,
     render_result,
 )
