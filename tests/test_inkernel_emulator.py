@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._render import OFFLINE_NOTE
+from deepseek_magic._style import OFFLINE_NOTE
 from deepseek_magic.client._fetch_transport import local_routes
 from deepseek_magic.client._http import AsyncClient, Client
 from deepseek_magic.client._retry import RetryPolicy

@@ -12,7 +12,8 @@ import pytest
 
 from deepseek_magic import ConfigError, ask
 from deepseek_magic._argline import LineError
-from deepseek_magic._render import OFFLINE_NOTE, render_result
+from deepseek_magic._render import render_result
+from deepseek_magic._style import OFFLINE_NOTE
 from deepseek_magic.features._offline import (
     ENV_OFFLINE,
     _stop_all,

@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from .. import _style as style
-from .._render import OFFLINE_NOTE, format_cost
+from .._render import format_cost
+from .._style import OFFLINE_NOTE
 from ._plan import Plan
 from ._runner import Progress, Runner
 

@@ -111,7 +111,7 @@ class RunEstimate:
             f"tokens ({self.prices.source})",
         ]
         if self.offline:
-            from .._render import OFFLINE_NOTE
+            from .._style import OFFLINE_NOTE
 
             lines.append(
                 f"[{OFFLINE_NOTE}]: nothing is charged (its replies carry simulated costs at these "
@@ -124,7 +124,8 @@ class RunEstimate:
 
     def line(self) -> str:
         """The estimate in one line (printed as a run starts)."""
-        from .._render import OFFLINE_NOTE, format_cost
+        from .._render import format_cost
+        from .._style import OFFLINE_NOTE
 
         done = f", {self.resumed:,} already answered" if self.resumed else ""
         free = " (simulated, not charged)" if self.offline else ""
