@@ -4,10 +4,8 @@ every live frame. Counts and contents only, never wall-clock durations."""
 
 from __future__ import annotations
 
-import _thread
 import re
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +17,7 @@ from deepseek_magic.client._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
 from deepseek_magic.notebook._live import SHEET, LiveView, _bundle_size
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
-from tests.helpers.cells import run_cell
+from tests.helpers.cells import interrupt_while_streaming, run_cell
 from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
 
 TIMER_NAME = "deepseek-live-timer"
@@ -181,16 +179,9 @@ def test_a_stall_shows_the_text_before_it_without_waiting_for_the_next_token(she
 def test_no_timer_thread_is_left_after_an_interrupt(shell) -> None:
     words = " ".join(f"w{i}" for i in range(400))
     with Emulator(replies=[Reply(reasoning=words, answer="late")], token_delay=0.01) as emu:
-
-        def interrupt_when_streaming() -> None:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not emu.requests:
-                time.sleep(0.01)
-            time.sleep(0.3)
-            _thread.interrupt_main()
-
-        threading.Thread(target=interrupt_when_streaming, daemon=True).start()
-        run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} -o cut\nHi")
+        run = interrupt_while_streaming(
+            shell, emu, f"%%deepseek --base-url {emu.base_url} -o cut\nHi"
+        )
     assert isinstance(run.error, KeyboardInterrupt)
     assert "Interrupted" in run.final["text/html"]
     assert "dsm-live" not in run.final["text/html"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
-import threading
 import time
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from deepseek_magic._options import OPTIONS
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.notebook._magic import DeepSeekMagics, interpolate, protect_question_marks
-from tests.helpers.cells import run_cell
+from tests.helpers.cells import interrupt_while_streaming, run_cell
 
 # One sample per option: (flag text, expected body fragment). A new option in the
 # table fails test_every_option_has_a_sample until it gets one here.
@@ -328,16 +326,9 @@ def test_missing_key_is_one_clear_line(shell) -> None:
 def test_keyboard_interrupt_keeps_partial_and_closes(shell, session) -> None:
     words = " ".join(f"w{i}" for i in range(400))
     with Emulator(replies=[Reply(reasoning=words, answer="late")], token_delay=0.01) as emu:
-
-        def interrupt_when_streaming() -> None:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not emu.requests:
-                time.sleep(0.01)
-            time.sleep(0.3)
-            _thread.interrupt_main()
-
-        threading.Thread(target=interrupt_when_streaming, daemon=True).start()
-        run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} -o cut\nHi")
+        run = interrupt_while_streaming(
+            shell, emu, f"%%deepseek --base-url {emu.base_url} -o cut\nHi"
+        )
         assert isinstance(run.error, KeyboardInterrupt)
         cut = shell.user_ns["cut"]
         assert (

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,3 +83,19 @@ def run_terminal_ipython(script: str, cwd: Path) -> subprocess.CompletedProcess[
         cwd=cwd,
         check=False,
     )
+
+
+def interrupt_while_streaming(shell: InteractiveShell, emu: Any, source: str) -> CellRun:
+    """Run the cell ``source`` and press the kernel's interrupt once ``emu`` has its
+    request and has streamed for a moment (``_thread.interrupt_main``, what the kernel's
+    interrupt does)."""
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not emu.requests:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    return run_cell(shell, source)
