@@ -88,9 +88,15 @@ def _bundle_size(bundle: dict[str, Any]) -> int:
 #: The same output holds a hidden formula: MathJax's first typesetting in a page pays
 #: one-time costs (its setup, the styles of the glyphs and constructs it meets first),
 #: and the live frames typeset only small blocks (display math is left to the final
-#: view), so without it the final render paid them all at once. A fraction and a sum
-#: (the most common constructs of R1's math) are set up while the reply starts.
-MATH_WARMUP = r"<span hidden>\(\frac{1}{n}\sum_{i=1}^{n} x_i^2\)</span>"
+#: view), so without it the final render paid them all at once. Fractions, sums, roots,
+#: bars and operator names (the most common constructs of R1's math), inline and in
+#: display style, are set up while the reply starts.
+MATH_WARMUP = (
+    r"<span hidden>\(\frac{1}{n}\sum_{i=1}^{n} x_i^2\)"
+    r"\[\operatorname{Var}(X) = \frac{1}{n-1} \sum_{i=1}^{n} (x_i - \bar{x})^2"
+    r" \approx \sqrt{\sigma}\]"
+    r"</span>"
+)
 SHEET = {"text/html": f"<style>{STYLESHEET}</style>{MATH_WARMUP}"}
 
 
