@@ -393,7 +393,7 @@ SETTINGS: tuple[Setting, ...] = (
         "live_rate",
         "number",
         "Most live-view updates per second.",
-        default=9.0,  # notebook._live.DEFAULT_MAX_RATE (tests/test_live.py checks they agree)
+        default=8.5,  # notebook._live.DEFAULT_MAX_RATE (tests/test_live.py checks they agree)
         keyword=False,
         trait=True,
     ),

@@ -56,7 +56,7 @@ __all__ = [
     "SHEET",
 ]
 
-DEFAULT_MAX_RATE = 9.0  # frames per second
+DEFAULT_MAX_RATE = 8.5  # frames per second
 # The budget is counted against an estimate of the final output for what arrived so far
 # (``LiveState.final_estimate``: ~2 bytes per character of reasoning, ~4 per character of
 # answer, more for tables and math). Frames are counted as whole messages (their JSON
