@@ -32,7 +32,6 @@ from .._errors import (
     status_error,
 )
 from .._result import Result
-from ._accumulate import Accumulator
 from ._events import ChatEvent
 from ._fetch_transport import AsyncFetchTransport, FetchTransport, in_browser
 from ._pipeline import _ERROR_BODY_LIMIT, DEFAULT_MAX_REPLY_CHARS, Pipeline
@@ -178,10 +177,6 @@ class _StreamBase:
     def result(self) -> Result:
         """The Result so far (complete once iteration has finished)."""
         return self._pipe.result()
-
-    @property
-    def accumulator(self) -> Accumulator:
-        return self._pipe.acc
 
     def _next_delay(self, error: APIError) -> float | None:
         """Seconds to wait before retrying after ``error``, or None to give up."""

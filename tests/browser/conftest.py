@@ -25,13 +25,14 @@ name Debian's binary, and we need nothing else from it.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
+
+from tests.helpers.tiers import unavailable
 
 from .jupyter import ARTIFACTS_DIR, JupyterLab
 
@@ -84,10 +85,7 @@ def chromium_path() -> Path:
             f"Chromium not found at {CHROMIUM}; install it with `apt-get install chromium` "
             "or run `bash .ci/install-browser.sh` to enable the browser tests"
         )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            # On a laptop a skip is right; in CI it would hide a missing install step.
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(message)
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -4,6 +4,7 @@
   frontend gets (:func:`~tests.helpers.cells.run_cell`, :class:`~tests.helpers.cells.CellRun`).
 * :mod:`tests.helpers.streams`: recorded-style SSE streams of each dialect.
 * :mod:`tests.helpers.faults`: thread/socket footprints, polling, a recording ``sleep``.
+* :mod:`tests.helpers.tiers`: skip a tier whose tools are missing, or fail under CI.
 * :mod:`tests.helpers.inert_html`: checks that rendered model output is inert, and the
   hostile corpus they run on.
 * :mod:`tests.helpers.llama_build`: builds llama.cpp's ``llama-server`` and fetches a tiny
