@@ -297,6 +297,7 @@ PROVIDERS: dict[str, Provider] = {
                     "ignored_thinking": "api-docs.deepseek.com/guides/thinking_mode (top_p no "
                     "longer listed), checked 2026-12-07",
                     "effort_map": "api-docs.deepseek.com/guides/thinking_mode, checked 2026-12-07",
+                    "thinking": "api-docs.deepseek.com/guides/thinking_mode, checked 2026-12-07",
                     "peak_hours_utc": "api-docs.deepseek.com/quick_start/pricing of 2026-11-15, "
                     "checked 2026-12-07",
                     "retired": "api-docs.deepseek.com/updates (wire-format.md section 10), "
@@ -482,6 +483,8 @@ class ModelRules:
     supports_max_tokens: bool | None = None
     #: the most tokens one reply may have
     max_completion_tokens: int | None = None
+    #: the server may remove the model after this date (OpenRouter ``expiration_date``)
+    expiration_date: str | None = None
 
 
 def nearest_effort(effort: str, supported: tuple[str, ...]) -> str | None:
@@ -531,6 +534,8 @@ class OptionPlan:
     not_sent: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     #: option -> "asked -> sent" where the value was remapped for this server
     remapped: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    #: the date after which the server may remove the model (its catalogue says so)
+    expires: str | None = None
 
     def notes(self) -> list[str]:
         """One short line each for what is not simply sent."""
@@ -546,6 +551,8 @@ class OptionPlan:
             )
         for name, change in self.remapped.items():
             lines.append(f"{name} {change}")
+        if self.expires:
+            lines.append(f"the server may remove this model after {self.expires}")
         return lines
 
     def short(self) -> str:
@@ -699,4 +706,11 @@ def plan_options(
             ignored[name] = why
         else:
             sent.append(name)
-    return OptionPlan(body, tuple(sent), _frozen(ignored), _frozen(not_sent), _frozen(remapped))
+    return OptionPlan(
+        body,
+        tuple(sent),
+        _frozen(ignored),
+        _frozen(not_sent),
+        _frozen(remapped),
+        rules.expiration_date if rules is not None else None,
+    )

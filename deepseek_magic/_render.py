@@ -133,6 +133,8 @@ def format_footer(result: Result, note: str | None = None) -> str:
     if result.options_not_sent:
         parts.append("not sent: " + ", ".join(result.options_not_sent))
     parts.extend(f"{name} {change}" for name, change in result.options_remapped.items())
+    if result.model_expires:
+        parts.append(f"may be removed after {_oneline(result.model_expires)}")
     if note:
         parts.append(_oneline(note))
     return " · ".join(parts)

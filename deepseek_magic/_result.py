@@ -195,6 +195,8 @@ class Result:
     price_note: str = ""
     #: US dollars the provider's prompt cache saved (hits priced at the hit rate), if known
     cache_saved: float | None = None
+    #: the date after which the server may remove the model (its catalogue says so)
+    model_expires: str | None = None
 
     # ----------------------------------------------------------------- derived
     @property

@@ -245,4 +245,5 @@ class Accumulator:
             "options_ignored": dict(plan.ignored),
             "options_not_sent": dict(plan.not_sent),
             "options_remapped": dict(plan.remapped),
+            "model_expires": plan.expires,
         }

@@ -99,6 +99,7 @@ class ModelInfo:
             self.supported_efforts,
             self.supports_max_tokens,
             self.max_completion_tokens,
+            self.expiration_date,
         )
 
     @classmethod
