@@ -146,10 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(urls) - set(PROVIDERS))
     if unknown:
         parser.error(f"unknown provider {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
+    import httpx
+
     old = json.loads(SNAPSHOT_PATH.read_text(encoding="utf-8"))
     try:
         new = rebuild_snapshot(old, base_urls=urls)
-    except Exception as exc:  # one line, no traceback, never the key (it is not in it)
+    except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as exc:  # one line, never the key
         print(f"snapshot not rebuilt: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(new, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

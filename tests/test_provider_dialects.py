@@ -56,7 +56,9 @@ def test_openrouter_refuses_thinking_off_for_a_mandatory_model_as_the_real_one_d
 @pytest.mark.parametrize("option, value", [("thinking", False), ("reasoning_effort", "none")])
 def test_a_mandatory_model_is_never_sent_thinking_off(session, option: str, value: Any) -> None:
     with Emulator(replies=[reply()]) as emu:
-        r = dm.ask("q", base_url=emu.base_url, provider="openrouter", session=session, **{option: value})
+        r = dm.ask(
+            "q", base_url=emu.base_url, provider="openrouter", session=session, **{option: value}
+        )
         assert r.ok and r.reasoning == REASONING  # it thought, as it always does
         body = emu.requests[0]
         with pytest.raises(OptionError, match="mandatory"):
@@ -78,8 +80,9 @@ def test_a_mandatory_model_is_never_sent_thinking_off(session, option: str, valu
 def test_dry_run_says_a_mandatory_model_cannot_switch_off_before_sending(shell) -> None:
     with Emulator() as emu:
         run = run_cell(
-            shell, f"%deepseek --base-url {emu.base_url} --provider openrouter --dry-run "
-            "--thinking off hi"
+            shell,
+            f"%deepseek --base-url {emu.base_url} --provider openrouter --dry-run "
+            "--thinking off hi",
         )
         assert emu.request_log == []
     text = run.final["text/plain"]
@@ -90,11 +93,17 @@ def test_dry_run_says_a_mandatory_model_cannot_switch_off_before_sending(shell) 
 def test_an_effort_the_model_lacks_goes_as_the_nearest_one_and_says_so(session) -> None:
     with Emulator(replies=[reply()] * 2) as emu:
         r = dm.ask(
-            "q", base_url=emu.base_url, provider="openrouter", session=session,
+            "q",
+            base_url=emu.base_url,
+            provider="openrouter",
+            session=session,
             reasoning_effort="xhigh",
         )
         low = dm.ask(
-            "q", base_url=emu.base_url, provider="openrouter", session=session,
+            "q",
+            base_url=emu.base_url,
+            provider="openrouter",
+            session=session,
             reasoning_effort="minimal",
         )
     assert [b["reasoning"]["effort"] for b in emu.requests] == ["high", "low"]
@@ -155,7 +164,11 @@ def test_models_shows_mandatory_efforts_and_expiry_online_and_from_the_snapshot(
 def test_deepseek_no_longer_ignores_top_p_in_thinking_mode(session) -> None:
     with Emulator(replies=[reply()], dialect="deepseek") as emu:
         r = dm.ask(
-            "q", base_url=emu.base_url, provider="deepseek", session=session, top_p=0.9,
+            "q",
+            base_url=emu.base_url,
+            provider="deepseek",
+            session=session,
+            top_p=0.9,
             presence_penalty=0.1,
         )
     assert emu.requests[0]["top_p"] == 0.9 and "top_p" in r.options_sent
@@ -186,7 +199,9 @@ def test_deepseek_three_turns_with_a_tool_call_in_the_middle(session) -> None:
 
     script = [
         reply(),
-        Reply(reasoning="Use the tool.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"})]),
+        Reply(
+            reasoning="Use the tool.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"})]
+        ),
         Reply(reasoning="The tool said cold.", answer="It is cold in Oslo."),
         Reply(reasoning="Be kind.", answer="You are welcome."),
     ]
@@ -258,7 +273,10 @@ def test_ollama_drops_think_and_takes_reasoning_effort(session) -> None:
             "q", base_url=emu.base_url, provider="ollama", session=session, reasoning_effort="max"
         )
         xhigh = dm.ask(
-            "q", base_url=emu.base_url, provider="ollama", session=session,
+            "q",
+            base_url=emu.base_url,
+            provider="ollama",
+            session=session,
             reasoning_effort="xhigh",
         )
     assert dropped.json()["choices"][0]["message"].get("reasoning") == REASONING  # ignored
@@ -276,13 +294,22 @@ def test_ollama_says_it_ignores_tool_choice(session) -> None:
 
     with Emulator(replies=[reply()], dialect="ollama") as emu:
         r = dm.ask(
-            "q", base_url=emu.base_url, provider="ollama", session=session, tools=[f],
+            "q",
+            base_url=emu.base_url,
+            provider="ollama",
+            session=session,
+            tools=[f],
             tool_choice="required",
         )
         with pytest.raises(OptionError, match="tool_choice"):
             dm.ask(
-                "q", base_url=emu.base_url, provider="ollama", session=session, tools=[f],
-                tool_choice="required", strict=True,
+                "q",
+                base_url=emu.base_url,
+                provider="ollama",
+                session=session,
+                tools=[f],
+                tool_choice="required",
+                strict=True,
             )
         assert len(emu.request_log) == 1
     assert "does not support it" in r.options_ignored["tool_choice"]
@@ -305,7 +332,9 @@ def test_llamacpp_turns_thinking_off_with_reasoning_effort_none_and_reads_props(
     from deepseek_magic.features._spend import check_context
 
     with Emulator(replies=[reply()], dialect="llamacpp") as emu:
-        off = dm.ask("q", base_url=emu.base_url, provider="llamacpp", session=session, thinking=False)
+        off = dm.ask(
+            "q", base_url=emu.base_url, provider="llamacpp", session=session, thinking=False
+        )
         frame = dm.models(base_url=emu.base_url, provider="llamacpp", session=session)
         prep = dm._api.prepare(
             "word " * 4000,
@@ -337,12 +366,18 @@ def test_vllm_gets_reasoning_back_never_reasoning_content(session) -> None:
         return "cold"
 
     script = [
-        Reply(reasoning="Use the tool.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"})]),
+        Reply(
+            reasoning="Use the tool.", tool_calls=[ToolCallSpec("get_weather", {"city": "Oslo"})]
+        ),
         reply(),
     ]
     with Emulator(replies=script, dialect="vllm") as emu:
         r = dm.ask(
-            "w?", base_url=emu.base_url, provider="vllm", session=session, tools=[get_weather],
+            "w?",
+            base_url=emu.base_url,
+            provider="vllm",
+            session=session,
+            tools=[get_weather],
             run_tools=True,
         )
     sent = emu.requests[1]["messages"][1]
@@ -357,7 +392,10 @@ def test_lmstudio_says_it_ignores_reasoning_effort(session, shell) -> None:
         strict = run_cell(shell, f"{base} --strict --reasoning-effort high hi")
         assert emu.request_log == []
         r = dm.ask(
-            "q", base_url=emu.base_url, provider="lmstudio", session=session,
+            "q",
+            base_url=emu.base_url,
+            provider="lmstudio",
+            session=session,
             reasoning_effort="high",
         )
     assert "lmstudio-bug-tracker#988" in dry.final["text/plain"]
@@ -391,18 +429,30 @@ def test_the_maintainer_command_rebuilds_the_snapshot_from_the_live_endpoints(tm
         )
         out = tmp_path / "snap.json"
         code = catalogue.main(
-            ["snapshot", "--out", str(out), "--base-url", f"openrouter={router.base_url}",
-             "--base-url", f"deepseek={ds.base_url}"]
+            [
+                "snapshot",
+                "--out",
+                str(out),
+                "--base-url",
+                f"openrouter={router.base_url}",
+                "--base-url",
+                f"deepseek={ds.base_url}",
+            ]
         )
     assert code == 0 and json.loads(out.read_text())["providers"].keys() == new["providers"].keys()
     assert new["date"] == "2027-01-02"
     entry = new["providers"]["openrouter"]
     assert entry["checked"] == "2027-01-02" and entry["source"].startswith("GET http://127.0.0.1")
     r1 = parse_models("x", entry, source="snapshot", date="2027-01-02").get("deepseek/deepseek-r1")
-    assert r1 is not None and r1.reasoning_mandatory and r1.supported_efforts == (
-        "low",
-        "medium",
-        "high",
+    assert (
+        r1 is not None
+        and r1.reasoning_mandatory
+        and r1.supported_efforts
+        == (
+            "low",
+            "medium",
+            "high",
+        )
     )
     # DeepSeek's /models has no prices: those of the old snapshot are carried, and it says so
     dsd = new["providers"]["deepseek"]

@@ -523,9 +523,7 @@ def test_local_servers_cost_nothing_and_budgets_let_them_through(session, shell)
         assert len(emu.requests) == 2
 
 
-def test_estimates_use_the_catalogue_price_of_the_model_that_answered(
-    session, monkeypatch
-) -> None:
+def test_estimates_use_the_catalogue_price_of_the_model_that_answered(session, monkeypatch) -> None:
     from datetime import datetime, timezone
 
     from deepseek_magic._render import format_footer

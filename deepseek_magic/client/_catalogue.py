@@ -473,7 +473,11 @@ def price_for(
                 prompt, completion, cache_read = info.off_peak
                 return Price(prompt, completion, source, cache_read, "off-peak price")
             return Price(
-                info.prompt_price, info.completion_price, source, info.cache_read_price, "peak price"
+                info.prompt_price,
+                info.completion_price,
+                source,
+                info.cache_read_price,
+                "peak price",
             )
         return Price(info.prompt_price, info.completion_price, source, info.cache_read_price)
     return SEED_PRICE

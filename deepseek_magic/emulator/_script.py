@@ -672,6 +672,8 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
 DEEPSEEK_SERVED = ("deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro")
 DEEPSEEK_ANSWERS_AS = {"deepseek-v4-flash": "deepseek-flash"}
 DEEPSEEK_RETIRED = ("deepseek-reasoner", "deepseek-chat")
+
+
 def deepseek_error(message: str) -> dict[str, Any]:
     """DeepSeek's (OpenAI-style) error body."""
     return {

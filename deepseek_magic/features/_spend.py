@@ -126,7 +126,11 @@ class Totals:
         if self.cached_tokens:
             parts.append(
                 f"{self.cached_tokens:,} prompt tokens from the cache"
-                + (f" saved {format_cost(self.cache_saved, 'estimate')}" if self.cache_saved else "")
+                + (
+                    f" saved {format_cost(self.cache_saved, 'estimate')}"
+                    if self.cache_saved
+                    else ""
+                )
             )
         if self.budget is not None:
             parts.append(f"budget {_usd(self.budget)} ({format_cost(self.remaining)} left)")
