@@ -596,13 +596,28 @@ def _path(
     return path
 
 
-def option_reason(name: str, provider: Provider, *, thinking: bool | None = None) -> str | None:
+def option_reason(
+    name: str,
+    provider: Provider,
+    *,
+    thinking: bool | None = None,
+    rules: ModelRules | None = None,
+) -> str | None:
     """Why ``name`` would not be honoured by ``provider`` (not sendable, or ignored in
-    this mode), or None; what the panel shows on a greyed-out control."""
+    this mode), or None; what the panel shows on a greyed-out control. ``rules`` (the
+    model's, from the catalogue) adds what the model cannot take: thinking off for a
+    model that always reasons, a budget for one that takes none."""
     if name in provider.not_sendable:
         return f"not sent to {provider.title}: {provider.not_sendable[name]}"
     if name == "thinking" and not provider.thinking:
         return f"not sent to {provider.title}: it has no per-request thinking switch"
+    why_model = None
+    if name == "thinking" and thinking is False:
+        why_model = _model_refusal(name, False, rules)
+    elif name == "reasoning_max_tokens":
+        why_model = _model_refusal(name, 1, rules)
+    if why_model:
+        return f"not sent to {provider.title}: {why_model}"
     thinking = provider.thinks_by_default if thinking is None else thinking
     why = provider.ignored.get(name) or (provider.ignored_thinking.get(name) if thinking else None)
     return f"ignored by {provider.title}: {why}" if why else None

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ._providers import PROVIDERS, Provider, is_loopback
-from .client._catalogue import SNAPSHOT_PATH
+from ._errors import DeepSeekError
+from .client._catalogue import SNAPSHOT_PATH, get_json
 
 __all__ = ["KEPT_FIELDS", "main", "rebuild_snapshot"]
 
@@ -64,11 +65,7 @@ def _fetch(provider: Provider, base_url: str, env: Mapping[str, str], http: Any)
     key = env.get(provider.key_env) if provider.key_env else None
     if key and (provider.owns(base_url) or is_loopback(base_url)):  # never to a third host
         headers["Authorization"] = f"Bearer {key}"
-    url = base_url.rstrip("/") + "/models"
-    response = http.get(url, headers=headers, timeout=30.0)
-    if response.status_code != 200:
-        raise RuntimeError(f"{url} answered HTTP {response.status_code}")
-    return response.json()
+    return get_json(base_url.rstrip("/") + "/models", headers, http)
 
 
 def rebuild_snapshot(
@@ -79,49 +76,42 @@ def rebuild_snapshot(
     http: Any = None,
     today: str | None = None,
 ) -> dict[str, Any]:
-    """The snapshot rebuilt from the live ``/models`` of each provider in ``old``."""
-    import httpx
-
+    """The snapshot rebuilt from the live ``/models`` of each provider in ``old`` (``http``:
+    an httpx-like client to use, default a new one per request)."""
     env = os.environ if env is None else env
     today = today or datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    own = http is None
-    http = http or httpx.Client(follow_redirects=False)
     providers: dict[str, Any] = {}
-    try:
-        for name, entry in old["providers"].items():
-            provider = PROVIDERS[name]
-            base_url = (base_urls or {}).get(name) or provider.base_url
-            data = _fetch(provider, base_url, env, http)
-            items = data.get("data") if isinstance(data, Mapping) else data
-            family = _family(entry)
-            old_prices = {m.get("id"): m.get("pricing") for m in entry.get("data", ())}
-            models, carried = [], False
-            for item in items or ():
-                if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
-                    continue
-                if family and not item["id"].startswith(family):
-                    continue
-                kept = {k: item[k] for k in KEPT_FIELDS if k in item}
-                if "pricing" not in kept and old_prices.get(item["id"]):
-                    kept["pricing"] = old_prices[item["id"]]  # the server publishes none
-                    carried = True
-                models.append(kept)
-            new: dict[str, Any] = {
-                "source": f"GET {base_url.rstrip('/')}/models",
-                "checked": today,
-            }
-            if carried:
-                new["source"] += (
-                    f"; prices carried from the snapshot of {old.get('date')} (the server "
-                    "publishes none): check them against the provider's pricing page"
-                )
-            if entry.get("pricing_note"):
-                new["pricing_note"] = entry["pricing_note"]
-            new["data"] = models
-            providers[name] = new
-    finally:
-        if own:
-            http.close()
+    for name, entry in old["providers"].items():
+        provider = PROVIDERS[name]
+        base_url = (base_urls or {}).get(name) or provider.base_url
+        data = _fetch(provider, base_url, env, http)
+        items = data.get("data") if isinstance(data, Mapping) else data
+        family = _family(entry)
+        old_prices = {m.get("id"): m.get("pricing") for m in entry.get("data", ())}
+        models, carried = [], False
+        for item in items or ():
+            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                continue
+            if family and not item["id"].startswith(family):
+                continue
+            kept = {k: item[k] for k in KEPT_FIELDS if k in item}
+            if "pricing" not in kept and old_prices.get(item["id"]):
+                kept["pricing"] = old_prices[item["id"]]  # the server publishes none
+                carried = True
+            models.append(kept)
+        new: dict[str, Any] = {
+            "source": f"GET {base_url.rstrip('/')}/models",
+            "checked": today,
+        }
+        if carried:
+            new["source"] += (
+                f"; prices carried from the snapshot of {old.get('date')} (the server "
+                "publishes none): check them against the provider's pricing page"
+            )
+        if entry.get("pricing_note"):
+            new["pricing_note"] = entry["pricing_note"]
+        new["data"] = models
+        providers[name] = new
     return {"date": today, "about": old.get("about", ""), "providers": providers}
 
 
@@ -146,12 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(urls) - set(PROVIDERS))
     if unknown:
         parser.error(f"unknown provider {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
-    import httpx
-
     old = json.loads(SNAPSHOT_PATH.read_text(encoding="utf-8"))
     try:
         new = rebuild_snapshot(old, base_urls=urls)
-    except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as exc:  # one line, never the key
+    except (DeepSeekError, KeyError) as exc:  # one line, never the key
         print(f"snapshot not rebuilt: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(new, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -461,3 +461,28 @@ def test_the_maintainer_command_rebuilds_the_snapshot_from_the_live_endpoints(tm
     assert flash["pricing"]["off_peak"]["prompt"] == "0.00000015"
     assert flash["effort"] == {"supported_levels": ["low", "high", "max"]}
     assert "sk-or-maintainer" not in json.dumps(new)
+
+
+def test_the_panel_greys_out_what_the_model_cannot_take_and_sends_none_of_it(session) -> None:
+    from deepseek_magic.notebook._panel import panel
+
+    with Emulator(replies=[reply()]) as emu:
+        dm.models(base_url=emu.base_url, provider="openrouter", session=session)  # live rules
+        p = panel(
+            "q",
+            session=session,
+            shell=None,
+            base_url=emu.base_url,
+            provider="openrouter",
+            model="deepseek/deepseek-r1-0528",
+        )
+        budget = p.option_controls["reasoning_max_tokens"].widget
+        assert budget.disabled and "no reasoning token budget" in budget.tooltip
+        p.option_controls["thinking"].set(False)
+        thinking = p.option_controls["thinking"].widget
+        assert thinking.disabled and "reasoning is mandatory" in thinking.tooltip
+        p.send_button.click()
+        assert p.wait(20) and p.last_result is not None
+    assert "thinking" in p.last_result.options_not_sent
+    assert emu.requests[0].get("reasoning", {}).get("effort") != "none"
+    assert [r.status for r in emu.request_log if r.path.endswith("/completions")] == [200]

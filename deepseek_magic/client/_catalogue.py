@@ -325,6 +325,27 @@ def fetch_catalogue(
     return catalogue
 
 
+def get_json(url: str, headers: Mapping[str, str], http: Any = None, timeout: float = 30.0) -> Any:
+    """``GET url`` -> its JSON (raises DeepSeekError, one line, on any failure); for the
+    snapshot's maintainer command (``deepseek_magic.catalogue``)."""
+    import httpx
+
+    try:
+        if http is not None:
+            response = http.get(url, headers=dict(headers), timeout=timeout)
+        else:
+            with httpx.Client(follow_redirects=False) as client:
+                response = client.get(url, headers=dict(headers), timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise DeepSeekError(f"could not reach {url}: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise DeepSeekError(f"{url} answered HTTP {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise DeepSeekError(f"{url} did not answer JSON") from None
+
+
 def server_root(base_url: str) -> str:
     """``base_url`` without its ``/v1`` (where llama-server serves ``/props``)."""
     root = base_url.rstrip("/")
@@ -394,6 +415,12 @@ def known_catalogue(session: Session | None, settings: Settings) -> Catalogue | 
         if found is not None:
             return found
     return snapshot_catalogue(settings.provider, settings.base_url)
+
+
+def model_rules(session: Session | None, settings: Settings) -> ModelRules | None:
+    """What the known catalogue (live, else the snapshot) says of ``settings.model``."""
+    catalogue = known_catalogue(session, settings)
+    return catalogue.rules(settings.model) if catalogue is not None else None
 
 
 # ----------------------------------------------------------------------- prices
