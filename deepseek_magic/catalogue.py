@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._providers import PROVIDERS, Provider, is_loopback
 from ._errors import DeepSeekError
+from ._providers import PROVIDERS, Provider, is_loopback
 from .client._catalogue import SNAPSHOT_PATH, get_json
 
 __all__ = ["KEPT_FIELDS", "main", "rebuild_snapshot"]
