@@ -399,8 +399,12 @@ def _explain_not_served(
 ) -> None:
     """A server that refuses the model name: say so in one line, with the closest model it
     serves (its live catalogue, read with the same client when possible, else the snapshot)."""
-    from .client._catalogue import is_not_served, load_catalogue, not_served_message
+    from .client._catalogue import changed_hint, is_not_served, load_catalogue, not_served_message
 
+    changed = changed_hint(getattr(exc, "status", None), exc.message)
+    if changed:  # the server moved since its catalogue was read: say what changed
+        exc.hint = changed
+        return
     if not is_not_served(getattr(exc, "status", None), exc.message):
         return
     settings = prep.settings

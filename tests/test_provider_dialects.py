@@ -486,3 +486,18 @@ def test_the_panel_greys_out_what_the_model_cannot_take_and_sends_none_of_it(ses
     assert "thinking" in p.last_result.options_not_sent
     assert emu.requests[0].get("reasoning", {}).get("effort") != "none"
     assert [r.status for r in emu.request_log if r.path.endswith("/completions")] == [200]
+
+
+def test_a_refusal_the_catalogue_did_not_foresee_names_what_changed(session, monkeypatch) -> None:
+    from deepseek_magic.client import _catalogue
+
+    # A stale catalogue: it says R1 can switch off; the server says otherwise
+    monkeypatch.setattr(_catalogue.Catalogue, "rules", lambda self, model: None)
+    with Emulator(replies=[reply()]) as emu:
+        with pytest.raises(dm.BadRequestError) as info:
+            dm.ask(
+                "q", base_url=emu.base_url, provider="openrouter", session=session, thinking=False
+            )
+    text = str(info.value)
+    assert "Reasoning is mandatory" in text and "%deepseek_models --refresh" in text
+    assert "\n" not in text

@@ -561,6 +561,31 @@ _NOT_SERVED_WORDS = (
 )
 
 
+#: what a server's refusal means when the world moved since the catalogue was read (the
+#: words of wire-format.md section 11's error texts -> what changed, and what to do)
+_CHANGED = (
+    (
+        "reasoning is mandatory",
+        "The server now says reasoning is mandatory for this model, so thinking off and "
+        "effort none cannot be sent; %deepseek_models --refresh reads its catalogue again.",
+    ),
+    (
+        "reasoning_content in the thinking mode must be passed back",
+        "The server wants every reasoning of a tool turn sent back; start a new "
+        "conversation, or send with --thinking off.",
+    ),
+)
+
+
+def changed_hint(status: int | None, message: str) -> str | None:
+    """The one-line hint naming what changed, for a 400 that today's catalogue did not
+    foresee (None for any other error)."""
+    text = message.lower()
+    if status != 400:
+        return None
+    return next((hint for words, hint in _CHANGED if words in text), None)
+
+
 def is_not_served(status: int | None, message: str) -> bool:
     """Whether an error reply says the model is not served."""
     text = message.lower()
