@@ -650,10 +650,23 @@ def plan_options(
     user = dict(values)
     merged = {**dict(implied or {}), **user}
     thinking = merged.get("thinking", provider.thinks_by_default)
+    # where thinking off is spelled with a field an option also writes (Ollama's and
+    # llama.cpp's reasoning_effort "none"), the switch wins and the option is not sent
+    off_fields: set[str] = set()
+    if (
+        merged.get("thinking") is False
+        and provider.thinking
+        and "thinking" not in (provider.not_sendable)
+    ):
+        if _model_refusal("thinking", False, rules) is None:
+            off_fields = set(provider.thinking[False])
     for name, value in merged.items():
         reported = name in user
         option = OPTION_BY_NAME[name]
         why_not = provider.not_sendable.get(name)
+        wire_head = _path(name, option.path, provider, supported)[0]
+        if name != "thinking" and wire_head in off_fields:
+            why_not = f"thinking off is sent as {wire_head} here, and it wins"
         if name == "thinking" and not provider.thinking:
             why_not = "this server has no per-request thinking switch"
         if name == "reasoning_effort" and value in provider.efforts_not_sendable:

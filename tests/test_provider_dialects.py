@@ -501,3 +501,18 @@ def test_a_refusal_the_catalogue_did_not_foresee_names_what_changed(session, mon
     text = str(info.value)
     assert "Reasoning is mandatory" in text and "%deepseek_models --refresh" in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize("dialect", ["ollama", "llamacpp"])
+def test_thinking_off_and_an_effort_on_one_field_say_which_won(session, dialect: str) -> None:
+    with Emulator(replies=[reply()], dialect=dialect) as emu:
+        r = dm.ask(
+            "q",
+            base_url=emu.base_url,
+            provider=dialect,
+            session=session,
+            reasoning_effort="high",
+            thinking=False,
+        )
+    assert emu.requests[0]["reasoning_effort"] == "none" and r.reasoning == ""
+    assert "thinking off is sent as reasoning_effort here" in r.options_not_sent["reasoning_effort"]
