@@ -313,11 +313,14 @@ def test_models_reads_the_context_the_server_reports(llama, session) -> None:
     from deepseek_magic.features._spend import check_context
 
     # A request can use one slot's share of --ctx-size: llama-server reports it in
-    # GET /props (default_generation_settings.n_ctx; wire-format.md section 11). Read it
-    # here too, so a server that moves or drops it fails this test, not the guard.
+    # GET /props (default_generation_settings.n_ctx; wire-format.md section 11), older
+    # builds in /v1/models meta.n_ctx (meta.n_ctx_train is the model's, not the server's).
+    # Read here what the server says, so a server that moves or drops it fails this test
+    # rather than leaving the guard wrong.
     props = httpx.get(llama.root_url + "/props", timeout=10).json()
-    slot = props["default_generation_settings"]["n_ctx"]
-    assert slot == CONTEXT // PARALLEL
+    meta = httpx.get(llama.base_url + "/models", timeout=10).json()["data"][0].get("meta", {})
+    slot = (props.get("default_generation_settings") or {}).get("n_ctx") or meta.get("n_ctx")
+    assert slot == CONTEXT // PARALLEL, (sorted(props), meta)
     frame = models(base_url=llama.base_url, provider="llamacpp", session=session)
     assert list(frame["context_length"]) == [slot]
     import deepseek_magic as dm
