@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from ._base import RequestRecord, ScriptedServer, status_payload
-from ._catalogues import models_body, props_body
+from ._catalogues import models_body
 from ._script import (
     Fault,
     Matched,
@@ -114,9 +114,6 @@ class InKernelEmulator(ScriptedServer):
         route = path[len(base_path) :] if path.startswith(base_path) else path
         if request.method == "GET" and route.rstrip("/") == "/models":
             return (*_json(200, models_body(self.dialect)), None)
-        props = props_body(self.dialect)
-        if request.method == "GET" and path.rstrip("/") == "/props" and props is not None:
-            return (*_json(200, props), None)  # llama-server's, on the server's root
         if request.method != "POST" or route.rstrip("/") not in CHAT_PATHS:
             return (*_json(404, error_body(404, f"No route for {request.method} {route}")), None)
         record = RequestRecord.received(request.headers.items(), route)
