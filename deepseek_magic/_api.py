@@ -21,7 +21,7 @@ from ._result import Result, ToolCall
 from ._session import SESSION, Conversation, Session
 from ._settings import Provider, Settings, resolve_settings
 from ._tools import prepare_tools, run_tool_call
-from .client._catalogue import Catalogue, check_model, known_catalogue, price_for
+from .client._catalogue import Catalogue, check_model, known_catalogue, now_utc, price_for
 from .client._events import ChatEvent
 from .client._request import Request, build_request, normalize_messages
 from .features import start
@@ -157,10 +157,14 @@ def _build_args(
     live = catalogue is not None and catalogue.source == "live"
     info = catalogue.get(settings.model) if live and catalogue is not None else None
     config = dict(session.config)
+    when = now_utc()  # the request's time picks a time-of-day price
     return {
         "implied": dict(provider.alias_options) if settings.short_name_used else None,
         "supported": info.supported_parameters if info is not None else None,
-        "price": lambda model: price_for(model or settings.model, provider, catalogue, config),
+        "rules": catalogue.rules(settings.model) if catalogue is not None else None,
+        "price": lambda model: price_for(
+            model or settings.model, provider, catalogue, config, when=when
+        ),
     }
 
 
@@ -264,7 +268,11 @@ def _finish(prep: Prepared, rounds: list[Result], session: Session) -> Result:
         for r in rounds[:-1]:
             conv.messages.append(assistant_message(r, prep.settings.provider, in_tool_turn=True))
             conv.messages.extend(_tool_messages(r.tool_calls))
-        conv.messages.append(assistant_message(result, prep.settings.provider))
+        # The final answer of a tool turn keeps its reasoning too (DeepSeek: "in all
+        # subsequent user turns", wire-format.md section 11)
+        conv.messages.append(
+            assistant_message(result, prep.settings.provider, in_tool_turn=len(rounds) > 1)
+        )
         conv.results.append(result)
     session.record(result)
     return result
@@ -391,8 +399,12 @@ def _explain_not_served(
 ) -> None:
     """A server that refuses the model name: say so in one line, with the closest model it
     serves (its live catalogue, read with the same client when possible, else the snapshot)."""
-    from .client._catalogue import is_not_served, load_catalogue, not_served_message
+    from .client._catalogue import changed_hint, is_not_served, load_catalogue, not_served_message
 
+    changed = changed_hint(getattr(exc, "status", None), exc.message)
+    if changed:  # the server moved since its catalogue was read: say what changed
+        exc.hint = changed
+        return
     if not is_not_served(getattr(exc, "status", None), exc.message):
         return
     settings = prep.settings

@@ -8,8 +8,12 @@ headers it wants, how reasoning goes back in later turns, and how usage and cost
 read. Adding a provider is one entry in :data:`PROVIDERS` plus its tests; nothing else in
 the package names one (``tests/test_providers.py`` checks).
 
-Sources for every entry: ``docs/wire-format.md``, section 10 first (what changed in 2026),
-then sections 1-7.
+Sources: ``docs/wire-format.md`` section 11 (checked 2026-12-07) first, then section 10,
+then sections 1-7. Each entry says where its facts come from and when they were checked
+(``source``, ``checked``, and ``fact_sources`` for a fact with a source of its own); the
+README's provider table shows them. What a server publishes per model (reasoning mandatory,
+supported efforts, output limits: ``GET /models``) is not in this table: it comes from the
+catalogue as :class:`ModelRules` and decides per request.
 
 :func:`plan_options` turns the options a user set into the body fields to send and the
 three lists a user is shown: sent, sent but ignored by this server (or mode), not
@@ -30,6 +34,8 @@ from ._options import OPTION_BY_NAME, TOOL_CHOICES
 __all__ = [
     "PROVIDERS",
     "SHORT_NAME",
+    "EFFORT_ORDER",
+    "ModelRules",
     "OptionPlan",
     "Provider",
     "detect_provider",
@@ -115,6 +121,18 @@ class Provider:
     browser_refusal: str = ""
     #: one line for the README's provider table
     note: str = ""
+    #: where this entry's facts were taken from, and the day they were checked (ISO date)
+    source: str = ""
+    checked: str = ""
+    #: fact (a field of this entry) -> its own "source, checked YYYY-MM-DD", where it
+    #: differs from the entry's (every fact no server publishes carries a source)
+    fact_sources: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    #: peak-price hours in UTC on Monday to Friday, as (start, end) pairs; any other time
+    #: is off-peak, when the catalogue's ``off_peak`` prices apply (empty = one price)
+    peak_hours_utc: tuple[tuple[int, int], ...] = ()
+    #: a path on the server's root that reports the context a request can use (llama-server
+    #: ``/props``); read with the catalogue
+    context_endpoint: str = ""
 
     def resolve_model(self, model: str, served: tuple[str, ...] = ()) -> str:
         """``model`` as this provider spells it: the short name becomes the current
@@ -147,6 +165,8 @@ _LOCAL_OFF = {
 }
 _OPENROUTER_ONLY = "an OpenRouter setting; this server has no such field"
 _NO_BUDGET = "this server takes no reasoning token budget; use --reasoning-effort"
+_WF11 = "wire-format.md section 11"
+_CHECKED = "2026-12-07"
 _LOCAL_COMMON: dict[str, Any] = dict(
     needs_key=False,
     free=True,
@@ -197,7 +217,20 @@ PROVIDERS: dict[str, Provider] = {
             ),
             dialect="openrouter",
             note="R1 itself; unsupported parameters are ignored, not refused (see the catalogue's "
-            "supported_parameters)",
+            "supported_parameters); per model, the catalogue's reasoning object decides whether "
+            "thinking can be switched off and which efforts exist",
+            source="openrouter.ai/docs; GET /api/v1/models (" + _WF11 + ")",
+            checked=_CHECKED,
+            fact_sources=_frozen(
+                {
+                    "thinking": "OpenRouter reasoning tokens docs (wire-format.md section 10), "
+                    "checked 2026-11-30",
+                    "deprecated_fields": "openrouter.ai/docs/use-cases/usage-accounting "
+                    "(wire-format.md section 10), checked 2026-11-30",
+                    "headers": "openrouter.ai/docs app attribution (wire-format.md section 1), "
+                    "checked 2026-11-30",
+                }
+            ),
         ),
         Provider(
             "deepseek",
@@ -236,7 +269,6 @@ PROVIDERS: dict[str, Provider] = {
             ignored_thinking=_frozen(
                 {
                     "temperature": _R1_DEEPSEEK_IGNORES,
-                    "top_p": _R1_DEEPSEEK_IGNORES,
                     "presence_penalty": _R1_DEEPSEEK_IGNORES,
                     "frequency_penalty": _R1_DEEPSEEK_IGNORES,
                 }
@@ -252,8 +284,30 @@ PROVIDERS: dict[str, Provider] = {
             reasoning_field="reasoning_content",
             reasoning_required_in_tool_turn=True,
             dialect="deepseek",
-            note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode; "
-            "deepseek-reasoner retired 2026-07-24",
+            peak_hours_utc=((1, 4), (6, 10)),
+            note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode "
+            "(deepseek-v4-pro is served too); deepseek-reasoner retired 2026-07-24; USD prices "
+            "peak / off-peak by the request's time (Chinese public holidays not applied)",
+            source="api-docs.deepseek.com thinking mode, pricing (2026-11-15), updates ("
+            + _WF11
+            + ")",
+            checked=_CHECKED,
+            fact_sources=_frozen(
+                {
+                    "ignored_thinking": "api-docs.deepseek.com/guides/thinking_mode (top_p no "
+                    "longer listed), checked 2026-12-07",
+                    "effort_map": "api-docs.deepseek.com/guides/thinking_mode, checked 2026-12-07",
+                    "thinking": "api-docs.deepseek.com/guides/thinking_mode, checked 2026-12-07",
+                    "peak_hours_utc": "api-docs.deepseek.com/quick_start/pricing of 2026-11-15, "
+                    "checked 2026-12-07",
+                    "retired": "api-docs.deepseek.com/updates (wire-format.md section 10), "
+                    "checked 2026-11-30",
+                    "reasoning_required_in_tool_turn": "api-docs.deepseek.com/guides/"
+                    "thinking_mode; esengine/DeepSeek-Reasonix#10210, checked 2026-12-07",
+                    "browser_refusal": "no CORS headers (wire-format.md section 10), checked "
+                    "2026-11-30",
+                }
+            ),
         ),
         Provider(
             "vllm",
@@ -262,18 +316,26 @@ PROVIDERS: dict[str, Provider] = {
             ports=(8000,),
             thinking=_frozen(_LOCAL_OFF),
             dialect="vllm",
-            note="chat_template_kwargs switch thinking (the model's template decides)",
+            note="chat_template_kwargs switch thinking (the model's template decides); reasoning "
+            "goes back as reasoning (vLLM drops reasoning_content in silence)",
+            source="vllm PR #33402, vllm#38488 (" + _WF11 + ")",
+            checked=_CHECKED,
             **_LOCAL_COMMON,
         ),
         Provider(
             "llamacpp",
             "llama.cpp llama-server",
-            "http://127.0.0.1:8080/v1",
-            ports=(8080,),
-            thinking=_frozen(_LOCAL_OFF),
+            "http://127.0.0.1:9931/v1",
+            ports=(9931, 8080),
+            # reasoning_effort "none" turns thinking off whatever the template (section 11)
+            thinking=_frozen({True: _LOCAL_OFF[True], False: {"reasoning_effort": "none"}}),
             reasoning_field="reasoning_content",
+            context_endpoint="/props",
             dialect="llamacpp",
-            note="repetition_penalty is spelled repeat_penalty",
+            note="repetition_penalty is spelled repeat_penalty; port 9931 (older builds 8080); "
+            "the per-slot context is read from GET /props",
+            source="llama.cpp tools/server README; ggml-org/llama.cpp#26508 (" + _WF11 + ")",
+            checked=_CHECKED,
             **{
                 **_LOCAL_COMMON,
                 "spell": _frozen(
@@ -286,16 +348,23 @@ PROVIDERS: dict[str, Provider] = {
             "Ollama",
             "http://127.0.0.1:11434/v1",
             ports=(11434,),
-            thinking=_frozen({True: {"think": True}, False: {"think": False}}),
-            effort_map=_frozen({"minimal": "low", "xhigh": "high", "max": "high"}),
+            # /v1 has no `think` field (dropped in silence): thinking is reasoning_effort,
+            # "none" turns it off; on is the server's default (nothing to send)
+            thinking=_frozen({True: {}, False: {"reasoning_effort": "none"}}),
+            # the server maps these itself since v0.32.11; sent mapped, so older ones agree
+            effort_map=_frozen({"minimal": "low", "xhigh": "max"}),
             ignored=_frozen(
                 {
                     "top_k": "Ollama's /v1 endpoint ignores it",
                     "repetition_penalty": "Ollama's /v1 endpoint ignores it",
+                    "tool_choice": "Ollama's /v1 endpoint does not support it (ignored)",
                 }
             ),
             dialect="ollama",
-            note="efforts high, medium, low, none only",
+            note="/v1: thinking is reasoning_effort (none = off; low, medium, high, max); "
+            "no think field there",
+            source="ollama openai/openai.go, release notes v0.22.0 and v0.32.11 (" + _WF11 + ")",
+            checked=_CHECKED,
             **_LOCAL_COMMON,
         ),
         Provider(
@@ -304,7 +373,34 @@ PROVIDERS: dict[str, Provider] = {
             "http://127.0.0.1:1234/v1",
             ports=(1234,),
             dialect=None,
-            note="no per-request thinking switch",
+            ignored=_frozen(
+                {
+                    "reasoning_effort": "LM Studio's /v1/chat/completions does nothing with it "
+                    "(lmstudio-bug-tracker#988)"
+                }
+            ),
+            note="no per-request thinking switch; reasoning_effort is ignored",
+            source="lmstudio-ai/lmstudio-bug-tracker#988 (" + _WF11 + ")",
+            checked=_CHECKED,
+            **_LOCAL_COMMON,
+        ),
+        Provider(
+            "sglang",
+            "SGLang",
+            "http://127.0.0.1:30000/v1",
+            ports=(30000,),
+            # DeepSeek V3.1/V3.2 templates read `thinking` (section 11)
+            thinking=_frozen(
+                {
+                    True: {"chat_template_kwargs": {"thinking": True}},
+                    False: {"chat_template_kwargs": {"thinking": False}},
+                }
+            ),
+            reasoning_field="reasoning_content",
+            dialect="sglang",
+            note="reasoning parser deepseek-r1; chat_template_kwargs.thinking switches thinking",
+            source="docs.sglang.ai (" + _WF11 + ")",
+            checked=_CHECKED,
             **_LOCAL_COMMON,
         ),
         Provider(
@@ -313,6 +409,8 @@ PROVIDERS: dict[str, Provider] = {
             "http://127.0.0.1:8000/v1",
             thinking=_frozen(_LOCAL_OFF),
             note="any loopback URL; an OpenAI-compatible server of unknown flavour",
+            source="wire-format.md section 6",
+            checked=_CHECKED,
             **_LOCAL_COMMON,
         ),
         Provider(
@@ -329,6 +427,8 @@ PROVIDERS: dict[str, Provider] = {
             ),
             not_sendable=_LOCAL_COMMON["not_sendable"],
             note="any other OpenAI-compatible URL",
+            source="the OpenAI chat-completions API",
+            checked=_CHECKED,
         ),
     )
 }
@@ -361,6 +461,64 @@ def provider_for_dialect(dialect: str) -> Provider:
     return PROVIDERS["local"]
 
 
+# ----------------------------------------------------------------------- per model
+#: reasoning efforts from none to the most, to find the nearest one a model supports
+EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    """What a server's catalogue says about one model that decides a request: read from
+    ``GET /models`` (OpenRouter's ``reasoning`` object and ``top_provider``, DeepSeek's
+    ``effort`` and ``max_output_tokens``), live or from the dated snapshot (``source``)."""
+
+    model: str
+    #: where the rules come from ("live catalogue", "snapshot 2026-12-07")
+    source: str = "catalogue"
+    #: reasoning cannot be switched off (thinking off and effort none are refused)
+    reasoning_mandatory: bool = False
+    #: the efforts the model takes (None = not published)
+    supported_efforts: tuple[str, ...] | None = None
+    #: False: the model takes no reasoning token budget
+    supports_max_tokens: bool | None = None
+    #: the most tokens one reply may have
+    max_completion_tokens: int | None = None
+    #: the server may remove the model after this date (OpenRouter ``expiration_date``)
+    expiration_date: str | None = None
+
+
+def nearest_effort(effort: str, supported: tuple[str, ...]) -> str | None:
+    """The supported effort closest to ``effort`` (ties go to the stronger one); never
+    ``none`` for an effort that asked for some reasoning."""
+    candidates = [e for e in supported if e in EFFORT_ORDER and e != "none"]
+    if effort not in EFFORT_ORDER or not candidates:
+        return None
+    at = EFFORT_ORDER.index(effort)
+    return min(candidates, key=lambda e: (abs(EFFORT_ORDER.index(e) - at), -EFFORT_ORDER.index(e)))
+
+
+def _model_refusal(name: str, value: Any, rules: ModelRules | None) -> str | None:
+    """Why the catalogue says ``name=value`` cannot be sent for this model, or None."""
+    if rules is None:
+        return None
+    where = f"{rules.source} for {rules.model}"
+    switching_off = (name == "thinking" and value is False) or (
+        name == "reasoning_effort" and value == "none"
+    )
+    if switching_off and rules.reasoning_mandatory:
+        return f"reasoning is mandatory for this model and cannot be switched off ({where})"
+    if (
+        name == "reasoning_effort"
+        and value == "none"
+        and rules.supported_efforts is not None
+        and "none" not in rules.supported_efforts
+    ):
+        return f"effort none is not among the model's efforts ({where})"
+    if name == "reasoning_max_tokens" and rules.supports_max_tokens is False:
+        return f"the model takes no reasoning token budget ({where}); use --reasoning-effort"
+    return None
+
+
 # ----------------------------------------------------------------------- option plan
 @dataclass(frozen=True)
 class OptionPlan:
@@ -376,6 +534,8 @@ class OptionPlan:
     not_sent: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     #: option -> "asked -> sent" where the value was remapped for this server
     remapped: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    #: the date after which the server may remove the model (its catalogue says so)
+    expires: str | None = None
 
     def notes(self) -> list[str]:
         """One short line each for what is not simply sent."""
@@ -391,6 +551,8 @@ class OptionPlan:
             )
         for name, change in self.remapped.items():
             lines.append(f"{name} {change}")
+        if self.expires:
+            lines.append(f"the server may remove this model after {self.expires}")
         return lines
 
     def short(self) -> str:
@@ -434,13 +596,28 @@ def _path(
     return path
 
 
-def option_reason(name: str, provider: Provider, *, thinking: bool | None = None) -> str | None:
+def option_reason(
+    name: str,
+    provider: Provider,
+    *,
+    thinking: bool | None = None,
+    rules: ModelRules | None = None,
+) -> str | None:
     """Why ``name`` would not be honoured by ``provider`` (not sendable, or ignored in
-    this mode), or None; what the panel shows on a greyed-out control."""
+    this mode), or None; what the panel shows on a greyed-out control. ``rules`` (the
+    model's, from the catalogue) adds what the model cannot take: thinking off for a
+    model that always reasons, a budget for one that takes none."""
     if name in provider.not_sendable:
         return f"not sent to {provider.title}: {provider.not_sendable[name]}"
     if name == "thinking" and not provider.thinking:
         return f"not sent to {provider.title}: it has no per-request thinking switch"
+    why_model = None
+    if name == "thinking" and thinking is False:
+        why_model = _model_refusal(name, False, rules)
+    elif name == "reasoning_max_tokens":
+        why_model = _model_refusal(name, 1, rules)
+    if why_model:
+        return f"not sent to {provider.title}: {why_model}"
     thinking = provider.thinks_by_default if thinking is None else thinking
     why = provider.ignored.get(name) or (provider.ignored_thinking.get(name) if thinking else None)
     return f"ignored by {provider.title}: {why}" if why else None
@@ -453,13 +630,17 @@ def plan_options(
     implied: Mapping[str, Any] | None = None,
     supported: frozenset[str] | None = None,
     tool_specs: list[dict[str, Any]] | None = None,
+    rules: ModelRules | None = None,
 ) -> OptionPlan:
     """Spell validated option ``values`` for ``provider`` and say what happens to each.
 
     ``implied`` are options the request carries without the user setting them (thinking on
     for a resolved short name): sent the same way, not reported. ``supported`` is the
     model's ``supported_parameters`` from the catalogue, when the server publishes them:
-    an option whose field is missing there is reported as ignored.
+    an option whose field is missing there is reported as ignored. ``rules`` is what the
+    catalogue says about the model (:class:`ModelRules`): a mandatory reasoning model is
+    never sent thinking off or effort none, an effort it lacks goes as the nearest one it
+    has, a budget it cannot take is not sent, and an output bound over its most is cut.
     """
     body: dict[str, Any] = {}
     sent: list[str] = []
@@ -469,14 +650,28 @@ def plan_options(
     user = dict(values)
     merged = {**dict(implied or {}), **user}
     thinking = merged.get("thinking", provider.thinks_by_default)
+    # where thinking off is spelled with a field an option also writes (Ollama's and
+    # llama.cpp's reasoning_effort "none"), the switch wins and the option is not sent
+    off_fields: set[str] = set()
+    if (
+        merged.get("thinking") is False
+        and provider.thinking
+        and "thinking" not in (provider.not_sendable)
+    ):
+        if _model_refusal("thinking", False, rules) is None:
+            off_fields = set(provider.thinking[False])
     for name, value in merged.items():
         reported = name in user
         option = OPTION_BY_NAME[name]
         why_not = provider.not_sendable.get(name)
+        wire_head = _path(name, option.path, provider, supported)[0]
+        if name != "thinking" and wire_head in off_fields:
+            why_not = f"thinking off is sent as {wire_head} here, and it wins"
         if name == "thinking" and not provider.thinking:
             why_not = "this server has no per-request thinking switch"
         if name == "reasoning_effort" and value in provider.efforts_not_sendable:
             why_not = provider.efforts_not_sendable[value]
+        why_not = why_not or _model_refusal(name, value, rules)
         if why_not:
             if reported:
                 not_sent[name] = why_not
@@ -501,6 +696,22 @@ def plan_options(
                 if reported:
                     remapped[name] = f"{value} sent as {new} (the levels this server has)"
                 value = new
+            efforts = rules.supported_efforts if rules is not None else None
+            if name == "reasoning_effort" and efforts and value not in efforts:
+                near = nearest_effort(value, efforts)
+                if near is not None and rules is not None:
+                    if reported:
+                        remapped[name] = (
+                            f"{merged[name]} sent as {near} (the nearest of the model's "
+                            f"efforts {', '.join(efforts)}: {rules.source})"
+                        )
+                    value = near
+            most = rules.max_completion_tokens if rules is not None else None
+            if name == "max_completion_tokens" and most and value > most and rules is not None:
+                if reported:
+                    remapped[name] = f"{value} sent as {most} (the most the model writes: "
+                    remapped[name] += f"{rules.source})"
+                value = most
             _put(
                 body,
                 _path(name, option.path, provider, supported),
@@ -523,4 +734,11 @@ def plan_options(
             ignored[name] = why
         else:
             sent.append(name)
-    return OptionPlan(body, tuple(sent), _frozen(ignored), _frozen(not_sent), _frozen(remapped))
+    return OptionPlan(
+        body,
+        tuple(sent),
+        _frozen(ignored),
+        _frozen(not_sent),
+        _frozen(remapped),
+        rules.expiration_date if rules is not None else None,
+    )

@@ -118,6 +118,10 @@ def format_footer(result: Result, note: str | None = None) -> str:
     cost = format_cost(result.cost, result.cost_source)
     if result.cost_source == "estimate" and result.price_source in ("seed", "snapshot", "user"):
         cost += f" ({result.price_source} prices)"
+    if result.cost_source == "estimate" and result.price_note:
+        cost += f" ({result.price_note})"
+    if result.cache_saved:
+        cost += f", cache saved {format_cost(result.cache_saved, 'estimate')}"
     parts.append(cost)
     parts.append(f"{result.elapsed:.1f} s")
     if result.finish_reason:
@@ -129,6 +133,8 @@ def format_footer(result: Result, note: str | None = None) -> str:
     if result.options_not_sent:
         parts.append("not sent: " + ", ".join(result.options_not_sent))
     parts.extend(f"{name} {change}" for name, change in result.options_remapped.items())
+    if result.model_expires:
+        parts.append(f"may be removed after {_oneline(result.model_expires)}")
     if note:
         parts.append(_oneline(note))
     return " · ".join(parts)

@@ -191,6 +191,12 @@ class Result:
     options_not_sent: Mapping[str, str] = field(default_factory=dict)
     #: option -> how its value was remapped for this server
     options_remapped: Mapping[str, str] = field(default_factory=dict)
+    #: which of the provider's time-of-day prices an estimate used ("off-peak price")
+    price_note: str = ""
+    #: US dollars the provider's prompt cache saved (hits priced at the hit rate), if known
+    cache_saved: float | None = None
+    #: the date after which the server may remove the model (its catalogue says so)
+    model_expires: str | None = None
 
     # ----------------------------------------------------------------- derived
     @property

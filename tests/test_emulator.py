@@ -40,6 +40,7 @@ REASONING_FIELD = {
     "vllm": "reasoning",
     "ollama": "reasoning",
     "llamacpp": "reasoning_content",
+    "sglang": "reasoning_content",
 }
 
 
@@ -586,7 +587,12 @@ def test_responder_drives_a_tool_loop(emu: Emulator) -> None:
 
 def test_models_and_health(emu: Emulator) -> None:
     models = httpx.get(f"{emu.base_url}/models").json()["data"]
-    assert [m["id"] for m in models] == ["deepseek/deepseek-r1", "deepseek/deepseek-r1-0528"]
+    assert [m["id"] for m in models] == [
+        "deepseek/deepseek-r1",
+        "deepseek/deepseek-r1-0528",
+        "deepseek/deepseek-v4.1-flash",
+    ]
+    assert models[0]["reasoning"]["mandatory"] is True
     assert models[0]["context_length"] == 163840
     assert models[0]["pricing"] == {"prompt": "0.0000007", "completion": "0.0000025"}
     assert "max_tokens" in models[0]["supported_parameters"]
@@ -647,15 +653,20 @@ def test_deepseek_wants_reasoning_content_back_after_a_tool_call() -> None:
     [
         ("openrouter", {"reasoning": {"effort": "none"}}),
         ("deepseek", {"thinking": {"type": "disabled"}}),
-        ("ollama", {"think": False}),
+        ("ollama", {"reasoning_effort": "none"}),  # its /v1 has no `think` (section 11)
         ("vllm", {"chat_template_kwargs": {"enable_thinking": False}}),
         ("llamacpp", {"chat_template_kwargs": {"enable_thinking": False}}),
+        ("llamacpp", {"reasoning_effort": "none"}),
+        ("sglang", {"chat_template_kwargs": {"thinking": False}}),
     ],
 )
 def test_each_dialect_honours_its_thinking_switch(dialect: str, switch: dict[str, Any]) -> None:
+    # OpenRouter's R1 reasons always (mandatory): its hybrid model switches off
+    model = {"openrouter": "deepseek/deepseek-v4.1-flash"}.get(dialect)
+    chosen = {"model": model} if model else {}
     with Emulator([Reply(reasoning=REASONING, answer=ANSWER)] * 2, dialect=dialect) as emu:
-        on = post(emu, body(stream=False))
-        off = post(emu, body(stream=False, **switch))
+        on = post(emu, body(stream=False, **chosen))
+        off = post(emu, body(stream=False, **switch, **chosen))
     message_on, message_off = (r.json()["choices"][0]["message"] for r in (on, off))
     field = {"openrouter": "reasoning", "ollama": "reasoning", "vllm": "reasoning"}.get(
         dialect, "reasoning_content"

@@ -307,12 +307,35 @@ def test_models_lists_what_the_server_has_loaded(llama, session) -> None:
 
 
 def test_models_reads_the_context_the_server_reports(llama, session) -> None:
-    from deepseek_magic import models
+    import httpx
 
-    # llama-server's /v1/models says {"meta": {"n_ctx": 1024, "n_ctx_train": 8192, ...}}:
-    # a request can use one slot's share of --ctx-size
-    frame = models(base_url=llama.base_url, session=session)
-    assert list(frame["context_length"]) == [CONTEXT // PARALLEL]
+    from deepseek_magic import models
+    from deepseek_magic.features._spend import check_context
+
+    # A request can use one slot's share of --ctx-size: llama-server reports it in
+    # GET /props (default_generation_settings.n_ctx; wire-format.md section 11), older
+    # builds in /v1/models meta.n_ctx (meta.n_ctx_train is the model's, not the server's).
+    # Read here what the server says, so a server that moves or drops it fails this test
+    # rather than leaving the guard wrong.
+    props = httpx.get(llama.root_url + "/props", timeout=10).json()
+    meta = httpx.get(llama.base_url + "/models", timeout=10).json()["data"][0].get("meta", {})
+    slot = (props.get("default_generation_settings") or {}).get("n_ctx") or meta.get("n_ctx")
+    assert slot == CONTEXT // PARALLEL, (sorted(props), meta)
+    frame = models(base_url=llama.base_url, provider="llamacpp", session=session)
+    assert list(frame["context_length"]) == [slot]
+    import deepseek_magic as dm
+
+    prep = dm._api.prepare(
+        "word " * (slot * 2),
+        session=session,
+        base_url=llama.base_url,
+        provider="llamacpp",
+        model=MODEL_ALIAS,
+        options={},
+    )
+    warnings: list[str] = []
+    assert check_context(session, prep.request, warn=warnings.append)
+    assert f"{slot:,}" in warnings[0]
 
 
 def test_llamacpp_flavour_spells_options_the_way_the_server_takes_them(llama, session) -> None:

@@ -25,7 +25,11 @@ SAMPLES = {
     "max_completion_tokens": ("--max-completion-tokens 512", {"max_completion_tokens": 512}),
     "max_tokens": ("--max-tokens 256", {"max_completion_tokens": 256}),
     "include_reasoning": ("--include-reasoning false", {"reasoning": {"exclude": True}}),
-    "thinking": ("--thinking off", {"reasoning": {"effort": "none"}}),
+    # R1 reasons always (its catalogue says mandatory): a hybrid model can switch off
+    "thinking": (
+        "-m deepseek/deepseek-v4.1-flash --thinking off",
+        {"reasoning": {"effort": "none"}},
+    ),
     "reasoning_effort": ("--reasoning-effort high", {"reasoning": {"effort": "high"}}),
     "reasoning_max_tokens": ("--reasoning-max-tokens 2000", {"reasoning": {"max_tokens": 2000}}),
     "reasoning_exclude": ("--reasoning-exclude", {"reasoning": {"exclude": True}}),

@@ -293,16 +293,17 @@ def test_deepseek_tool_rounds_pass_reasoning_content_back(session) -> None:
 
 
 # ---------------------------------------------------------------- thinking
-@pytest.mark.parametrize("dialect", ["openrouter", "deepseek", "vllm", "llamacpp", "ollama"])
+@pytest.mark.parametrize(
+    "dialect", ["openrouter", "deepseek", "vllm", "llamacpp", "ollama", "sglang"]
+)
 def test_thinking_off_turns_reasoning_off_on_every_provider_that_can(session, dialect: str) -> None:
     provider = provider_for_dialect(dialect)
+    # R1 reasons always on OpenRouter (its catalogue says mandatory): a hybrid model there
+    model = {"openrouter": "deepseek/deepseek-v4.1-flash"}.get(dialect, "deepseek-r1")
     with Emulator(replies=[reply()] * 2, dialect=dialect) as emu:
-        on = dm.ask(
-            "q", base_url=emu.base_url, provider=provider.name, session=session, thinking=True
-        )
-        off = dm.ask(
-            "q", base_url=emu.base_url, provider=provider.name, session=session, thinking=False
-        )
+        kw = {"base_url": emu.base_url, "provider": provider.name, "model": model}
+        on = dm.ask("q", session=session, thinking=True, **kw)
+        off = dm.ask("q", session=session, thinking=False, **kw)
     assert on.reasoning == REASONING and off.reasoning == "" and off.answer == ANSWER
     sent = {
         k: v
@@ -447,7 +448,11 @@ def test_models_online_shaped_cached_and_filterable(session, shell) -> None:
         session.config["base_url"] = emu.base_url
         session.config["provider"] = "openrouter"
         frame = dm.models(session=session)
-        assert list(frame["id"]) == ["deepseek/deepseek-r1", "deepseek/deepseek-r1-0528"]
+        assert list(frame["id"]) == [
+            "deepseek/deepseek-r1",
+            "deepseek/deepseek-r1-0528",
+            "deepseek/deepseek-v4.1-flash",
+        ]
         assert frame.attrs["source"].startswith(f"live from {emu.base_url}/models")
         assert frame.loc[0, "prompt_usd_per_m"] == 0.7 and frame.loc[0, "context_length"] == 163840
         assert "max_tokens" in frame.loc[0, "supported_parameters"]
@@ -457,7 +462,7 @@ def test_models_online_shaped_cached_and_filterable(session, shell) -> None:
         "live"
     )
     run = run_cell(shell, "%deepseek_models --snapshot")
-    assert run.success and "snapshot of 2026-11-30" in run.stdout
+    assert run.success and "snapshot of 2026-12-07" in run.stdout
 
 
 def test_the_live_catalogue_feeds_spelling_and_supported_parameters(session) -> None:
@@ -491,10 +496,14 @@ def test_models_offline_is_the_dated_snapshot(session, shell) -> None:
     frame = dm.models("flash", session=session)
     assert list(frame["id"]) == ["deepseek-flash", "deepseek-v4-flash"]
     assert (
-        frame.attrs["source"].startswith("snapshot of 2026-11-30")
+        frame.attrs["source"].startswith("snapshot of 2026-12-07")
         and "could not reach" in frame.attrs["source"]
     )
-    assert set(frame["source"]) == {"snapshot 2026-11-30"}
+    assert set(frame["source"]) == {"snapshot 2026-12-07"}
+    # the snapshot holds what DeepSeek's GET /models gives: efforts, context, output limit
+    assert set(frame["supported_efforts"]) == {"low, high, max"}
+    assert set(frame["context_length"]) == {1048576}
+    assert set(frame["max_completion_tokens"]) == {393216}
 
 
 # ---------------------------------------------------------------- cost
@@ -514,23 +523,29 @@ def test_local_servers_cost_nothing_and_budgets_let_them_through(session, shell)
         assert len(emu.requests) == 2
 
 
-def test_estimates_use_the_catalogue_price_of_the_model_that_answered(session) -> None:
+def test_estimates_use_the_catalogue_price_of_the_model_that_answered(session, monkeypatch) -> None:
+    from datetime import datetime, timezone
+
+    from deepseek_magic._render import format_footer
+
     usage = {"prompt_tokens": 1000, "completion_tokens": 2000, "total_tokens": 3000}
-    with Emulator(replies=[reply(usage=usage)], dialect="deepseek") as emu:
-        r = dm.ask(
-            "q",
-            base_url=emu.base_url,
-            provider="deepseek",
-            model="deepseek-v4-flash",
-            session=session,
-        )
+    # Tuesday 07:00 UTC is peak on DeepSeek's pricing page; Saturday is off-peak all day
+    peak = datetime(2026, 12, 8, 7, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr(dm._api, "now_utc", lambda: peak)
+    with Emulator(replies=[reply(usage=usage)] * 2, dialect="deepseek") as emu:
+        kw = {"base_url": emu.base_url, "provider": "deepseek", "session": session}
+        r = dm.ask("q", model="deepseek-v4-flash", **kw)
+        monkeypatch.setattr(dm._api, "now_utc", lambda: peak.replace(day=12))
+        pro = dm.ask("q", model="deepseek-v4-pro", **kw)
     assert (
         r.model == "deepseek-flash" and r.cost_source == "estimate" and r.price_source == "snapshot"
     )
-    assert r.cost == pytest.approx(1000 * 0.000000282 + 2000 * 0.00000113)
-    from deepseek_magic._render import format_footer
-
-    assert "(snapshot prices)" in format_footer(r)
+    assert r.cost == pytest.approx((1000 * 0.30 + 2000 * 1.20) / 1e6)  # USD, peak
+    assert "(snapshot prices) (peak price)" in format_footer(r)
+    # v4-pro is served at its own prices, here off-peak (half), and the footer says so
+    assert pro.model == "deepseek-v4-pro" and pro.price_note == "off-peak price"
+    assert pro.cost == pytest.approx((1000 * 0.66 + 2000 * 1.98) / 1e6)
+    assert "(off-peak price)" in format_footer(pro)
 
 
 def test_reported_cost_wins_with_cost_details_and_cache_writes(session) -> None:
@@ -582,7 +597,9 @@ def test_the_snapshot_is_valid_and_dated() -> None:
     from deepseek_magic.client._catalogue import SNAPSHOT_PATH, snapshot_catalogue
 
     data = json.loads(SNAPSHOT_PATH.read_text(encoding="utf-8"))
-    assert data["date"] == "2026-11-30" and set(data["providers"]) <= set(_providers.PROVIDERS)
+    assert data["date"] == "2026-12-07" and set(data["providers"]) <= set(_providers.PROVIDERS)
+    for entry in data["providers"].values():  # each says where it comes from and when
+        assert entry["source"] and entry["checked"] == "2026-12-07"
     ds = snapshot_catalogue(PROVIDERS["deepseek"])
     assert ds is not None and ds.ids[0] == PROVIDERS["deepseek"].reasoning_models[0]
     assert "deepseek-reasoner" not in ds.ids

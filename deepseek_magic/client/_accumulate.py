@@ -209,7 +209,15 @@ class Accumulator:
             interrupted=interrupted,
             offline=self._offline,
             **self._plan_fields(),
+            **self._price_fields(),
         )
+
+    def _price_fields(self) -> dict[str, Any]:
+        """Which time-of-day price applied, and what the prompt cache saved."""
+        price = self._price(self.model) if self._price is not None else None
+        if price is None or price.source == "free":
+            return {}
+        return {"price_note": price.note, "cache_saved": price.saved(self.usage.cached_tokens or 0)}
 
     def _cost(self) -> tuple[float | None, str | None, str | None]:
         """(dollars, cost_source, price_source): the server's figure wins; a local server
@@ -237,4 +245,5 @@ class Accumulator:
             "options_ignored": dict(plan.ignored),
             "options_not_sent": dict(plan.not_sent),
             "options_remapped": dict(plan.remapped),
+            "model_expires": plan.expires,
         }

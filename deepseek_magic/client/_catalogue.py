@@ -2,14 +2,21 @@
 
 ``GET {base_url}/models`` is read once per session and base URL (:func:`load_catalogue`,
 ``deepseek_magic.models()``, ``%deepseek_models``) and cached. OpenRouter's answer gives
-pricing, ``context_length`` and ``supported_parameters``; DeepSeek's gives ids; a local
-server gives its loaded models. With no network a dated snapshot shipped with the
-package (``data/models-snapshot.json``) answers, and says its date.
+pricing, ``context_length``, ``supported_parameters``, the ``reasoning`` object
+(``mandatory``, ``supported_efforts``, ``default_effort``, ``supports_max_tokens``),
+``expiration_date`` and ``top_provider.max_completion_tokens``; DeepSeek's gives ids,
+``context_window``, ``max_output_tokens`` and ``effort.supported_levels`` (no prices: those
+come from its pricing page, in the snapshot, peak and off-peak); a local server gives its
+loaded models, and llama-server its per-slot context in ``GET /props``
+(``Provider.context_endpoint``). With no network a dated snapshot shipped with the package
+(``data/models-snapshot.json``, rebuilt by ``python -m deepseek_magic.catalogue
+snapshot``) answers with the same fields, and says its date.
 
 What the catalogue feeds: the short name's resolution (``Provider.reasoning_models``),
 the context guard and the cost estimate (the model's own context length and prices;
-the seed's figures only as the last fallback), the "not served" error, and, from a live
-catalogue only, which parameters the model supports.
+the seed's figures only as the last fallback), the "not served" error, the per-model
+request rules (:meth:`ModelInfo.rules`, live or snapshot) and, from a live catalogue
+only, which parameters the model supports.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import DeepSeekError
-from .._providers import SHORT_NAME
+from .._providers import SHORT_NAME, ModelRules
 
 if TYPE_CHECKING:
     from .._providers import Provider
@@ -66,6 +74,33 @@ class ModelInfo:
     cache_read_price: float | None = None
     #: the request fields the model accepts (OpenRouter publishes them); None = unknown
     supported_parameters: frozenset[str] | None = None
+    #: reasoning cannot be switched off (OpenRouter ``reasoning.mandatory``)
+    reasoning_mandatory: bool | None = None
+    #: the efforts the model takes (OpenRouter ``reasoning.supported_efforts``, DeepSeek
+    #: ``effort.supported_levels``)
+    supported_efforts: tuple[str, ...] | None = None
+    default_effort: str | None = None
+    #: False: no reasoning token budget (OpenRouter ``reasoning.supports_max_tokens``)
+    supports_max_tokens: bool | None = None
+    #: the model may be removed after this date (OpenRouter ``expiration_date``)
+    expiration_date: str | None = None
+    #: the most tokens one reply may have (``top_provider.max_completion_tokens``,
+    #: DeepSeek ``max_output_tokens``)
+    max_completion_tokens: int | None = None
+    #: US dollars per token off-peak (DeepSeek's pricing page; the snapshot only)
+    off_peak: tuple[float, float, float | None] | None = None
+
+    def rules(self, source: str) -> ModelRules:
+        """What decides a request to this model (see ``_providers.plan_options``)."""
+        return ModelRules(
+            self.id,
+            source,
+            bool(self.reasoning_mandatory),
+            self.supported_efforts,
+            self.supports_max_tokens,
+            self.max_completion_tokens,
+            self.expiration_date,
+        )
 
     @classmethod
     def from_wire(cls, entry: Mapping[str, Any]) -> ModelInfo | None:
@@ -75,6 +110,13 @@ class ModelInfo:
         raw = entry.get("pricing")
         pricing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         params = entry.get("supported_parameters")
+        reasoning = _mapping(entry.get("reasoning"))
+        effort = _mapping(entry.get("effort"))
+        efforts = reasoning.get("supported_efforts", effort.get("supported_levels"))
+        top = _mapping(entry.get("top_provider"))
+        most = top.get("max_completion_tokens") or entry.get("max_output_tokens")
+        off = _mapping(pricing.get("off_peak"))
+        off_prices = (_price(off.get("prompt")), _price(off.get("completion")))
         meta = entry.get("meta")
         context = (
             entry.get("context_length")
@@ -95,7 +137,24 @@ class ModelInfo:
             supported_parameters=frozenset(str(p) for p in params)
             if isinstance(params, list)
             else None,
+            reasoning_mandatory=reasoning["mandatory"]
+            if isinstance(reasoning.get("mandatory"), bool)
+            else None,
+            supported_efforts=tuple(str(e) for e in efforts) if isinstance(efforts, list) else None,
+            default_effort=str(reasoning.get("default_effort") or "") or None,
+            supports_max_tokens=reasoning["supports_max_tokens"]
+            if isinstance(reasoning.get("supports_max_tokens"), bool)
+            else None,
+            expiration_date=str(entry.get("expiration_date") or "") or None,
+            max_completion_tokens=int(most) if isinstance(most, int) and most > 0 else None,
+            off_peak=(off_prices[0], off_prices[1], _price(off.get("input_cache_read")))
+            if off_prices[0] is not None and off_prices[1] is not None
+            else None,
         )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _price(value: Any) -> float | None:
@@ -127,6 +186,13 @@ class Catalogue:
 
     def get(self, model: str) -> ModelInfo | None:
         return self._by_id.get(model)
+
+    def rules(self, model: str) -> ModelRules | None:
+        """The catalogue's request rules for ``model`` (None when it does not list it)."""
+        info = self.get(model)
+        if info is None:
+            return None
+        return info.rules("live catalogue" if self.source == "live" else f"snapshot {self.date}")
 
     def closest(self, model: str) -> str | None:
         found = difflib.get_close_matches(model, self.ids, n=1, cutoff=0.3)
@@ -161,6 +227,12 @@ class Catalogue:
                     "supported_parameters": ", ".join(sorted(m.supported_parameters))
                     if m.supported_parameters is not None
                     else None,
+                    "reasoning_mandatory": m.reasoning_mandatory,
+                    "supported_efforts": ", ".join(m.supported_efforts)
+                    if m.supported_efforts is not None
+                    else None,
+                    "max_completion_tokens": m.max_completion_tokens,
+                    "expires": m.expiration_date,
                     "source": self.source if self.source == "live" else f"snapshot {self.date}",
                 }
             )
@@ -238,12 +310,67 @@ def fetch_catalogue(
         data = response.json()
     except ValueError:
         raise DeepSeekError(f"{url} did not answer JSON") from None
-    return parse_models(
+    catalogue = parse_models(
         settings.base_url.rstrip("/"),
         data,
         source="live",
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
+    endpoint = settings.provider.context_endpoint
+    if endpoint:
+        context = _served_context(settings.base_url, endpoint, headers, http, timeout, verify)
+        if context:
+            models = tuple(replace(m, context_length=context) for m in catalogue.models)
+            catalogue = replace(catalogue, models=models)
+    return catalogue
+
+
+def get_json(url: str, headers: Mapping[str, str], http: Any = None, timeout: float = 30.0) -> Any:
+    """``GET url`` -> its JSON (raises DeepSeekError, one line, on any failure); for the
+    snapshot's maintainer command (``deepseek_magic.catalogue``)."""
+    import httpx
+
+    try:
+        if http is not None:
+            response = http.get(url, headers=dict(headers), timeout=timeout)
+        else:
+            with httpx.Client(follow_redirects=False) as client:
+                response = client.get(url, headers=dict(headers), timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise DeepSeekError(f"could not reach {url}: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise DeepSeekError(f"{url} answered HTTP {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise DeepSeekError(f"{url} did not answer JSON") from None
+
+
+def server_root(base_url: str) -> str:
+    """``base_url`` without its ``/v1`` (where llama-server serves ``/props``)."""
+    root = base_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def _served_context(
+    base_url: str, endpoint: str, headers: Any, http: Any, timeout: float, verify: bool
+) -> int | None:
+    """The per-slot context llama-server reports (``GET /props`` ->
+    ``default_generation_settings.n_ctx``), or None when it says nothing."""
+    import httpx
+
+    url = server_root(base_url) + endpoint
+    try:
+        if http is not None:
+            response = http.get(url, headers=headers, timeout=timeout)
+        else:
+            with httpx.Client(follow_redirects=False, verify=verify) as client:
+                response = client.get(url, headers=headers, timeout=timeout)
+        data = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return None
+    n_ctx = _mapping(_mapping(data).get("default_generation_settings")).get("n_ctx")
+    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
 
 def load_catalogue(
@@ -290,6 +417,12 @@ def known_catalogue(session: Session | None, settings: Settings) -> Catalogue | 
     return snapshot_catalogue(settings.provider, settings.base_url)
 
 
+def model_rules(session: Session | None, settings: Settings) -> ModelRules | None:
+    """What the known catalogue (live, else the snapshot) says of ``settings.model``."""
+    catalogue = known_catalogue(session, settings)
+    return catalogue.rules(settings.model) if catalogue is not None else None
+
+
 # ----------------------------------------------------------------------- prices
 @dataclass(frozen=True)
 class Price:
@@ -300,6 +433,14 @@ class Price:
     #: "catalogue" (live), "snapshot", "seed" (the last fallback), "user", "free" (a local server)
     source: str
     cache_read: float | None = None
+    #: which of a provider's time-of-day prices this is ("peak price", "off-peak price")
+    note: str = ""
+
+    def saved(self, cached_tokens: int) -> float | None:
+        """Dollars the cache saved on ``cached_tokens`` prompt tokens (None: no cache price)."""
+        if self.cache_read is None or not cached_tokens:
+            return None
+        return cached_tokens * max(0.0, self.prompt - self.cache_read)
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         cached = min(cached_tokens, prompt_tokens) if self.cache_read is not None else 0
@@ -323,14 +464,29 @@ def user_price(config: Mapping[str, Any]) -> Price | None:
     return Price(float(prompt) / 1e6, float(completion) / 1e6, "user")
 
 
+def is_peak(provider: Provider, when: datetime) -> bool:
+    """Whether ``when`` falls in ``provider``'s peak-price hours (Monday to Friday, UTC)."""
+    when = when.astimezone(timezone.utc) if when.tzinfo else when
+    return when.weekday() < 5 and any(a <= when.hour < b for a, b in provider.peak_hours_utc)
+
+
+def now_utc() -> datetime:
+    """The time a request is priced at (a function, so a test can set the clock)."""
+    return datetime.now(timezone.utc)
+
+
 def price_for(
     model: str,
     provider: Provider,
     catalogue: Catalogue | None,
     config: Mapping[str, Any] | None = None,
+    *,
+    when: datetime | None = None,
 ) -> Price:
     """What ``model`` costs per token: the user's price, else nothing for a local server,
-    else the catalogue's (live or snapshot), else the seed's R1 figures."""
+    else the catalogue's (live or snapshot), else the seed's R1 figures. Where the provider
+    has time-of-day prices (``Provider.peak_hours_utc``) and the catalogue lists the
+    off-peak ones, ``when`` (the request's time, default now) picks which."""
     own = user_price(config or {})
     if own is not None:
         return own
@@ -339,6 +495,17 @@ def price_for(
     info = catalogue.get(model) if catalogue is not None else None
     if info is not None and info.prompt_price is not None and info.completion_price is not None:
         source = "catalogue" if catalogue is not None and catalogue.source == "live" else "snapshot"
+        if info.off_peak is not None and provider.peak_hours_utc:
+            if not is_peak(provider, when or now_utc()):
+                prompt, completion, cache_read = info.off_peak
+                return Price(prompt, completion, source, cache_read, "off-peak price")
+            return Price(
+                info.prompt_price,
+                info.completion_price,
+                source,
+                info.cache_read_price,
+                "peak price",
+            )
         return Price(info.prompt_price, info.completion_price, source, info.cache_read_price)
     return SEED_PRICE
 
@@ -392,6 +559,31 @@ _NOT_SERVED_WORDS = (
     "unknown model",
     "invalid model",
 )
+
+
+#: what a server's refusal means when the world moved since the catalogue was read (the
+#: words of wire-format.md section 11's error texts -> what changed, and what to do)
+_CHANGED = (
+    (
+        "reasoning is mandatory",
+        "The server now says reasoning is mandatory for this model, so thinking off and "
+        "effort none cannot be sent; %deepseek_models --refresh reads its catalogue again.",
+    ),
+    (
+        "reasoning_content in the thinking mode must be passed back",
+        "The server wants every reasoning of a tool turn sent back; start a new "
+        "conversation, or send with --thinking off.",
+    ),
+)
+
+
+def changed_hint(status: int | None, message: str) -> str | None:
+    """The one-line hint naming what changed, for a 400 that today's catalogue did not
+    foresee (None for any other error)."""
+    text = message.lower()
+    if status != 400:
+        return None
+    return next((hint for words, hint in _CHANGED if words in text), None)
 
 
 def is_not_served(status: int | None, message: str) -> bool:
@@ -452,6 +644,10 @@ def models(
             "prompt_usd_per_m",
             "completion_usd_per_m",
             "supported_parameters",
+            "reasoning_mandatory",
+            "supported_efforts",
+            "max_completion_tokens",
+            "expires",
             "source",
         ],
     )

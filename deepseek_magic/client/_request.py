@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import OptionError
-from .._providers import OptionPlan, plan_options
+from .._providers import ModelRules, OptionPlan, plan_options
 from .._settings import Settings
 
 __all__ = ["Request", "build_request", "normalize_messages", "RESERVED_FIELDS"]
@@ -99,6 +99,7 @@ def build_request(
     implied: Mapping[str, Any] | None = None,
     supported: frozenset[str] | None = None,
     price: Any = None,
+    rules: ModelRules | None = None,
 ) -> Request:
     """The body for ``messages`` with validated ``options`` (see ``validate_options``).
 
@@ -106,11 +107,16 @@ def build_request(
     routing, ``models`` fallbacks, ``plugins`` ...); it may not replace ``model``,
     ``messages`` or ``stream``, nor an option given explicitly; a field the provider
     documents as deprecated is left out and reported (``plan.not_sent``).
-    ``implied`` and ``supported`` go to :func:`~._providers.plan_options`.
+    ``implied``, ``supported`` and ``rules`` go to :func:`~._providers.plan_options`.
     """
     provider = settings.provider
     plan = plan_options(
-        options, provider, implied=implied, supported=supported, tool_specs=tool_specs
+        options,
+        provider,
+        implied=implied,
+        supported=supported,
+        tool_specs=tool_specs,
+        rules=rules,
     )
     body: dict[str, Any] = {"model": settings.model, "messages": [dict(m) for m in messages]}
     body.update(plan.body)

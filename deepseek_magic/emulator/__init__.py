@@ -29,8 +29,19 @@ think          inline ``<think>\\n...\\n</think>\\n\\n`` in ``content``
 think-noopen   as ``think`` without the opening ``<think>``
 openai         no reasoning at all
 vllm, ollama   ``delta.reasoning``; Ollama sends ``finish_reason`` with ``delta: {}``
-llamacpp       ``delta.reasoning_content``
+               and drops ``think`` (its ``/v1`` reads only ``reasoning_effort``)
+llamacpp       ``delta.reasoning_content``; ``reasoning_effort: none`` turns thinking
+               off; ``GET /props`` gives the per-slot context
+sglang         ``delta.reasoning_content``; only ``chat_template_kwargs.thinking``
+               switches thinking
 ============== =============================================================
+
+OpenRouter's ``GET /models`` carries each model's ``reasoning`` object and the
+emulator refuses, as the real one does, thinking off for a ``mandatory`` model (400),
+an effort outside ``supported_efforts`` and a budget for one without
+``supports_max_tokens``; DeepSeek's refuses a tool turn any of whose assistant messages
+(the final answer included) comes back without ``reasoning_content``
+(``_catalogues.py``, ``_dialect_rules.py``; wire-format.md section 11).
 
 Every dialect honours its own thinking switch (``reasoning.effort: none``, ``thinking``,
 ``think``, ``chat_template_kwargs``): with thinking off the reply has no reasoning.

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import InitVar, dataclass, field, replace
 from typing import Any
 
+from ._dialect_rules import dialect_refusal
 from ._script import (
     DEEPSEEK_ANSWERS_AS,
     DEFAULT_MODEL,
@@ -31,7 +32,6 @@ from ._script import (
     default_reply,
     error_body,
     prompt_tokens,
-    refusal,
     thinking_off,
 )
 
@@ -149,7 +149,7 @@ class ScriptedServer:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return 400, error_body(400, "Input required: 'messages' must be a non-empty array")
-        return refusal(body, self.dialect)
+        return dialect_refusal(body, self.dialect)
 
     def _admit(self, record: RequestRecord) -> Script | None:
         """Log a request and, if it is an accepted chat request (``status`` still 0), take

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from ._base import RequestRecord, ScriptedServer, status_payload
+from ._catalogues import models_body
 from ._script import (
     Fault,
     Matched,
@@ -37,7 +38,6 @@ from ._script import (
     huge_tokens,
     junk_pieces,
     keepalive_comment,
-    models_body,
     truncate,
     usage_chunk,
 )

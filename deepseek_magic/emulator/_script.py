@@ -37,7 +37,15 @@ __all__ = [
 ]
 
 Dialect = Literal[
-    "openrouter", "deepseek", "think", "think-noopen", "openai", "vllm", "ollama", "llamacpp"
+    "openrouter",
+    "deepseek",
+    "think",
+    "think-noopen",
+    "openai",
+    "vllm",
+    "ollama",
+    "llamacpp",
+    "sglang",
 ]
 FaultKind = Literal[
     "status",
@@ -289,6 +297,7 @@ _ROLE_DELTA: dict[str, dict[str, Any]] = {
     "vllm": {"role": "assistant", "content": ""},
     "ollama": {"role": "assistant", "content": ""},
     "llamacpp": {"role": "assistant", "content": None},
+    "sglang": {"role": "assistant", "content": ""},
     "think": {"role": "assistant", "content": ""},
     "think-noopen": {"role": "assistant", "content": ""},
 }
@@ -329,7 +338,7 @@ def _reasoning_delta(dialect: str, text: str) -> dict[str, Any] | None:
         return {"reasoning": text}
     if dialect == "ollama":
         return {"content": "", "reasoning": text}
-    if dialect == "llamacpp":
+    if dialect in ("llamacpp", "sglang"):
         return {"reasoning_content": text}
     return None  # openai: reasoning is hidden; think dialects put it in content
 
@@ -608,7 +617,7 @@ def completion_body(
     elif dialect == "vllm":
         message["content"] = reply.answer or None
         message["reasoning"] = reasoning or None
-    elif dialect in ("ollama", "llamacpp") and reasoning:
+    elif dialect in ("ollama", "llamacpp", "sglang") and reasoning:
         message["reasoning" if dialect == "ollama" else "reasoning_content"] = reasoning
     elif dialect == "openai":
         message["refusal"] = None
@@ -663,52 +672,6 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
 DEEPSEEK_SERVED = ("deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro")
 DEEPSEEK_ANSWERS_AS = {"deepseek-v4-flash": "deepseek-flash"}
 DEEPSEEK_RETIRED = ("deepseek-reasoner", "deepseek-chat")
-#: OpenRouter's R1 endpoints advertise these (``GET /api/v1/models``)
-OPENROUTER_R1_PARAMETERS = (
-    "frequency_penalty",
-    "include_reasoning",
-    "max_tokens",
-    "min_p",
-    "presence_penalty",
-    "reasoning",
-    "repetition_penalty",
-    "seed",
-    "stop",
-    "temperature",
-    "tool_choice",
-    "tools",
-    "top_k",
-    "top_p",
-)
-_OWNER = {"vllm": "vllm", "llamacpp": "llamacpp", "ollama": "library"}
-
-
-def models_body(dialect: str) -> dict[str, Any]:
-    """``GET /models`` in the dialect's shape: OpenRouter's with pricing, context length and
-    supported parameters; DeepSeek's ids; a local server's loaded model."""
-    if dialect == "openrouter":
-
-        def entry(ident: str, name: str, prompt: str, completion: str) -> dict[str, Any]:
-            return {
-                "id": ident,
-                "name": f"{name} (offline emulator)",
-                "object": "model",
-                "context_length": 163840,
-                "pricing": {"prompt": prompt, "completion": completion},
-                "supported_parameters": list(OPENROUTER_R1_PARAMETERS),
-                "description": "The deepseek-magic offline emulator; no model is running.",
-            }
-
-        data = [
-            entry(DEFAULT_MODEL, "DeepSeek: R1", "0.0000007", "0.0000025"),
-            entry("deepseek/deepseek-r1-0528", "DeepSeek: R1 0528", "0.0000005", "0.00000215"),
-        ]
-    elif dialect == "deepseek":
-        data = [{"id": m, "object": "model", "owned_by": "deepseek"} for m in DEEPSEEK_SERVED]
-    else:
-        owner = _OWNER.get(dialect, "emulator")
-        data = [{"id": DEFAULT_MODEL, "object": "model", "owned_by": owner}]
-    return {"object": "list", "data": data}
 
 
 def deepseek_error(message: str) -> dict[str, Any]:
@@ -733,12 +696,17 @@ def thinking_off(body: Mapping[str, Any], dialect: str) -> bool:
     if dialect == "deepseek":
         thinking = body.get("thinking")
         return isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
-    if dialect == "ollama":
-        return body.get("think") is False or body.get("reasoning_effort") == "none"
+    effort = body.get("reasoning_effort")
+    if dialect == "ollama":  # /v1 has no `think` field: it is dropped (section 11)
+        nested = body.get("reasoning")
+        return effort == "none" or (isinstance(nested, Mapping) and nested.get("effort") == "none")
     kwargs = body.get("chat_template_kwargs")
-    return isinstance(kwargs, Mapping) and (
-        kwargs.get("enable_thinking") is False or kwargs.get("thinking") is False
-    )
+    kwargs = kwargs if isinstance(kwargs, Mapping) else {}
+    if dialect == "sglang":  # DeepSeek V3.1/V3.2 templates read `thinking` only
+        return kwargs.get("thinking") is False
+    if dialect == "llamacpp" and effort == "none":  # off whatever the template
+        return True
+    return kwargs.get("enable_thinking") is False or kwargs.get("thinking") is False
 
 
 def refusal(body: Mapping[str, Any], dialect: str) -> tuple[int, dict[str, Any]] | None:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._base import RequestRecord, ScriptedServer, status_payload
+from ._catalogues import models_body, props_body
 from ._script import (
     Chunk,
     Fault,
@@ -43,7 +44,6 @@ from ._script import (
     huge_tokens,
     junk_pieces,
     keepalive_comment,
-    models_body,
     truncate,
     usage_chunk,
 )
@@ -419,6 +419,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path in MODELS_PATHS:
                 self._send_json(200, models_body(self.emu.dialect))
+            elif path == "/props" and props_body(self.emu.dialect) is not None:
+                self._send_json(200, props_body(self.emu.dialect))  # llama-server's
             elif path == "/health":
                 accepted = self.emu.connections_accepted
                 self._send_json(200, {"status": "ok", "emulator": True, "connections": accepted})

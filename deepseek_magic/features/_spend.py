@@ -89,6 +89,10 @@ class Totals:
     server_cost: float = 0.0
     #: requests whose cost is unknown (the server reported no usage)
     unpriced: int = 0
+    #: prompt tokens the provider's cache served, and the dollars that saved (hits are
+    #: priced at the hit rate: ``Result.cache_saved``)
+    cached_tokens: int = 0
+    cache_saved: float = 0.0
     budget: float | None = None
     call_budget: float | None = None
 
@@ -119,6 +123,15 @@ class Totals:
         if self.unpriced:
             cost += f", {self.unpriced} without a price"
         parts.append(cost)
+        if self.cached_tokens:
+            parts.append(
+                f"{self.cached_tokens:,} prompt tokens from the cache"
+                + (
+                    f" saved {format_cost(self.cache_saved, 'estimate')}"
+                    if self.cache_saved
+                    else ""
+                )
+            )
         if self.budget is not None:
             parts.append(f"budget {_usd(self.budget)} ({format_cost(self.remaining)} left)")
         if self.call_budget is not None:
@@ -151,10 +164,14 @@ class _Tracker(Feature):
         prompt = sum(r.usage.prompt_tokens or 0 for r in rounds)
         completion = sum(r.usage.completion_tokens or 0 for r in rounds)
         reasoning = sum(r.usage.reasoning_tokens or 0 for r in rounds)
+        hits = sum(r.usage.cached_tokens or 0 for r in rounds)
+        saved = sum(r.cache_saved or 0.0 for r in rounds)
         free = result.cached or result.offline  # a replay or the emulator: no money spent
         cost, server, unpriced = (0.0, 0.0, 0) if free else _cost_parts(result)
+        if free:
+            saved = 0.0
         if result.cached:
-            prompt = completion = reasoning = 0  # these tokens were counted when recorded
+            prompt = completion = reasoning = hits = 0  # counted when recorded
         with self._lock:
             t = self.totals
             self.totals = replace(
@@ -167,6 +184,8 @@ class _Tracker(Feature):
                 cost=t.cost + cost,
                 server_cost=t.server_cost + server,
                 unpriced=t.unpriced + unpriced,
+                cached_tokens=t.cached_tokens + hits,
+                cache_saved=t.cache_saved + saved,
             )
 
     def reset(self) -> None:

@@ -84,8 +84,9 @@ def providers_markdown() -> str:
     rows = [
         "| `--provider` | base URL | `deepseek-r1` means | key | max tokens sent as "
         "| reasoning effort "
-        "sent as | `--thinking on/off` sent as | not sendable | ignored | notes |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "sent as | `--thinking on/off` sent as | not sendable | ignored | notes "
+        "| source | checked on |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     import json
 
@@ -133,10 +134,19 @@ def providers_markdown() -> str:
                     ", ".join(p.not_sendable) or "–",
                     ", ".join(ignored) or "–",
                     p.note or "–",
+                    p.source or "–",
+                    p.checked or "–",
                 ]
             )
             + " |"
         )
+    facts = [
+        f"- `{p.name}` `{fact}`: {where}"
+        for p in PROVIDERS.values()
+        for fact, where in p.fact_sources.items()
+    ]
+    if facts:
+        rows += ["", "Facts with a source of their own:", "", *facts]
     return "\n".join(rows)
 
 

@@ -91,7 +91,11 @@ def _config_rows(session: Session) -> dict[str, Any]:
     except OptionError as exc:
         return {**rows, "options": f"refused: {exc}"}
     implied = settings.provider.alias_options if settings.short_name_used else None
-    plan = plan_options(values, settings.provider, implied=implied)
+    from ..client._catalogue import known_catalogue
+
+    catalogue = known_catalogue(session, settings)  # the model's own rules, as a request
+    rules = catalogue.rules(settings.model) if catalogue is not None else None
+    plan = plan_options(values, settings.provider, implied=implied, rules=rules)
     if implied:
         rows["implied"] = ", ".join(f"{k}={v}" for k, v in implied.items())
     for note in plan.notes():

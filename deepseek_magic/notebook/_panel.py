@@ -353,21 +353,28 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         from .._errors import ConfigError
         from .._providers import option_reason, provider_for_dialect
         from .._settings import resolve_settings
+        from ..client._catalogue import model_rules
 
         base_url, provider = self.base_url, self.provider
         offline = self.session.offline
         if offline is not None and base_url is None and provider is None:
             base_url, provider = offline.base_url, provider_for_dialect(offline.dialect).name
         try:
-            chosen = resolve_settings(
-                base_url=base_url, provider=provider, config=self.session.config, require_key=False
-            ).provider
+            settings = resolve_settings(
+                base_url=base_url,
+                provider=provider,
+                model=self._text(self.model),
+                config=self.session.config,
+                require_key=False,
+            )
         except ConfigError:
             return
+        chosen = settings.provider
         thinking = self.option_controls.get("thinking")
         mode = thinking.value() if thinking is not None else None
+        rules = model_rules(self.session, settings)  # what the catalogue says of the model
         for name, control in self.option_controls.items():
-            control.mark(option_reason(name, chosen, thinking=mode))
+            control.mark(option_reason(name, chosen, thinking=mode, rules=rules))
 
     def _text(self, widget: Any) -> str | None:
         return widget.value.strip() or None

@@ -100,11 +100,10 @@ class LlamaServer:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(
-                    f"llama-server exited with {self.proc.returncode}:\n" + self.log_tail()
-                )
+            code = self.proc.poll()
+            if code is not None:
+                self.stop()  # (forgets the process: the exit code is kept above)
+                raise RuntimeError(f"llama-server exited with {code}:\n" + self.log_tail())
             try:
                 if httpx.get(self.root_url + "/health", timeout=2.0).status_code == 200:
                     return self
