@@ -191,6 +191,16 @@ class Result:
     options_not_sent: Mapping[str, str] = field(default_factory=dict)
     #: option -> how its value was remapped for this server
     options_remapped: Mapping[str, str] = field(default_factory=dict)
+    #: typed answers (``schema=``, ``features/_schema_run.py``): the validated value (an
+    #: instance of the model or dataclass; a dict for a JSON Schema or a spec), else None
+    data: Any = None
+    #: one line when the data could not be had (``data`` is then None)
+    data_error: str | None = None
+    #: how the schema was asked for: "json_schema", "json_object" or "instructions"
+    data_method: str | None = None
+    #: the repair rounds sent for this answer, and the retries of an empty content
+    data_repairs: int = 0
+    data_retries: int = 0
 
     # ----------------------------------------------------------------- derived
     @property
@@ -289,6 +299,10 @@ class Result:
         data["chunks"] = [dict(c) for c in self.chunks]
         for name in ("options_ignored", "options_not_sent", "options_remapped"):
             data[name] = dict(getattr(self, name))
+        if self.data is not None:
+            from .features._schema import plain_data
+
+            data["data"] = plain_data(self.data)
         return data
 
     @classmethod
