@@ -400,3 +400,28 @@ def plain_data(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def resolve_schema(value: Any, namespace: Mapping[str, Any]) -> Any:
+    """``--schema S`` from a cell: a name in the notebook (``Review``, ``list[Review]``)
+    becomes its value; other text is an inline spec. A bare word that names nothing is
+    refused in one line (it is not a spec: a spec has ``name: type``)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    many = text.startswith("list[") and text.endswith("]")
+    inner = text[5:-1].strip() if many else text
+    if ":" in inner:
+        return text
+    found: Any = namespace
+    for i, part in enumerate(inner.split(".")):
+        if not part.isidentifier():
+            raise _refuse(text, "not a name in the notebook, nor a spec 'name: type, ...'")
+        found = found.get(part) if i == 0 and isinstance(found, Mapping) else getattr(
+            found, part, None
+        )
+        if found is None:
+            raise _refuse(
+                text, f"no {inner!r} in the notebook (a spec is 'name: type, ...')"
+            )
+    return list[found] if many else found  # type: ignore[valid-type]

@@ -385,3 +385,13 @@ def budget_problem(
         f"{source}) plus the JSON (~{json_tokens(schema)}): the JSON may be cut; "
         f"about {need:,} would hold both"
     )
+
+
+def dry_run_notes(run: SchemaRun | None) -> list[str]:
+    """What dry-run says about the schema: the method and why."""
+    if run is None:
+        return []
+    return [
+        f"{run.method.describe()} ({run.method.why}); up to {run.repair} repair "
+        f"round{'s' if run.repair != 1 else ''}"
+    ]

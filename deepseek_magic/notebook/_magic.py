@@ -31,6 +31,8 @@ from .._options import OPTIONS
 from .._result import Result
 from .._session import SESSION, Session
 from ..features import start
+from ..features._schema import resolve_schema
+from ..features._schema_run import dry_run_notes
 from ._display import LAST_NAME, bind, displayer, updating
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
@@ -234,6 +236,10 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             start(self.session)
         except (ConfigError, DeepSeekError) as exc:
             raise UsageError(str(exc)) from None
+        try:  # --schema NAME: the notebook's class or dict; other text is an inline spec
+            call = call.replace(schema=resolve_schema(call.given("schema"), self.shell.user_ns))
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
         options: dict[str, Any] = option_values(args)
         if "tools" in options:
             options["tools"] = self._resolve_tools(options["tools"])
@@ -285,6 +291,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         body = json.dumps(prep.request.body, indent=2, ensure_ascii=False, default=str)
         notes = [f"{prep.settings.provider.title} rules"] + prep.request.plan.notes()
+        notes += dry_run_notes(prep.schema)
         text = f"POST {prep.settings.endpoint}\n{body}\n" + "\n".join(notes)
         markdown = (
             f"```json\n{body}\n```\n"
