@@ -135,6 +135,9 @@ def add_data_columns(frame: Any, plan: Plan, runner: Runner | None) -> Any:
             kind = f.schema.get("type")
             if isinstance(kind, list):
                 kind = next((k for k in kind if k != "null"), None)
+            choices = f.schema.get("enum")
+            if kind is None and choices and all(isinstance(c, str) for c in choices if c):
+                kind = "string"
             dtype = _DTYPES.get(str(kind), "object")
             column = pd.Series(values, index=frame.index, dtype=object)
             if dtype != "object":

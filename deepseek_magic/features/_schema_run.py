@@ -223,7 +223,7 @@ class SchemaRun:
         marks = {
             "data_method": self.method.name,
             "data_repairs": repairs,
-            "data_retries": empty_before,
+            "data_retries": min(empty_before, 1),  # one retry at most: later empties repair
         }
         found = extract(result.answer, self.schema.json, self.schema.unwrap)
         errors = found.errors
@@ -234,7 +234,9 @@ class SchemaRun:
             except (ValueError, TypeError) as exc:
                 errors = (str(exc) or type(exc).__name__,)
         if result.finish_reason == "length":
-            return result.replace(data_error=self._cut(found.no_json), **marks), None
+            started = found.no_json and ("{" in result.answer or "[" in result.answer)
+            return result.replace(data_error=self._cut(found.no_json and not started),
+                                  **marks), None
         if empty and self.method.name == "json_object" and empty_before == 0:
             why = "the server sent empty content (JSON output mode): retried once"
             return result.replace(data_error=why, **marks), request
