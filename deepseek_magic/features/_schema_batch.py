@@ -21,12 +21,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import APIError, OptionError
-from .._result import Result
+
 from ._schema import plain_data
 from ._schema_run import SchemaRun
 from ._schema_view import data_status
 
 if TYPE_CHECKING:
+    from .._result import Result
     from ..batch._plan import Plan
     from ..batch._runner import Runner
     from ..client._request import Request

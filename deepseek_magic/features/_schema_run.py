@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import OptionError
-from .._result import Result
+
 from ._schema import Schema, to_schema
 from ._schema_check import extract
 
 if TYPE_CHECKING:
+    from .._result import Result
     from .._session import Session
     from .._settings import Settings
     from ..client._catalogue import Catalogue
@@ -394,6 +395,6 @@ def dry_run_notes(run: SchemaRun | None) -> list[str]:
     if run is None:
         return []
     return [
-        f"{run.method.describe()} ({run.method.why}); up to {run.repair} repair "
+        f"{run.method.describe()}: {run.method.why}; up to {run.repair} repair "
         f"round{'s' if run.repair != 1 else ''}"
     ]

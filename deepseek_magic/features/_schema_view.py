@@ -12,11 +12,14 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .._result import Result
+
 from ._schema import plain_data
 from ._schema_run import METHOD_TEXT
+
+if TYPE_CHECKING:
+    from .._result import Result
 
 __all__ = [
     "data_status",
