@@ -280,8 +280,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "repair",
         "count",
-        "With --schema: at most this many repair rounds (0 to 3) when the data does not "
-        "validate.",
+        "With --schema: at most this many repair rounds (0 to 3) when the data does not validate.",
         default=1,
         flags=("--repair",),
         metavar="N",

@@ -51,9 +51,11 @@ def test_every_kind_of_schema_gives_the_same_fields() -> None:
     dc = to_schema(City)
     js = to_schema({"type": "object", "properties": {"city": {"type": "string"}}})
     td = to_schema(CityDict)
-    assert [f.name for f in spec.fields] == [f.name for f in dc.fields] == [
-        "city", "population", "tags"
-    ]
+    assert (
+        [f.name for f in spec.fields]
+        == [f.name for f in dc.fields]
+        == ["city", "population", "tags"]
+    )
     assert [f.name for f in td.fields] == ["city", "population"]
     assert [f.name for f in js.fields] == ["city"]
     assert spec.json["properties"]["tags"] == {"type": "array", "items": {"type": "string"}}
@@ -89,7 +91,8 @@ def test_pydantic_models_are_used_when_given() -> None:
 
     schema = to_schema(Review)
     assert schema.source == "pydantic" and [f.name for f in schema.fields] == [
-        "rating", "sentiment"
+        "rating",
+        "sentiment",
     ]
     found = extract('{"rating": 4, "sentiment": "mixed"}', schema.json)
     assert found.ok and schema.build(found.value) == Review(rating=4, sentiment="mixed")
@@ -148,8 +151,14 @@ def test_a_model_listing_structured_outputs_gets_json_schema_and_require_paramet
         "2026-12-07",
     )
     emu.queue(Reply(answer=json.dumps(PARIS)))
-    result = ask(emu, session, schema=City, provider="openrouter", model=model,
-                 extra={"provider": {"order": ["acme"]}})
+    result = ask(
+        emu,
+        session,
+        schema=City,
+        provider="openrouter",
+        model=model,
+        extra={"provider": {"order": ["acme"]}},
+    )
     body = emu.requests[-1]
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["schema"]["properties"]["population"] == {
@@ -199,15 +208,19 @@ def test_strict_refuses_what_the_server_cannot_enforce_and_sends_nothing(emu, se
 # ----------------------------------------------------------------- repair rounds
 def test_a_wrong_type_is_repaired_and_the_round_is_counted(emu, session) -> None:
     bad = {**PARIS, "population": "about two million"}
-    emu.queue(Reply(answer="Here:\n```json\n" + json.dumps(bad) + "\n```"),
-              Reply(answer=json.dumps(PARIS)))
+    emu.queue(
+        Reply(answer="Here:\n```json\n" + json.dumps(bad) + "\n```"),
+        Reply(answer=json.dumps(PARIS)),
+    )
     result = ask(emu, session, schema=City)
     repair = emu.requests[1]["messages"]
     assert repair[-2] == {"role": "assistant", "content": emu.requests and repair[-2]["content"]}
     assert 'population: expected an integer, got "about two million"' in repair[-1]["content"]
     assert result.data == City("Paris", 2100000, ["capital"]) and result.data_repairs == 1
     assert len(result.rounds) == 1 and data_status(result) == "repaired"
-    assert result.cost == pytest.approx(result.rounds[0].cost + (result.cost - result.rounds[0].cost))
+    assert result.cost == pytest.approx(
+        result.rounds[0].cost + (result.cost - result.rounds[0].cost)
+    )
     footer = format_footer(result)
     assert "schema: instructions + validation, 1 repair round (+" in footer
 
@@ -244,12 +257,21 @@ def test_cut_json_names_the_token_limit(emu, session) -> None:
 
 def test_the_budget_check_refuses_under_strict(emu, session) -> None:
     session.catalogues[emu.base_url.rstrip("/")] = Catalogue(
-        emu.base_url, (ModelInfo("m", supported_parameters=frozenset({"response_format"})),),
-        "live", "2026-12-07",
+        emu.base_url,
+        (ModelInfo("m", supported_parameters=frozenset({"response_format"})),),
+        "live",
+        "2026-12-07",
     )
     with pytest.raises(OptionError, match="may not hold the reasoning"):
-        ask(emu, session, schema=City, provider="openrouter", model="m", strict=True,
-            max_completion_tokens=100)
+        ask(
+            emu,
+            session,
+            schema=City,
+            provider="openrouter",
+            model="m",
+            strict=True,
+            max_completion_tokens=100,
+        )
     assert emu.requests == []
 
 
@@ -270,8 +292,9 @@ def test_a_missing_data_says_so_in_one_line(emu, session) -> None:
     emu.queue(Reply(answer="I cannot tell."), Reply(answer="Still no."))
     result = ask(emu, session, schema=City)
     assert result.data is None and data_status(result) == "missing"
-    assert "No data: no valid data after 1 repair round: the answer holds no JSON value" in (
-        render_result(result)[0]["text/plain"]
+    assert (
+        "No data: no valid data after 1 repair round: the answer holds no JSON value"
+        in (render_result(result)[0]["text/plain"])
     )
 
 
@@ -282,8 +305,11 @@ def _reviews(n: int) -> Any:
 
 def _truth(prompt: str) -> dict[str, Any]:
     n = int(prompt.split("review number ")[1].split()[0].strip(".,"))
-    return {"rating": n % 5 + 1, "sentiment": "positive" if n % 2 else "negative",
-            "pros": [f"p{n}"]}
+    return {
+        "rating": n % 5 + 1,
+        "sentiment": "positive" if n % 2 else "negative",
+        "pros": [f"p{n}"],
+    }
 
 
 SPEC = "rating: int, sentiment: 'positive' | 'negative', pros: list[str]"
@@ -292,27 +318,48 @@ SPEC = "rating: int, sentiment: 'positive' | 'negative', pros: list[str]"
 def test_map_gives_typed_columns_and_failed_rows_are_retried(emu, session, tmp_path) -> None:
     shapes = {0: "clean", 1: "prose", 2: "fence", 3: "wrong_type", 4: "cut"}
     emu.responder = SchemaResponder(
-        _truth, lambda p: shapes[int(p.split("review number ")[1].split()[0])]  # type: ignore[arg-type, return-value]
+        _truth,
+        lambda p: shapes[int(p.split("review number ")[1].split()[0])],  # type: ignore[arg-type, return-value]
     )
     run_file = tmp_path / "run.sqlite"
-    out = dm.map(_reviews(5), "Read: {text}", schema=SPEC, base_url=emu.base_url,
-                 session=session, run_file=run_file, progress=False)
+    out = dm.map(
+        _reviews(5),
+        "Read: {text}",
+        schema=SPEC,
+        base_url=emu.base_url,
+        session=session,
+        run_file=run_file,
+        progress=False,
+    )
     assert str(out["rating"].dtype) == "Int64" and str(out["sentiment"].dtype) == "string"
     assert out["rating"].tolist()[:4] == [1, 2, 3, 4] and pd.isna(out["rating"][4])
     assert out["data_status"].tolist() == [
-        "validated", "validated", "validated", "repaired", "missing"
+        "validated",
+        "validated",
+        "validated",
+        "repaired",
+        "missing",
     ]
     assert out["error"][4].startswith("no data: the reply was cut")
     assert out.attrs["requests"] == 6  # 5 rows + 1 repair round
-    stored = sqlite3.connect(run_file).execute(
-        "SELECT result FROM rows WHERE status = 'done'"
-    ).fetchall()
+    stored = (
+        sqlite3.connect(run_file)
+        .execute("SELECT result FROM rows WHERE status = 'done'")
+        .fetchall()
+    )
     assert len(stored) == 4 and all(json.loads(r[0])["data"]["rating"] for r in stored)
     # the next run resends only the failed row; the stored rows keep their typed data
     emu.responder = SchemaResponder(_truth, "clean")
     before = len(emu.requests)
-    again = dm.map(_reviews(5), "Read: {text}", schema=SPEC, base_url=emu.base_url,
-                   session=session, run_file=run_file, progress=False)
+    again = dm.map(
+        _reviews(5),
+        "Read: {text}",
+        schema=SPEC,
+        base_url=emu.base_url,
+        session=session,
+        run_file=run_file,
+        progress=False,
+    )
     assert len(emu.requests) == before + 1
     assert again["rating"].tolist() == [1, 2, 3, 4, 5]
     assert again["data_status"].tolist()[4] == "validated"
@@ -320,8 +367,15 @@ def test_map_gives_typed_columns_and_failed_rows_are_retried(emu, session, tmp_p
 
 def test_map_refuses_a_field_named_like_its_own_columns(emu, session) -> None:
     with pytest.raises(OptionError, match="'answer' would replace"):
-        dm.map(_reviews(2), "{text}", schema="answer: str", base_url=emu.base_url,
-               session=session, run_file=None, progress=False)
+        dm.map(
+            _reviews(2),
+            "{text}",
+            schema="answer: str",
+            base_url=emu.base_url,
+            session=session,
+            run_file=None,
+            progress=False,
+        )
     assert emu.requests == []
 
 
@@ -331,8 +385,9 @@ def test_the_magic_takes_a_notebook_name_or_a_spec(emu, shell) -> None:
     shell.user_ns["City"] = City
     shell.run_cell_magic("deepseek", f"--base-url {emu.base_url} --schema City -o r", "Paris?")
     assert shell.user_ns["r"].data == City("Paris", 2100000, ["capital"])
-    shell.run_cell_magic("deepseek", f"--base-url {emu.base_url} --schema 'city: str' -o r",
-                         "Rome?")
+    shell.run_cell_magic(
+        "deepseek", f"--base-url {emu.base_url} --schema 'city: str' -o r", "Rome?"
+    )
     assert shell.user_ns["r"].data == {"city": "Rome"}
     from IPython.core.error import UsageError
 
@@ -349,8 +404,9 @@ def test_dry_run_shows_the_method(emu, shell, capsys) -> None:
     IPython.display.display = lambda obj, **kw: shown.append(obj)  # type: ignore[assignment]
     try:
         shell.run_cell_magic(
-            "deepseek", f"--base-url {emu.base_url} --provider deepseek --schema 'a: int' "
-            "--dry-run", "x"
+            "deepseek",
+            f"--base-url {emu.base_url} --provider deepseek --schema 'a: int' --dry-run",
+            "x",
         )
     finally:
         IPython.display.display = real  # type: ignore[assignment]
@@ -363,7 +419,8 @@ def test_dry_run_shows_the_method(emu, shell, capsys) -> None:
 def test_shape_by_hash_is_stable_and_weighted() -> None:
     prompts = [f"row {i}" for i in range(1000)]
     shapes = [shape_by_hash(p, [("clean", 60), ("prose", 30), ("wrong_type", 10)]) for p in prompts]
-    assert shapes == [shape_by_hash(p, [("clean", 60), ("prose", 30), ("wrong_type", 10)])
-                      for p in prompts]
+    assert shapes == [
+        shape_by_hash(p, [("clean", 60), ("prose", 30), ("wrong_type", 10)]) for p in prompts
+    ]
     assert 250 < shapes.count("prose") < 350 and 60 < shapes.count("wrong_type") < 140
     assert dataclasses.is_dataclass(City)

@@ -252,8 +252,13 @@ class Runner:
             return exc, getattr(stream, "_response", None) is not None
         result: Result = stream.result
         result = await arun_extra_rounds(  # typed answers: a retry, repair rounds
-            self.plan.prep.schema, request, result, client, offline=self.plan.prep.settings.offline,
-            max_reply_chars=self.plan.prep.max_reply_chars, progress=self.progress,
+            self.plan.prep.schema,
+            request,
+            result,
+            client,
+            offline=self.plan.prep.settings.offline,
+            max_reply_chars=self.plan.prep.max_reply_chars,
+            progress=self.progress,
         )
         if result.data_error is not None:  # no data: a failed row, sent again by the next run
             self._fail(key, f"no data: {result.data_error}", result, request)

@@ -104,10 +104,14 @@ class SchemaResponder:
         if texts and texts[-1].startswith(REPAIR_START):
             return Reply(self.reasoning, json.dumps(record, ensure_ascii=False))
         if kind == "json_schema":
-            schema = fmt.get("json_schema", {}).get("schema", {}) if isinstance(fmt, Mapping) else {}
-            wrapped = isinstance(schema, Mapping) and set(schema.get("properties") or {}) == {
-                "items"
-            } and isinstance(record, Sequence)
+            schema = (
+                fmt.get("json_schema", {}).get("schema", {}) if isinstance(fmt, Mapping) else {}
+            )
+            wrapped = (
+                isinstance(schema, Mapping)
+                and set(schema.get("properties") or {}) == {"items"}
+                and isinstance(record, Sequence)
+            )
             value = {"items": record} if wrapped else record
             return Reply(self.reasoning, json.dumps(value, ensure_ascii=False))
         if kind == "json_object":

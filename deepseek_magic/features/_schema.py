@@ -110,8 +110,11 @@ def to_schema(given: Any) -> Schema:
         return _from_class(given, "dataclass")
     if isinstance(given, type) and typing.is_typeddict(given):
         return _from_class(given, "typeddict")
-    raise _refuse(given, "expected a pydantic model, a dataclass, a TypedDict, a JSON Schema dict "
-                  "or a spec such as \"city: str, population: int\"")
+    raise _refuse(
+        given,
+        "expected a pydantic model, a dataclass, a TypedDict, a JSON Schema dict "
+        'or a spec such as "city: str, population: int"',
+    )
 
 
 def _refuse(given: Any, why: str) -> OptionError:
@@ -123,7 +126,7 @@ def _refuse(given: Any, why: str) -> OptionError:
 def _from_json_schema(given: Mapping[str, Any]) -> Schema:
     schema = dict(given)
     if not schema.get("type") and "properties" not in schema and "$ref" not in schema:
-        raise _refuse(given, "a JSON Schema needs a \"type\" (or \"properties\")")
+        raise _refuse(given, 'a JSON Schema needs a "type" (or "properties")')
     if "properties" in schema and "type" not in schema:
         schema["type"] = "object"
     many = schema.get("type") == "array" and isinstance(schema.get("items"), Mapping)
@@ -143,7 +146,9 @@ def _fields_of(schema: Mapping[str, Any]) -> tuple[Field, ...]:
     if not isinstance(props, Mapping):
         return ()
     required = set(schema.get("required") or ())
-    return tuple(Field(str(k), v, k in required) for k, v in props.items() if isinstance(v, Mapping))
+    return tuple(
+        Field(str(k), v, k in required) for k, v in props.items() if isinstance(v, Mapping)
+    )
 
 
 def _safe_name(text: str) -> str:
@@ -187,9 +192,7 @@ def _pydantic_errors(exc: Exception) -> str:
 # ----------------------------------------------------------------------- classes
 def _from_class(cls: type, source: Source) -> Schema:
     schema = _class_schema(cls, set())
-    return Schema(
-        schema, _safe_name(cls.__name__), source, _builder(cls), _fields_of(schema)
-    )
+    return Schema(schema, _safe_name(cls.__name__), source, _builder(cls), _fields_of(schema))
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -320,8 +323,12 @@ def parse_spec(text: str) -> dict[str, Any]:
         required.append(name)
     if not props:
         raise _refuse(text, "the spec names no field")
-    return {"type": "object", "properties": props, "required": required,
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": False,
+    }
 
 
 def _split(text: str, sep: str) -> list[str]:
@@ -369,8 +376,9 @@ def _spec_type(kind: str, text: str) -> tuple[dict[str, Any], bool]:
         schema = {"type": "object", "additionalProperties": _spec_type(value.strip(), text)[0]}
     else:
         raise _refuse(
-            text, f"unknown type {word!r} (str, int, float, bool, list[T], dict[str, T], "
-            "T | None, 'a' | 'b')"
+            text,
+            f"unknown type {word!r} (str, int, float, bool, list[T], dict[str, T], "
+            "T | None, 'a' | 'b')",
         )
     if nullable and isinstance(schema.get("type"), str):
         schema["type"] = [schema["type"], "null"]
@@ -381,16 +389,23 @@ def _from_spec(text: str) -> Schema:
     stripped = text.strip()
     if stripped.startswith("list[") and stripped.endswith("]"):
         inner = _from_spec(stripped[5:-1])
-        return Schema({"type": "array", "items": dict(inner.json)}, "answer_list", "spec",
-                      lambda value: value, inner.fields, many=True)
+        return Schema(
+            {"type": "array", "items": dict(inner.json)},
+            "answer_list",
+            "spec",
+            lambda value: value,
+            inner.fields,
+            many=True,
+        )
     schema = parse_spec(stripped)
     return Schema(schema, "answer", "spec", lambda value: value, _fields_of(schema))
 
 
 def plain_data(value: Any) -> Any:
     """Validated data as plain JSON data (a run file, the cache, ``Result.to_dict``)."""
-    if hasattr(value, "model_dump") and isinstance(value, object) and not isinstance(value, type):
-        return value.model_dump(mode="json")
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):  # a pydantic model instance
+        return dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -417,11 +432,9 @@ def resolve_schema(value: Any, namespace: Mapping[str, Any]) -> Any:
     for i, part in enumerate(inner.split(".")):
         if not part.isidentifier():
             raise _refuse(text, "not a name in the notebook, nor a spec 'name: type, ...'")
-        found = found.get(part) if i == 0 and isinstance(found, Mapping) else getattr(
-            found, part, None
+        found = (
+            found.get(part) if i == 0 and isinstance(found, Mapping) else getattr(found, part, None)
         )
         if found is None:
-            raise _refuse(
-                text, f"no {inner!r} in the notebook (a spec is 'name: type, ...')"
-            )
-    return list[found] if many else found  # type: ignore[valid-type]
+            raise _refuse(text, f"no {inner!r} in the notebook (a spec is 'name: type, ...')")
+    return list[found] if many else found

@@ -21,7 +21,6 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import APIError, OptionError
-
 from ._schema import plain_data
 from ._schema_run import SchemaRun
 from ._schema_view import data_status

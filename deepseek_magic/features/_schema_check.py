@@ -119,8 +119,10 @@ def unchecked(schema: Any) -> set[str]:
 
 _TYPES = {
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer())
+    ),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
@@ -136,6 +138,24 @@ _NAMES = {
     "array": "a list",
     "object": "an object",
 }
+
+
+_BOUNDS = (
+    ("minimum", "at least"),
+    ("maximum", "at most"),
+    ("exclusiveMinimum", "above"),
+    ("exclusiveMaximum", "below"),
+)
+
+
+def _within(key: str, value: float, bound: float) -> bool:
+    if key == "minimum":
+        return value >= bound
+    if key == "maximum":
+        return value <= bound
+    if key == "exclusiveMinimum":
+        return value > bound
+    return value < bound
 
 
 def _shown(value: Any) -> str:
@@ -158,9 +178,7 @@ def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str,
     return schema
 
 
-def _check(
-    value: Any, schema: Any, root: Mapping[str, Any], path: str
-) -> tuple[list[str], Any]:
+def _check(value: Any, schema: Any, root: Mapping[str, Any], path: str) -> tuple[list[str], Any]:
     """(errors, the value with dropped extras) for ``value`` against ``schema``."""
     if not isinstance(schema, Mapping):
         return [], value  # true / {} / anything not a schema: accepted
@@ -190,19 +208,17 @@ def _check(
     if kinds and not any(_TYPES.get(k, lambda v: True)(value) for k in kinds):
         wanted = " or ".join(_NAMES.get(k, k) for k in kinds)
         return [*errors, f"{where}: expected {wanted}, got {_shown(value)}"], value
-    if "integer" in kinds and isinstance(value, float) and value.is_integer() and not (
-        "number" in kinds
+    if (
+        "integer" in kinds
+        and isinstance(value, float)
+        and value.is_integer()
+        and "number" not in kinds
     ):
         value = int(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        for key, ok, word in (
-            ("minimum", lambda v, m: v >= m, "at least"),
-            ("maximum", lambda v, m: v <= m, "at most"),
-            ("exclusiveMinimum", lambda v, m: v > m, "above"),
-            ("exclusiveMaximum", lambda v, m: v < m, "below"),
-        ):
+        for key, word in _BOUNDS:
             bound = schema.get(key)
-            if isinstance(bound, (int, float)) and not ok(value, bound):
+            if isinstance(bound, (int, float)) and not _within(key, value, bound):
                 errors.append(f"{where}: expected {word} {bound:g}, got {_shown(value)}")
     if isinstance(value, str):
         low, high = schema.get("minLength"), schema.get("maxLength")
@@ -233,7 +249,10 @@ def _check(
 
 
 def _check_object(
-    value: dict[str, Any], schema: Mapping[str, Any], root: Mapping[str, Any], path: str,
+    value: dict[str, Any],
+    schema: Mapping[str, Any],
+    root: Mapping[str, Any],
+    path: str,
     errors: list[str],
 ) -> dict[str, Any]:
     props = schema.get("properties")

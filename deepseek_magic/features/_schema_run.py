@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import OptionError
-
 from ._schema import Schema, to_schema
 from ._schema_check import extract
 
@@ -101,15 +100,13 @@ def _catalogue_decides(settings: Settings, catalogue: Catalogue | None) -> Metho
     info = catalogue.get(settings.model) if catalogue is not None else None
     listed = info.supported_parameters if info is not None else None
     if listed is not None and listed & STRUCTURED:
-        return Method(
-            "json_schema", True, f"{settings.model} lists structured outputs", True
-        )
-    source = "its catalogue entry is unknown" if listed is None else (
-        "it lists no structured_outputs / response_format"
+        return Method("json_schema", True, f"{settings.model} lists structured outputs", True)
+    source = (
+        "its catalogue entry is unknown"
+        if listed is None
+        else ("it lists no structured_outputs / response_format")
     )
-    return Method(
-        "instructions", False, f"{settings.model} on {settings.provider.title}: {source}"
-    )
+    return Method("instructions", False, f"{settings.model} on {settings.provider.title}: {source}")
 
 
 def _always(name: MethodName, why: str) -> Rule:
@@ -139,7 +136,8 @@ def choose_method(settings: Settings, catalogue: Catalogue | None) -> Method:
     rule = METHODS.get(settings.provider.name)
     if rule is None:
         return Method(
-            "instructions", False,
+            "instructions",
+            False,
             f"{settings.provider.title} is not known to enforce a schema",
         )
     return rule(settings, catalogue)
@@ -190,8 +188,11 @@ class SchemaRun:
             extra: dict[str, Any] = {
                 "response_format": {
                     "type": "json_schema",
-                    "json_schema": {"name": self.schema.name, "strict": _strict_ok(wire),
-                                    "schema": wire},
+                    "json_schema": {
+                        "name": self.schema.name,
+                        "strict": _strict_ok(wire),
+                        "schema": wire,
+                    },
                 }
             }
             if self.method.require_parameters:
@@ -230,19 +231,23 @@ class SchemaRun:
         errors = found.errors
         if found.ok:
             try:
-                return result.replace(data=self.schema.build(found.value), data_error=None,
-                                      **marks), None
+                return result.replace(
+                    data=self.schema.build(found.value), data_error=None, **marks
+                ), None
             except (ValueError, TypeError) as exc:
                 errors = (str(exc) or type(exc).__name__,)
         if result.finish_reason == "length":
             started = found.no_json and ("{" in result.answer or "[" in result.answer)
-            return result.replace(data_error=self._cut(found.no_json and not started),
-                                  **marks), None
+            return result.replace(
+                data_error=self._cut(found.no_json and not started), **marks
+            ), None
         if empty and self.method.name == "json_object" and empty_before == 0:
             why = "the server sent empty content (JSON output mode): retried once"
             return result.replace(data_error=why, **marks), request
-        what = "the answer was empty" if empty else (
-            "the answer holds no JSON value" if found.no_json else "; ".join(errors[:5])
+        what = (
+            "the answer was empty"
+            if empty
+            else ("the answer holds no JSON value" if found.no_json else "; ".join(errors[:5]))
         )
         if repairs < self.repair:
             body = dict(request.body)
@@ -251,9 +256,7 @@ class SchemaRun:
                 {"role": "assistant", "content": result.answer},
                 {"role": "user", "content": self._repair_text(what)},
             ]
-            return result.replace(data_error=what, **marks), dataclasses.replace(
-                request, body=body
-            )
+            return result.replace(data_error=what, **marks), dataclasses.replace(request, body=body)
         after = f" after {repairs} repair round{'s' if repairs != 1 else ''}" if repairs else ""
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 and not empty else ""
         first = errors[0] if errors and not empty and not found.no_json else what
@@ -282,8 +285,10 @@ class SchemaRun:
 
 def _is_repair(message: Mapping[str, Any]) -> bool:
     content = message.get("content")
-    return message.get("role") == "user" and isinstance(content, str) and content.startswith(
-        REPAIR_PREFIX
+    return (
+        message.get("role") == "user"
+        and isinstance(content, str)
+        and content.startswith(REPAIR_PREFIX)
     )
 
 
@@ -330,8 +335,9 @@ def plan_schema(
     token limit too small for the reasoning plus the JSON."""
     if given is None:
         if repair is not None:
-            raise OptionError("repair= needs a schema= (the rounds repair its data).",
-                              option="repair")
+            raise OptionError(
+                "repair= needs a schema= (the rounds repair its data).", option="repair"
+            )
         return request, None
     schema = to_schema(given)
     rounds = check_repair(repair)
@@ -364,9 +370,7 @@ def json_tokens(schema: Schema) -> int:
     return (20 + 30 * fields) * (5 if schema.many else 1)
 
 
-def budget_problem(
-    limit: int, schema: Schema, model: str, session: Session | None
-) -> str | None:
+def budget_problem(limit: int, schema: Schema, model: str, session: Session | None) -> str | None:
     """One line when ``limit`` cannot hold what this model usually reasons plus the JSON
     (the session's earlier replies of the model, else a stated assumption), else None."""
     seen = [

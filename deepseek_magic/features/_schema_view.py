@@ -14,7 +14,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-
 from ._schema import plain_data
 from ._schema_run import METHOD_TEXT
 
@@ -76,9 +75,7 @@ def schema_footer(result: Result) -> list[str]:
         text += f", {result.data_repairs} repair round{'s' if result.data_repairs != 1 else ''}"
     extra = extra_rounds(result)
     if extra:
-        tokens = sum(
-            (r.usage.prompt_tokens or 0) + (r.usage.completion_tokens or 0) for r in extra
-        )
+        tokens = sum((r.usage.prompt_tokens or 0) + (r.usage.completion_tokens or 0) for r in extra)
         # result.cost is every round's (``_api._combine`` sums them): the extra rounds'
         # share is that minus the rounds before them
         before = result.rounds[: len(result.rounds) - (len(extra) - 1)]
@@ -133,7 +130,9 @@ def data_html(result: Result, *, markdown: bool = False) -> str:
         return out.replace("$", "&#36;").replace("\\", "&#92;") if markdown else out
 
     if result.data_error is not None and result.data_method is not None:
-        return f'<div class="dsm-data-error" style="{_ERROR}">No data: {esc(result.data_error)}</div>'
+        return (
+            f'<div class="dsm-data-error" style="{_ERROR}">No data: {esc(result.data_error)}</div>'
+        )
     table = _rows(result)
     if table is None:
         return ""
