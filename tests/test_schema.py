@@ -424,3 +424,95 @@ def test_shape_by_hash_is_stable_and_weighted() -> None:
     ]
     assert 250 < shapes.count("prose") < 350 and 60 < shapes.count("wrong_type") < 140
     assert dataclasses.is_dataclass(City)
+
+
+# ----------------------------------------------------------------- the other surfaces
+def test_aask_validates_and_repairs_like_ask(emu, session) -> None:
+    import asyncio
+
+    emu.queue(Reply(answer='{"city": "Paris"}'), Reply(answer=json.dumps(PARIS)))
+    result = asyncio.run(
+        dm.aask("Tell me about Paris", session=session, base_url=emu.base_url, schema=City)
+    )
+    assert result.data == City("Paris", 2100000, ["capital"]) and result.data_repairs == 1
+    assert "population: missing" in emu.requests[1]["messages"][-1]["content"]
+
+
+def test_amap_gives_the_same_typed_columns(emu, session) -> None:
+    import asyncio
+
+    from deepseek_magic.batch._batch import amap_rows
+
+    emu.responder = SchemaResponder(_truth, "fence")
+    out = asyncio.run(
+        amap_rows(
+            _reviews(3),
+            "Read: {text}",
+            schema=SPEC,
+            base_url=emu.base_url,
+            session=session,
+            run_file=None,
+            progress=False,
+        )
+    )
+    assert out["rating"].tolist() == [1, 2, 3] and str(out["rating"].dtype) == "Int64"
+
+
+def test_a_sweep_keeps_the_schema_and_has_one_column_per_field(emu, session) -> None:
+    emu.responder = SchemaResponder(lambda p: PARIS, "prose")
+    frame = dm.sweep(
+        "Tell me about Paris",
+        {"temperature": [0.2, 0.8]},
+        schema=City,
+        base_url=emu.base_url,
+        session=session,
+    )
+    assert all("JSON Schema" in b["messages"][-1]["content"] for b in emu.requests)
+    assert frame["population"].tolist() == [2100000, 2100000]
+    assert frame["data_status"].tolist() == ["validated", "validated"]
+
+
+def test_a_replayed_reply_is_validated_again_and_costs_nothing(emu, session, tmp_path) -> None:
+    from deepseek_magic.features._cache import Cache
+
+    session.plug(Cache(tmp_path / "cache", mode="record"))
+    emu.queue(Reply(answer=json.dumps(PARIS)))
+    first = ask(emu, session, schema=City)
+    session.unplug(Cache)
+    session.plug(Cache(tmp_path / "cache", mode="replay"))
+    again = ask(emu, session, schema=City)
+    assert len(emu.requests) == 1 and again.cached
+    assert again.data == first.data == City("Paris", 2100000, ["capital"])
+
+
+def test_the_terminal_shows_the_data_as_aligned_text(emu, session) -> None:
+    emu.queue(Reply(answer=json.dumps(PARIS)))
+    result = ask(emu, session, schema=City)
+    from deepseek_magic._render import render_plain_final
+
+    text = render_plain_final(result)
+    assert "city        Paris\npopulation  2100000\ntags        capital" in text
+
+
+def test_a_list_schema_gives_a_list_of_instances(emu, session) -> None:
+    rome = {"city": "Rome", "population": 2800000, "tags": []}
+    emu.queue(Reply(answer="Two cities: " + json.dumps([PARIS, rome])))
+    result = ask(emu, session, schema=list[City])
+    assert result.data == [City("Paris", 2100000, ["capital"]), City("Rome", 2800000, [])]
+    assert "a JSON array of values" in emu.requests[0]["messages"][-1]["content"]
+
+
+def test_terminal_ipython_prints_the_data_after_the_answer(tmp_path) -> None:
+    from tests.helpers.cells import run_terminal_ipython
+
+    with Emulator(replies=[Reply(answer="Here: " + json.dumps(PARIS))]) as emu:
+        script = (
+            "%load_ext deepseek_magic\n"
+            f"%deepseek --base-url {emu.base_url} --schema 'city: str, population: int' -o r "
+            "Paris?\nprint('DATA=', r.data)\n"
+        )
+        proc = run_terminal_ipython(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "city        Paris" in proc.stdout and "population  2100000" in proc.stdout
+    assert "schema: instructions + validation" in proc.stdout
+    assert "DATA= {'city': 'Paris', 'population': 2100000}" in proc.stdout

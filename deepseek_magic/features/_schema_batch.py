@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..batch._runner import Runner
     from ..client._request import Request
 
-__all__ = ["schema_rows", "arun_extra_rounds", "add_data_columns", "row_data"]
+__all__ = ["schema_rows", "arun_extra_rounds", "add_data_columns", "row_data", "point_data"]
 
 _DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "string": "string"}
 
@@ -148,3 +148,13 @@ def add_data_columns(frame: Any, plan: Plan, runner: Runner | None) -> Any:
             frame.insert(position + offset, f.name, column)
     frame["data_status"] = pd.Series(statuses, index=frame.index, dtype=object)
     return frame
+
+
+def point_data(result: Result | None) -> dict[str, Any]:
+    """A sweep row's data columns (one row per run): the top-level fields, ``data_status``
+    and ``data_error``; nothing without a schema."""
+    if result is None or result.data_method is None:
+        return {}
+    data = plain_data(result.data)
+    fields = dict(data) if isinstance(data, Mapping) else {"data": data}
+    return {**fields, "data_status": data_status(result), "data_error": result.data_error}

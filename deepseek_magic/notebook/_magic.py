@@ -33,6 +33,7 @@ from .._session import SESSION, Session
 from ..features import start
 from ..features._schema import resolve_schema
 from ..features._schema_run import dry_run_notes
+from ..features._schema_view import data_plain
 from ._display import LAST_NAME, bind, displayer, updating
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
@@ -335,9 +336,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                 bundle, metadata = render_result(shown, footer_note=note)
                 live.finish(bundle, metadata)
             elif term is not None:
-                term.finish(
-                    render_plain_final(shown).rsplit("\n", 1)[-1] + (f" · {note}" if note else "")
-                )
+                footer = render_plain_final(shown).rsplit("\n", 1)[-1]
+                data = "".join(line + "\n" for line in data_plain(shown))  # typed answers
+                term.finish(data + footer + (f" · {note}" if note else ""))
 
         def keep(partial: Result | None) -> None:
             """Show what arrived; when nothing did, the error line alone speaks."""
