@@ -276,6 +276,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(a notebook name), or a spec 'city: str, population: int, tags: list[str]'.",
         flags=("--schema",),
         metavar="S",
+        panel=True,
     ),
     Setting(
         "repair",

@@ -516,3 +516,30 @@ def test_terminal_ipython_prints_the_data_after_the_answer(tmp_path) -> None:
     assert "city        Paris" in proc.stdout and "population  2100000" in proc.stdout
     assert "schema: instructions + validation" in proc.stdout
     assert "DATA= {'city': 'Paris', 'population': 2100000}" in proc.stdout
+
+
+# ----------------------------------------------------------------- the panel
+def test_the_panel_schema_field_sends_shows_and_copies(emu, session) -> None:
+    pytest.importorskip("ipywidgets")
+    from types import SimpleNamespace
+
+    from deepseek_magic.notebook._panel import panel
+
+    session.config["base_url"] = emu.base_url
+    shell = SimpleNamespace(user_ns={"City": City})
+    p = panel("Tell me about Paris", session=session, shell=shell, schema=City)
+    assert p.fields["schema"].value == "City"
+    emu.queue(Reply(answer="Here: " + json.dumps(PARIS)))
+    p.send_button.click()
+    assert p.wait(20)
+    assert p.last_result is not None and p.last_result.data == City("Paris", 2100000, ["capital"])
+    html = "".join(o["data"].get("text/html", "") for o in p.output.outputs)
+    assert '<table class="dsm-data"' in html
+    assert "--schema City" in p.cell().splitlines()[0]
+    p.fields["schema"].value = "city: str"
+    emu.queue(Reply(answer='{"city": "Rome"}'))
+    p.send_button.click()
+    assert p.wait(20) and p.last_result.data == {"city": "Rome"}
+    p.fields["schema"].value = "Nope"
+    p.send_button.click()
+    assert "no &#x27;Nope&#x27; in the notebook" in p.status.value and len(emu.requests) == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import re
 import sys
 import types
@@ -28,7 +29,16 @@ from typing import Any, Literal, get_args, get_origin
 
 from .._errors import OptionError
 
-__all__ = ["Schema", "Field", "to_schema", "parse_spec"]
+__all__ = [
+    "Schema",
+    "Field",
+    "to_schema",
+    "parse_spec",
+    "plain_data",
+    "resolve_schema",
+    "schema_label",
+    "resolve_field",
+]
 
 Source = Literal["pydantic", "dataclass", "typeddict", "json schema", "spec"]
 
@@ -424,6 +434,11 @@ def resolve_schema(value: Any, namespace: Mapping[str, Any]) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if text.startswith("{"):  # a JSON Schema written out
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise _refuse(text, "not valid JSON") from None
     many = text.startswith("list[") and text.endswith("]")
     inner = text[5:-1].strip() if many else text
     if ":" in inner:
@@ -438,3 +453,27 @@ def resolve_schema(value: Any, namespace: Mapping[str, Any]) -> Any:
         if found is None:
             raise _refuse(text, f"no {inner!r} in the notebook (a spec is 'name: type, ...')")
     return list[found] if many else found
+
+
+def schema_label(value: Any) -> str:
+    """How a schema reads in a text field (the panel): a spec as it is, a class by its
+    name (found again in the notebook), a JSON Schema as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False)
+    if get_origin(value) is list and get_args(value):
+        return f"list[{schema_label(get_args(value)[0])}]"
+    return str(getattr(value, "__name__", value))
+
+
+def resolve_field(text: str | None, given: Any, namespace: Mapping[str, Any] | None) -> Any:
+    """A panel's schema field: the schema it was opened with while its label is unchanged,
+    else the text resolved as ``--schema`` resolves it."""
+    if not text:
+        return None
+    if given is not None and not isinstance(given, str) and text == schema_label(given):
+        return given
+    return resolve_schema(text, namespace or {})
