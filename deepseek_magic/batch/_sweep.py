@@ -39,8 +39,8 @@ from .._result import Result
 from .._session import SESSION, Session
 from .._settings import resolve_model
 from ..client._request import build_request
-from ..features._schema_batch import point_data
 from ..features import start
+from ..features._schema_batch import point_data
 from ._loop_thread import LoopThread
 
 __all__ = [
