@@ -25,7 +25,7 @@ from .client._catalogue import Catalogue, check_model, known_catalogue, price_fo
 from .client._events import ChatEvent
 from .client._request import Request, build_request, normalize_messages
 from .features import start
-from .features._schema_run import plan_schema
+from .features._schema_run import SchemaRun, plan_schema
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
     from .client._http import AsyncChatStream, AsyncClient, ChatStream, Client
@@ -56,7 +56,7 @@ class Prepared:
     #: supported parameters, the price lookup): a sweep rebuilds requests with the same
     build: dict[str, Any] = field(default_factory=dict)
     #: typed answers (``schema=``): the extra-rounds hook, ``features._schema_run.SchemaRun``
-    schema: Any = None
+    schema: SchemaRun | None = None
 
 
 def prepare(
@@ -140,6 +140,7 @@ def prepare(
         catalogue=catalogue,
         session=session,
         warn=warn,
+        conversation=conv is not None,
     )
     if strict and (request.plan.ignored or request.plan.not_sent):
         raise OptionError(

@@ -244,6 +244,9 @@ class Result:
             parts.append(f"cost=${self.cost:.6f}")
         if self.error:
             parts.append(f"error={self.error!r}")
+        if self.data_method is not None:  # typed answers
+            shown = repr(self.data) if self.data_error is None else f"None ({self.data_error})"
+            parts.append(f"data={shown if len(shown) <= 80 else shown[:77] + '...'}")
         if self.interrupted:
             parts.append("interrupted=True")
         return f"Result({', '.join(parts)})"

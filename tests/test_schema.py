@@ -170,7 +170,15 @@ def test_a_model_listing_structured_outputs_gets_json_schema_and_require_paramet
 
 
 @pytest.mark.parametrize(
-    "provider, kind", [("vllm", "json_schema"), ("llamacpp", "json_schema"), ("local", None)]
+    "provider, kind",
+    [
+        ("vllm", "json_schema"),
+        ("llamacpp", "json_schema"),
+        ("ollama", "json_schema"),
+        ("lmstudio", "json_schema"),
+        ("local", None),
+        ("custom", None),
+    ],
 )
 def test_local_servers_by_the_table(emu, session, provider: str, kind: str | None) -> None:
     emu.queue(Reply(answer=json.dumps(PARIS)))
@@ -543,3 +551,20 @@ def test_the_panel_schema_field_sends_shows_and_copies(emu, session) -> None:
     p.fields["schema"].value = "Nope"
     p.send_button.click()
     assert "no &#x27;Nope&#x27; in the notebook" in p.status.value and len(emu.requests) == 2
+
+
+def test_what_schema_cannot_combine_with_is_refused_in_one_line(emu, session) -> None:
+    with pytest.raises(OptionError, match="remove response_format from extra="):
+        ask(emu, session, schema=City, extra={"response_format": {"type": "text"}})
+    with pytest.raises(OptionError, match="does not continue a conversation yet"):
+        ask(emu, session, schema=City, conversation="chat")
+    assert emu.requests == []
+
+
+def test_the_repr_shows_the_data_or_why_not(emu, session) -> None:
+    emu.queue(Reply(answer='{"city": "Rome"}'))
+    assert "data={'city': 'Rome'}" in repr(ask(emu, session, schema="city: str"))
+    emu.queue(Reply(answer="no"), Reply(answer="no"))
+    assert "data=None (no valid data after 1 repair round" in repr(
+        ask(emu, session, schema="city: str")
+    )

@@ -328,6 +328,7 @@ def plan_schema(
     catalogue: Catalogue | None,
     session: Session | None = None,
     warn: Callable[[str], None] | None = None,
+    conversation: bool = False,
 ) -> tuple[Request, SchemaRun | None]:
     """The one call ``prepare()`` makes: ``request`` asking for the schema and the
     :class:`SchemaRun` (``(request, None)`` without a schema). Raises before sending: a
@@ -341,6 +342,17 @@ def plan_schema(
         return request, None
     schema = to_schema(given)
     rounds = check_repair(repair)
+    if "response_format" in request.body:
+        raise OptionError(
+            "schema= sets response_format itself: remove response_format from extra=.",
+            option="schema",
+        )
+    if conversation:
+        raise OptionError(
+            "schema= does not continue a conversation yet (its repair rounds would not be "
+            "kept in the chat): ask without conversation=/--chat.",
+            option="schema",
+        )
     method = choose_method(settings, catalogue)
     if strict and not method.enforced:
         raise OptionError(
