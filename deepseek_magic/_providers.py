@@ -113,6 +113,10 @@ class Provider:
     dialect: str | None = None
     #: why a web page (JupyterLite) cannot call it: it sends no CORS headers ("" = it can)
     browser_refusal: str = ""
+    #: typed answers (``schema=``, ``features/_schema_run.METHODS``): how a JSON schema is
+    #: asked for: "catalogue" (json_schema when the model lists structured outputs),
+    #: "json_schema" (constrained decoding), "json_object" (JSON mode), "instructions"
+    structured_output: str = "instructions"
     #: one line for the README's provider table
     note: str = ""
 
@@ -195,6 +199,7 @@ PROVIDERS: dict[str, Provider] = {
                     "usage always comes back",
                 }
             ),
+            structured_output="catalogue",
             dialect="openrouter",
             note="R1 itself; unsupported parameters are ignored, not refused (see the catalogue's "
             "supported_parameters)",
@@ -251,6 +256,7 @@ PROVIDERS: dict[str, Provider] = {
             resend_reasoning="tool_turns",
             reasoning_field="reasoning_content",
             reasoning_required_in_tool_turn=True,
+            structured_output="json_object",
             dialect="deepseek",
             note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode; "
             "deepseek-reasoner retired 2026-07-24",
@@ -261,6 +267,7 @@ PROVIDERS: dict[str, Provider] = {
             "http://127.0.0.1:8000/v1",
             ports=(8000,),
             thinking=_frozen(_LOCAL_OFF),
+            structured_output="json_schema",
             dialect="vllm",
             note="chat_template_kwargs switch thinking (the model's template decides)",
             **_LOCAL_COMMON,
@@ -272,6 +279,7 @@ PROVIDERS: dict[str, Provider] = {
             ports=(8080,),
             thinking=_frozen(_LOCAL_OFF),
             reasoning_field="reasoning_content",
+            structured_output="json_schema",
             dialect="llamacpp",
             note="repetition_penalty is spelled repeat_penalty",
             **{
@@ -294,6 +302,7 @@ PROVIDERS: dict[str, Provider] = {
                     "repetition_penalty": "Ollama's /v1 endpoint ignores it",
                 }
             ),
+            structured_output="json_schema",
             dialect="ollama",
             note="efforts high, medium, low, none only",
             **_LOCAL_COMMON,
@@ -303,6 +312,7 @@ PROVIDERS: dict[str, Provider] = {
             "LM Studio",
             "http://127.0.0.1:1234/v1",
             ports=(1234,),
+            structured_output="json_schema",
             dialect=None,
             note="no per-request thinking switch",
             **_LOCAL_COMMON,

@@ -1,9 +1,10 @@
 """How a request with a schema is sent and how its answer becomes data: one per request.
 
-* :data:`METHODS`, the one table of what each provider can enforce (wire-format.md
-  section 11 and the servers' docs), strongest first: the server's JSON schema mode
-  (``response_format: json_schema``), JSON output mode (``json_object``: JSON, but not
-  the schema), else instructions in the messages. OpenRouter's entry asks the catalogue:
+* :data:`METHODS`: what each provider can enforce is a field of its entry in the
+  provider table (``Provider.structured_output``); this table says how each kind is
+  decided, strongest first: the server's JSON schema mode (``response_format:
+  json_schema``), JSON output mode (``json_object``: JSON, but not the schema), else
+  instructions in the messages. OpenRouter's kind ("catalogue") asks the catalogue:
   only a model whose ``supported_parameters`` list ``structured_outputs`` or
   ``response_format`` gets ``json_schema``, with ``provider.require_parameters`` so no
   endpoint that ignores it is chosen. :func:`choose_method` reads it.
@@ -104,42 +105,46 @@ def _catalogue_decides(settings: Settings, catalogue: Catalogue | None) -> Metho
     source = (
         "its catalogue entry is unknown"
         if listed is None
-        else ("it lists no structured_outputs / response_format")
+        else "it lists no structured_outputs / response_format"
     )
     return Method("instructions", False, f"{settings.model} on {settings.provider.title}: {source}")
 
 
-def _always(name: MethodName, why: str) -> Rule:
-    method = Method(name, name == "json_schema", why)
-    return lambda settings, catalogue: method
+def _constrained(settings: Settings, catalogue: Catalogue | None) -> Method:
+    return Method(
+        "json_schema", True, f"{settings.provider.title} constrains output to a JSON schema"
+    )
 
 
-#: provider name -> how a schema is asked for there (a new provider is one entry; one
-#: not listed gets instructions, the method every server takes)
-METHODS: Mapping[str, Rule] = {
-    "openrouter": _catalogue_decides,
-    "deepseek": _always(
+def _json_mode(settings: Settings, catalogue: Catalogue | None) -> Method:
+    return Method(
         "json_object",
-        "DeepSeek's API has JSON output mode only (json_object; the schema goes in the messages)",
-    ),
-    "vllm": _always("json_schema", "vLLM constrains output to a JSON schema (guided decoding)"),
-    "llamacpp": _always(
-        "json_schema", "llama-server turns a JSON schema into a grammar (response_format)"
-    ),
-    "ollama": _always("json_schema", "Ollama (0.5+) constrains output to a JSON schema"),
-    "lmstudio": _always("json_schema", "LM Studio documents structured output (json_schema)"),
+        False,
+        f"{settings.provider.title} has JSON output mode only (json_object; the schema goes "
+        "in the messages)",
+    )
+
+
+def _instructions(settings: Settings, catalogue: Catalogue | None) -> Method:
+    return Method(
+        "instructions", False, f"{settings.provider.title} is not known to enforce a schema"
+    )
+
+
+#: ``Provider.structured_output`` (the provider table says what each server can do:
+#: wire-format.md section 11 and the servers' docs) -> how the method is decided. A new
+#: kind of support is one entry here; a new provider is one field in its table entry.
+METHODS: Mapping[str, Rule] = {
+    "catalogue": _catalogue_decides,
+    "json_schema": _constrained,
+    "json_object": _json_mode,
+    "instructions": _instructions,
 }
 
 
 def choose_method(settings: Settings, catalogue: Catalogue | None) -> Method:
     """The strongest method this provider and model support (see :data:`METHODS`)."""
-    rule = METHODS.get(settings.provider.name)
-    if rule is None:
-        return Method(
-            "instructions",
-            False,
-            f"{settings.provider.title} is not known to enforce a schema",
-        )
+    rule = METHODS.get(settings.provider.structured_output, _instructions)
     return rule(settings, catalogue)
 
 
