@@ -349,6 +349,7 @@ def test_map_gives_typed_columns_and_failed_rows_are_retried(emu, session, tmp_p
         "missing",
     ]
     assert out["error"][4].startswith("no data: the reply was cut")
+    assert out["answer"][4].startswith('{"rating": 5')  # the text that did not fit is kept
     assert out.attrs["requests"] == 6  # 5 rows + 1 repair round
     stored = (
         sqlite3.connect(run_file)

@@ -262,6 +262,9 @@ class Runner:
         )
         if result.data_error is not None:  # no data: a failed row, sent again by the next run
             self._fail(key, f"no data: {result.data_error}", result, request)
+            error = self.outcomes[key]["error"]  # the frame keeps the text that did not fit
+            self.outcomes[key] = answered_row(result, keep_reasoning=self.plan.keep_reasoning)
+            self.outcomes[key]["error"] = error
             return result
         self._finish(key, result, request, received=True)
         return result
