@@ -569,3 +569,16 @@ def test_the_repr_shows_the_data_or_why_not(emu, session) -> None:
     assert "data=None (no valid data after 1 repair round" in repr(
         ask(emu, session, schema="city: str")
     )
+
+
+def test_over_in_a_cell_takes_the_schema_too(emu, shell) -> None:
+    emu.responder = SchemaResponder(_truth, "prose")
+    shell.user_ns["docs"] = _reviews(2)
+    shell.user_ns["Spec"] = to_schema(SPEC)
+    shell.run_cell_magic(
+        "deepseek",
+        f"--base-url {emu.base_url} --over docs --schema Spec --run-file none -o out",
+        "Read: {{text}}",
+    )
+    out = shell.user_ns["out"]
+    assert out["rating"].tolist() == [1, 2] and out["data_status"].tolist() == ["validated"] * 2
