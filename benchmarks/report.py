@@ -25,6 +25,7 @@ SECTION_TITLES = {
     "memory": "5. Memory",
     "batch": "6. Batch runs (map)",
     "browser": "7. The live view in Chromium",
+    "schema": "8. Typed answers (map with a schema)",
 }
 
 #: For a figure that misses its goal: why, and what would close it.

@@ -50,6 +50,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_latency": 0.1,
         "browser_tokens": 2400,
         "browser_rate": 40.0,
+        "schema_rows": 1000,
     },
     "smoke": {
         "stream_tokens": 600,
@@ -71,10 +72,20 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_latency": 0.05,
         "browser_tokens": 0,
         "browser_rate": 40.0,
+        "schema_rows": 40,
     },
 }
 
-BENCHMARKS = ("streaming", "traffic", "concurrency", "loadtime", "memory", "batch", "browser")
+BENCHMARKS = (
+    "streaming",
+    "traffic",
+    "concurrency",
+    "loadtime",
+    "memory",
+    "batch",
+    "browser",
+    "schema",
+)
 
 
 def _cpu_model() -> str:
@@ -137,7 +148,7 @@ def machine() -> dict[str, Any]:
 
 
 def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure], dict[str, Any]]]]:
-    from . import batch, browser, concurrency, loadtime, memory, streaming, traffic
+    from . import batch, browser, concurrency, loadtime, memory, schema, streaming, traffic
 
     def stream_and_traffic() -> tuple[list[Figure], dict[str, Any]]:
         figures, raw = streaming.run(size["stream_tokens"], size["rounds"])
@@ -164,6 +175,7 @@ def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure],
         "browser": (lambda: browser.run(size["browser_tokens"], size["browser_rate"]))
         if size["browser_tokens"]
         else (lambda: ([], {"skipped": "smoke run"})),
+        "schema": lambda: schema.run(size["schema_rows"]),
     }
 
 

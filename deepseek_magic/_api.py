@@ -25,6 +25,7 @@ from .client._catalogue import Catalogue, check_model, known_catalogue, now_utc,
 from .client._events import ChatEvent
 from .client._request import Request, build_request, normalize_messages
 from .features import start
+from .features._schema_run import SchemaRun, plan_schema
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
     from .client._http import AsyncChatStream, AsyncClient, ChatStream, Client
@@ -54,6 +55,8 @@ class Prepared:
     #: what ``build_request`` was given besides the options (implied options, the model's
     #: supported parameters, the price lookup): a sweep rebuilds requests with the same
     build: dict[str, Any] = field(default_factory=dict)
+    #: typed answers (``schema=``): the extra-rounds hook, ``features._schema_run.SchemaRun``
+    schema: SchemaRun | None = None
 
 
 def prepare(
@@ -127,7 +130,19 @@ def prepare(
         tool_functions=functions,
         **build,
     )
-    if pick("strict", call, session.config)[0] and (request.plan.ignored or request.plan.not_sent):
+    strict = pick("strict", call, session.config)[0]
+    request, schema = plan_schema(
+        request,
+        given=call.schema,
+        repair=call.given("repair"),
+        strict=strict,
+        settings=settings,
+        catalogue=catalogue,
+        session=session,
+        warn=warn,
+        conversation=conv is not None,
+    )
+    if strict and (request.plan.ignored or request.plan.not_sent):
         raise OptionError(
             f"Not sent (strict): {'; '.join(request.plan.notes())}. Remove these "
             "options, or send without --strict (strict=False).",
@@ -144,6 +159,7 @@ def prepare(
         new_messages,
         call.max_reply_chars,
         build,
+        schema,
     )
 
 
@@ -307,7 +323,8 @@ class _Rounds:
         self.n = 0
 
     def __iter__(self) -> Iterator[Request]:
-        for n in range(self.prep.max_tool_rounds + 1):
+        extra = self.prep.schema.extra_rounds if self.prep.schema is not None else 0
+        for n in range(self.prep.max_tool_rounds + 1 + extra):
             if self.request is None:
                 return
             self.n = n  # the round being sent (the last one runs no more tools)
@@ -349,6 +366,8 @@ class _Rounds:
             # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
             self.interrupted(exc, result)
             raise
+        if self.request is None and self.prep.schema is not None:  # typed answers' rounds
+            result, self.request = self.prep.schema.after_round(result, request, self.rounds)
         self.rounds.append(result)
 
     def finish(self) -> Result:

@@ -42,7 +42,17 @@ __all__ = [
 ]
 
 Kind = Literal[
-    "text", "provider", "name", "json", "seconds", "number", "dollars", "count", "switch", "grid"
+    "text",
+    "provider",
+    "name",
+    "json",
+    "seconds",
+    "number",
+    "dollars",
+    "count",
+    "switch",
+    "grid",
+    "value",
 ]
 
 #: the longest timeout accepted (a week): sockets refuse inf, NaN and huge values with
@@ -103,6 +113,7 @@ class Setting:
             "count": f"an integer >= {self.minimum}",
             "switch": "true or false",
             "grid": "NAME=V1,V2,...",
+            "value": "a Python value or text",
         }[self.kind]
 
     def _refuse(self, value: Any) -> ConfigError:
@@ -122,6 +133,8 @@ class Setting:
 
     def _coerce(self, value: Any) -> Any:
         kind = self.kind
+        if kind == "value":  # checked where it is used (a schema: features/_schema.py)
+            return (value.strip() or None) if isinstance(value, str) else value
         if kind in ("text", "provider", "name"):
             if not isinstance(value, str):
                 raise TypeError
@@ -251,10 +264,27 @@ SETTINGS: tuple[Setting, ...] = (
         "strict",
         "switch",
         "Refuse (send nothing) when an option would be ignored by the "
-        "server or cannot be sent to it.",
+        "server or cannot be sent to it, or a --schema it cannot enforce.",
         default=False,
         flags=("--strict",),
         trait=True,
+    ),
+    Setting(
+        "schema",
+        "value",
+        "Typed answer (Result.data): a pydantic model, dataclass, TypedDict or JSON Schema "
+        "(a notebook name), or a spec 'city: str, population: int, tags: list[str]'.",
+        flags=("--schema",),
+        metavar="S",
+        panel=True,
+    ),
+    Setting(
+        "repair",
+        "count",
+        "With --schema: at most this many repair rounds (0 to 3) when the data does not validate.",
+        default=1,
+        flags=("--repair",),
+        metavar="N",
     ),
     Setting(
         "stream",

@@ -119,6 +119,10 @@ class Provider:
     dialect: str | None = None
     #: why a web page (JupyterLite) cannot call it: it sends no CORS headers ("" = it can)
     browser_refusal: str = ""
+    #: typed answers (``schema=``, ``features/_schema_run.METHODS``): how a JSON schema is
+    #: asked for: "catalogue" (json_schema when the model lists structured outputs),
+    #: "json_schema" (constrained decoding), "json_object" (JSON mode), "instructions"
+    structured_output: str = "instructions"
     #: one line for the README's provider table
     note: str = ""
     #: where this entry's facts were taken from, and the day they were checked (ISO date)
@@ -215,6 +219,7 @@ PROVIDERS: dict[str, Provider] = {
                     "usage always comes back",
                 }
             ),
+            structured_output="catalogue",
             dialect="openrouter",
             note="R1 itself; unsupported parameters are ignored, not refused (see the catalogue's "
             "supported_parameters); per model, the catalogue's reasoning object decides whether "
@@ -283,6 +288,7 @@ PROVIDERS: dict[str, Provider] = {
             resend_reasoning="tool_turns",
             reasoning_field="reasoning_content",
             reasoning_required_in_tool_turn=True,
+            structured_output="json_object",
             dialect="deepseek",
             peak_hours_utc=((1, 4), (6, 10)),
             note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode "
@@ -315,6 +321,7 @@ PROVIDERS: dict[str, Provider] = {
             "http://127.0.0.1:8000/v1",
             ports=(8000,),
             thinking=_frozen(_LOCAL_OFF),
+            structured_output="json_schema",
             dialect="vllm",
             note="chat_template_kwargs switch thinking (the model's template decides); reasoning "
             "goes back as reasoning (vLLM drops reasoning_content in silence)",
@@ -331,6 +338,7 @@ PROVIDERS: dict[str, Provider] = {
             thinking=_frozen({True: _LOCAL_OFF[True], False: {"reasoning_effort": "none"}}),
             reasoning_field="reasoning_content",
             context_endpoint="/props",
+            structured_output="json_schema",
             dialect="llamacpp",
             note="repetition_penalty is spelled repeat_penalty; port 9931 (older builds 8080); "
             "the per-slot context is read from GET /props",
@@ -360,6 +368,7 @@ PROVIDERS: dict[str, Provider] = {
                     "tool_choice": "Ollama's /v1 endpoint does not support it (ignored)",
                 }
             ),
+            structured_output="json_schema",
             dialect="ollama",
             note="/v1: thinking is reasoning_effort (none = off; low, medium, high, max); "
             "no think field there",
@@ -372,6 +381,7 @@ PROVIDERS: dict[str, Provider] = {
             "LM Studio",
             "http://127.0.0.1:1234/v1",
             ports=(1234,),
+            structured_output="json_schema",
             dialect=None,
             ignored=_frozen(
                 {

@@ -33,6 +33,7 @@ from ._style import OFFLINE_NOTE
 if TYPE_CHECKING:  # a Result renders itself (_repr_mimebundle_): no import back at run time
     from ._result import Result, ToolCall, Usage
 from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, render_markdown, scrub
+from .features._schema_view import data_html, data_plain, schema_footer
 
 __all__ = [
     "escape",
@@ -135,6 +136,7 @@ def format_footer(result: Result, note: str | None = None) -> str:
     parts.extend(f"{name} {change}" for name, change in result.options_remapped.items())
     if result.model_expires:
         parts.append(f"may be removed after {_oneline(result.model_expires)}")
+    parts.extend(_oneline(p) for p in schema_footer(result))
     if note:
         parts.append(_oneline(note))
     return " · ".join(parts)
@@ -291,11 +293,15 @@ def _html(result: Result, answer_html: str, offline: bool, note: str | None = No
     parts.extend(_round_html(r, None) for r in result.rounds)
     if result.answer:
         answer = _details(
-            "dsm-answer", "Answer", f'<div class="dsm-answer-body">{answer_html}</div>', open_=True
+            "dsm-answer",
+            "Answer",
+            f'<div class="dsm-answer-body">{answer_html}</div>',
+            open_=result.data is None,  # with data, the raw text is collapsed under it
         )
     else:
         answer = f'<div class="dsm-answer dsm-empty" style="{_MUTED}">(no answer)</div>'
     parts.append(_round_html(result, answer))
+    parts.append(data_html(result))
     status = _status_line(result)
     if status:
         parts.append(
@@ -353,6 +359,7 @@ def _markdown(result: Result, answer_md: str, offline: bool, note: str | None = 
     for r in result.rounds:
         parts.extend(_md_round(r, None))
     parts.extend(_md_round(result, answer_md if result.answer else "*(no answer)*"))
+    parts.append(data_html(result, markdown=True))
     status = _status_line(result)
     if status:
         parts.append(f'<div class="{IGNORE_MATH_CLASS}"><strong>{_md_inert(status)}</strong></div>')
@@ -472,6 +479,7 @@ def _plain(result: Result, *, show_reasoning: bool, offline: bool, note: str | N
             lines.append(r.answer)
         lines.extend(_plain_tool(call) for call in r.tool_calls)
     lines.append(result.answer if result.answer else "(no answer)")
+    lines.extend(data_plain(result))
     status = _status_line(result)
     if status:
         lines.append(status)

@@ -197,6 +197,16 @@ class Result:
     cache_saved: float | None = None
     #: the date after which the server may remove the model (its catalogue says so)
     model_expires: str | None = None
+    #: typed answers (``schema=``, ``features/_schema_run.py``): the validated value (an
+    #: instance of the model or dataclass; a dict for a JSON Schema or a spec), else None
+    data: Any = None
+    #: one line when the data could not be had (``data`` is then None)
+    data_error: str | None = None
+    #: how the schema was asked for: "json_schema", "json_object" or "instructions"
+    data_method: str | None = None
+    #: the repair rounds sent for this answer, and the retries of an empty content
+    data_repairs: int = 0
+    data_retries: int = 0
 
     # ----------------------------------------------------------------- derived
     @property
@@ -240,6 +250,9 @@ class Result:
             parts.append(f"cost=${self.cost:.6f}")
         if self.error:
             parts.append(f"error={self.error!r}")
+        if self.data_method is not None:  # typed answers
+            shown = repr(self.data) if self.data_error is None else f"None ({self.data_error})"
+            parts.append(f"data={shown if len(shown) <= 80 else shown[:77] + '...'}")
         if self.interrupted:
             parts.append("interrupted=True")
         return f"Result({', '.join(parts)})"
@@ -295,6 +308,10 @@ class Result:
         data["chunks"] = [dict(c) for c in self.chunks]
         for name in ("options_ignored", "options_not_sent", "options_remapped"):
             data[name] = dict(getattr(self, name))
+        if self.data is not None:
+            from .features._schema import plain_data
+
+            data["data"] = plain_data(self.data)
         return data
 
     @classmethod

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Every figure the report must carry; a benchmark that stops producing one fails here.
 FIGURES = {
+    "schema.rows_validated",
+    "schema.requests_per_row",
+    "schema.cpu_ratio",
     "streaming.baseline.cpu_s",
     "streaming.baseline.wall_s",
     "streaming.ask.cpu_ratio",

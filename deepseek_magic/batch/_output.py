@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._result import Result
+from ..features._schema_batch import add_data_columns, row_data
 
 if TYPE_CHECKING:
     from ._plan import Plan
@@ -45,6 +46,7 @@ def answered_row(result: Result, *, keep_reasoning: bool = True) -> dict[str, An
     if not keep_reasoning:
         out["reasoning"] = ""
     out["error"] = ""
+    out.update(row_data(result))  # typed answers: the validated data and its status
     return out
 
 
@@ -85,6 +87,7 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
             out["result"] = result
         records.append(out)
     frame = pd.DataFrame.from_records(records, index=plan.rows.index)
+    frame = add_data_columns(frame, plan, runner)  # typed answers: one column per field
     frame.attrs["run_file"] = plan.run_file.name if plan.run_file is not None else None
     frame.attrs["estimate"] = plan.estimate.as_dict()
     if runner is not None:

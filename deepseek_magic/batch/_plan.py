@@ -16,6 +16,7 @@ from .._errors import BudgetError, DeepSeekError, OptionError
 from .._session import Session
 from ..client._request import Request
 from ..features._cache import cache_key
+from ..features._schema_batch import schema_rows
 from ._output import OUTPUT_COLUMNS
 from ._rows import Rows, compile_template, read_rows, row_requests, template_columns
 from ._runcost import RunEstimate, estimate_run
@@ -114,7 +115,7 @@ def plan_run(
     except TypeError as exc:
         raise OptionError(f"map(): {exc}.", option="options") from None
     system = system or session.config.get("system")
-    requests = row_requests(prep, rows, fill, system)
+    requests = schema_rows(prep.schema, row_requests(prep, rows, fill, system), OUTPUT_COLUMNS)
     keep_cols = _kept_columns(keep, prompt, rows)
     keys = [cache_key(r) for r in requests]
     store: RunFile | None = None

@@ -28,6 +28,7 @@ from .._session import Session
 from ..client._request import Request
 from ..client._retry import RetryPolicy
 from ..features._cache import request_record
+from ..features._schema_batch import arun_extra_rounds
 from ._output import answered_row, unanswered_row
 from ._plan import Plan
 from ._ratelimit import THROTTLE_STATUSES, RateGate
@@ -250,6 +251,21 @@ class Runner:
         except APIError as exc:
             return exc, getattr(stream, "_response", None) is not None
         result: Result = stream.result
+        result = await arun_extra_rounds(  # typed answers: a retry, repair rounds
+            self.plan.prep.schema,
+            request,
+            result,
+            client,
+            offline=self.plan.prep.settings.offline,
+            max_reply_chars=self.plan.prep.max_reply_chars,
+            progress=self.progress,
+        )
+        if result.data_error is not None:  # no data: a failed row, sent again by the next run
+            self._fail(key, f"no data: {result.data_error}", result, request)
+            error = self.outcomes[key]["error"]  # the frame keeps the text that did not fit
+            self.outcomes[key] = answered_row(result, keep_reasoning=self.plan.keep_reasoning)
+            self.outcomes[key]["error"] = error
+            return result
         self._finish(key, result, request, received=True)
         return result
 

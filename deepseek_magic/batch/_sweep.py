@@ -40,6 +40,7 @@ from .._session import SESSION, Session
 from .._settings import resolve_model
 from ..client._request import build_request
 from ..features import start
+from ..features._schema_batch import point_data
 from ._loop_thread import LoopThread
 
 __all__ = [
@@ -248,6 +249,7 @@ def _row(point: Mapping[str, Any], outcome: Result | BaseException | None) -> di
     row: dict[str, Any] = dict(point)
     fields = result.to_row() if result is not None else {"answer": "", "reasoning_chars": 0}
     row.update({name: fields.get(name) for name in _ROW_FIELDS})
+    row.update(point_data(result))  # typed answers: one column per field
     row.update(error=error, result=result)
     return row
 

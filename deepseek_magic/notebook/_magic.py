@@ -31,6 +31,9 @@ from .._options import OPTIONS
 from .._result import Result
 from .._session import SESSION, Session
 from ..features import start
+from ..features._schema import resolve_schema
+from ..features._schema_run import dry_run_notes
+from ..features._schema_view import data_plain
 from ._display import LAST_NAME, bind, displayer, updating
 from ._live import LiveView, TerminalView
 from ._magic_args import PARSER, call_values, option_values, parse_line, split_line_magic
@@ -234,6 +237,10 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             start(self.session)
         except (ConfigError, DeepSeekError) as exc:
             raise UsageError(str(exc)) from None
+        try:  # --schema NAME: the notebook's class or dict; other text is an inline spec
+            call = call.replace(schema=resolve_schema(call.given("schema"), self.shell.user_ns))
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
         options: dict[str, Any] = option_values(args)
         if "tools" in options:
             options["tools"] = self._resolve_tools(options["tools"])
@@ -285,6 +292,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         body = json.dumps(prep.request.body, indent=2, ensure_ascii=False, default=str)
         notes = [f"{prep.settings.provider.title} rules"] + prep.request.plan.notes()
+        notes += dry_run_notes(prep.schema)
         text = f"POST {prep.settings.endpoint}\n{body}\n" + "\n".join(notes)
         markdown = (
             f"```json\n{body}\n```\n"
@@ -328,9 +336,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
                 bundle, metadata = render_result(shown, footer_note=note)
                 live.finish(bundle, metadata)
             elif term is not None:
-                term.finish(
-                    render_plain_final(shown).rsplit("\n", 1)[-1] + (f" · {note}" if note else "")
-                )
+                footer = render_plain_final(shown).rsplit("\n", 1)[-1]
+                data = "".join(line + "\n" for line in data_plain(shown))  # typed answers
+                term.finish(data + footer + (f" · {note}" if note else ""))
 
         def keep(partial: Result | None) -> None:
             """Show what arrived; when nothing did, the error line alone speaks."""

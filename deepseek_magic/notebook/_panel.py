@@ -34,6 +34,7 @@ from .._render import escape, render_error, render_result
 from .._result import Result
 from .._session import SESSION, Session
 from ..features import start
+from ..features._schema import resolve_field, schema_label
 from ._display import Show, bind
 from ._live import DEFAULT_MAX_RATE, LiveView
 
@@ -187,6 +188,12 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             placeholder="variable name",
             layout=field_layout("14em"),
         )
+        self.schema_field = W.Text(  # typed answers: a notebook name or an inline spec
+            value=schema_label(self.call.given("schema")),
+            description="schema",
+            placeholder="Name or 'city: str, population: int'",
+            layout=field_layout("24em"),
+        )
         self.option_set = ControlSet(self.options, functions=namespace_functions(self._namespace()))
         self.option_controls = self.option_set.controls
         self.controls = {name: c.widget for name, c in self.option_controls.items()}
@@ -204,6 +211,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             "system": self.system,
             "out": self.out_name,
             "run_tools": self.run_tools,
+            "schema": self.schema_field,
         }
         self.send_button = W.Button(
             description="Send", button_style="primary", icon="paper-plane", layout=button_layout()
@@ -302,7 +310,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             ],
             layout=W.Layout(**_ROW),
         )
-        names = W.HBox([self.model, self.out_name], layout=W.Layout(**_ROW))
+        names = W.HBox([self.model, self.out_name, self.schema_field], layout=W.Layout(**_ROW))
         return (
             self.prompt,
             names,
@@ -391,6 +399,8 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             raise OptionError(f"store as {name!r}: not a valid Python name.", option="out")
         # The magic strips the cell the same way, so a copied cell sends the same body.
         call = self.current_call()
+        schema = resolve_field(call.given("schema"), self.call.given("schema"), self._namespace())
+        call = call.replace(schema=schema)
         start(self.session)
         return prepare(
             prompt,

@@ -291,3 +291,22 @@ def test_panel_stop_aborts_a_fetch_mid_stream(
     assert shown.startswith("Step 1: count on.") and len(shown) < len(long_answer)
     assert cors_emulator.wait_idle(10)
     assert cors_emulator.request_log[3].disconnected  # the fetch was aborted mid-reply
+
+
+def test_answers_as_data_lesson_runs_in_the_browser(
+    page: Page, site: Site, logged: list[str]
+) -> None:
+    """Lesson 07 in JupyterLite: the dataclass schema (no pydantic there), the data table
+    under the answer, the DataFrame cells skipped in one line each, no traceback."""
+    open_lite(page, site, "07-answers-as-data.ipynb")
+    run_all_from_menu(page)
+    wait_cells_done(page, timeout=300_000)
+    cell = code_cells(page).nth(2)  # %%deepseek --schema Review
+    expect(cell.locator("table.dsm-data")).to_contain_text("boils fast, cool handle, good price")
+    expect(cell.locator(".dsm-footer")).to_contain_text("schema: instructions + validation")
+    expect(code_cells(page).nth(3).locator(".jp-OutputArea")).to_contain_text(
+        "Review(rating=4, sentiment='positive'"
+    )
+    outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea").all_inner_texts()
+    assert any("Skipped in the browser version of this lesson" in o for o in outputs)
+    assert not any("Traceback" in o for o in outputs), outputs
