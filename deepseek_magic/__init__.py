@@ -43,6 +43,9 @@ __all__ = [
     "SESSION",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "grade",
+    "Grades",
+    "compare",
 ]
 # The exception tree is public as a whole (its picture is in _errors' docstring).
 __all__ += [name for name in _errors.__all__ if name != "status_error"]
@@ -97,6 +100,10 @@ def __getattr__(name: str) -> Any:
         from .batch._batch import map_rows
 
         return map_rows
+    if name == "Grades":
+        from .eval._grade import Grades
+
+        return Grades
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -108,6 +115,22 @@ def models(contains: str | None = None, **kwargs: Any) -> Any:
     from .client._catalogue import models as _models
 
     return _models(contains, **kwargs)
+
+
+def grade(results: Any, expected: Any = None, **kwargs: Any) -> Any:
+    """Grade a ``map()`` DataFrame, a sweep or Results against the right answers:
+    ``grade(out, expected="answer", extract="number")`` -> :class:`Grades` (accuracy, a
+    95% interval, cost per correct answer, majority vote and pass@k with samples)."""
+    from .eval._grade import grade as _grade
+
+    return _grade(results, expected, **kwargs)
+
+
+def compare(first: Any, second: Any) -> Any:
+    """Two Results' reasoning side by side, aligned by step (static, safe HTML)."""
+    from .eval._explore import compare as _compare
+
+    return _compare(first, second)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:
