@@ -17,10 +17,12 @@ __version__ = "0.1.0"
 from . import _errors  # noqa: E402
 from ._api import aask, ask  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
+from ._errors import OptionError  # noqa: E402
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
 from ._session import SESSION  # noqa: E402
 from ._settings import Settings, resolve_settings  # noqa: E402
+from .eval._grade import Grades  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -100,10 +102,6 @@ def __getattr__(name: str) -> Any:
         from .batch._batch import map_rows
 
         return map_rows
-    if name == "Grades":
-        from .eval._grade import Grades
-
-        return Grades
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -130,6 +128,12 @@ def compare(first: Any, second: Any) -> Any:
     """Two Results' reasoning side by side, aligned by step (static, safe HTML)."""
     from .eval._explore import compare as _compare
 
+    for name, value in (("first", first), ("second", second)):
+        if not isinstance(value, Result):
+            raise OptionError(
+                f"compare(): the {name} argument is a {type(value).__name__}, not a Result.",
+                option=name,
+            )
     return _compare(first, second)
 
 

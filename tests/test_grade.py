@@ -108,7 +108,9 @@ def test_grade_uses_each_extractor_and_its_comparison() -> None:
     assert list(g.frame["correct"]) == [True, False]
     g = dm.grade(frame_of(["Answer: The Eiffel Tower."], ["eiffel tower"]), "truth", extract="text")
     assert g.accuracy == 1.0
-    g = dm.grade(frame_of(["\\boxed{x+1}", "\\boxed{x + 1}"], ["x+1", "x+1"]), "truth", extract="boxed")
+    g = dm.grade(
+        frame_of(["\\boxed{x+1}", "\\boxed{x + 1}"], ["x+1", "x+1"]), "truth", extract="boxed"
+    )
     assert list(g.frame["correct"]) == [True, False]
 
 
@@ -121,16 +123,17 @@ def test_numeric_tolerance_exact_set_and_callable_comparisons() -> None:
     expected = [["paris", "london", "rome"], ["paris", "london", "rome"]]
     g = dm.grade(sets, expected, extract=r"Answer:\s*(.+)", compare="set")
     assert g.frame["correct"].tolist() == [True, False]
-    g = dm.grade(
-        df, "truth", compare=lambda got, want: got is not None and abs(got - want) < 0.1
-    )
+    g = dm.grade(df, "truth", compare=lambda got, want: got is not None and abs(got - want) < 0.1)
     assert g.frame["correct"].tolist() == [True, True]
 
 
 def test_regex_callable_and_typed_field_extractors() -> None:
     df = frame_of(["Result = 7; later Result = 9", "nothing"], [9, 9])
     g = dm.grade(df, "truth", extract=r"Result = (\d+)")
-    assert g.frame["extracted"].tolist() == ["9", None] and g.frame["correct"].tolist() == [True, False]
+    assert g.frame["extracted"].tolist() == ["9", None] and g.frame["correct"].tolist() == [
+        True,
+        False,
+    ]
     g = dm.grade(df, "truth", extract=lambda a: len(a.split()))
     assert g.frame["extracted"].tolist() == [7, 1]
 
@@ -145,7 +148,9 @@ def test_regex_callable_and_typed_field_extractors() -> None:
     g = dm.grade(typed, [4, 3], extract="data.rating")
     assert g.frame["extracted"].tolist() == [4, 2] and g.frame["correct"].tolist() == [True, False]
     # a map(schema=...) frame: the typed field is a column of its own
-    g = dm.grade(pd.DataFrame({"answer": ["{}", "{}"], "rating": [5, 1]}), [5, 5], extract="data.rating")
+    g = dm.grade(
+        pd.DataFrame({"answer": ["{}", "{}"], "rating": [5, 1]}), [5, 5], extract="data.rating"
+    )
     assert g.frame["correct"].tolist() == [True, False]
 
 
@@ -195,7 +200,14 @@ def test_majority_vote() -> None:
 def test_grades_figures_by_and_samples() -> None:
     df = pd.DataFrame(
         {
-            "answer": ["Answer: 1", "Answer: 2", "Answer: 2", "Answer: 5", "Answer: 5", "Answer: 6"],
+            "answer": [
+                "Answer: 1",
+                "Answer: 2",
+                "Answer: 2",
+                "Answer: 5",
+                "Answer: 5",
+                "Answer: 6",
+            ],
             "truth": [2, 2, 2, 5, 5, 5],
             "sample": [0, 1, 2, 0, 1, 2],
             "model": ["a", "a", "a", "b", "b", "b"],
@@ -243,11 +255,19 @@ def test_inputs_results_one_result_and_a_sweep_frame() -> None:
         Result(answer="partial", error="timeout"),
     ]
     g = dm.grade(results, [4, 4])
-    assert g.frame["correct"].tolist() == [True, False] and g.cost_per_correct == pytest.approx(0.002)
+    assert g.frame["correct"].tolist() == [True, False] and g.cost_per_correct == pytest.approx(
+        0.002
+    )
     assert dm.grade(results[0], "4").accuracy == 1.0
     sweep_like = pd.DataFrame(
-        {"temperature": [0.2, 1.0], "answer": ["\\boxed{7}", "\\boxed{8}"], "error": [None, None],
-         "result": [None, None], "completion_tokens": [10, 20], "cost": [0.0, 0.0]}
+        {
+            "temperature": [0.2, 1.0],
+            "answer": ["\\boxed{7}", "\\boxed{8}"],
+            "error": [None, None],
+            "result": [None, None],
+            "completion_tokens": [10, 20],
+            "cost": [0.0, 0.0],
+        }
     )
     g = dm.grade(sweep_like, [7, 7])
     assert g.by("temperature")["accuracy"].tolist() == [1.0, 0.0]

@@ -87,7 +87,9 @@ def _expected(frame: Any, expected: Any, single: bool) -> list[Any]:
         return list(frame[expected])
     if isinstance(expected, pd.Series):
         if not expected.index.is_unique:
-            raise OptionError("grade(): the expected Series has a repeated index.", option="expected")
+            raise OptionError(
+                "grade(): the expected Series has a repeated index.", option="expected"
+            )
         missing = [label for label in dict.fromkeys(frame.index) if label not in expected.index]
         if missing:
             raise OptionError(
@@ -142,7 +144,16 @@ def _extractor(extract: Any, frame: Any) -> tuple[Extractor, Callable[[Any], Any
 
             return from_data, _same, "auto", extract
         if field and field.split(".")[0] in frame.columns:
-            return (lambda _a, typed: _field_of(typed, field.partition(".")[2]) if "." in field else typed), _same, "auto", extract
+            return (
+                (
+                    lambda _a, typed: (
+                        _field_of(typed, field.partition(".")[2]) if "." in field else typed
+                    )
+                ),
+                _same,
+                "auto",
+                extract,
+            )
         raise OptionError(
             f"grade(extract={extract!r}): the rows carry no typed answers (run map() with "
             "schema= and results=True, or pass Results).",
@@ -213,7 +224,9 @@ def grade(
             option="compare",
         )
     if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
-        raise OptionError(f"grade(): tolerance={tolerance!r}: expected a number >= 0.", option="tolerance")
+        raise OptionError(
+            f"grade(): tolerance={tolerance!r}: expected a number >= 0.", option="tolerance"
+        )
     field_column = None
     if isinstance(extract, str) and extract.startswith("data.") and "result" not in frame.columns:
         field_column = extract[5:].split(".")[0]
@@ -226,7 +239,9 @@ def grade(
     carriers = (
         list(frame[field_column])
         if field_column
-        else list(frame["result"]) if "result" in frame.columns else [None] * len(frame)
+        else list(frame["result"])
+        if "result" in frame.columns
+        else [None] * len(frame)
     )
     extracted = [
         None if err else extractor(answer, carrier)
@@ -410,7 +425,11 @@ class Grades:
             elif self._comparer is None:  # the judge: the verdict of a sample with that answer
                 ok = next(correct[p] for p in positions if extracted[p] == winner)
             else:
-                ok = bool(compare_values(self._comparer, winner, self._norm(expected[positions[0]]), self._tolerance))
+                ok = bool(
+                    compare_values(
+                        self._comparer, winner, self._norm(expected[positions[0]]), self._tolerance
+                    )
+                )
             labels.append(label)
             rows.append(
                 {
@@ -453,7 +472,8 @@ class Grades:
                 option="k",
             )
         return sum(
-            pass_at_k(int(n), int(c), k) for n, c in zip(votes["samples"], votes["correct_samples"], strict=True)
+            pass_at_k(int(n), int(c), k)
+            for n, c in zip(votes["samples"], votes["correct_samples"], strict=True)
         ) / len(votes)
 
     @property
@@ -498,13 +518,19 @@ class Grades:
             parts.append(f"{self.tokens_per_correct:,.0f} tokens per correct")
         if self.has_samples and self.n:
             passes = self.pass_at_k
-            shown = ", ".join(f"pass@{k} {v:.1%}" for k, v in passes.items() if k in (1, 2, 4, 5, 8, 10, max(passes)))
+            shown = ", ".join(
+                f"pass@{k} {v:.1%}"
+                for k, v in passes.items()
+                if k in (1, 2, 4, 5, 8, 10, max(passes))
+            )
             parts.append(
                 f"majority vote {_fmt_pct(self.majority_accuracy)}, agreement "
                 f"{self.agreement or 0:.2f}, {shown}"
             )
         if self.errors:
-            parts.append(f"{self.errors} {'row' if self.errors == 1 else 'rows'} failed (graded wrong)")
+            parts.append(
+                f"{self.errors} {'row' if self.errors == 1 else 'rows'} failed (graded wrong)"
+            )
         if self.judge is not None and self.judge.cost is not None:
             parts.append(f"judge ${self.judge.cost:.6f} (apart)")
         return " · ".join(parts)
@@ -518,7 +544,9 @@ class Grades:
         lines = [f"Grades: {self.summary()}"]
         wrong = self.frame[~self.frame["correct"].astype(bool)]
         for label, row in wrong.head(10).iterrows():
-            lines.append(f"  ✗ {label!r}: expected {row['expected']!r}, extracted {row['extracted']!r}")
+            lines.append(
+                f"  ✗ {label!r}: expected {row['expected']!r}, extracted {row['extracted']!r}"
+            )
         if len(wrong) > 10:
             lines.append(f"  … and {len(wrong) - 10} more wrong rows (.frame)")
         return "\n".join(lines)
@@ -534,11 +562,29 @@ class Grades:
             ok = bool(row["correct"])
             answer = str(row["answer"] or row.get("error") or "")
             tail = answer if len(answer) <= 160 else "…" + answer[-160:]
-            mark = "<span style='color:#1a7f37'>✓</span>" if ok else "<span style='color:#cf222e'>✗</span>"
-            cells = (esc(str(label)), esc(repr(row["expected"])), esc(repr(row["extracted"])), mark, esc(tail))
-            body.append("<tr>" + "".join(f"<td style='padding:2px 8px;vertical-align:top'>{c}</td>" for c in cells) + "</tr>")
+            mark = (
+                "<span style='color:#1a7f37'>✓</span>"
+                if ok
+                else "<span style='color:#cf222e'>✗</span>"
+            )
+            cells = (
+                esc(str(label)),
+                esc(repr(row["expected"])),
+                esc(repr(row["extracted"])),
+                mark,
+                esc(tail),
+            )
+            body.append(
+                "<tr>"
+                + "".join(f"<td style='padding:2px 8px;vertical-align:top'>{c}</td>" for c in cells)
+                + "</tr>"
+            )
         more = len(self.frame) - min(20, len(self.frame))
-        foot = f"<div style='opacity:.7'>… {more} more rows in <code>.frame</code></div>" if more else ""
+        foot = (
+            f"<div style='opacity:.7'>… {more} more rows in <code>.frame</code></div>"
+            if more
+            else ""
+        )
         return (
             "<div class='deepseek-grades'>"
             f"<div style='font-weight:600;margin-bottom:4px'>{esc(self.summary())}</div>"

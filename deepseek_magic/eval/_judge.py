@@ -124,7 +124,9 @@ def run_judge(
     from ..batch._batch import map_rows
 
     if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
-        raise OptionError("grade(rubric=...): give the judge's instructions as text.", option="rubric")
+        raise OptionError(
+            "grade(rubric=...): give the judge's instructions as text.", option="rubric"
+        )
     if not isinstance(options, Mapping):
         raise OptionError("grade(judge=...): give a dict of map() keywords.", option="judge")
     questions: list[Any] = [None] * len(frame)
@@ -136,7 +138,9 @@ def run_judge(
     text = rubric or DEFAULT_RUBRIC
     send = [i for i, (a, e) in enumerate(zip(answers, errors, strict=True)) if a.strip() and not e]
     verdicts: list[bool | None] = [None] * len(frame)
-    reasons = ["no answer to judge" if not errors[i] else "the row failed" for i in range(len(frame))]
+    reasons = [
+        "no answer to judge" if not errors[i] else "the row failed" for i in range(len(frame))
+    ]
     reasoning = [""] * len(frame)
     judge_frame = None
     cost = None

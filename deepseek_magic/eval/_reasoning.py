@@ -11,8 +11,9 @@ Self-checks: the places where the model doubts, re-checks or corrects itself, fo
 ``phrases=`` to :func:`reasoning_stats`). Each entry is ``(phrase, at_clause_start)``;
 with ``at_clause_start`` the phrase counts only at the start of a sentence or clause
 ("Wait, ...", "But wait", "Hmm, actually"), so "I can't wait" is not a doubt. Matching
-ignores case; the longest phrase wins where two overlap. English first; R1 often thinks
-in Chinese, so the common Chinese ones are there too.
+ignores case; the longest phrase wins where two overlap, and phrases that follow each
+other with only punctuation between ("Wait, let me double-check") are one self-check.
+English first; R1 often thinks in Chinese, so the common Chinese ones are there too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "ReasoningStats",
     "SelfCheck",
     "Step",
+    "add_reasoning_columns",
     "answer_position",
     "find_self_checks",
     "reasoning_stats",
@@ -40,6 +42,7 @@ __all__ = [
 #: (phrase, counts only at the start of a sentence or clause): the self-checks counted
 SELF_CHECK_PHRASES: list[tuple[str, bool]] = [
     ("wait", True),
+    ("hmm, actually", False),
     ("hold on", True),
     ("actually", True),
     ("alternatively", True),
@@ -76,7 +79,9 @@ SELF_CHECK_PHRASES: list[tuple[str, bool]] = [
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _NUMBERED = re.compile(r"^\s*(?:\d{1,3}[.)]|step\s+\d{1,3}\s*[:.)-])\s+", re.IGNORECASE)
-_CLAUSE_BEFORE = re.compile(r"(?:^|[.!?,;:\n—(\"'*]|\b(?:but|hmm+|oh|ah|no|and|so|ok|okay))\s*$")
+_CLAUSE_BEFORE = re.compile(
+    r"(?:^|[.!?,;:\n—(\"'*]|\b(?:but|hmm+|oh|ah|no|and|so|ok|okay))\s*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -176,9 +181,17 @@ def find_self_checks(
     found: list[SelfCheck] = []
     for m in pattern.finditer(reasoning):
         key = " ".join(m.group(0).lower().split())
-        if clause.get(key, False) and not _CLAUSE_BEFORE.search(reasoning[max(0, m.start() - 12) : m.start()]):
+        if clause.get(key, False) and not _CLAUSE_BEFORE.search(
+            reasoning[max(0, m.start() - 12) : m.start()]
+        ):
             continue
         step = next((s.index for s in steps if s.start <= m.start() < s.end), -1)
+        if found and found[-1].step == step:
+            last = found[-1]
+            gap = reasoning[last.offset + len(last.phrase) : m.start()]
+            if not gap.strip(" ,.;:!?—-\t"):  # "Wait, let me double-check": one doubt
+                found[-1] = SelfCheck(reasoning[last.offset : m.end()], step, last.offset)
+                continue
         found.append(SelfCheck(m.group(0), step, m.start()))
     return found
 
@@ -190,12 +203,19 @@ def answer_position(reasoning: str, answer: Any) -> float | None:
         return None
     from ._extract import _NUMBER, normalize_text, parse_number
 
-    value = parse_number(answer) if not isinstance(answer, str) or _NUMBER.fullmatch(answer.strip()) else None
+    value = (
+        parse_number(answer)
+        if not isinstance(answer, str) or _NUMBER.fullmatch(answer.strip())
+        else None
+    )
     if value is not None:
         for m in _NUMBER.finditer(reasoning):
             found = parse_number(m.group(0).replace("−", "-").replace("–", "-"))
-            if found is not None and math.isclose(float(found), float(value), rel_tol=1e-9, abs_tol=1e-9):
-                return m.start() / len(reasoning)
+            if found is not None and math.isclose(
+                float(found), float(value), rel_tol=1e-9, abs_tol=1e-9
+            ):
+                begin = m.start("sign") if m.group("sign") else m.start("int")
+                return begin / len(reasoning)
         return None
     wanted = normalize_text(answer)
     if not wanted:
@@ -306,3 +326,23 @@ def reasoning_stats(
         final=answer,
         phrases=phrases,
     )
+
+
+def add_reasoning_columns(frame: Any, names: Sequence[str], *, keep_reasoning: bool) -> None:
+    """``map()``'s columns of the reasoning's structure (``names``: steps, self-checks,
+    where the answer first appears, cut), computed from each row's reasoning and answer;
+    None for rows with no reasoning kept or no answer (a failed row)."""
+    values: list[list[Any]] = [[] for _ in names]
+    for reasoning, answer, finish, error in zip(
+        frame["reasoning"], frame["answer"], frame["finish_reason"], frame["error"], strict=True
+    ):
+        if not keep_reasoning or error or not isinstance(reasoning, str):
+            row: tuple[Any, ...] = (None,) * len(names)
+        else:
+            answer = answer if isinstance(answer, str) else ""
+            stats = stats_of(reasoning, answer, cut=finish == "length" and not answer.strip())
+            row = (stats.step_count, stats.self_checks, stats.answer_first_at, stats.cut)
+        for column, value in zip(values, row, strict=True):
+            column.append(value)
+    for name, column in zip(names, values, strict=True):
+        frame[name] = column
