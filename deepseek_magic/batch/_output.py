@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from ._plan import Plan
     from ._runner import Runner
 
-__all__ = ["OUTPUT_COLUMNS", "REASONING_COLUMNS", "ROW_FIELDS", "answered_row", "build_frame", "unanswered_row"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "REASONING_COLUMNS",
+    "ROW_FIELDS",
+    "answered_row",
+    "build_frame",
+    "unanswered_row",
+]
 
 #: a row's columns from ``Result.to_row``, in the DataFrame's order (then ``error``)
 RESULT_COLUMNS = (

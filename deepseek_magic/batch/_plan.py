@@ -20,8 +20,14 @@ from ._output import OUTPUT_COLUMNS, REASONING_COLUMNS
 from ._rows import Rows, compile_template, read_rows, row_requests, template_columns
 from ._runcost import RunEstimate, estimate_run
 from ._runfile import DEFAULT_RUN_FILE, RunFile
-from ._samples import SAMPLE_COLUMN, check_samples, expand_rows, interleave, sample_key
-from ._samples import sample_options
+from ._samples import (
+    SAMPLE_COLUMN,
+    check_samples,
+    expand_rows,
+    interleave,
+    sample_key,
+    sample_options,
+)
 
 __all__ = ["Plan", "check_plan_budget", "plan_run"]
 

@@ -71,9 +71,7 @@ def expand_rows(rows: Rows, samples: int) -> Rows:
             f"samples=: the data already has a {SAMPLE_COLUMN!r} column; rename it first.",
             option="samples",
         )
-    records = [
-        {**record, SAMPLE_COLUMN: i} for record in rows.records for i in range(samples)
-    ]
+    records = [{**record, SAMPLE_COLUMN: i} for record in rows.records for i in range(samples)]
     return Rows(records, rows.index.repeat(samples), [*rows.columns, SAMPLE_COLUMN])
 
 

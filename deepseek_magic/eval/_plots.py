@@ -48,9 +48,11 @@ def _binned(frame: Any, column: str, bins: int) -> list[tuple[float, int, int]]:
     part = frame[[column, "correct"]].dropna()
     if part.empty:
         return []
-    cut = pd.qcut(part[column].astype(float), q=min(bins, part[column].nunique()), duplicates="drop")
+    cut = pd.qcut(
+        part[column].astype(float), q=min(bins, part[column].nunique()), duplicates="drop"
+    )
     out = []
-    for interval, group in part.groupby(cut, observed=True):
+    for _, group in part.groupby(cut, observed=True):
         out.append((float(group[column].mean()), len(group), int(group["correct"].sum())))
     return out
 
