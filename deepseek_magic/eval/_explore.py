@@ -137,12 +137,12 @@ def _strip(views: list[_StepView], end: float | None) -> str:
         width = max(0.0, (finish or begin) - begin) / total * 100
         colour = _GREEN if view.answer_at is not None else _AMBER if view.checks else _SHADE
         cells.append(
-            f"<span title='step {i + 1}: {begin:.1f}s' style='display:inline-block;height:14px;"
+            f"<span title='step {i + 1}: {begin:.1f} s' style='display:inline-block;height:14px;"
             f"width:{width:.2f}%;background:{colour};border-right:1px solid {_LINE}'></span>"
         )
     return (
         "<div class='dm-strip' style='margin:4px 0 8px 0'>"
-        f"<div style='font-size:85%;opacity:.75'>time: {start:.1f}s → {end:.1f}s "
+        f"<div style='font-size:85%;opacity:.75'>time: {start:.1f} s → {end:.1f} s "
         "(each segment one step; amber: a self-check, green: the answer appears)</div>"
         f"<div style='white-space:nowrap;overflow:hidden;border:1px solid {_LINE}'>"
         + "".join(cells)
@@ -156,7 +156,7 @@ def _headline(stats: ReasoningStats) -> str:
         parts.append(f"{stats.tokens:,} reasoning tokens")
     parts.append(f"{stats.characters:,} characters")
     if stats.thinking_seconds is not None:
-        parts.append(f"thought {stats.thinking_seconds:.1f}s")
+        parts.append(f"thought {stats.thinking_seconds:.1f} s")
     if stats.answer_first_at is not None:
         parts.append(
             f"the answer ({stats.final_answer}) first appears {stats.answer_first_at:.0%} through"
@@ -171,7 +171,7 @@ def _headline(stats: ReasoningStats) -> str:
 def _steps_html(result: Result, views: list[_StepView]) -> str:
     rows = []
     for view in views:
-        when = "" if view.time is None else f"{view.time:.1f}s"
+        when = "" if view.time is None else f"{view.time:.1f} s"
         rows.append(
             f"<div class='dm-step' style='display:flex;gap:8px;padding:4px 6px;margin:2px 0;"
             f"background:{_SHADE};border-radius:4px'>"
@@ -220,7 +220,7 @@ class Exploration:
         step where the answer first appears), the answer."""
         lines = [f"Reasoning: {_headline(self.stats)}"]
         for view in self.views:
-            when = "      " if view.time is None else f"{view.time:5.1f}s"
+            when = "       " if view.time is None else f"{view.time:5.1f} s"
             flags = ("⟲" if view.checks else " ") + ("✓" if view.answer_at is not None else " ")
             head = f"{view.step.index + 1:>3}. {when} {flags} "
             body = textwrap.wrap(" ".join(view.step.text.split()), max(20, width - len(head))) or [
@@ -254,7 +254,7 @@ class Comparison:
             for side in (left, right):
                 if i < len(side.views):
                     view = side.views[i]
-                    when = "" if view.time is None else f" <small>{view.time:.1f}s</small>"
+                    when = "" if view.time is None else f" <small>{view.time:.1f} s</small>"
                     cells.append(
                         "<td style='vertical-align:top;padding:4px 6px;"
                         f"border-top:1px solid {_LINE}'>"

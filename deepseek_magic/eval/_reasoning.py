@@ -266,7 +266,7 @@ class ReasoningStats:
 
     def __repr__(self) -> str:
         where = "absent" if self.answer_first_at is None else f"{self.answer_first_at:.0%}"
-        think = "?" if self.thinking_seconds is None else f"{self.thinking_seconds:.1f}s"
+        think = "?" if self.thinking_seconds is None else f"{self.thinking_seconds:.1f} s"
         return (
             f"ReasoningStats(tokens={self.tokens}, characters={self.characters}, "
             f"steps={self.step_count}, self_checks={self.self_checks}, thinking={think}, "
