@@ -224,5 +224,7 @@ def test_the_plots_are_figures_with_titles_and_labelled_axes(grades: Any) -> Non
     assert len(heights) == 2 and all(h > 0 for h in heights)
     axes = _labelled(grades.plot_agreement())
     assert axes.lines
+    png = grades.plot_accuracy_by_tokens()._repr_png_()
+    assert png.startswith(b"\x89PNG")  # a notebook shows it (once: it is not pyplot's)
     with pytest.raises(OptionError, match="needs the columns"):
         dm.grade(pd.DataFrame({"answer": ["1"]}), [1]).plot_accuracy_by_tokens()

@@ -23,11 +23,22 @@ __all__ = ["accuracy_by_tokens", "agreement_vs_accuracy", "cost_per_correct", "l
 
 
 def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
+    """A matplotlib Figure outside pyplot (so a notebook shows it once, as the cell's
+    value) that draws itself as PNG for IPython's display."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("The plots need matplotlib: pip install matplotlib") from None
-    figure = Figure(figsize=(6.4, 3.8), layout="constrained")
+
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            import io
+
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=100)
+            return buffer.getvalue()
+
+    figure = ShownFigure(figsize=(6.4, 3.8), layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(title)
     axes.set_xlabel(xlabel)
