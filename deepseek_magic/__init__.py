@@ -23,6 +23,7 @@ from ._result import Result, ToolCall, Usage  # noqa: E402
 from ._session import SESSION  # noqa: E402
 from ._settings import Settings, resolve_settings  # noqa: E402
 from .eval._grade import Grades  # noqa: E402
+from .eval._reasoning import SELF_CHECK_PHRASES  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -48,6 +49,7 @@ __all__ = [
     "grade",
     "Grades",
     "compare",
+    "SELF_CHECK_PHRASES",
 ]
 # The exception tree is public as a whole (its picture is in _errors' docstring).
 __all__ += [name for name in _errors.__all__ if name != "status_error"]

@@ -34,6 +34,7 @@ LESSONS = [
     "04-conversations-and-tools.ipynb",
     "05-bring-your-own-server.ipynb",
     "06-evaluate-on-a-dataset.ipynb",
+    "08-how-r1-thinks.ipynb",
 ]
 SANITIZE = LESSON_DIR / "sanitize.cfg"
 

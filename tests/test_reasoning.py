@@ -161,13 +161,13 @@ def test_the_explorer_shows_every_step_in_order_with_its_marks() -> None:
     assert len(answers) == 1 and answers[0].text() == "Answer: 72"
     first = tree.root.find("dm-first-answer")
     assert len(first) == 1 and first[0].text() == "✓ 72" and first[0] in steps[3].walk()
-    assert len(tree.root.find("dm-strip")) == 1 and "4 steps, 1 self-checks" in page
+    assert len(tree.root.find("dm-strip")) == 1 and "4 steps, 1 self-check," in page
 
 
 def test_the_explorer_in_a_terminal_and_without_timestamps() -> None:
     text = repr(R1.explore())
     lines = text.splitlines()
-    assert lines[0].startswith("Reasoning: 4 steps, 1 self-checks")
+    assert lines[0].startswith("Reasoning: 4 steps, 1 self-check,")
     assert lines[3].lstrip().startswith("3.") and "⟲" in lines[3]
     assert "✓" in lines[4] and lines[-1] == "The answer: Answer: 72"
     bare = Result(reasoning="a\n\nb", answer="c").explore()._repr_html_()

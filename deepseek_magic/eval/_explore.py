@@ -151,7 +151,11 @@ def _strip(views: list[_StepView], end: float | None) -> str:
 
 
 def _headline(stats: ReasoningStats) -> str:
-    parts = [f"{stats.step_count} steps", f"{stats.self_checks} self-checks"]
+    steps, checks = stats.step_count, stats.self_checks
+    parts = [
+        f"{steps} step{'' if steps == 1 else 's'}",
+        f"{checks} self-check{'' if checks == 1 else 's'}",
+    ]
     if stats.tokens is not None:
         parts.append(f"{stats.tokens:,} reasoning tokens")
     parts.append(f"{stats.characters:,} characters")
