@@ -1,8 +1,10 @@
 """Result.reasoning_stats on a corpus of hand-made reasonings (paragraphs, numbered steps,
 bulleted lists, code blocks with blank lines, Chinese, self-checks and words that only
 look like them); the stream's timestamps kept by the accumulator; the explorer and
-compare(): every step in order, marks where they belong, hostile reasoning inert (both
-corpora of tests/helpers/inert_html.py), plain text for a terminal; the two magics."""
+compare(): every step in order, marks where they belong, hostile reasoning inert (the
+corpora of tests/helpers/inert_html.py and tests/browser/xss_payloads.py, and the
+fragments fuzzed), in nbconvert's HTML too, plain text for a terminal; the two magics.
+(tests/browser/test_explore_ui.py runs the browser corpus through JupyterLab.)"""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import deepseek_magic as dm
 from deepseek_magic import Result, Usage
 from deepseek_magic.eval._explore import step_times
 from deepseek_magic.eval._reasoning import SELF_CHECK_PHRASES, find_self_checks, split_steps
+from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
 from tests.helpers.inert_html import (
     FRAGMENTS,
     PAYLOADS,
@@ -236,3 +239,43 @@ def test_the_grade_and_explore_magics(shell: Any) -> None:
     assert "--- step" in repr(shell.run_line_magic("deepseek_explore", "r --compare r2"))
     with pytest.raises(UsageError, match="not a Result"):
         shell.run_line_magic("deepseek_explore", "out")
+
+
+@pytest.mark.parametrize("payload", BROWSER_PAYLOADS)
+def test_the_browser_corpus_stays_inert_in_the_explorer(payload: str) -> None:
+    hostile = Result(reasoning=f"Wait, {payload}\n\n{payload} 72", answer=f"{payload} **72**")
+    assert_inert(hostile.explore()._repr_html_(), "explore")
+    assert_inert(dm.compare(hostile, R1)._repr_html_(), "compare")
+
+
+def test_the_explorer_in_nbconvert_html_keeps_every_step_and_runs_nothing() -> None:
+    """A saved notebook's explorer output, exported by nbconvert (which runs no script and
+    keeps text/html as is): the steps are all there, in order, and no payload became
+    markup (the same check as for the live output, on the exported page's subtree)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert")
+    from tests.browser.xss_payloads import corpus, label
+
+    r = Result(reasoning=corpus(), answer="done", reasoning_times=((10, 0.5), (10**6, 2.0)))
+    shown = r.explore()
+    cell = nbformat.v4.new_code_cell(
+        "r.explore()",
+        outputs=[
+            nbformat.v4.new_output(
+                "execute_result",
+                data={"text/html": shown._repr_html_(), "text/plain": repr(shown)},
+                execution_count=1,
+            )
+        ],
+        execution_count=1,
+    )
+    page, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
+    (explorer,) = Tree(page).root.find("dm-explore")
+    for node in explorer.walk()[1:]:
+        assert node.tag in {"div", "span", "small"}, node.tag
+        assert all(not name.startswith("on") for name, _ in node.attrs)
+    steps = explorer.find("dm-step")
+    assert len(steps) == len(shown.steps)
+    text = explorer.text()
+    positions = [text.index(label(n)) for n in range(1, len(BROWSER_PAYLOADS) + 1)]
+    assert positions == sorted(positions)
