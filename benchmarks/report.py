@@ -25,6 +25,7 @@ SECTION_TITLES = {
     "memory": "5. Memory",
     "batch": "6. Batch runs (map)",
     "browser": "7. The live view in Chromium",
+    "samples": "8. Self-consistency at scale (map samples)",
 }
 
 #: For a figure that misses its goal: why, and what would close it.

@@ -50,6 +50,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_latency": 0.1,
         "browser_tokens": 2400,
         "browser_rate": 40.0,
+        "samples": {"rows": 256, "k": 4, "latency": 1.0, "rate": 20.0, "tokens": 20},
     },
     "smoke": {
         "stream_tokens": 600,
@@ -71,10 +72,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_latency": 0.05,
         "browser_tokens": 0,
         "browser_rate": 40.0,
+        "samples": {"rows": 8, "k": 2, "latency": 0.1, "rate": 200.0, "tokens": 10},
     },
 }
 
-BENCHMARKS = ("streaming", "traffic", "concurrency", "loadtime", "memory", "batch", "browser")
+BENCHMARKS = (
+    "streaming", "traffic", "concurrency", "loadtime", "memory", "batch", "browser", "samples",
+)  # fmt: skip
 
 
 def _cpu_model() -> str:
@@ -137,7 +141,7 @@ def machine() -> dict[str, Any]:
 
 
 def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure], dict[str, Any]]]]:
-    from . import batch, browser, concurrency, loadtime, memory, streaming, traffic
+    from . import batch, browser, concurrency, loadtime, memory, samples, streaming, traffic
 
     def stream_and_traffic() -> tuple[list[Figure], dict[str, Any]]:
         figures, raw = streaming.run(size["stream_tokens"], size["rounds"])
@@ -160,6 +164,7 @@ def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure],
         "batch": lambda: batch.run(
             size["batch_rows"], size["once_rows"], size["scale_rows"], size["batch_latency"]
         ),
+        "samples": lambda: samples.run(**size["samples"]),
         # A real browser and a 60 s reply: not in the smoke run.
         "browser": (lambda: browser.run(size["browser_tokens"], size["browser_rate"]))
         if size["browser_tokens"]

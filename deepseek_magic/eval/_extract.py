@@ -86,18 +86,19 @@ def _numbers(value: str) -> list[float]:
     flat = _latex_to_text(value)
     flat = re.sub(r"(?<=\d)[\u2009\u202f\u00a0](?=\d{3}\b)", "", flat)  # 1 234 (thin spaces)
     flat = re.sub(r"\(\s*([^()]*?)\s*\)\s*/\s*\(\s*([^()]*?)\s*\)", r"\1/\2", flat)
-    found: list[float] = []
-    for m in _NUMBER.finditer(flat):
-        whole = float(m.group("int").replace(",", "") + (m.group("frac") or ""))
-        if m.group("den") is not None:
-            den = float(m.group("den"))
-            if den == 0:
-                continue
-            whole /= den
-        if m.group("sign"):
-            whole = -whole
-        found.append(whole)
-    return found
+    found = [match_value(m) for m in _NUMBER.finditer(flat)]
+    return [v for v in found if v is not None]
+
+
+def match_value(m: re.Match[str]) -> float | None:
+    """The number one match of :data:`_NUMBER` stands for (None for a zero denominator)."""
+    whole = float(m.group("int").replace(",", "") + (m.group("frac") or ""))
+    if m.group("den") is not None:
+        den = float(m.group("den"))
+        if den == 0:
+            return None
+        whole /= den
+    return -whole if m.group("sign") else whole
 
 
 def _tidy(value: float) -> float | int:
