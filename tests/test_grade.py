@@ -305,3 +305,22 @@ def test_grade_keeps_the_input_index_and_a_series_aligns_by_label() -> None:
     assert list(g.frame.index) == ["b", "a"] and g.accuracy == 1.0
     with pytest.raises(OptionError, match="no value for rows"):
         dm.grade(df, pd.Series({"a": 2}))
+
+
+def test_reasoning_relates_the_reasoning_to_correctness() -> None:
+    df = frame_of(
+        ["Answer: 1", "Answer: 2", "Answer: 9"],
+        [1, 2, 3],
+        reasoning_tokens=[100, 300, 800],
+        self_checks=[0, 2, 5],
+        answer_first_at=[0.5, None, None],
+    )
+    table = dm.grade(df, "truth").reasoning()
+    assert list(table.index) == ["wrong", "correct"] or list(table.index) == ["correct", "wrong"]
+    assert table.loc["correct", "n"] == 2 and table.loc["wrong", "n"] == 1
+    assert (
+        table.loc["correct", "reasoning_tokens"] == 200 and table.loc["wrong", "self_checks"] == 5
+    )
+    assert table.loc["correct", "answer_first_at"] == 0.5  # the unknown one left out
+    with pytest.raises(OptionError, match="no reasoning figures"):
+        dm.grade(frame_of(["Answer: 1"], [1]), "truth").reasoning()

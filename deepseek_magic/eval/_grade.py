@@ -295,7 +295,8 @@ def _sum(frame: Any, column: str) -> float | None:
 class Grades:
     """What :func:`grade` found. ``.frame`` (the rows with ``expected``, ``extracted``,
     ``correct``, aligned with the input's index), ``.accuracy``, ``.interval`` (95%
-    Wilson), ``.cost_per_correct``, ``.tokens_per_correct``, ``.by(column)``; with samples
+    Wilson), ``.cost_per_correct``, ``.tokens_per_correct``, ``.by(column)``, ``.reasoning()``
+    (the reasoning of the right answers against the wrong ones); with samples
     ``.votes``, ``.majority_accuracy``, ``.agreement``, ``.pass_at(k)``; the plots
     ``.plot_accuracy_by_tokens()``, ``.plot_length()``, ``.plot_cost_per_correct(by)``,
     ``.plot_agreement()``. Shown in a notebook as a summary line and the wrong rows first."""
@@ -394,6 +395,32 @@ class Grades:
                 }
             )
         return pd.DataFrame.from_records(rows).set_index(column)
+
+    #: the reasoning's figures :meth:`reasoning` compares, where the frame has them
+    REASONING = (
+        "reasoning_tokens",
+        "reasoning_steps",
+        "self_checks",
+        "answer_first_at",
+        "reasoning_cut",
+    )
+
+    def reasoning(self) -> Any:
+        """The reasoning of the correct answers against the wrong ones: the mean of each
+        of :attr:`REASONING` the frame has (map() adds them), one row for each verdict."""
+        import pandas as pd
+
+        columns = [c for c in self.REASONING if c in self.frame.columns]
+        if not columns:
+            raise OptionError(
+                "reasoning(): the rows have no reasoning figures (grade map()'s output).",
+                option="frame",
+            )
+        values = self.frame[columns].apply(pd.to_numeric, errors="coerce")
+        table = values.groupby(self.frame["correct"].to_numpy()).mean()
+        table.index = pd.Index(["correct" if v else "wrong" for v in table.index], name="graded")
+        table.insert(0, "n", self.frame.groupby(self.frame["correct"].to_numpy()).size().to_numpy())
+        return table
 
     # -------------------------------------------------------------- samples
     @property
