@@ -5,14 +5,16 @@ One Result's reasoning as numbered steps (:func:`._reasoning.split_steps`), each
 the second it arrived (from ``Result.reasoning_times``, the stream's timestamps), its
 self-checks marked (⟲, amber) and the place the final answer first appears marked
 (✓, green); above them a strip of time, one segment per step, as wide as the step took;
-beside them the answer (its markdown rendered as the reply view renders it) and the figures. :func:`compare` puts two runs side by side,
+beside them the answer and the figures. :func:`compare` puts two runs side by side,
 step *n* beside step *n*.
 
 The HTML is static (no script, no ``<style>``: it reads the same in a saved notebook,
-nbconvert and GitHub's renderer) and safe: every piece of model text is escaped and
-kept out of MathJax's reach (the ignore class); the only markup is ours. Colours are
-translucent over the page's own background and the text colour is inherited, so the
-same HTML reads in light and dark themes (checked by eye in Chromium on a white and a near-black page). In a terminal, ``repr()`` is the plain text.
+nbconvert and GitHub's renderer) and safe: the reasoning's text is escaped and kept out
+of MathJax's reach (the ignore class), the only markup in it ours; the answer is
+rendered as the reply view renders it (``_markdown.markdown_to_html``: no raw HTML, safe
+links, math for MathJax). Colours are translucent over the page's own background and the
+text colour is inherited, so the same HTML reads in light and dark themes (checked by eye
+in Chromium on a white and a near-black page). In a terminal, ``repr()`` is plain text.
 """
 
 from __future__ import annotations
