@@ -9,5 +9,5 @@ Modules: ``run`` (the command, machine facts), ``report`` (BENCHMARKS.md and
 results.json), ``_corpus`` (replies of an exact token count), ``_emu`` (the emulator in
 its own process), ``_common`` (figures, timing, the counting display publisher, the
 baseline loop), ``_panel_driver`` (the panel's buttons), and one module per benchmark:
-``streaming``, ``traffic``, ``concurrency``, ``loadtime``, ``memory``.
+``streaming``, ``traffic``, ``concurrency``, ``loadtime``, ``memory``, ``samples``.
 """
