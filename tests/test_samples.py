@@ -228,3 +228,19 @@ def test_the_plots_are_figures_with_titles_and_labelled_axes(grades: Any) -> Non
     assert png.startswith(b"\x89PNG")  # a notebook shows it (once: it is not pyplot's)
     with pytest.raises(OptionError, match="needs the columns"):
         dm.grade(pd.DataFrame({"answer": ["1"]}), [1]).plot_accuracy_by_tokens()
+
+
+def test_a_server_that_takes_no_seed_still_gets_k_requests_and_says_so(
+    problems: Any, session: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.sqlite"
+    with Emulator(responder=by_seed, dialect="deepseek") as emu:
+        out = run(
+            problems.iloc[:1], emu, session, samples=3, provider="deepseek", run_file=path,
+            results=True,
+        )  # fmt: skip
+        assert len(emu.requests) == 3 and all("seed" not in b for b in emu.requests)
+        assert out["request_id"].nunique() == 3
+        assert all("seed" in r.options_not_sent for r in out["result"])
+        run(problems.iloc[:1], emu, session, samples=3, provider="deepseek", run_file=path)
+        assert len(emu.requests) == 3  # resumed: each sample is its own row of the run file
