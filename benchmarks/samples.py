@@ -8,6 +8,16 @@ at map's own limit); and ``map(samples=k)`` over ``rows / k`` rows (the same num
 requests). Wall times are ratios to one request's; client CPU (this process only) per
 streamed token is a ratio to the gather's. Goals (issue 24): ``map()`` within 1.3x of one
 request when the server takes them all, client CPU per token within 1.2x of ``aask()``'s.
+
+What it found on 2026-12-07 (2 cores, load ~6 from the other sessions): the gather of 256
+took 1.9x one request, ``map()`` 5.2x at 4.9 s of client CPU against the gather's 1.4 s.
+Swapping the run's gate for a plain semaphore changed nothing (5.9x); giving ``map()`` a
+client whose pool has no connection cap (``client=``) took it to 3.6x: the session's
+``AsyncClient`` caps its pool at 64 connections (``client/_http.py``), so 256 rows run in
+four waves; and a profile puts most of the remaining CPU in httpcore's pool
+(``_assign_requests_to_connections`` scans every connection for every request: ~4 million
+``is_idle`` calls for 256 rows), a cost the gather avoids because each ``aask()`` has a
+client of its own. Both are the engine's (issue 20), not the gate's.
 """
 
 from __future__ import annotations
