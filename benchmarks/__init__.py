@@ -10,5 +10,5 @@ results.json), ``_corpus`` (replies of an exact token count), ``_emu`` (the emul
 its own process), ``_common`` (figures, timing, the counting display publisher, the
 baseline loop), ``_panel_driver`` (the panel's buttons), and one module per benchmark:
 ``streaming``, ``traffic``, ``concurrency``, ``loadtime``, ``memory``, ``batch``,
-``browser``, ``schema``.
+``browser``, ``schema``, ``samples``.
 """

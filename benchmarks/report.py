@@ -26,6 +26,7 @@ SECTION_TITLES = {
     "batch": "6. Batch runs (map)",
     "browser": "7. The live view in Chromium",
     "schema": "8. Typed answers (map with a schema)",
+    "samples": "9. Self-consistency at scale (map samples)",
 }
 
 #: For a figure that misses its goal: why, and what would close it.

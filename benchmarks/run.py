@@ -51,6 +51,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "browser_tokens": 2400,
         "browser_rate": 40.0,
         "schema_rows": 1000,
+        "samples": {"rows": 256, "k": 4, "latency": 1.0, "rate": 20.0, "tokens": 20},
     },
     "smoke": {
         "stream_tokens": 600,
@@ -73,6 +74,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "browser_tokens": 0,
         "browser_rate": 40.0,
         "schema_rows": 40,
+        "samples": {"rows": 8, "k": 2, "latency": 0.1, "rate": 200.0, "tokens": 10},
     },
 }
 
@@ -85,6 +87,7 @@ BENCHMARKS = (
     "batch",
     "browser",
     "schema",
+    "samples",
 )
 
 
@@ -148,7 +151,7 @@ def machine() -> dict[str, Any]:
 
 
 def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure], dict[str, Any]]]]:
-    from . import batch, browser, concurrency, loadtime, memory, schema, streaming, traffic
+    from . import batch, browser, concurrency, loadtime, memory, samples, schema, streaming, traffic
 
     def stream_and_traffic() -> tuple[list[Figure], dict[str, Any]]:
         figures, raw = streaming.run(size["stream_tokens"], size["rounds"])
@@ -171,6 +174,7 @@ def _runners(size: dict[str, Any]) -> dict[str, Callable[[], tuple[list[Figure],
         "batch": lambda: batch.run(
             size["batch_rows"], size["once_rows"], size["scale_rows"], size["batch_latency"]
         ),
+        "samples": lambda: samples.run(**size["samples"]),
         # A real browser and a 60 s reply: not in the smoke run.
         "browser": (lambda: browser.run(size["browser_tokens"], size["browser_rate"]))
         if size["browser_tokens"]

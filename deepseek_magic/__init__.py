@@ -17,10 +17,13 @@ __version__ = "0.1.0"
 from . import _errors  # noqa: E402
 from ._api import aask, ask  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
+from ._errors import OptionError  # noqa: E402
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
 from ._session import SESSION  # noqa: E402
 from ._settings import Settings, resolve_settings  # noqa: E402
+from .eval._grade import Grades  # noqa: E402
+from .eval._reasoning import SELF_CHECK_PHRASES  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -43,6 +46,10 @@ __all__ = [
     "SESSION",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "grade",
+    "Grades",
+    "compare",
+    "SELF_CHECK_PHRASES",
 ]
 # The exception tree is public as a whole (its picture is in _errors' docstring).
 __all__ += [name for name in _errors.__all__ if name != "status_error"]
@@ -108,6 +115,28 @@ def models(contains: str | None = None, **kwargs: Any) -> Any:
     from .client._catalogue import models as _models
 
     return _models(contains, **kwargs)
+
+
+def grade(results: Any, expected: Any = None, **kwargs: Any) -> Any:
+    """Grade a ``map()`` DataFrame, a sweep or Results against the right answers:
+    ``grade(out, expected="answer", extract="number")`` -> :class:`Grades` (accuracy, a
+    95% interval, cost per correct answer, majority vote and pass@k with samples)."""
+    from .eval._grade import grade as _grade
+
+    return _grade(results, expected, **kwargs)
+
+
+def compare(first: Any, second: Any) -> Any:
+    """Two Results' reasoning side by side, aligned by step (static, safe HTML)."""
+    from .eval._explore import compare as _compare
+
+    for name, value in (("first", first), ("second", second)):
+        if not isinstance(value, Result):
+            raise OptionError(
+                f"compare(): the {name} argument is a {type(value).__name__}, not a Result.",
+                option=name,
+            )
+    return _compare(first, second)
 
 
 def panel(prompt: str = "", **options: Any) -> Any:

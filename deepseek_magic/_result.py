@@ -207,6 +207,9 @@ class Result:
     #: the repair rounds sent for this answer, and the retries of an empty content
     data_repairs: int = 0
     data_retries: int = 0
+    #: (reasoning characters so far, seconds since sending) as the reasoning streamed,
+    #: a few a second: when each step of the reasoning arrived (``explore()``'s time strip)
+    reasoning_times: tuple[tuple[int, float], ...] = ()
 
     # ----------------------------------------------------------------- derived
     @property
@@ -326,11 +329,28 @@ class Result:
         d["messages"] = tuple(d.get("messages", ()))
         d["chunks"] = tuple(d.get("chunks", ()))
         d["options_sent"] = tuple(d.get("options_sent", ()))
+        d["reasoning_times"] = tuple(tuple(m) for m in d.get("reasoning_times", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def replace(self, **changes: Any) -> Result:
         return replace(self, **changes)
+
+    @property
+    def reasoning_stats(self) -> Any:
+        """The reasoning's structure: tokens, characters, steps, self-checks, thinking time,
+        where the final answer first appears, whether it was cut
+        (:class:`~deepseek_magic.eval._reasoning.ReasoningStats`)."""
+        from .eval._reasoning import reasoning_stats
+
+        return reasoning_stats(self)
+
+    def explore(self) -> Any:
+        """The reasoning explorer: numbered steps, self-corrections and the answer's first
+        appearance marked, a time strip, the answer beside it (static, safe HTML)."""
+        from .eval._explore import explore
+
+        return explore(self)
 
 
 def estimate_cost(usage: Usage) -> float | None:

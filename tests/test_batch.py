@@ -100,6 +100,7 @@ def test_the_output_is_aligned_with_the_input_and_kept_columns(session, frame, r
     assert list(out.columns) == [
         "question", "answer", "reasoning", "reasoning_tokens", "answer_tokens", "prompt_tokens",
         "cost", "finish_reason", "model", "elapsed", "error", "request_id",
+        "reasoning_steps", "self_checks", "answer_first_at", "reasoning_cut",
     ]  # fmt: skip
     assert all(out["answer"] == "A:Solve: " + out["question"])
     assert (out["error"] == "").all() and (out["finish_reason"] == "stop").all()

@@ -87,6 +87,11 @@ FIGURES = {
     "batch.scale.memory_peak_per_row",
     "batch.scale.longest_gap_s",
     "memory.magic_render_peak_ratio",
+    "samples.gather",
+    "samples.map",
+    "samples.samples",
+    "samples.cpu",
+    "samples.cpu_samples",
 }
 #: The figures the issue sets a goal for (they must say PASS or MISS, never just INFO).
 WITH_GOALS = {
@@ -103,6 +108,10 @@ WITH_GOALS = {
     "load.load_ext_ms",
     "memory.ask_peak_ratio",
     "memory.magic_stream_peak_ratio",
+    "samples.map",
+    "samples.samples",
+    "samples.cpu",
+    "samples.cpu_samples",
 }
 PANEL = {"streaming.panel.cpu_ratio", "streaming.panel.wall_ratio", "concurrency.panel_ratio"}
 

@@ -167,3 +167,25 @@ print(sorted({{m.split(".")[0] for m in sys.modules}} & set({sorted(NOTEBOOK_ONL
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_the_eval_layer_sits_between_the_engine_and_the_notebook() -> None:
+    """``eval/`` (grading, the judge, reasoning stats, the explorer) may use the engine
+    and the views; below it, only two lazy doors open into it: ``Result.reasoning_stats``
+    / ``.explore()`` and ``map()``'s reasoning columns. The client, the features and the
+    emulator never import it, and it never imports the notebook."""
+    edges = graph()
+    into = {
+        (name, target)
+        for name, targets in edges.items()
+        if not name.startswith(("eval", "notebook")) and name != ""
+        for target in targets
+        if target.startswith("eval")
+    }
+    assert into <= {
+        ("_result", "eval._reasoning"),
+        ("_result", "eval._explore"),
+        ("batch._output", "eval._reasoning"),
+    }, sorted(into)
+    out = {t for n, ts in edges.items() if n.startswith("eval") for t in ts}
+    assert not {t for t in out if t.startswith("notebook")}

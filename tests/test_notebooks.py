@@ -35,6 +35,7 @@ LESSONS = [
     "05-bring-your-own-server.ipynb",
     "06-evaluate-on-a-dataset.ipynb",
     "07-answers-as-data.ipynb",
+    "08-how-r1-thinks.ipynb",
 ]
 SANITIZE = LESSON_DIR / "sanitize.cfg"
 

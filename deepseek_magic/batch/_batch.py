@@ -191,6 +191,7 @@ def map_rows(
     client: Any = None,
     template_style: str = "format",
     namespace: Mapping[str, Any] | None = None,
+    samples: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """Ask DeepSeek R1 once per row of ``data`` and return a DataFrame aligned with its index.
@@ -211,6 +212,13 @@ def map_rows(
     returns the estimate and sends nothing. ``keep_reasoning=False`` keeps the reasoning
     in the run file only (``open_run(path).reasoning(request_id)``). Other keywords are
     those of :func:`~deepseek_magic.ask` (``model=``, ``system=``, ``temperature=`` ...).
+
+    ``samples=k`` sends each row k times (self-consistency, pass@k): one output row per
+    sample, the index label repeated, a ``sample`` column (0..k-1); the samples differ by
+    seed (``seed`` + i) or by the temperatures given (``temperature=[...]``, one per
+    sample); see :mod:`._samples`. ``grade()`` then reports majority vote and pass@k.
+    The output also has the reasoning's structure: ``reasoning_steps``, ``self_checks``,
+    ``answer_first_at`` and ``reasoning_cut`` (see ``Result.reasoning_stats``).
     """
     run = _Run.begin(
         data,
@@ -227,6 +235,7 @@ def map_rows(
         style=template_style,
         namespace=namespace,
         dry_run=dry_run,
+        samples=samples,
     )
     with run:
         if dry_run:
@@ -254,6 +263,7 @@ async def amap_rows(
     progress: bool = True,
     session: Session | None = None,
     client: Any = None,
+    samples: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """The awaitable twin of :func:`map_rows` (same arguments), on the caller's event loop."""
@@ -270,6 +280,7 @@ async def amap_rows(
         keep_reasoning=keep_reasoning,
         results=results,
         dry_run=dry_run,
+        samples=samples,
     )
     with run:
         if dry_run:

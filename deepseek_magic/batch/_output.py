@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from ._plan import Plan
     from ._runner import Runner
 
-__all__ = ["OUTPUT_COLUMNS", "ROW_FIELDS", "answered_row", "build_frame", "unanswered_row"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "REASONING_COLUMNS",
+    "ROW_FIELDS",
+    "answered_row",
+    "build_frame",
+    "unanswered_row",
+]
 
 #: a row's columns from ``Result.to_row``, in the DataFrame's order (then ``error``)
 RESULT_COLUMNS = (
@@ -37,6 +44,9 @@ ROW_FIELDS = (*RESULT_COLUMNS, "error")
 #: the columns a run adds after the kept input columns (``result`` is added on demand)
 OUTPUT_COLUMNS = (*ROW_FIELDS, "request_id")
 _TEXT = ("answer", "reasoning", "error")
+#: the reasoning's structure, computed from each row's reasoning and answer
+#: (:mod:`deepseek_magic.eval._reasoning`; None with ``keep_reasoning=False``)
+REASONING_COLUMNS = ("reasoning_steps", "self_checks", "answer_first_at", "reasoning_cut")
 
 
 def answered_row(result: Result, *, keep_reasoning: bool = True) -> dict[str, Any]:
@@ -88,6 +98,9 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
         records.append(out)
     frame = pd.DataFrame.from_records(records, index=plan.rows.index)
     frame = add_data_columns(frame, plan, runner)  # typed answers: one column per field
+    from ..eval._reasoning import add_reasoning_columns
+
+    add_reasoning_columns(frame, REASONING_COLUMNS, keep_reasoning=plan.keep_reasoning)
     frame.attrs["run_file"] = plan.run_file.name if plan.run_file is not None else None
     frame.attrs["estimate"] = plan.estimate.as_dict()
     if runner is not None:

@@ -17,10 +17,18 @@ from .._session import Session
 from ..client._request import Request
 from ..features._cache import cache_key
 from ..features._schema_batch import schema_rows
-from ._output import OUTPUT_COLUMNS
+from ._output import OUTPUT_COLUMNS, REASONING_COLUMNS
 from ._rows import Rows, compile_template, read_rows, row_requests, template_columns
 from ._runcost import RunEstimate, estimate_run
 from ._runfile import DEFAULT_RUN_FILE, RunFile
+from ._samples import (
+    SAMPLE_COLUMN,
+    check_samples,
+    expand_rows,
+    interleave,
+    sample_key,
+    sample_options,
+)
 
 __all__ = ["Plan", "check_plan_budget", "plan_run"]
 
@@ -88,6 +96,7 @@ def plan_run(
     results: bool = False,
     settings: Mapping[str, Any] | None = None,
     dry_run: bool = False,
+    samples: Any = None,
 ) -> Plan:
     """Read the rows, build and validate every request, read the run file, estimate the
     cost and check the budget. Raises before anything is sent."""
@@ -102,22 +111,48 @@ def plan_run(
                 f"map() does not take {name}=: each row is one independent request.", option=name
             )
     system = settings.pop("system", None)
+    k = check_samples(samples)
+    variants = sample_options(options, k) if k else [dict(options)]
     try:
-        # Validates the options and settings once; each row's request is this one with
-        # the row's messages (row_requests checks every row's prompt).
-        prep = prepare(
-            "(the rows' prompts)",
-            session=session,
-            options=dict(options),
-            require_key=not dry_run,
-            **settings,
-        )
+        # Validates the options and settings once (once per sample's options with
+        # samples=); each row's request is this one with the row's messages
+        # (row_requests checks every row's prompt).
+        preps = [
+            prepare(
+                "(the rows' prompts)",
+                session=session,
+                options=variant,
+                require_key=not dry_run,
+                **settings,
+            )
+            for variant in variants
+        ]
     except TypeError as exc:
         raise OptionError(f"map(): {exc}.", option="options") from None
+    prep = preps[0]
     system = system or session.config.get("system")
-    requests = schema_rows(prep.schema, row_requests(prep, rows, fill, system), OUTPUT_COLUMNS)
     keep_cols = _kept_columns(keep, prompt, rows)
-    keys = [cache_key(r) for r in requests]
+    if k:
+        requests = interleave(
+            [
+                schema_rows(
+                    p.schema,
+                    row_requests(p, rows, fill, system),
+                    (*OUTPUT_COLUMNS, *REASONING_COLUMNS),
+                )
+                for p in preps
+            ]
+        )
+        keys = [sample_key(cache_key(r), i % k) for i, r in enumerate(requests)]
+        rows = expand_rows(rows, k)
+        keep_cols = [c for c in keep_cols if c != SAMPLE_COLUMN] + [SAMPLE_COLUMN]
+    else:
+        requests = schema_rows(
+            prep.schema,
+            row_requests(prep, rows, fill, system),
+            (*OUTPUT_COLUMNS, *REASONING_COLUMNS),
+        )
+        keys = [cache_key(r) for r in requests]
     store: RunFile | None = None
     if run_file not in (None, False):
         store = RunFile(run_file, secret=prep.settings.api_key)
@@ -170,7 +205,7 @@ def _kept_columns(keep: Any, prompt: Any, rows: Rows) -> list[str]:
                 f"keep={unknown}: not columns of the data ({', '.join(rows.columns)}).",
                 option="keep",
             )
-    clash = [c for c in kept if c in (*OUTPUT_COLUMNS, "result")]
+    clash = [c for c in kept if c in (*OUTPUT_COLUMNS, *REASONING_COLUMNS, "result")]
     if clash:
         raise OptionError(
             f"keep={clash}: the output has columns of those names; rename them in the input.",

@@ -103,6 +103,10 @@ class Accumulator:
         self.error: ErrorEvent | None = None
         self.time_to_first_token: float | None = None
         self.time_to_answer: float | None = None
+        #: (reasoning characters so far, seconds since sending), sampled while thinking
+        #: (``Result.reasoning_times``: the explorer's time strip)
+        self.reasoning_times: list[tuple[int, float]] = []
+        self._mark_every = 0.1
         self.chunks: list[Mapping[str, Any]] = []
         self.chunk_count = 0
         self._keep_chunks = keep_chunks
@@ -127,6 +131,8 @@ class Accumulator:
             self.time_to_first_token = now
         if isinstance(event, ReasoningDelta):
             self.reasoning.add(event.text)
+            if now is not None:
+                self._mark(now)
         elif isinstance(event, ContentDelta):
             if self.time_to_answer is None and len(self.reasoning):
                 self.time_to_answer = now
@@ -147,6 +153,17 @@ class Accumulator:
             self.provider = event.provider or self.provider
         elif isinstance(event, ErrorEvent):
             self.error = event
+
+    def _mark(self, now: float) -> None:
+        """Keep (characters, seconds) at most every ``_mark_every`` seconds; past 512
+        marks, every other one is dropped and the spacing doubled (memory stays bounded)."""
+        marks = self.reasoning_times
+        if marks and now - marks[-1][1] < self._mark_every:
+            return
+        marks.append((len(self.reasoning), now))
+        if len(marks) > 512:
+            self.reasoning_times = marks[::2]
+            self._mark_every *= 2
 
     def _add_call(self, delta: ToolCallDelta) -> None:
         call = self._calls.get(delta.index)
@@ -200,6 +217,7 @@ class Accumulator:
             elapsed=elapsed,
             time_to_first_token=self.time_to_first_token,
             reasoning_elapsed=self.time_to_answer if len(self.answer) else None,
+            reasoning_times=tuple(self.reasoning_times),
             id=self.id,
             provider=self.provider,
             base_url=self._base_url,

@@ -1,5 +1,5 @@
 """The helper magics: ``%deepseek_config``, ``_models``, ``_key``, ``_history``, ``_panel``,
-``_offline``, ``_cache``, ``_spend`` and ``_chat``.
+``_offline``, ``_cache``, ``_spend``, ``_grade``, ``_explore`` and ``_chat``.
 
 Each declares its arguments with IPython's ``magic_arguments`` decorators, as IPython's
 own ``storemagic`` does, and parses its line the same way (``_magic_args.parse_magic_line``:
@@ -119,6 +119,9 @@ class DeepSeekHelperMagics(Magics):
     def __init__(self, shell: Any = None, session: Session | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.session = session or SESSION
+
+    def _user_ns(self) -> Any:
+        return self.shell.user_ns if self.shell is not None else {}
 
     def _parse(self, name: str, line: str) -> argparse.Namespace:
         return parse_magic_line(getattr(type(self), name).parser, line)
@@ -241,6 +244,35 @@ class DeepSeekHelperMagics(Magics):
         from ..features._spend import spend_magic
 
         return spend_magic(self.session, line)
+
+    @magic_arguments()
+    @argument("results", nargs="?", metavar="OUT", help="A map() DataFrame, a sweep or Results.")
+    @argument("--expected", required=True, metavar="COLUMN", help="The column of right answers.")
+    @argument(
+        "--extract", default="number", metavar="HOW", help="number, choice, boxed, text or a regex."
+    )
+    @argument("--compare", metavar="HOW", help="exact, numeric, set, auto or judge.")
+    @argument("--tolerance", type=float, metavar="T", help="For numeric: absolute and relative.")
+    @argument("--rubric", metavar="TEXT", help="For judge: the judge's instructions.")
+    @argument("-o", "--output", metavar="NAME", help="Bind the Grades to NAME.")
+    @line_magic
+    def deepseek_grade(self, line: str = "") -> Any:
+        """Grade a map() run against the right answers: accuracy, a 95% interval, cost per
+        correct answer, the wrong rows first (majority vote and pass@k with samples)."""
+        from ._eval_magics import grade_magic
+
+        return grade_magic(self._user_ns(), self._parse("deepseek_grade", line))
+
+    @magic_arguments()
+    @argument("result", nargs="?", metavar="R", help="A Result (default: the last one).")
+    @argument("--compare", metavar="R2", help="A second Result, shown side by side.")
+    @line_magic
+    def deepseek_explore(self, line: str = "") -> Any:
+        """The reasoning explorer: numbered steps, self-corrections and the answer's first
+        appearance marked, a time strip; --compare shows two runs side by side."""
+        from ._eval_magics import explore_magic
+
+        return explore_magic(self._user_ns(), self._parse("deepseek_explore", line))
 
     @magic_arguments()
     @argument(
