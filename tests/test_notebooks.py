@@ -4,7 +4,7 @@ nbval (``notebooks`` is a test path, see ``pyproject.toml``) re-runs every lesso
 the offline emulator and compares each output with the stored one. That only means
 something if the stored notebooks were executed, top to bottom, without a key, and if
 the sanitize rules mask only what really varies. This module checks those things, the
-display-update shim in ``notebooks/conftest.py``, and (in a scratch project with the same
+display-update shim in ``tests/helpers/nbval_lessons.py``, and (in a scratch project with the same
 pytest configuration) that a changed answer fails nbval while ``.ipynb`` files under
 ``tests/`` are never collected.
 """
@@ -35,7 +35,8 @@ LESSONS = [
     "05-bring-your-own-server.ipynb",
     "06-evaluate-on-a-dataset.ipynb",
 ]
-SANITIZE = LESSON_DIR / "sanitize.cfg"
+HELPERS = ROOT / "tests" / "helpers"
+SANITIZE = HELPERS / "nbval-sanitize.cfg"
 
 # Things that look like credentials: OpenRouter / DeepSeek / OpenAI-style keys, bearer tokens.
 KEY_PATTERNS = [
@@ -237,14 +238,21 @@ def test_default_test_run_includes_nbval_with_sanitizing(pytestconfig: pytest.Co
     assert pytestconfig.getini("testpaths") == ["tests", "notebooks"]
     opts = pytestconfig.getini("addopts")
     assert "--nbval" in opts and "--nbval-current-env" in opts and "--nbval-lax" not in opts
-    assert opts[opts.index("--nbval-sanitize-with") + 1] == "notebooks/sanitize.cfg"
+    assert opts[opts.index("--nbval-sanitize-with") + 1] == "tests/helpers/nbval-sanitize.cfg"
+    assert opts[opts.index("-p") + 1] == "tests.helpers.nbval_lessons"
     assert "--strict-markers" in opts
     assert {m.split(":")[0] for m in pytestconfig.getini("markers")} >= {"slow", "browser"}
 
 
-# ------------------------------------------------------------------ notebooks/conftest.py
+def test_the_lesson_folder_holds_only_lessons_data_and_replies() -> None:
+    # what a learner sees in notebooks/: no test configuration among the lessons
+    names = {p.name for p in LESSON_DIR.iterdir() if not p.name.startswith(".")}
+    assert names - {"data", "replies", "README.md"} == set(LESSONS), names
+
+
+# ------------------------------------------------------------------ tests/helpers/nbval_lessons.py
 def _shim() -> Any:
-    spec = importlib.util.spec_from_file_location("lesson_conftest", LESSON_DIR / "conftest.py")
+    spec = importlib.util.spec_from_file_location("lesson_conftest", HELPERS / "nbval_lessons.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -349,7 +357,11 @@ def _project(tmp: Path) -> Path:
     (tmp / "pyproject.toml").write_text(
         pyproject[start : end if end != -1 else None], encoding="utf-8"
     )
-    (tmp / "tests").mkdir()
+    (tmp / "tests" / "helpers").mkdir(parents=True)
+    for name in ("__init__.py", "helpers/__init__.py", "helpers/nbval_lessons.py",
+                 "helpers/nbval-sanitize.cfg"):
+        source = ROOT / "tests" / name
+        (tmp / "tests" / name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     (tmp / "tests" / "test_plain.py").write_text(
         "def test_plain():\n    assert True\n", encoding="utf-8"
     )
@@ -358,10 +370,6 @@ def _project(tmp: Path) -> Path:
     nbformat.write(broken, tmp / "tests" / "stray.ipynb")
     lessons = tmp / "notebooks"
     lessons.mkdir()
-    for name in ("conftest.py", "sanitize.cfg"):
-        (lessons / name).write_text(
-            (LESSON_DIR / name).read_text(encoding="utf-8"), encoding="utf-8"
-        )
     (lessons / "replies").mkdir()
     for script in (LESSON_DIR / "replies").glob("04-*"):
         (lessons / "replies" / script.name).write_text(

@@ -1,4 +1,10 @@
-"""nbval for the lessons: compare what a reader sees, not the first frame of a live view.
+"""nbval for the lessons (a pytest plugin: ``-p tests.helpers.nbval_lessons`` in the
+pytest configuration, so the learners' ``notebooks/`` folder holds only lessons, data and
+replies): compare what a reader sees, not the first frame of a live view.
+
+It also sets ``DEEPSEEK_MAGIC_OFFLINE_PACE=fast`` (unless the environment says otherwise),
+before any kernel starts: the lessons stream at R1's pace for a reader, and at once under
+nbval and in the test suite.
 
 ``%%deepseek`` shows ONE output and updates it in place while R1 streams: a
 ``display_data`` message with a ``display_id``, then ``update_display_data`` messages
@@ -9,7 +15,7 @@ update_display_data") and would compare the stored result with the first, empty
 "waiting…" frame: every ``%%deepseek`` cell would fail, or would have to be excluded
 from comparison, which would test nothing.
 
-So for the notebooks collected under this folder, nbval's reader of kernel messages
+So for every notebook nbval collects, its reader of kernel messages
 is wrapped: from a display that carries a ``display_id`` until the cell is idle (or
 fails), messages are held back, each update is folded into the display it targets,
 and the messages are then handed to nbval in their original order. The live view's
@@ -25,12 +31,17 @@ from collections.abc import Callable
 from queue import Empty
 from typing import Any
 
+import os
+
 import pytest
 
 try:
     from nbval.plugin import IPyNbFile
 except ImportError:  # nbval not installed: nothing to adjust (its own error explains)
     IPyNbFile = None
+
+#: the offline emulator's pace switch (``deepseek_magic.features._offline.ENV_PACE``)
+os.environ.setdefault("DEEPSEEK_MAGIC_OFFLINE_PACE", "fast")
 
 Message = dict[str, Any]
 #: how the live view's stylesheet display starts (``deepseek_magic.notebook._live.SHEET``)
