@@ -15,7 +15,7 @@ from deepseek_magic._live_state import LINE_HEIGHT, REASONING_LINES, STYLESHEET,
 from deepseek_magic._markdown import IGNORE_MATH_CLASS
 from deepseek_magic.client._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
-from deepseek_magic.notebook._live import SHEET, LiveView, _bundle_size
+from deepseek_magic.notebook._live import EMPTY_SHEET, SHEET, LiveView, _bundle_size
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
 from tests.helpers.cells import interrupt_while_streaming, run_cell
 from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
@@ -275,22 +275,44 @@ def test_the_reasoning_box_keeps_its_height_then_gives_way_to_the_answer() -> No
     assert "▸ Reasoning · ≈" in html and "<br>▾ Answer</div><div class=dsm-answer-body>" in html
 
 
-def test_the_stylesheet_is_shown_once_above_the_frames() -> None:
+def test_the_stylesheet_is_shown_once_above_the_frames_and_emptied_after_the_final() -> None:
     sheet: list[tuple[dict[str, Any], bool]] = []
-    view, frames, now, timer = fake_view(sheet=lambda b, m, update: sheet.append((b, update)))
+    slept: list[float] = []
+    sent: list[float] = []
+    view, frames, now, timer = fake_view(
+        sheet=lambda b, m, update: (sheet.append((b, update)), sent.append(now[0])),
+        sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)),
+        max_rate=9.5,  # a last second full of frames: the emptying has to wait its turn
+    )
     view.start()
     assert sheet == [(SHEET, False)] and len(frames) == 1
-    for i in range(20):
-        now[0] = i * 0.2
-        view.event(ReasoningDelta("word "))
+    for i in range(300):
+        now[0] = i * 0.01
+        if view.event(ReasoningDelta("word " * 10)):
+            sent.append(now[0])
     assert len(frames) > 10  # frames carry no stylesheet
     assert all("<style" not in f["text/html"] and "style=" not in f["text/html"] for f in frames)
     view.finish({"text/plain": "final"}, {})
-    # Nothing more for the stylesheet: the last second already holds the last frames and
-    # the final one (at most 10 messages in any second).
-    assert frames[-1] == {"text/plain": "final"} and sheet == [(SHEET, False)]
-    # The budget counts the stylesheet's message too.
-    assert view.bytes_sent == sum(_bundle_size(b) for b in [SHEET, *frames])
+    sent.append(now[0])
+    # The final frame at once, then the stylesheet's output emptied: a saved notebook
+    # keeps no stylesheet; that message waited until the last second had room for it.
+    assert frames[-1] == {"text/plain": "final"}
+    assert sheet == [(SHEET, False), (EMPTY_SHEET, True)] and EMPTY_SHEET == {}
+    assert slept and max(sum(1 for t in sent if end - 1.0 < t <= end) for end in sent) <= 10
+    # The budget counts the stylesheet's messages too.
+    assert view.bytes_sent == sum(_bundle_size(b) for b in [SHEET, *frames, EMPTY_SHEET])
+
+
+def test_the_stylesheet_is_emptied_at_once_when_the_last_second_was_quiet() -> None:
+    sheet: list[dict[str, Any]] = []
+    slept: list[float] = []
+    view, frames, now, timer = fake_view(
+        sheet=lambda b, m, update: sheet.append(b), sleep=slept.append
+    )
+    view.start()
+    view.event(ReasoningDelta("word "))
+    view.finish({"text/plain": "final"}, {})
+    assert sheet == [SHEET, EMPTY_SHEET] and slept == []
 
 
 def test_live_frames_stay_small_whatever_the_reply() -> None:

@@ -246,7 +246,12 @@ def test_default_test_run_includes_nbval_with_sanitizing(pytestconfig: pytest.Co
 
 def test_the_lesson_folder_holds_only_lessons_data_and_replies() -> None:
     # what a learner sees in notebooks/: no test configuration among the lessons
-    names = {p.name for p in LESSON_DIR.iterdir() if not p.name.startswith(".")}
+    # (run files a lesson writes when it runs are git-ignored, not part of the folder)
+    names = {
+        p.name
+        for p in LESSON_DIR.iterdir()
+        if not p.name.startswith(".") and "-run.sqlite" not in p.name
+    }
     assert names - {"data", "replies", "README.md"} == set(LESSONS), names
 
 
@@ -422,16 +427,32 @@ def test_nbval_compares_outputs_and_skips_notebooks_under_tests(tmp_path: Path) 
     assert done.returncode == 1
 
 
-def test_shim_leaves_out_the_live_views_stylesheet() -> None:
-    from deepseek_magic.notebook._live import SHEET
+def test_shim_folds_the_emptied_stylesheet_as_a_frontend_does() -> None:
+    from deepseek_magic.notebook._live import EMPTY_SHEET, SHEET
 
     sheet = _msg("display_data", "P", data=SHEET, metadata={}, transient={"display_id": "css"})
+    emptied = _msg(
+        "update_display_data", "P", data=EMPTY_SHEET, metadata={}, transient={"display_id": "css"}
+    )
     _, out = _feed(
         sheet,
         _display("P", "live", "waiting…"),
         _display("P", "live", "the answer", kind="update_display_data"),
+        emptied,
         _msg("status", "P", execution_state="idle"),
     )
-    assert [m["msg_type"] for m in out] == ["display_data", "status"]
-    assert out[0]["content"]["data"] == {"text/plain": "the answer"}
-    assert SHEET["text/html"].startswith(_shim().SHEET_START)
+    assert [m["msg_type"] for m in out] == ["display_data", "display_data", "status"]
+    assert out[0]["content"]["data"] == {} and out[1]["content"]["data"] == {
+        "text/plain": "the answer"
+    }
+
+
+@pytest.mark.parametrize("name", LESSONS[:5])
+def test_saved_lessons_keep_no_stylesheet_or_hidden_formula(name: str) -> None:
+    # After the final frame the live view's stylesheet output is emptied: a lesson saved
+    # after a run carries no <style> and no warm-up formula in its cells.
+    for cell in _code(_read(name)):
+        for output in cell.outputs:
+            html = output.get("data", {}).get("text/html", "")
+            html = html if isinstance(html, str) else "".join(html)
+            assert "<style>.dsm-live" not in html and "<span hidden>" not in html, cell.source

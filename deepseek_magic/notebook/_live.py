@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_BYTE_ALLOWANCE",
     "ThreadTimer",
     "SHEET",
+    "EMPTY_SHEET",
 ]
 
 DEFAULT_MAX_RATE = 8.5  # frames per second
@@ -80,10 +81,12 @@ def _bundle_size(bundle: dict[str, Any]) -> int:
 #: The live frames' stylesheet, shown once per live view in an output of its own (the
 #: ``sheet`` display, of no height): frames then carry text and class names only. A
 #: ``<style>`` applies to the whole page in the frontends that show trusted HTML in the
-#: page (JupyterLab, Notebook, VS Code), scoped here by the ``dsm-live`` root. It stays
-#: at the end (emptying it would be one more message in the second that already holds
-#: the last frames and the final one); the final frame has its own inline styles, so a
-#: notebook reopened untrusted (its ``<style>`` stripped) looks the same.
+#: page (JupyterLab, Notebook, VS Code), scoped here by the ``dsm-live`` root. After the
+#: final frame it is emptied (:data:`EMPTY_SHEET`), so a saved notebook keeps no
+#: stylesheet and no hidden formula in every cell (a blank gap in nbconvert, a diff at
+#: every save); that message waits, if it must, until the last second holds fewer than
+#: :data:`MAX_MESSAGES_PER_SECOND` (the final frame itself never waits). The final frame
+#: has its own inline styles, so it looks the same without the stylesheet.
 #:
 #: The same output holds a hidden formula: MathJax's first typesetting in a page pays
 #: one-time costs (its setup, the styles of the glyphs and constructs it meets first),
@@ -98,6 +101,11 @@ MATH_WARMUP = (
     r"</span>"
 )
 SHEET = {"text/html": f"<style>{STYLESHEET}</style>{MATH_WARMUP}"}
+#: what the stylesheet's output holds after the final frame: nothing to see or to save
+EMPTY_SHEET: dict[str, Any] = {}
+#: display messages a live view sends in any one second at most (frames, the final one
+#: and the stylesheet's two)
+MAX_MESSAGES_PER_SECOND = 10
 
 
 class Timer(Protocol):
@@ -188,12 +196,17 @@ class LiveView:
         offline: bool = False,
         timer: Callable[[Callable[[], None]], Timer] | None = None,
         sheet: Callable[..., Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         #: ``display(bundle, metadata, update: bool)``: shows the first frame, updates after
         self._display = display
         #: the same for the stylesheet's output (above the frames); None: frames only (a
         #: frontend that keeps styles elsewhere, or a test)
         self._sheet = sheet
+        self._sheet_shown = False
+        self._sleep = sleep
+        #: when each display message went out (the last second's, for the message budget)
+        self._sent_at: list[float] = []
         self.max_rate = max_rate
         self.byte_factor = byte_factor
         self.byte_allowance = byte_allowance
@@ -229,6 +242,8 @@ class LiveView:
         with self._lock:
             if self._sheet is not None:
                 self._sheet(SHEET, {}, False)
+                self._sheet_shown = True
+                self._sent_at.append(self.clock())
                 self.bytes_sent += _bundle_size(SHEET)
             self._send(self.state.frame(0.0), {})
 
@@ -305,6 +320,23 @@ class LiveView:
         self.close()
         with self._lock:
             self._send(bundle, metadata)
+            self._empty_sheet()
+
+    def _empty_sheet(self) -> None:
+        """Empty the stylesheet's output, once the last second has room for the message."""
+        if self._sheet is None or not self._sheet_shown:
+            return
+        now = self.clock()
+        recent = sorted(t for t in self._sent_at if t > now - 1.0)
+        if len(recent) >= MAX_MESSAGES_PER_SECOND:
+            # the oldest message that must leave the window first
+            wait = recent[len(recent) - MAX_MESSAGES_PER_SECOND] + 1.0 - now
+            if wait > 0:
+                self._sleep(wait)
+        self._sheet(EMPTY_SHEET, {}, True)
+        self._sheet_shown = False
+        self._sent_at.append(self.clock())
+        self.bytes_sent += _bundle_size(EMPTY_SHEET)
 
     def close(self) -> None:
         """Stop the timer (joining its thread); no live frame is sent after this."""
@@ -323,6 +355,7 @@ class LiveView:
         self._display(bundle, metadata, self._shown)
         self._shown = True
         self._last = self.clock()
+        self._sent_at = [t for t in self._sent_at if t > self._last - 1.0] + [self._last]
         self._last_size = size
         self.updates += 1
         self.bytes_sent += size
