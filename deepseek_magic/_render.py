@@ -118,6 +118,8 @@ def format_footer(result: Result, note: str | None = None) -> str:
     cost = format_cost(result.cost, result.cost_source)
     if result.cost_source == "estimate" and result.price_source in ("seed", "snapshot", "user"):
         cost += f" ({result.price_source} prices)"
+    if result.offline and result.cost is not None:
+        cost = f"simulated cost {cost} (not charged)"  # the emulator's figure, not a charge
     parts.append(cost)
     parts.append(f"{result.elapsed:.1f} s")
     if result.finish_reason:

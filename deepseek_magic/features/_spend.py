@@ -91,6 +91,9 @@ class Totals:
     unpriced: int = 0
     budget: float | None = None
     call_budget: float | None = None
+    #: US dollars the offline emulator's replies would have cost (never charged, never in
+    #: ``cost``): kept apart so a student sees no charge, and what a real run would cost
+    simulated: float = 0.0
 
     @property
     def estimated(self) -> bool:
@@ -118,6 +121,8 @@ class Totals:
             cost += " (server-reported)"
         if self.unpriced:
             cost += f", {self.unpriced} without a price"
+        if self.simulated:
+            cost += f"; {format_cost(self.simulated)} simulated offline (not charged)"
         parts.append(cost)
         if self.budget is not None:
             parts.append(f"budget {_usd(self.budget)} ({format_cost(self.remaining)} left)")
@@ -167,6 +172,7 @@ class _Tracker(Feature):
                 cost=t.cost + cost,
                 server_cost=t.server_cost + server,
                 unpriced=t.unpriced + unpriced,
+                simulated=t.simulated + ((result.cost or 0.0) if result.offline else 0.0),
             )
 
     def reset(self) -> None:

@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from .._live_state import STYLESHEET, LiveState
+from .._style import OFFLINE_NOTE
 from ..client._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
 
 __all__ = [
@@ -366,13 +367,19 @@ class TerminalView:
 
     Colour only on a real terminal, and never when ``NO_COLOR`` is set
     (https://no-color.org); the dim style is switched on once per stretch of reasoning,
-    not per token, so a log of the output stays readable.
+    not per token, so a log of the output stays readable. ``offline=True`` (the emulator
+    answers) writes the offline note first, as every other surface shows it.
     """
 
     DIM, RESET = "\x1b[2m", "\x1b[0m"
 
     def __init__(
-        self, out: TextIO | None = None, *, show_reasoning: bool = True, color: bool | None = None
+        self,
+        out: TextIO | None = None,
+        *,
+        show_reasoning: bool = True,
+        color: bool | None = None,
+        offline: bool = False,
     ) -> None:
         self.out = out or sys.stdout
         self.show_reasoning = show_reasoning
@@ -382,6 +389,8 @@ class TerminalView:
         self.color = color
         self._phase = "waiting"
         self._dim_on = False
+        if offline:
+            self._write(f"[{OFFLINE_NOTE}]\n")
 
     def event(self, event: ChatEvent) -> None:
         if isinstance(event, ReasoningDelta) and self.show_reasoning:
