@@ -307,7 +307,7 @@ def test_reasoning_is_collapsed_and_the_answer_open() -> None:
     summary = reasoning.children[0]
     assert isinstance(summary, Node) and summary.tag == "summary"
     # 340 of 400 completion tokens: ≈ 1.0 s wait + 10.0 s × 0.85
-    assert summary.text() == "Reasoning · 340 tokens · ≈9.5 s"
+    assert summary.text() == "Reasoning · 340 tokens · ≈9.5 s (click to show)"  # static views draw no arrow
     assert "Then <I> think more." in reasoning.text()
     assert "<strong>42</strong>" in bundle["text/html"]
 
@@ -316,7 +316,7 @@ def test_reasoning_estimates_are_marked() -> None:
     bundle, _ = render_result(full_result(usage=Usage(), answer="", reasoning="x" * 400))
     summary = Tree(bundle["text/html"]).root.find("dsm-reasoning")[0].children[0]
     assert isinstance(summary, Node)
-    assert summary.text() == "Reasoning · ≈100 tokens · 11.0 s"
+    assert summary.text() == "Reasoning · ≈100 tokens · 11.0 s (click to show)"
 
 
 def test_no_reasoning_no_details() -> None:
@@ -389,7 +389,7 @@ def test_tool_calls_are_collapsed_with_pretty_arguments() -> None:
     tools = root.find("dsm-tool")
     assert [t.tag for t in tools] == ["details", "details"]
     assert all("open" not in dict(t.attrs) for t in tools)
-    assert tools[0].children[0].text() == "Tool · get_weather · done · 0.25 s"  # type: ignore[union-attr]
+    assert tools[0].children[0].text() == "Tool · get_weather · done · 0.25 s (click to show)"  # type: ignore[union-attr]
     assert '{\n  "city": "Paris"\n}' in tools[0].text() and "sunny" in tools[0].text()
     assert "{not json" in tools[1].text() and "JSONDecodeError: bad" in tools[1].text()
     assert len(root.find("dsm-reasoning")) == 2  # each round's reasoning
@@ -413,7 +413,7 @@ def test_plain_text_has_answer_and_footer() -> None:
 
 def test_markdown_bundle_hides_reasoning_in_a_fence() -> None:
     md = render_result(full_result(reasoning="a ``` b ```` c <b>"))[0]["text/markdown"]
-    assert "<details><summary>Reasoning · 340 tokens · ≈9.5 s</summary>" in md
+    assert "<details><summary>Reasoning · 340 tokens · ≈9.5 s (click to show)</summary>" in md
     assert "`````text\na ``` b ```` c <b>\n`````" in md
 
 
