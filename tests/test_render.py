@@ -537,3 +537,45 @@ def test_footer_with_nothing_known() -> None:
 
 def test_escape() -> None:
     assert escape('<a href="x">\'&') == "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;"
+
+
+# ------------------------------------------------------------------ long answers, in sections
+_BLOCKS = [
+    "A paragraph with **bold**, `code` and $x^2$.",
+    "- one\n- two\n\n- three, a loose list",
+    "1. first\n\n   its second paragraph\n\n2. second",
+    "```python\ndef f():\n\n    return 1\n```",
+    "~~~\nfence with\n\n\nblank lines\n~~~",
+    "$$\na = b\n\n+ c\n$$",
+    "\\[\n\\sum_i x_i\n\n\\]",
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |",
+    "> quoted\n\n> another quote",
+    "Title\n=====",
+    "    indented code\n\n    more of it",
+    "* item\n\n  continued\n\n* next",
+    "Text\nlazy continuation",
+]
+
+
+def test_a_long_answer_renders_in_sections_exactly_as_whole(monkeypatch) -> None:
+    import random
+
+    import deepseek_magic._markdown as md
+
+    def whole(text: str) -> tuple[str, str]:
+        tokens, env = md._parse(text)
+        parser = md._parser()
+        markdown = md._Markdown().document(tokens)
+        return str(parser.renderer.render(tokens, parser.options, env)), markdown
+
+    rng = random.Random(7)
+    for limit in (1, 20, 200):
+        monkeypatch.setattr(md, "SECTION_CHARS", limit)
+        for _ in range(60):
+            text = "\n\n".join(rng.choice(_BLOCKS) for _ in range(rng.randint(2, 12)))
+            sections = list(md._sections(text))
+            assert "".join(sections) == text
+            assert md.render_markdown(text) == whole(text), text
+    # a text with link references is rendered whole (a label may be used anywhere)
+    text = "[a][r]\n\n" + "para\n\n" * 50 + "[r]: https://example.org"
+    assert list(md._sections(text)) == [text]
