@@ -221,30 +221,86 @@ def test_the_live_answer_is_rendered_block_by_block() -> None:
     assert_inert(html)
 
 
-def test_completed_math_is_typeset_and_the_growing_block_never_is() -> None:
+def test_inline_math_is_typeset_once_it_closes_never_before() -> None:
     state = LiveState()
     state.add(ContentDelta("First $x^2$ here.\n\nNow $y"))
     html = state.frame(1.0)["text/html"]
     assert html.startswith("<div class=dsm-live>")  # MathJax may look inside
     done, growing = html.split("dsm-growing", 1)
     assert '<span class="dsm-math">$x^2$</span>' in done  # for MathJax: its block is whole
-    assert "dsm-math" not in growing  # a lone "$" stays text
+    assert "dsm-math" not in growing  # a lone "$" stays text, hidden from MathJax
+    assert f"<span class='{IGNORE_MATH_CLASS}'> $y</span>" in growing  # plain, hidden from MathJax
     state.add(ContentDelta("^2$ later"))
     growing = state.frame(1.0)["text/html"].split("dsm-growing", 1)[1]
-    assert growing.startswith(f" {IGNORE_MATH_CLASS}'>")  # typeset only once it completes
+    assert growing.startswith(">") and '<span class="dsm-math">$y^2$</span>' in growing
 
 
 def test_display_math_is_not_kept_in_the_window_its_room_is() -> None:
     # MathJax would typeset it again at every frame; the final view typesets it once.
     state = LiveState()
-    state.add(ContentDelta("Intro $x$ here.\n\n$$\n\\frac{a}{b}\n$$\n\nThen more"))
+    state.add(ContentDelta("Intro $x$ here.\n\nMiddle.\n\n$$\n\\frac{a}{b}\n$$\n\nThen more"))
     html = state.frame(1.0)["text/html"]
-    assert "frac" not in html and "Intro" not in html  # the block above goes along
-    assert "dsm-elided" in html and "2 parts above" in html and "Then more" in html
+    assert "frac" not in html and "Middle" not in html  # the block above goes along
+    assert "dsm-elided" in html and "2 parts more" in html and "Then more" in html
+    assert "<p>Intro" in html  # ... but never the answer's opening
     assert state.answer.elided_em > 0
     state.add(ContentDelta(" text.\n\nLast $y$ para.\n\nAnd"))
     html = state.frame(1.0)["text/html"]
     assert '<span class="dsm-math">$y$</span>' in html  # inline math is kept, typeset live
+
+
+def test_the_answers_opening_never_leaves_the_live_view() -> None:
+    state = LiveState()
+    state.add(ReasoningDelta("r"))
+    verdict = "No. **9.9 is larger than 9.11.**"
+    frames = stream_into(state, f"{verdict}\n\n" + "| a | b |\n|---|---|\n| 1 | 2 |\n\n" * 30
+                         + "More text.\n\n" * 30, answer=True, step=7)
+    later = [f for f in frames if "<table>" in f or "More text" in f]
+    assert later and all("<strong>9.9 is larger than 9.11.</strong>" in f for f in later)
+    # a long first block keeps its first words
+    state = LiveState()
+    state.add(ContentDelta("Word " * 300 + "\n\nNext block.\n\nAnd"))
+    html = state.frame(1.0)["text/html"]
+    assert "<p>Word Word" in html and "…" in html and len(html) < 1500
+
+
+def test_half_written_markdown_is_shown_only_once_it_renders() -> None:
+    state = LiveState()
+    state.add(ContentDelta("The **answer"))
+    html = state.frame(1.0)["text/html"]
+    assert "**" not in html and "answer" in html  # the rest shows as plain text
+    state.add(ContentDelta("** is [a link"))
+    html = state.frame(1.0)["text/html"]
+    assert "<strong>answer</strong>" in html and "[" not in html.split("</strong>")[1][:5]
+    state.add(ContentDelta("](https://example.org) and `code"))
+    html = state.frame(1.0)["text/html"]
+    assert "<a " in html and "<code>" not in html
+    # a table shows from its separator row on, whole rows only
+    state = LiveState()
+    state.add(ContentDelta("Intro.\n\n| a | b |\n"))
+    assert "| a" not in state.frame(1.0)["text/html"]
+    state.add(ContentDelta("|---|---|\n| 1 | 2 |\n| 3 |"))
+    html = state.frame(1.0)["text/html"]
+    assert "<table>" in html and "<td>1</td>" in html and "3" not in html and "|" not in html
+
+
+def test_the_reasoning_tail_starts_at_a_word_and_the_box_fills_from_the_top() -> None:
+    state = LiveState()
+    state.add(ReasoningDelta("alpha beta gamma " * 40))
+    html = state.frame(1.0)["text/html"]
+    tail = html.split("<div class=dsm-reasoning-tail><div>", 1)[1].split("</div>", 1)[0]
+    assert tail.lstrip("…").split(" ", 1)[0] in ("alpha", "beta", "gamma")
+    assert ".dsm-reasoning-tail>div{margin-bottom:auto}" in STYLESHEET
+
+
+def test_the_status_line_comes_first_as_the_readme_says() -> None:
+    state = LiveState()
+    state.add(ReasoningDelta("thinking hard"))
+    html = state.frame(1.0)["text/html"]
+    assert html.index("dsm-status") < html.index("dsm-reasoning-tail")
+    state.add(ContentDelta("Answer."))
+    html = state.frame(2.0)["text/html"]
+    assert html.index("dsm-status") < html.index("dsm-answer-body")
 
 
 def test_an_unclosed_fence_only_turns_its_own_block_into_code() -> None:
