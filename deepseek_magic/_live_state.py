@@ -4,8 +4,10 @@ The live view keeps its own small model of the stream instead of reading the
 accumulator: its trailing-frame timer renders from another thread, and this model is
 only touched under the view's lock. It is bounded whatever the reply's length:
 
-* the reasoning: a header line and its last :data:`REASONING_TAIL` characters, in a box
-  of a fixed height (:data:`REASONING_LINES` lines, the newest text at the bottom), so
+* the status line first (phase, tokens, seconds), as the README describes the output;
+* the reasoning: a header line and its last :data:`REASONING_TAIL` characters, from a
+  line or word boundary, in a box of a fixed height (:data:`REASONING_LINES` lines,
+  filled from the top while it is short, then the newest text at the bottom), so
   frames do not grow and the box does not jump line by line; when the answer starts,
   the header line becomes the final view's collapsed summary, and "Answer" and the
   answer take the box's room, so the output keeps its height;
@@ -16,12 +18,17 @@ only touched under the view's lock. It is bounded whatever the reply's length:
   :data:`ANSWER_WINDOW` bytes of rendered blocks; earlier ones (and one too big for the
   window, or with display math, which MathJax would typeset again at every frame) are
   summed up in one line that keeps their estimated room and come back with the final
-  view. MathJax skips the growing block.
+  view. The answer's first block (or its first words, :data:`FIRST_WINDOW`) stays in
+  every frame: a reader's verdict never disappears while the rest streams. The growing
+  block shows only what can be rendered (:func:`renderable_prefix`): a table from its
+  separator row on, whole rows; a line up to where every code span, emphasis, link and
+  inline formula it opens is closed, the rest as plain text hidden from MathJax; closed
+  inline math is typeset at once, display math waits for the final view.
 
 Frames carry text and class names only; their styles are :data:`STYLESHEET`, shown
 once per live view (see :mod:`.notebook._live`). The layout follows the final view's (reasoning
-summary, "Answer", the answer, a status line at the bottom), so the final render
-replaces the live frame with output of nearly the same height.
+summary, "Answer", the answer; the status line above them takes the footer's room), so
+the final render replaces the live frame with output of nearly the same height.
 """
 
 from __future__ import annotations
