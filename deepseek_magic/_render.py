@@ -242,7 +242,8 @@ def _details(cls: str, summary: str, body: str, *, open_: bool = False) -> str:
     hint = "" if open_ else OPEN_HINT
     return (
         f'<details class="{cls}"{" open" if open_ else ""}>'
-        f'<summary class="{IGNORE_MATH_CLASS}" style="{_SUMMARY}">{escape(summary + hint)}</summary>'
+        f'<summary class="{IGNORE_MATH_CLASS}" style="{_SUMMARY}">'
+        f"{escape(summary + hint)}</summary>"
         f"{body}</details>"
     )
 

@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if wait_until_up(proc, port, token, timeout=120):
             where = "Open this address" if headless else "The browser opens; else open"
-            print(f"\n{where} to start the lesson:\n\n    {notebook_url(port, token)}\n", flush=True)
+            print(
+                f"\n{where} to start the lesson:\n\n    {notebook_url(port, token)}\n", flush=True
+            )
         return proc.wait()
     except KeyboardInterrupt:
         return 0

@@ -26,8 +26,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from deepseek_magic.emulator import DEFAULT_REPLY_LABEL, Matched, load_script
-from deepseek_magic.emulator._match import Rule
+from tests.helpers.classroom import check_replies, lesson_rules
 
 pytestmark = pytest.mark.slow
 
@@ -59,51 +58,6 @@ print("PROBE" + _json.dumps([
     if rec.script is not None
 ]))
 """
-
-
-def _scripts(nb: Any) -> list[Rule]:
-    """Every rule of every script the lesson's cells name (``--script FILE``)."""
-    rules: list[Rule] = []
-    for cell in nb.cells:
-        for name in re.findall(r"--script\s+(\S+)", cell.source if cell.cell_type == "code" else ""):
-            for item in load_script(LESSON_DIR / name):
-                if isinstance(item, Matched):
-                    item = Rule((item.item,), contains=item.text)
-                assert isinstance(item, Rule), f"{name}: an entry handed out in turn"
-                rules.append(item)
-    return rules
-
-
-def _allowed(rules: list[Rule], prompt: str) -> set[str] | None:
-    """The answers the scripts hold for ``prompt`` (by prompt only), or None when only a
-    catch-all (``"prompt": "*"``) or nothing names it (then the default is allowed too)."""
-    body = {"messages": [{"role": "user", "content": prompt}]}
-    named = [
-        r
-        for r in rules
-        if (r.prompt not in (None, "*") or r.contains is not None)
-        and Rule(r.samples, prompt=r.prompt, contains=r.contains).matches(body)
-    ]
-    if named:
-        return {getattr(s, "answer", "").strip() for r in named for s in r.samples}
-    return None
-
-
-def _check_replies(rules: list[Rule], shown: list[dict[str, Any]], where: str) -> None:
-    catch_all = {
-        getattr(s, "answer", "").strip() for r in rules if r.prompt == "*" for s in r.samples
-    }
-    for reply in shown:
-        prompt, answer = reply["prompt"], (reply["answer"] or "").strip()
-        if not reply["offline"] or not isinstance(prompt, str):
-            continue  # a local server the lesson starts itself answers with its own default
-        allowed = _allowed(rules, prompt)
-        if allowed is not None:
-            assert answer in allowed, f"{where}: {prompt!r} got another reply: {answer[:120]!r}"
-        else:
-            assert answer in catch_all or answer.startswith(DEFAULT_REPLY_LABEL), (
-                f"{where}: {prompt!r} (no script names it) got {answer[:120]!r}"
-            )
 
 
 def _run(client: Any, nb: Any, source: str) -> list[Any]:
@@ -143,7 +97,7 @@ def test_a_lesson_survives_a_classroom(name: str, tmp_path: Path, monkeypatch) -
     folder = tmp_path / "notebooks"
     shutil.copytree(LESSON_DIR, folder, ignore=shutil.ignore_patterns("*-run.sqlite*", ".*"))
     nb = nbformat.read(folder / name, as_version=4)
-    rules = _scripts(nb)
+    rules = lesson_rules([c.source for c in nb.cells if c.cell_type == "code"])
     client = NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     )
@@ -151,8 +105,8 @@ def test_a_lesson_survives_a_classroom(name: str, tmp_path: Path, monkeypatch) -
         _pass(client, nb, twice_first=True)
         first = _probe(client, nb)
         assert first, "the lesson asked nothing"
-        _check_replies(rules, first, f"{name}, first pass")
+        check_replies(rules, first, f"{name}, first pass")
         _pass(client, nb, twice_first=False)
         again = _probe(client, nb)
         assert len(again) > len([r for r in first if not r.get("served")])
-        _check_replies(rules, again, f"{name}, second pass")
+        check_replies(rules, again, f"{name}, second pass")

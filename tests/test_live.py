@@ -253,8 +253,12 @@ def test_the_answers_opening_never_leaves_the_live_view() -> None:
     state = LiveState()
     state.add(ReasoningDelta("r"))
     verdict = "No. **9.9 is larger than 9.11.**"
-    frames = stream_into(state, f"{verdict}\n\n" + "| a | b |\n|---|---|\n| 1 | 2 |\n\n" * 30
-                         + "More text.\n\n" * 30, answer=True, step=7)
+    frames = stream_into(
+        state,
+        f"{verdict}\n\n" + "| a | b |\n|---|---|\n| 1 | 2 |\n\n" * 30 + "More text.\n\n" * 30,
+        answer=True,
+        step=7,
+    )
     later = [f for f in frames if "<table>" in f or "More text" in f]
     assert later and all("<strong>9.9 is larger than 9.11.</strong>" in f for f in later)
     # a long first block keeps its first words

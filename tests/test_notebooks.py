@@ -363,8 +363,12 @@ def _project(tmp: Path) -> Path:
         pyproject[start : end if end != -1 else None], encoding="utf-8"
     )
     (tmp / "tests" / "helpers").mkdir(parents=True)
-    for name in ("__init__.py", "helpers/__init__.py", "helpers/nbval_lessons.py",
-                 "helpers/nbval-sanitize.cfg"):
+    for name in (
+        "__init__.py",
+        "helpers/__init__.py",
+        "helpers/nbval_lessons.py",
+        "helpers/nbval-sanitize.cfg",
+    ):
         source = ROOT / "tests" / name
         (tmp / "tests" / name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     (tmp / "tests" / "test_plain.py").write_text(

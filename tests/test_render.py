@@ -307,7 +307,9 @@ def test_reasoning_is_collapsed_and_the_answer_open() -> None:
     summary = reasoning.children[0]
     assert isinstance(summary, Node) and summary.tag == "summary"
     # 340 of 400 completion tokens: ≈ 1.0 s wait + 10.0 s × 0.85
-    assert summary.text() == "Reasoning · 340 tokens · ≈9.5 s (click to show)"  # static views draw no arrow
+    assert (
+        summary.text() == "Reasoning · 340 tokens · ≈9.5 s (click to show)"
+    )  # static views draw no arrow
     assert "Then <I> think more." in reasoning.text()
     assert "<strong>42</strong>" in bundle["text/html"]
 

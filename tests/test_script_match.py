@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _body(prompt: str, **options: object) -> dict[str, object]:
-    return {"model": "deepseek/deepseek-r1", "messages": [{"role": "user", "content": prompt}], **options}
+    return {
+        "model": "deepseek/deepseek-r1",
+        "messages": [{"role": "user", "content": prompt}],
+        **options,
+    }
 
 
 def _write(tmp_path: Path, entries: list[dict[str, object]]) -> Path:
@@ -64,7 +68,11 @@ def test_options_choose_the_reply_first_match_wins(tmp_path) -> None:
     script = [
         {"prompt_contains": "café", "when": {"top_k": 1}, "answer": "greedy"},
         {"prompt_contains": "café", "when": {"temperature": "<= 0.3"}, "answer": "cold"},
-        {"prompt_contains": "café", "when": {"temperature": ">= 1", "effort": "high"}, "answer": "hot+high"},
+        {
+            "prompt_contains": "café",
+            "when": {"temperature": ">= 1", "effort": "high"},
+            "answer": "hot+high",
+        },
         {"prompt_contains": "café", "when": {"temperature": [0.6, 0.7]}, "answer": "recommended"},
         {"prompt_contains": "café", "when": {"thinking": False}, "answer": "no thinking"},
         {"prompt_contains": "café", "when": {"stop": "4."}, "answer": "stopped"},
@@ -97,7 +105,9 @@ def test_samples_in_turn_and_the_seed_picks_one(tmp_path) -> None:
 
 
 def test_a_tool_round_and_a_conversation_turn_get_their_own_replies() -> None:
-    rule_after = Rule((Reply(answer="after the tools"),), contains="days", when={"after_tools": True})
+    rule_after = Rule(
+        (Reply(answer="after the tools"),), contains="days", when={"after_tools": True}
+    )
     rule_first = Rule((Reply(answer="calling"),), contains="days")
     tool_turn = {
         "messages": [
@@ -120,7 +130,11 @@ def test_the_prompt_contains_form_still_works_in_files_and_objects(tmp_path) -> 
 
 
 def test_unkeyed_items_are_still_handed_out_in_turn_after_the_rules() -> None:
-    replies = [Rule((Reply(answer="ruled"),), contains="rule"), Reply(answer="first"), Reply(answer="second")]
+    replies = [
+        Rule((Reply(answer="ruled"),), contains="rule"),
+        Reply(answer="first"),
+        Reply(answer="second"),
+    ]
     with Emulator(replies=replies) as emu:
         assert [_ask(emu, q) for q in ("a", "the rule", "b")] == ["first", "ruled", "second"]
 
@@ -190,7 +204,13 @@ def test_a_recording_is_a_script_the_emulator_serves_in_any_order(tmp_path) -> N
 def test_the_command_line_prints_a_recording_as_a_readable_script(tmp_path) -> None:
     recording = _record(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "deepseek_magic.emulator", "--script-from-recording", str(recording)],
+        [
+            sys.executable,
+            "-m",
+            "deepseek_magic.emulator",
+            "--script-from-recording",
+            str(recording),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -90,11 +90,7 @@ def test_terminal_view_says_when_the_emulator_answers() -> None:
 
 
 def test_terminal_ipython_offline_labels_the_reply_and_shows_no_charge(tmp_path) -> None:
-    script = (
-        "%load_ext deepseek_magic\n"
-        "%deepseek_offline on\n"
-        "%deepseek What is 17 * 23?\n"
-    )
+    script = "%load_ext deepseek_magic\n%deepseek_offline on\n%deepseek What is 17 * 23?\n"
     proc = run_terminal_ipython(script, tmp_path)
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr

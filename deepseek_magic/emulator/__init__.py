@@ -53,7 +53,8 @@ A :class:`Rule` (a script file's ``prompt`` / ``prompt_contains`` / ``when`` / `
 entries, see ``_match.py``) answers every request it matches, whatever the order; other
 items are handed out in turn, one per request (tests script faults that way); when
 nothing answers, the ``responder(body)`` callable decides, else a labelled default reply
-restates the question and says it is the emulator. From a shell: ``python -m deepseek_magic.emulator --help``.
+restates the question and says it is the emulator. From a shell:
+``python -m deepseek_magic.emulator --help``.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ class Rule:
                 return False
             if self.contains is not None and self.contains not in text:
                 return False
-        tests: dict[str, Callable[[Any], bool]] = getattr(self, "_tests")
+        tests: dict[str, Callable[[Any], bool]] = self._tests
         return all(test(FACTS[name](body)) for name, test in tests.items())
 
     def pick(self, body: Mapping[str, Any], turn: int) -> Any:
@@ -240,7 +240,9 @@ class Rule:
         what = (
             "any prompt"
             if self.prompt in (None, "*") and self.contains is None
-            else (f"prompt {self.prompt!r}" if self.prompt else f"prompt containing {self.contains!r}")
+            else (
+                f"prompt {self.prompt!r}" if self.prompt else f"prompt containing {self.contains!r}"
+            )
         )
         when = ", ".join(f"{k} {v}" for k, v in self.when.items())
         return what + (f" when {when}" if when else "")
@@ -352,9 +354,9 @@ def rules_from_recording(lines: Iterable[str]) -> list[dict[str, Any]]:
         key = json.dumps([entry["prompt"], entry.get("when")], sort_keys=True)
         reply = {k: v for k, v in entry.items() if k not in RULE_KEYS}
         if key not in merged:
-            merged[key] = {
-                k: v for k, v in entry.items() if k in ("prompt", "when")
-            } | {"samples": []}
+            merged[key] = {k: v for k, v in entry.items() if k in ("prompt", "when")} | {
+                "samples": []
+            }
         if reply not in merged[key]["samples"]:
             merged[key]["samples"].append(reply)
     out: list[dict[str, Any]] = []

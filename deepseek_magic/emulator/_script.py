@@ -18,7 +18,13 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ._match import Rule, is_rule_entry, looks_like_recording, rule_from_mapping, rules_from_recording
+from ._match import (
+    Rule,
+    is_rule_entry,
+    looks_like_recording,
+    rule_from_mapping,
+    rules_from_recording,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -244,7 +250,7 @@ def default_reply(body: Mapping[str, Any]) -> Reply:
     one_line = " ".join(question.split()) or "(no question)"
     quoted = "\n".join("> " + line for line in (question or "(no question)").splitlines())
     reasoning = (
-        f"Okay, the question is: \"{one_line}\". Before answering I should say what I am: "
+        f'Okay, the question is: "{one_line}". Before answering I should say what I am: '
         "the deepseek-magic offline emulator, not DeepSeek R1. No model runs here; I can only "
         "play back replies a script holds, and the script has none for this question (with "
         "these options). So I will not make an answer up. I'll restate the question, say "

@@ -83,13 +83,12 @@ def arguments() -> tuple[Arg, ...]:
             metavar="TOKENS_PER_SECOND",
             help="Streaming speed (default: R1's pace, 40; 0 = no delay).",
         ),
-        arg(
-            "--latency", metavar="SECONDS", help="Wait before the first token (default: 0.8)."
-        ),
+        arg("--latency", metavar="SECONDS", help="Wait before the first token (default: 0.8)."),
         arg(
             "--script",
             metavar="FILE",
-            help="Replies chosen by the request: a JSON (or YAML) script, or a %%deepseek_cache recording.",
+            help="Replies chosen by the request: a JSON (or YAML) script, "
+            "or a %%deepseek_cache recording.",
         ),
     )
 

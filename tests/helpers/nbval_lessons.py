@@ -20,17 +20,17 @@ is wrapped: from a display that carries a ``display_id`` until the cell is idle 
 fails), messages are held back, each update is folded into the display it targets,
 and the messages are then handed to nbval in their original order. (The live view's
 stylesheet, a display of its own above the frames, is emptied after the final frame:
-folded the same way, it is the empty output the stored lesson has too.) Everything else nbval does (running the cells, sanitizing, comparing) is unchanged.
+folded the same way, it is the empty output the stored lesson has too.) Everything else
+nbval does (running the cells, sanitizing, comparing) is unchanged.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable
 from queue import Empty
 from typing import Any
-
-import os
 
 import pytest
 
@@ -43,6 +43,7 @@ except ImportError:  # nbval not installed: nothing to adjust (its own error exp
 os.environ.setdefault("DEEPSEEK_MAGIC_OFFLINE_PACE", "fast")
 
 Message = dict[str, Any]
+
 
 class DisplayUpdates:
     """Wraps ``IPyNbFile.get_kernel_message``; applies ``update_display_data`` the way a
