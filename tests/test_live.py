@@ -357,7 +357,7 @@ def test_the_stylesheet_is_shown_once_above_the_frames_and_emptied_after_the_fin
     # The final frame at once, then the stylesheet's output emptied: a saved notebook
     # keeps no stylesheet; that message waited until the last second had room for it.
     assert frames[-1] == {"text/plain": "final"}
-    assert sheet == [(SHEET, False), (EMPTY_SHEET, True)] and EMPTY_SHEET == {}
+    assert sheet == [(SHEET, False), (EMPTY_SHEET, True)] and EMPTY_SHEET == {"text/html": ""}
     assert slept and max(sum(1 for t in sent if end - 1.0 < t <= end) for end in sent) <= 10
     # The budget counts the stylesheet's messages too.
     assert view.bytes_sent == sum(_bundle_size(b) for b in [SHEET, *frames, EMPTY_SHEET])

@@ -446,7 +446,7 @@ def test_shim_folds_the_emptied_stylesheet_as_a_frontend_does() -> None:
         _msg("status", "P", execution_state="idle"),
     )
     assert [m["msg_type"] for m in out] == ["display_data", "display_data", "status"]
-    assert out[0]["content"]["data"] == {} and out[1]["content"]["data"] == {
+    assert out[0]["content"]["data"] == {"text/html": ""} and out[1]["content"]["data"] == {
         "text/plain": "the answer"
     }
 

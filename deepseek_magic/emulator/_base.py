@@ -82,7 +82,7 @@ class RequestRecord:
 class ScriptedServer:
     """The settings and the script both emulators share; see the module docstring."""
 
-    replies: InitVar[Iterable[Script | Matched] | None] = None
+    replies: InitVar[Iterable[Script | Matched | Rule] | None] = None
     responder: Responder | None = None
     dialect: Dialect = "openrouter"
     token_delay: float = 0.0

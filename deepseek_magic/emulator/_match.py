@@ -76,8 +76,15 @@ def last_user_text(body: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _body_field(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    def read(body: Mapping[str, Any]) -> Any:
+        return body.get(name)
+
+    return read
+
+
 for _name in ("temperature", "top_p", "top_k", "seed", "stop", "model"):
-    FACTS[_name] = lambda body, _n=_name: body.get(_n)
+    FACTS[_name] = _body_field(_name)
 
 
 @_fact("max_completion_tokens")
@@ -203,6 +210,9 @@ class Rule:
     prompt: str | None = None
     contains: str | None = None
     when: Mapping[str, Any] = field(default_factory=dict)
+    _tests: dict[str, Callable[[Any], bool]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if not self.samples:
@@ -225,8 +235,7 @@ class Rule:
                 return False
             if self.contains is not None and self.contains not in text:
                 return False
-        tests: dict[str, Callable[[Any], bool]] = self._tests
-        return all(test(FACTS[name](body)) for name, test in tests.items())
+        return all(test(FACTS[name](body)) for name, test in self._tests.items())
 
     def pick(self, body: Mapping[str, Any], turn: int) -> Any:
         """The sample for this request: chosen by its seed, else the ``turn``-th in rotation."""

@@ -29,6 +29,7 @@ from ._script import (
     Chunk,
     Fault,
     Matched,
+    Rule,
     Reply,
     Script,
     StreamContext,
@@ -90,7 +91,7 @@ class Emulator(ScriptedServer):
     max_concurrent: int | None = None
     busy_retry_after: float | None = None
 
-    def __post_init__(self, replies: Iterable[Script | Matched] | None) -> None:
+    def __post_init__(self, replies: Iterable[Script | Matched | Rule] | None) -> None:
         super().__post_init__(replies)
         self._chatting = 0
         self._inflight = 0

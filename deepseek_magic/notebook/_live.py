@@ -103,7 +103,9 @@ MATH_WARMUP = (
 )
 SHEET = {"text/html": f"<style>{STYLESHEET}</style>{MATH_WARMUP}"}
 #: what the stylesheet's output holds after the final frame: nothing to see or to save
-EMPTY_SHEET: dict[str, Any] = {}
+#: (an empty HTML, not an empty bundle: JupyterLab cannot render an output with no data,
+#: and its cell then never shows that it finished)
+EMPTY_SHEET: dict[str, Any] = {"text/html": ""}
 #: display messages a live view sends in any one second at most (frames, the final one
 #: and the stylesheet's two)
 MAX_MESSAGES_PER_SECOND = 10
