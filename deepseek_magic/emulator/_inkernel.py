@@ -24,8 +24,8 @@ from ._base import RequestRecord, ScriptedServer, status_payload
 from ._script import (
     Fault,
     Matched,
-    Rule,
     Reply,
+    Rule,
     Script,
     StreamContext,
     completion_body,
