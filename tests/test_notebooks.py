@@ -194,7 +194,7 @@ def test_sanitize_file_is_read_whole_by_nbval() -> None:
     [
         (
             "at http://127.0.0.1:40467/v1 (openrouter format)",
-            "at http://127.0.0.1:PORT/v1 (openrouter format)",
+            "at http://127.0.0.1:PORT/v1 (openrouter format, PACE)",
         ),
         (
             "POST http://127.0.0.1:32768/v1/chat/completions",
@@ -208,6 +208,11 @@ def test_sanitize_file_is_read_whole_by_nbval() -> None:
         ),
         ("Reasoning · 239 tokens · 2.5 s</summary>", "Reasoning · 239 tokens · T s</summary>"),
         ("Reasoning · ≈33 tokens · ≈0.1 s", "Reasoning · ≈33 tokens · T s"),
+        (
+            "emulator at http://127.0.0.1:40123/v1 (openrouter format, 40 tokens/s, 0.8 s latency)",
+            "emulator at http://127.0.0.1:PORT/v1 (openrouter format, PACE)",
+        ),
+        ("(think-noopen format), not from", "(think-noopen format, PACE), not from"),
         ("18 / 115 / 9  $0.000323  12.3 s  stop", "18 / 115 / 9  $0.000323  T s  stop"),
     ],
 )
