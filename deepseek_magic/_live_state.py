@@ -4,8 +4,10 @@ The live view keeps its own small model of the stream instead of reading the
 accumulator: its trailing-frame timer renders from another thread, and this model is
 only touched under the view's lock. It is bounded whatever the reply's length:
 
-* the reasoning: a header line and its last :data:`REASONING_TAIL` characters, in a box
-  of a fixed height (:data:`REASONING_LINES` lines, the newest text at the bottom), so
+* the status line first (phase, tokens, seconds), as the README describes the output;
+* the reasoning: a header line and its last :data:`REASONING_TAIL` characters, from a
+  line or word boundary, in a box of a fixed height (:data:`REASONING_LINES` lines,
+  filled from the top while it is short, then the newest text at the bottom), so
   frames do not grow and the box does not jump line by line; when the answer starts,
   the header line becomes the final view's collapsed summary, and "Answer" and the
   answer take the box's room, so the output keeps its height;
@@ -16,12 +18,17 @@ only touched under the view's lock. It is bounded whatever the reply's length:
   :data:`ANSWER_WINDOW` bytes of rendered blocks; earlier ones (and one too big for the
   window, or with display math, which MathJax would typeset again at every frame) are
   summed up in one line that keeps their estimated room and come back with the final
-  view. MathJax skips the growing block.
+  view. The answer's first block (or its first words, :data:`FIRST_WINDOW`) stays in
+  every frame: a reader's verdict never disappears while the rest streams. The growing
+  block shows only what can be rendered (:func:`renderable_prefix`): a table from its
+  separator row on, whole rows; a line up to where every code span, emphasis, link and
+  inline formula it opens is closed, the rest as plain text hidden from MathJax; closed
+  inline math is typeset at once, display math waits for the final view.
 
 Frames carry text and class names only; their styles are :data:`STYLESHEET`, shown
 once per live view (see :mod:`.notebook._live`). The layout follows the final view's (reasoning
-summary, "Answer", the answer, a status line at the bottom), so the final render
-replaces the live frame with output of nearly the same height.
+summary, "Answer", the answer; the status line above them takes the footer's room), so
+the final render replaces the live frame with output of nearly the same height.
 """
 
 from __future__ import annotations
@@ -67,6 +74,11 @@ ANSWER_WINDOW = 300
 GROWING_SHOWN = 240
 #: a growing block longer than this is parsed again only when it grew by a quarter
 GROWING_PARSE_LIMIT = 4_000
+#: bytes of the answer's first block that stay in every frame (a reader's verdict is
+#: there: it never leaves the live view); a longer first block keeps its first words
+FIRST_WINDOW = 400
+#: characters of a long first block's first line kept instead
+FIRST_SHOWN = 200
 
 _IGN = IGNORE_MATH_CLASS
 #: the root's line-height: the boxes' heights (in em) count lines of it
@@ -89,6 +101,9 @@ STYLESHEET = (
     ".dsm-live .dsm-reasoning-tail{border-left:3px solid #8886;padding-left:.75em;"
     f"height:{_BOX_EM:g}em;white-space:pre-wrap;overflow-wrap:anywhere;opacity:.7;"
     "overflow:hidden;display:flex;flex-flow:column-reverse}"
+    # ... and while the text is shorter than the box, it starts at the top (an auto
+    # margin at the bottom takes the free room; overflowing, it is 0: newest at the bottom)
+    ".dsm-live .dsm-reasoning-tail>div{margin-bottom:auto}"
     ".dsm-live .dsm-head{opacity:.75}"
     f".dsm-live .dsm-answer-body{{min-height:{_ANSWER_MIN_EM:g}em;display:flow-root}}"
     ".dsm-live .dsm-elided{opacity:.5}"
@@ -143,10 +158,23 @@ class _Tail:
     def add(self, text: str) -> None:
         self._text += text
         if len(self._text) > 2 * self.keep:
-            self._text = self._text[-self.keep :]
+            # some slack before the tail, so value() can start it at a word boundary
+            self._text = self._text[-(self.keep + 80) :]
 
     def value(self) -> str:
-        return self._text[-self.keep :]
+        """The last ``keep`` characters, from a line or word boundary (never mid-word)."""
+        text = self._text
+        if len(text) <= self.keep:
+            return text
+        tail = text[-self.keep :]
+        if text[-self.keep - 1].isspace():
+            return tail
+        line = tail.find("\n")
+        if line != -1 and line < self.keep // 2:
+            return tail[line + 1 :]
+        # the rest of the word cut in two (a "word" of more than 40 characters is not one)
+        word = next((i for i, c in enumerate(tail[:40]) if c.isspace()), -1)
+        return tail[word + 1 :] if word != -1 else tail
 
     def clear(self) -> None:
         self._text = ""
@@ -188,6 +216,44 @@ def _block_starts(source: str) -> list[int]:
 
     tokens, _ = _parse(source)
     return [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map and t.block]
+
+
+_LIST_MARKER = re.compile(r"^\s*(?:[*+-]|\d{1,9}[.)])\s+")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+#: where the growing line's plain rest goes once the rendered part is HTML (a private
+#: use character: model text holding one only gets a plain copy of the rest there)
+_REST = "\ue000"
+_MARKERS = str.maketrans("", "", "*`[]")
+
+
+def _balanced(text: str) -> bool:
+    """Whether ``text`` (part of one line) closes every inline construct it opens: code
+    spans, strong and emphasis with ``*``, inline math ``$``, links ``[...](...)``."""
+    text = text.replace("\\\\", "").replace("\\*", "").replace("\\$", "").replace("\\`", "")
+    if text.count("`") % 2:
+        return False
+    plain = re.sub(r"`[^`]*`", "", text)  # nothing inside a code span is markup
+    if plain.count("**") % 2 or plain.replace("**", "").count("*") % 2:
+        return False
+    if plain.replace("$$", "").count("$") % 2:
+        return False
+    if plain.count("[") != plain.count("]"):
+        return False
+    return plain.count("](") == 0 or plain.rfind(")") > plain.rfind("](")
+
+
+def renderable_prefix(line: str) -> int:
+    """How much of a growing line can be rendered now: all of it when every inline
+    construct it opens is closed, else up to the last word boundary where they all are
+    (the rest is shown as plain text until it can be rendered)."""
+    marker = _LIST_MARKER.match(line)
+    start = marker.end() if marker else 0
+    if _balanced(line[start:]):
+        return len(line)
+    for cut in range(len(line) - 1, start - 1, -1):
+        if line[cut].isspace() and _balanced(line[start:cut]):
+            return cut
+    return start
 
 
 @dataclass
@@ -234,6 +300,8 @@ class AnswerBlocks:
 
     def __init__(self, window: int = ANSWER_WINDOW) -> None:
         self.window = window
+        #: the answer's first block (or its first words), shown in every frame
+        self.first: _Block | None = None
         self.blocks: deque[_Block] = deque()
         self.window_bytes = 0
         #: completed blocks dropped from the top of the window
@@ -275,13 +343,38 @@ class AnswerBlocks:
             # Display math is not kept either: MathJax would typeset it again at every
             # frame (~10 ms each, 9 times a second); the final view typesets it once.
             display_math = _display_math(block) or block.lstrip().startswith(("$$", "\\["))
-            self._push(_compact(markdown_to_html(block)), estimate_em(block), keep=not display_math)
+            self._push(
+                _compact(markdown_to_html(block)),
+                estimate_em(block),
+                keep=not display_math,
+                source=block,
+            )
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         self._parsed_at = 0
 
-    def _push(self, html: str, em: float, *, keep: bool = True) -> None:
+    def _pin(self, source: str, html: str, em: float) -> None:
+        """Keep the first block in every frame: whole when small, else its first words."""
+        size = len(html.encode("utf-8"))
+        if size > FIRST_WINDOW:
+            line = source.strip().split("\n", 1)[0]
+            if _FENCE.match(line) or line.lstrip().startswith(("|", "$$", "\\[")):
+                line = ""  # code, a table or display math: no words to keep
+            elif len(line) > FIRST_SHOWN:
+                line = line[: line.rfind(" ", 0, FIRST_SHOWN)].rstrip() or line[:FIRST_SHOWN]
+                line = line[: renderable_prefix(line)] + " …"
+            html = _compact(markdown_to_html(line)) if line else ""
+            size = len(html.encode("utf-8"))
+            self.elided += 1  # the whole block comes back with the final view
+            self.elided_em += max(0.0, em - 1.5)
+        self.first = _Block(html, size, em)
+
+    def _push(self, html: str, em: float, *, keep: bool = True, source: str = "") -> None:
         if not html.strip():
+            return
+        if self.first is None:
+            self._pin(source, html, em)
+            self.html_bytes += len(html.encode("utf-8"))
             return
         block = _Block(html, len(html.encode("utf-8")), em)
         self.html_bytes += block.size
@@ -297,12 +390,41 @@ class AnswerBlocks:
             self.elided_em += gone.em
 
     def growing_html(self) -> str:
-        text = self._growing().strip("\n")
+        """The block still growing, as far as it can be rendered: a table from its
+        separator row on (whole rows), other text up to where every inline construct of
+        the growing line is closed, the rest of that line as plain text. Closed inline
+        math is typeset (display math waits for the final view)."""
+        raw = self._growing()
+        text = raw.strip("\n")
         if not text:
             return ""
         if len(text) > GROWING_SHOWN:
             text = _last_lines(text, GROWING_SHOWN)
-        return f"<div class='dsm-growing {_IGN}'>{_compact(markdown_to_html(text))}</div>"
+        rest = ""
+        fenced = _FENCE.match(text.lstrip("…"))
+        if text.lstrip("…").lstrip().startswith("|"):
+            lines = text.split("\n")
+            if not raw.endswith("\n"):
+                lines = lines[:-1]  # a row shows when it is whole
+            sep = next((i for i, line in enumerate(lines) if _TABLE_SEPARATOR.match(line)), None)
+            if sep is None or sep == 0:
+                return ""  # pipes mean nothing until the separator row says it is a table
+            text = "\n".join(lines)
+        elif not fenced:
+            done, _, line = text.rpartition("\n")
+            cut = renderable_prefix(line)
+            if cut < len(line):
+                rest = line[cut:]
+                text = (done + "\n" if done else "") + line[:cut].rstrip() + _REST
+        html = _compact(markdown_to_html(text))
+        if rest:
+            # plain text: the markers of what is not closed yet are left out
+            words = rest.strip().translate(_MARKERS)
+            plain = f"<span class='{_IGN}'>{_text(' ' + words)}</span>"
+            html = html.replace(_REST, plain, 1) if _REST in html else html + plain
+        display = _display_math(text) or text.lstrip().startswith(("$$", "\\["))
+        classes = f"'dsm-growing {_IGN}'" if display or fenced else "dsm-growing"
+        return f"<div class={classes}>{html}</div>"
 
     @property
     def growing_size(self) -> int:
@@ -311,14 +433,14 @@ class AnswerBlocks:
     def html(self) -> str:
         """The window: a line for the blocks above it, the completed blocks, the growing one."""
         self.commit()
-        parts = []
+        parts = [self.first.html] if self.first is not None else []
         if self.elided:
             # The room the earlier blocks will take in the final view is kept, so the
             # text being read does not move when they come back.
             n = self.elided
             parts.append(
                 f"<div class=dsm-elided style=height:{self.elided_em:.1f}em>"
-                f"⋯ {n} part{'s' if n > 1 else ''} above, shown in full at the end</div>"
+                f"⋯ {n} part{'s' if n > 1 else ''} more, shown in full at the end</div>"
             )
         parts.extend(b.html for b in self.blocks)
         parts.append(self.growing_html())
@@ -444,6 +566,13 @@ class LiveState:
         html: list[str] = []
         if self.offline:
             html.append(f"<div class=dsm-offline>{escape(OFFLINE_NOTE)}</div>")
+        answering = bool(self.answer_chars)
+        # The status line first, as the README says (phase, tokens, seconds; then the
+        # reasoning's tail, then the answer): its own words are fixed text; a tool's name
+        # or an error may be model text.
+        quoting = answering and (self.tool_names or self.error)
+        status_class = f"'dsm-status {_IGN}'" if quoting else "dsm-status"
+        html.append(f"<div class={status_class}><small>{_text(status)}</small></div>")
         if self.answer_chars:
             # Where the final view has its two summary lines (the reasoning, collapsed,
             # and "Answer"), then the answer's last blocks.
@@ -466,13 +595,8 @@ class LiveState:
                 tail, cut = tail[hidden:], ""
             html.append(
                 "<div class=dsm-head>▾ Reasoning</div><div class=dsm-reasoning-tail>"
-                f"{cut}{_text(tail)}</div>"
+                f"<div>{cut}{_text(tail)}</div></div>"
             )
-        answering = bool(self.answer_chars)
-        # Its own words are fixed text; a tool's name or an error may be model text.
-        quoting = answering and (self.tool_names or self.error)
-        status_class = f"'dsm-status {_IGN}'" if quoting else "dsm-status"
-        html.append(f"<small class={status_class}>{_text(status)}</small>")
         # While answering, MathJax typesets the completed blocks in the window (each once
         # whole: the growing block is skipped); before, nothing in the frame is math.
         root_class = "dsm-live" if answering else f"'dsm-live {_IGN}'"

@@ -45,7 +45,7 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -341,11 +341,73 @@ def markdown_to_markdown(text: str) -> str:
 
 
 def render_markdown(text: str) -> tuple[str, str]:
-    """``(html, markdown)`` from ONE parse of ``text`` (the final view needs both)."""
-    tokens, env = _parse(text)
-    md = _parser()
-    markdown = _Markdown().document(tokens)  # before rendering: the HTML rules add attributes
-    return str(md.renderer.render(tokens, md.options, env)), markdown
+    """``(html, markdown)`` from ONE parse of ``text`` (the final view needs both).
+
+    A long text is rendered a few top-level blocks at a time (:func:`_sections`), so the
+    token trees in memory at once stay small: markdown-it's tree of a whole 60k-token
+    answer took ~30x the answer's size. The blocks are cut where markdown-it itself ends
+    a top-level block, so nothing renders differently."""
+    html: list[str] = []
+    markdown: list[str] = []
+    for section in _sections(text):
+        tokens, env = _parse(section)
+        md = _parser()
+        # the markdown before rendering: the HTML rules add attributes
+        markdown.append(_Markdown().document(tokens))
+        html.append(str(md.renderer.render(tokens, md.options, env)))
+        del tokens
+    return "".join(html), "\n\n".join(m for m in markdown if m)
+
+
+#: source characters rendered at once (a section is whole top-level blocks)
+SECTION_CHARS = 800
+#: a link reference definition: its label may be used in any block, so such a text is
+#: rendered whole
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+#: a line after a blank line that may continue the block before it: indented (a list
+#: item's next paragraph, indented code), a list item (a loose list), a table row
+_CONTINUES = re.compile(r"^(?:\s|[-*+](?:\s|$)|\d{1,9}[.)](?:\s|$)|\|)")
+
+
+def _sections(text: str) -> Iterator[str]:
+    """``text`` cut at blank lines that end a top-level block for certain (outside fences
+    and display math, before a line that cannot continue a list, a table or indented
+    code) into pieces of about :data:`SECTION_CHARS`; one piece when it is short or
+    defines link references. A line scanner, one section at a time: parsing the whole
+    text to find the blocks would cost what the sections save."""
+    if len(text) <= SECTION_CHARS or _REFERENCE.search(text):
+        yield text
+        return
+    first, fence, math, blank_at = 0, "", False, -1
+    for match in _LINE.finditer(text):
+        line, at = match.group(), match.start()
+        if not line:
+            break
+        if blank_at >= 0:  # the line after a blank one: cut before it?
+            if line.strip() and not _CONTINUES.match(line) and at - first >= SECTION_CHARS:
+                yield text[first:at]
+                first = at
+            blank_at = -1
+        opened = _FENCE.match(line)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                if not line.strip().strip(fence[0]):
+                    fence = ""
+            continue
+        if opened:
+            fence = opened.group(1)
+            continue
+        math ^= (line.count("$$") % 2 == 1) ^ (line.count("\\[") != line.count("\\]"))
+        if not math and not line.strip():
+            blank_at = at
+    if text[first:].strip() or first == 0:
+        yield text[first:]
+
+
+_LINE = re.compile(r"[^\n]*\n?")
 
 
 # ---------------------------------------------------------------- markdown output

@@ -123,6 +123,8 @@ def format_footer(result: Result, note: str | None = None) -> str:
         cost += f" ({result.price_note})"
     if result.cache_saved:
         cost += f", cache saved {format_cost(result.cache_saved, 'estimate')}"
+    if result.offline and result.cost is not None:
+        cost = f"simulated cost {cost} (not charged)"  # the emulator's figure, not a charge
     parts.append(cost)
     parts.append(f"{result.elapsed:.1f} s")
     if result.finish_reason:
@@ -239,10 +241,17 @@ def _terminal_safe(text: str) -> str:
 
 
 # ---------------------------------------------------------------- final view: HTML
+#: said in a folded block's summary: static views (nbconvert's classic template, GitHub)
+#: draw no disclosure arrow, and nothing else would say the block opens
+OPEN_HINT = " (click to show)"
+
+
 def _details(cls: str, summary: str, body: str, *, open_: bool = False) -> str:
+    hint = "" if open_ else OPEN_HINT
     return (
         f'<details class="{cls}"{" open" if open_ else ""}>'
-        f'<summary class="{IGNORE_MATH_CLASS}" style="{_SUMMARY}">{escape(summary)}</summary>'
+        f'<summary class="{IGNORE_MATH_CLASS}" style="{_SUMMARY}">'
+        f"{escape(summary + hint)}</summary>"
         f"{body}</details>"
     )
 
@@ -323,7 +332,7 @@ def _md_inert(text: str) -> str:
 
 def _md_details(summary: str, body: str) -> str:
     # A blank line after <summary> ends the HTML block so the body is markdown again.
-    return f"<details><summary>{_md_inert(summary)}</summary>\n\n{body}\n\n</details>"
+    return f"<details><summary>{_md_inert(summary + OPEN_HINT)}</summary>\n\n{body}\n\n</details>"
 
 
 def _md_fence(text: str, info: str = "text") -> str:

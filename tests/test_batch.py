@@ -575,3 +575,18 @@ def test_terminal_ipython_shows_a_text_progress_bar_and_the_summary(tmp_path) ->
     assert "3/3 rows answered" in proc.stdout
     assert "map: 100%" in proc.stderr and "3/3" in proc.stderr  # tqdm's text bar, on stderr
     assert "<div" not in proc.stdout + proc.stderr
+
+
+def test_offline_progress_and_summary_say_emulator_and_simulated(session, frame, capsys) -> None:
+    from deepseek_magic.features._offline import start_offline, stop_offline
+
+    start_offline(session)
+    try:
+        out = map_rows(frame.iloc[:3], "{question}", session=session, run_file=None, progress=True)
+    finally:
+        stop_offline(session)
+    assert (out["error"] == "").all()
+    seen = capsys.readouterr()
+    bar, summary = seen.err, seen.out
+    assert "map (offline emulator)" in bar and "simulated $" in bar  # the progress bar
+    assert "Offline emulator" in summary and "(simulated, not charged)" in summary

@@ -115,7 +115,8 @@ def test_offline_magic_in_the_browser_answers_in_kernel(browser_session) -> None
     )
     assert isinstance(browser_session.offline, InKernelEmulator)
     assert "inside this kernel" in said[0] and "not from DeepSeek R1" in said[0]
-    recorded = load_script(NOTEBOOKS / "replies" / "01-quick-start.json")[0]
+    rule = load_script(NOTEBOOKS / "replies" / "01-quick-start.json")[0]
+    recorded = rule.samples[0]
     r = dm.ask("Is 9.11 larger than 9.9?", session=browser_session)
     assert r.offline and r.base_url == IN_KERNEL_BASE_URL
     assert isinstance(recorded, Reply) and (r.reasoning, r.answer) == (

@@ -15,7 +15,7 @@ from deepseek_magic._live_state import LINE_HEIGHT, REASONING_LINES, STYLESHEET,
 from deepseek_magic._markdown import IGNORE_MATH_CLASS
 from deepseek_magic.client._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
-from deepseek_magic.notebook._live import SHEET, LiveView, _bundle_size
+from deepseek_magic.notebook._live import EMPTY_SHEET, SHEET, LiveView, _bundle_size
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
 from tests.helpers.cells import interrupt_while_streaming, run_cell
 from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
@@ -221,30 +221,90 @@ def test_the_live_answer_is_rendered_block_by_block() -> None:
     assert_inert(html)
 
 
-def test_completed_math_is_typeset_and_the_growing_block_never_is() -> None:
+def test_inline_math_is_typeset_once_it_closes_never_before() -> None:
     state = LiveState()
     state.add(ContentDelta("First $x^2$ here.\n\nNow $y"))
     html = state.frame(1.0)["text/html"]
     assert html.startswith("<div class=dsm-live>")  # MathJax may look inside
     done, growing = html.split("dsm-growing", 1)
     assert '<span class="dsm-math">$x^2$</span>' in done  # for MathJax: its block is whole
-    assert "dsm-math" not in growing  # a lone "$" stays text
+    assert "dsm-math" not in growing  # a lone "$" stays text, hidden from MathJax
+    assert f"<span class='{IGNORE_MATH_CLASS}'> $y</span>" in growing  # plain, hidden from MathJax
     state.add(ContentDelta("^2$ later"))
     growing = state.frame(1.0)["text/html"].split("dsm-growing", 1)[1]
-    assert growing.startswith(f" {IGNORE_MATH_CLASS}'>")  # typeset only once it completes
+    assert growing.startswith(">") and '<span class="dsm-math">$y^2$</span>' in growing
 
 
 def test_display_math_is_not_kept_in_the_window_its_room_is() -> None:
     # MathJax would typeset it again at every frame; the final view typesets it once.
     state = LiveState()
-    state.add(ContentDelta("Intro $x$ here.\n\n$$\n\\frac{a}{b}\n$$\n\nThen more"))
+    state.add(ContentDelta("Intro $x$ here.\n\nMiddle.\n\n$$\n\\frac{a}{b}\n$$\n\nThen more"))
     html = state.frame(1.0)["text/html"]
-    assert "frac" not in html and "Intro" not in html  # the block above goes along
-    assert "dsm-elided" in html and "2 parts above" in html and "Then more" in html
+    assert "frac" not in html and "Middle" not in html  # the block above goes along
+    assert "dsm-elided" in html and "2 parts more" in html and "Then more" in html
+    assert "<p>Intro" in html  # ... but never the answer's opening
     assert state.answer.elided_em > 0
     state.add(ContentDelta(" text.\n\nLast $y$ para.\n\nAnd"))
     html = state.frame(1.0)["text/html"]
     assert '<span class="dsm-math">$y$</span>' in html  # inline math is kept, typeset live
+
+
+def test_the_answers_opening_never_leaves_the_live_view() -> None:
+    state = LiveState()
+    state.add(ReasoningDelta("r"))
+    verdict = "No. **9.9 is larger than 9.11.**"
+    frames = stream_into(
+        state,
+        f"{verdict}\n\n" + "| a | b |\n|---|---|\n| 1 | 2 |\n\n" * 30 + "More text.\n\n" * 30,
+        answer=True,
+        step=7,
+    )
+    later = [f for f in frames if "<table>" in f or "More text" in f]
+    assert later and all("<strong>9.9 is larger than 9.11.</strong>" in f for f in later)
+    # a long first block keeps its first words
+    state = LiveState()
+    state.add(ContentDelta("Word " * 300 + "\n\nNext block.\n\nAnd"))
+    html = state.frame(1.0)["text/html"]
+    assert "<p>Word Word" in html and "…" in html and len(html) < 1500
+
+
+def test_half_written_markdown_is_shown_only_once_it_renders() -> None:
+    state = LiveState()
+    state.add(ContentDelta("The **answer"))
+    html = state.frame(1.0)["text/html"]
+    assert "**" not in html and "answer" in html  # the rest shows as plain text
+    state.add(ContentDelta("** is [a link"))
+    html = state.frame(1.0)["text/html"]
+    assert "<strong>answer</strong>" in html and "[" not in html.split("</strong>")[1][:5]
+    state.add(ContentDelta("](https://example.org) and `code"))
+    html = state.frame(1.0)["text/html"]
+    assert "<a " in html and "<code>" not in html
+    # a table shows from its separator row on, whole rows only
+    state = LiveState()
+    state.add(ContentDelta("Intro.\n\n| a | b |\n"))
+    assert "| a" not in state.frame(1.0)["text/html"]
+    state.add(ContentDelta("|---|---|\n| 1 | 2 |\n| 3 |"))
+    html = state.frame(1.0)["text/html"]
+    assert "<table>" in html and "<td>1</td>" in html and "3" not in html and "|" not in html
+
+
+def test_the_reasoning_tail_starts_at_a_word_and_the_box_fills_from_the_top() -> None:
+    state = LiveState()
+    state.add(ReasoningDelta("alpha beta gamma " * 40))
+    html = state.frame(1.0)["text/html"]
+    tail = html.split("<div class=dsm-reasoning-tail><div>", 1)[1].split("</div>", 1)[0]
+    assert tail.lstrip("…").split(" ", 1)[0] in ("alpha", "beta", "gamma")
+    assert ".dsm-reasoning-tail>div{margin-bottom:auto}" in STYLESHEET
+
+
+def test_the_status_line_comes_first_as_the_readme_says() -> None:
+    state = LiveState()
+    state.add(ReasoningDelta("thinking hard"))
+    html = state.frame(1.0)["text/html"]
+    assert html.index("dsm-status") < html.index("dsm-reasoning-tail")
+    state.add(ContentDelta("Answer."))
+    html = state.frame(2.0)["text/html"]
+    assert html.index("dsm-status") < html.index("dsm-answer-body")
 
 
 def test_an_unclosed_fence_only_turns_its_own_block_into_code() -> None:
@@ -275,22 +335,44 @@ def test_the_reasoning_box_keeps_its_height_then_gives_way_to_the_answer() -> No
     assert "▸ Reasoning · ≈" in html and "<br>▾ Answer</div><div class=dsm-answer-body>" in html
 
 
-def test_the_stylesheet_is_shown_once_above_the_frames() -> None:
+def test_the_stylesheet_is_shown_once_above_the_frames_and_emptied_after_the_final() -> None:
     sheet: list[tuple[dict[str, Any], bool]] = []
-    view, frames, now, timer = fake_view(sheet=lambda b, m, update: sheet.append((b, update)))
+    slept: list[float] = []
+    sent: list[float] = []
+    view, frames, now, timer = fake_view(
+        sheet=lambda b, m, update: (sheet.append((b, update)), sent.append(now[0])),
+        sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)),
+        max_rate=9.5,  # a last second full of frames: the emptying has to wait its turn
+    )
     view.start()
     assert sheet == [(SHEET, False)] and len(frames) == 1
-    for i in range(20):
-        now[0] = i * 0.2
-        view.event(ReasoningDelta("word "))
+    for i in range(300):
+        now[0] = i * 0.01
+        if view.event(ReasoningDelta("word " * 10)):
+            sent.append(now[0])
     assert len(frames) > 10  # frames carry no stylesheet
     assert all("<style" not in f["text/html"] and "style=" not in f["text/html"] for f in frames)
     view.finish({"text/plain": "final"}, {})
-    # Nothing more for the stylesheet: the last second already holds the last frames and
-    # the final one (at most 10 messages in any second).
-    assert frames[-1] == {"text/plain": "final"} and sheet == [(SHEET, False)]
-    # The budget counts the stylesheet's message too.
-    assert view.bytes_sent == sum(_bundle_size(b) for b in [SHEET, *frames])
+    sent.append(now[0])
+    # The final frame at once, then the stylesheet's output emptied: a saved notebook
+    # keeps no stylesheet; that message waited until the last second had room for it.
+    assert frames[-1] == {"text/plain": "final"}
+    assert sheet == [(SHEET, False), (EMPTY_SHEET, True)] and EMPTY_SHEET == {"text/html": ""}
+    assert slept and max(sum(1 for t in sent if end - 1.0 < t <= end) for end in sent) <= 10
+    # The budget counts the stylesheet's messages too.
+    assert view.bytes_sent == sum(_bundle_size(b) for b in [SHEET, *frames, EMPTY_SHEET])
+
+
+def test_the_stylesheet_is_emptied_at_once_when_the_last_second_was_quiet() -> None:
+    sheet: list[dict[str, Any]] = []
+    slept: list[float] = []
+    view, frames, now, timer = fake_view(
+        sheet=lambda b, m, update: sheet.append(b), sleep=slept.append
+    )
+    view.start()
+    view.event(ReasoningDelta("word "))
+    view.finish({"text/plain": "final"}, {})
+    assert sheet == [SHEET, EMPTY_SHEET] and slept == []
 
 
 def test_live_frames_stay_small_whatever_the_reply() -> None:

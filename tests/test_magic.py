@@ -139,6 +139,11 @@ def test_local_servers_get_their_field_names(shell, emu) -> None:
 def test_unknown_flag_is_refused(shell, emu) -> None:
     run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --temprature 1\nHi")
     assert type(run.error).__name__ == "UsageError" and emu.requests == []
+    assert "(did you mean --temperature?)" in str(run.error) and "\n" not in str(run.error)
+    line = run_cell(shell, f"%deepseek --base-url {emu.base_url} --sed 3 Hi")
+    assert "(did you mean --seed?)" in str(line.error) and emu.requests == []
+    far = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --zzzz 1\nHi")
+    assert "did you mean" not in str(far.error)  # nothing close: no guess
 
 
 def test_quoted_values_follow_shell_rules(shell, emu) -> None:

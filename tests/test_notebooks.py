@@ -4,7 +4,7 @@ nbval (``notebooks`` is a test path, see ``pyproject.toml``) re-runs every lesso
 the offline emulator and compares each output with the stored one. That only means
 something if the stored notebooks were executed, top to bottom, without a key, and if
 the sanitize rules mask only what really varies. This module checks those things, the
-display-update shim in ``notebooks/conftest.py``, and (in a scratch project with the same
+display-update shim in ``tests/helpers/nbval_lessons.py``, and (in a scratch project with the same
 pytest configuration) that a changed answer fails nbval while ``.ipynb`` files under
 ``tests/`` are never collected.
 """
@@ -37,7 +37,8 @@ LESSONS = [
     "07-answers-as-data.ipynb",
     "08-how-r1-thinks.ipynb",
 ]
-SANITIZE = LESSON_DIR / "sanitize.cfg"
+HELPERS = ROOT / "tests" / "helpers"
+SANITIZE = HELPERS / "nbval-sanitize.cfg"
 
 # Things that look like credentials: OpenRouter / DeepSeek / OpenAI-style keys, bearer tokens.
 KEY_PATTERNS = [
@@ -195,7 +196,7 @@ def test_sanitize_file_is_read_whole_by_nbval() -> None:
     [
         (
             "at http://127.0.0.1:40467/v1 (openrouter format)",
-            "at http://127.0.0.1:PORT/v1 (openrouter format)",
+            "at http://127.0.0.1:PORT/v1 (openrouter format, PACE)",
         ),
         (
             "POST http://127.0.0.1:32768/v1/chat/completions",
@@ -209,6 +210,11 @@ def test_sanitize_file_is_read_whole_by_nbval() -> None:
         ),
         ("Reasoning · 239 tokens · 2.5 s</summary>", "Reasoning · 239 tokens · T s</summary>"),
         ("Reasoning · ≈33 tokens · ≈0.1 s", "Reasoning · ≈33 tokens · T s"),
+        (
+            "emulator at http://127.0.0.1:40123/v1 (openrouter format, 40 tokens/s, 0.8 s latency)",
+            "emulator at http://127.0.0.1:PORT/v1 (openrouter format, PACE)",
+        ),
+        ("(think-noopen format), not from", "(think-noopen format, PACE), not from"),
         ("18 / 115 / 9  $0.000323  12.3 s  stop", "18 / 115 / 9  $0.000323  T s  stop"),
     ],
 )
@@ -239,14 +245,26 @@ def test_default_test_run_includes_nbval_with_sanitizing(pytestconfig: pytest.Co
     assert pytestconfig.getini("testpaths") == ["tests", "notebooks"]
     opts = pytestconfig.getini("addopts")
     assert "--nbval" in opts and "--nbval-current-env" in opts and "--nbval-lax" not in opts
-    assert opts[opts.index("--nbval-sanitize-with") + 1] == "notebooks/sanitize.cfg"
+    assert opts[opts.index("--nbval-sanitize-with") + 1] == "tests/helpers/nbval-sanitize.cfg"
+    assert opts[opts.index("-p") + 1] == "tests.helpers.nbval_lessons"
     assert "--strict-markers" in opts
     assert {m.split(":")[0] for m in pytestconfig.getini("markers")} >= {"slow", "browser"}
 
 
-# ------------------------------------------------------------------ notebooks/conftest.py
+def test_the_lesson_folder_holds_only_lessons_data_and_replies() -> None:
+    # what a learner sees in notebooks/: no test configuration among the lessons
+    # (run files a lesson writes when it runs are git-ignored, not part of the folder)
+    names = {
+        p.name
+        for p in LESSON_DIR.iterdir()
+        if not p.name.startswith(".") and "-run.sqlite" not in p.name
+    }
+    assert names - {"data", "replies", "README.md"} == set(LESSONS), names
+
+
+# ------------------------------------------------------------------ tests/helpers/nbval_lessons.py
 def _shim() -> Any:
-    spec = importlib.util.spec_from_file_location("lesson_conftest", LESSON_DIR / "conftest.py")
+    spec = importlib.util.spec_from_file_location("lesson_conftest", HELPERS / "nbval_lessons.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -351,7 +369,15 @@ def _project(tmp: Path) -> Path:
     (tmp / "pyproject.toml").write_text(
         pyproject[start : end if end != -1 else None], encoding="utf-8"
     )
-    (tmp / "tests").mkdir()
+    (tmp / "tests" / "helpers").mkdir(parents=True)
+    for name in (
+        "__init__.py",
+        "helpers/__init__.py",
+        "helpers/nbval_lessons.py",
+        "helpers/nbval-sanitize.cfg",
+    ):
+        source = ROOT / "tests" / name
+        (tmp / "tests" / name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     (tmp / "tests" / "test_plain.py").write_text(
         "def test_plain():\n    assert True\n", encoding="utf-8"
     )
@@ -360,10 +386,6 @@ def _project(tmp: Path) -> Path:
     nbformat.write(broken, tmp / "tests" / "stray.ipynb")
     lessons = tmp / "notebooks"
     lessons.mkdir()
-    for name in ("conftest.py", "sanitize.cfg"):
-        (lessons / name).write_text(
-            (LESSON_DIR / name).read_text(encoding="utf-8"), encoding="utf-8"
-        )
     (lessons / "replies").mkdir()
     for script in (LESSON_DIR / "replies").glob("04-*"):
         (lessons / "replies" / script.name).write_text(
@@ -416,16 +438,32 @@ def test_nbval_compares_outputs_and_skips_notebooks_under_tests(tmp_path: Path) 
     assert done.returncode == 1
 
 
-def test_shim_leaves_out_the_live_views_stylesheet() -> None:
-    from deepseek_magic.notebook._live import SHEET
+def test_shim_folds_the_emptied_stylesheet_as_a_frontend_does() -> None:
+    from deepseek_magic.notebook._live import EMPTY_SHEET, SHEET
 
     sheet = _msg("display_data", "P", data=SHEET, metadata={}, transient={"display_id": "css"})
+    emptied = _msg(
+        "update_display_data", "P", data=EMPTY_SHEET, metadata={}, transient={"display_id": "css"}
+    )
     _, out = _feed(
         sheet,
         _display("P", "live", "waiting…"),
         _display("P", "live", "the answer", kind="update_display_data"),
+        emptied,
         _msg("status", "P", execution_state="idle"),
     )
-    assert [m["msg_type"] for m in out] == ["display_data", "status"]
-    assert out[0]["content"]["data"] == {"text/plain": "the answer"}
-    assert SHEET["text/html"].startswith(_shim().SHEET_START)
+    assert [m["msg_type"] for m in out] == ["display_data", "display_data", "status"]
+    assert out[0]["content"]["data"] == {"text/html": ""} and out[1]["content"]["data"] == {
+        "text/plain": "the answer"
+    }
+
+
+@pytest.mark.parametrize("name", LESSONS[:5])
+def test_saved_lessons_keep_no_stylesheet_or_hidden_formula(name: str) -> None:
+    # After the final frame the live view's stylesheet output is emptied: a lesson saved
+    # after a run carries no <style> and no warm-up formula in its cells.
+    for cell in _code(_read(name)):
+        for output in cell.outputs:
+            html = output.get("data", {}).get("text/html", "")
+            html = html if isinstance(html, str) else "".join(html)
+            assert "<style>.dsm-live" not in html and "<span hidden>" not in html, cell.source

@@ -291,3 +291,42 @@ def test_env_is_read_from_os_environ_by_default(offline_session, monkeypatch) ->
     monkeypatch.setenv(ENV_OFFLINE, "1")
     assert offline_from_env(offline_session, out=lambda line: None)
     assert offline_session.offline is not None
+
+
+# ----------------------------------------------------------------- pace and honesty
+def test_the_magic_streams_at_r1_pace_unless_the_test_switch_says_fast(
+    shell, session, monkeypatch
+) -> None:
+    from deepseek_magic.features._offline import ENV_PACE, R1_PACE
+
+    monkeypatch.delenv(ENV_PACE, raising=False)
+    on = run_cell(shell, "%deepseek_offline on")
+    assert on.success, on.error
+    assert session.offline.token_delay == R1_PACE["token_delay"] == 1 / 40
+    assert session.offline.first_token_latency == R1_PACE["first_token_latency"]
+    assert "40 tokens/s" in on.stdout and "0.8 s latency" in on.stdout
+    monkeypatch.setenv(ENV_PACE, "fast")  # what the test configuration sets
+    assert run_cell(shell, "%deepseek_offline off").success
+    assert run_cell(shell, "%deepseek_offline on").success
+    assert session.offline.token_delay == 0 and session.offline.first_token_latency == 0
+    # an explicit rate is never overridden by the switch
+    assert run_cell(shell, "%deepseek_offline on --token-rate 20").success
+    assert session.offline.token_delay == pytest.approx(1 / 20)
+    stop_offline(session)
+
+
+def test_offline_costs_are_simulated_never_a_charge(shell, session) -> None:
+    from deepseek_magic.features._spend import session_totals
+
+    assert run_cell(shell, "%deepseek_offline on").success
+    asked = run_cell(shell, "%%deepseek -o r\nWhat is 2+2?")
+    assert asked.success, asked.error
+    r = shell.user_ns["r"]
+    assert r.offline and r.cost  # the emulator's OpenRouter-style figure is kept
+    for text in (asked.final["text/plain"], asked.final["text/html"]):
+        assert "simulated cost $" in text and "(not charged)" in text
+    totals = session_totals(session)
+    assert totals.cost == 0 and totals.simulated == pytest.approx(r.cost)
+    spend = run_cell(shell, "%deepseek_spend")
+    assert "$0.00 spent" in spend.stdout and "simulated offline (not charged)" in spend.stdout
+    stop_offline(session)

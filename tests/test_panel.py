@@ -99,7 +99,7 @@ def test_every_option_of_the_table_has_a_control_with_its_range(session) -> None
         OPTION_BY_NAME["reasoning_effort"].choices
     )
     assert isinstance(p.controls["stop"], ipywidgets.TagsInput)
-    assert isinstance(p.controls["include_reasoning"], ipywidgets.Checkbox)
+    assert isinstance(p.controls["include_reasoning"], ipywidgets.Dropdown)
     assert isinstance(p.controls["tools"], ipywidgets.SelectMultiple)
     assert {"none", "auto", "required"} <= set(p.controls["tool_choice"].options)
 
@@ -132,7 +132,7 @@ def test_an_option_added_to_the_table_appears_without_panel_code(session, emu, m
         "min p",
     )
     assert list(p.controls["verbosity"].options) == ["low", "high"]
-    assert isinstance(p.controls["logprobs"], ipywidgets.Checkbox)
+    assert isinstance(p.controls["logprobs"], ipywidgets.Dropdown)
     assert (p.controls["top_logprobs"].min, p.controls["top_logprobs"].max) == (0, 20)
     assert "min_p" not in Panel(session=session, shell=None).controls
     # Once in the table (validation and body read it too), the new option is sent and copied.
@@ -504,3 +504,19 @@ def test_cell_magic_panel_flag_keeps_the_magics_session_and_flags(session, shell
     p = shell.user_ns["_"]
     assert p.session is session
     assert (p.model.value, p.system.value, p.out_name.value) == ("deepseek-r1", "terse", "answer")
+
+
+def test_a_yes_no_option_is_one_honest_control(session, emu) -> None:
+    p = make(session, emu)
+    menu = p.controls["include_reasoning"]
+    # one control (its send box hidden), and it does not look on while nothing is sent
+    assert p.send_boxes["include_reasoning"].layout.visibility == "hidden"
+    assert menu.label == "not sent (server default: yes)"
+    assert p.controls["thinking"].label == "not sent (server default)"
+    assert "include_reasoning" not in p.values()
+    menu.value = False
+    assert p.values()["include_reasoning"] is False
+    menu.index = 0  # back to "not sent"
+    assert "include_reasoning" not in p.values()
+    p.controls["thinking"].value = True
+    assert p.values()["thinking"] is True and "--thinking true" in p.cell()

@@ -307,7 +307,9 @@ def test_reasoning_is_collapsed_and_the_answer_open() -> None:
     summary = reasoning.children[0]
     assert isinstance(summary, Node) and summary.tag == "summary"
     # 340 of 400 completion tokens: ≈ 1.0 s wait + 10.0 s × 0.85
-    assert summary.text() == "Reasoning · 340 tokens · ≈9.5 s"
+    assert (
+        summary.text() == "Reasoning · 340 tokens · ≈9.5 s (click to show)"
+    )  # static views draw no arrow
     assert "Then <I> think more." in reasoning.text()
     assert "<strong>42</strong>" in bundle["text/html"]
 
@@ -316,7 +318,7 @@ def test_reasoning_estimates_are_marked() -> None:
     bundle, _ = render_result(full_result(usage=Usage(), answer="", reasoning="x" * 400))
     summary = Tree(bundle["text/html"]).root.find("dsm-reasoning")[0].children[0]
     assert isinstance(summary, Node)
-    assert summary.text() == "Reasoning · ≈100 tokens · 11.0 s"
+    assert summary.text() == "Reasoning · ≈100 tokens · 11.0 s (click to show)"
 
 
 def test_no_reasoning_no_details() -> None:
@@ -389,7 +391,7 @@ def test_tool_calls_are_collapsed_with_pretty_arguments() -> None:
     tools = root.find("dsm-tool")
     assert [t.tag for t in tools] == ["details", "details"]
     assert all("open" not in dict(t.attrs) for t in tools)
-    assert tools[0].children[0].text() == "Tool · get_weather · done · 0.25 s"  # type: ignore[union-attr]
+    assert tools[0].children[0].text() == "Tool · get_weather · done · 0.25 s (click to show)"  # type: ignore[union-attr]
     assert '{\n  "city": "Paris"\n}' in tools[0].text() and "sunny" in tools[0].text()
     assert "{not json" in tools[1].text() and "JSONDecodeError: bad" in tools[1].text()
     assert len(root.find("dsm-reasoning")) == 2  # each round's reasoning
@@ -413,7 +415,7 @@ def test_plain_text_has_answer_and_footer() -> None:
 
 def test_markdown_bundle_hides_reasoning_in_a_fence() -> None:
     md = render_result(full_result(reasoning="a ``` b ```` c <b>"))[0]["text/markdown"]
-    assert "<details><summary>Reasoning · 340 tokens · ≈9.5 s</summary>" in md
+    assert "<details><summary>Reasoning · 340 tokens · ≈9.5 s (click to show)</summary>" in md
     assert "`````text\na ``` b ```` c <b>\n`````" in md
 
 
@@ -537,3 +539,45 @@ def test_footer_with_nothing_known() -> None:
 
 def test_escape() -> None:
     assert escape('<a href="x">\'&') == "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;"
+
+
+# ------------------------------------------------------------------ long answers, in sections
+_BLOCKS = [
+    "A paragraph with **bold**, `code` and $x^2$.",
+    "- one\n- two\n\n- three, a loose list",
+    "1. first\n\n   its second paragraph\n\n2. second",
+    "```python\ndef f():\n\n    return 1\n```",
+    "~~~\nfence with\n\n\nblank lines\n~~~",
+    "$$\na = b\n\n+ c\n$$",
+    "\\[\n\\sum_i x_i\n\n\\]",
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |",
+    "> quoted\n\n> another quote",
+    "Title\n=====",
+    "    indented code\n\n    more of it",
+    "* item\n\n  continued\n\n* next",
+    "Text\nlazy continuation",
+]
+
+
+def test_a_long_answer_renders_in_sections_exactly_as_whole(monkeypatch) -> None:
+    import random
+
+    import deepseek_magic._markdown as md
+
+    def whole(text: str) -> tuple[str, str]:
+        tokens, env = md._parse(text)
+        parser = md._parser()
+        markdown = md._Markdown().document(tokens)
+        return str(parser.renderer.render(tokens, parser.options, env)), markdown
+
+    rng = random.Random(7)
+    for limit in (1, 20, 200):
+        monkeypatch.setattr(md, "SECTION_CHARS", limit)
+        for _ in range(60):
+            text = "\n\n".join(rng.choice(_BLOCKS) for _ in range(rng.randint(2, 12)))
+            sections = list(md._sections(text))
+            assert "".join(sections) == text
+            assert md.render_markdown(text) == whole(text), text
+    # a text with link references is rendered whole (a label may be used anywhere)
+    text = "[a][r]\n\n" + "para\n\n" * 50 + "[r]: https://example.org"
+    assert list(md._sections(text)) == [text]

@@ -78,3 +78,22 @@ def test_colour_only_on_a_terminal_and_once_per_stretch(monkeypatch) -> None:
     plain = Tty()
     TerminalView(plain).event(ReasoningDelta("x"))
     assert "\x1b" not in plain.getvalue()
+
+
+def test_terminal_view_says_when_the_emulator_answers() -> None:
+    out = io.StringIO()
+    view = TerminalView(out, color=False, offline=True)
+    view.event(ContentDelta("42."))
+    view.finish("-- model · simulated cost $0.000010 (not charged)")
+    assert out.getvalue().startswith("[Offline emulator — not DeepSeek R1]\n")
+    assert "simulated cost" in out.getvalue()
+
+
+def test_terminal_ipython_offline_labels_the_reply_and_shows_no_charge(tmp_path) -> None:
+    script = "%load_ext deepseek_magic\n%deepseek_offline on\n%deepseek What is 17 * 23?\n"
+    proc = run_terminal_ipython(script, tmp_path)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert "[Offline emulator — not DeepSeek R1]" in out
+    footer = next(line for line in out.splitlines() if "finish:" in line)
+    assert "simulated cost $" in footer and "(not charged)" in footer

@@ -72,6 +72,8 @@ class Bar:
     def __init__(self, plan: Plan, enabled: bool) -> None:
         self.bar: Any = None
         self.seen = 0
+        #: the emulator answers: the bar says so, and its cost is simulated, not a charge
+        self.offline = plan.estimate.offline
         if not enabled:
             return
         from tqdm.auto import tqdm
@@ -81,7 +83,7 @@ class Bar:
             total=rows,
             initial=len(plan.resumed),
             unit="row",
-            desc="map",
+            desc="map (offline emulator)" if self.offline else "map",
             dynamic_ncols=True,
             smoothing=0.1,
         )
@@ -91,9 +93,9 @@ class Bar:
             return
         p = runner.progress
         elapsed = max(1e-9, time.monotonic() - p.started)
+        cost = ("simulated " if self.offline else "") + format_cost(p.cost)
         self.bar.set_postfix_str(
-            f"failed {p.failed} · {p.tokens / elapsed:,.0f} tok/s · {format_cost(p.cost)}",
-            refresh=False,
+            f"failed {p.failed} · {p.tokens / elapsed:,.0f} tok/s · {cost}", refresh=False
         )
         step = p.done - self.seen
         self.seen = p.done

@@ -60,15 +60,20 @@ Usage::
         emu.queue(Fault("midstream_error", after_tokens=3))
         assert emu.requests[0]["messages"]
 
-Each request consumes one queued :class:`Reply` or :class:`Fault`; when the queue
-is empty the ``responder(body)`` callable decides, else a default reply echoes the
-question. From a shell: ``python -m deepseek_magic.emulator --help``.
+A :class:`Rule` (a script file's ``prompt`` / ``prompt_contains`` / ``when`` / ``samples``
+entries, see ``_match.py``) answers every request it matches, whatever the order; other
+items are handed out in turn, one per request (tests script faults that way); when
+nothing answers, the ``responder(body)`` callable decides, else a labelled default reply
+restates the question and says it is the emulator. From a shell:
+``python -m deepseek_magic.emulator --help``.
 """
 
 from __future__ import annotations
 
 from ._base import RequestRecord
+from ._match import Rule
 from ._script import (
+    DEFAULT_REPLY_LABEL,
     DIALECTS,
     FAULT_KINDS,
     Dialect,
@@ -85,6 +90,7 @@ from ._script import (
 from ._server import Emulator
 
 __all__ = [
+    "DEFAULT_REPLY_LABEL",
     "DIALECTS",
     "FAULT_KINDS",
     "Dialect",
@@ -94,6 +100,7 @@ __all__ = [
     "Matched",
     "Reply",
     "RequestRecord",
+    "Rule",
     "Script",
     "ToolCallSpec",
     "default_reply",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 
+from ._match import rules_from_recording
 from ._script import DIALECTS, load_script
 from ._server import Emulator
 
@@ -27,9 +29,15 @@ example:
   # in another shell or a notebook:
   DEEPSEEK_MAGIC_BASE_URL=http://127.0.0.1:8765/v1 jupyter lab
 
-script files are JSON (or YAML with PyYAML) lists such as:
-  [{"reasoning": "Compare tenths.", "answer": "9.9 is larger."},
-   {"fault": {"kind": "status", "status": 429, "headers": {"Retry-After": "2"}}}]
+script files are JSON (or YAML with PyYAML) lists of rules, each answering the
+requests it matches (first match wins; see notebooks/README.md):
+  [{"prompt": "Is 9.11 larger than 9.9?", "reasoning": "Compare tenths.",
+    "answer": "9.9 is larger."},
+   {"prompt_contains": "robots", "when": {"temperature": ">= 1"},
+    "samples": [{"answer": "The Gear Grind"}, {"answer": "Circuit Grounds"}]}]
+or a %deepseek_cache record file (JSON lines). --script-from-recording FILE prints
+such a recording as a script to edit:
+  python -m deepseek_magic.emulator --script-from-recording deepseek-cache.jsonl > replies.json
 """
 
 
@@ -60,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--script",
         metavar="FILE",
-        help="scripted replies and faults, consumed one per request; afterwards the default reply",
+        help="scripted replies chosen by the request (rules), or a %%deepseek_cache recording; "
+        "an unmatched request gets the labelled default reply",
+    )
+    parser.add_argument(
+        "--script-from-recording",
+        metavar="FILE",
+        help="print the %%deepseek_cache recording FILE as a script (JSON) and exit",
     )
     parser.add_argument(
         "--token-rate",
@@ -114,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.script_from_recording:
+        try:
+            with open(args.script_from_recording, encoding="utf-8") as recording:
+                entries = rules_from_recording(recording)
+        except OSError as exc:
+            print(f"error: cannot read {args.script_from_recording}: {exc}", file=sys.stderr)
+            return 2
+        about = f"Recorded with %deepseek_cache record ({args.script_from_recording})."
+        print(json.dumps({"about": about, "replies": entries}, indent=1, ensure_ascii=False))
+        return 0
     if args.token_rate < 0 or args.first_token_latency < 0 or args.tokens_per_chunk < 1:
         print(
             "error: rates and latencies must be >= 0 and --tokens-per-chunk >= 1", file=sys.stderr

@@ -27,6 +27,7 @@ from ._script import (
     Fault,
     Matched,
     Reply,
+    Rule,
     Script,
     StreamContext,
     default_reply,
@@ -81,7 +82,7 @@ class RequestRecord:
 class ScriptedServer:
     """The settings and the script both emulators share; see the module docstring."""
 
-    replies: InitVar[Iterable[Script | Matched] | None] = None
+    replies: InitVar[Iterable[Script | Matched | Rule] | None] = None
     responder: Responder | None = None
     dialect: Dialect = "openrouter"
     token_delay: float = 0.0
@@ -89,25 +90,34 @@ class ScriptedServer:
     keepalive_interval: float | None = None
     tokens_per_chunk: int = 1
 
-    def __post_init__(self, replies: Iterable[Script | Matched] | None) -> None:
+    def __post_init__(self, replies: Iterable[Script | Matched | Rule] | None) -> None:
         if self.dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {self.dialect!r}; choose from {', '.join(DIALECTS)}")
         items = list(replies or ())
-        #: items chosen by the request's content (``Matched``), before the queue is asked
-        self._matched = [r for r in items if isinstance(r, Matched)]
-        self._queue: deque[Script] = deque(r for r in items if not isinstance(r, Matched))
+        #: rules chosen by the request's content (``Rule``, ``Matched``), tried in order
+        #: before the queue is asked; with how many requests each has answered
+        self._rules: list[Rule] = [_as_rule(r) for r in items if _is_rule(r)]
+        self._turns: dict[int, int] = {}
+        self._queue: deque[Script] = deque(r for r in items if not _is_rule(r))  # type: ignore[misc]
         self._cond = threading.Condition()
         self._log: list[RequestRecord] = []
         self._ids = itertools.count(1)
 
     # ----------------------------------------------------------------- script and log
 
-    def queue(self, *items: Script | Matched) -> None:
-        """Append replies or faults; each request consumes one, in order (a ``Matched``
-        item answers every request it matches instead)."""
+    def queue(self, *items: Script | Matched | Rule) -> None:
+        """Append replies or faults; each request consumes one, in order (a ``Rule`` or
+        ``Matched`` item answers every request it matches instead, after the rules
+        already given)."""
         with self._cond:
-            self._matched.extend(i for i in items if isinstance(i, Matched))
-            self._queue.extend(i for i in items if not isinstance(i, Matched))
+            self._rules.extend(_as_rule(i) for i in items if _is_rule(i))
+            self._queue.extend(i for i in items if not _is_rule(i))  # type: ignore[misc]
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The rules that choose replies by the request, in the order they are tried."""
+        with self._cond:
+            return list(self._rules)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -129,7 +139,8 @@ class ScriptedServer:
         """Forget queued replies and logged requests."""
         with self._cond:
             self._queue.clear()
-            self._matched.clear()
+            self._rules.clear()
+            self._turns.clear()
             self._log.clear()
 
     # ----------------------------------------------------------------- deciding a reply
@@ -153,14 +164,18 @@ class ScriptedServer:
 
     def _admit(self, record: RequestRecord) -> Script | None:
         """Log a request and, if it is an accepted chat request (``status`` still 0), take
-        the item that answers it: a ``Matched`` one, else the next queued one."""
+        the item that answers it: the first rule's that matches (by its seed, else the
+        rule's next sample), else the next queued one."""
         with self._cond:
             self._log.append(record)
             self._cond.notify_all()
             if record.status == 0:
-                for entry in self._matched:
-                    if entry.matches(record.body):
-                        return entry.item
+                for rule in self._rules:
+                    if rule.matches(record.body):
+                        turn = self._turns.get(id(rule), 0)
+                        self._turns[id(rule)] = turn + 1
+                        item: Script = rule.pick(record.body, turn)
+                        return item
                 if self._queue:
                     return self._queue.popleft()
         return None
@@ -190,6 +205,18 @@ class ScriptedServer:
             prompt_tokens=prompt_tokens(body),
             include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
         )
+
+
+def _is_rule(item: object) -> bool:
+    return isinstance(item, (Rule, Matched))
+
+
+def _as_rule(item: Rule | Matched | Script) -> Rule:
+    """A ``Matched`` (the older ``prompt_contains`` form) is a rule of one reply."""
+    if isinstance(item, Matched):
+        return Rule((item.item,), contains=item.text)
+    assert isinstance(item, Rule)
+    return item
 
 
 def status_payload(fault: Fault) -> bytes:

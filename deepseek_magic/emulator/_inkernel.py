@@ -26,6 +26,7 @@ from ._script import (
     Fault,
     Matched,
     Reply,
+    Rule,
     Script,
     StreamContext,
     completion_body,
@@ -63,7 +64,7 @@ class InKernelEmulator(ScriptedServer):
     sleep: Callable[[float], Any] = time.sleep
     async_sleep: Callable[[float], Any] | None = None
 
-    def __post_init__(self, replies: Iterable[Script | Matched] | None) -> None:
+    def __post_init__(self, replies: Iterable[Script | Matched | Rule] | None) -> None:
         super().__post_init__(replies)
         self.base_url = self.base_url.rstrip("/")
         self.running = False

@@ -18,6 +18,14 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ._match import (
+    Rule,
+    is_rule_entry,
+    looks_like_recording,
+    rule_from_mapping,
+    rules_from_recording,
+)
+
 __all__ = [
     "DEFAULT_MODEL",
     "DIALECTS",
@@ -28,9 +36,11 @@ __all__ = [
     "FaultKind",
     "Matched",
     "Reply",
+    "Rule",
     "Script",
     "StreamContext",
     "ToolCallSpec",
+    "DEFAULT_REPLY_LABEL",
     "default_reply",
     "load_script",
     "tokenize",
@@ -231,8 +241,13 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
     return max(1, (chars + 3) // 4)
 
 
+#: how the default reply's answer starts: a lesson's test (and a reader) can tell it at once
+DEFAULT_REPLY_LABEL = "**Offline emulator: no scripted reply for this question.**"
+
+
 def default_reply(body: Mapping[str, Any]) -> Reply:
-    """The reply when nothing is scripted: says plainly it is the emulator, echoes the question."""
+    """The reply when nothing scripted answers: shaped like R1's (reasoning, then an answer),
+    it restates the question and says plainly that it is the emulator, not DeepSeek R1."""
     question = ""
     for message in reversed(body.get("messages") or []):
         if isinstance(message, Mapping) and message.get("role") == "user":
@@ -240,16 +255,21 @@ def default_reply(body: Mapping[str, Any]) -> Reply:
             break
     if len(question) > 200:
         question = question[:200].rstrip() + "…"
+    one_line = " ".join(question.split()) or "(no question)"
     quoted = "\n".join("> " + line for line in (question or "(no question)").splitlines())
     reasoning = (
-        "The offline emulator is answering; no model is running. This reply comes from "
-        "the deepseek-magic offline emulator, not from DeepSeek R1, so I will only echo "
-        "the question back."
+        f'Okay, the question is: "{one_line}". Before answering I should say what I am: '
+        "the deepseek-magic offline emulator, not DeepSeek R1. No model runs here; I can only "
+        "play back replies a script holds, and the script has none for this question (with "
+        "these options). So I will not make an answer up. I'll restate the question, say "
+        "that it comes from the emulator, and say how to get a real answer."
     )
     answer = (
-        "**Offline emulator** — this reply comes from the deepseek-magic offline emulator, "
+        f"{DEFAULT_REPLY_LABEL} This reply comes from the deepseek-magic offline emulator, "
         f"not from DeepSeek R1.\n\nYou asked:\n\n{quoted}\n\n"
-        "Configure a real provider and API key to get answers from DeepSeek R1."
+        "The emulator only plays back scripted replies, and none matches this prompt. "
+        "Set an API key (`%deepseek_key`, or `OPENROUTER_API_KEY`) to ask DeepSeek R1, "
+        "or add a reply for this prompt to the lesson's script (`--script FILE`)."
     )
     return Reply(reasoning=reasoning, answer=answer)
 
@@ -772,19 +792,11 @@ def _reply_from_mapping(data: Mapping[str, Any]) -> Reply:
     return Reply(**{**data, "tool_calls": calls})
 
 
-def script_item(data: Mapping[str, Any]) -> Script | Matched:
-    """One script entry: reply keys, optionally with ``"fault": {"kind": ..., ...}``, and
-    optionally ``"prompt_contains": TEXT`` (a :class:`Matched` entry)."""
+def _plain_item(data: Mapping[str, Any]) -> Script:
+    """One reply, or a fault with ``"fault": {"kind": ..., ...}`` (the reply keys beside it
+    choose the text streamed before the fault)."""
     if not isinstance(data, Mapping):
-        raise ValueError(f"each script entry must be an object, got {type(data).__name__}")
-    if "prompt_contains" in data:
-        text = data["prompt_contains"]
-        if not isinstance(text, str) or not text:
-            raise ValueError("prompt_contains must be a non-empty string")
-        rest = {k: v for k, v in data.items() if k != "prompt_contains"}
-        item = script_item(rest)
-        assert not isinstance(item, Matched)
-        return Matched(text, item)
+        raise ValueError(f"each reply must be an object, got {type(data).__name__}")
     reply_part = {k: v for k, v in data.items() if k != "fault"}
     if "fault" not in data:
         return _reply_from_mapping(reply_part)
@@ -797,15 +809,31 @@ def script_item(data: Mapping[str, Any]) -> Script | Matched:
     return Fault(**spec)
 
 
-def load_script(path: str | Path) -> list[Script | Matched]:
-    """Read scripted replies and faults from a JSON file, or YAML (``.yaml``/``.yml``) with PyYAML.
+def script_item(data: Mapping[str, Any]) -> Script | Rule:
+    """One script entry: reply keys, optionally with ``"fault": {"kind": ..., ...}``; with
+    ``prompt``, ``prompt_contains``, ``when`` or ``samples`` it is a :class:`~._match.Rule`
+    (chosen by the request; see ``_match.py``), else an item handed out in turn."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"each script entry must be an object, got {type(data).__name__}")
+    if is_rule_entry(data):
+        return rule_from_mapping(data, _plain_item)
+    return _plain_item(data)
+
+
+def load_script(path: str | Path) -> list[Script | Rule]:
+    """Read a script from a JSON file, YAML (``.yaml``/``.yml``) with PyYAML, or a
+    ``%deepseek_cache record`` file (JSON lines: one rule per recorded request).
 
     The file holds a list (or ``{"replies": [...]}``) of objects such as
-    ``{"reasoning": "...", "answer": "...", "tool_calls": [{"name": "f", "arguments": {"x": 1}}]}``
-    or ``{"fault": {"kind": "status", "status": 429, "headers": {"Retry-After": "2"}}}``.
+    ``{"prompt": "What is 17 * 23?", "reasoning": "...", "answer": "391"}`` (a rule: see
+    ``_match.py`` and ``notebooks/README.md``), or, for tests, unkeyed replies and faults
+    handed out in turn: ``{"fault": {"kind": "status", "status": 429}}``.
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
+    first = text.lstrip().split("\n", 1)[0]
+    if looks_like_recording(first):
+        return [script_item(entry) for entry in rules_from_recording(text.splitlines())]
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml

@@ -31,6 +31,7 @@ from ._script import (
     Fault,
     Matched,
     Reply,
+    Rule,
     Script,
     StreamContext,
     completion_body,
@@ -90,7 +91,7 @@ class Emulator(ScriptedServer):
     max_concurrent: int | None = None
     busy_retry_after: float | None = None
 
-    def __post_init__(self, replies: Iterable[Script | Matched] | None) -> None:
+    def __post_init__(self, replies: Iterable[Script | Matched | Rule] | None) -> None:
         super().__post_init__(replies)
         self._chatting = 0
         self._inflight = 0

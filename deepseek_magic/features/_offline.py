@@ -37,6 +37,8 @@ if (
 
 __all__ = [
     "ENV_OFFLINE",
+    "ENV_PACE",
+    "R1_PACE",
     "offline_from_env",
     "offline_magic",
     "offline_status",
@@ -47,6 +49,12 @@ __all__ = [
 
 #: the environment variable that turns offline mode on (``1``, ``true``, ``yes``, ``on``)
 ENV_OFFLINE = "DEEPSEEK_MAGIC_OFFLINE"
+#: ``fast`` makes the magic's emulator answer at once when no pace is given (the test
+#: configuration sets it, so nbval and the suite stay fast); otherwise it streams at R1's pace
+ENV_PACE = "DEEPSEEK_MAGIC_OFFLINE_PACE"
+#: the magic's pace when none is given: R1 behind OpenRouter starts after a short wait,
+#: then writes about 40 tokens a second, so a lesson's live view is really seen
+R1_PACE: dict[str, float] = {"token_delay": 1.0 / 40, "first_token_latency": 0.8}
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -73,13 +81,14 @@ def arguments() -> tuple[Arg, ...]:
         arg(
             "--token-rate",
             metavar="TOKENS_PER_SECOND",
-            help="Streaming speed (default: as fast as possible).",
+            help="Streaming speed (default: R1's pace, 40; 0 = no delay).",
         ),
-        arg("--latency", metavar="SECONDS", help="Wait before the first token."),
+        arg("--latency", metavar="SECONDS", help="Wait before the first token (default: 0.8)."),
         arg(
             "--script",
             metavar="FILE",
-            help="JSON (or YAML) file of scripted replies, one per request.",
+            help="Replies chosen by the request: a JSON (or YAML) script, "
+            "or a %%deepseek_cache recording.",
         ),
     )
 
@@ -243,6 +252,9 @@ def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = p
     elif session.offline is not None and not kwargs:
         out(_on_line(session.offline))  # already on: say so again, keep the running emulator
     else:
+        if os.environ.get(ENV_PACE, "").strip().lower() != "fast":
+            for name, value in R1_PACE.items():
+                kwargs.setdefault(name, value)
         try:
             emu = start_offline(session, **kwargs)
         except OSError as exc:

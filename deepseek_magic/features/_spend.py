@@ -95,6 +95,9 @@ class Totals:
     cache_saved: float = 0.0
     budget: float | None = None
     call_budget: float | None = None
+    #: US dollars the offline emulator's replies would have cost (never charged, never in
+    #: ``cost``): kept apart so a student sees no charge, and what a real run would cost
+    simulated: float = 0.0
 
     @property
     def estimated(self) -> bool:
@@ -122,6 +125,8 @@ class Totals:
             cost += " (server-reported)"
         if self.unpriced:
             cost += f", {self.unpriced} without a price"
+        if self.simulated:
+            cost += f"; {format_cost(self.simulated)} simulated offline (not charged)"
         parts.append(cost)
         if self.cached_tokens:
             parts.append(
@@ -186,6 +191,7 @@ class _Tracker(Feature):
                 unpriced=t.unpriced + unpriced,
                 cached_tokens=t.cached_tokens + hits,
                 cache_saved=t.cache_saved + saved,
+                simulated=t.simulated + ((result.cost or 0.0) if result.offline else 0.0),
             )
 
     def reset(self) -> None:

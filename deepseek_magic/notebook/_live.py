@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from .._live_state import STYLESHEET, LiveState
+from .._style import OFFLINE_NOTE
 from ..client._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_BYTE_ALLOWANCE",
     "ThreadTimer",
     "SHEET",
+    "EMPTY_SHEET",
 ]
 
 DEFAULT_MAX_RATE = 8.5  # frames per second
@@ -80,10 +82,12 @@ def _bundle_size(bundle: dict[str, Any]) -> int:
 #: The live frames' stylesheet, shown once per live view in an output of its own (the
 #: ``sheet`` display, of no height): frames then carry text and class names only. A
 #: ``<style>`` applies to the whole page in the frontends that show trusted HTML in the
-#: page (JupyterLab, Notebook, VS Code), scoped here by the ``dsm-live`` root. It stays
-#: at the end (emptying it would be one more message in the second that already holds
-#: the last frames and the final one); the final frame has its own inline styles, so a
-#: notebook reopened untrusted (its ``<style>`` stripped) looks the same.
+#: page (JupyterLab, Notebook, VS Code), scoped here by the ``dsm-live`` root. After the
+#: final frame it is emptied (:data:`EMPTY_SHEET`), so a saved notebook keeps no
+#: stylesheet and no hidden formula in every cell (a blank gap in nbconvert, a diff at
+#: every save); that message waits, if it must, until the last second holds fewer than
+#: :data:`MAX_MESSAGES_PER_SECOND` (the final frame itself never waits). The final frame
+#: has its own inline styles, so it looks the same without the stylesheet.
 #:
 #: The same output holds a hidden formula: MathJax's first typesetting in a page pays
 #: one-time costs (its setup, the styles of the glyphs and constructs it meets first),
@@ -98,6 +102,13 @@ MATH_WARMUP = (
     r"</span>"
 )
 SHEET = {"text/html": f"<style>{STYLESHEET}</style>{MATH_WARMUP}"}
+#: what the stylesheet's output holds after the final frame: nothing to see or to save
+#: (an empty HTML, not an empty bundle: JupyterLab cannot render an output with no data,
+#: and its cell then never shows that it finished)
+EMPTY_SHEET: dict[str, Any] = {"text/html": ""}
+#: display messages a live view sends in any one second at most (frames, the final one
+#: and the stylesheet's two)
+MAX_MESSAGES_PER_SECOND = 10
 
 
 class Timer(Protocol):
@@ -188,12 +199,17 @@ class LiveView:
         offline: bool = False,
         timer: Callable[[Callable[[], None]], Timer] | None = None,
         sheet: Callable[..., Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         #: ``display(bundle, metadata, update: bool)``: shows the first frame, updates after
         self._display = display
         #: the same for the stylesheet's output (above the frames); None: frames only (a
         #: frontend that keeps styles elsewhere, or a test)
         self._sheet = sheet
+        self._sheet_shown = False
+        self._sleep = sleep
+        #: when each display message went out (the last second's, for the message budget)
+        self._sent_at: list[float] = []
         self.max_rate = max_rate
         self.byte_factor = byte_factor
         self.byte_allowance = byte_allowance
@@ -229,6 +245,8 @@ class LiveView:
         with self._lock:
             if self._sheet is not None:
                 self._sheet(SHEET, {}, False)
+                self._sheet_shown = True
+                self._sent_at.append(self.clock())
                 self.bytes_sent += _bundle_size(SHEET)
             self._send(self.state.frame(0.0), {})
 
@@ -305,6 +323,23 @@ class LiveView:
         self.close()
         with self._lock:
             self._send(bundle, metadata)
+            self._empty_sheet()
+
+    def _empty_sheet(self) -> None:
+        """Empty the stylesheet's output, once the last second has room for the message."""
+        if self._sheet is None or not self._sheet_shown:
+            return
+        now = self.clock()
+        recent = sorted(t for t in self._sent_at if t > now - 1.0)
+        if len(recent) >= MAX_MESSAGES_PER_SECOND:
+            # the oldest message that must leave the window first
+            wait = recent[len(recent) - MAX_MESSAGES_PER_SECOND] + 1.0 - now
+            if wait > 0:
+                self._sleep(wait)
+        self._sheet(EMPTY_SHEET, {}, True)
+        self._sheet_shown = False
+        self._sent_at.append(self.clock())
+        self.bytes_sent += _bundle_size(EMPTY_SHEET)
 
     def close(self) -> None:
         """Stop the timer (joining its thread); no live frame is sent after this."""
@@ -323,6 +358,7 @@ class LiveView:
         self._display(bundle, metadata, self._shown)
         self._shown = True
         self._last = self.clock()
+        self._sent_at = [t for t in self._sent_at if t > self._last - 1.0] + [self._last]
         self._last_size = size
         self.updates += 1
         self.bytes_sent += size
@@ -333,13 +369,19 @@ class TerminalView:
 
     Colour only on a real terminal, and never when ``NO_COLOR`` is set
     (https://no-color.org); the dim style is switched on once per stretch of reasoning,
-    not per token, so a log of the output stays readable.
+    not per token, so a log of the output stays readable. ``offline=True`` (the emulator
+    answers) writes the offline note first, as every other surface shows it.
     """
 
     DIM, RESET = "\x1b[2m", "\x1b[0m"
 
     def __init__(
-        self, out: TextIO | None = None, *, show_reasoning: bool = True, color: bool | None = None
+        self,
+        out: TextIO | None = None,
+        *,
+        show_reasoning: bool = True,
+        color: bool | None = None,
+        offline: bool = False,
     ) -> None:
         self.out = out or sys.stdout
         self.show_reasoning = show_reasoning
@@ -349,6 +391,8 @@ class TerminalView:
         self.color = color
         self._phase = "waiting"
         self._dim_on = False
+        if offline:
+            self._write(f"[{OFFLINE_NOTE}]\n")
 
     def event(self, event: ChatEvent) -> None:
         if isinstance(event, ReasoningDelta) and self.show_reasoning:

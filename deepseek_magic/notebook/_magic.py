@@ -312,7 +312,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         live: LiveView | None = None
         term: TerminalView | None = None
         if terminal:
-            term = TerminalView(show_reasoning=show_reasoning)
+            term = TerminalView(show_reasoning=show_reasoning, offline=prep.settings.offline)
             on_event: Callable[[Any, Any], None] = lambda event, stream: term.event(event)  # noqa: E731
         else:
             rate = pick("live_rate", None, self.session.config)[0]

@@ -12,6 +12,7 @@ Quoting follows the shell (``--stop '###'`` gives ``###``): IPython's own
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import shlex
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "call_values",
     "PARSER",
     "parse_magic_line",
+    "did_you_mean",
 ]
 
 
@@ -159,6 +161,28 @@ def _split(text: str) -> list[str]:
         raise UsageError(f"Cannot read the options: {exc} (check the quotes).") from None
 
 
+def did_you_mean(flag: str, parser: argparse.ArgumentParser) -> str:
+    """`` (did you mean --temperature?)`` for a mistyped flag, or ``""`` when nothing is close."""
+    name = flag.partition("=")[0]
+    known = [f for f in parser._option_string_actions if f.startswith("--")]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _with_suggestion(
+    exc: UsageError, words: list[str], parser: argparse.ArgumentParser
+) -> UsageError:
+    """The parser's error, with a "did you mean" for the first unknown flag among ``words``."""
+    message = str(exc)
+    if "unrecognized arguments" in message:
+        actions = parser._option_string_actions
+        for word in words:
+            if word.startswith("--") and word.partition("=")[0] not in actions:
+                message += did_you_mean(word, parser)
+                break
+    return UsageError(message)
+
+
 def parse_magic_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
     """A helper magic's line, split with shell quoting (as ``%%deepseek``; IPython's
     ``parse_argstring`` would keep the quotes) and parsed; errors are one line naming it."""
@@ -169,12 +193,17 @@ def parse_magic_line(parser: argparse.ArgumentParser, line: str) -> argparse.Nam
     try:
         return parser.parse_args(words)
     except UsageError as exc:
-        raise UsageError(f"%{parser.prog}: {exc}") from None
+        raise UsageError(f"%{parser.prog}: {_with_suggestion(exc, words, parser)}") from None
 
 
 def parse_line(line: str, parser: MagicArgumentParser = PARSER) -> argparse.Namespace:
-    """Parse a ``%%deepseek`` line (options only) with shell quoting."""
-    return parser.parse_args(_split(line))
+    """Parse a ``%%deepseek`` line (options only) with shell quoting; a mistyped flag gets
+    a "did you mean"."""
+    words = _split(line)
+    try:
+        return parser.parse_args(words)
+    except UsageError as exc:
+        raise _with_suggestion(exc, words, parser) from None
 
 
 def split_line_magic(line: str, parser: MagicArgumentParser = PARSER) -> tuple[str, str]:
@@ -197,7 +226,9 @@ def split_line_magic(line: str, parser: MagicArgumentParser = PARSER) -> tuple[s
         flag, _, inline_value = match.group().partition("=")
         action = actions.get(flag)
         if action is None:
-            raise UsageError(f"Unknown option {flag}; see %deepseek? for the list.")
+            raise UsageError(
+                f"Unknown option {flag}{did_you_mean(flag, parser)}; see %deepseek? for the list."
+            )
         pos = match.end()
         wants = action.nargs
         if inline_value or wants == 0 or action.const is not None and wants is None:

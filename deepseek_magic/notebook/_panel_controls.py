@@ -8,7 +8,10 @@ step; so an option added to the table appears in the panel with nothing changed 
 
 Every control starts *unset*: its "send" box is clear and the option is left out of
 the request (the server's default applies). Touching the control ticks the box, so
-the body carries exactly the values the user set and nothing else.
+the body carries exactly the values the user set and nothing else. A yes/no option is
+one control, not two boxes: a menu of "not sent (server default)", "yes" and "no", so
+it never looks on while nothing is sent (its send box is kept, hidden, for the same
+API as the others).
 
 Imported only by ``_panel`` (ipywidgets is loaded only when the panel is used).
 """
@@ -26,7 +29,6 @@ from typing import Any
 
 import ipywidgets as W
 
-from .. import _style as style
 from .._call import SETTINGS, Call
 from .._errors import OptionError
 from .._options import TOOL_CHOICES, Option, validate_options
@@ -48,6 +50,8 @@ MAX_COMPARE_RUNS = 12
 #: the largest value an unbounded integer field accepts (the API's int32)
 _INT_LIMIT = 2**31 - 1
 _DESCRIPTION = {"description_width": "170px"}
+#: a yes/no menu's "not sent" entry (ipywidgets shows no label for a None value)
+_UNSET = "not sent"
 
 
 # Layout. A widget set to width 100% is 100% *plus* its margin: that is how fields ran
@@ -128,6 +132,8 @@ class OptionControl:
             layout=W.Layout(width="28px", flex="0 0 auto"),
         )
         self.send.add_class("dsm-send-option")
+        if self.kind == "toggle":  # the menu itself says whether it is sent: one control
+            self.send.layout.visibility = "hidden"
         self.widget.tooltip = self._tooltip = f"{option.help} Allowed: {option.range_text()}."
         # Moving a control means "send this value".
         self.widget.observe(self._touched, names="value")
@@ -145,8 +151,7 @@ class OptionControl:
         # The value widget fills the row (a slider gets a track to move, not 35 px), so
         # the row is exactly as wide as its grid cell.
         self.widget.layout = field_layout()
-        if self.kind == "tags":  # its own input is a few characters wide: outline the whole field
-            self.widget.layout.border = f"1px solid {style.BORDER_FIELD}"
+        # (the tags field draws its own outline: a border of ours made it a box in a box)
         self.row = W.HBox(
             [self.send, *label, self.widget, *self.extra],
             layout=W.Layout(width="auto", min_width="0", align_items="center"),
@@ -209,7 +214,16 @@ class OptionControl:
                 **common,
             )
         if kind == "toggle":
-            return W.Checkbox(value=bool(o.default), indent=False, **common)
+            default = "" if o.default is None else f": {'yes' if o.default else 'no'}"
+            return W.Dropdown(
+                options=[
+                    (f"not sent (server default{default})", _UNSET),
+                    ("yes", True),
+                    ("no", False),
+                ],
+                value=_UNSET,
+                **common,
+            )
         if kind == "tags":
             return W.TagsInput(value=[], allow_duplicates=False, **common)
         if kind == "tools":
@@ -220,7 +234,8 @@ class OptionControl:
 
     # ------------------------------------------------------------- state
     def _touched(self, change: Mapping[str, Any]) -> None:
-        self.send.value = True
+        # a yes/no menu set back to "not sent" is not sent
+        self.send.value = self.kind != "toggle" or change.get("new") != _UNSET
 
     def value(self) -> Any:
         """The value to send, or None when the option is unset (box clear or empty)."""
@@ -232,7 +247,7 @@ class OptionControl:
         if isinstance(value, (list, tuple)):
             value = tuple(value)
         # An empty stop list or tool selection means "not sent", not "send nothing".
-        return None if value in (None, "", ()) else value
+        return None if value == _UNSET or value in (None, "", ()) else value
 
     def set(self, value: Any) -> None:
         """Show a checked value (from ``Option.coerce``) and mark it to be sent."""
@@ -258,6 +273,8 @@ class OptionControl:
 
     def clear(self) -> None:
         """Back to unset (the server's default)."""
+        if self.kind == "toggle":
+            self.widget.value = _UNSET
         self.send.value = False
 
     def mark(self, reason: str | None) -> None:

@@ -1,4 +1,10 @@
-"""nbval for the lessons: compare what a reader sees, not the first frame of a live view.
+"""nbval for the lessons (a pytest plugin: ``-p tests.helpers.nbval_lessons`` in the
+pytest configuration, so the learners' ``notebooks/`` folder holds only lessons, data and
+replies): compare what a reader sees, not the first frame of a live view.
+
+It also sets ``DEEPSEEK_MAGIC_OFFLINE_PACE=fast`` (unless the environment says otherwise),
+before any kernel starts: the lessons stream at R1's pace for a reader, and at once under
+nbval and in the test suite.
 
 ``%%deepseek`` shows ONE output and updates it in place while R1 streams: a
 ``display_data`` message with a ``display_id``, then ``update_display_data`` messages
@@ -9,17 +15,18 @@ update_display_data") and would compare the stored result with the first, empty
 "waiting…" frame: every ``%%deepseek`` cell would fail, or would have to be excluded
 from comparison, which would test nothing.
 
-So for the notebooks collected under this folder, nbval's reader of kernel messages
+So for every notebook nbval collects, its reader of kernel messages
 is wrapped: from a display that carries a ``display_id`` until the cell is idle (or
 fails), messages are held back, each update is folded into the display it targets,
-and the messages are then handed to nbval in their original order. The live view's
-stylesheet (a display of its own above the frames, a ``<style>`` of no height: a
-reader sees nothing there) is left out, as the lessons were stored before it existed.
-Everything else nbval does (running the cells, sanitizing, comparing) is unchanged.
+and the messages are then handed to nbval in their original order. (The live view's
+stylesheet, a display of its own above the frames, is emptied after the final frame:
+folded the same way, it is the empty output the stored lesson has too.) Everything else
+nbval does (running the cells, sanitizing, comparing) is unchanged.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable
 from queue import Empty
@@ -32,9 +39,10 @@ try:
 except ImportError:  # nbval not installed: nothing to adjust (its own error explains)
     IPyNbFile = None
 
+#: the offline emulator's pace switch (``deepseek_magic.features._offline.ENV_PACE``)
+os.environ.setdefault("DEEPSEEK_MAGIC_OFFLINE_PACE", "fast")
+
 Message = dict[str, Any]
-#: how the live view's stylesheet display starts (``deepseek_magic.notebook._live.SHEET``)
-SHEET_START = "<style>.dsm-live"
 
 
 class DisplayUpdates:
@@ -47,7 +55,6 @@ class DisplayUpdates:
         self._targets: dict[str, Message] = {}  # display_id -> the held display message
         self._ready: deque[Message] = deque()
         self._cell: str | None = None  # msg_id of the execution the held display belongs to
-        self._sheets: set[str] = set()  # display ids of live-view stylesheets
 
     def __call__(self, timeout: float | None = None, stream: str = "iopub") -> Message:
         if stream != "iopub":
@@ -76,8 +83,6 @@ class DisplayUpdates:
         if kind == "display_data" and display_id:
             if not self._held:
                 self._cell = msg.get("parent_header", {}).get("msg_id")
-            if str(content.get("data", {}).get("text/html", "")).startswith(SHEET_START):
-                self._sheets.add(display_id)
             self._targets[display_id] = msg
             self._held.append(msg)
             return
@@ -94,16 +99,9 @@ class DisplayUpdates:
             self._release()
 
     def _release(self) -> None:
-        self._ready.extend(m for m in self._held if _display_id(m) not in self._sheets)
+        self._ready.extend(self._held)
         self._held = []
         self._targets.clear()
-        self._sheets.clear()
-
-
-def _display_id(msg: Message) -> str | None:
-    if msg["msg_type"] != "display_data":
-        return None
-    return (msg.get("content", {}).get("transient") or {}).get("display_id")
 
 
 def pytest_collectstart(collector: pytest.Collector) -> None:
