@@ -9,6 +9,7 @@ Everything a feature keeps lives on its ``Session`` (no module-level registries)
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -151,6 +152,8 @@ class Session:
         #: default request options for every call (e.g. temperature from %config)
         self.defaults: dict[str, Any] = {}
         self._client: Any = None
+        #: one AsyncClient per event loop (see :meth:`aclient`)
+        self._aclients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         #: the features plugged in, in ``Feature.order`` (see :class:`Feature`)
         self.features: list[Feature] = []
@@ -175,6 +178,27 @@ class Session:
             if self._client is None:
                 self._client = Client(verify=self.verify_tls)
             return self._client
+
+    def aclient(self) -> Any:
+        """The session's ``AsyncClient`` for the running event loop (one per loop: httpx's
+        connections belong to the loop that opened them). A loop's client goes with it."""
+        import asyncio
+
+        from .client._http import AsyncClient
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            found = self._aclients.get(loop)
+            if found is None:
+                found = self._aclients[loop] = AsyncClient(verify=self.verify_tls)
+            return found
+
+    def close(self) -> None:
+        """Close the session's pooled sync client (a new one opens on the next request)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def conversation(self, name: str) -> Conversation:
         with self._lock:

@@ -438,7 +438,7 @@ def test_a_bug_in_a_thread_is_one_line_not_a_traceback(session, emu, monkeypatch
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(panel_module, "run_prepared", broken)
+    monkeypatch.setattr(panel_module, "run_many", broken)
     p = make(session, emu)
     send(p)
     assert "RuntimeError: boom" in p.status.value and not p.send_button.disabled

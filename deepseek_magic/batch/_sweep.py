@@ -24,13 +24,12 @@ far, and none of them is added to it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._api import Prepared, arun_prepared, prepare
+from .._api import Prepared, prepare
 from .._call import split_keywords
 from .._errors import OptionError
 from .._options import OPTION_BY_NAME, validate_options
@@ -39,6 +38,7 @@ from .._result import Result
 from .._session import SESSION, Session
 from .._settings import resolve_model
 from ..client._request import build_request
+from ..engine._dispatch import Limit, run_many
 from ..features import start
 from ._loop_thread import LoopThread
 
@@ -192,31 +192,22 @@ async def _run_points(
     client: Any,
     notify: Callable[[], None],
 ) -> None:
-    """Every point's request, ``concurrency`` at a time; each outcome (a Result, or the
-    exception that ended it) lands in ``outcomes`` at the point's index."""
-    from ..client._http import AsyncClient
+    """Every point's request through the engine, ``concurrency`` at a time (a plain
+    limit); each outcome (a Result, or the exception that ended it) lands in ``outcomes``
+    at the point's index."""
 
-    gate = asyncio.Semaphore(concurrency)
-    own = client is None
-    client = client or AsyncClient(verify=session.verify_tls)
+    def done(i: int, outcome: Result | BaseException | None) -> None:
+        outcomes[i] = outcome
+        notify()
 
-    async def one(i: int, prep: Prepared) -> None:
-        async with gate:
-            try:
-                outcomes[i] = await arun_prepared(prep, session=session, client=client)
-            except asyncio.CancelledError:
-                outcomes[i] = KeyboardInterrupt("interrupted")
-                raise
-            except Exception as exc:  # a failing point is a row with its error  # noqa: BLE001
-                outcomes[i] = exc
-            finally:
-                notify()
-
-    try:
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(preps)), return_exceptions=True)
-    finally:
-        if own:
-            await client.aclose()
+    await run_many(
+        preps,
+        session=session,
+        gate=Limit(concurrency),
+        concurrency=concurrency,
+        on_done=done,
+        client=client,
+    )
 
 
 # ---------------------------------------------------------------------- rows

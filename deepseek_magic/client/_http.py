@@ -170,6 +170,7 @@ class _StreamBase:
         )
         #: retries made before the stream started
         self.retries = 0
+        self._response: httpx.Response | None = None
         #: True once the reply's connection is closed
         self.closed = False
 
@@ -177,6 +178,12 @@ class _StreamBase:
     def result(self) -> Result:
         """The Result so far (complete once iteration has finished)."""
         return self._pipe.result()
+
+    @property
+    def responded(self) -> bool:
+        """True once the server answered with a success status: from then on the request
+        is never sent again (a failure is the reply's, not the connection's)."""
+        return self._response is not None
 
     def _next_delay(self, error: APIError) -> float | None:
         """Seconds to wait before retrying after ``error``, or None to give up."""
@@ -226,7 +233,6 @@ class ChatStream(_StreamBase):
         )
         self._http = http
         self._sleep = sleep
-        self._response: httpx.Response | None = None
         #: close() was called before the iteration ended (a stop from another thread)
         self._stopped = False
         self._finished = False
@@ -361,7 +367,6 @@ class AsyncChatStream(_StreamBase):
 
         self._http = http
         self._sleep = sleep if sleep is not None else asyncio.sleep
-        self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
@@ -537,8 +542,11 @@ class Client:
         keep_chunks: bool = False,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         offline: bool = False,
+        policy: RetryPolicy | None = None,
     ) -> ChatStream:
-        policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
+        """The request as a stream (not sent until iterated). ``policy`` overrides the
+        client's retries (the engine's gated runs retry themselves: ``max_retries=0``)."""
+        policy = policy or self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return ChatStream(
             self.http,
             request,
@@ -586,8 +594,11 @@ class AsyncClient:
         keep_chunks: bool = False,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         offline: bool = False,
+        policy: RetryPolicy | None = None,
     ) -> AsyncChatStream:
-        policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
+        """The request as a stream (not sent until iterated). ``policy`` overrides the
+        client's retries (the engine's gated runs retry themselves: ``max_retries=0``)."""
+        policy = policy or self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return AsyncChatStream(
             self.http,
             request,

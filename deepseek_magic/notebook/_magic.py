@@ -24,12 +24,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from .._api import Prepared, prepare, run_prepared
+from .._api import Prepared, prepare
 from .._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
 from .._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from .._options import OPTIONS
 from .._result import Result
 from .._session import SESSION, Session
+from ..engine._dispatch import run_sync
 from ..features import start
 from ._display import LAST_NAME, bind, displayer, updating
 from ._live import LiveView, TerminalView
@@ -344,13 +345,13 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         try:
             try:
-                result = run_prepared(
+                result = run_sync(
                     prep,
                     session=self.session,
                     on_event=on_event,
                     on_stream=None if live is None else lambda stream: live.request_started(),
                 )
-            except DeepSeekError as exc:
+            except DeepSeekError as exc:  # Interrupted too: the engine kept the partial
                 keep(exc.partial)
                 raise
             except KeyboardInterrupt as exc:
