@@ -22,13 +22,23 @@ from ._settings import Settings, resolve_settings
 from ._tools import prepare_tools
 from .client._catalogue import Catalogue, check_model, known_catalogue, price_for
 from .client._request import Request, build_request, normalize_messages
-from .engine._dispatch import EventHook, ExtraRound, assistant_message, run, run_sync
+from .engine._dispatch import EventHook, ExtraRound, assistant_message
+from .engine._stream import AsyncStream, Stream
 from .features import start
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
     from .client._http import AsyncClient, Client
 
-__all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
+__all__ = [
+    "ask",
+    "aask",
+    "stream",
+    "astream",
+    "prepare",
+    "Prepared",
+    "assistant_message",
+    "DEFAULT_MAX_TOOL_ROUNDS",
+]
 
 DEFAULT_MAX_TOOL_ROUNDS: int = SETTING_BY_NAME["max_tool_rounds"].default
 #: at most this many extra rounds (``Prepared.extra_rounds``) per request
@@ -196,13 +206,11 @@ def ask(
     / ``options_not_sent``; ``strict=True`` refuses such a request before sending it.
 
     On failure the raised :class:`DeepSeekError` carries what arrived as ``.partial``, and
-    the partial Result is in the session history too.
+    the partial Result is in the session history too; the kernel's interrupt raises
+    :class:`Interrupted` (a ``KeyboardInterrupt``) with it. ``ask()`` is :func:`stream`
+    run to its end (``on_event(event, stream)`` sees the client's events on the way).
     """
-    session = session or SESSION
-    call, request_options = split_keywords(options)
-    start(session)
-    prep = prepare(prompt, session=session, call=call, options=request_options)
-    return run_sync(prep, session=session, client=client, on_event=on_event)
+    return stream(prompt, session=session, client=client, **options).until_done(on_event)
 
 
 async def aask(
@@ -215,8 +223,45 @@ async def aask(
 ) -> Result:
     """The awaitable twin of :func:`ask`: ``await asyncio.gather(aask(a), aask(b))`` runs
     requests concurrently (on the session's one ``AsyncClient`` for the running loop)."""
+    return await astream(prompt, session=session, client=client, **options).until_done(on_event)
+
+
+def _prepare_call(
+    prompt: str | Sequence[Mapping[str, Any]], session: Session | None, options: Mapping[str, Any]
+) -> tuple[Session, Prepared]:
+    """What ``stream`` and ``astream`` (hence ``ask`` and ``aask``) share: the session
+    with its features on, and the checked request (raises before anything is sent)."""
     session = session or SESSION
     call, request_options = split_keywords(options)
     start(session)
-    prep = prepare(prompt, session=session, call=call, options=request_options)
-    return await run(prep, session=session, client=client, on_event=on_event)
+    return session, prepare(prompt, session=session, call=call, options=request_options)
+
+
+def stream(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    session: Session | None = None,
+    client: Client | None = None,
+    **options: Any,
+) -> Stream:
+    """A :class:`~deepseek_magic.Stream` of the reply: ``with stream("Why?") as s: for
+    event in s: ...``, then ``s.result``. It sends when iterated (the options are checked
+    now, before anything is sent: :class:`OptionError`); its events are those of
+    :mod:`deepseek_magic.events`; ``.result`` is the Result so far at any time; it is
+    closed in ``finally`` and keeps the partial Result when stopped or failed. Takes
+    :func:`ask`'s keywords."""
+    session, prep = _prepare_call(prompt, session, options)
+    return Stream(prep, session=session, client=client)
+
+
+def astream(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    session: Session | None = None,
+    client: AsyncClient | None = None,
+    **options: Any,
+) -> AsyncStream:
+    """The awaitable twin of :func:`stream`: ``async with astream("Why?") as s: async for
+    event in s: ...``."""
+    session, prep = _prepare_call(prompt, session, options)
+    return AsyncStream(prep, session=session, client=client)

@@ -146,7 +146,8 @@ class APIError(DeepSeekError):
         retry_after: float | None = None,
     ):
         super().__init__(message, hint=hint, partial=partial)
-        self.status = status
+        #: the HTTP status (openai-python's name; ``status`` is the same value)
+        self.status_code = status
         #: the server's own error code (``error.code``, int or string), when given
         self.code = code
         #: the parsed JSON error body, or its text
@@ -155,6 +156,11 @@ class APIError(DeepSeekError):
         #: provider metadata (``error.metadata``), e.g. ``error_type``, ``provider_name``
         self.metadata = metadata or {}
         self.retry_after = retry_after
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status: an alias of :attr:`status_code`."""
+        return self.status_code
 
 
 class APIStatusError(APIError):

@@ -199,6 +199,21 @@ class Result:
         return self.error is None and not self.interrupted
 
     @property
+    def total_usage(self) -> Usage:
+        """The token counts of every round (tool and extra rounds, then this one) summed;
+        a count no round reported stays None."""
+        rounds = [*self.rounds, self]
+        if len(rounds) == 1:
+            return self.usage
+
+        def total(name: str) -> int | None:
+            given = [getattr(r.usage, name) for r in rounds if getattr(r.usage, name) is not None]
+            return sum(given) if given else None
+
+        names = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens")
+        return Usage(**{n: total(n) for n in names})
+
+    @property
     def phase(self) -> Phase:
         if self.finish_reason is not None or self.error is not None or self.interrupted:
             return "done"

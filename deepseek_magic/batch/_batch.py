@@ -254,6 +254,8 @@ async def amap_rows(
     progress: bool = True,
     session: Session | None = None,
     client: Any = None,
+    template_style: str = "format",
+    namespace: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
     """The awaitable twin of :func:`map_rows` (same arguments), on the caller's event loop."""
@@ -269,6 +271,8 @@ async def amap_rows(
         run_file=run_file,
         keep_reasoning=keep_reasoning,
         results=results,
+        style=template_style,
+        namespace=namespace,
         dry_run=dry_run,
     )
     with run:

@@ -218,7 +218,7 @@ class ChatStream(_StreamBase):
         *,
         policy: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         keep_chunks: bool = False,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         offline: bool = False,
@@ -232,7 +232,7 @@ class ChatStream(_StreamBase):
             offline=offline,
         )
         self._http = http
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else time.sleep
         #: close() was called before the iteration ended (a stop from another thread)
         self._stopped = False
         self._finished = False
@@ -554,7 +554,7 @@ class Client:
             keep_chunks=keep_chunks,
             max_reply_chars=max_reply_chars,
             offline=offline,
-            sleep=self.sleep if self.sleep is not None else time.sleep,
+            sleep=self.sleep,
         )
 
     def close(self) -> None:

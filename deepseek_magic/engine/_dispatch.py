@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -64,12 +65,14 @@ if TYPE_CHECKING:
     from ..client._retry import RetryPolicy
 
 __all__ = [
+    "ARun",
     "ExtraRound",
     "Gate",
     "Lane",
     "Limit",
     "MAX_THROTTLES_PER_ROW",
     "Rounds",
+    "Run",
     "assistant_message",
     "aevents",
     "events",
@@ -381,6 +384,77 @@ def events(
         rounds.received(request, stream.result)
 
 
+class Run:
+    """One prepared request being sent (sync): iterate it for the chat events of every
+    round; ``result`` is the Result so far at any moment; :meth:`close` stops it (from
+    another thread too: the connection is shut and the reading thread raises
+    :class:`Interrupted`), keeping the partial. :meth:`finish` runs it to the end."""
+
+    def __init__(
+        self,
+        prep: Prepared,
+        *,
+        session: Session,
+        client: Client | None = None,
+        on_stream: StreamHook | None = None,
+        record: bool = True,
+        extra_rounds: Sequence[ExtraRound] = (),
+    ) -> None:
+        self.rounds = Rounds(prep, session, record=record, extra_rounds=extra_rounds)
+        self._events = events(self.rounds, client or session.client(), on_stream=on_stream)
+        self._reader: int | None = None
+        self._started = False
+
+    @property
+    def result(self) -> Result:
+        return self.rounds.result
+
+    @property
+    def done(self) -> bool:
+        return self.rounds.final is not None
+
+    def __iter__(self) -> Iterator[ChatEvent]:
+        self._reader = threading.get_ident()
+        self._started = True
+        try:
+            yield from self._events
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(STOPPED, partial=self.rounds.interrupted()) from None
+        finally:
+            self._reader = None
+
+    def close(self) -> None:
+        """Stop now; what arrived is kept (recorded, marked interrupted). A run never
+        iterated sent nothing and records nothing."""
+        if self.done or not self._started:
+            return
+        reader = self._reader
+        if reader is not None and reader != threading.get_ident():
+            stream = self.rounds.stream  # another thread reads: wake it (ChatStream.close)
+            if stream is not None:
+                stream.close()
+            return
+        self._events.close()
+        self.rounds.interrupted()
+
+    def finish(self, on_event: EventHook | None = None) -> Result:
+        """Read to the end and return the Result (``on_event(event, stream)`` sees each
+        event); the kernel's interrupt raises :class:`Interrupted` with the partial."""
+        try:
+            for event in self:
+                if on_event is not None:
+                    on_event(event, self.rounds.stream)
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:  # raised by on_event, outside the events
+            self.close()
+            raise Interrupted(STOPPED, partial=self.rounds.interrupted()) from None
+        assert self.rounds.final is not None
+        return self.rounds.final
+
+
 def run_sync(
     prep: Prepared,
     *,
@@ -393,19 +467,15 @@ def run_sync(
 ) -> Result:
     """Send ``prep`` (and its tool and extra rounds) and return the Result; see the module
     docstring. The kernel's interrupt raises :class:`Interrupted` with the partial."""
-    rounds = Rounds(prep, session, record=record, extra_rounds=extra_rounds)
-    reading = events(rounds, client or session.client(), on_stream=on_stream)
-    try:
-        for event in reading:
-            if on_event is not None:
-                on_event(event, rounds.stream)
-    except Interrupted:
-        raise
-    except KeyboardInterrupt:
-        reading.close()
-        raise Interrupted(STOPPED, partial=rounds.interrupted()) from None
-    assert rounds.final is not None
-    return rounds.final
+    run = Run(
+        prep,
+        session=session,
+        client=client,
+        on_stream=on_stream,
+        record=record,
+        extra_rounds=extra_rounds,
+    )
+    return run.finish(on_event)
 
 
 # ---------------------------------------------------------------------- the async twin
@@ -591,6 +661,78 @@ async def _acatalogue(rounds: Rounds) -> Any:
     return await asyncio.to_thread(_catalogue, rounds, None)
 
 
+class ARun:
+    """The awaitable twin of :class:`Run`: ``async for`` its events, ``await close()``,
+    ``await finish()``; a cancelled task keeps the partial too."""
+
+    def __init__(
+        self,
+        prep: Prepared,
+        *,
+        session: Session,
+        client: AsyncClient | None = None,
+        on_stream: StreamHook | None = None,
+        record: bool = True,
+        extra_rounds: Sequence[ExtraRound] = (),
+        gate: Gate | None = None,
+    ) -> None:
+        self.rounds = Rounds(prep, session, record=record, extra_rounds=extra_rounds)
+        self._client = client
+        self._on_stream = on_stream
+        self._gated = _Try(gate, _policy(prep), Lane(), 0) if gate is not None else None
+        self._events: AsyncIterator[ChatEvent] | None = None
+
+    @property
+    def result(self) -> Result:
+        return self.rounds.result
+
+    @property
+    def done(self) -> bool:
+        return self.rounds.final is not None
+
+    def _open(self) -> Any:
+        if self._events is None:
+            client = self._client or self.rounds.session.aclient()
+            self._events = aevents(
+                self.rounds, client, on_stream=self._on_stream, gated=self._gated
+            )
+        return self._events
+
+    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+        try:
+            async for event in self._open():
+                yield event
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(STOPPED, partial=self.rounds.interrupted()) from None
+
+    async def close(self) -> None:
+        """Stop now; what arrived is kept (recorded, marked interrupted). A run never
+        iterated sent nothing and records nothing."""
+        if self.done or self._events is None:
+            return
+        await self._events.aclose()  # type: ignore[attr-defined]
+        self.rounds.interrupted()
+
+    async def finish(self, on_event: EventHook | None = None) -> Result:
+        """The awaitable twin of :meth:`Run.finish`."""
+        try:
+            async for event in self:
+                if on_event is not None:
+                    on_event(event, self.rounds.stream)
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            await self.close()
+            raise Interrupted(STOPPED, partial=self.rounds.interrupted()) from None
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+        assert self.rounds.final is not None
+        return self.rounds.final
+
+
 async def run(
     prep: Prepared,
     *,
@@ -603,26 +745,16 @@ async def run(
     gate: Gate | None = None,
 ) -> Result:
     """The awaitable twin of :func:`run_sync`; ``gate`` sends each try through it."""
-    rounds = Rounds(prep, session, record=record, extra_rounds=extra_rounds)
-    gated = None
-    if gate is not None:
-        gated = _Try(gate, _policy(prep), Lane(), 0)
-    reading = aevents(rounds, client or session.aclient(), on_stream=on_stream, gated=gated)
-    try:
-        async for event in reading:
-            if on_event is not None:
-                on_event(event, rounds.stream)
-    except Interrupted:
-        raise
-    except KeyboardInterrupt:
-        await reading.aclose()
-        raise Interrupted(STOPPED, partial=rounds.interrupted()) from None
-    except asyncio.CancelledError:
-        await reading.aclose()
-        rounds.interrupted()
-        raise
-    assert rounds.final is not None
-    return rounds.final
+    arun = ARun(
+        prep,
+        session=session,
+        client=client,
+        on_stream=on_stream,
+        record=record,
+        extra_rounds=extra_rounds,
+        gate=gate,
+    )
+    return await arun.finish(on_event)
 
 
 def _policy(prep: Prepared) -> RetryPolicy:
