@@ -172,6 +172,9 @@ class Result:
     chunk_count: int = 0
     #: set when the request failed or was interrupted after something arrived
     error: str | None = None
+    #: the failure's exception class name (``"RateLimitError"``) and HTTP status, if any
+    error_type: str | None = None
+    error_status: int | None = None
     interrupted: bool = False
     #: True when the reply came from the bundled offline emulator
     offline: bool = False

@@ -349,10 +349,10 @@ def test_resume_after_an_interrupt_while_the_first_rows_are_in_flight(
             _thread.interrupt_main()
 
         threading.Thread(target=interrupt, daemon=True).start()
-        with pytest.raises(KeyboardInterrupt) as info:
+        with pytest.raises(dm.Interrupted) as info:
             go(frame, "{question}", emu, session, run_file=run_file, concurrency=4)
         assert emu.wait_idle(timeout=10)
-        partial = info.value.partial  # type: ignore[attr-defined]
+        partial = info.value.partial_frame  # type: ignore[attr-defined]
         assert (partial["error"] == "interrupted").sum() == 4
         assert (partial["error"] == "not sent (interrupted)").sum() == 8
         assert statuses(run_file) == {"interrupted": 4}
@@ -377,9 +377,9 @@ def test_resume_after_an_interrupt_midway_sends_only_the_missing_rows(
             _thread.interrupt_main()
 
         threading.Thread(target=interrupt, daemon=True).start()
-        with pytest.raises(KeyboardInterrupt) as info:
+        with pytest.raises(dm.Interrupted) as info:
             go(frame, "{question}", emu, session, run_file=run_file, concurrency=2)
-        partial = info.value.partial  # type: ignore[attr-defined]
+        partial = info.value.partial_frame  # type: ignore[attr-defined]
         kept = partial.index[partial["error"] == ""]
         assert list(kept) == [f"row{i}" for i in range(6)]
         emu.reset()

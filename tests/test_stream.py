@@ -62,7 +62,7 @@ def test_result_grows_while_the_stream_is_read(session, emu) -> None:
 def test_stopping_early_keeps_the_partial_and_closes_the_connection(session, emu) -> None:
     emu.queue(Reply(reasoning=WORDS, answer=ANSWER))
     with dm.stream("q", base_url=emu.base_url, session=session) as s:
-        for n, event in enumerate(s):
+        for n, _event in enumerate(s):
             if n == 5:
                 break
     partial = s.result

@@ -18,7 +18,7 @@ pieces, one job each:
 
 Interrupting (the kernel's stop button, Ctrl-C) cancels what is in flight (marked
 ``interrupted`` in the run file), keeps every finished row, and raises
-``KeyboardInterrupt`` with the partial DataFrame as ``.partial``.
+:class:`~deepseek_magic.Interrupted` with the partial DataFrame as ``.partial_frame``.
 
 Rows are not added to the session history (a run of 10,000 rows would keep them all in
 memory); the session's features see each reply, so ``%deepseek_spend`` counts them, and the
@@ -35,8 +35,9 @@ from types import TracebackType
 from typing import Any
 
 from .._call import split_keywords
-from .._errors import OptionError
+from .._errors import Interrupted, OptionError
 from .._session import SESSION, Session
+from ..engine._dispatch import STOPPED
 from ..features import start
 from ._loop_thread import LoopThread
 from ._output import build_frame
@@ -119,8 +120,9 @@ class _Run:
     @contextmanager
     def running(self) -> Iterator[None]:
         """Around the run: a stop (the kernel's interrupt, a cancelled task) closes the bar,
-        prints what was kept and hangs the rows done on the exception as ``.partial``; any
-        other failure closes the bar red. Both re-raise."""
+        prints what was kept and raises :class:`Interrupted` with the rows done as
+        ``.partial_frame`` (a cancelled task re-raises, the frame on the same attribute);
+        any other failure closes the bar red and re-raises."""
         assert self.runner is not None and self.bar is not None
         try:
             yield
@@ -129,7 +131,9 @@ class _Run:
             self.bar.close(ok=False)
             frame = build_frame(self.plan, self.runner, interrupted=True)
             print(summary(self.plan, self.runner, self._seconds(), interrupted=True))
-            exc.partial = frame  # type: ignore[union-attr]
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(STOPPED, partial_frame=frame) from None
+            exc.partial_frame = frame  # type: ignore[attr-defined]  # a cancelled amap() task
             raise
         except BaseException:
             self.bar.close(ok=False)

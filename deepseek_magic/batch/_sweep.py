@@ -17,7 +17,8 @@
 The requests run on an asyncio loop in a worker thread (:mod:`._loop_thread`, as
 ``map()``'s): in Jupyter the main thread already runs an event loop, which may not be
 blocked on or re-entered. The kernel's interrupt cancels every request in flight (their
-connections close) and re-raises with the rows so far as ``.partial``.
+connections close) and raises :class:`~deepseek_magic.Interrupted` with the rows so far as
+``.partial_frame``.
 A sweep never extends a conversation (``--chat``): its points see the conversation so
 far, and none of them is added to it.
 """
@@ -31,14 +32,14 @@ from typing import Any
 
 from .._api import Prepared, prepare
 from .._call import split_keywords
-from .._errors import OptionError
+from .._errors import Interrupted, OptionError
 from .._options import OPTION_BY_NAME, validate_options
 from .._render import render_progress, render_sweep
 from .._result import Result
 from .._session import SESSION, Session
 from .._settings import resolve_model
 from ..client._request import build_request
-from ..engine._dispatch import Limit, run_many
+from ..engine._dispatch import STOPPED, Limit, run_many
 from ..features import start
 from ._loop_thread import LoopThread
 
@@ -312,9 +313,8 @@ def sweep(
             ),
             on_wake=refresh,
         )
-    except KeyboardInterrupt as exc:
-        exc.partial = table()  # type: ignore[attr-defined]
-        raise
+    except KeyboardInterrupt:
+        raise Interrupted(STOPPED, partial_frame=table()) from None
     return table()
 
 

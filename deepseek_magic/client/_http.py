@@ -81,8 +81,11 @@ def _timeout(request: Request) -> httpx.Timeout:
     )
 
 
-def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> APIError:
-    """An HTTP error response -> the matching exception (never containing the key)."""
+def _status_exception(
+    response: httpx.Response, raw: bytes, key: str | None, *, note: str = ""
+) -> APIError:
+    """An HTTP error response -> the matching exception (never containing the key), its
+    message final (``note`` ends it)."""
     status = response.status_code
     text = raw.decode("utf-8", "replace").strip()
     if key:
@@ -121,7 +124,7 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
     cls = status_error(status)
     request_id = response.headers.get("x-generation-id") or response.headers.get("x-request-id")
     return cls(
-        f"HTTP {status} from {response.request.url.host}: {message.rstrip('.')}.",
+        f"HTTP {status} from {response.request.url.host}: {message.rstrip('.')}.{note}",
         status=status,
         code=code,
         body=body,
@@ -187,13 +190,20 @@ class _StreamBase:
 
     def _next_delay(self, error: APIError) -> float | None:
         """Seconds to wait before retrying after ``error``, or None to give up."""
-        status = getattr(error, "status", None)
-        if not self.policy.should_retry(self.retries, status):
+        if not self.policy.should_retry(self.retries, error.status_code):
             return None
-        delay = self.policy.delay(self.retries, error.retry_after)
-        if delay is None:
-            error.message += f" The server asked to wait {error.retry_after:g} s; try again later."
-        return delay
+        return self.policy.delay(self.retries, error.retry_after)
+
+    def _wait_note(self, response: httpx.Response) -> str:
+        """What the error says when the server asks for a longer wait than the policy
+        allows (decided before the error is built: its message is final)."""
+        wait = parse_retry_after(response.headers)
+        status = response.status_code
+        if wait is None or not self.policy.should_retry(self.retries, status):
+            return ""
+        if self.policy.delay(self.retries, wait) is not None:
+            return ""
+        return f" The server asked to wait {wait:g} s; try again later."
 
     def _handle_response_head(self, response: httpx.Response) -> bool:
         """True when the body is SSE; False for a JSON body (a non-streamed reply)."""
@@ -282,7 +292,9 @@ class ChatStream(_StreamBase):
                     raw = b""
                 finally:
                     response.close()
-                error = _status_exception(response, raw, self.request.settings.api_key)
+                error = _status_exception(
+                    response, raw, self.request.settings.api_key, note=self._wait_note(response)
+                )
             delay = self._next_delay(error)
             if delay is None:
                 raise self._pipe.fail(error)
@@ -401,7 +413,9 @@ class AsyncChatStream(_StreamBase):
                     raw = b""
                 finally:
                     await response.aclose()
-                error = _status_exception(response, raw, self.request.settings.api_key)
+                error = _status_exception(
+                    response, raw, self.request.settings.api_key, note=self._wait_note(response)
+                )
             delay = self._next_delay(error)
             if delay is None:
                 raise self._pipe.fail(error)

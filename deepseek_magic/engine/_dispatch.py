@@ -73,6 +73,7 @@ __all__ = [
     "MAX_THROTTLES_PER_ROW",
     "Rounds",
     "Run",
+    "STOPPED",
     "assistant_message",
     "aevents",
     "events",
@@ -261,8 +262,12 @@ class Rounds:
         return None
 
     def failed(self, exc: DeepSeekError, partial: Result) -> None:
-        partial = exc.partial or partial
-        exc.partial = self._close(self.rounds + [partial.replace(error=partial.error or str(exc))])
+        partial = (exc.partial or partial).replace(
+            error=str(exc),
+            error_type=type(exc).__name__,
+            error_status=getattr(exc, "status_code", None),
+        )
+        exc.partial = self._close(self.rounds + [partial])
 
     def interrupted(self, partial: Result | None = None) -> Result:
         if self.final is not None:

@@ -128,5 +128,3 @@ class AsyncStream:
     def __repr__(self) -> str:
         state = "done" if self.done else "open"
         return f"<AsyncStream {state}: {self.result!r}>"
-
-

@@ -261,10 +261,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             return None
         try:
             frame = sweep(prep, grid, session=self.session, view=updating())
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "partial", None)
-            if args.out and partial is not None:
-                self._bind(args.out, partial, last=False)  # the rows that finished
+        except Interrupted as exc:
+            if args.out and exc.partial_frame is not None:
+                self._bind(args.out, exc.partial_frame, last=False)  # the rows that finished
             raise
         if args.out:
             self._bind(args.out, frame, last=False)

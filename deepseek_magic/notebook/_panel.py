@@ -29,7 +29,7 @@ from typing import Any
 from .. import _style as style
 from .._api import Prepared, prepare
 from .._call import Call, pick, split_keywords
-from .._errors import ConfigError, DeepSeekError, OptionError
+from .._errors import ConfigError, DeepSeekError, OptionError, PanelUnavailableError
 from .._options import OPTIONS, Option, validate_options
 from .._render import escape, render_error, render_result
 from .._result import Result
@@ -40,10 +40,6 @@ from ._display import Show, bind
 from ._live import DEFAULT_MAX_RATE, LiveView
 
 __all__ = ["Panel", "PanelUnavailableError", "panel"]
-
-
-class PanelUnavailableError(DeepSeekError, ImportError):
-    """The panel needs ipywidgets 8 or later, which is not installed."""
 
 
 def _require_ipywidgets() -> Any:
