@@ -80,8 +80,8 @@ def sweep(prompt: _Any, grid: _Any, *, display: bool = False, **kwargs: _Any) ->
 
 
 def open_run(path: _Any = "deepseek-runs.sqlite") -> _Any:
-    """Open a run file written by ``map()``: ``.reasoning(request_id)``,
-    ``.result(request_id)``."""
+    """Open a run file written by ``map()``: ``.reasoning(row_key)``,
+    ``.result(row_key)``."""
     from .batch._runfile import open_run as _open
 
     return _open(path)

@@ -99,7 +99,7 @@ def test_the_output_is_aligned_with_the_input_and_kept_columns(session, frame, r
     assert list(out.index) == list(frame.index)
     assert list(out.columns) == [
         "question", "answer", "reasoning", "reasoning_tokens", "answer_tokens", "prompt_tokens",
-        "cost", "finish_reason", "model", "elapsed", "error", "request_id",
+        "cost", "finish_reason", "model", "elapsed", "error", "row_key",
     ]  # fmt: skip
     assert all(out["answer"] == "A:Solve: " + out["question"])
     assert (out["error"] == "").all() and (out["finish_reason"] == "stop").all()
@@ -395,7 +395,7 @@ def test_resume_after_an_interrupt_midway_sends_only_the_missing_rows(
 def test_resume_after_a_crash_sends_the_rows_left_in_flight(session, frame, run_file) -> None:
     with Emulator(responder=echo) as emu:
         go(frame.iloc[:3], "{question}", emu, session, run_file=run_file)
-        keys = go(frame, "{question}", emu, session, run_file=None)["request_id"]
+        keys = go(frame, "{question}", emu, session, run_file=None)["row_key"]
         with RunFile(run_file) as store:  # a crash leaves the rows in flight marked "sending"
             store.sending(keys.iloc[5], {"messages": []})
         emu.reset()
@@ -422,8 +422,8 @@ def test_reasoning_on_disk_only_and_results_on_demand(session, frame, run_file) 
         )
     assert (out["reasoning"] == "").all()
     with dm.open_run(run_file) as store:
-        assert store.reasoning(out["request_id"].iloc[0]).startswith("thinking")
-        assert store.result(out["request_id"].iloc[1]).answer == "A:q1"
+        assert store.reasoning(out["row_key"].iloc[0]).startswith("thinking")
+        assert store.result(out["row_key"].iloc[1]).answer == "A:q1"
     assert out["result"].iloc[2].answer == "A:q2" and out["result"].iloc[2].reasoning.startswith(
         "thinking"
     )

@@ -205,7 +205,7 @@ def map_rows(
     Output columns: the input columns in ``keep`` (default: those the template uses),
     ``answer``, ``reasoning``, ``reasoning_tokens``, ``answer_tokens``, ``prompt_tokens``,
     ``cost``, ``finish_reason``, ``model``, ``elapsed``, ``error`` (one line, empty on
-    success), ``request_id``, and ``result`` (the Result objects) with ``results=True``.
+    success), ``row_key``, and ``result`` (the Result objects) with ``results=True``.
 
     ``concurrency`` (default 8) requests at most in flight, slowed down together when the
     server throttles. Every finished row is written to ``run_file`` (default
@@ -213,7 +213,7 @@ def map_rows(
     same call again sends only the rows not yet answered. ``budget`` (US dollars) refuses
     a run whose estimate can exceed it and stops one that reaches it. ``dry_run=True``
     returns the estimate and sends nothing. ``keep_reasoning=False`` keeps the reasoning
-    in the run file only (``open_run(path).reasoning(request_id)``). Other keywords are
+    in the run file only (``open_run(path).reasoning(row_key)``). Other keywords are
     those of :func:`~deepseek_magic.ask` (``model=``, ``system=``, ``temperature=`` ...).
     """
     run = _Run.begin(
