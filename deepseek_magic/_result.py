@@ -213,8 +213,12 @@ class Result:
             given = [getattr(r.usage, name) for r in rounds if getattr(r.usage, name) is not None]
             return sum(given) if given else None
 
-        names = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens")
-        return Usage(**{n: total(n) for n in names})
+        return Usage(
+            prompt_tokens=total("prompt_tokens"),
+            completion_tokens=total("completion_tokens"),
+            reasoning_tokens=total("reasoning_tokens"),
+            total_tokens=total("total_tokens"),
+        )
 
     @property
     def phase(self) -> Phase:

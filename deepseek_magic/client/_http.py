@@ -18,7 +18,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -302,7 +302,7 @@ class ChatStream(_StreamBase):
             self._sleep(delay)
             self.retries += 1
 
-    def __iter__(self) -> Iterator[ChatEvent]:
+    def __iter__(self) -> Generator[ChatEvent, None, None]:
         try:
             self._check_stopped()
             self._response = response = self._open()
@@ -422,7 +422,7 @@ class AsyncChatStream(_StreamBase):
             await self._sleep(delay)
             self.retries += 1
 
-    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+    async def __aiter__(self) -> AsyncGenerator[ChatEvent, None]:
         import asyncio
 
         try:

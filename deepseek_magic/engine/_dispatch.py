@@ -48,7 +48,15 @@ import dataclasses
 import sys
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import APIError, DeepSeekError, Interrupted
@@ -359,7 +367,7 @@ def _stream_args(prep: Prepared) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the sync twin
 def events(
     rounds: Rounds, client: Client, *, on_stream: StreamHook | None = None
-) -> Iterator[ChatEvent]:
+) -> Generator[ChatEvent, None, None]:
     """Every round's events, in order (a generator: closing it stops the request in
     flight and records the partial Result). ``rounds.result`` is the Result so far."""
     for request in rounds:
@@ -381,9 +389,7 @@ def events(
             rounds.failed(exc, stream.result)
             raise
         except (KeyboardInterrupt, GeneratorExit):
-            close = getattr(reading, "close", None)
-            if close is not None:
-                close()
+            reading.close()
             rounds.interrupted(stream.result.replace(interrupted=True))
             raise
         rounds.received(request, stream.result)
@@ -598,7 +604,7 @@ async def aevents(
     *,
     on_stream: StreamHook | None = None,
     gated: _Try | None = None,
-) -> AsyncIterator[ChatEvent]:
+) -> AsyncGenerator[ChatEvent, None]:
     """The awaitable twin of :func:`events`; ``gated`` sends each try through a gate."""
     from ..client._retry import RetryPolicy
 
@@ -685,7 +691,7 @@ class ARun:
         self._client = client
         self._on_stream = on_stream
         self._gated = _Try(gate, _policy(prep), Lane(), 0) if gate is not None else None
-        self._events: AsyncIterator[ChatEvent] | None = None
+        self._events: AsyncGenerator[ChatEvent, None] | None = None
 
     @property
     def result(self) -> Result:
@@ -695,7 +701,7 @@ class ARun:
     def done(self) -> bool:
         return self.rounds.final is not None
 
-    def _open(self) -> Any:
+    def _open(self) -> AsyncGenerator[ChatEvent, None]:
         if self._events is None:
             client = self._client or self.rounds.session.aclient()
             self._events = aevents(
@@ -717,7 +723,7 @@ class ARun:
         iterated sent nothing and records nothing."""
         if self.done or self._events is None:
             return
-        await self._events.aclose()  # type: ignore[attr-defined]
+        await self._events.aclose()
         self.rounds.interrupted()
 
     async def finish(self, on_event: EventHook | None = None) -> Result:
