@@ -463,29 +463,32 @@ def test_map_is_served_without_shadowing_the_builtin() -> None:
 
 # ---------------------------------------------------------------------- the magic
 @pytest.fixture
-def shell(session, tmp_path, monkeypatch):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic.notebook._magic import register_magics
-
-    monkeypatch.chdir(tmp_path)  # the default run file goes beside "the notebook"
-    ip = InteractiveShell.instance()
-    register_magics(ip, session)
-    yield ip
+def notebook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The working folder, as a notebook's: the default run file goes beside it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
-def test_magic_over_binds_the_dataframe_and_writes_the_run_file(shell, frame, tmp_path) -> None:
-    shell.user_ns["data"] = frame
-    shell.user_ns.pop("out", None)
+@pytest.fixture
+def over_shell(shell: Any, notebook_dir: Path) -> Any:
+    """The shared ``shell`` fixture (its cleanup included), run from ``notebook_dir``."""
+    return shell
+
+
+def test_magic_over_binds_the_dataframe_and_writes_the_run_file(
+    over_shell, frame, tmp_path
+) -> None:
+    over_shell.user_ns["data"] = frame
+    over_shell.user_ns.pop("out", None)
     with Emulator(responder=echo) as emu:
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --base-url {emu.base_url} --concurrency 3 -o out\n"
             "Solve {{question}}",
         )
         assert len(emu.requests) == 12
     assert run.success, run.error
-    out = shell.user_ns["out"]
+    out = over_shell.user_ns["out"]
     assert list(out.index) == list(frame.index) and list(out["answer"]) == [
         f"A:Solve q{i}" for i in range(12)
     ]
@@ -493,8 +496,8 @@ def test_magic_over_binds_the_dataframe_and_writes_the_run_file(shell, frame, tm
     assert "12/12 rows answered" in run.stdout
 
 
-def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(shell, frame) -> None:
-    shell.user_ns["data"] = frame
+def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(over_shell, frame) -> None:
+    over_shell.user_ns["data"] = frame
     with Emulator(responder=echo) as emu:
         cases = {
             "--over data\nSolve {{questoin}}": "not a column",
@@ -507,24 +510,26 @@ def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(shell, frame
             "--budget 1\nSolve this": "--budget works with --over",
         }
         for line, message in cases.items():
-            run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} {line}")
+            run = run_cell(over_shell, f"%%deepseek --base-url {emu.base_url} {line}")
             assert not run.success and message in str(run.error), (line, run.error)
         assert emu.request_log == []
 
 
-def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(shell, frame) -> None:
-    shell.user_ns["data"] = frame
-    shell.user_ns["style"] = "briefly"
+def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(
+    over_shell, frame
+) -> None:
+    over_shell.user_ns["data"] = frame
+    over_shell.user_ns["style"] = "briefly"
     with Emulator(responder=echo) as emu:
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --vars --base-url {emu.base_url} --dry-run\n"
             "Answer {{style}}: {{question}}",
         )
         assert emu.request_log == [] and run.success
         assert "Estimate: 12 requests to send" in run.stdout
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --vars --base-url {emu.base_url} -o out\n"
             "Answer {{style}}: {{question}}",
         )
@@ -532,9 +537,9 @@ def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(sh
         assert sent == {f"Answer briefly: q{i}" for i in range(12)}
 
 
-def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
-    shell.user_ns["data"] = frame
-    shell.user_ns.pop("part", None)
+def test_magic_over_interrupted_keeps_the_finished_rows(over_shell, frame) -> None:
+    over_shell.user_ns["data"] = frame
+    over_shell.user_ns.pop("part", None)
 
     def half(body: dict[str, Any]) -> Any:
         q = body["messages"][-1]["content"]
@@ -548,7 +553,7 @@ def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
 
         threading.Thread(target=interrupt, daemon=True).start()
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --base-url {emu.base_url} --concurrency 1 -o part\n"
             "{{question}}",
         )
@@ -556,7 +561,7 @@ def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
         not run.success
         and "Stopped by the kernel's interrupt. Finished rows are kept in part" in str(run.error)
     )
-    assert (shell.user_ns["part"]["error"] == "").sum() == 4
+    assert (over_shell.user_ns["part"]["error"] == "").sum() == 4
 
 
 # ---------------------------------------------------------------------- terminal IPython

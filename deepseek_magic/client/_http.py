@@ -542,8 +542,12 @@ class Client:
         self._own = http is None
         if http is None and transport is None and in_browser():
             transport = FetchTransport()  # pyodide (JupyterLite): no sockets, use fetch
+        #: the transport given (or the browser's fetch), None for httpx's own
+        self.transport = transport
+        #: what httpx verifies TLS with: the context (httpx's own transport) or the flag
+        self.tls = _verify(verify, transport)
         self.http = http or httpx.Client(
-            transport=transport, verify=_verify(verify, transport), follow_redirects=False
+            transport=transport, verify=self.tls, follow_redirects=False
         )
         self.policy = policy
         #: how to wait between retries (tests pass a recorder)
@@ -591,9 +595,13 @@ class AsyncClient:
         self._own = http is None
         if http is None and transport is None and in_browser():
             transport = AsyncFetchTransport()
+        #: the transport given (or the browser's fetch), None for httpx's own
+        self.transport = transport
+        #: what httpx verifies TLS with: the context (httpx's own transport) or the flag
+        self.tls = _verify(verify, transport)
         self.http = http or httpx.AsyncClient(
             transport=transport,
-            verify=_verify(verify, transport),
+            verify=self.tls,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=64),
         )
