@@ -196,19 +196,27 @@ async def _run_points(
     """Every point's request through the engine, ``concurrency`` at a time (a plain
     limit); each outcome (a Result, or the exception that ended it) lands in ``outcomes``
     at the point's index."""
+    from ..client._http import AsyncClient
 
     def done(i: int, outcome: Result | BaseException | None) -> None:
         outcomes[i] = outcome
         notify()
 
-    await run_many(
-        preps,
-        session=session,
-        gate=Limit(concurrency),
-        concurrency=concurrency,
-        on_done=done,
-        client=client,
-    )
+    # The sweep's loop lives as long as the sweep: so does its client (closed below).
+    own = client is None
+    client = client or AsyncClient(verify=session.verify_tls)
+    try:
+        await run_many(
+            preps,
+            session=session,
+            gate=Limit(concurrency),
+            concurrency=concurrency,
+            on_done=done,
+            client=client,
+        )
+    finally:
+        if own:
+            await client.aclose()
 
 
 # ---------------------------------------------------------------------- rows
