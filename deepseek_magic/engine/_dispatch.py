@@ -159,8 +159,8 @@ def _tool_round(
     if not more:
         warnings.warn(
             f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool "
-            "calls were not run: they are in result.tool_calls (deepseek_magic._tools.run_pending "
-            "runs them).",
+            "calls were not run: they are in result.tool_calls "
+            "(deepseek_magic._tools.run_pending runs them).",
             stacklevel=2,
         )
         return result, None
