@@ -213,3 +213,23 @@ def test_aask_reuses_one_async_client_per_event_loop(session, emu) -> None:
         return session.aclient()
 
     assert asyncio.run(other()) is not first
+
+
+class Refuser(Feature):
+    def before_request(self, request: Any) -> None:
+        raise dm.BudgetError("Not sent: over the budget.")
+
+
+@pytest.mark.parametrize("how", ["ask", "aask", "stream"])
+def test_a_request_refused_before_sending_records_nothing(session, emu, how: str) -> None:
+    session.plug(Refuser())
+    common = {"base_url": emu.base_url, "session": session}
+    with pytest.raises(dm.BudgetError):
+        if how == "ask":
+            dm.ask("q", **common)
+        elif how == "aask":
+            asyncio.run(dm.aask("q", **common))
+        else:
+            with dm.stream("q", **common) as s:
+                list(s)
+    assert emu.requests == [] and len(session.history) == 0

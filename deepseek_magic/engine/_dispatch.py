@@ -415,6 +415,7 @@ class Run:
         self._events = events(self.rounds, client or session.client(), on_stream=on_stream)
         self._reader: int | None = None
         self._started = False
+        self._ended = False
 
     @property
     def result(self) -> Result:
@@ -430,16 +431,23 @@ class Run:
         try:
             yield from self._events
         except Interrupted:
+            self._ended = True
             raise
         except KeyboardInterrupt:
+            self._ended = True
             raise Interrupted(STOPPED, partial=self.rounds.interrupted()) from None
+        except BaseException:
+            # The events ended with this error (a refusal before sending records nothing;
+            # a failure after has recorded its partial): there is nothing left to close.
+            self._ended = True
+            raise
         finally:
             self._reader = None
 
     def close(self) -> None:
         """Stop now; what arrived is kept (recorded, marked interrupted). A run never
         iterated sent nothing and records nothing."""
-        if self.done or not self._started:
+        if self.done or not self._started or self._ended:
             return
         reader = self._reader
         if reader is not None and reader != threading.get_ident():
@@ -692,6 +700,7 @@ class ARun:
         self._on_stream = on_stream
         self._gated = _Try(gate, _policy(prep), Lane(), 0) if gate is not None else None
         self._events: AsyncGenerator[ChatEvent, None] | None = None
+        self._ended = False
 
     @property
     def result(self) -> Result:
@@ -714,14 +723,21 @@ class ARun:
             async for event in self._open():
                 yield event
         except Interrupted:
+            self._ended = True
             raise
         except KeyboardInterrupt:
+            self._ended = True
             raise Interrupted(STOPPED, partial=self.rounds.interrupted()) from None
+        except asyncio.CancelledError:
+            raise  # a cancelled task: close() keeps the partial
+        except Exception:
+            self._ended = True  # see Run.__iter__
+            raise
 
     async def close(self) -> None:
         """Stop now; what arrived is kept (recorded, marked interrupted). A run never
         iterated sent nothing and records nothing."""
-        if self.done or self._events is None:
+        if self.done or self._events is None or self._ended:
             return
         await self._events.aclose()
         self.rounds.interrupted()
