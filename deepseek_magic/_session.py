@@ -9,7 +9,6 @@ Everything a feature keeps lives on its ``Session`` (no module-level registries)
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -153,7 +152,7 @@ class Session:
         self.defaults: dict[str, Any] = {}
         self._client: Any = None
         #: one AsyncClient per event loop (see :meth:`aclient`)
-        self._aclients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._aclients: dict[Any, Any] = {}
         self._lock = threading.Lock()
         #: the features plugged in, in ``Feature.order`` (see :class:`Feature`)
         self.features: list[Feature] = []
@@ -188,6 +187,10 @@ class Session:
 
         loop = asyncio.get_running_loop()
         with self._lock:
+            # A closed loop's client is let go (its connections belonged to that loop):
+            # ``asyncio.run(aask(...))`` in a loop of its own each time keeps nothing.
+            for done in [old for old in self._aclients if old.is_closed()]:
+                del self._aclients[done]
             found = self._aclients.get(loop)
             if found is None:
                 found = self._aclients[loop] = AsyncClient(verify=self.verify_tls)
