@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .._errors import BudgetError, DeepSeekError, Interrupted
 from .._result import Result
@@ -34,6 +34,9 @@ from ._output import answered_row, unanswered_row
 from ._plan import Plan
 from ._ratelimit import THROTTLE_STATUSES, RateGate
 from ._runcost import model_prices
+
+if TYPE_CHECKING:
+    from .._api import Prepared
 
 __all__ = ["MAX_THROTTLES_PER_ROW", "Progress", "Runner"]
 
@@ -147,20 +150,43 @@ class Runner:
 
         own = self.client is None
         client = self.client or AsyncClient(verify=self.session.verify_tls)
-        preps = [dataclasses.replace(self.plan.prep, request=self.by_key[key]) for key in self.keys]
         try:
             await run_many(
-                preps,
+                _RowPreps(self),
                 session=self.session,
                 gate=self.gate,
                 lane=_RowLane(self),
                 concurrency=self.concurrency,
                 client=client,
                 record=False,
+                keep=False,
             )
         finally:
             if own:
                 await client.aclose()
+
+
+class _RowPreps(Sequence["Prepared"]):
+    """The rows' prepared requests, made when the engine reaches each row (10,000 rows
+    hold one shared ``Prepared`` and their requests, not 10,000 copies)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def __len__(self) -> int:
+        return len(self.runner.keys)
+
+    @overload
+    def __getitem__(self, i: int) -> Prepared: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Prepared]: ...
+
+    def __getitem__(self, i: int | slice) -> Prepared | Sequence[Prepared]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        r = self.runner
+        return dataclasses.replace(r.plan.prep, request=r.by_key[r.keys[i]])
 
 
 class _RowLane(Lane):

@@ -801,6 +801,7 @@ async def run_many(
     client: AsyncClient | None = None,
     record: bool = True,
     order: Sequence[int] | None = None,
+    keep: bool = True,
 ) -> list[Result | BaseException | None]:
     """Every prepared request, through one ``gate`` (default: a rate-aware
     :class:`~deepseek_magic.batch._ratelimit.RateGate` of ``concurrency``; a sweep passes
@@ -809,18 +810,20 @@ async def run_many(
     ``on_done(i, outcome)`` (and ``lane.done``) as it ends: a Result, the error that ended
     it (never raised: one failing item does not stop the others), or None (not admitted).
     Cancelling the call cancels every request in flight (each recorded as interrupted,
-    its outcome an :class:`Interrupted` with the partial) and re-raises."""
+    its outcome an :class:`Interrupted` with the partial) and re-raises. ``keep=False``
+    returns an empty list (a batch of 10,000 rows keeps its own flat rows, not Results)."""
     if gate is None:
         from ..batch._ratelimit import RateGate
 
         gate = RateGate(concurrency)
     lane = lane or Lane()
     http = client or session.aclient()
-    outcomes: list[Result | BaseException | None] = [None] * len(preps)
+    outcomes: list[Result | BaseException | None] = [None] * len(preps) if keep else []
     todo = iter(order if order is not None else range(len(preps)))
 
     def done(i: int, outcome: Result | BaseException | None) -> None:
-        outcomes[i] = outcome
+        if keep:
+            outcomes[i] = outcome
         lane.done(i, outcome)
         if on_done is not None:
             on_done(i, outcome)
