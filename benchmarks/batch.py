@@ -311,7 +311,7 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
                 if (out["error"] == "").all() or runs > 200:
                     break
             except KeyboardInterrupt as exc:
-                part = getattr(exc, "partial", None)
+                part = getattr(exc, "partial_frame", None)  # map() raises Interrupted
                 if part is None:  # fired before the run started or just as it returned: again
                     continue
                 stops.append(time.perf_counter() - fired[-1])

@@ -8,20 +8,20 @@ Nothing here reads the environment or opens a socket at import time, and the hea
 pieces (ipywidgets, pandas, the renderer) load only when used.
 """
 
-from __future__ import annotations
-
-from typing import Any
+import inspect as _inspect
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-from . import _errors  # noqa: E402
-from ._api import aask, ask  # noqa: E402
+from . import _errors, events  # noqa: E402  (events: the public stream events)
+from ._api import aask, ask, astream, stream  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
 from ._errors import OptionError  # noqa: E402
 from ._options import OPTIONS, Option  # noqa: E402
 from ._result import Result, ToolCall, Usage  # noqa: E402
 from ._session import SESSION  # noqa: E402
 from ._settings import Settings, resolve_settings  # noqa: E402
+from .engine._stream import AsyncStream, Stream  # noqa: E402
 from .eval._grade import Grades  # noqa: E402
 from .eval._reasoning import SELF_CHECK_PHRASES  # noqa: E402
 
@@ -29,9 +29,14 @@ __all__ = [
     "__version__",
     "ask",
     "aask",
+    "stream",
+    "astream",
+    "Stream",
+    "AsyncStream",
+    "events",
     "panel",
     "sweep",
-    "amap",
+    "amap",  # noqa: F405  (served by __getattr__, as map is)
     "open_run",
     "models",
     "history",
@@ -53,9 +58,10 @@ __all__ = [
 ]
 # The exception tree is public as a whole (its picture is in _errors' docstring).
 __all__ += [name for name in _errors.__all__ if name != "status_error"]
+del status_error  # noqa: F821  (the star import's one private helper: not a public name)
 
 
-def history() -> Any:
+def history() -> _Any:
     """The session's history of Results (``.to_dataframe()`` for a pandas DataFrame)."""
     return SESSION.history
 
@@ -65,7 +71,7 @@ def last() -> Result | None:
     return SESSION.last
 
 
-def sweep(prompt: Any, grid: Any, *, display: bool = False, **kwargs: Any) -> Any:
+def sweep(prompt: _Any, grid: _Any, *, display: bool = False, **kwargs: _Any) -> _Any:
     """Run one prompt over a grid of options concurrently and return a pandas DataFrame
     (one row per run): ``sweep("Name a colour", {"temperature": [0.2, 1.0], "seed": [1, 2]})``.
     Keywords are those of :func:`ask` plus ``concurrency`` (default 4); ``display=True``
@@ -80,34 +86,37 @@ def sweep(prompt: Any, grid: Any, *, display: bool = False, **kwargs: Any) -> An
     return sweep_ask(prompt, grid, view=view, **kwargs)
 
 
-async def amap(data: Any, prompt: Any = None, **kwargs: Any) -> Any:
-    """The awaitable twin of ``deepseek_magic.map`` (same arguments)."""
-    from .batch._batch import amap_rows
-
-    return await amap_rows(data, prompt, **kwargs)
-
-
-def open_run(path: Any = "deepseek-runs.sqlite") -> Any:
-    """Open a run file written by ``map()``: ``.reasoning(request_id)``,
-    ``.result(request_id)``."""
+def open_run(path: _Any = "deepseek-runs.sqlite") -> _Any:
+    """Open a run file written by ``map()``: ``.reasoning(row_key)``,
+    ``.result(row_key)``."""
     from .batch._runfile import open_run as _open
 
     return _open(path)
 
 
-def __getattr__(name: str) -> Any:
-    # ``deepseek_magic.map(data, prompt, **options)`` (issue 15's name). Served here, not
-    # defined as a module global, so the builtin ``map`` stays what it is inside this
-    # package, and ``from deepseek_magic import *`` does not replace the user's builtin
-    # (``map`` is deliberately not in ``__all__``).
-    if name == "map":
-        from .batch._batch import map_rows
+def __getattr__(name: str) -> _Any:
+    # ``deepseek_magic.map(data, prompt, **options)`` (issue 15's name) and its twin
+    # ``amap``. Served here, not defined as module globals, so the builtin ``map`` stays
+    # what it is inside this package and the batch modules load on first use; ``map`` is
+    # deliberately not in ``__all__`` (``from deepseek_magic import *`` must not replace
+    # the user's builtin), but it is in ``dir()``, so it tab-completes.
+    if name in _LAZY:
+        from .batch import _batch
 
-        return map_rows
+        found = getattr(_batch, _LAZY[name])
+        found.__module__ = __name__
+        return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def models(contains: str | None = None, **kwargs: Any) -> Any:
+_LAZY = {"map": "map_rows", "amap": "amap_rows"}
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+def models(contains: str | None = None, **kwargs: _Any) -> _Any:
     """What the configured provider serves, as a DataFrame: ``models("deepseek")`` keeps
     matching ids. Read once per session from ``GET /models`` (``refresh=True`` reads
     again); the dated snapshot shipped with the package answers when it cannot be reached
@@ -117,7 +126,7 @@ def models(contains: str | None = None, **kwargs: Any) -> Any:
     return _models(contains, **kwargs)
 
 
-def grade(results: Any, expected: Any = None, **kwargs: Any) -> Any:
+def grade(results: _Any, expected: _Any = None, **kwargs: _Any) -> _Any:
     """Grade a ``map()`` DataFrame, a sweep or Results against the right answers:
     ``grade(out, expected="answer", extract="number")`` -> :class:`Grades` (accuracy, a
     95% interval, cost per correct answer, majority vote and pass@k with samples)."""
@@ -126,7 +135,7 @@ def grade(results: Any, expected: Any = None, **kwargs: Any) -> Any:
     return _grade(results, expected, **kwargs)
 
 
-def compare(first: Any, second: Any) -> Any:
+def compare(first: _Any, second: _Any) -> _Any:
     """Two Results' reasoning side by side, aligned by step (static, safe HTML)."""
     from .eval._explore import compare as _compare
 
@@ -139,22 +148,31 @@ def compare(first: Any, second: Any) -> Any:
     return _compare(first, second)
 
 
-def panel(prompt: str = "", **options: Any) -> Any:
+def panel(prompt: str = "", **options: _Any) -> _Any:
     """The ipywidgets panel for tuning parameters and comparing runs (needs ipywidgets)."""
     from .notebook._panel import panel as _panel
 
     return _panel(prompt, **options)
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext deepseek_magic``: register the magics."""
     from .notebook._magic import load_ipython_extension as _load
 
     _load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: _Any) -> None:
     """``%unload_ext deepseek_magic``."""
     from .notebook._magic import unload_ipython_extension as _unload
 
     _unload(ipython)
+
+
+# Every public name reports the package as its home (``deepseek_magic.Result``, not
+# ``deepseek_magic._result.Result``), as httpx does: that is where users import it from.
+for _name in __all__:
+    _obj = globals().get(_name)
+    if isinstance(_obj, type) or _inspect.isfunction(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -1,40 +1,49 @@
 """``ask()`` and ``aask()``: what the magic does, as plain Python, without display.
 
 Both share :func:`prepare` (validate options, resolve settings, build the request: no
-network before this succeeds) and :func:`_finish` (tool rounds, conversation, history).
+network before this succeeds); sending it (features, retries, tool and extra rounds,
+the partial on failure) is the engine's (:mod:`.engine._dispatch`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._call import SETTING_BY_NAME, Call, pick, split_keywords
-from ._errors import ConfigError, DeepSeekError, OptionError
+from ._errors import ConfigError, OptionError
 from ._options import validate_options
 from ._providers import provider_for_dialect
-from ._result import Result, ToolCall
+from ._result import Result
 from ._session import SESSION, Conversation, Session
-from ._settings import Provider, Settings, resolve_settings
-from ._tools import prepare_tools, run_tool_call
+from ._settings import Settings, resolve_settings
+from ._tools import prepare_tools
 from .client._catalogue import Catalogue, check_model, known_catalogue, now_utc, price_for
-from .client._events import ChatEvent
 from .client._request import Request, build_request, normalize_messages
+from .engine._dispatch import EventHook, ExtraRound, assistant_message
+from .engine._stream import AsyncStream, Stream
 from .features import start
 from .features._schema_run import SchemaRun, plan_schema
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
-    from .client._http import AsyncChatStream, AsyncClient, ChatStream, Client
+    from .client._http import AsyncClient, Client
 
-__all__ = ["ask", "aask", "prepare", "Prepared", "assistant_message", "DEFAULT_MAX_TOOL_ROUNDS"]
+__all__ = [
+    "ask",
+    "aask",
+    "stream",
+    "astream",
+    "prepare",
+    "Prepared",
+    "assistant_message",
+    "DEFAULT_MAX_TOOL_ROUNDS",
+]
 
 DEFAULT_MAX_TOOL_ROUNDS: int = SETTING_BY_NAME["max_tool_rounds"].default
-
-EventHook = Callable[[ChatEvent, Any], None]
+#: at most this many extra rounds (``Prepared.extra_rounds``) per request
+DEFAULT_MAX_EXTRA_ROUNDS = 3
 
 
 @dataclass
@@ -57,6 +66,9 @@ class Prepared:
     build: dict[str, Any] = field(default_factory=dict)
     #: typed answers (``schema=``): the extra-rounds hook, ``features._schema_run.SchemaRun``
     schema: SchemaRun | None = None
+    #: hooks that may ask for one more round after a reply (see ``engine._dispatch``)
+    extra_rounds: tuple[ExtraRound, ...] = ()
+    max_extra_rounds: int = DEFAULT_MAX_EXTRA_ROUNDS
 
 
 def prepare(
@@ -190,251 +202,6 @@ def _browser_refusal(url: str) -> str | None:
     return browser_refusal(url)
 
 
-def assistant_message(
-    result: Result, provider: Provider, *, in_tool_turn: bool = False
-) -> dict[str, Any]:
-    """The assistant turn to send back in a later request, following the provider's rule
-    for reasoning (``Provider.resend_reasoning`` / ``reasoning_field``, wire-format.md
-    sections 5 and 10): some accept it back on every turn, others want it only inside tool
-    turns, and some refuse a tool turn without the field (``reasoning_required_in_tool_turn``)."""
-    message: dict[str, Any] = {"role": "assistant", "content": result.answer}
-    if result.tool_calls:
-        message["tool_calls"] = [c.to_wire() for c in result.tool_calls]
-    if result.reasoning and (provider.resend_reasoning == "always" or in_tool_turn):
-        message[provider.reasoning_field] = result.reasoning
-    elif in_tool_turn and provider.reasoning_required_in_tool_turn:
-        # Refused without the field, even when no reasoning came back (section 5).
-        message[provider.reasoning_field] = ""
-    return message
-
-
-def _tool_messages(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
-    return [
-        {
-            "role": "tool",
-            "tool_call_id": c.id,
-            "content": c.output if c.error is None else f"Error: {c.error}",
-        }
-        for c in calls
-    ]
-
-
-def _next_round(
-    prep: Prepared, result: Result, request: Request, *, more: bool = True
-) -> tuple[Result, Request | None]:
-    """After the reply to ``request``: run its tool calls if allowed, and say what to ask
-    next (``request``'s messages plus this round's, so every earlier round is kept).
-
-    The calls stay pending (not run; ``_tools.run_pending`` runs them) when ``more`` is
-    False (the round limit is reached: running them would be a side effect whose result
-    the model never sees) or when one names an offered raw spec with no Python function."""
-    if not (prep.run_tools and result.tool_calls and result.ok):
-        return result, None
-    functions = prep.request.tool_functions
-    offered = {
-        t.get("function", {}).get("name")
-        for t in prep.request.body.get("tools") or ()
-        if isinstance(t, Mapping)
-    }
-    if any(c.name not in functions and c.name in offered for c in result.tool_calls):
-        return result, None
-    if not more:
-        warnings.warn(
-            f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool "
-            "calls "
-            "were not run: they are in result.tool_calls (deepseek_magic._tools.run_pending runs "
-            "them).",
-            stacklevel=2,
-        )
-        return result, None
-    ran = tuple(run_tool_call(c, functions) for c in result.tool_calls)
-    result = result.replace(tool_calls=ran)
-    body = dict(request.body)
-    body["messages"] = (
-        list(body["messages"])
-        + [assistant_message(result, prep.settings.provider, in_tool_turn=True)]
-        + _tool_messages(ran)
-    )
-    return result, dataclasses.replace(request, body=body)
-
-
-def _combine(rounds: list[Result], prep: Prepared) -> Result:
-    last = rounds[-1]
-    if len(rounds) > 1:
-        last = last.replace(
-            rounds=tuple(rounds[:-1]),
-            elapsed=sum(r.elapsed for r in rounds),
-            cost=_sum_cost(rounds),
-        )
-    if prep.conversation is not None:
-        last = last.replace(conversation=prep.conversation.name)
-    return last
-
-
-def _sum_cost(rounds: list[Result]) -> float | None:
-    costs = [r.cost for r in rounds if r.cost is not None]
-    return sum(costs) if costs else None
-
-
-def _finish(prep: Prepared, rounds: list[Result], session: Session) -> Result:
-    result = _combine(rounds, prep)
-    if prep.conversation is not None and result.ok:
-        conv = prep.conversation
-        conv.messages.extend(prep.new_messages)
-        for r in rounds[:-1]:
-            conv.messages.append(assistant_message(r, prep.settings.provider, in_tool_turn=True))
-            conv.messages.extend(_tool_messages(r.tool_calls))
-        # The final answer of a tool turn keeps its reasoning too (DeepSeek: "in all
-        # subsequent user turns", wire-format.md section 11)
-        conv.messages.append(
-            assistant_message(result, prep.settings.provider, in_tool_turn=len(rounds) > 1)
-        )
-        conv.results.append(result)
-    session.record(result)
-    return result
-
-
-def _intercept(
-    session: Session, request: Request, prep: Prepared | None = None, rounds: Sequence[Result] = ()
-) -> Result | None:
-    try:
-        for feature in list(session.features):
-            found = feature.before_request(request)
-            if found is not None:
-                return found
-    except DeepSeekError as exc:
-        # A refusal between tool rounds (the budget) keeps the rounds already done.
-        if prep is not None and rounds and exc.partial is None:
-            exc.partial = _finish(prep, list(rounds), session)
-        raise
-    return None
-
-
-class _Rounds:
-    """What the sync and async loops share: one request per round, the hooks around it,
-    the tool rounds, and keeping whatever arrived when a round fails or is interrupted.
-    The loops differ only in how they read a stream."""
-
-    def __init__(self, prep: Prepared, session: Session) -> None:
-        self.prep = prep
-        self.session = session
-        self.rounds: list[Result] = []
-        self.request: Request | None = prep.request
-        self.n = 0
-
-    def __iter__(self) -> Iterator[Request]:
-        extra = self.prep.schema.extra_rounds if self.prep.schema is not None else 0
-        for n in range(self.prep.max_tool_rounds + 1 + extra):
-            if self.request is None:
-                return
-            self.n = n  # the round being sent (the last one runs no more tools)
-            yield self.request
-
-    def cached(self, request: Request) -> Result | None:
-        """A hook's answer (the replay cache), or None to send; a hook may refuse (raise)."""
-        return _intercept(self.session, request, self.prep, self.rounds)
-
-    def failed(self, exc: DeepSeekError, partial: Result) -> None:
-        partial = exc.partial or partial
-        exc.partial = _finish(
-            self.prep,
-            self.rounds + [partial.replace(error=partial.error or str(exc))],
-            self.session,
-        )
-
-    def interrupted(self, exc: BaseException, partial: Result) -> None:
-        # The partial Result rides on the interrupt so the caller can show it.
-        exc.partial = _finish(  # type: ignore[attr-defined]
-            self.prep,
-            self.rounds + [partial.replace(interrupted=True)],
-            self.session,
-        )
-
-    def received(self, request: Request, result: Result) -> None:
-        """A reply arrived from the network: tell the features, then run the tools (if
-        allowed) and decide whether another round goes out."""
-        for feature in list(self.session.features):
-            feature.after_reply(request, result)
-        self.done(request, result)
-
-    def done(self, request: Request, result: Result) -> None:
-        try:
-            result, self.request = _next_round(
-                self.prep, result, request, more=self.n < self.prep.max_tool_rounds
-            )
-        except KeyboardInterrupt as exc:
-            # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
-            self.interrupted(exc, result)
-            raise
-        if self.request is None and self.prep.schema is not None:  # typed answers' rounds
-            result, self.request = self.prep.schema.after_round(result, request, self.rounds)
-        self.rounds.append(result)
-
-    def finish(self) -> Result:
-        return _finish(self.prep, self.rounds, self.session)
-
-
-def run_prepared(
-    prep: Prepared,
-    *,
-    session: Session,
-    client: Client | None = None,
-    on_event: EventHook | None = None,
-    on_stream: Callable[[ChatStream], None] | None = None,
-) -> Result:
-    """Send a prepared request (and its tool rounds); the partial Result is recorded on failure."""
-    client = client or session.client()
-    loop = _Rounds(prep, session)
-    for request in loop:
-        cached = loop.cached(request)
-        if cached is not None:
-            loop.done(request, cached)
-            continue
-        stream = client.stream(
-            request,
-            keep_chunks=prep.keep_chunks,
-            offline=prep.settings.offline,
-            max_reply_chars=prep.max_reply_chars,
-        )
-        if on_stream is not None:
-            on_stream(stream)
-        try:
-            for event in stream:
-                if on_event is not None:
-                    on_event(event, stream)
-        except DeepSeekError as exc:
-            _explain_not_served(exc, prep, session, getattr(client, "http", None))
-            loop.failed(exc, stream.result)
-            raise
-        except KeyboardInterrupt as exc:
-            loop.interrupted(exc, stream.result)
-            raise
-        loop.received(request, stream.result)
-    return loop.finish()
-
-
-def _explain_not_served(
-    exc: DeepSeekError, prep: Prepared, session: Session, http: Any = None
-) -> None:
-    """A server that refuses the model name: say so in one line, with the closest model it
-    serves (its live catalogue, read with the same client when possible, else the snapshot)."""
-    from .client._catalogue import changed_hint, is_not_served, load_catalogue, not_served_message
-
-    changed = changed_hint(getattr(exc, "status", None), exc.message)
-    if changed:  # the server moved since its catalogue was read: say what changed
-        exc.hint = changed
-        return
-    if not is_not_served(getattr(exc, "status", None), exc.message):
-        return
-    settings = prep.settings
-    catalogue = known_catalogue(session, settings)
-    if http is not None:
-        catalogue = load_catalogue(session, settings, http=http)[0]
-    exc.message = not_served_message(settings.model, settings.provider, catalogue)
-    exc.hint = ""
-    exc.args = (exc.message,)
-
-
 def ask(
     prompt: str | Sequence[Mapping[str, Any]],
     *,
@@ -459,61 +226,11 @@ def ask(
     / ``options_not_sent``; ``strict=True`` refuses such a request before sending it.
 
     On failure the raised :class:`DeepSeekError` carries what arrived as ``.partial``, and
-    the partial Result is in the session history too.
+    the partial Result is in the session history too; the kernel's interrupt raises
+    :class:`Interrupted` (a ``KeyboardInterrupt``) with it. ``ask()`` is :func:`stream`
+    run to its end (``on_event(event, stream)`` sees the client's events on the way).
     """
-    session = session or SESSION
-    call, request_options = split_keywords(options)
-    start(session)
-    prep = prepare(prompt, session=session, call=call, options=request_options)
-    return run_prepared(prep, session=session, client=client, on_event=on_event)
-
-
-async def arun_prepared(
-    prep: Prepared,
-    *,
-    session: Session,
-    client: AsyncClient | None = None,
-    on_event: EventHook | None = None,
-    on_stream: Callable[[AsyncChatStream], None] | None = None,
-) -> Result:
-    """The awaitable twin of :func:`run_prepared`."""
-    import asyncio
-
-    from .client._http import AsyncClient
-
-    own = client is None
-    client = client or AsyncClient(verify=session.verify_tls)
-    loop = _Rounds(prep, session)
-    try:
-        for request in loop:
-            cached = loop.cached(request)
-            if cached is not None:
-                loop.done(request, cached)
-                continue
-            stream = client.stream(
-                request,
-                keep_chunks=prep.keep_chunks,
-                offline=prep.settings.offline,
-                max_reply_chars=prep.max_reply_chars,
-            )
-            if on_stream is not None:
-                on_stream(stream)
-            try:
-                async for event in stream:
-                    if on_event is not None:
-                        on_event(event, stream)
-            except DeepSeekError as exc:
-                _explain_not_served(exc, prep, session)
-                loop.failed(exc, stream.result)
-                raise
-            except (KeyboardInterrupt, asyncio.CancelledError) as exc:
-                loop.interrupted(exc, stream.result)
-                raise
-            loop.received(request, stream.result)
-    finally:
-        if own:
-            await client.aclose()
-    return loop.finish()
+    return stream(prompt, session=session, client=client, **options).until_done(on_event)
 
 
 async def aask(
@@ -521,12 +238,50 @@ async def aask(
     *,
     session: Session | None = None,
     client: AsyncClient | None = None,
+    on_event: EventHook | None = None,
     **options: Any,
 ) -> Result:
     """The awaitable twin of :func:`ask`: ``await asyncio.gather(aask(a), aask(b))`` runs
-    requests concurrently."""
+    requests concurrently (on the session's one ``AsyncClient`` for the running loop)."""
+    return await astream(prompt, session=session, client=client, **options).until_done(on_event)
+
+
+def _prepare_call(
+    prompt: str | Sequence[Mapping[str, Any]], session: Session | None, options: Mapping[str, Any]
+) -> tuple[Session, Prepared]:
+    """What ``stream`` and ``astream`` (hence ``ask`` and ``aask``) share: the session
+    with its features on, and the checked request (raises before anything is sent)."""
     session = session or SESSION
     call, request_options = split_keywords(options)
     start(session)
-    prep = prepare(prompt, session=session, call=call, options=request_options)
-    return await arun_prepared(prep, session=session, client=client)
+    return session, prepare(prompt, session=session, call=call, options=request_options)
+
+
+def stream(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    session: Session | None = None,
+    client: Client | None = None,
+    **options: Any,
+) -> Stream:
+    """A :class:`~deepseek_magic.Stream` of the reply: ``with stream("Why?") as s: for
+    event in s: ...``, then ``s.result``. It sends when iterated (the options are checked
+    now, before anything is sent: :class:`OptionError`); its events are those of
+    :mod:`deepseek_magic.events`; ``.result`` is the Result so far at any time; it is
+    closed in ``finally`` and keeps the partial Result when stopped or failed. Takes
+    :func:`ask`'s keywords."""
+    session, prep = _prepare_call(prompt, session, options)
+    return Stream(prep, session=session, client=client)
+
+
+def astream(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    session: Session | None = None,
+    client: AsyncClient | None = None,
+    **options: Any,
+) -> AsyncStream:
+    """The awaitable twin of :func:`stream`: ``async with astream("Why?") as s: async for
+    event in s: ...``."""
+    session, prep = _prepare_call(prompt, session, options)
+    return AsyncStream(prep, session=session, client=client)

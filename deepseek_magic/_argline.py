@@ -17,14 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import OptionError
+from ._errors import LineError
 
 __all__ = ["Arg", "arg", "LineError", "parse_line_of"]
-
-
-class LineError(OptionError):
-    """A helper magic's line (or an environment variable read like one) cannot be used;
-    the message is one line naming the magic or the flag."""
 
 
 @dataclass(frozen=True)

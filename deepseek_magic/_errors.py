@@ -4,28 +4,40 @@ Every error the package raises on purpose derives from :class:`DeepSeekError`::
 
     DeepSeekError
     ├── OptionError            an option value refused before anything was sent (also a ValueError)
+    │   └── LineError          a helper magic's line (or a variable read like one) is unusable
     ├── ConfigError            settings that cannot work (no API key, bad base URL)
     ├── BudgetError            a request refused because it would exceed the spend budget
     ├── CacheError             the record/replay cache file is corrupt or has no entry (replay mode)
     ├── ToolError              a tool could not be described or run
-    ├── Interrupted            the kernel's interrupt stopped a stream in a magic (also a
-    │                          KeyboardInterrupt, shown as one line)
+    ├── PanelUnavailableError  the panel needs ipywidgets 8 (also an ImportError)
+    ├── Interrupted            the kernel's interrupt (or Stop) ended a request, from any entry
+    │                          point (also a KeyboardInterrupt, shown as one line)
     └── APIError               the server or the network failed the request
-        ├── APIStatusError     the server answered with an HTTP error status
-        │   ├── BadRequestError          400, 404, 409, 413, 422
+        ├── APIStatusError     the server answered with an HTTP error status (``.status_code``)
+        │   ├── BadRequestError          400, 413 (and other 4xx without a class of their own)
         │   ├── AuthenticationError      401
         │   ├── PaymentRequiredError     402
         │   ├── PermissionDeniedError    403
+        │   ├── NotFoundError            404
         │   ├── RequestTimeoutError      408
+        │   ├── ConflictError            409
+        │   ├── UnprocessableEntityError 422
         │   ├── RateLimitError           429
-        │   └── ServerError              500 and above
+        │   └── InternalServerError      500 and above (``ServerError`` is the same class)
         ├── APIConnectionError  no HTTP answer at all (refused, DNS, TLS, dropped)
         │   └── APITimeoutError the server was silent for longer than the timeout
         └── StreamError         the stream failed after it started (in-stream error,
                                 malformed chunk, truncated stream)
 
-An error raised after tokens arrived carries the partial :class:`~deepseek_magic.Result`
-as ``.partial`` so nothing that was streamed is lost.
+    UserWarning
+    └── DeprecatedOptionWarning  a deprecated option was used (shown by default)
+
+The names follow openai-python's (``status_code``, ``NotFoundError`` ...). An error raised
+after tokens arrived carries the partial :class:`~deepseek_magic.Result` as ``.partial``
+so nothing that was streamed is lost; :class:`Interrupted` carries it too, and from
+``map()`` and sweeps the rows done so far as ``.partial_frame`` (a DataFrame).
+``request_id`` is always the server's id of the request (its ``x-request-id`` or the
+generation id); a batch row's own key is its ``row_key``.
 
 In IPython a DeepSeekError is shown as one short message, not a traceback
 (``_render_traceback_``); the full traceback stays available through ``%tb``.
@@ -45,6 +57,9 @@ __all__ = [
     "BudgetError",
     "CacheError",
     "ToolError",
+    "LineError",
+    "PanelUnavailableError",
+    "DeprecatedOptionWarning",
     "Interrupted",
     "APIError",
     "APIStatusError",
@@ -52,8 +67,12 @@ __all__ = [
     "AuthenticationError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "NotFoundError",
     "RequestTimeoutError",
+    "ConflictError",
+    "UnprocessableEntityError",
     "RateLimitError",
+    "InternalServerError",
     "ServerError",
     "APIConnectionError",
     "APITimeoutError",
@@ -103,6 +122,19 @@ class OptionError(DeepSeekError, ValueError):
         self.value = value
 
 
+class LineError(OptionError):
+    """A helper magic's line (or an environment variable read like one) cannot be used;
+    the message is one line naming the magic or the flag."""
+
+
+class PanelUnavailableError(DeepSeekError, ImportError):
+    """The panel needs ipywidgets 8 or later, which is not installed."""
+
+
+class DeprecatedOptionWarning(UserWarning):
+    """A deprecated option was used (shown by default, unlike DeprecationWarning)."""
+
+
 class ConfigError(DeepSeekError):
     """The settings cannot work: no API key, a malformed base URL, an unknown provider."""
 
@@ -120,13 +152,27 @@ class ToolError(DeepSeekError):
 
 
 class Interrupted(DeepSeekError, KeyboardInterrupt):
-    """The kernel's interrupt stopped a stream; ``.partial`` holds what had arrived.
+    """The kernel's interrupt (or the panel's Stop) ended a request; ``.partial`` holds the
+    Result of what had arrived, and for ``map()`` and sweeps ``.partial_frame`` the rows
+    done so far (a pandas DataFrame).
 
-    Raised by the magic in place of the bare KeyboardInterrupt, so the cell fails (and
-    "Run all" stops) with one line instead of a traceback through the HTTP library.
+    Raised by every entry point in place of the bare KeyboardInterrupt, so a cell fails
+    (and "Run all" stops) with one line instead of a traceback through the HTTP library.
     It is still a KeyboardInterrupt for code that catches those."""
 
     hint = "The connection was closed."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        partial: Result | None = None,
+        partial_frame: Any = None,
+    ):
+        super().__init__(message, hint=hint, partial=partial)
+        #: ``map()`` / sweeps: the rows done before the interrupt (a DataFrame), else None
+        self.partial_frame = partial_frame
 
 
 class APIError(DeepSeekError):
@@ -146,7 +192,8 @@ class APIError(DeepSeekError):
         retry_after: float | None = None,
     ):
         super().__init__(message, hint=hint, partial=partial)
-        self.status = status
+        #: the HTTP status (openai-python's name; ``status`` is the same value)
+        self.status_code = status
         #: the server's own error code (``error.code``, int or string), when given
         self.code = code
         #: the parsed JSON error body, or its text
@@ -155,6 +202,11 @@ class APIError(DeepSeekError):
         #: provider metadata (``error.metadata``), e.g. ``error_type``, ``provider_name``
         self.metadata = metadata or {}
         self.retry_after = retry_after
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status: an alias of :attr:`status_code`."""
+        return self.status_code
 
 
 class APIStatusError(APIError):
@@ -187,8 +239,24 @@ class RateLimitError(APIStatusError):
     hint = "You are rate limited; wait a little and run the cell again."
 
 
-class ServerError(APIStatusError):
+class NotFoundError(APIStatusError):
+    hint = "The server has no such endpoint or model; check the base URL and the model name."
+
+
+class ConflictError(APIStatusError):
+    hint = "The server refused the request as conflicting; try again."
+
+
+class UnprocessableEntityError(APIStatusError):
+    hint = "The server could not process the request; check the options and the model name."
+
+
+class InternalServerError(APIStatusError):
     hint = "The provider failed or is overloaded; try again later or choose another provider."
+
+
+#: the earlier name of :class:`InternalServerError` (the same class)
+ServerError = InternalServerError
 
 
 class APIConnectionError(APIError):
@@ -214,11 +282,11 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
     402: PaymentRequiredError,
     403: PermissionDeniedError,
-    404: BadRequestError,
+    404: NotFoundError,
     408: RequestTimeoutError,
-    409: BadRequestError,
+    409: ConflictError,
     413: BadRequestError,
-    422: BadRequestError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
 }
 
@@ -228,5 +296,5 @@ def status_error(status: int) -> type[APIStatusError]:
     if status in _STATUS_CLASSES:
         return _STATUS_CLASSES[status]
     if status >= 500:
-        return ServerError
+        return InternalServerError
     return APIStatusError

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._errors import OptionError
+from ._errors import DeprecatedOptionWarning, OptionError
 
 __all__ = [
     "DeprecatedOptionWarning",
@@ -41,10 +41,6 @@ Kind = Literal["float", "int", "bool", "choice", "strings", "tools", "tool_choic
 Widget = Literal[
     "slider", "int_slider", "int_text", "seed", "dropdown", "toggle", "tags", "tools", "tool_choice"
 ]
-
-
-class DeprecatedOptionWarning(UserWarning):
-    """A deprecated option was used (shown by default, unlike DeprecationWarning)."""
 
 
 REASONING_EFFORTS = ("minimal", "low", "medium", "high", "xhigh", "max", "none")

@@ -172,6 +172,9 @@ class Result:
     chunk_count: int = 0
     #: set when the request failed or was interrupted after something arrived
     error: str | None = None
+    #: the failure's exception class name (``"RateLimitError"``) and HTTP status, if any
+    error_type: str | None = None
+    error_status: int | None = None
     interrupted: bool = False
     #: True when the reply came from the bundled offline emulator
     offline: bool = False
@@ -216,6 +219,25 @@ class Result:
     def ok(self) -> bool:
         """True when the reply ended normally (no error, not interrupted)."""
         return self.error is None and not self.interrupted
+
+    @property
+    def total_usage(self) -> Usage:
+        """The token counts of every round (tool and extra rounds, then this one) summed;
+        a count no round reported stays None."""
+        rounds = [*self.rounds, self]
+        if len(rounds) == 1:
+            return self.usage
+
+        def total(name: str) -> int | None:
+            given = [getattr(r.usage, name) for r in rounds if getattr(r.usage, name) is not None]
+            return sum(given) if given else None
+
+        return Usage(
+            prompt_tokens=total("prompt_tokens"),
+            completion_tokens=total("completion_tokens"),
+            reasoning_tokens=total("reasoning_tokens"),
+            total_tokens=total("total_tokens"),
+        )
 
     @property
     def phase(self) -> Phase:

@@ -151,6 +151,8 @@ class Session:
         #: default request options for every call (e.g. temperature from %config)
         self.defaults: dict[str, Any] = {}
         self._client: Any = None
+        #: one AsyncClient per event loop (see :meth:`aclient`)
+        self._aclients: dict[Any, Any] = {}
         self._lock = threading.Lock()
         #: the features plugged in, in ``Feature.order`` (see :class:`Feature`)
         self.features: list[Feature] = []
@@ -175,6 +177,31 @@ class Session:
             if self._client is None:
                 self._client = Client(verify=self.verify_tls)
             return self._client
+
+    def aclient(self) -> Any:
+        """The session's ``AsyncClient`` for the running event loop (one per loop: httpx's
+        connections belong to the loop that opened them). A loop's client goes with it."""
+        import asyncio
+
+        from .client._http import AsyncClient
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            # A closed loop's client is let go (its connections belonged to that loop):
+            # ``asyncio.run(aask(...))`` in a loop of its own each time keeps nothing.
+            for done in [old for old in self._aclients if old.is_closed()]:
+                del self._aclients[done]
+            found = self._aclients.get(loop)
+            if found is None:
+                found = self._aclients[loop] = AsyncClient(verify=self.verify_tls)
+            return found
+
+    def close(self) -> None:
+        """Close the session's pooled sync client (a new one opens on the next request)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def conversation(self, name: str) -> Conversation:
         with self._lock:

@@ -66,8 +66,7 @@ def session() -> Iterator[Session]:
 
     s = Session()
     yield s
-    if s._client is not None:
-        s._client.close()
+    s.close()
     stop_offline(s)  # a test that went offline leaves no emulator thread behind
 
 

@@ -99,7 +99,7 @@ def test_the_output_is_aligned_with_the_input_and_kept_columns(session, frame, r
     assert list(out.index) == list(frame.index)
     assert list(out.columns) == [
         "question", "answer", "reasoning", "reasoning_tokens", "answer_tokens", "prompt_tokens",
-        "cost", "finish_reason", "model", "elapsed", "error", "request_id",
+        "cost", "finish_reason", "model", "elapsed", "error", "row_key",
         "reasoning_steps", "self_checks", "answer_first_at", "reasoning_cut",
     ]  # fmt: skip
     assert all(out["answer"] == "A:Solve: " + out["question"])
@@ -350,10 +350,10 @@ def test_resume_after_an_interrupt_while_the_first_rows_are_in_flight(
             _thread.interrupt_main()
 
         threading.Thread(target=interrupt, daemon=True).start()
-        with pytest.raises(KeyboardInterrupt) as info:
+        with pytest.raises(dm.Interrupted) as info:
             go(frame, "{question}", emu, session, run_file=run_file, concurrency=4)
         assert emu.wait_idle(timeout=10)
-        partial = info.value.partial  # type: ignore[attr-defined]
+        partial = info.value.partial_frame  # type: ignore[attr-defined]
         assert (partial["error"] == "interrupted").sum() == 4
         assert (partial["error"] == "not sent (interrupted)").sum() == 8
         assert statuses(run_file) == {"interrupted": 4}
@@ -378,9 +378,9 @@ def test_resume_after_an_interrupt_midway_sends_only_the_missing_rows(
             _thread.interrupt_main()
 
         threading.Thread(target=interrupt, daemon=True).start()
-        with pytest.raises(KeyboardInterrupt) as info:
+        with pytest.raises(dm.Interrupted) as info:
             go(frame, "{question}", emu, session, run_file=run_file, concurrency=2)
-        partial = info.value.partial  # type: ignore[attr-defined]
+        partial = info.value.partial_frame  # type: ignore[attr-defined]
         kept = partial.index[partial["error"] == ""]
         assert list(kept) == [f"row{i}" for i in range(6)]
         emu.reset()
@@ -396,7 +396,7 @@ def test_resume_after_an_interrupt_midway_sends_only_the_missing_rows(
 def test_resume_after_a_crash_sends_the_rows_left_in_flight(session, frame, run_file) -> None:
     with Emulator(responder=echo) as emu:
         go(frame.iloc[:3], "{question}", emu, session, run_file=run_file)
-        keys = go(frame, "{question}", emu, session, run_file=None)["request_id"]
+        keys = go(frame, "{question}", emu, session, run_file=None)["row_key"]
         with RunFile(run_file) as store:  # a crash leaves the rows in flight marked "sending"
             store.sending(keys.iloc[5], {"messages": []})
         emu.reset()
@@ -423,8 +423,8 @@ def test_reasoning_on_disk_only_and_results_on_demand(session, frame, run_file) 
         )
     assert (out["reasoning"] == "").all()
     with dm.open_run(run_file) as store:
-        assert store.reasoning(out["request_id"].iloc[0]).startswith("thinking")
-        assert store.result(out["request_id"].iloc[1]).answer == "A:q1"
+        assert store.reasoning(out["row_key"].iloc[0]).startswith("thinking")
+        assert store.result(out["row_key"].iloc[1]).answer == "A:q1"
     assert out["result"].iloc[2].answer == "A:q2" and out["result"].iloc[2].reasoning.startswith(
         "thinking"
     )
@@ -464,29 +464,32 @@ def test_map_is_served_without_shadowing_the_builtin() -> None:
 
 # ---------------------------------------------------------------------- the magic
 @pytest.fixture
-def shell(session, tmp_path, monkeypatch):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from deepseek_magic.notebook._magic import register_magics
-
-    monkeypatch.chdir(tmp_path)  # the default run file goes beside "the notebook"
-    ip = InteractiveShell.instance()
-    register_magics(ip, session)
-    yield ip
+def notebook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The working folder, as a notebook's: the default run file goes beside it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
-def test_magic_over_binds_the_dataframe_and_writes_the_run_file(shell, frame, tmp_path) -> None:
-    shell.user_ns["data"] = frame
-    shell.user_ns.pop("out", None)
+@pytest.fixture
+def over_shell(shell: Any, notebook_dir: Path) -> Any:
+    """The shared ``shell`` fixture (its cleanup included), run from ``notebook_dir``."""
+    return shell
+
+
+def test_magic_over_binds_the_dataframe_and_writes_the_run_file(
+    over_shell, frame, tmp_path
+) -> None:
+    over_shell.user_ns["data"] = frame
+    over_shell.user_ns.pop("out", None)
     with Emulator(responder=echo) as emu:
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --base-url {emu.base_url} --concurrency 3 -o out\n"
             "Solve {{question}}",
         )
         assert len(emu.requests) == 12
     assert run.success, run.error
-    out = shell.user_ns["out"]
+    out = over_shell.user_ns["out"]
     assert list(out.index) == list(frame.index) and list(out["answer"]) == [
         f"A:Solve q{i}" for i in range(12)
     ]
@@ -494,8 +497,8 @@ def test_magic_over_binds_the_dataframe_and_writes_the_run_file(shell, frame, tm
     assert "12/12 rows answered" in run.stdout
 
 
-def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(shell, frame) -> None:
-    shell.user_ns["data"] = frame
+def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(over_shell, frame) -> None:
+    over_shell.user_ns["data"] = frame
     with Emulator(responder=echo) as emu:
         cases = {
             "--over data\nSolve {{questoin}}": "not a column",
@@ -508,24 +511,26 @@ def test_magic_over_refuses_bad_input_in_one_line_and_sends_nothing(shell, frame
             "--budget 1\nSolve this": "--budget works with --over",
         }
         for line, message in cases.items():
-            run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} {line}")
+            run = run_cell(over_shell, f"%%deepseek --base-url {emu.base_url} {line}")
             assert not run.success and message in str(run.error), (line, run.error)
         assert emu.request_log == []
 
 
-def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(shell, frame) -> None:
-    shell.user_ns["data"] = frame
-    shell.user_ns["style"] = "briefly"
+def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(
+    over_shell, frame
+) -> None:
+    over_shell.user_ns["data"] = frame
+    over_shell.user_ns["style"] = "briefly"
     with Emulator(responder=echo) as emu:
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --vars --base-url {emu.base_url} --dry-run\n"
             "Answer {{style}}: {{question}}",
         )
         assert emu.request_log == [] and run.success
         assert "Estimate: 12 requests to send" in run.stdout
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --vars --base-url {emu.base_url} -o out\n"
             "Answer {{style}}: {{question}}",
         )
@@ -533,9 +538,9 @@ def test_magic_over_with_vars_fills_notebook_values_and_dry_run_sends_nothing(sh
         assert sent == {f"Answer briefly: q{i}" for i in range(12)}
 
 
-def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
-    shell.user_ns["data"] = frame
-    shell.user_ns.pop("part", None)
+def test_magic_over_interrupted_keeps_the_finished_rows(over_shell, frame) -> None:
+    over_shell.user_ns["data"] = frame
+    over_shell.user_ns.pop("part", None)
 
     def half(body: dict[str, Any]) -> Any:
         q = body["messages"][-1]["content"]
@@ -549,7 +554,7 @@ def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
 
         threading.Thread(target=interrupt, daemon=True).start()
         run = run_cell(
-            shell,
+            over_shell,
             f"%%deepseek --over data --base-url {emu.base_url} --concurrency 1 -o part\n"
             "{{question}}",
         )
@@ -557,7 +562,7 @@ def test_magic_over_interrupted_keeps_the_finished_rows(shell, frame) -> None:
         not run.success
         and "Stopped by the kernel's interrupt. Finished rows are kept in part" in str(run.error)
     )
-    assert (shell.user_ns["part"]["error"] == "").sum() == 4
+    assert (over_shell.user_ns["part"]["error"] == "").sum() == 4
 
 
 # ---------------------------------------------------------------------- terminal IPython

@@ -61,3 +61,12 @@ def test_the_tests_readme_names_every_module_and_every_test_file() -> None:
     files = {str(p.relative_to(tests)) for p in tests.glob("**/test_*.py")}
     named = set(re.findall(r"`((?:browser/)?test_\w+\.py)`", index))
     assert named == files, (sorted(files - named), sorted(named - files))
+
+
+def test_ci_runs_ruff_and_mypy_strict_in_the_test_venv() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "bash .ci/style.sh" in ci and "bash .ci/types.sh" in ci
+    types = (ROOT / ".ci" / "types.sh").read_text(encoding="utf-8")
+    assert ".venv/bin/mypy deepseek_magic" in types
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert "[tool.mypy]" in config and "strict = true" in config and '"mypy>=' in config

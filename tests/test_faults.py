@@ -102,7 +102,7 @@ class Case:
     body_complete: bool = False
 
 
-RETRYABLE = {408, 429, 500, 502, 503}
+RETRYABLE = {408, 409, 429, 500, 502, 503}
 ELSEWHERE = "https://elsewhere.example/v1/chat/completions"
 REDIRECT_PAGE = "<html><body><h1>307 Temporary Redirect</h1></body></html>"
 HTML = (

@@ -274,11 +274,11 @@ def test_panel_send_and_stop_run_as_tasks_in_the_browser(browser_session) -> Non
         offline_magic(browser_session, "on --token-rate 400", out=lambda line: None)
         p = panel("What is 2+2?", session=browser_session)
         p.send_button.click()
-        assert p.threads == [] and len(p.tasks) == 1 and p.running
+        assert len(p.tasks) == 1 and isinstance(p.tasks[0], asyncio.Task) and p.running
         await asyncio.gather(*p.tasks)
         done = p.last_result
         p.send_button.click()
-        while not (p._runs[0].streams and p._runs[0].streams[0].result.reasoning):
+        while not (p.runs[0].streams and p.runs[0].streams[0].result.reasoning):
             await asyncio.sleep(0.01)  # until some reasoning has arrived
         p.stop()
         await asyncio.gather(*p.tasks, return_exceptions=True)

@@ -114,8 +114,7 @@ def test_stop_leaves_no_threads_behind(session) -> None:
     ask("warm up a connection", session=session)
     assert len(_threads()) > len(before)
     assert stop_offline(session) is True
-    session.client().close()  # the pooled HTTP client holds sockets, not threads; close it anyway
-    session._client = None
+    session.close()  # the pooled HTTP client holds sockets, not threads; close it anyway
     assert _threads() - before == set()
     assert session.offline is None and repr(emu).startswith("<Emulator openrouter stopped")
     assert stop_offline(session) is False

@@ -438,7 +438,7 @@ def test_a_bug_in_a_thread_is_one_line_not_a_traceback(session, emu, monkeypatch
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(panel_module, "run_prepared", broken)
+    monkeypatch.setattr(panel_module, "run_many", broken)
     p = make(session, emu)
     send(p)
     assert "RuntimeError: boom" in p.status.value and not p.send_button.disabled
@@ -520,3 +520,42 @@ def test_a_yes_no_option_is_one_honest_control(session, emu) -> None:
     assert "include_reasoning" not in p.values()
     p.controls["thinking"].value = True
     assert p.values()["thinking"] is True and "--thinking true" in p.cell()
+
+
+# ---------------------------------------------------------------- %config
+def _frames(p: Panel) -> list[Any]:
+    """Every value the Send output takes (one per live frame, the final one last)."""
+    seen: list[Any] = []
+    p.output.observe(lambda change: seen.append(change["new"]), names="outputs")
+    return seen
+
+
+def test_the_panel_honours_config_live_rate(shell, session) -> None:
+    reply = Reply(reasoning=" ".join(f"w{i}" for i in range(120)), answer="done")
+    counts = {}
+    for rate in (None, 2):
+        if rate is not None:
+            shell.run_line_magic("config", f"DeepSeekMagics.live_rate = {rate}")
+        with Emulator(replies=[reply], token_delay=0.01) as emu:
+            p = make(session, emu)
+            assert p.live_rate == (rate or p.live_rate)
+            frames = _frames(p)
+            send(p)
+        counts[rate] = len(frames)
+    # 1.2 s of tokens: at 2 frames a second a handful of frames, far fewer than by default
+    assert counts[2] < counts[None] and counts[2] <= 8
+
+
+def test_the_panel_honours_config_show_reasoning(shell, session) -> None:
+    reply = Reply(reasoning="SECRET-THOUGHTS here", answer="the answer")
+    shown = {}
+    for value in (True, False):
+        shell.run_line_magic("config", f"DeepSeekMagics.show_reasoning = {value}")
+        with Emulator(replies=[reply]) as emu:
+            p = make(session, emu)
+            send(p)
+        final = p.output.outputs[-1]["data"]
+        assert "the answer" in final["text/plain"]
+        shown[value] = "SECRET-THOUGHTS" in final["text/html"]
+        assert p.last_result is not None and p.last_result.reasoning  # kept in the Result
+    assert shown == {True: True, False: False}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html as html_lib
 import json
-import time
 from typing import Any
 
 import pytest
@@ -472,12 +471,13 @@ def test_live_view_is_bounded_and_shows_the_tail() -> None:
     assert_inert(html)
 
 
-def test_live_view_is_cheap() -> None:
-    result = Result(reasoning="x" * 1_000_000, answer="y" * 1_000_000)
-    start = time.perf_counter()
-    for _ in range(50):
-        render_live(result, elapsed=1.0)
-    assert (time.perf_counter() - start) / 50 < 0.02  # far below the 0.1 s between redraws
+def test_a_live_frame_does_not_grow_with_the_reply() -> None:
+    """A live frame renders only what it shows, so its work does not grow with the reply:
+    the frame of a 2 MB reply is the size of a 2 KB one's (the counts' digits aside). The
+    speed goal itself is a benchmark (benchmarks/streaming.py), not a timed test."""
+    small = render_live(Result(reasoning="x" * 1_000, answer="y" * 1_000), elapsed=1.0)
+    big = render_live(Result(reasoning="x" * 1_000_000, answer="y" * 1_000_000), elapsed=1.0)
+    assert len(big["text/html"]) <= len(small["text/html"]) + 100
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def test_k_requests_per_row_with_distinct_seeds_and_a_sample_column(
     }
     assert list(out.index) == ["p1"] * 4 + ["p2"] * 4 + ["p3"] * 4
     assert out["sample"].tolist() == [0, 1, 2, 3] * 3
-    assert out["request_id"].nunique() == 12
+    assert out["row_key"].nunique() == 12
     assert out["self_checks"].tolist() == [1] * 12  # the reasoning's columns are there too
 
     g = dm.grade(out, "truth")
@@ -240,7 +240,7 @@ def test_a_server_that_takes_no_seed_still_gets_k_requests_and_says_so(
             results=True,
         )  # fmt: skip
         assert len(emu.requests) == 3 and all("seed" not in b for b in emu.requests)
-        assert out["request_id"].nunique() == 3
+        assert out["row_key"].nunique() == 3
         assert all("seed" in r.options_not_sent for r in out["result"])
         run(problems.iloc[:1], emu, session, samples=3, provider="deepseek", run_file=path)
         assert len(emu.requests) == 3  # resumed: each sample is its own row of the run file

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 import deepseek_magic as dm
@@ -411,15 +410,17 @@ def test_the_explicit_key_goes_to_the_configured_host(
 
 
 # ====================================================================== TLS stays verified
-def _verify_mode(http: httpx.Client | httpx.AsyncClient) -> tuple[ssl.VerifyMode, bool]:
-    context = http._transport._pool._ssl_context  # type: ignore[union-attr]
+def _verify_mode(client: Client | AsyncClient) -> tuple[ssl.VerifyMode, bool]:
+    """How the client verifies TLS (its public ``tls`` seam: the context it gives httpx)."""
+    context = client.tls
+    assert isinstance(context, ssl.SSLContext)
     return context.verify_mode, context.check_hostname
 
 
 def test_tls_is_verified_by_default(session: Session) -> None:
-    assert _verify_mode(Client().http) == (ssl.CERT_REQUIRED, True)
-    assert _verify_mode(AsyncClient().http) == (ssl.CERT_REQUIRED, True)
-    assert _verify_mode(session.client().http) == (ssl.CERT_REQUIRED, True)
+    assert _verify_mode(Client()) == (ssl.CERT_REQUIRED, True)
+    assert _verify_mode(AsyncClient()) == (ssl.CERT_REQUIRED, True)
+    assert _verify_mode(session.client()) == (ssl.CERT_REQUIRED, True)
     assert session.verify_tls is True
 
 
@@ -427,7 +428,7 @@ def test_tls_is_verified_by_default(session: Session) -> None:
 def test_only_an_explicit_false_turns_tls_verification_off(value: Any) -> None:
     session = Session()
     session.config["verify_tls"] = value
-    assert _verify_mode(session.client().http) == (ssl.CERT_REQUIRED, True)
+    assert _verify_mode(session.client()) == (ssl.CERT_REQUIRED, True)
     session.client().close()
 
 
@@ -444,14 +445,14 @@ def test_tls_setting_from_ipython_config_is_honoured() -> None:
         )
         DeepSeekMagics(shell=InteractiveShell.instance(), session=session, config=config)
         assert session.config["verify_tls"] is value
-        assert _verify_mode(session.client().http)[0] == mode
+        assert _verify_mode(session.client())[0] == mode
         session.client().close()
 
 
 def test_turning_tls_verification_off_is_explicit_and_works(shell, session: Session) -> None:
     assert run_cell(shell, "%config DeepSeekMagics.verify_tls = False").success
     assert session.config["verify_tls"] is False
-    assert _verify_mode(session.client().http) == (ssl.CERT_NONE, False)
+    assert _verify_mode(session.client()) == (ssl.CERT_NONE, False)
     # the traitlet refuses anything that is not a boolean: a typo changes nothing
     run_cell(shell, "%config DeepSeekMagics.verify_tls = 'on'")
     assert session.config["verify_tls"] is False

@@ -18,7 +18,7 @@ pieces, one job each:
 
 Interrupting (the kernel's stop button, Ctrl-C) cancels what is in flight (marked
 ``interrupted`` in the run file), keeps every finished row, and raises
-``KeyboardInterrupt`` with the partial DataFrame as ``.partial``.
+:class:`~deepseek_magic.Interrupted` with the partial DataFrame as ``.partial_frame``.
 
 Rows are not added to the session history (a run of 10,000 rows would keep them all in
 memory); the session's features see each reply, so ``%deepseek_spend`` counts them, and the
@@ -35,8 +35,9 @@ from types import TracebackType
 from typing import Any
 
 from .._call import split_keywords
-from .._errors import OptionError
+from .._errors import Interrupted, OptionError
 from .._session import SESSION, Session
+from ..engine._dispatch import STOPPED
 from ..features import start
 from ._loop_thread import LoopThread
 from ._output import build_frame
@@ -119,8 +120,9 @@ class _Run:
     @contextmanager
     def running(self) -> Iterator[None]:
         """Around the run: a stop (the kernel's interrupt, a cancelled task) closes the bar,
-        prints what was kept and hangs the rows done on the exception as ``.partial``; any
-        other failure closes the bar red. Both re-raise."""
+        prints what was kept and raises :class:`Interrupted` with the rows done as
+        ``.partial_frame`` (a cancelled task re-raises, the frame on the same attribute);
+        any other failure closes the bar red and re-raises."""
         assert self.runner is not None and self.bar is not None
         try:
             yield
@@ -129,7 +131,9 @@ class _Run:
             self.bar.close(ok=False)
             frame = build_frame(self.plan, self.runner, interrupted=True)
             print(summary(self.plan, self.runner, self._seconds(), interrupted=True))
-            exc.partial = frame  # type: ignore[union-attr]
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(STOPPED, partial_frame=frame) from None
+            exc.partial_frame = frame  # type: ignore[attr-defined]  # a cancelled amap() task
             raise
         except BaseException:
             self.bar.close(ok=False)
@@ -202,7 +206,7 @@ def map_rows(
     Output columns: the input columns in ``keep`` (default: those the template uses),
     ``answer``, ``reasoning``, ``reasoning_tokens``, ``answer_tokens``, ``prompt_tokens``,
     ``cost``, ``finish_reason``, ``model``, ``elapsed``, ``error`` (one line, empty on
-    success), ``request_id``, and ``result`` (the Result objects) with ``results=True``.
+    success), ``row_key``, and ``result`` (the Result objects) with ``results=True``.
 
     ``concurrency`` (default 8) requests at most in flight, slowed down together when the
     server throttles. Every finished row is written to ``run_file`` (default
@@ -210,7 +214,7 @@ def map_rows(
     same call again sends only the rows not yet answered. ``budget`` (US dollars) refuses
     a run whose estimate can exceed it and stops one that reaches it. ``dry_run=True``
     returns the estimate and sends nothing. ``keep_reasoning=False`` keeps the reasoning
-    in the run file only (``open_run(path).reasoning(request_id)``). Other keywords are
+    in the run file only (``open_run(path).reasoning(row_key)``). Other keywords are
     those of :func:`~deepseek_magic.ask` (``model=``, ``system=``, ``temperature=`` ...).
 
     ``samples=k`` sends each row k times (self-consistency, pass@k): one output row per
@@ -263,6 +267,8 @@ async def amap_rows(
     progress: bool = True,
     session: Session | None = None,
     client: Any = None,
+    template_style: str = "format",
+    namespace: Mapping[str, Any] | None = None,
     samples: int | None = None,
     **kwargs: Any,
 ) -> Any:
@@ -279,6 +285,8 @@ async def amap_rows(
         run_file=run_file,
         keep_reasoning=keep_reasoning,
         results=results,
+        style=template_style,
+        namespace=namespace,
         dry_run=dry_run,
         samples=samples,
     )

@@ -3,7 +3,7 @@
 An answered row's columns come from :meth:`Result.to_row` (the one Result -> row
 function); the batch adds only what is its own: the input columns it keeps, ``error``
 as text (``""`` when answered, so ``out["error"] == ""`` selects the answers), and
-``request_id`` (the run file's key, shared by identical rows). The run file stores and
+``row_key`` (the run file's key, shared by identical rows). The run file stores and
 gives back the same :data:`ROW_FIELDS`, so a resumed row reads as a fresh one.
 """
 
@@ -42,7 +42,7 @@ RESULT_COLUMNS = (
 #: the flat fields of a row: what the run file stores and gives back for an answered row
 ROW_FIELDS = (*RESULT_COLUMNS, "error")
 #: the columns a run adds after the kept input columns (``result`` is added on demand)
-OUTPUT_COLUMNS = (*ROW_FIELDS, "request_id")
+OUTPUT_COLUMNS = (*ROW_FIELDS, "row_key")
 _TEXT = ("answer", "reasoning", "error")
 #: the reasoning's structure, computed from each row's reasoning and answer
 #: (:mod:`deepseek_magic.eval._reasoning`; None with ``keep_reasoning=False``)
@@ -89,7 +89,7 @@ def build_frame(plan: Plan, runner: Runner | None, *, interrupted: bool = False)
         out.update((column, flat.get(column)) for column in ROW_FIELDS)
         if not plan.keep_reasoning:
             out["reasoning"] = ""
-        out["request_id"] = key
+        out["row_key"] = key
         if plan.results:
             result = runner.results.get(key) if runner is not None else None
             if result is None and key in plan.resumed and plan.run_file is not None:

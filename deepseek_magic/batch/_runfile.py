@@ -236,7 +236,7 @@ class RunFile:
 
 
 def open_run(path: str | os.PathLike[str] = DEFAULT_RUN_FILE) -> RunFile:
-    """Open a run file to read it: ``open_run().reasoning(df.loc[i, "request_id"])``."""
+    """Open a run file to read it: ``open_run().reasoning(df.loc[i, "row_key"])``."""
     if not Path(os.path.expanduser(os.fspath(path))).exists():
         raise ConfigError(f"No run file {os.fspath(path)}.")
     return RunFile(path)

@@ -1,9 +1,11 @@
 """The rows of a batch run on one event loop: at most ``concurrency`` requests in flight
 through one shared :class:`~._ratelimit.RateGate`, each row's outcome recorded as it ends.
+The requests go through the engine (:func:`~deepseek_magic.engine._dispatch.run_many`);
+this module is the batch's side of it (:class:`_RowLane`).
 
 A throttle (429/503 before the first byte) slows the whole run through the gate; other
 failures before the first byte (5xx, a connection refused) are retried per row following
-the client's :class:`~deepseek_magic.client._retry.RetryPolicy` (backoff, at most
+the :class:`~deepseek_magic.client._retry.RetryPolicy` (backoff, at most
 ``max_retries``); a failure after the first byte is never replayed: the row fails with
 its one-line error (and is sent again by the next run, never stored as an answer). A run
 that reaches its budget stops starting rows and keeps what is done. A cancelled row is
@@ -16,28 +18,27 @@ counts it), the session's history does not keep it.
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
-from .._errors import APIError, BudgetError, DeepSeekError
+from .._errors import BudgetError, DeepSeekError, Interrupted
 from .._result import Result
 from .._session import Session
 from ..client._request import Request
-from ..client._retry import RetryPolicy
+from ..engine._dispatch import MAX_THROTTLES_PER_ROW, Lane, run_many
 from ..features._cache import request_record
-from ..features._schema_batch import arun_extra_rounds
 from ._output import answered_row, unanswered_row
 from ._plan import Plan
 from ._ratelimit import THROTTLE_STATUSES, RateGate
 from ._runcost import model_prices
 
-__all__ = ["MAX_THROTTLES_PER_ROW", "Progress", "Runner"]
+if TYPE_CHECKING:
+    from .._api import Prepared
 
-#: a row refused this many times as "too much" fails (the server never had room for it)
-MAX_THROTTLES_PER_ROW = 50
+__all__ = ["MAX_THROTTLES_PER_ROW", "Progress", "Runner"]
 
 
 @dataclass
@@ -82,7 +83,8 @@ class Runner:
         self.by_key: dict[str, Request] = {}
         for key, request in zip(plan.keys, plan.requests, strict=True):
             self.by_key.setdefault(key, request)
-        self.policy = RetryPolicy(max_retries=plan.prep.settings.max_retries)
+        #: the unique keys to send, in row order (item i of the engine's run)
+        self.keys: list[str] = list(plan.todo)
         self._reserved = 0.0
         self._stop = False
         prices = model_prices(plan.prep.request)
@@ -114,13 +116,13 @@ class Runner:
         self._reserved += need
         return True
 
-    def _observe(self, request: Request, result: Result, *, received: bool) -> None:
-        for feature in list(self.session.features):
-            feature.recorded(result)
-            if received and result.ok:
-                feature.after_reply(request, result)
-
-    def _finish(self, key: str, result: Result, request: Request, *, received: bool) -> None:
+    def _finish(self, key: str, result: Result) -> None:
+        if result.data_error is not None:  # typed answers: no data is a failed row, sent again
+            self._fail(key, f"no data: {result.data_error}", result)
+            error = self.outcomes[key]["error"]  # the frame keeps the text that did not fit
+            self.outcomes[key] = answered_row(result, keep_reasoning=self.plan.keep_reasoning)
+            self.outcomes[key]["error"] = error
+            return
         store = self.plan.run_file
         if store is not None:
             store.done(key, result)
@@ -132,9 +134,8 @@ class Runner:
         self.outcomes[key] = answered_row(result, keep_reasoning=self.plan.keep_reasoning)
         if self.plan.results:
             self.results[key] = result
-        self._observe(request, result, received=received)
 
-    def _fail(self, key: str, error: str, partial: Result | None, request: Request) -> None:
+    def _fail(self, key: str, error: str, partial: Result | None) -> None:
         store = self.plan.run_file
         if store is not None:
             store.failed(key, error)
@@ -144,157 +145,114 @@ class Runner:
         if partial is not None:
             p.tokens += partial.usage.completion_tokens or 0
             p.cost += partial.cost or 0.0
-            self._observe(request, partial.replace(error=partial.error or error), received=False)
         if len(p.errors) < 50:
             p.errors.append((key, error))
         self.outcomes[key] = unanswered_row(error)
 
-    async def row(self, key: str, client: Any) -> None:
-        """Send one row until it is answered, fails, or the run stops."""
-        try:
-            await self._row(key, client)
-        except asyncio.CancelledError:
-            # In flight or waiting to retry: marked, so the next run knows it was not a crash.
-            self.interrupted.add(key)
-            if self.plan.run_file is not None:
-                self.plan.run_file.failed(key, "interrupted", status="interrupted")
-            raise
-
-    async def _row(self, key: str, client: Any) -> None:
-        request = self.by_key[key]
-        attempts = throttles = 0
-        while not self._stop:
-            ticket = await self.gate.acquire()
-            if self._stop or not self._budget_allows(key):
-                await self.gate.release(ok=False)
-                return
-            need = self._row_high.get(key, 0.0)
-            self.inflight.add(key)
-            try:
-                outcome = await self._attempt(key, request, client)
-            except asyncio.CancelledError:
-                await self._release(key, need, ok=False)
-                raise
-            if outcome is None or isinstance(outcome, Result):
-                await self._release(key, need, ok=outcome is not None)
-                return
-            exc, started = outcome
-            status = getattr(exc, "status", None)
-            wait = exc.retry_after
-            if not started and status in THROTTLE_STATUSES and throttles < MAX_THROTTLES_PER_ROW:
-                if wait is None or wait <= self.policy.max_retry_after:
-                    throttles += 1
-                    self.progress.retries += 1
-                    await self.gate.throttled(ticket, wait)  # before release: it counts in flight
-                    await self._release(key, need, ok=False)
-                    continue
-                self._fail(
-                    key, _one_line(exc) + f" (the server asked to wait {wait:g} s)", None, request
-                )
-                await self._release(key, need, ok=False)
-                return
-            await self._release(key, need, ok=False)
-            if (
-                not started
-                and status not in THROTTLE_STATUSES
-                and self.policy.should_retry(attempts, status)
-            ):
-                delay = self.policy.delay(attempts, wait)
-                if delay is not None:
-                    attempts += 1
-                    self.progress.retries += 1
-                    await asyncio.sleep(delay)  # this row only, holding no slot
-                    continue
-            self._fail(key, _one_line(exc), exc.partial, request)
-            return
-
-    async def _release(self, key: str, need: float, *, ok: bool) -> None:
-        self.inflight.discard(key)
-        self._reserved -= need
-        await self.gate.release(ok=ok)
-        self.notify()
-
-    async def _attempt(
-        self, key: str, request: Request, client: Any
-    ) -> Result | tuple[APIError, bool] | None:
-        """One try: the Result (answered), None (the row ended unanswered: refused before
-        sending), or the error with whether the reply had started (a started stream is
-        never replayed)."""
-        from .._api import _intercept
-
-        store = self.plan.run_file
-        if store is not None:
-            store.sending(key, request_record(request))
-        try:
-            cached = _intercept(self.session, request)
-        except BudgetError as exc:  # the session's budget: stop the run, keep what is done
-            self._stop = True
-            self.progress.stopped = str(exc).split(". ")[0]
-            if store is not None:
-                store.failed(key, "not sent: the session budget was reached")
-            return None
-        except DeepSeekError as exc:  # a hook refused this row (a replay cache without it)
-            self._fail(key, _one_line(exc), None, request)
-            return None
-        if cached is not None:
-            self._finish(key, cached, request, received=False)
-            return cached
-        self.progress.requests += 1
-        stream = client.stream(
-            request,
-            keep_chunks=False,
-            offline=self.plan.prep.settings.offline,
-            max_reply_chars=self.plan.prep.max_reply_chars,
-        )
-        try:
-            await stream.run()
-        except APIError as exc:
-            return exc, getattr(stream, "_response", None) is not None
-        result: Result = stream.result
-        result = await arun_extra_rounds(  # typed answers: a retry, repair rounds
-            self.plan.prep.schema,
-            request,
-            result,
-            client,
-            offline=self.plan.prep.settings.offline,
-            max_reply_chars=self.plan.prep.max_reply_chars,
-            progress=self.progress,
-        )
-        if result.data_error is not None:  # no data: a failed row, sent again by the next run
-            self._fail(key, f"no data: {result.data_error}", result, request)
-            error = self.outcomes[key]["error"]  # the frame keeps the text that did not fit
-            self.outcomes[key] = answered_row(result, keep_reasoning=self.plan.keep_reasoning)
-            self.outcomes[key]["error"] = error
-            return result
-        self._finish(key, result, request, received=True)
-        return result
-
     async def run(self) -> None:
-        """Send every row still to do, ``concurrency`` workers pulling from one queue."""
+        """Send every row still to do through the engine (one request per unique key),
+        ``concurrency`` workers pulling from one queue through the run's rate gate."""
         from ..client._http import AsyncClient
 
         own = self.client is None
-        client = self.client or AsyncClient(
-            verify=self.session.verify_tls,
-            policy=RetryPolicy(max_retries=0),
-        )
-        todo = iter(self.plan.todo)
-
-        async def worker() -> None:
-            for key in todo:
-                if self._stop:
-                    return
-                await self.row(key, client)
-
+        client = self.client or AsyncClient(verify=self.session.verify_tls)
         try:
-            await asyncio.gather(
-                *(worker() for _ in range(min(self.concurrency, max(1, len(self.plan.todo)))))
+            await run_many(
+                _RowPreps(self),
+                session=self.session,
+                gate=self.gate,
+                lane=_RowLane(self),
+                concurrency=self.concurrency,
+                client=client,
+                record=False,
+                keep=False,
             )
         finally:
             if own:
                 await client.aclose()
 
 
+class _RowPreps(Sequence["Prepared"]):
+    """The rows' prepared requests, made when the engine reaches each row (10,000 rows
+    hold one shared ``Prepared`` and their requests, not 10,000 copies)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def __len__(self) -> int:
+        return len(self.runner.keys)
+
+    @overload
+    def __getitem__(self, i: int) -> Prepared: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Prepared]: ...
+
+    def __getitem__(self, i: int | slice) -> Prepared | Sequence[Prepared]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        r = self.runner
+        return dataclasses.replace(r.plan.prep, request=r.by_key[r.keys[i]])
+
+
+class _RowLane(Lane):
+    """The runner's side of the engine's ``run_many``: the budget, the run file, the
+    progress counters, each row's outcome."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.r = runner
+        self.need: dict[int, float] = {}
+
+    def admit(self, i: int) -> bool:
+        r = self.r
+        key = r.keys[i]
+        if r._stop or not r._budget_allows(key):
+            return False
+        self.need[i] = r._row_high.get(key, 0.0)
+        r.inflight.add(key)
+        return True
+
+    def sending(self, i: int, request: Request) -> None:
+        r = self.r
+        if r.plan.run_file is not None:
+            r.plan.run_file.sending(r.keys[i], request_record(request))
+        r.progress.requests += 1
+
+    def released(self, i: int) -> None:
+        r = self.r
+        r.inflight.discard(r.keys[i])
+        r._reserved -= self.need.pop(i, 0.0)
+        r.notify()
+
+    def retrying(self, i: int) -> None:
+        self.r.progress.retries += 1
+
+    def done(self, i: int, outcome: Result | BaseException | None) -> None:
+        r = self.r
+        key = r.keys[i]
+        store = r.plan.run_file
+        if isinstance(outcome, Result):
+            r._finish(key, outcome)
+        elif isinstance(outcome, Interrupted):
+            # In flight or waiting to retry: marked, so the next run knows it was not a crash.
+            r.interrupted.add(key)
+            if store is not None:
+                store.failed(key, "interrupted", status="interrupted")
+        elif isinstance(outcome, BudgetError):  # the session's budget: stop, keep what is done
+            r._stop = True
+            r.progress.stopped = str(outcome).split(". ")[0]
+            if store is not None:
+                store.failed(key, "not sent: the session budget was reached")
+        elif isinstance(outcome, DeepSeekError):
+            r._fail(key, _one_line(outcome), outcome.partial)
+        elif outcome is not None:
+            r._fail(key, _one_line(outcome), None)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"
+    line = f"{type(exc).__name__}: {text[:300]}"
+    wait = getattr(exc, "retry_after", None)
+    if getattr(exc, "status", None) in THROTTLE_STATUSES and wait is not None:
+        line += f" (the server asked to wait {wait:g} s)"
+    return line

@@ -17,28 +17,29 @@
 The requests run on an asyncio loop in a worker thread (:mod:`._loop_thread`, as
 ``map()``'s): in Jupyter the main thread already runs an event loop, which may not be
 blocked on or re-entered. The kernel's interrupt cancels every request in flight (their
-connections close) and re-raises with the rows so far as ``.partial``.
+connections close) and raises :class:`~deepseek_magic.Interrupted` with the rows so far as
+``.partial_frame``.
 A sweep never extends a conversation (``--chat``): its points see the conversation so
 far, and none of them is added to it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._api import Prepared, arun_prepared, prepare
+from .._api import Prepared, prepare
 from .._call import split_keywords
-from .._errors import OptionError
+from .._errors import Interrupted, OptionError
 from .._options import OPTION_BY_NAME, validate_options
 from .._render import render_progress, render_sweep
 from .._result import Result
 from .._session import SESSION, Session
 from .._settings import resolve_model
 from ..client._request import build_request
+from ..engine._dispatch import STOPPED, Limit, run_many
 from ..features import start
 from ..features._schema_batch import point_data
 from ._loop_thread import LoopThread
@@ -193,28 +194,27 @@ async def _run_points(
     client: Any,
     notify: Callable[[], None],
 ) -> None:
-    """Every point's request, ``concurrency`` at a time; each outcome (a Result, or the
-    exception that ended it) lands in ``outcomes`` at the point's index."""
+    """Every point's request through the engine, ``concurrency`` at a time (a plain
+    limit); each outcome (a Result, or the exception that ended it) lands in ``outcomes``
+    at the point's index."""
     from ..client._http import AsyncClient
 
-    gate = asyncio.Semaphore(concurrency)
+    def done(i: int, outcome: Result | BaseException | None) -> None:
+        outcomes[i] = outcome
+        notify()
+
+    # The sweep's loop lives as long as the sweep: so does its client (closed below).
     own = client is None
     client = client or AsyncClient(verify=session.verify_tls)
-
-    async def one(i: int, prep: Prepared) -> None:
-        async with gate:
-            try:
-                outcomes[i] = await arun_prepared(prep, session=session, client=client)
-            except asyncio.CancelledError:
-                outcomes[i] = KeyboardInterrupt("interrupted")
-                raise
-            except Exception as exc:  # a failing point is a row with its error  # noqa: BLE001
-                outcomes[i] = exc
-            finally:
-                notify()
-
     try:
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(preps)), return_exceptions=True)
+        await run_many(
+            preps,
+            session=session,
+            gate=Limit(concurrency),
+            concurrency=concurrency,
+            on_done=done,
+            client=client,
+        )
     finally:
         if own:
             await client.aclose()
@@ -323,9 +323,8 @@ def sweep(
             ),
             on_wake=refresh,
         )
-    except KeyboardInterrupt as exc:
-        exc.partial = table()  # type: ignore[attr-defined]
-        raise
+    except KeyboardInterrupt:
+        raise Interrupted(STOPPED, partial_frame=table()) from None
     return table()
 
 

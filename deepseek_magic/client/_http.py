@@ -18,7 +18,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -81,8 +81,11 @@ def _timeout(request: Request) -> httpx.Timeout:
     )
 
 
-def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> APIError:
-    """An HTTP error response -> the matching exception (never containing the key)."""
+def _status_exception(
+    response: httpx.Response, raw: bytes, key: str | None, *, note: str = ""
+) -> APIError:
+    """An HTTP error response -> the matching exception (never containing the key), its
+    message final (``note`` ends it)."""
     status = response.status_code
     text = raw.decode("utf-8", "replace").strip()
     if key:
@@ -121,7 +124,7 @@ def _status_exception(response: httpx.Response, raw: bytes, key: str | None) -> 
     cls = status_error(status)
     request_id = response.headers.get("x-generation-id") or response.headers.get("x-request-id")
     return cls(
-        f"HTTP {status} from {response.request.url.host}: {message.rstrip('.')}.",
+        f"HTTP {status} from {response.request.url.host}: {message.rstrip('.')}.{note}",
         status=status,
         code=code,
         body=body,
@@ -170,6 +173,7 @@ class _StreamBase:
         )
         #: retries made before the stream started
         self.retries = 0
+        self._response: httpx.Response | None = None
         #: True once the reply's connection is closed
         self.closed = False
 
@@ -178,15 +182,28 @@ class _StreamBase:
         """The Result so far (complete once iteration has finished)."""
         return self._pipe.result()
 
+    @property
+    def responded(self) -> bool:
+        """True once the server answered with a success status: from then on the request
+        is never sent again (a failure is the reply's, not the connection's)."""
+        return self._response is not None
+
     def _next_delay(self, error: APIError) -> float | None:
         """Seconds to wait before retrying after ``error``, or None to give up."""
-        status = getattr(error, "status", None)
-        if not self.policy.should_retry(self.retries, status):
+        if not self.policy.should_retry(self.retries, error.status_code):
             return None
-        delay = self.policy.delay(self.retries, error.retry_after)
-        if delay is None:
-            error.message += f" The server asked to wait {error.retry_after:g} s; try again later."
-        return delay
+        return self.policy.delay(self.retries, error.retry_after)
+
+    def _wait_note(self, response: httpx.Response) -> str:
+        """What the error says when the server asks for a longer wait than the policy
+        allows (decided before the error is built: its message is final)."""
+        wait = parse_retry_after(response.headers)
+        status = response.status_code
+        if wait is None or not self.policy.should_retry(self.retries, status):
+            return ""
+        if self.policy.delay(self.retries, wait) is not None:
+            return ""
+        return f" The server asked to wait {wait:g} s; try again later."
 
     def _handle_response_head(self, response: httpx.Response) -> bool:
         """True when the body is SSE; False for a JSON body (a non-streamed reply)."""
@@ -211,7 +228,7 @@ class ChatStream(_StreamBase):
         *,
         policy: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         keep_chunks: bool = False,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         offline: bool = False,
@@ -225,8 +242,7 @@ class ChatStream(_StreamBase):
             offline=offline,
         )
         self._http = http
-        self._sleep = sleep
-        self._response: httpx.Response | None = None
+        self._sleep = sleep if sleep is not None else time.sleep
         #: close() was called before the iteration ended (a stop from another thread)
         self._stopped = False
         self._finished = False
@@ -276,7 +292,9 @@ class ChatStream(_StreamBase):
                     raw = b""
                 finally:
                     response.close()
-                error = _status_exception(response, raw, self.request.settings.api_key)
+                error = _status_exception(
+                    response, raw, self.request.settings.api_key, note=self._wait_note(response)
+                )
             delay = self._next_delay(error)
             if delay is None:
                 raise self._pipe.fail(error)
@@ -284,7 +302,7 @@ class ChatStream(_StreamBase):
             self._sleep(delay)
             self.retries += 1
 
-    def __iter__(self) -> Iterator[ChatEvent]:
+    def __iter__(self) -> Generator[ChatEvent, None, None]:
         try:
             self._check_stopped()
             self._response = response = self._open()
@@ -361,7 +379,6 @@ class AsyncChatStream(_StreamBase):
 
         self._http = http
         self._sleep = sleep if sleep is not None else asyncio.sleep
-        self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
@@ -396,14 +413,16 @@ class AsyncChatStream(_StreamBase):
                     raw = b""
                 finally:
                     await response.aclose()
-                error = _status_exception(response, raw, self.request.settings.api_key)
+                error = _status_exception(
+                    response, raw, self.request.settings.api_key, note=self._wait_note(response)
+                )
             delay = self._next_delay(error)
             if delay is None:
                 raise self._pipe.fail(error)
             await self._sleep(delay)
             self.retries += 1
 
-    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+    async def __aiter__(self) -> AsyncGenerator[ChatEvent, None]:
         import asyncio
 
         try:
@@ -523,8 +542,12 @@ class Client:
         self._own = http is None
         if http is None and transport is None and in_browser():
             transport = FetchTransport()  # pyodide (JupyterLite): no sockets, use fetch
+        #: the transport given (or the browser's fetch), None for httpx's own
+        self.transport = transport
+        #: what httpx verifies TLS with: the context (httpx's own transport) or the flag
+        self.tls = _verify(verify, transport)
         self.http = http or httpx.Client(
-            transport=transport, verify=_verify(verify, transport), follow_redirects=False
+            transport=transport, verify=self.tls, follow_redirects=False
         )
         self.policy = policy
         #: how to wait between retries (tests pass a recorder)
@@ -537,8 +560,11 @@ class Client:
         keep_chunks: bool = False,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         offline: bool = False,
+        policy: RetryPolicy | None = None,
     ) -> ChatStream:
-        policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
+        """The request as a stream (not sent until iterated). ``policy`` overrides the
+        client's retries (the engine's gated runs retry themselves: ``max_retries=0``)."""
+        policy = policy or self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return ChatStream(
             self.http,
             request,
@@ -546,7 +572,7 @@ class Client:
             keep_chunks=keep_chunks,
             max_reply_chars=max_reply_chars,
             offline=offline,
-            sleep=self.sleep if self.sleep is not None else time.sleep,
+            sleep=self.sleep,
         )
 
     def close(self) -> None:
@@ -569,9 +595,13 @@ class AsyncClient:
         self._own = http is None
         if http is None and transport is None and in_browser():
             transport = AsyncFetchTransport()
+        #: the transport given (or the browser's fetch), None for httpx's own
+        self.transport = transport
+        #: what httpx verifies TLS with: the context (httpx's own transport) or the flag
+        self.tls = _verify(verify, transport)
         self.http = http or httpx.AsyncClient(
             transport=transport,
-            verify=_verify(verify, transport),
+            verify=self.tls,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=64),
         )
@@ -586,8 +616,11 @@ class AsyncClient:
         keep_chunks: bool = False,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         offline: bool = False,
+        policy: RetryPolicy | None = None,
     ) -> AsyncChatStream:
-        policy = self.policy or RetryPolicy(max_retries=request.settings.max_retries)
+        """The request as a stream (not sent until iterated). ``policy`` overrides the
+        client's retries (the engine's gated runs retry themselves: ``max_retries=0``)."""
+        policy = policy or self.policy or RetryPolicy(max_retries=request.settings.max_retries)
         return AsyncChatStream(
             self.http,
             request,

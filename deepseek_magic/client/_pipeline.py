@@ -223,6 +223,11 @@ class Pipeline:
 
     def result(self) -> Result:
         error = str(self.error) if self.error is not None else None
-        return self.acc.snapshot(
+        result = self.acc.snapshot(
             elapsed=self.clock() - self.started, error=error, interrupted=self.interrupted
         )
+        if self.error is not None:
+            result = result.replace(
+                error_type=type(self.error).__name__, error_status=self.error.status_code
+            )
+        return result

@@ -3,10 +3,6 @@
 * :func:`schema_rows`: every row's request describes the schema (its body already asks
   for it: ``row_requests`` copies the prepared body); refuses a field that would take
   the place of one of ``map()``'s own columns.
-* :func:`arun_extra_rounds`: after a row's reply, the retries and repair rounds
-  :meth:`SchemaRun.after_round` asks for, counted as requests of the run; the row's
-  Result holds every round (``rounds``, the cost summed). The batch runner calls it
-  once; at the merge it becomes the dispatcher's extra-rounds hook (issue 20).
 * :func:`add_data_columns`: one column per top-level field, with pandas dtypes from the
   schema (``Int64``, ``Float64``, ``boolean``, ``string``: nullable, so a failed row is
   ``<NA>``; lists and objects as Python objects), and ``data_status`` (enforced,
@@ -20,7 +16,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import APIError, OptionError
+from .._errors import OptionError
 from ._schema import plain_data
 from ._schema_run import SchemaRun
 from ._schema_view import data_status
@@ -31,7 +27,7 @@ if TYPE_CHECKING:
     from ..batch._runner import Runner
     from ..client._request import Request
 
-__all__ = ["schema_rows", "arun_extra_rounds", "add_data_columns", "row_data", "point_data"]
+__all__ = ["schema_rows", "add_data_columns", "row_data", "point_data"]
 
 _DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "string": "string"}
 
@@ -53,52 +49,6 @@ def schema_rows(
         dataclasses.replace(r, body={**r.body, "messages": run.instruct(r.body["messages"])})
         for r in requests
     ]
-
-
-async def arun_extra_rounds(
-    run: SchemaRun | None,
-    request: Request,
-    result: Result,
-    client: Any,
-    *,
-    offline: bool = False,
-    max_reply_chars: int | None = None,
-    progress: Any = None,
-) -> Result:
-    """``result`` after the schema's extra rounds (none without a schema). A round that
-    fails keeps what was had: the data is then missing, with the failure as its one line."""
-    if run is None:
-        return result
-    rounds: list[Result] = []
-    while True:
-        result, following = run.after_round(result, request, rounds)
-        if following is None:
-            break
-        rounds.append(result)
-        request = following
-        if progress is not None:
-            progress.requests += 1
-            progress.tokens += result.usage.completion_tokens or 0
-        stream = client.stream(
-            request, keep_chunks=False, offline=offline, max_reply_chars=max_reply_chars
-        )
-        try:
-            await stream.run()
-        except APIError as exc:
-            failed = rounds.pop()
-            text = " ".join(str(exc).split())[:200]
-            result = failed.replace(data_error=f"the repair round failed: {text}")
-            break
-        result = stream.result
-    if not rounds:
-        return result
-    every = [*rounds, result]
-    costs = [r.cost for r in every if r.cost is not None]
-    return result.replace(
-        rounds=tuple(rounds),
-        cost=sum(costs) if costs else None,
-        elapsed=sum(r.elapsed for r in every),
-    )
 
 
 def row_data(result: Result) -> dict[str, Any]:

@@ -24,12 +24,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from .._api import Prepared, prepare, run_prepared
+from .._api import Prepared, prepare
 from .._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
 from .._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from .._options import OPTIONS
 from .._result import Result
 from .._session import SESSION, Session
+from ..engine._dispatch import run_sync
 from ..features import start
 from ..features._schema import resolve_schema
 from ..features._schema_run import dry_run_notes
@@ -267,10 +268,9 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
             return None
         try:
             frame = sweep(prep, grid, session=self.session, view=updating())
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "partial", None)
-            if args.out and partial is not None:
-                self._bind(args.out, partial, last=False)  # the rows that finished
+        except Interrupted as exc:
+            if args.out and exc.partial_frame is not None:
+                self._bind(args.out, exc.partial_frame, last=False)  # the rows that finished
             raise
         if args.out:
             self._bind(args.out, frame, last=False)
@@ -352,13 +352,13 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
         try:
             try:
-                result = run_prepared(
+                result = run_sync(
                     prep,
                     session=self.session,
                     on_event=on_event,
                     on_stream=None if live is None else lambda stream: live.request_started(),
                 )
-            except DeepSeekError as exc:
+            except DeepSeekError as exc:  # Interrupted too: the engine kept the partial
                 keep(exc.partial)
                 raise
             except KeyboardInterrupt as exc:

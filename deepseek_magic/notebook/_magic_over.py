@@ -74,8 +74,8 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
         )
     except (OptionError, ConfigError, ToolError) as exc:
         raise UsageError(str(exc)) from None
-    except KeyboardInterrupt as exc:
-        partial = getattr(exc, "partial", None)
+    except KeyboardInterrupt as exc:  # map() raises Interrupted with the rows done
+        partial = getattr(exc, "partial_frame", None)
         if args.out and partial is not None:
             bind(namespace, args.out, partial, last=False)
         kept = (
@@ -84,7 +84,9 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
             else f" Finished rows are kept{' in ' + args.out if args.out else ''} and "
             "in the run file; run the cell again to resume."
         )
-        raise Interrupted("Stopped by the kernel's interrupt." + kept) from None
+        raise Interrupted(
+            "Stopped by the kernel's interrupt." + kept, partial_frame=partial
+        ) from None
     except DeepSeekError:
         raise
     if args.dry_run:

@@ -4,10 +4,12 @@ A prompt, one control per request option (generated from the option table by
 ``_panel_controls``), model / system prompt / "store as" fields, and four buttons:
 
 * **Send** streams the reply into the panel's own output area with the magic's live
-  view, in a background thread, so other cells keep running meanwhile;
+  view, on the panel's one worker (a thread with an event loop; in a browser kernel, a
+  task), so other cells keep running meanwhile; every request goes through the engine
+  (``engine._dispatch.run_many``);
 * **Stop** closes the connection at once; the partial Result is kept (interrupted);
 * **Compare** runs the prompt under several settings at once (``temperature = 0.2,
-  0.6, 1.0``), concurrently, shown side by side;
+  0.6, 1.0``), concurrently on the same worker, shown side by side;
 * **Copy as %%deepseek cell** shows the magic cell that sends exactly the same body.
 
 Every run is a Result in the session history and is bound to the "store as" name.
@@ -20,29 +22,25 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _style as style
-from .._api import Prepared, prepare, run_prepared
-from .._call import Call, split_keywords
-from .._errors import ConfigError, DeepSeekError, OptionError
+from .._api import Prepared, prepare
+from .._call import Call, pick, split_keywords
+from .._errors import ConfigError, DeepSeekError, OptionError, PanelUnavailableError
 from .._options import OPTIONS, Option, validate_options
 from .._render import escape, render_error, render_result
 from .._result import Result
 from .._session import SESSION, Session
+from ..engine._dispatch import Lane, Limit, run_many
 from ..features import start
 from ..features._schema import resolve_field, schema_label
 from ._display import Show, bind
 from ._live import DEFAULT_MAX_RATE, LiveView
 
 __all__ = ["Panel", "PanelUnavailableError", "panel"]
-
-
-class PanelUnavailableError(DeepSeekError, ImportError):
-    """The panel needs ipywidgets 8 or later, which is not installed."""
 
 
 def _require_ipywidgets() -> Any:
@@ -148,7 +146,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         options: Sequence[Option] = OPTIONS,
         values: Mapping[str, Any] | None = None,
         call: Call | None = None,
-        live_rate: float = DEFAULT_MAX_RATE,
+        live_rate: float | None = None,
     ) -> None:
         super().__init__()
         self.session = session or SESSION
@@ -160,7 +158,13 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.options = tuple(options)
         #: the call settings given when the panel was made; its fields (``fields``) change
         #: the ones marked ``panel`` in the settings table
-        self.call, self.live_rate = call or Call(), live_rate
+        self.call = call or Call()
+        #: live frames a second: the argument, else ``%config DeepSeekMagics.live_rate``
+        self.live_rate: float = (
+            live_rate
+            if live_rate is not None
+            else pick("live_rate", None, self.session.config)[0] or DEFAULT_MAX_RATE
+        )
         self.base_url, self.provider = self.call.given("base_url"), self.call.given("provider")
         model, system, out = (self.call.given(n) for n in ("model", "system", "out"))
 
@@ -260,14 +264,15 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.last_result: Result | None = None
         #: the exception behind the last error shown in the status line
         self.last_error: BaseException | None = None
-        #: the threads of the current (or last) Send / Compare
-        self.threads: list[threading.Thread] = []
-        #: the asyncio tasks of the current Send / Compare in a browser kernel (no threads)
+        #: the requests of the current (or last) Send / Compare
+        self.runs: list[_Run] = []
+        #: the task of the current Send / Compare (on the worker's loop; in a browser
+        #: kernel, on the page's: it has no threads)
         self.tasks: list[Any] = []
+        self._worker: _Worker | None = None
         self._lock = threading.Lock()
-        self._stop_event = threading.Event()
-        self._runs: list[_Run] = []
-        self._pending = 0
+        self._idle = threading.Event()
+        self._idle.set()
         self._busy = False
         self._invalid = False
 
@@ -491,66 +496,64 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
 
     def stop(self) -> None:
         """Stop every running request now; what arrived is kept (interrupted Results)."""
-        self._stop_event.set()
         with self._lock:
             # Under the lock: the final status (written with _busy cleared) always wins.
             if self._busy:
                 self._say("stopped", "Stopping…")
-            streams = [s for run in self._runs for s in run.streams]
-        for stream in streams:
-            if hasattr(stream, "close"):
-                stream.close()  # wakes the reading thread at once (see ChatStream.close)
-        for task in self.tasks:  # a browser kernel's requests (see _start)
-            task.cancel()
+            tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()  # closes every connection at once; the partials are kept
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running Send / Compare to finish; True when it has."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in list(self.threads):
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._idle.wait(timeout)
         return not self.running
 
     # ------------------------------------------------------------------ running
     def _start(self, runs: list[_Run], kind: str) -> None:
-        self._stop_event.clear()
-        self._runs = runs
-        self._pending = len(runs)
+        self.runs = runs
         self._busy = True
+        self._idle.clear()
         self.send_button.disabled = self.compare_button.disabled = True
         self.stop_button.disabled = False
         self._say("running", f"Sending {len(runs)} requests…" if len(runs) > 1 else "Sending…")
         if sys.platform == "emscripten":
             # A browser kernel (JupyterLite) has no threads, and a click handler cannot wait
-            # on fetch: each request runs as a task on the page's event loop instead.
+            # on fetch: the requests run as one task on the page's event loop instead.
             import asyncio
 
-            self.threads = []
-            self.tasks = [asyncio.ensure_future(self._work_async(run, runs, kind)) for run in runs]
+            self.tasks = [asyncio.ensure_future(self._work(runs, kind))]
             return
-        self.threads = [
-            threading.Thread(
-                target=self._work, args=(run, runs, kind), daemon=True, name=f"deepseek-panel-{i}"
-            )
-            for i, run in enumerate(runs)
-        ]
-        for thread in self.threads:
-            thread.start()
+        if self._worker is None:
+            self._worker = _Worker()
+        self.tasks = [self._worker.submit(self._work(runs, kind))]
 
-    def _work(self, run: _Run, runs: list[_Run], kind: str) -> None:
+    async def _work(self, runs: list[_Run], kind: str) -> None:
+        """Every request of a Send / Compare through the engine, at once, each into its
+        own live view; the last to end writes the final status."""
+        import asyncio
+
+        lane = _PanelLane(self, runs)
         try:
-            self._execute(run)
-        except BaseException as exc:  # noqa: BLE001 - a thread must never print a traceback into a cell
-            run.error = run.error or exc
+            await run_many(
+                [run.prep for run in runs],
+                session=self.session,
+                gate=Limit(len(runs)),
+                concurrency=len(runs),
+                lane=lane,
+            )
+        except asyncio.CancelledError:
+            pass  # Stop: every run's partial was kept (see _PanelLane.done)
+        except BaseException as exc:  # noqa: BLE001 - a worker must never print a traceback into a cell
+            for run in runs:
+                if run.result is None and run.error is None:
+                    run.error = exc
         finally:
-            self._finish_one(runs, kind)
+            lane.close()
+            self._finish_all(runs, kind)
 
-    def _finish_one(self, runs: list[_Run], kind: str) -> None:
-        """One request of a Send / Compare ended; the last one writes the final status."""
-        with self._lock:
-            self._pending -= 1
-            last = self._pending == 0
-        if not last:
-            return
+    def _finish_all(self, runs: list[_Run], kind: str) -> None:
+        """The Send / Compare ended: bind the Results, write the final status."""
         try:
             state, text = self._finished(runs, kind)
         except BaseException as exc:  # noqa: BLE001
@@ -561,68 +564,15 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             self._say(state, text)
         self.send_button.disabled = self.compare_button.disabled = False
         self.stop_button.disabled = True
+        self._idle.set()
 
-    def _live(
-        self, run: _Run
-    ) -> tuple[LiveView, Callable[[Any], None], Callable[[Any, Any], None]]:
+    def _live(self, run: _Run) -> LiveView:
         show, sheet = _display_into(run.view)
         live = LiveView(
             show, sheet=sheet, max_rate=self.live_rate, offline=run.prep.settings.offline
         )
         live.start()
-
-        def on_stream(stream: Any) -> None:
-            live.request_started()
-            with self._lock:
-                run.streams.append(stream)
-            if self._stop_event.is_set() and hasattr(stream, "close"):  # Stop came first
-                stream.close()
-
-        def on_event(event: Any, stream: Any) -> None:
-            live.event(event)
-
-        return live, on_stream, on_event
-
-    def _execute(self, run: _Run) -> None:
-        live, on_stream, on_event = self._live(run)
-        result: Result | None
-        try:
-            result = run_prepared(
-                run.prep, session=self.session, on_stream=on_stream, on_event=on_event
-            )
-        except KeyboardInterrupt as exc:  # Stop closed the stream; run_prepared kept the partial
-            run.stopped = True
-            result = getattr(exc, "partial", None)
-        except DeepSeekError as exc:
-            run.error, result = exc, exc.partial
-        except BaseException:
-            live.close()  # no timer thread left behind
-            raise
-        self._show(run, live, result)
-
-    async def _work_async(self, run: _Run, runs: list[_Run], kind: str) -> None:
-        """:meth:`_work` for a browser kernel: the request as a task, Stop cancels it."""
-        import asyncio
-
-        from .._api import arun_prepared
-
-        live, on_stream, on_event = self._live(run)
-        result: Result | None = None
-        try:
-            result = await arun_prepared(
-                run.prep, session=self.session, on_stream=on_stream, on_event=on_event
-            )
-        except (KeyboardInterrupt, asyncio.CancelledError) as exc:  # Stop; the partial is kept
-            run.stopped = True
-            result = getattr(exc, "partial", None)
-        except DeepSeekError as exc:
-            run.error, result = exc, exc.partial
-        except BaseException as exc:  # noqa: BLE001 - a task must never print a traceback into a cell
-            run.error = exc
-        try:
-            self._show(run, live, result)
-        finally:
-            self._finish_one(runs, kind)
+        return live
 
     def _show(self, run: _Run, live: LiveView, result: Result | None) -> None:
         run.result = result
@@ -635,12 +585,17 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         ):
             live.finish(render_error(str(run.error)), {})
         elif result is not None:
-            live.finish(*render_result(result))
+            # ``%config DeepSeekMagics.show_reasoning = False`` hides it here as in the magic.
+            shown = result if self._show_reasoning() else result.replace(reasoning="")
+            live.finish(*render_result(shown))
         live.close()  # (a no-op after finish) the timer's thread is stopped and joined
         if run.footer is not None:
             state, text = self._summary(run)
             # A finished column's view ends with the result's footer: only news goes here.
             run.footer.value = "" if state == "done" else self._status_html(state, text)
+
+    def _show_reasoning(self) -> bool:
+        return bool(pick("show_reasoning", self.call, self.session.config)[0])
 
     def _summary(self, run: _Run) -> tuple[str, str]:
         if run.error is not None:
@@ -711,10 +666,81 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self._say("error", "⚠ " + _describe(exc))
 
     def close(self) -> None:
-        """Stop any running request, then close the widgets."""
-        if hasattr(self, "_stop_event"):  # also called by __del__ of a half-built panel
+        """Stop any running request and the worker, then close the widgets."""
+        if hasattr(self, "_idle"):  # also called by __del__ of a half-built panel
             self.stop()
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
         super().close()
+
+
+class _PanelLane(Lane):
+    """The panel's side of the engine's ``run_many``: each request's live view, fed its
+    events, finished with its Result (or its one-line error)."""
+
+    def __init__(self, panel: Panel, runs: list[_Run]) -> None:
+        self.panel, self.runs = panel, runs
+        self.views: dict[int, LiveView] = {}
+
+    def view(self, i: int) -> LiveView:
+        if i not in self.views:
+            self.views[i] = self.panel._live(self.runs[i])
+        return self.views[i]
+
+    def stream(self, i: int, stream: Any) -> None:
+        self.view(i).request_started()
+        self.runs[i].streams.append(stream)
+
+    def event(self, i: int, event: Any, stream: Any) -> None:
+        self.views[i].event(event)
+
+    def done(self, i: int, outcome: Result | BaseException | None) -> None:
+        run = self.runs[i]
+        result: Result | None = None
+        if isinstance(outcome, Result):
+            result = outcome
+        elif isinstance(outcome, KeyboardInterrupt):  # Stop: the partial is kept
+            run.stopped = True
+            result = getattr(outcome, "partial", None)
+        elif isinstance(outcome, DeepSeekError):
+            run.error, result = outcome, outcome.partial
+        elif outcome is not None:
+            run.error = outcome
+        self.panel._show(run, self.view(i), result)
+
+    def close(self) -> None:
+        for live in self.views.values():
+            live.close()  # no timer thread left behind
+
+
+class _Worker:
+    """The panel's one worker: a daemon thread running an event loop, on which every Send
+    and Compare runs (its requests concurrent on one ``AsyncClient``), so other cells keep
+    running meanwhile and Stop cancels them from the kernel's thread."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name="deepseek-panel"
+        )
+        self.thread.start()
+
+    def submit(self, work: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(work, self.loop)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if threading.current_thread() is not self.thread:
+            self.thread.join(5)
+        if not self.thread.is_alive() and not self.loop.is_running():
+            self.loop.close()
 
 
 def _describe(exc: BaseException | None) -> str:

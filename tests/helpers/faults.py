@@ -73,7 +73,10 @@ STATUS_ERRORS: dict[int, type[dm.APIStatusError]] = {
     403: dm.PermissionDeniedError,
     408: dm.RequestTimeoutError,
     429: dm.RateLimitError,
-    500: dm.ServerError,
-    502: dm.ServerError,
-    503: dm.ServerError,
+    404: dm.NotFoundError,
+    409: dm.ConflictError,
+    422: dm.UnprocessableEntityError,
+    500: dm.InternalServerError,
+    502: dm.InternalServerError,
+    503: dm.InternalServerError,
 }
