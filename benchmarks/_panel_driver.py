@@ -19,7 +19,7 @@ __all__ = ["MAX_COMPARE_RUNS", "comparer", "sender"]
 
 
 def _panel(base_url: str, prompt: str = PROMPT) -> Any:
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
     from deepseek_magic.notebook._panel import panel
 
     return panel(prompt, session=Session(), shell=None, base_url=base_url)

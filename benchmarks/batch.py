@@ -71,9 +71,9 @@ def _questions(n: int, tag: str) -> list[str]:
 # ---------------------------------------------------------------------- throughput
 def _throughput(rows: int, latency: float) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic as dm
-    from deepseek_magic._session import Session
     from deepseek_magic.batch._batch import map_rows
     from deepseek_magic.client._http import AsyncClient
+    from deepseek_magic.core._session import Session
 
     session = Session()
     sample = max(CAPACITY * 4, rows // 5)
@@ -242,9 +242,9 @@ def _throttled_in(frame: Any) -> int:
 
 # ---------------------------------------------------------------------- exactly once
 def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, Any]]:
-    from deepseek_magic._session import Session
     from deepseek_magic.batch._batch import map_rows
     from deepseek_magic.batch._runfile import RunFile
+    from deepseek_magic.core._session import Session
     from deepseek_magic.emulator import Emulator, Fault, Reply
 
     rng = random.Random(seed)
@@ -395,10 +395,10 @@ def _exactly_once(rows: int, seed: int = 15) -> tuple[list[Figure], dict[str, An
 # ---------------------------------------------------------------------- scale
 def _scale(rows: int, ask_rows: int) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic as dm
-    from deepseek_magic._session import Session
     from deepseek_magic.batch import _report
     from deepseek_magic.batch._batch import map_rows
     from deepseek_magic.client._http import AsyncClient
+    from deepseek_magic.core._session import Session
 
     session = Session()
     script = [_reply(i) for i in range(rows + ask_rows + 10)]

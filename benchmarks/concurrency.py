@@ -25,7 +25,7 @@ def run(
     prompts: int, latency: float, tokens: int, singles: int = 3
 ) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
 
     session = Session()
     questions = [f"{PROMPT} (variant {i})" for i in range(prompts)]

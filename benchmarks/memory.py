@@ -48,7 +48,7 @@ class _RenderSplit:
     """Wraps ``render_result`` to note the traced peak before it and its own peak."""
 
     def __init__(self) -> None:
-        import deepseek_magic._render as render
+        import deepseek_magic.view._render as render
 
         self.module, self.original = render, render.render_result
         self.before_peak = self.before = self.render_peak = 0
@@ -70,7 +70,7 @@ class _RenderSplit:
 
 def run(tokens: int) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
 
     reply = make_reply(tokens)
     size = reply_size(reply)

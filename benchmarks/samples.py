@@ -48,7 +48,7 @@ def run(
     import pandas as pd
 
     import deepseek_magic as dm
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
 
     session = Session()
     concurrency = min(rows, MAP_CAP)

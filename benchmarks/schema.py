@@ -130,7 +130,7 @@ def _map(url: str, rows: int, session: Any, **kw: Any) -> tuple[Any, float]:
 
 def run(rows: int) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic as dm
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
 
     session = Session()
     repair_share = sum(1 for i in range(rows) if i % 10 == 9) / rows

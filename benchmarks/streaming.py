@@ -38,7 +38,7 @@ def _panel_runner(base_url: str) -> Callable[[], tuple[str, str]] | None:
 
 def run(tokens: int, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
     import deepseek_magic
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
 
     reply = make_reply(tokens)
     expected = (len(reply.reasoning.strip()), len(reply.answer.strip()))

@@ -131,11 +131,11 @@ def simulate(
     """The live view at ``rate`` tokens a second with a fake clock: frames per second over
     time and total bytes against the final output, without waiting for real time.
     ``stall=(after, seconds)``: the server is silent for that long after ``after`` tokens."""
-    from deepseek_magic._render import render_result
     from deepseek_magic.client._accumulate import Accumulator
     from deepseek_magic.client._events import ContentDelta, ReasoningDelta
     from deepseek_magic.emulator import tokenize
     from deepseek_magic.notebook._live import LiveView
+    from deepseek_magic.view._render import render_result
 
     from ._corpus import answer_text, reasoning_text
 

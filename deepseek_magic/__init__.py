@@ -13,14 +13,15 @@ from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-from . import _errors, events  # noqa: E402  (events: the public stream events)
-from ._api import aask, ask, astream, stream  # noqa: E402
-from ._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
-from ._errors import OptionError  # noqa: E402
-from ._options import OPTIONS, Option  # noqa: E402
-from ._result import Result, ToolCall, Usage  # noqa: E402
-from ._session import SESSION  # noqa: E402
-from ._settings import Settings, resolve_settings  # noqa: E402
+from . import events
+from .core import _errors  # noqa: E402  (events: the public stream events)
+from .core._errors import *  # noqa: E402,F401,F403  (the exception tree: every name in _errors.__all__)
+from .core._errors import OptionError  # noqa: E402
+from .core._options import OPTIONS, Option  # noqa: E402
+from .core._result import Result, ToolCall, Usage  # noqa: E402
+from .core._session import SESSION  # noqa: E402
+from .core._settings import Settings, resolve_settings  # noqa: E402
+from .engine._api import aask, ask, astream, stream  # noqa: E402
 from .engine._stream import AsyncStream, Stream  # noqa: E402
 from .eval._grade import Grades  # noqa: E402
 from .eval._reasoning import SELF_CHECK_PHRASES  # noqa: E402
@@ -170,7 +171,7 @@ def unload_ipython_extension(ipython: _Any) -> None:
 
 
 # Every public name reports the package as its home (``deepseek_magic.Result``, not
-# ``deepseek_magic._result.Result``), as httpx does: that is where users import it from.
+# ``deepseek_magic.core._result.Result``), as httpx does: that is where users import it from.
 for _name in __all__:
     _obj = globals().get(_name)
     if isinstance(_obj, type) or _inspect.isfunction(_obj):

@@ -26,9 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._errors import DeepSeekError
-from ._providers import PROVIDERS, Provider, is_loopback
 from .client._catalogue import SNAPSHOT_PATH, get_json
+from .core._errors import DeepSeekError
+from .core._providers import PROVIDERS, Provider, is_loopback
 
 __all__ = ["KEPT_FIELDS", "main", "rebuild_snapshot"]
 

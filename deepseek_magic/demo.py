@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from ._providers import PROVIDERS
+from .core._providers import PROVIDERS
 
 #: our own key variable, then each provider's (from the provider table)
 KEY_VARIABLES = ("DEEPSEEK_MAGIC_API_KEY", *(p.key_env for p in PROVIDERS.values() if p.key_env))

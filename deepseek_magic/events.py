@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._result import Usage
+from .core._result import Usage
 
 __all__ = [
     "Event",

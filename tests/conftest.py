@@ -1,7 +1,7 @@
 """Shared fixtures: a private session, the offline emulator, a shell with the magics, a
 sentinel API key. Code the test modules share (not fixtures) is in ``tests/helpers/``.
 
-* ``session``: a fresh :class:`~deepseek_magic._session.Session`; its client and any
+* ``session``: a fresh :class:`~deepseek_magic.core._session.Session`; its client and any
   offline emulator it started are closed afterwards.
 * ``emu``: an :class:`~deepseek_magic.emulator.Emulator` on 127.0.0.1 with an empty queue.
   A module or test that needs another one says so with a marker, e.g.
@@ -23,7 +23,7 @@ import pytest
 from hypothesis import settings as _hypothesis_settings
 
 if TYPE_CHECKING:
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
     from deepseek_magic.emulator import Emulator
 
 # Property tests explore new cases on every local run; in CI they replay a fixed
@@ -61,7 +61,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def session() -> Iterator[Session]:
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
     from deepseek_magic.features._offline import stop_offline
 
     s = Session()

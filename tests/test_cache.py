@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from deepseek_magic import CacheError, ConfigError, ask
-from deepseek_magic._api import prepare
-from deepseek_magic._argline import LineError
-from deepseek_magic._render import render_result
-from deepseek_magic._result import Result, Usage
-from deepseek_magic._session import Session
+from deepseek_magic.core._argline import LineError
+from deepseek_magic.core._result import Result, Usage
+from deepseek_magic.core._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply, ToolCallSpec
+from deepseek_magic.engine._api import prepare
 from deepseek_magic.features._cache import (
     ENV_CACHE,
     OFFLINE_BASE_URL,
@@ -27,6 +26,7 @@ from deepseek_magic.features._cache import (
     disable_cache,
     enable_cache,
 )
+from deepseek_magic.view._render import render_result
 from tests.helpers.cells import run_cell
 
 CACHE_MARK = " · replayed from cache"

@@ -10,9 +10,16 @@ from typing import Any
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic import _call
-from deepseek_magic._call import SETTINGS, Call, Setting, pick, settings_markdown, split_keywords
-from deepseek_magic._errors import ConfigError
+from deepseek_magic.core import _call
+from deepseek_magic.core._call import (
+    SETTINGS,
+    Call,
+    Setting,
+    pick,
+    settings_markdown,
+    split_keywords,
+)
+from deepseek_magic.core._errors import ConfigError
 from deepseek_magic.emulator import Emulator
 from deepseek_magic.notebook._magic_args import build_parser, call_values, parse_line
 from tests.helpers.cells import run_cell

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._providers import provider_for_dialect
+from deepseek_magic.core._providers import provider_for_dialect
 from deepseek_magic.emulator import DIALECTS, Emulator, Fault, Reply, ToolCallSpec
 
 REASONING = "First, 9.11 vs 9.9: compare tenths. 数学 🙂 Ünïcödé."

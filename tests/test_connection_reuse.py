@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._api import prepare
-from deepseek_magic._session import Session
 from deepseek_magic.client._http import DRAIN_LIMIT, AsyncClient, Client
 from deepseek_magic.client._request import Request
+from deepseek_magic.core._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.engine._api import prepare
 from tests.helpers.faults import Sleeps, settle
 from tests.helpers.streams import ANSWER as STREAM_ANSWER
 from tests.helpers.streams import REASONING as STREAM_REASONING

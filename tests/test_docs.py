@@ -16,7 +16,7 @@ def test_generated_sections_are_current() -> None:
 
 
 def test_every_option_flag_and_magic_is_documented() -> None:
-    from deepseek_magic._options import OPTIONS
+    from deepseek_magic.core._options import OPTIONS
     from deepseek_magic.notebook._helper_magics import DeepSeekHelperMagics
     from deepseek_magic.notebook._magic_args import MAGIC_FLAGS
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._api import prepare
-from deepseek_magic._session import Feature
+from deepseek_magic.core._session import Feature
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.engine._api import prepare
 from deepseek_magic.engine._dispatch import Lane, Limit, run, run_many, run_sync
 
 PACKAGE = Path(dm.__file__).parent

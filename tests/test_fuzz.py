@@ -28,16 +28,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from deepseek_magic._errors import DeepSeekError
-from deepseek_magic._live_state import render_live
-from deepseek_magic._render import render_result
-from deepseek_magic._settings import resolve_settings
 from deepseek_magic.client._events import ChunkParser
 from deepseek_magic.client._pipeline import Pipeline as _Pipeline
 from deepseek_magic.client._request import build_request
 from deepseek_magic.client._sse import SSEParser
+from deepseek_magic.core._errors import DeepSeekError
+from deepseek_magic.core._settings import resolve_settings
 from deepseek_magic.emulator import Emulator, Reply
 from deepseek_magic.notebook._magic_args import PARSER, parse_line, split_line_magic
+from deepseek_magic.view._live_state import render_live
+from deepseek_magic.view._render import render_result
 from tests.helpers.cells import run_cell
 from tests.helpers.inert_html import FRAGMENTS, assert_bundle_inert
 from tests.helpers.streams import deepseek_stream, openrouter_stream, think_stream

@@ -81,7 +81,11 @@ def test_the_walker_finds_a_cycle() -> None:
         frozenset({"b", "c"}),
         frozenset({"a", "c"}),
     }
-    assert imports(PACKAGE / "notebook" / "_magic.py") >= {"notebook._display", "_api", "_call"}
+    assert imports(PACKAGE / "notebook" / "_magic.py") >= {
+        "notebook._display",
+        "engine._api",
+        "core._call",
+    }
 
 
 def test_no_import_cycles_between_the_modules() -> None:
@@ -140,7 +144,7 @@ def test_nothing_below_the_notebook_imports_it_and_the_client_stays_below_the_ca
         for name, targets in edges.items()
         if name.startswith("client")
         for target in targets
-        if target.startswith(("batch", "features", "_api", "notebook"))
+        if target.startswith(("batch", "features", "engine", "notebook"))
     }
     assert client_up == set()
 
@@ -156,7 +160,7 @@ r = ask("Say hi", base_url={emu.base_url!r}, api_key="sk-test-not-a-key")
 assert r.answer, r
 os.environ["DEEPSEEK_MAGIC_CACHE"] = "record:" + {str(tmp_path / "c.jsonl")!r}
 os.environ["DEEPSEEK_MAGIC_OFFLINE"] = "--token-rate 0"
-from deepseek_magic._session import Session
+from deepseek_magic.core._session import Session
 r2 = ask("Say hi again", session=Session())
 assert r2.answer and r2.offline, r2
 print(sorted({{m.split(".")[0] for m in sys.modules}} & set({sorted(NOTEBOOK_ONLY)!r})))
@@ -189,3 +193,42 @@ def test_the_eval_layer_sits_between_the_engine_and_the_notebook() -> None:
     }, sorted(into)
     out = {t for n, ts in edges.items() if n.startswith("eval") for t in ts}
     assert not {t for t in out if t.startswith("notebook")}
+
+
+# ---- per-folder import rule (written by layout_move.py) ----
+#: what each layer's modules may import of the package (lazy imports count): a layer
+#: imports its own folder and the ones listed, never one above it
+LAYER_RULE: dict[str, tuple[str, ...]] = {
+    "core.": ("core.", "client."),  # the session opens the pooled client, lazily
+    "view.": ("core.", "view.", "client._events"),
+    "client.": ("", "client.", "core."),  # "": the package itself (its __version__)
+    # the engine's default gate is the batch's rate gate
+    "engine.": ("core.", "client.", "engine.", "features", "events", "view.", "batch._ratelimit"),
+    "features.": ("core.", "client.", "engine.", "features.", "emulator", "view."),
+    "batch.": ("core.", "client.", "engine.", "features", "batch.", "view."),
+}
+#: the few imports across the rule, each with its reason
+LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("core._result", "view._render"): "a Result shows itself in a notebook, lazily",
+}
+
+
+def test_each_folder_imports_only_the_layers_below_it() -> None:
+    edges = graph()
+    wrong = {
+        (name, target)
+        for name, targets in edges.items()
+        for prefix, allowed in LAYER_RULE.items()
+        if name.startswith(prefix)
+        for target in targets
+        if not any(target in (a, a.rstrip(".")) or (a and target.startswith(a)) for a in allowed)
+    }
+    assert wrong - set(LAYER_EXCEPTIONS) == set(), sorted(wrong)
+
+
+def test_the_top_level_holds_only_a_few_loose_modules() -> None:
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert loose == ["__init__.py", "demo.py", "events.py"], loose
+
+
+# ---- end of the per-folder import rule ----

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._style import OFFLINE_NOTE
 from deepseek_magic.client._fetch_transport import local_routes
 from deepseek_magic.client._http import AsyncClient, Client
 from deepseek_magic.client._retry import RetryPolicy
@@ -26,6 +25,7 @@ from deepseek_magic.emulator._inkernel import IN_KERNEL_BASE_URL, InKernelEmulat
 from deepseek_magic.emulator._script import DEEPSEEK_SERVED
 from deepseek_magic.features._offline import offline_magic, stop_offline
 from deepseek_magic.notebook._magic import register_magics
+from deepseek_magic.view._style import OFFLINE_NOTE
 from tests.helpers.cells import run_cell
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"

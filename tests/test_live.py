@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic._live_state import LINE_HEIGHT, REASONING_LINES, STYLESHEET, LiveState
-from deepseek_magic._markdown import IGNORE_MATH_CLASS
 from deepseek_magic.client._events import ContentDelta, ReasoningDelta
 from deepseek_magic.emulator import Emulator, Fault, Reply, tokenize
 from deepseek_magic.notebook._live import EMPTY_SHEET, SHEET, LiveView, _bundle_size
+from deepseek_magic.view._live_state import LINE_HEIGHT, REASONING_LINES, STYLESHEET, LiveState
+from deepseek_magic.view._markdown import IGNORE_MATH_CLASS
 from tests.browser.xss_payloads import PAYLOADS as BROWSER_PAYLOADS
 from tests.helpers.cells import interrupt_while_streaming, run_cell
 from tests.helpers.inert_html import PAYLOADS, assert_bundle_inert, assert_inert
@@ -394,7 +394,7 @@ def test_hostile_text_is_inert_in_every_live_frame(payload: str) -> None:
 
 
 def test_the_live_rate_setting_defaults_to_the_views_rate() -> None:
-    from deepseek_magic._call import SETTINGS
+    from deepseek_magic.core._call import SETTINGS
     from deepseek_magic.notebook._live import DEFAULT_MAX_RATE
 
     assert next(s for s in SETTINGS if s.name == "live_rate").default == DEFAULT_MAX_RATE

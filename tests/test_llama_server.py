@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from deepseek_magic import BudgetError, aask, ask
-from deepseek_magic._render import format_footer
+from deepseek_magic.view._render import format_footer
 from tests.helpers.cells import run_cell
 from tests.helpers.llama_server import (
     CONTEXT,
@@ -325,7 +325,7 @@ def test_models_reads_the_context_the_server_reports(llama, session) -> None:
     assert list(frame["context_length"]) == [slot]
     import deepseek_magic as dm
 
-    prep = dm._api.prepare(
+    prep = dm.engine._api.prepare(
         "word " * (slot * 2),
         session=session,
         base_url=llama.base_url,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from deepseek_magic._options import OPTIONS
+from deepseek_magic.core._options import OPTIONS
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.notebook._magic import DeepSeekMagics, interpolate, protect_question_marks
 from tests.helpers.cells import interrupt_while_streaming, run_cell

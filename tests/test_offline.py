@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from deepseek_magic import ConfigError, ask
-from deepseek_magic._argline import LineError
-from deepseek_magic._render import render_result
-from deepseek_magic._style import OFFLINE_NOTE
+from deepseek_magic.core._argline import LineError
 from deepseek_magic.features._offline import (
     ENV_OFFLINE,
     _stop_all,
@@ -24,6 +22,8 @@ from deepseek_magic.features._offline import (
     start_offline,
     stop_offline,
 )
+from deepseek_magic.view._render import render_result
+from deepseek_magic.view._style import OFFLINE_NOTE
 from tests.helpers.cells import run_cell
 
 
@@ -143,7 +143,7 @@ def test_prepare_is_pure_and_features_plug_in_where_a_call_starts(
 ) -> None:
     """prepare() starts no emulator and plugs nothing in; _features.start() (run by ask(),
     the magic, the panel and %load_ext) applies the environment, once."""
-    from deepseek_magic._api import prepare
+    from deepseek_magic.engine._api import prepare
     from deepseek_magic.features import start
 
     monkeypatch.setenv(ENV_OFFLINE, "1")
@@ -185,7 +185,7 @@ def test_interpreter_exit_stops_the_emulator() -> None:
     # runs after ours and sees the emulator already stopped.
     code = (
         "import atexit\n"
-        "from deepseek_magic._session import Session\n"
+        "from deepseek_magic.core._session import Session\n"
         "from deepseek_magic.features._offline import start_offline\n"
         "box = []\n"
         "atexit.register(lambda: print('STOPPED' if 'stopped' in repr(box[0]) else 'RUNNING', "
@@ -263,7 +263,7 @@ def test_env_options_and_bad_values(offline_session, session) -> None:
     assert offline_session.offline.token_delay == pytest.approx(0.025)
     assert offline_session.offline.dialect == "deepseek"
 
-    from deepseek_magic._session import Session
+    from deepseek_magic.core._session import Session
 
     other = Session()
     assert offline_from_env(other, env={ENV_OFFLINE: "maybe"}, out=said.append) is False

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from deepseek_magic._errors import OptionError
-from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, validate_options
-from deepseek_magic._providers import PROVIDERS, plan_options
+from deepseek_magic.core._errors import OptionError
+from deepseek_magic.core._options import OPTION_BY_NAME, OPTIONS, validate_options
+from deepseek_magic.core._providers import PROVIDERS, plan_options
 
 
 def build_body(values, provider=None, tool_specs=None):

@@ -17,7 +17,7 @@ import pytest
 ipywidgets = pytest.importorskip("ipywidgets")
 
 import deepseek_magic
-from deepseek_magic._options import OPTION_BY_NAME, OPTIONS, Option
+from deepseek_magic.core._options import OPTION_BY_NAME, OPTIONS, Option
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.notebook._panel import Panel, panel
 from tests.helpers.cells import run_cell

@@ -273,8 +273,8 @@ def test_in_stream_error_event_is_parsed_with_or_without_choices() -> None:
 
 # ---------------------------------------------------------------- the public pipeline
 def _pipeline() -> Pipeline:
-    from deepseek_magic._settings import resolve_settings
     from deepseek_magic.client._request import build_request
+    from deepseek_magic.core._settings import resolve_settings
 
     request = build_request(
         [{"role": "user", "content": "q"}],

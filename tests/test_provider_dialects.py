@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._errors import OptionError
-from deepseek_magic._providers import PROVIDERS, detect_provider
-from deepseek_magic._render import format_footer
+from deepseek_magic.core._errors import OptionError
+from deepseek_magic.core._providers import PROVIDERS, detect_provider
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from deepseek_magic.view._render import format_footer
 from tests.helpers.cells import run_cell
 
 REASONING = "Compare the tenths first."
@@ -234,7 +234,7 @@ def test_deepseek_cache_hits_show_what_they_saved(session, shell, monkeypatch) -
         "prompt_cache_miss_tokens": 2_000,
     }
     saturday = datetime(2026, 12, 12, 12, 0, tzinfo=timezone.utc)
-    monkeypatch.setattr(dm._api, "now_utc", lambda: saturday)
+    monkeypatch.setattr(dm.engine._api, "now_utc", lambda: saturday)
     with Emulator(replies=[reply(usage=usage)], dialect="deepseek") as emu:
         run = run_cell(shell, f"%deepseek --base-url {emu.base_url} --provider deepseek -o r hi")
     assert run.success, run.error
@@ -336,7 +336,7 @@ def test_llamacpp_turns_thinking_off_with_reasoning_effort_none_and_reads_props(
             "q", base_url=emu.base_url, provider="llamacpp", session=session, thinking=False
         )
         frame = dm.models(base_url=emu.base_url, provider="llamacpp", session=session)
-        prep = dm._api.prepare(
+        prep = dm.engine._api.prepare(
             "word " * 4000,
             session=session,
             base_url=emu.base_url,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic import _providers
-from deepseek_magic._errors import BudgetError, ConfigError, OptionError
-from deepseek_magic._providers import PROVIDERS, Provider, plan_options, provider_for_dialect
+from deepseek_magic.core import _providers
+from deepseek_magic.core._errors import BudgetError, ConfigError, OptionError
+from deepseek_magic.core._providers import PROVIDERS, Provider, plan_options, provider_for_dialect
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
 from tests.helpers.cells import run_cell
 
@@ -53,7 +53,7 @@ def test_only_the_provider_table_names_a_provider() -> None:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).as_posix()
-        if rel == "_providers.py" or rel.startswith("emulator/"):
+        if rel == "core/_providers.py" or rel.startswith("emulator/"):
             continue
         for line, text in _code_strings(path):
             # (the magic itself is called "deepseek", like one provider)
@@ -68,7 +68,7 @@ def test_only_the_provider_table_names_a_provider() -> None:
 
 
 def test_every_provider_resolves_the_short_name_and_spells_every_option() -> None:
-    from deepseek_magic._options import OPTIONS, validate_options
+    from deepseek_magic.core._options import OPTIONS, validate_options
 
     for provider in PROVIDERS.values():
         values = validate_options(
@@ -176,7 +176,7 @@ def test_provider_deepseek_sends_the_current_model_with_thinking_on(session) -> 
 
 
 def test_the_default_models_openrouter_id_also_means_todays_model_on_deepseek() -> None:
-    from deepseek_magic._settings import resolve_settings
+    from deepseek_magic.core._settings import resolve_settings
 
     for name in ("deepseek-r1", "deepseek/deepseek-r1"):
         s = resolve_settings(provider="deepseek", model=name, require_key=False, env={})
@@ -512,7 +512,7 @@ def test_local_servers_cost_nothing_and_budgets_let_them_through(session, shell)
         run_cell(shell, "%deepseek_spend --call-budget 0.00001")
         r = dm.ask("q", base_url=emu.base_url, session=session)
         assert (r.cost, r.cost_source) == (0.0, "free")
-        from deepseek_magic._render import format_footer
+        from deepseek_magic.view._render import format_footer
 
         assert "free (local)" in format_footer(r) and "≈$" not in format_footer(r)
         session.config["call_budget"] = 0.00001
@@ -526,16 +526,16 @@ def test_local_servers_cost_nothing_and_budgets_let_them_through(session, shell)
 def test_estimates_use_the_catalogue_price_of_the_model_that_answered(session, monkeypatch) -> None:
     from datetime import datetime, timezone
 
-    from deepseek_magic._render import format_footer
+    from deepseek_magic.view._render import format_footer
 
     usage = {"prompt_tokens": 1000, "completion_tokens": 2000, "total_tokens": 3000}
     # Tuesday 07:00 UTC is peak on DeepSeek's pricing page; Saturday is off-peak all day
     peak = datetime(2026, 12, 8, 7, 0, tzinfo=timezone.utc)
-    monkeypatch.setattr(dm._api, "now_utc", lambda: peak)
+    monkeypatch.setattr(dm.engine._api, "now_utc", lambda: peak)
     with Emulator(replies=[reply(usage=usage)] * 2, dialect="deepseek") as emu:
         kw = {"base_url": emu.base_url, "provider": "deepseek", "session": session}
         r = dm.ask("q", model="deepseek-v4-flash", **kw)
-        monkeypatch.setattr(dm._api, "now_utc", lambda: peak.replace(day=12))
+        monkeypatch.setattr(dm.engine._api, "now_utc", lambda: peak.replace(day=12))
         pro = dm.ask("q", model="deepseek-v4-pro", **kw)
     assert (
         r.model == "deepseek-flash" and r.cost_source == "estimate" and r.price_source == "snapshot"
@@ -572,7 +572,7 @@ def test_the_context_guard_uses_the_models_own_context(session) -> None:
     long = "word " * 300_000  # ~375K tokens: over R1's 164K, under deepseek-flash's 1M
     for provider, warned in (("openrouter", True), ("deepseek", False)):
         with Emulator(dialect=provider) as emu:
-            prep = dm._api.prepare(
+            prep = dm.engine._api.prepare(
                 long, session=session, base_url=emu.base_url, provider=provider, options={}
             )
         assert check_context(session, prep.request, warn=warnings.append) is warned

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import deepseek_magic as dm
-from deepseek_magic import _errors
+from deepseek_magic.core import _errors
 from tests.helpers.faults import STATUS_ERRORS
 
 
@@ -43,8 +43,8 @@ def test_every_error_class_is_exported_and_derives_from_the_base() -> None:
             assert issubclass(cls, dm.DeepSeekError)
         assert cls.__name__ in dm.__all__ and cls.__name__ in _errors.__doc__
     # the classes raised elsewhere in the package are the tree's own
-    from deepseek_magic._argline import LineError
-    from deepseek_magic._options import DeprecatedOptionWarning
+    from deepseek_magic.core._argline import LineError
+    from deepseek_magic.core._options import DeprecatedOptionWarning
 
     assert LineError is dm.LineError and DeprecatedOptionWarning is dm.DeprecatedOptionWarning
 

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepseek_magic._live_state import render_live
-from deepseek_magic._markdown import IGNORE_MATH_CLASS, is_safe_url, markdown_to_markdown
-from deepseek_magic._render import (
+from deepseek_magic.core._result import Result, ToolCall, Usage
+from deepseek_magic.view._live_state import render_live
+from deepseek_magic.view._markdown import IGNORE_MATH_CLASS, is_safe_url, markdown_to_markdown
+from deepseek_magic.view._render import (
     escape,
     format_cost,
     format_footer,
@@ -29,7 +30,6 @@ from deepseek_magic._render import (
     render_plain_final,
     render_result,
 )
-from deepseek_magic._result import Result, ToolCall, Usage
 from tests.helpers.inert_html import (
     FRAGMENTS,
     IGNORE_SPAN,
@@ -562,7 +562,7 @@ _BLOCKS = [
 def test_a_long_answer_renders_in_sections_exactly_as_whole(monkeypatch) -> None:
     import random
 
-    import deepseek_magic._markdown as md
+    import deepseek_magic.view._markdown as md
 
     def whole(text: str) -> tuple[str, str]:
         tokens, env = md._parse(text)

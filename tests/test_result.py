@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from deepseek_magic._render import render_result
-from deepseek_magic._result import Result, ToolCall, Usage
-from deepseek_magic._session import History
 from deepseek_magic.batch._output import OUTPUT_COLUMNS, ROW_FIELDS, answered_row
 from deepseek_magic.batch._runfile import RunFile
 from deepseek_magic.batch._sweep import _row as sweep_row
+from deepseek_magic.core._result import Result, ToolCall, Usage
+from deepseek_magic.core._session import History
+from deepseek_magic.view._render import render_result
 
 pd = pytest.importorskip("pandas")
 

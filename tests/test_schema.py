@@ -13,14 +13,14 @@ from typing import Any, Literal, TypedDict
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._errors import OptionError
-from deepseek_magic._render import format_footer, render_result
 from deepseek_magic.client._catalogue import Catalogue, ModelInfo
+from deepseek_magic.core._errors import OptionError
 from deepseek_magic.emulator import Emulator, Reply
 from deepseek_magic.emulator._schema_shapes import SchemaResponder, shape_by_hash, wild_reply
 from deepseek_magic.features._schema import parse_spec, to_schema
 from deepseek_magic.features._schema_check import extract, validate
 from deepseek_magic.features._schema_view import data_status
+from deepseek_magic.view._render import format_footer, render_result
 
 pd = pytest.importorskip("pandas")
 
@@ -497,7 +497,7 @@ def test_a_replayed_reply_is_validated_again_and_costs_nothing(emu, session, tmp
 def test_the_terminal_shows_the_data_as_aligned_text(emu, session) -> None:
     emu.queue(Reply(answer=json.dumps(PARIS)))
     result = ask(emu, session, schema=City)
-    from deepseek_magic._render import render_plain_final
+    from deepseek_magic.view._render import render_plain_final
 
     text = render_plain_final(result)
     assert "city        Paris\npopulation  2100000\ntags        capital" in text

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deepseek_magic import ask
-from deepseek_magic._session import Session
+from deepseek_magic.core._session import Session
 from deepseek_magic.emulator import DEFAULT_REPLY_LABEL, Emulator, Matched, Reply, load_script
 from deepseek_magic.emulator._match import Rule, facts_of
 from deepseek_magic.features._cache import enable_cache

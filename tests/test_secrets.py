@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 import deepseek_magic as dm
-from deepseek_magic._session import Session
 from deepseek_magic.client._http import AsyncClient, Client
+from deepseek_magic.core._session import Session
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.notebook._magic import DeepSeekMagics
 from tests.helpers.cells import CellRun, run_cell

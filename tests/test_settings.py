@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deepseek_magic._errors import ConfigError
-from deepseek_magic._settings import mask_key, resolve_settings
+from deepseek_magic.core._errors import ConfigError
+from deepseek_magic.core._settings import mask_key, resolve_settings
 
 
 def test_defaults_are_openrouter_and_r1() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from deepseek_magic import BudgetError, ask
-from deepseek_magic._api import prepare
-from deepseek_magic._result import Result, Usage
-from deepseek_magic._session import Feature
+from deepseek_magic.core._result import Result, Usage
+from deepseek_magic.core._session import Feature
 from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from deepseek_magic.engine._api import prepare
 from deepseek_magic.features._spend import (
     DEFAULT_OUTPUT_TOKENS,
     check_context,

@@ -10,11 +10,11 @@ import pytest
 
 import deepseek_magic as dm
 from deepseek_magic import BudgetError, OptionError
-from deepseek_magic._api import prepare
-from deepseek_magic._render import render_sweep
-from deepseek_magic._session import Feature
 from deepseek_magic.batch._sweep import MAX_POINTS, grid_points, parse_sweep, sweep, sweep_ask
+from deepseek_magic.core._session import Feature
 from deepseek_magic.emulator import Emulator, Fault, Reply
+from deepseek_magic.engine._api import prepare
+from deepseek_magic.view._render import render_sweep
 from tests.helpers.cells import run_cell
 
 pd = pytest.importorskip("pandas")

@@ -16,9 +16,9 @@ from typing import Annotated, Any, List, Literal, Optional, Sequence, TypedDict,
 import pytest
 
 from deepseek_magic import ToolError, ask
-from deepseek_magic._render import render_plain_final, render_result
-from deepseek_magic._result import Result, ToolCall
-from deepseek_magic._tools import (
+from deepseek_magic.core._result import Result, ToolCall
+from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from deepseek_magic.engine._tools import (
     check_arguments,
     json_schema_for,
     parse_docstring,
@@ -27,7 +27,7 @@ from deepseek_magic._tools import (
     run_tool_call,
     tool_spec,
 )
-from deepseek_magic.emulator import Emulator, Reply, ToolCallSpec
+from deepseek_magic.view._render import render_plain_final, render_result
 from tests.helpers.cells import run_cell
 
 

@@ -34,9 +34,9 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from .._call import split_keywords
-from .._errors import Interrupted, OptionError
-from .._session import SESSION, Session
+from ..core._call import split_keywords
+from ..core._errors import Interrupted, OptionError
+from ..core._session import SESSION, Session
 from ..engine._dispatch import STOPPED
 from ..features import start
 from ._loop_thread import LoopThread

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._result import Result
+from ..core._result import Result
 from ..features._schema_batch import add_data_columns, row_data
 
 if TYPE_CHECKING:

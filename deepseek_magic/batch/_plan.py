@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._api import Prepared, prepare
-from .._errors import BudgetError, DeepSeekError, OptionError
-from .._session import Session
 from ..client._request import Request
+from ..core._errors import BudgetError, DeepSeekError, OptionError
+from ..core._session import Session
+from ..engine._api import Prepared, prepare
 from ..features._cache import cache_key
 from ..features._schema_batch import schema_rows
 from ._output import OUTPUT_COLUMNS, REASONING_COLUMNS
@@ -228,7 +228,7 @@ def _effective_budget(session: Session, budget: float | None) -> float | None:
 
 def check_plan_budget(plan: Plan) -> None:
     """Refuse, before the first request, a run whose estimate can exceed its budget."""
-    from .._render import format_cost
+    from ..view._render import format_cost
 
     if plan.budget is None or plan.estimate.requests == 0:
         return

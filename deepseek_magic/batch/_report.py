@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import _style as style
-from .._render import format_cost
-from .._style import OFFLINE_NOTE
+from ..view import _style as style
+from ..view._render import format_cost
+from ..view._style import OFFLINE_NOTE
 from ._plan import Plan
 from ._runner import Progress, Runner
 

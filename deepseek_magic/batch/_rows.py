@@ -21,9 +21,9 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._api import Prepared
-from .._errors import OptionError
 from ..client._request import Request, normalize_messages
+from ..core._errors import OptionError
+from ..engine._api import Prepared
 
 __all__ = ["TEXT_COLUMN", "Rows", "compile_template", "read_rows", "row_requests"]
 

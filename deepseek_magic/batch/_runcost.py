@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._result import PRICE_IN_PER_M, PRICE_OUT_PER_M
 from ..client._request import Request
+from ..core._result import PRICE_IN_PER_M, PRICE_OUT_PER_M
 from ..features._spend import DEFAULT_OUTPUT_TOKENS, estimate_request
 
 __all__ = ["ASSUMED_LOW", "Prices", "RunEstimate", "estimate_run", "model_prices"]
@@ -92,7 +92,7 @@ class RunEstimate:
         ) / 1e6
 
     def __str__(self) -> str:
-        from .._render import format_cost
+        from ..view._render import format_cost
 
         done = (
             f" ({self.resumed:,} of {self.rows:,} rows already answered in the run file)"
@@ -111,7 +111,7 @@ class RunEstimate:
             f"tokens ({self.prices.source})",
         ]
         if self.offline:
-            from .._style import OFFLINE_NOTE
+            from ..view._style import OFFLINE_NOTE
 
             lines.append(
                 f"[{OFFLINE_NOTE}]: nothing is charged (its replies carry simulated costs at these "
@@ -124,8 +124,8 @@ class RunEstimate:
 
     def line(self) -> str:
         """The estimate in one line (printed as a run starts)."""
-        from .._render import format_cost
-        from .._style import OFFLINE_NOTE
+        from ..view._render import format_cost
+        from ..view._style import OFFLINE_NOTE
 
         done = f", {self.resumed:,} already answered" if self.resumed else ""
         free = " (simulated, not charged)" if self.offline else ""

@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
-from .._result import Result
+from ..core._errors import ConfigError
+from ..core._result import Result
 from ..features._cache import _scrub
 from ._output import ROW_FIELDS
 

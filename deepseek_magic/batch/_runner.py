@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from .._errors import BudgetError, DeepSeekError, Interrupted
-from .._result import Result
-from .._session import Session
 from ..client._request import Request
+from ..core._errors import BudgetError, DeepSeekError, Interrupted
+from ..core._result import Result
+from ..core._session import Session
 from ..engine._dispatch import MAX_THROTTLES_PER_ROW, Lane, run_many
 from ..features._cache import request_record
 from ._output import answered_row, unanswered_row
@@ -36,7 +36,7 @@ from ._ratelimit import THROTTLE_STATUSES, RateGate
 from ._runcost import model_prices
 
 if TYPE_CHECKING:
-    from .._api import Prepared
+    from ..engine._api import Prepared
 
 __all__ = ["MAX_THROTTLES_PER_ROW", "Progress", "Runner"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 from ._rows import Rows
 
 __all__ = ["SAMPLE_COLUMN", "check_samples", "expand_rows", "sample_key", "sample_options"]

@@ -30,18 +30,18 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._api import Prepared, prepare
-from .._call import split_keywords
-from .._errors import Interrupted, OptionError
-from .._options import OPTION_BY_NAME, validate_options
-from .._render import render_progress, render_sweep
-from .._result import Result
-from .._session import SESSION, Session
-from .._settings import resolve_model
 from ..client._request import build_request
+from ..core._call import split_keywords
+from ..core._errors import Interrupted, OptionError
+from ..core._options import OPTION_BY_NAME, validate_options
+from ..core._result import Result
+from ..core._session import SESSION, Session
+from ..core._settings import resolve_model
+from ..engine._api import Prepared, prepare
 from ..engine._dispatch import STOPPED, Limit, run_many
 from ..features import start
 from ..features._schema_batch import point_data
+from ..view._render import render_progress, render_sweep
 from ._loop_thread import LoopThread
 
 __all__ = [

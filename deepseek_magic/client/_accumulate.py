@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._result import Result, ToolCall, Usage, estimate_cost
+from ..core._result import Result, ToolCall, Usage, estimate_cost
 from ._events import (
     ChatEvent,
     ContentDelta,

@@ -32,13 +32,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._errors import DeepSeekError
-from .._providers import SHORT_NAME, ModelRules
+from ..core._errors import DeepSeekError
+from ..core._providers import SHORT_NAME, ModelRules
 
 if TYPE_CHECKING:
-    from .._providers import Provider
-    from .._session import Session
-    from .._settings import Settings
+    from ..core._providers import Provider
+    from ..core._session import Session
+    from ..core._settings import Settings
 
 __all__ = [
     "SNAPSHOT_PATH",
@@ -537,7 +537,7 @@ def not_served_message(model: str, provider: Provider, catalogue: Catalogue | No
 
 def check_model(model: str, provider: Provider, catalogue: Catalogue | None) -> None:
     """Refuse (ConfigError, nothing sent) a retired name, or one a live catalogue lacks."""
-    from .._errors import ConfigError
+    from ..core._errors import ConfigError
 
     live_missing = (
         catalogue is not None
@@ -611,14 +611,14 @@ def models(
     reads again); when the server cannot be reached, or with ``snapshot=True``, the dated
     snapshot shipped with the package answers. ``.attrs["source"]`` says which.
     """
-    from .._session import SESSION
-    from .._settings import resolve_settings
+    from ..core._session import SESSION
+    from ..core._settings import resolve_settings
 
     session = session or SESSION
     offline = session.offline
     if offline is not None and base_url is None and provider is None:
         base_url = offline.base_url
-        from .._providers import provider_for_dialect
+        from ..core._providers import provider_for_dialect
 
         provider = provider_for_dialect(offline.dialect).name
     settings = resolve_settings(

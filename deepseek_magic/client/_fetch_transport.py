@@ -62,7 +62,7 @@ def in_browser() -> bool:
 def browser_refusal(url: str) -> str | None:
     """The one-line reason a browser cannot call ``url`` (its provider's
     ``browser_refusal`` in the provider table), or None when it can."""
-    from .._providers import detect_provider
+    from ..core._providers import detect_provider
 
     return detect_provider(url).browser_refusal or None
 

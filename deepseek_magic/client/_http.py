@@ -24,14 +24,14 @@ from typing import Any
 import httpx
 
 from .. import __version__
-from .._errors import (
+from ..core._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     StreamError,
     status_error,
 )
-from .._result import Result
+from ..core._result import Result
 from ._events import ChatEvent
 from ._fetch_transport import AsyncFetchTransport, FetchTransport, in_browser
 from ._pipeline import _ERROR_BODY_LIMIT, DEFAULT_MAX_REPLY_CHARS, Pipeline

@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._call import SETTING_BY_NAME
-from .._errors import APIError, APITimeoutError, StreamError
-from .._result import Result
+from ..core._call import SETTING_BY_NAME
+from ..core._errors import APIError, APITimeoutError, StreamError
+from ..core._result import Result
 from ._accumulate import Accumulator
 from ._events import ChatEvent, ChunkParser, ErrorEvent
 from ._request import Request

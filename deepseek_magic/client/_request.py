@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import OptionError
-from .._providers import ModelRules, OptionPlan, plan_options
-from .._settings import Settings
+from ..core._errors import OptionError
+from ..core._providers import ModelRules, OptionPlan, plan_options
+from ..core._settings import Settings
 
 __all__ = ["Request", "build_request", "normalize_messages", "RESERVED_FIELDS"]
 

@@ -59,18 +59,18 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._errors import APIError, DeepSeekError, Interrupted
-from .._result import Result, ToolCall
-from .._tools import run_tool_call
+from ..core._errors import APIError, DeepSeekError, Interrupted
+from ..core._result import Result, ToolCall
+from ._tools import run_tool_call
 
 if TYPE_CHECKING:
-    from .._api import Prepared
-    from .._session import Session
-    from .._settings import Provider
     from ..client._events import ChatEvent
     from ..client._http import AsyncClient, Client
     from ..client._request import Request
     from ..client._retry import RetryPolicy
+    from ..core._session import Session
+    from ..core._settings import Provider
+    from ._api import Prepared
 
 __all__ = [
     "ARun",
@@ -160,7 +160,7 @@ def _tool_round(
         warnings.warn(
             f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool "
             "calls were not run: they are in result.tool_calls "
-            "(deepseek_magic._tools.run_pending runs them).",
+            "(deepseek_magic.engine._tools.run_pending runs them).",
             stacklevel=2,
         )
         return result, None

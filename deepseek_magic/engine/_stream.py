@@ -18,14 +18,14 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .._result import Result
+from ..core._result import Result
 from ..events import Event, public_event
 from ._dispatch import ARun, EventHook, Run
 
 if TYPE_CHECKING:
-    from .._api import Prepared
-    from .._session import Session
     from ..client._http import AsyncClient, Client
+    from ..core._session import Session
+    from ._api import Prepared
 
 __all__ = ["AsyncStream", "Stream"]
 

@@ -25,11 +25,11 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._markdown import IGNORE_MATH_CLASS, markdown_to_html
+from ..view._markdown import IGNORE_MATH_CLASS, markdown_to_html
 from ._reasoning import ReasoningStats, Step, reasoning_stats
 
 if TYPE_CHECKING:
-    from .._result import Result
+    from ..core._result import Result
 
 __all__ = ["Comparison", "Exploration", "compare", "explore", "step_times"]
 

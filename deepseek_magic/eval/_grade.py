@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._errors import OptionError
-from .._result import Result
+from ..core._errors import OptionError
+from ..core._result import Result
 from ._extract import COMPARISONS, DEFAULT_COMPARISON, EXTRACTORS, compare_values
 from ._grades import Grades, missing
 

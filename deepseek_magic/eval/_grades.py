@@ -11,7 +11,7 @@ import html
 import math
 from typing import Any
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 from ._extract import EXTRACTORS, compare_values
 from ._stats import majority, pass_at_k, wilson
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 
 __all__ = ["DEFAULT_RUBRIC", "JudgeRun", "judge_prompt", "parse_verdict", "run_judge"]
 

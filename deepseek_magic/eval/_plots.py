@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 from ._stats import wilson
 
 __all__ = ["accuracy_by_tokens", "agreement_vs_accuracy", "cost_per_correct", "length_by_correct"]

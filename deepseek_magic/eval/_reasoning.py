@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._result import Result
+    from ..core._result import Result
 
 __all__ = [
     "SELF_CHECK_PHRASES",

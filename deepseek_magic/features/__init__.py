@@ -10,7 +10,7 @@ The user turns them on and off with their magics too.
 
 from __future__ import annotations
 
-from .._session import Session
+from ..core._session import Session
 
 __all__ = ["start"]
 

@@ -49,12 +49,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from .._argline import Arg, LineError, arg, parse_line_of
-from .._errors import CacheError, ConfigError
-from .._result import Result
-from .._session import Feature, Session
-from .._settings import is_loopback, mask_key
 from ..client._request import Request
+from ..core._argline import Arg, LineError, arg, parse_line_of
+from ..core._errors import CacheError, ConfigError
+from ..core._result import Result
+from ..core._session import Feature, Session
+from ..core._settings import is_loopback, mask_key
 
 __all__ = [
     "DEFAULT_PATH",

@@ -10,7 +10,7 @@ Offline mode is an explicit, visible switch and nothing else turns it on:
 
 A missing API key never switches it on; the missing-key error only suggests it.
 
-While it is on, :func:`deepseek_magic._api.prepare` sends requests without an explicit base
+While it is on, :func:`deepseek_magic.engine._api.prepare` sends requests without an explicit base
 URL or provider to the emulator and marks them offline, so every output says it comes
 from the emulator, not from DeepSeek R1. The emulator runs on 127.0.0.1 in this process
 (threads, no subprocess); :func:`stop_offline` joins its threads and an ``atexit`` hook
@@ -26,8 +26,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._argline import Arg, LineError, arg, parse_line_of
-from .._session import Session
+from ..core._argline import Arg, LineError, arg, parse_line_of
+from ..core._session import Session
 
 if (
     TYPE_CHECKING
@@ -109,7 +109,7 @@ def _number(flag: str, text: str) -> float:
 def parse_offline_args(line: str) -> tuple[str, dict[str, Any]]:
     """``"on --token-rate 40"`` -> ``("on", {"token_delay": 0.025})``: the action and the
     :class:`~deepseek_magic.emulator.Emulator` keywords. Raises
-    :class:`~deepseek_magic._argline.LineError` (one line)."""
+    :class:`~deepseek_magic.core._argline.LineError` (one line)."""
     from ..emulator import DIALECTS
 
     args = parse_line_of("deepseek_offline", DESCRIPTION, arguments(), line)
@@ -267,8 +267,8 @@ def offline_magic(session: Session, line: str, *, out: Callable[[str], None] = p
 def _has_key(session: Session) -> bool:
     """Whether a request could be sent now with the session's settings (a key is found,
     or the base URL is a local server that needs none)."""
-    from .._errors import ConfigError
-    from .._settings import resolve_settings
+    from ..core._errors import ConfigError
+    from ..core._settings import resolve_settings
 
     try:
         resolve_settings(config=session.config)

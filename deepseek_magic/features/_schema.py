@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 
 __all__ = [
     "Schema",

@@ -16,16 +16,16 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 from ._schema import plain_data
 from ._schema_run import SchemaRun
 from ._schema_view import data_status
 
 if TYPE_CHECKING:
-    from .._result import Result
     from ..batch._plan import Plan
     from ..batch._runner import Runner
     from ..client._request import Request
+    from ..core._result import Result
 
 __all__ = ["schema_rows", "add_data_columns", "row_data", "point_data"]
 

@@ -30,16 +30,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._errors import OptionError
+from ..core._errors import OptionError
 from ._schema import Schema, to_schema
 from ._schema_check import extract
 
 if TYPE_CHECKING:
-    from .._result import Result
-    from .._session import Session
-    from .._settings import Settings
     from ..client._catalogue import Catalogue
     from ..client._request import Request
+    from ..core._result import Result
+    from ..core._session import Session
+    from ..core._settings import Settings
 
 __all__ = [
     "METHODS",

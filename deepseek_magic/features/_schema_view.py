@@ -18,7 +18,7 @@ from ._schema import plain_data
 from ._schema_run import METHOD_TEXT
 
 if TYPE_CHECKING:
-    from .._result import Result
+    from ..core._result import Result
 
 __all__ = [
     "data_status",

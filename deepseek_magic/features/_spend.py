@@ -34,11 +34,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._argline import Arg, LineError, arg, parse_line_of
-from .._errors import BudgetError
-from .._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
-from .._session import Feature, Session
 from ..client._request import Request
+from ..core._argline import Arg, LineError, arg, parse_line_of
+from ..core._errors import BudgetError
+from ..core._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
+from ..core._session import Feature, Session
 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
@@ -110,7 +110,7 @@ class Totals:
         return None if self.budget is None else max(0.0, self.budget - self.cost)
 
     def __str__(self) -> str:
-        from .._render import format_cost
+        from ..view._render import format_cost
 
         parts = [
             f"{self.requests} request{'s' if self.requests != 1 else ''}"
@@ -342,7 +342,7 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
     call_budget = _money(session.config.get("call_budget"))
     if budget is None and call_budget is None:
         return
-    from .._render import format_cost
+    from ..view._render import format_cost
 
     assumed = _assumed_output(session)
     estimates = [

@@ -12,14 +12,14 @@ import re
 import sys
 from pathlib import Path
 
-from .._options import OPTION_BY_NAME, OPTIONS
-from .._providers import PROVIDERS, SHORT_NAME, Provider
+from ..core._options import OPTION_BY_NAME, OPTIONS
+from ..core._providers import PROVIDERS, SHORT_NAME, Provider
 
 __all__ = ["sections", "render_readme", "options_markdown", "providers_markdown"]
 
 
 def sections() -> dict[str, str]:
-    from .._call import settings_markdown
+    from ..core._call import settings_markdown
     from ._magic import magics_markdown
 
     return {

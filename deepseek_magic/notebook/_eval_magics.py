@@ -12,7 +12,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from .._errors import DeepSeekError
+from ..core._errors import DeepSeekError
 from ._display import LAST_NAME, bind
 
 __all__ = ["explore_magic", "grade_magic"]
@@ -52,7 +52,7 @@ def grade_magic(namespace: MutableMapping[str, Any], args: argparse.Namespace) -
 
 def explore_magic(namespace: MutableMapping[str, Any], args: argparse.Namespace) -> Any:
     """``%deepseek_explore [R] [--compare R2]``: the explorer, or two runs side by side."""
-    from .._result import Result
+    from ..core._result import Result
     from ..eval._explore import compare, explore
 
     first = _lookup(namespace, args.result, "deepseek_explore")

@@ -5,7 +5,7 @@ Each declares its arguments with IPython's ``magic_arguments`` decorators, as IP
 own ``storemagic`` does, and parses its line the same way (``_magic_args.parse_magic_line``:
 shell quoting, as ``%%deepseek``; a bad line is one ``UsageError`` naming the magic). The
 offline, cache and spend magics take their declarations from the feature module that owns
-them (``arguments()``, plain :class:`~deepseek_magic._argline.Arg` data), which parses its
+them (``arguments()``, plain :class:`~deepseek_magic.core._argline.Arg` data), which parses its
 own line without IPython; its ``LineError`` is shown as the same one-line ``UsageError``.
 The work is done by the feature modules (``_offline``, ``_cache``, ``_spend``,
 ``_catalogue``); these methods only parse, call and print.
@@ -23,9 +23,9 @@ from IPython.core import magic_arguments as _arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .._argline import Arg, LineError
-from .._errors import ConfigError
-from .._session import SESSION, Session
+from ..core._argline import Arg, LineError
+from ..core._errors import ConfigError
+from ..core._session import SESSION, Session
 from ..features import _cache, _offline, _spend
 from ._magic_args import parse_magic_line
 
@@ -69,10 +69,10 @@ def with_arguments(arguments: tuple[Arg, ...], description: str) -> Callable[[F]
 def _config_rows(session: Session) -> dict[str, Any]:
     """For %deepseek_config: the resolved settings (key masked), the session's default
     options, and what those become on this provider."""
-    from .._errors import OptionError
-    from .._options import validate_options
-    from .._providers import plan_options, provider_for_dialect
-    from .._settings import resolve_settings
+    from ..core._errors import OptionError
+    from ..core._options import validate_options
+    from ..core._providers import plan_options, provider_for_dialect
+    from ..core._settings import resolve_settings
 
     offline = session.offline
     settings = resolve_settings(
@@ -172,7 +172,7 @@ class DeepSeekHelperMagics(Magics):
         only, never in the notebook, the history or any output."""
         import getpass
 
-        from .._settings import mask_key
+        from ..core._settings import mask_key
 
         self._parse("deepseek_key", line)
         browser = sys.platform == "emscripten"  # JupyterLite: the kernel is this tab

@@ -43,9 +43,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
-from .._live_state import STYLESHEET, LiveState
-from .._style import OFFLINE_NOTE
 from ..client._events import ChatEvent, ContentDelta, ContentWasReasoning, ReasoningDelta
+from ..view._live_state import STYLESHEET, LiveState
+from ..view._style import OFFLINE_NOTE
 
 __all__ = [
     "LiveView",

@@ -24,12 +24,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from .._api import Prepared, prepare
-from .._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
-from .._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
-from .._options import OPTIONS
-from .._result import Result
-from .._session import SESSION, Session
+from ..core._call import SETTING_BY_NAME, SETTINGS, Call, Setting, pick
+from ..core._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
+from ..core._options import OPTIONS
+from ..core._result import Result
+from ..core._session import SESSION, Session
+from ..engine._api import Prepared, prepare
 from ..engine._dispatch import run_sync
 from ..features import start
 from ..features._schema import resolve_schema
@@ -110,7 +110,7 @@ def _drop_invalid_config(shell: Any) -> None:
     section = getattr(shell, "config", {}).get("DeepSeekMagics") if shell is not None else None
     if not section:
         return
-    from .._options import OPTION_BY_NAME
+    from ..core._options import OPTION_BY_NAME
 
     for name in [n for n in list(section) if n in _DEFAULT_NAMES]:
         value = section[name]
@@ -150,7 +150,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         name = proposal["trait"].name
         if proposal["value"] is None:
             return None
-        from .._options import OPTION_BY_NAME
+        from ..core._options import OPTION_BY_NAME
 
         try:
             return OPTION_BY_NAME[name].coerce(proposal["value"])
@@ -303,7 +303,7 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
         display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def _run(self, prep: Prepared, args: Any) -> None:
-        from .._render import render_plain_final, render_result
+        from ..view._render import render_plain_final, render_result
 
         show_reasoning = pick(
             "show_reasoning", Call(show_reasoning=args.show_reasoning), self.session.config
@@ -374,8 +374,8 @@ class DeepSeekMagics(_OptionDefaults):  # type: ignore[misc]
 
     def _spend_note(self) -> str | None:
         """``session $0.0123`` for the footer, once the session has spent something."""
-        from .._render import format_cost
         from ..features._spend import session_totals
+        from ..view._render import format_cost
 
         totals = session_totals(self.session)
         if totals.requests < 2 or not totals.cost:

@@ -20,8 +20,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
 
-from .._call import SETTINGS, Setting
-from .._options import OPTIONS, Option
+from ..core._call import SETTINGS, Setting
+from ..core._options import OPTIONS, Option
 
 __all__ = [
     "build_parser",

@@ -15,8 +15,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from .._call import SETTING_BY_NAME
-from .._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
+from ..core._call import SETTING_BY_NAME
+from ..core._errors import ConfigError, DeepSeekError, Interrupted, OptionError, ToolError
 from ._display import bind
 
 __all__ = ["OVER_ONLY", "run_over"]

@@ -26,17 +26,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _style as style
-from .._api import Prepared, prepare
-from .._call import Call, pick, split_keywords
-from .._errors import ConfigError, DeepSeekError, OptionError, PanelUnavailableError
-from .._options import OPTIONS, Option, validate_options
-from .._render import escape, render_error, render_result
-from .._result import Result
-from .._session import SESSION, Session
+from ..core._call import Call, pick, split_keywords
+from ..core._errors import ConfigError, DeepSeekError, OptionError, PanelUnavailableError
+from ..core._options import OPTIONS, Option, validate_options
+from ..core._result import Result
+from ..core._session import SESSION, Session
+from ..engine._api import Prepared, prepare
 from ..engine._dispatch import Lane, Limit, run_many
 from ..features import start
 from ..features._schema import resolve_field, schema_label
+from ..view import _style as style
+from ..view._render import escape, render_error, render_result
 from ._display import Show, bind
 from ._live import DEFAULT_MAX_RATE, LiveView
 
@@ -363,10 +363,10 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
     def mark_unsupported(self) -> None:
         """Grey out the controls this provider would ignore (in the current thinking mode) or
         cannot send, with the reason in the tooltip (``_providers.option_reason``)."""
-        from .._errors import ConfigError
-        from .._providers import option_reason, provider_for_dialect
-        from .._settings import resolve_settings
         from ..client._catalogue import model_rules
+        from ..core._errors import ConfigError
+        from ..core._providers import option_reason, provider_for_dialect
+        from ..core._settings import resolve_settings
 
         base_url, provider = self.base_url, self.provider
         offline = self.session.offline

@@ -29,9 +29,9 @@ from typing import Any
 
 import ipywidgets as W
 
-from .._call import SETTINGS, Call
-from .._errors import OptionError
-from .._options import TOOL_CHOICES, Option, validate_options
+from ..core._call import SETTINGS, Call
+from ..core._errors import OptionError
+from ..core._options import TOOL_CHOICES, Option, validate_options
 
 __all__ = [
     "MAX_COMPARE_RUNS",

@@ -27,8 +27,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from deepseek_magic._live_state import STYLESHEET
 from deepseek_magic.emulator import Emulator, Reply
+from deepseek_magic.view._live_state import STYLESHEET
 
 from .jupyter import (
     NOTEBOOK,

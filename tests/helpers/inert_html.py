@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
 
-from deepseek_magic._markdown import IGNORE_MATH_CLASS
+from deepseek_magic.view._markdown import IGNORE_MATH_CLASS
 
 IGNORE_SPAN = f'<span class="{IGNORE_MATH_CLASS}">'
 

@@ -12,23 +12,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._call import SETTING_BY_NAME, Call, pick, split_keywords
-from ._errors import ConfigError, OptionError
-from ._options import validate_options
-from ._providers import provider_for_dialect
-from ._result import Result
-from ._session import SESSION, Conversation, Session
-from ._settings import Settings, resolve_settings
+from ..client._catalogue import Catalogue, check_model, known_catalogue, now_utc, price_for
+from ..client._request import Request, build_request, normalize_messages
+from ..core._call import SETTING_BY_NAME, Call, pick, split_keywords
+from ..core._errors import ConfigError, OptionError
+from ..core._options import validate_options
+from ..core._providers import provider_for_dialect
+from ..core._result import Result
+from ..core._session import SESSION, Conversation, Session
+from ..core._settings import Settings, resolve_settings
+from ..features import start
+from ..features._schema_run import SchemaRun, plan_schema
+from ._dispatch import EventHook, ExtraRound, assistant_message
+from ._stream import AsyncStream, Stream
 from ._tools import prepare_tools
-from .client._catalogue import Catalogue, check_model, known_catalogue, now_utc, price_for
-from .client._request import Request, build_request, normalize_messages
-from .engine._dispatch import EventHook, ExtraRound, assistant_message
-from .engine._stream import AsyncStream, Stream
-from .features import start
-from .features._schema_run import SchemaRun, plan_schema
 
 if TYPE_CHECKING:  # the client (and httpx with it) loads on the first request, not at %load_ext
-    from .client._http import AsyncClient, Client
+    from ..client._http import AsyncClient, Client
 
 __all__ = [
     "ask",
@@ -197,7 +197,7 @@ def _build_args(
 
 
 def _browser_refusal(url: str) -> str | None:
-    from .client._fetch_transport import browser_refusal
+    from ..client._fetch_transport import browser_refusal
 
     return browser_refusal(url)
 

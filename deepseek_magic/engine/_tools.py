@@ -31,8 +31,8 @@ from collections import abc
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._errors import ToolError
-from ._result import Result, ToolCall
+from ..core._errors import ToolError
+from ..core._result import Result, ToolCall
 
 __all__ = [
     "check_arguments",

@@ -31,9 +31,9 @@ from . import _style as style
 from ._style import OFFLINE_NOTE
 
 if TYPE_CHECKING:  # a Result renders itself (_repr_mimebundle_): no import back at run time
-    from ._result import Result, ToolCall, Usage
+    from ..core._result import Result, ToolCall, Usage
+from ..features._schema_view import data_html, data_plain, schema_footer
 from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, render_markdown, scrub
-from .features._schema_view import data_html, data_plain, schema_footer
 
 __all__ = [
     "escape",

@@ -286,12 +286,12 @@ class Result:
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        from ._render import render_result
+        from ..view._render import render_result
 
         return render_result(self)
 
     def _repr_markdown_(self) -> str:
-        from ._render import render_result
+        from ..view._render import render_result
 
         bundle, _ = render_result(self)
         return str(bundle.get("text/markdown", self.answer))
@@ -334,7 +334,7 @@ class Result:
         for name in ("options_ignored", "options_not_sent", "options_remapped"):
             data[name] = dict(getattr(self, name))
         if self.data is not None:
-            from .features._schema import plain_data
+            from ..features._schema import plain_data
 
             data["data"] = plain_data(self.data)
         return data
@@ -363,14 +363,14 @@ class Result:
         """The reasoning's structure: tokens, characters, steps, self-checks, thinking time,
         where the final answer first appears, whether it was cut
         (:class:`~deepseek_magic.eval._reasoning.ReasoningStats`)."""
-        from .eval._reasoning import reasoning_stats
+        from ..eval._reasoning import reasoning_stats
 
         return reasoning_stats(self)
 
     def explore(self) -> Any:
         """The reasoning explorer: numbered steps, self-corrections and the answer's first
         appearance marked, a time strip, the answer beside it (static, safe HTML)."""
-        from .eval._explore import explore
+        from ..eval._explore import explore
 
         return explore(self)
 

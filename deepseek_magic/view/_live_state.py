@@ -38,9 +38,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, scrub
-from ._style import OFFLINE_NOTE
-from .client._events import (
+from ..client._events import (
     ChatEvent,
     ContentDelta,
     ContentWasReasoning,
@@ -50,9 +48,11 @@ from .client._events import (
     ToolCallDelta,
     UsageEvent,
 )
+from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, scrub
+from ._style import OFFLINE_NOTE
 
 if TYPE_CHECKING:
-    from ._result import Result
+    from ..core._result import Result
 
 __all__ = [
     "render_live",

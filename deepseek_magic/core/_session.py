@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._result import Result
 
 if TYPE_CHECKING:
-    from .client._request import Request
+    from ..client._request import Request
 
 __all__ = ["Session", "SESSION", "History", "Conversation", "Feature"]
 
@@ -171,7 +171,7 @@ class Session:
         return self.config.get("verify_tls", True) is not False
 
     def client(self) -> Any:
-        from .client._http import Client
+        from ..client._http import Client
 
         with self._lock:
             if self._client is None:
@@ -183,7 +183,7 @@ class Session:
         connections belong to the loop that opened them). A loop's client goes with it."""
         import asyncio
 
-        from .client._http import AsyncClient
+        from ..client._http import AsyncClient
 
         loop = asyncio.get_running_loop()
         with self._lock:
