@@ -196,3 +196,26 @@ def test_a_failure_in_one_stream_leaves_the_others_whole(session, arrivals: Arri
         assert isinstance(result, dm.Result) and result.ok and result.reasoning == words(prompt)
     assert [r.ok for r in session.history].count(False) == 1
     session.client().close()
+
+
+def test_a_hundred_gathered_aasks_are_all_in_flight_at_once(session) -> None:
+    """The session shares one AsyncClient per loop: it must not cap its connections (a
+    cap of 64 made the 65th call wait for a free connection, and fail with a pool timeout
+    while R1 thinks). Every request arrives before any reply has finished."""
+    responder = Arrivals()
+    n = 100
+    with Emulator(responder=responder, first_token_latency=3.0, token_delay=0.001) as emu:
+        responder.emu = emu
+
+        async def gathered() -> list[dm.Result]:
+            return await asyncio.gather(
+                *(
+                    dm.aask(f"q{i}", session=session, base_url=emu.base_url, max_retries=0)
+                    for i in range(n)
+                )
+            )
+
+        results = asyncio.run(gathered())
+    assert len(responder.finished_at_arrival) == n
+    assert max(responder.finished_at_arrival) == 0  # all in flight together
+    assert [r.answer.split(":")[0] for r in results] == [f"answer to q{i}" for i in range(n)]

@@ -603,7 +603,11 @@ class AsyncClient:
             transport=transport,
             verify=self.tls,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=64),
+            # No cap on connections: the session shares this client, and a cap would make
+            # the 65th of `asyncio.gather(*(aask(...) for ...))` wait for a connection and fail
+            # with a pool timeout while R1 thinks. map() and sweeps bound themselves
+            # (concurrency=); idle connections beyond httpx's keep-alive limit are closed.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
         self.policy = policy
         #: how to wait between retries (an async function; tests pass a recorder)
