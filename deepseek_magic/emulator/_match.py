@@ -61,6 +61,7 @@ def _fact(name: str) -> Callable[[Callable[[Mapping[str, Any]], Any]], Any]:
 
 
 def _text_of(content: Any) -> str:
+    """The text of a message ``content``: a string or a list of ``{"type":"text"}`` parts."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):

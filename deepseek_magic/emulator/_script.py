@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 
 from ._match import (
     Rule,
+    _text_of,
     is_rule_entry,
     looks_like_recording,
     rule_from_mapping,
@@ -223,15 +224,6 @@ class Matched:
 
 
 # --------------------------------------------------------------------------- request helpers
-
-
-def _text_of(content: Any) -> str:
-    """The text of a message ``content``: a string or a list of ``{"type":"text"}`` parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return ""
 
 
 def prompt_tokens(body: Mapping[str, Any]) -> int:
