@@ -17,7 +17,10 @@ client whose pool has no connection cap (``client=``) took it to 3.6x: the sessi
 four waves; and a profile puts most of the remaining CPU in httpcore's pool
 (``_assign_requests_to_connections`` scans every connection for every request: ~4 million
 ``is_idle`` calls for 256 rows), a cost the gather avoids because each ``aask()`` has a
-client of its own. Both are the engine's (issue 20), not the gate's.
+client of its own. Both are the engine's (issue 20), not the gate's. Later that day the
+session's ``AsyncClient`` lost its connection cap (a gather of 100 ``aask()`` calls is now
+all in flight at once: ``tests/test_concurrency.py``); this benchmark has not been run
+again since, and httpcore's pool scan remains.
 """
 
 from __future__ import annotations
