@@ -25,7 +25,8 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from ._script import Reply, _text_of
+from ._match import _text_of
+from ._script import Reply
 
 __all__ = ["SHAPES", "Shape", "SchemaResponder", "wild_reply"]
 
