@@ -7,7 +7,7 @@ import itertools
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -118,6 +118,10 @@ def _publisher_class() -> type:
 
         def reset(self) -> None:
             self.messages: list[tuple[float, int, bool]] = []
+            #: indexes into ``messages`` of the live view's stylesheet output (shown at
+            #: the start, emptied after the final frame): traffic, but neither a frame
+            #: nor the final output
+            self.sheet: set[int] = set()
             self.last: dict[str, Any] = {}
             self.last_size = 0
 
@@ -135,8 +139,12 @@ def _publisher_class() -> type:
             size = len(
                 json.dumps(msg, default=str, ensure_ascii=False).encode("utf-8")
             )  # as jupyter_client packs it
+            html = data.get("text/html")
+            if isinstance(html, str) and (html == "" or html.startswith("<style>")):
+                self.sheet.add(len(self.messages))
             self.messages.append((time.perf_counter(), size, update))
-            self.last, self.last_size = data, size
+            if len(self.messages) - 1 not in self.sheet:
+                self.last, self.last_size = data, size
 
         def clear_output(self, wait: bool = False) -> None:
             pass
@@ -175,9 +183,16 @@ def run_magic(shell: Any, base_url: str, prompt: str = PROMPT, flags: str = "") 
     return shell.user_ns["_deepseek"]
 
 
-def frames_summary(messages: list[tuple[float, int, bool]]) -> dict[str, Any]:
-    """Counts, bytes and rates of display messages (the first is display, the rest updates)."""
-    if not messages:
+def frames_summary(
+    messages: list[tuple[float, int, bool]], sheet: Container[int] = ()
+) -> dict[str, Any]:
+    """Counts, bytes and rates of display messages (the first is display, the rest updates).
+
+    ``sheet`` names the stylesheet output's messages: they count as messages and bytes,
+    but the final output is the last message that is not one of them, and the gaps are
+    those between live frames."""
+    frames = [m for i, m in enumerate(messages) if i not in sheet]
+    if not frames:
         return {
             "messages": 0,
             "bytes": 0,
@@ -195,12 +210,12 @@ def frames_summary(messages: list[tuple[float, int, bool]]) -> dict[str, Any]:
             lo += 1
         peak = max(peak, hi - lo + 1)
     gaps = [
-        b - a for a, b in itertools.pairwise(times[:-1])
+        b - a for a, b in itertools.pairwise([t for t, _, _ in frames[:-1]])
     ]  # live frames only (not the final one)
     return {
         "messages": len(messages),
         "bytes": sum(size for _, size, _ in messages),
-        "final_bytes": messages[-1][1],
+        "final_bytes": frames[-1][1],
         "seconds": seconds,
         "peak_per_s": peak,
         "mean_per_s": (len(messages) - 1) / seconds if seconds > 0 else 0.0,

@@ -67,7 +67,7 @@ def run(tokens: int, rounds: int) -> tuple[list[Figure], dict[str, Any]]:
             publisher.reset()
             r = run_magic(shell, url)
             check(r.reasoning, r.answer)
-            traffic.append(frames_summary(publisher.messages))
+            traffic.append(frames_summary(publisher.messages, publisher.sheet))
 
         variants["ask"], variants["magic"] = ask, magic
         panel = _panel_runner(url)

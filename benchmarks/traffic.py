@@ -90,8 +90,9 @@ def from_streaming(raw: dict[str, Any]) -> list[Figure]:
 def _one(shell: Any, publisher: Any, url: str, tokens: int) -> dict[str, Any]:
     publisher.reset()
     result = run_magic(shell, url)
-    summary = frames_summary(publisher.messages)
-    times = [t - publisher.messages[0][0] for t, _, _ in publisher.messages[:-1]]  # live frames
+    summary = frames_summary(publisher.messages, publisher.sheet)
+    frames = [m for i, m in enumerate(publisher.messages) if i not in publisher.sheet]
+    times = [t - frames[0][0] for t, _, _ in frames[:-1]]  # live frames
     summary["live_times"] = [round(t, 3) for t in times]
     summary["tokens"] = tokens
     summary["reply_chars"] = len(result.reasoning) + len(result.answer)
