@@ -532,6 +532,9 @@ def write(
     sections: dict[str, dict[str, Any]],
     command: str,
 ) -> None:
+    # in the report's numbering, whatever order they ran in
+    order = list(SECTION_TITLES)
+    sections = dict(sorted(sections.items(), key=lambda kv: order.index(kv[0])))
     figures = [f for s in sections.values() for f in s["figures"]]
     data = {
         "mode": mode,
