@@ -9,6 +9,7 @@ pieces (ipywidgets, pandas, the renderer) load only when used.
 """
 
 import inspect as _inspect
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 __version__ = "0.1.0"
@@ -23,8 +24,10 @@ from .core._session import SESSION  # noqa: E402
 from .core._settings import Settings, resolve_settings  # noqa: E402
 from .engine._api import aask, ask, astream, stream  # noqa: E402
 from .engine._stream import AsyncStream, Stream  # noqa: E402
-from .eval._grade import Grades  # noqa: E402
-from .eval._reasoning import SELF_CHECK_PHRASES  # noqa: E402
+
+if _TYPE_CHECKING:  # served by __getattr__ (the eval package loads on first use)
+    from .eval._grade import Grades
+    from .eval._reasoning import SELF_CHECK_PHRASES
 
 __all__ = [
     "__version__",
@@ -100,17 +103,25 @@ def __getattr__(name: str) -> _Any:
     # ``amap``. Served here, not defined as module globals, so the builtin ``map`` stays
     # what it is inside this package and the batch modules load on first use; ``map`` is
     # deliberately not in ``__all__`` (``from deepseek_magic import *`` must not replace
-    # the user's builtin), but it is in ``dir()``, so it tab-completes.
+    # the user's builtin), but it is in ``dir()``, so it tab-completes. The grading names
+    # are served here too, so ``%load_ext`` does not load the eval package.
     if name in _LAZY:
-        from .batch import _batch
+        import importlib
 
-        found = getattr(_batch, _LAZY[name])
-        found.__module__ = __name__
+        module, attribute = _LAZY[name]
+        found = getattr(importlib.import_module(module, __name__), attribute)
+        if isinstance(found, type) or _inspect.isfunction(found):
+            found.__module__ = __name__
         return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_LAZY = {"map": "map_rows", "amap": "amap_rows"}
+_LAZY = {
+    "map": (".batch._batch", "map_rows"),
+    "amap": (".batch._batch", "amap_rows"),
+    "Grades": (".eval._grade", "Grades"),
+    "SELF_CHECK_PHRASES": (".eval._reasoning", "SELF_CHECK_PHRASES"),
+}
 
 
 def __dir__() -> list[str]:

@@ -240,3 +240,47 @@ def test_the_top_level_holds_only_a_few_loose_modules() -> None:
 
 
 # ---- end of the per-folder import rule ----
+
+
+#: what ``import deepseek_magic`` and ``%load_ext deepseek_magic`` must not load: heavy
+#: third-party packages, and our pieces that load on first use (the renderer with
+#: markdown-it, the eval package, the client's HTTP stack)
+HEAVY_AT_LOAD = (
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "pydantic",
+    "ipywidgets",
+    "jsonschema",
+    "markdown_it",
+    "httpx",
+    "httpcore",
+    "deepseek_magic.eval",
+    "deepseek_magic.view._markdown",
+    "deepseek_magic.view._render",
+    "deepseek_magic.client._http",
+)
+
+
+def test_load_ext_in_a_fresh_shell_loads_no_heavy_module() -> None:
+    """``%load_ext deepseek_magic`` in a fresh InteractiveShell (a subprocess) registers the
+    magics and leaves every module of ``HEAVY_AT_LOAD`` unloaded; the first frame of the
+    live view, the first request and ``dm.grade`` load them when used."""
+    script = f"""
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_line_magic("load_ext", "deepseek_magic")
+assert "deepseek" in shell.magics_manager.magics["cell"], "the magic is not registered"
+heavy = {HEAVY_AT_LOAD!r}
+print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy)))
+import deepseek_magic as dm
+dm.Grades, dm.SELF_CHECK_PHRASES  # served on first use
+print("deepseek_magic.eval._grade" in sys.modules)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPSEEK")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines() == ["[]", "True"], done.stdout

@@ -48,8 +48,28 @@ from ..client._events import (
     ToolCallDelta,
     UsageEvent,
 )
-from ._markdown import IGNORE_MATH_CLASS, escape, markdown_to_html, scrub
-from ._style import OFFLINE_NOTE
+from ._style import IGNORE_MATH_CLASS, OFFLINE_NOTE
+
+# markdown-it (the renderer, ``._markdown``) loads on the first frame, not at ``%load_ext``.
+
+
+def markdown_to_html(text: str) -> str:
+    from ._markdown import markdown_to_html
+
+    return markdown_to_html(text)
+
+
+def escape(text: str) -> str:
+    from ._markdown import escape
+
+    return escape(text)
+
+
+def scrub(text: str) -> str:
+    from ._markdown import scrub
+
+    return scrub(text)
+
 
 if TYPE_CHECKING:
     from ..core._result import Result

@@ -56,6 +56,8 @@ from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
+from ._style import IGNORE_MATH_CLASS
+
 __all__ = [
     "IGNORE_MATH_CLASS",
     "escape",
@@ -66,8 +68,6 @@ __all__ = [
     "render_markdown",
 ]
 
-#: Classes MathJax 3 (``mathjax_ignore``) and MathJax 2 (``tex2jax_ignore``) skip.
-IGNORE_MATH_CLASS = "tex2jax_ignore mathjax_ignore"
 
 _LINK_ATTRS = 'rel="noopener noreferrer nofollow" target="_blank"'
 

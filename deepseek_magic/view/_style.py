@@ -1,11 +1,12 @@
 """The one style sheet: every colour and border the views use (inline CSS, since a
 notebook output carries no style sheet of its own). JupyterLab's theme variables come
 first; the fallbacks read on light and dark backgrounds. Also the one label every view
-shares: :data:`OFFLINE_NOTE`."""
+shares: :data:`OFFLINE_NOTE`, and the class MathJax skips (:data:`IGNORE_MATH_CLASS`)."""
 
 from __future__ import annotations
 
 __all__ = [
+    "IGNORE_MATH_CLASS",
     "OFFLINE_NOTE",
     "ERROR",
     "ERROR_PLAIN",
@@ -16,6 +17,8 @@ __all__ = [
     "BORDER_ACCENT",
 ]
 
+#: Classes MathJax 3 (``mathjax_ignore``) and MathJax 2 (``tex2jax_ignore``) skip.
+IGNORE_MATH_CLASS = "tex2jax_ignore mathjax_ignore"
 #: an error where no theme variable can go (a failed run's tqdm bar)
 ERROR_PLAIN = "#d32f2f"
 #: an error (the panel's status, the sweep's error cells, a warning in a Result)
