@@ -21,6 +21,7 @@ from deepseek_magic.core._session import Feature
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.engine._api import prepare
 from deepseek_magic.engine._dispatch import Lane, Limit, run, run_many, run_sync
+from deepseek_magic.engine._rounds import ExtraRound, Outcome, Round
 
 PACKAGE = Path(dm.__file__).parent
 
@@ -50,13 +51,13 @@ def test_an_extra_round_hook_asks_once_more_and_the_rounds_add_up(session, emu) 
     emu.queue(Reply(reasoning="r1", answer="not json"), Reply(reasoning="r2", answer='{"a": 1}'))
     asked: list[str] = []
 
-    def repair(prep: Any, result: dm.Result) -> list[dict[str, Any]] | None:
-        asked.append(result.answer)
-        if result.answer.startswith("{"):
+    def repair(round: Round) -> Outcome | None:
+        asked.append(round.result.answer)
+        if round.result.answer.startswith("{"):
             return None
-        return [{"role": "user", "content": "Return JSON only."}]
+        return round.again({"role": "user", "content": "Return JSON only."})
 
-    prep = dataclasses.replace(_prep(session, emu), extra_rounds=(repair,))
+    prep = dataclasses.replace(_prep(session, emu), extra_rounds=(ExtraRound("json", repair),))
     result = run_sync(prep, session=session)
 
     assert result.answer == '{"a": 1}' and asked == ["not json", '{"a": 1}']
@@ -75,12 +76,22 @@ def emu_cost(usage: Any, result: dm.Result) -> float:
     return (result.cost or 0.0) - sum(r.cost or 0.0 for r in result.rounds)
 
 
+def _again_unless(done: str | None = None, ask: str = "again") -> Any:
+    """A hook that asks once more (``ask``) until the answer is ``done``."""
+
+    def decide(round: Round) -> Outcome | None:
+        if round.result.answer == done:
+            return None
+        return round.again({"role": "user", "content": ask})
+
+    return decide
+
+
 def test_extra_rounds_stop_at_the_limit(session, emu) -> None:
     emu.queue(*[Reply(answer=f"try {i}") for i in range(5)])
     prep = dataclasses.replace(
         _prep(session, emu),
-        extra_rounds=(lambda prep, result: [{"role": "user", "content": "again"}],),
-        max_extra_rounds=2,
+        extra_rounds=(ExtraRound("again", _again_unless(), budget=2),),
     )
     result = run_sync(prep, session=session)
     assert len(emu.requests) == 3 and result.answer == "try 2" and len(result.rounds) == 2
@@ -88,7 +99,7 @@ def test_extra_rounds_stop_at_the_limit(session, emu) -> None:
 
 def test_an_extra_round_in_a_conversation_is_kept_in_it(session, emu) -> None:
     emu.queue(Reply(answer="bad"), Reply(answer="good"))
-    hook = (lambda prep, r: None if r.answer == "good" else [{"role": "user", "content": "fix"}],)
+    hook = (ExtraRound("fix", _again_unless("good", "fix")),)
     prep = dataclasses.replace(_prep(session, emu, conversation="c"), extra_rounds=hook)
     run_sync(prep, session=session)
     roles = [(m["role"], m["content"]) for m in session.conversation("c").messages]
@@ -97,7 +108,7 @@ def test_an_extra_round_in_a_conversation_is_kept_in_it(session, emu) -> None:
 
 def test_the_async_twin_runs_the_same_extra_rounds(session, emu) -> None:
     emu.queue(Reply(answer="x"), Reply(answer="y"))
-    hook = (lambda prep, r: None if r.answer == "y" else [{"role": "user", "content": "more"}],)
+    hook = (ExtraRound("more", _again_unless("y", "more")),)
     prep = dataclasses.replace(_prep(session, emu), extra_rounds=hook)
     result = asyncio.run(run(prep, session=session))
     assert result.answer == "y" and [r.answer for r in result.rounds] == ["x"]

@@ -23,7 +23,8 @@ from ..core._session import SESSION, Conversation, Session
 from ..core._settings import Settings, resolve_settings
 from ..features import start
 from ..features._schema_run import SchemaRun, plan_schema
-from ._dispatch import EventHook, ExtraRound, assistant_message
+from ._dispatch import EventHook
+from ._rounds import ExtraRound, assistant_message
 from ._stream import AsyncStream, Stream
 from ._tools import prepare_tools
 
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_TOOL_ROUNDS: int = SETTING_BY_NAME["max_tool_rounds"].default
-#: at most this many extra rounds (``Prepared.extra_rounds``) per request
-DEFAULT_MAX_EXTRA_ROUNDS = 3
 
 
 @dataclass
@@ -64,11 +63,10 @@ class Prepared:
     #: what ``build_request`` was given besides the options (implied options, the model's
     #: supported parameters, the price lookup): a sweep rebuilds requests with the same
     build: dict[str, Any] = field(default_factory=dict)
-    #: typed answers (``schema=``): the extra-rounds hook, ``features._schema_run.SchemaRun``
+    #: typed answers (``schema=``): ``features._schema_run.SchemaRun`` (its ``hooks``)
     schema: SchemaRun | None = None
-    #: hooks that may ask for one more round after a reply (see ``engine._dispatch``)
+    #: hooks that may ask for one more round after a reply (see ``engine._rounds``)
     extra_rounds: tuple[ExtraRound, ...] = ()
-    max_extra_rounds: int = DEFAULT_MAX_EXTRA_ROUNDS
 
 
 def prepare(

@@ -8,12 +8,13 @@ client's ``stream()``. One request, in this order:
    a budget refuses);
 2. the request on the network (retries: see below); its events go to the caller;
 3. ``after_reply`` for a reply that arrived from the network and ended normally;
-4. the tool round: the model's tool calls run (``run_tools``) and another request goes
-   out, at most ``max_tool_rounds`` times;
-5. the *extra rounds*: when no tool round follows, each hook of
-   ``Prepared.extra_rounds`` (then of ``extra_rounds=``) may ask for one more request
-   by returning messages to append (the reply itself is appended first), at most
-   ``Prepared.max_extra_rounds`` times; returning ``None`` declines;
+4. the *extra-round hooks* (:mod:`._rounds`, one shape), after a reply that is ok, in
+   this order: the tool round (the model's tool calls run, ``max_tool_rounds``), typed
+   answers' retry of empty content and repair rounds (``Prepared.schema.hooks``: they put
+   ``data`` on the Result), ``Prepared.extra_rounds``, then ``extra_rounds=``. Each may
+   annotate the Result and return the next Request; the first that does sends it (within
+   its budget, counted here per request) and the hooks run again on its reply;
+5. (no hook sends more) the last round's Result is final;
 6. the rounds combined into one Result (cost and time summed; ``rounds`` keeps the
    earlier ones), the conversation extended, the Result recorded: in the session's
    history (``record=True``) and, always, by ``Feature.recorded``.
@@ -31,20 +32,12 @@ throttle (429/503 before the first byte) slows every request of the run together
 (:class:`~deepseek_magic.batch._ratelimit.RateGate`, the default) and a backoff holds no
 slot; a reply that has started is never sent again.
 
-Extra-round hook::
-
-    def repair(prep: Prepared, result: Result) -> list[dict] | None:
-        if result.ok and not valid(result.answer):
-            return [{"role": "user", "content": "Return valid JSON only."}]
-        return None
-
-    prep = dataclasses.replace(prep, extra_rounds=(repair,))
+Extra-round hook: see :mod:`._rounds` (the shape, an example, the budgets).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sys
 import threading
 import warnings
@@ -61,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core._errors import APIError, DeepSeekError, Interrupted
 from ..core._result import Result, ToolCall
+from ._rounds import ExtraRound, Outcome, Round, assistant_message
 from ._tools import run_tool_call
 
 if TYPE_CHECKING:
@@ -69,12 +63,13 @@ if TYPE_CHECKING:
     from ..client._request import Request
     from ..client._retry import RetryPolicy
     from ..core._session import Session
-    from ..core._settings import Provider
     from ._api import Prepared
 
 __all__ = [
     "ARun",
     "ExtraRound",
+    "Outcome",
+    "Round",
     "Gate",
     "Lane",
     "Limit",
@@ -90,8 +85,6 @@ __all__ = [
     "run_sync",
 ]
 
-#: ``(prepared, last round's Result) -> messages to send in one more round, or None``
-ExtraRound = Callable[["Prepared", Result], "list[dict[str, Any]] | None"]
 EventHook = Callable[["ChatEvent", Any], None]
 StreamHook = Callable[[Any], None]
 
@@ -101,25 +94,7 @@ MAX_THROTTLES_PER_ROW = 50
 STOPPED = "Stopped by the kernel's interrupt."
 
 
-# ---------------------------------------------------------------------- messages
-def assistant_message(
-    result: Result, provider: Provider, *, in_tool_turn: bool = False
-) -> dict[str, Any]:
-    """The assistant turn to send back in a later request, following the provider's rule
-    for reasoning (``Provider.resend_reasoning`` / ``reasoning_field``, wire-format.md
-    sections 5 and 10): some accept it back on every turn, others want it only inside tool
-    turns, and some refuse a tool turn without the field (``reasoning_required_in_tool_turn``)."""
-    message: dict[str, Any] = {"role": "assistant", "content": result.answer}
-    if result.tool_calls:
-        message["tool_calls"] = [c.to_wire() for c in result.tool_calls]
-    if result.reasoning and (provider.resend_reasoning == "always" or in_tool_turn):
-        message[provider.reasoning_field] = result.reasoning
-    elif in_tool_turn and provider.reasoning_required_in_tool_turn:
-        # Refused without the field, even when no reasoning came back (section 5).
-        message[provider.reasoning_field] = ""
-    return message
-
-
+# ------------------------------------------------------------ the tool round (the first hook)
 def _tool_messages(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
     return [
         {
@@ -131,23 +106,15 @@ def _tool_messages(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
     ]
 
 
-def _with_messages(request: Request, messages: list[dict[str, Any]]) -> Request:
-    body = dict(request.body)
-    body["messages"] = list(body["messages"]) + messages
-    return dataclasses.replace(request, body=body)
+def _tool_round(round: Round) -> Outcome | None:
+    """Run the reply's tool calls if allowed and send their outputs back.
 
-
-def _tool_round(
-    prep: Prepared, result: Result, *, more: bool
-) -> tuple[Result, list[dict[str, Any]] | None]:
-    """After a reply: run its tool calls if allowed, and say which messages the next
-    request adds (the assistant's tool turn and the tools' outputs), or None.
-
-    The calls stay pending (not run; ``_tools.run_pending`` runs them) when ``more`` is
-    False (the round limit is reached: running them would be a side effect whose result
-    the model never sees) or when one names an offered raw spec with no Python function."""
-    if not (prep.run_tools and result.tool_calls and result.ok):
-        return result, None
+    The calls stay pending (not run; ``_tools.run_pending`` runs them) when the budget
+    (``max_tool_rounds``) is spent (running them would be a side effect whose result the
+    model never sees) or when one names an offered raw spec with no Python function."""
+    prep, result = round.prep, round.result
+    if not (prep.run_tools and result.tool_calls):
+        return None
     functions = prep.request.tool_functions
     offered = {
         t.get("function", {}).get("name")
@@ -155,19 +122,23 @@ def _tool_round(
         if isinstance(t, Mapping)
     }
     if any(c.name not in functions and c.name in offered for c in result.tool_calls):
-        return result, None
-    if not more:
+        return None
+    if round.left <= 0:
         warnings.warn(
             f"Stopped after {prep.max_tool_rounds} tool rounds (max_tool_rounds); the last tool "
             "calls were not run: they are in result.tool_calls "
             "(deepseek_magic.engine._tools.run_pending runs them).",
             stacklevel=2,
         )
-        return result, None
-    ran = tuple(run_tool_call(c, functions) for c in result.tool_calls)
-    result = result.replace(tool_calls=ran)
-    turn = [assistant_message(result, prep.settings.provider, in_tool_turn=True)]
-    return result, turn + _tool_messages(ran)
+        return None
+    ran = result.replace(tool_calls=tuple(run_tool_call(c, functions) for c in result.tool_calls))
+    turn = assistant_message(ran, prep.settings.provider, in_tool_turn=True)
+    return round.again(*_tool_messages(ran.tool_calls), reply=turn, result=ran)
+
+
+def tool_round(prep: Prepared) -> ExtraRound:
+    """The first hook: the model's tool calls, at most ``max_tool_rounds`` rounds."""
+    return ExtraRound("tools", _tool_round, prep.max_tool_rounds)
 
 
 def _sum(values: Sequence[float | None]) -> float | None:
@@ -193,11 +164,18 @@ class Rounds:
         self.prep = prep
         self.session = session
         self.record = record
-        self.hooks: tuple[ExtraRound, ...] = (*prep.extra_rounds, *extra_rounds)
+        schema = prep.schema.hooks if prep.schema is not None else ()
+        #: the hooks, in their one order (see the module docstring)
+        self.hooks: tuple[ExtraRound, ...] = (
+            tool_round(prep),
+            *schema,
+            *prep.extra_rounds,
+            *extra_rounds,
+        )
         self.rounds: list[Result] = []
         self.request: Request | None = prep.request
-        self.tool_rounds = 0
-        self.extra_done = 0
+        #: rounds each hook asked for (by name): the one place budgets are counted
+        self.used: dict[str, int] = {}
         #: the messages later rounds added (tool turns, extra rounds): a conversation keeps them
         self.added: list[dict[str, Any]] = []
         #: the stream in flight (None between rounds)
@@ -233,48 +211,41 @@ class Rounds:
         return None
 
     def received(self, request: Request, result: Result, *, network: bool = True) -> None:
-        """A round's reply: tell the features (when it came from the network), then run
-        the tools or an extra round, or finish."""
+        """A round's reply: tell the features (when it came from the network), then let
+        the hooks annotate it and send one more round, or finish."""
         self.stream = None
         if network and result.ok:
             for feature in list(self.session.features):
                 feature.after_reply(request, result)
-        try:
-            more = self.tool_rounds < self.prep.max_tool_rounds
-            result, added = _tool_round(self.prep, result, more=more)
-        except KeyboardInterrupt:
-            # Ctrl-C while a tool runs: the reply that asked for it is kept all the same.
-            self.interrupted(result)
-            raise
-        if added is not None:
-            self.tool_rounds += 1
-        elif result.ok and self.prep.schema is not None:
-            # typed answers: the data (or why not), and a retry or repair round to send
-            result, following = self.prep.schema.after_round(result, request, self.rounds)
-            if following is not None:
-                self.rounds.append(result)
-                self.request = following
-                return
-        if added is None and result.ok:
-            added = self._extra(result)
-        self.rounds.append(result)
-        if added is None:
+        outcome = self._hooks(request, result) if result.ok else Outcome(result)
+        self.rounds.append(outcome.result)
+        if outcome.next is None:
             self.request = None
             self._close(self.rounds)
             return
-        self.added.extend(added)
-        self.request = _with_messages(request, added)
+        self.added.extend(outcome.added)
+        self.request = outcome.next
 
-    def _extra(self, result: Result) -> list[dict[str, Any]] | None:
-        """An extra round's messages (the reply, then the hook's), or None."""
-        if self.extra_done >= self.prep.max_extra_rounds:
-            return None
-        for hook in self.hooks:
-            messages = hook(self.prep, result)
-            if messages:
-                self.extra_done += 1
-                return [assistant_message(result, self.prep.settings.provider), *messages]
-        return None
+    def _hooks(self, request: Request, result: Result) -> Outcome:
+        """Each hook in order, each seeing the Result the one before kept; the first next
+        Request within its hook's budget is the outcome."""
+        try:
+            for hook in self.hooks:
+                used = self.used.get(hook.name, 0)
+                left = hook.budget - used
+                seen = Round(self.prep, request, result, tuple(self.rounds), self.used, left)
+                outcome = hook.decide(seen)
+                if outcome is None:
+                    continue
+                result = outcome.result
+                if outcome.next is not None and left > 0:
+                    self.used[hook.name] = used + 1
+                    return outcome
+        except KeyboardInterrupt:
+            # Ctrl-C while a hook (a tool) runs: the reply that asked for it is kept.
+            self.interrupted(result)
+            raise
+        return Outcome(result)
 
     def failed(self, exc: DeepSeekError, partial: Result) -> None:
         partial = (exc.partial or partial).replace(
@@ -317,7 +288,9 @@ class Rounds:
             # The final answer of a tool turn keeps its reasoning too (DeepSeek: "in all
             # subsequent user turns", wire-format.md section 11)
             conv.messages.append(
-                assistant_message(result, prep.settings.provider, in_tool_turn=self.tool_rounds > 0)
+                assistant_message(
+                    result, prep.settings.provider, in_tool_turn=self.used.get("tools", 0) > 0
+                )
             )
             conv.results.append(result)
         if self.record:

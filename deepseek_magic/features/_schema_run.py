@@ -9,13 +9,13 @@
   ``response_format`` gets ``json_schema``, with ``provider.require_parameters`` so no
   endpoint that ignores it is chosen. :func:`choose_method` reads it.
 * :class:`SchemaRun`, what ``prepare()`` keeps on the ``Prepared`` request: the request
-  additions (:meth:`SchemaRun.apply`, :meth:`SchemaRun.instruct` for rows), and the
-  *extra rounds* hook :meth:`SchemaRun.after_round`: after a round, the answer is
-  extracted and validated (whatever the method: a server may accept ``response_format``
-  and ignore it); on failure it returns the next request: one retry of an empty
-  content in JSON output mode (DeepSeek documents it), else up to ``repair`` repair
-  rounds whose message says exactly what failed. It keeps no state (a ``Prepared`` is
-  shared by every row of a ``map()``): the counts are read from the rounds and messages.
+  additions (:meth:`SchemaRun.apply`, :meth:`SchemaRun.instruct` for rows), and its two
+  extra-round hooks (:attr:`SchemaRun.hooks`, the engine's one hook shape): after a
+  round, the answer is extracted and validated (whatever the method: a server may accept
+  ``response_format`` and ignore it) and the data put on the Result; on failure one
+  retry of an empty content in JSON output mode (DeepSeek documents it), else up to
+  ``repair`` repair rounds whose message says exactly what failed. It keeps no state (a
+  ``Prepared`` is shared by every row of a ``map()``): the engine counts the rounds.
 * :func:`plan_schema`, the one call ``prepare()`` makes: the method, ``--strict``'s
   refusal, and the token-budget check before sending.
 """
@@ -37,9 +37,9 @@ from ._schema_check import extract
 if TYPE_CHECKING:
     from ..client._catalogue import Catalogue
     from ..client._request import Request
-    from ..core._result import Result
     from ..core._session import Session
     from ..core._settings import Settings
+    from ..engine._rounds import ExtraRound, Outcome, Round
 
 __all__ = [
     "METHODS",
@@ -55,8 +55,10 @@ __all__ = [
 MethodName = Literal["json_schema", "json_object", "instructions"]
 #: ``repair=`` accepts 0..MAX_REPAIR (each repair round is a paid request)
 MAX_REPAIR = 3
-#: the start of a repair round's message (the counts are read back from the messages)
+#: the start of a repair round's message
 REPAIR_PREFIX = "Your previous answer could not be used as data:"
+#: the names of its extra-round hooks (the engine counts their rounds under them)
+RETRY, REPAIR = "schema retry", "schema repair"
 #: what a reasoning model usually writes before answering, when nothing is known yet
 ASSUMED_REASONING_TOKENS = 2000
 #: the OpenRouter parameters that mean "this model honours response_format"
@@ -216,56 +218,69 @@ class SchemaRun:
         return dataclasses.replace(request, body=body)
 
     # ------------------------------------------------------------- after a round
-    def after_round(
-        self, result: Result, request: Request, rounds: Sequence[Result] = ()
-    ) -> tuple[Result, Request | None]:
-        """``result`` with its data (or its one-line ``data_error``), and the next request
-        when one more round is worth sending (a retry or a repair), else None."""
-        if not result.ok:
-            return result, None
-        messages = list(request.body.get("messages") or ())
-        repairs = sum(1 for m in messages if _is_repair(m))
-        empty_before = sum(1 for r in rounds if r.data_method and not r.answer.strip())
-        empty = not result.answer.strip()
-        marks = {
+    @property
+    def hooks(self) -> tuple[ExtraRound, ...]:
+        """Its extra-round hooks (``engine._rounds``), run in this order after a reply:
+        one retry of empty content (JSON output mode only: DeepSeek documents it), then
+        up to ``repair`` repair rounds. The engine counts each one's rounds."""
+        from ..engine._rounds import ExtraRound  # lazily: a Result's view imports this module
+
+        retry = (ExtraRound(RETRY, self._retry, 1),) if self.method.name == "json_object" else ()
+        return (*retry, ExtraRound(REPAIR, self._repair, self.repair))
+
+    def _marks(self, round: Round) -> dict[str, Any]:
+        return {
             "data_method": self.method.name,
-            "data_repairs": repairs,
-            "data_retries": min(empty_before, 1),  # one retry at most: later empties repair
+            "data_repairs": round.used.get(REPAIR, 0),
+            "data_retries": round.used.get(RETRY, 0),
         }
+
+    def _retry(self, round: Round) -> Outcome | None:
+        """An empty content in JSON output mode (not cut by the token limit): sent again."""
+        result = round.result
+        if result.answer.strip() or result.finish_reason == "length" or round.left <= 0:
+            return None
+        why = "the server sent empty content (JSON output mode): retried once"
+        return round.resend(result.replace(data_error=why, **self._marks(round)))
+
+    def _repair(self, round: Round) -> Outcome | None:
+        """The round's data (or its one-line ``data_error``), and a repair round when the
+        data is not valid and the budget allows (the message says exactly what failed)."""
+        result, marks = round.result, self._marks(round)
+        repairs = marks["data_repairs"]
+        empty = not result.answer.strip()
         found = extract(result.answer, self.schema.json, self.schema.unwrap)
         errors = found.errors
         if found.ok:
             try:
-                return result.replace(
-                    data=self.schema.build(found.value), data_error=None, **marks
-                ), None
+                return round.keep(
+                    result.replace(data=self.schema.build(found.value), data_error=None, **marks)
+                )
             except (ValueError, TypeError) as exc:
                 errors = (str(exc) or type(exc).__name__,)
         if result.finish_reason == "length":
             started = found.no_json and ("{" in result.answer or "[" in result.answer)
-            return result.replace(
-                data_error=self._cut(found.no_json and not started), **marks
-            ), None
-        if empty and self.method.name == "json_object" and empty_before == 0:
-            why = "the server sent empty content (JSON output mode): retried once"
-            return result.replace(data_error=why, **marks), request
+            return round.keep(
+                result.replace(data_error=self._cut(found.no_json and not started), **marks)
+            )
         what = (
             "the answer was empty"
             if empty
             else ("the answer holds no JSON value" if found.no_json else "; ".join(errors[:5]))
         )
-        if repairs < self.repair:
-            body = dict(request.body)
-            body["messages"] = [
-                *messages,
-                {"role": "assistant", "content": result.answer},
+        if round.left > 0:
+            # the data's text only: the reasoning is not needed to fix it (and not paid again)
+            return round.again(
                 {"role": "user", "content": self._repair_text(what)},
-            ]
-            return result.replace(data_error=what, **marks), dataclasses.replace(request, body=body)
+                reply={"role": "assistant", "content": result.answer},
+                result=result.replace(data_error=what, **marks),
+            )
         after = f" after {repairs} repair round{'s' if repairs != 1 else ''}" if repairs else ""
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 and not empty else ""
         first = errors[0] if errors and not empty and not found.no_json else what
-        return result.replace(data_error=f"no valid data{after}: {first}{more}", **marks), None
+        return round.keep(
+            result.replace(data_error=f"no valid data{after}: {first}{more}", **marks)
+        )
 
     def _repair_text(self, what: str) -> str:
         schema = json.dumps(self.schema.json, ensure_ascii=False, separators=(",", ":"))
@@ -286,15 +301,6 @@ class SchemaRun:
             f"the reply was cut at max_completion_tokens={limit} {where} (finish_reason: "
             f"length): raise max_completion_tokens to about {2 * limit}"
         )
-
-
-def _is_repair(message: Mapping[str, Any]) -> bool:
-    content = message.get("content")
-    return (
-        message.get("role") == "user"
-        and isinstance(content, str)
-        and content.startswith(REPAIR_PREFIX)
-    )
 
 
 def _strict_ok(schema: Any) -> bool:
