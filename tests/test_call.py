@@ -57,11 +57,11 @@ def test_a_new_setting_is_one_table_entry(with_patience: tuple[Setting, ...]) ->
     # an ask() keyword, kept apart from the request options
     call, options = split_keywords({"patience": 2, "temperature": 0.2})
     assert call.patience == 2.0 and options == {"temperature": 0.2}
-    # the one precedence rule: argument > environment > %config > default
+    # the one precedence rule (DESIGN.md): argument > %config > environment > default
     env = {"DEEPSEEK_MAGIC_PATIENCE": "7"}
     assert pick("patience", call, {"patience": 9}, env) == (2.0, "argument")
-    assert pick("patience", None, {"patience": 9}, env) == (7.0, "$DEEPSEEK_MAGIC_PATIENCE")
-    assert pick("patience", None, {"patience": 9}, {}) == (9.0, "%config")
+    assert pick("patience", None, {"patience": 9}, env) == (9.0, "%config")
+    assert pick("patience", None, {}, env) == (7.0, "$DEEPSEEK_MAGIC_PATIENCE")
     assert pick("patience", None, {}, {}) == (30.0, "default")
     row = next(r for r in settings_markdown().splitlines() if "`patience`" in r)
     assert "`--patience SECONDS`" in row and "`DEEPSEEK_MAGIC_PATIENCE`" in row

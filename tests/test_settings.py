@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from deepseek_magic.core._errors import ConfigError
-from deepseek_magic.core._settings import mask_key, resolve_settings
+from deepseek_magic.core._settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MODEL,
+    mask_key,
+    resolve_settings,
+)
 
 
 def test_defaults_are_openrouter_and_r1() -> None:
@@ -56,13 +61,17 @@ def test_provider_keys_are_not_sent_to_other_hosts() -> None:
         )
 
 
-def test_precedence_argument_env_config_default() -> None:
+def test_precedence_argument_config_env_default() -> None:
+    """DESIGN.md: a flag or keyword > %config typed in this session > the environment >
+    the default (what the notebook says wins over what the machine was started with)."""
     env = {"DEEPSEEK_MAGIC_BASE_URL": "http://127.0.0.1:1/v1", "DEEPSEEK_MAGIC_MODEL": "env-model"}
     config = {"base_url": "http://127.0.0.1:2/v1", "model": "config-model"}
     s = resolve_settings(env=env, config=config)
-    assert (s.base_url, s.model) == ("http://127.0.0.1:1/v1", "env-model")
-    s = resolve_settings(env={}, config=config)
     assert (s.base_url, s.model) == ("http://127.0.0.1:2/v1", "config-model")
+    s = resolve_settings(env=env, config={})
+    assert (s.base_url, s.model) == ("http://127.0.0.1:1/v1", "env-model")
+    s = resolve_settings(env={}, config={}, require_key=False)
+    assert s.base_url == DEFAULT_BASE_URL and s.requested_model == DEFAULT_MODEL
     s = resolve_settings(
         base_url="http://127.0.0.1:3/v1", model="arg-model", env=env, config=config
     )
@@ -84,3 +93,15 @@ def test_key_never_in_repr(sentinel_key: str) -> None:
     assert sentinel_key not in repr(s) and sentinel_key not in str(s.describe())
     assert mask_key(sentinel_key) in repr(s)
     assert sentinel_key not in mask_key(sentinel_key)
+
+
+def test_a_key_typed_in_the_session_wins_over_the_environment_one() -> None:
+    """%deepseek_key (session config) beats DEEPSEEK_MAGIC_API_KEY, which beats the
+    provider's own variable; the source says which one was used."""
+    env = {"DEEPSEEK_MAGIC_API_KEY": "e" * 24, "OPENROUTER_API_KEY": "o" * 24}
+    s = resolve_settings(env=env, config={"api_key": "c" * 24})
+    assert (s.api_key, s.key_source) == ("c" * 24, "%config")
+    s = resolve_settings(env=env, config={})
+    assert (s.api_key, s.key_source) == ("e" * 24, "$DEEPSEEK_MAGIC_API_KEY")
+    s = resolve_settings(env={"OPENROUTER_API_KEY": "o" * 24}, config={})
+    assert (s.api_key, s.key_source) == ("o" * 24, "$OPENROUTER_API_KEY")

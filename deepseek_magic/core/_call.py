@@ -13,8 +13,8 @@ come from. From that one declaration come:
 * its panel field and its part of the panel's "copy as cell" line,
 * its row in the README's settings table (``settings_markdown``),
 * its validation (``Setting.coerce``: one line naming the flag, the value and the range),
-* its precedence: :func:`pick`, the one rule every setting follows:
-  argument > environment > ``%config`` > default.
+* its precedence: :func:`pick`, the one rule every setting follows (DESIGN.md):
+  argument > ``%config`` (typed in this session) > environment > default.
 
 A new setting is one entry in :data:`SETTINGS` (``tests/test_call.py`` adds a made-up one).
 """
@@ -83,7 +83,8 @@ class Setting:
     keyword: bool = True
     #: ``%config DeepSeekMagics.<name>`` (a session default)
     trait: bool = False
-    #: an environment variable that overrides ``%config`` (DESIGN.md: CI, Binder images)
+    #: an environment variable, read when neither an argument nor ``%config`` gives a value
+    #: (DESIGN.md: CI, Binder images point every notebook somewhere)
     env: str | None = None
     #: a field of the panel (``Panel.fields``); every setting with a flag is part of the
     #: panel's "copy as cell" line, and every keyword one is a keyword of ``panel()``
@@ -500,20 +501,22 @@ def pick(
 ) -> tuple[Any, str]:
     """The one precedence rule, for every setting: (value, where it came from).
 
-    An argument (a flag, a keyword) > the setting's environment variable > the session's
-    ``%config`` > the table's default. Values from the environment and ``%config`` are
-    checked like arguments (a bad one is one line naming it).
+    An argument (a flag, a keyword) > the session's ``%config`` (typed in this session) >
+    the setting's environment variable > the table's default (DESIGN.md, "settings"). What
+    a user types in the notebook wins over what the machine was started with. Values from
+    ``%config`` and the environment are checked like arguments (a bad one is one line
+    naming it).
     """
     import os
 
     setting = SETTING_BY_NAME[name]
     if call is not None and call.given(name) is not None:
         return call.given(name), "argument"
+    if config is not None and config.get(name) not in (None, ""):
+        return setting.coerce(config[name]), "%config"
     env = os.environ if env is None else env
     if setting.env and env.get(setting.env):
         return setting.coerce(env[setting.env]), f"${setting.env}"
-    if config is not None and config.get(name) not in (None, ""):
-        return setting.coerce(config[name]), "%config"
     return setting.default, "default"
 
 

@@ -3,10 +3,10 @@
 Precedence, for every setting (one rule, ``_call.pick``, used by :func:`resolve_settings`):
 
 1. an explicit argument (a magic flag, an ``ask()`` keyword);
-2. the setting's environment variable (``DEEPSEEK_MAGIC_BASE_URL`` / ``_API_KEY`` /
-   ``_MODEL``: they override session config, so CI or a Binder image can point every
-   notebook somewhere);
-3. session config (``%config DeepSeekMagics.base_url = ...``);
+2. session config, typed in this session (``%config DeepSeekMagics.base_url = ...``);
+3. the setting's environment variable (``DEEPSEEK_MAGIC_BASE_URL`` / ``_API_KEY`` /
+   ``_MODEL``: CI or a Binder image points every notebook somewhere, and a notebook's
+   own ``%config`` still wins);
 4. for the key only: the provider's own key variable, sent only to that provider's host
    (``Provider.key_env``, see ``_providers.py``);
 5. the table's defaults (``_call.SETTINGS``): OpenRouter, ``deepseek/deepseek-r1``,
@@ -131,7 +131,7 @@ def resolve_settings(
     **given: Any,
 ) -> Settings:
     """Resolve base URL, key, model, timeouts and retries with the one precedence rule
-    (``_call.pick``: argument > environment > ``%config`` > default).
+    (``_call.pick``: argument > ``%config`` > environment > default).
 
     ``call`` holds the arguments (``given`` keywords are added to it: ``base_url=``,
     ``model=``, ``timeout=`` ...); ``config`` the session's ``%config`` values; ``env``
