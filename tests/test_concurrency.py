@@ -219,3 +219,47 @@ def test_a_hundred_gathered_aasks_are_all_in_flight_at_once(session) -> None:
     assert len(responder.finished_at_arrival) == n
     assert max(responder.finished_at_arrival) == 0  # all in flight together
     assert [r.answer.split(":")[0] for r in results] == [f"answer to q{i}" for i in range(n)]
+
+
+def test_hundreds_of_streams_are_spread_over_small_pools(session) -> None:
+    """One httpcore pool scans all its connections for every request and every close
+    (O(n^2) at hundreds of streams): the session's AsyncClient spreads requests over pools
+    of at most SHARD_SIZE in flight, and every slot comes back when its stream ends, a
+    failed one included."""
+    from deepseek_magic.client._pools import SHARD_SIZE
+
+    n = 3 * SHARD_SIZE + 5
+    responder = Arrivals()
+    with Emulator(responder=responder, first_token_latency=1.0, token_delay=0.001) as emu:
+        responder.emu = emu
+
+        async def gathered() -> tuple[list[Any], Any]:
+            prompts = [f"fail{i}" if i % 10 == 0 else f"q{i}" for i in range(n)]
+            results = await asyncio.gather(
+                *(
+                    dm.aask(p, session=session, base_url=emu.base_url, max_retries=0)
+                    for p in prompts
+                ),
+                return_exceptions=True,
+            )
+            return results, session.aclient().pools
+
+        results, pools = asyncio.run(gathered())
+    assert max(responder.finished_at_arrival) == 0  # all in flight together
+    assert pools is not None and pools.pools == 4  # 101 requests: four pools of <= 32
+    assert [s.busy for s in pools._shards] == [0, 0, 0, 0]  # every slot given back
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == 11 and all(isinstance(e, dm.APIError) for e in failed)
+    assert sum(1 for r in results if isinstance(r, dm.Result) and r.ok) == n - 11
+
+
+def test_a_proxy_from_the_environment_keeps_httpx_own_transport(monkeypatch) -> None:
+    """httpx reads HTTPS_PROXY only for the transport it builds itself: with a proxy set,
+    the client must not hand it a transport (which would switch the proxy off)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    client = AsyncClient()
+    assert client.pools is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    for name in ("https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert AsyncClient().pools is not None

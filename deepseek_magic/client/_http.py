@@ -35,6 +35,7 @@ from ..core._result import Result
 from ._events import ChatEvent
 from ._fetch_transport import AsyncFetchTransport, FetchTransport, in_browser
 from ._pipeline import _ERROR_BODY_LIMIT, DEFAULT_MAX_REPLY_CHARS, Pipeline
+from ._pools import sharded_transport
 from ._request import Request
 from ._retry import RetryPolicy, parse_retry_after
 
@@ -599,8 +600,11 @@ class AsyncClient:
         self.transport = transport
         #: what httpx verifies TLS with: the context (httpx's own transport) or the flag
         self.tls = _verify(verify, transport)
+        #: the small pools behind httpx's own transport, for hundreds of streams at once
+        #: (see ``_pools``); None with a given transport or a proxy from the environment
+        self.pools = sharded_transport(self.tls) if transport is None and http is None else None
         self.http = http or httpx.AsyncClient(
-            transport=transport,
+            transport=transport or self.pools,
             verify=self.tls,
             follow_redirects=False,
             # No cap on connections: the session shares this client, and a cap would make

@@ -220,25 +220,32 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     # socketserver's default backlog of 5 drops the SYNs of a 6th simultaneous client,
     # which then waits a 1 s TCP retransmit: concurrent requests (aask + gather) need more.
-    request_queue_size = 128
+    request_queue_size = 4096
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
         self._handler_lock = threading.Lock()
-        self._handlers: list[threading.Thread] = []
+        # each thread takes itself out when it ends: no scan of every thread per request
+        self._handlers: set[threading.Thread] = set()
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
-            target=self.process_request_thread,
+            target=self._handle_in_thread,
             args=(request, client_address),
             daemon=True,
             name="deepseek-magic-emulator-handler",
         )
         with self._handler_lock:
-            self._handlers = [t for t in self._handlers if t.is_alive()]
-            self._handlers.append(thread)
+            self._handlers.add(thread)
         thread.start()
+
+    def _handle_in_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._handler_lock:
+                self._handlers.discard(threading.current_thread())
 
     def handler_threads(self) -> list[threading.Thread]:
         with self._handler_lock:
@@ -580,14 +587,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_chunks(
         self, chunks: Iterator[Chunk], until: int | None, comment: bytes, first: bool
     ) -> int:
-        """Write chunks until ``until`` tokens have gone (None = all); returns chunks written."""
+        """Write chunks until ``until`` tokens have gone (None = all); returns chunks written.
+
+        Chunks keep to a schedule (one every ``token_delay`` from the start of this call),
+        as a model generating at a fixed rate does: a handler thread that wakes late under
+        load (hundreds of streams at once) catches up instead of slowing every later token.
+        """
         emu, sent, tokens = self.emu, 0, 0
+        due = time.monotonic() + (0.0 if first else emu.token_delay)
         while until is None or tokens < until:
             chunk = next(chunks, None)
             if chunk is None:
                 break
-            if emu.token_delay and not (first and sent == 0):
-                self._pause(emu.token_delay, emu.keepalive_interval, comment)
+            if emu.token_delay:
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._pause(wait, emu.keepalive_interval, comment)
+                due += emu.token_delay
             self._write(chunk.sse())
             sent += 1
             tokens += chunk.tokens
