@@ -51,7 +51,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "browser_tokens": 2400,
         "browser_rate": 40.0,
         "schema_rows": 1000,
-        "samples": {"rows": 256, "k": 4, "latency": 1.0, "rate": 20.0, "tokens": 20},
+        "samples": {"rows": 500, "k": 4, "latency": 1.0, "rate": 20.0, "tokens": 20},
     },
     "smoke": {
         "stream_tokens": 600,

@@ -87,9 +87,64 @@ def test_template_errors_are_refused_before_anything_is_sent(session, frame, run
             go(frame, "{question}", emu, session, run_file=run_file, keep=["nope"])
         with pytest.raises(OptionError, match="conversation"):
             go(frame, "{question}", emu, session, run_file=run_file, conversation="c")
-        with pytest.raises(OptionError, match="concurrency"):
-            go(frame, "{question}", emu, session, run_file=run_file, concurrency=0)
+        for bad_concurrency in (0, -3, True, "8", 2.0, 10_001):
+            with pytest.raises(OptionError, match=r"concurrency=.*from 1 to 10,000"):
+                go(
+                    frame,
+                    "{question}",
+                    emu,
+                    session,
+                    run_file=run_file,
+                    concurrency=bad_concurrency,
+                )
         assert emu.request_log == []
+
+
+def test_a_concurrency_above_the_open_file_limit_raises_it_or_says_how(
+    session, frame, run_file, monkeypatch
+) -> None:
+    """Each request in flight is a socket: the soft open-file limit (256 on macOS) is
+    raised for this process when the hard limit allows, else a one-line error says how,
+    before anything is sent."""
+    import resource
+
+    limits = {"soft": 256, "hard": 4096}
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (limits["soft"], limits["hard"]))
+    monkeypatch.setattr(
+        resource, "setrlimit", lambda _, pair: limits.update(soft=pair[0], hard=pair[1])
+    )
+    with Emulator(responder=echo) as emu:
+        out = go(frame, "{question}", emu, session, run_file=run_file, concurrency=1000)
+        assert (out["error"] == "").all()
+        assert limits == {"soft": 1000 + 256, "hard": 4096}
+        sent = len(emu.request_log)
+        limits.update(soft=256, hard=512)
+        with pytest.raises(OptionError, match=r"about 1,256 open files.*may open 512.*ulimit -n"):
+            go(frame, "{question}", emu, session, run_file=None, concurrency=1000)
+        assert len(emu.request_log) == sent  # nothing sent
+        assert limits["soft"] == 256
+
+
+def test_above_the_providers_documented_concurrency_it_warns_and_sends(session) -> None:
+    """DeepSeek documents 2,500 requests in flight for deepseek-flash: above it map()
+    warns (with the source) and runs, since an account's limit can be raised."""
+    rows = pd.DataFrame({"question": ["a", "b", "c"]})
+    with Emulator(responder=echo, dialect="deepseek") as emu:
+        kw = dict(provider="deepseek", run_file=None, api_key="sk-test")
+        with pytest.warns(UserWarning) as caught:
+            out = go(rows, "{question}", emu, session, concurrency=2501, **kw)
+        texts = [str(w.message) for w in caught]
+        assert any(
+            "concurrency=2,501 is above the 2,500 requests in flight DeepSeek allows for "
+            "deepseek-flash (api-docs.deepseek.com/quick_start/rate_limit" in t
+            for t in texts
+        ), texts
+        assert list(out["answer"]) == ["A:a", "A:b", "A:c"]
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # at the limit: nothing to say
+            go(rows, "{question}", emu, session, concurrency=2500, **kw)
 
 
 def test_the_output_is_aligned_with_the_input_and_kept_columns(session, frame, run_file) -> None:

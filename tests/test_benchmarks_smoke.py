@@ -87,9 +87,12 @@ FIGURES = {
     "batch.scale.memory_peak_per_row",
     "batch.scale.longest_gap_s",
     "memory.magic_render_peak_ratio",
+    "samples.gather_small",
     "samples.gather",
+    "samples.floor",
     "samples.map",
     "samples.samples",
+    "samples.lag_p99_ms",
     "samples.cpu",
     "samples.cpu_samples",
 }
@@ -110,6 +113,7 @@ WITH_GOALS = {
     "memory.magic_stream_peak_ratio",
     "samples.map",
     "samples.samples",
+    "samples.lag_p99_ms",
     "samples.cpu",
     "samples.cpu_samples",
 }

@@ -35,10 +35,11 @@ from types import TracebackType
 from typing import Any
 
 from ..core._call import split_keywords
-from ..core._errors import Interrupted, OptionError
+from ..core._errors import Interrupted
 from ..core._session import SESSION, Session
 from ..engine._dispatch import STOPPED
 from ..features import start
+from ._capacity import check_concurrency, warn_above_documented
 from ._loop_thread import LoopThread
 from ._output import build_frame
 from ._plan import Plan, check_plan_budget, plan_run
@@ -83,15 +84,13 @@ class _Run:
         everything before sending (raises, one line, before anything is sent)."""
         session = session or SESSION
         start(session)  # DEEPSEEK_MAGIC_OFFLINE / _CACHE and the spend guard (once)
-        checked = _check_concurrency(concurrency)
+        checked = check_concurrency(concurrency)
         call, options = split_keywords(kwargs)
         settings = dict(call.items())
-        return cls(
-            plan_run(data, prompt, session=session, options=options, settings=settings, **plan),
-            session,
-            checked,
-            client,
-        )
+        made = plan_run(data, prompt, session=session, options=options, settings=settings, **plan)
+        prep = made.prep
+        warn_above_documented(prep.settings.provider, str(prep.request.body.get("model")), checked)
+        return cls(made, session, checked, client)
 
     def __enter__(self) -> _Run:
         return self
@@ -151,19 +150,6 @@ class _Run:
         return time.monotonic() - self.started
 
 
-def _check_concurrency(concurrency: Any) -> int:
-    if (
-        not isinstance(concurrency, int)
-        or isinstance(concurrency, bool)
-        or not 1 <= concurrency <= 256
-    ):
-        raise OptionError(
-            f"concurrency={concurrency!r}: expected a whole number from 1 to 256.",
-            option="concurrency",
-        )
-    return concurrency
-
-
 def _at_most_every(seconds: float, action: Callable[[], None]) -> Callable[[], None]:
     """``action`` made to run at most once every ``seconds`` (calls in between are dropped)."""
     last = 0.0
@@ -208,10 +194,12 @@ def map_rows(
     ``cost``, ``finish_reason``, ``model``, ``elapsed``, ``error`` (one line, empty on
     success), ``row_key``, and ``result`` (the Result objects) with ``results=True``.
 
-    ``concurrency`` (default 8) requests at most in flight, slowed down together when the
-    server throttles. Every finished row is written to ``run_file`` (default
-    ``deepseek-runs.sqlite`` in the working folder, the notebook's; ``None`` for none): the
-    same call again sends only the rows not yet answered. ``budget`` (US dollars) refuses
+    ``concurrency`` (default 8, at most 10,000) requests at most in flight, slowed down
+    together when the server throttles; above what the provider documents for the model
+    (DeepSeek: 2,500 for deepseek-flash) it warns and sends (see :mod:`._capacity`).
+    Every finished row is written to ``run_file`` (default ``deepseek-runs.sqlite`` in the
+    working folder, the notebook's; ``None`` for none): the same call again sends only the
+    rows not yet answered. ``budget`` (US dollars) refuses
     a run whose estimate can exceed it and stops one that reaches it. ``dry_run=True``
     returns the estimate and sends nothing. ``keep_reasoning=False`` keeps the reasoning
     in the run file only (``open_run(path).reasoning(row_key)``). Other keywords are

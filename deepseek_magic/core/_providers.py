@@ -137,6 +137,9 @@ class Provider:
     #: a path on the server's root that reports the context a request can use (llama-server
     #: ``/props``); read with the catalogue
     context_endpoint: str = ""
+    #: model id -> requests an account may have in flight at once, as the provider
+    #: documents it (past it: 429); ``map()`` warns above it (limits can be raised)
+    concurrent_requests: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
 
     def resolve_model(self, model: str, served: tuple[str, ...] = ()) -> str:
         """``model`` as this provider spells it: the short name becomes the current
@@ -291,6 +294,7 @@ PROVIDERS: dict[str, Provider] = {
             structured_output="json_object",
             dialect="deepseek",
             peak_hours_utc=((1, 4), (6, 10)),
+            concurrent_requests=_frozen({"deepseek-flash": 2500, "deepseek-v4-pro": 500}),
             note="no R1 any more: deepseek-r1 means deepseek-flash (V4.1) in thinking mode "
             "(deepseek-v4-pro is served too); deepseek-reasoner retired 2026-07-24; USD prices "
             "peak / off-peak by the request's time (Chinese public holidays not applied)",
@@ -306,6 +310,9 @@ PROVIDERS: dict[str, Provider] = {
                     "thinking": "api-docs.deepseek.com/guides/thinking_mode, checked 2026-12-07",
                     "peak_hours_utc": "api-docs.deepseek.com/quick_start/pricing of 2026-11-15, "
                     "checked 2026-12-07",
+                    "concurrent_requests": "api-docs.deepseek.com/quick_start/rate_limit ("
+                    + _WF11
+                    + "), checked 2026-12-07",
                     "retired": "api-docs.deepseek.com/updates (wire-format.md section 10), "
                     "checked 2026-11-30",
                     "reasoning_required_in_tool_turn": "api-docs.deepseek.com/guides/"

@@ -50,9 +50,7 @@ def run_over(magics: Any, args: Any, prompt: str) -> None:
     # every flag checked by the settings table (one line, nothing sent)
     call, options = magics._request_call(args)
     kwargs = {name: value for name, value in call.items() if SETTING_BY_NAME[name].keyword}
-    concurrency = call.concurrency
-    if not 1 <= concurrency <= 256:
-        raise UsageError(f"--concurrency {concurrency}: expected a whole number from 1 to 256.")
+    concurrency = call.concurrency  # checked by map(), with the open-file limit
     budget = call.budget
     run_file: Any = call.run_file or DEFAULT_RUN_FILE
     if isinstance(run_file, str) and run_file.lower() == "none":
