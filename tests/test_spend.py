@@ -96,7 +96,7 @@ def test_session_budget_counts_what_was_spent(session, emu) -> None:
         max_completion_tokens=100,
     )
     assert session_totals(session).cost == pytest.approx(0.0105)
-    session.config["budget"] = 0.0106  # $0.0001 left; the next could cost up to ~$0.00025
+    session.config["session_budget"] = 0.0106  # $0.0001 left; the next could cost up to ~$0.00025
     with pytest.raises(BudgetError, match=r"session budget is \$0\.0106, \$0\.0105 is spent"):
         ask(
             "Second",
@@ -106,7 +106,7 @@ def test_session_budget_counts_what_was_spent(session, emu) -> None:
             max_completion_tokens=100,
         )
     assert len(emu.request_log) == 1
-    session.config["budget"] = 1.0
+    session.config["session_budget"] = 1.0
     assert ask(
         "Second",
         base_url=emu.base_url,
@@ -119,7 +119,7 @@ def test_session_budget_counts_what_was_spent(session, emu) -> None:
 def test_offline_requests_cost_nothing_and_pass_the_budget(session, emu) -> None:
     install_spend(session)
     session.offline = emu
-    session.config["budget"] = 0.0
+    session.config["session_budget"] = 0.0
     result = ask("Hello", session=session)
     assert result.offline and len(emu.request_log) == 1
     assert session_totals(session).cost == 0 and session_totals(session).requests == 1
@@ -300,7 +300,7 @@ def test_context_guard_uses_the_catalogue_context(session, emu) -> None:
 def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> None:
     run = run_cell(shell, "%deepseek_spend --budget 0.50 --call-budget 0.01")
     assert run.success, run.error
-    assert session.config["budget"] == 0.5 and session.config["call_budget"] == 0.01
+    assert session.config["session_budget"] == 0.5 and session.config["call_budget"] == 0.01
     assert run.stdout.strip() == (
         "Session: 0 requests · 0 prompt + 0 completion tokens · $0.00 spent · "
         "budget $0.50 ($0.5000 left) · per call at most $0.01"
@@ -321,4 +321,29 @@ def test_spend_magic_sets_budgets_and_shows_one_line(shell, session, emu) -> Non
 def test_spend_magic_refuses_bad_values_in_one_line(shell, session, line: str) -> None:
     run = run_cell(shell, f"%deepseek_spend {line}")
     assert type(run.error).__name__ == "UsageError" and "\n" not in str(run.error)
-    assert "budget" not in session.config
+    assert "session_budget" not in session.config
+
+
+def test_the_spend_settings_are_entries_of_the_settings_table(shell, session, emu, caplog) -> None:
+    """Declared once (core/_call.py), so %config sets them as %deepseek_spend does, checked
+    by the same table, and the README's settings table lists them."""
+    from deepseek_magic.core._call import SETTING_BY_NAME, settings_markdown
+
+    names = ("session_budget", "call_budget", "price", "context_tokens", "assumed_output_tokens")
+    for name in names:
+        assert SETTING_BY_NAME[name].trait and f"`{name}`" in settings_markdown()
+    run = run_cell(shell, "%config DeepSeekMagics.call_budget = '0.001'")
+    assert run.success, run.error
+    assert session.config["call_budget"] == 0.001
+    run = run_cell(shell, f"%%deepseek --base-url {emu.base_url} --provider openrouter\nHello")
+    assert type(run.error).__name__ == "BudgetError" and emu.request_log == []
+    run = run_cell(shell, "%config DeepSeekMagics.call_budget = 'off'")
+    assert run.success and "call_budget" not in session.config
+    run = run_cell(shell, "%config DeepSeekMagics.price = '0.5,2'")
+    assert run.success and session.config["price"] == (0.5, 2.0)
+    run_cell(shell, "%config DeepSeekMagics.price = 'cheap'")  # IPython logs the refusal
+    assert session.config["price"] == (0.5, 2.0)  # a refused value changes nothing
+    assert "price 'cheap': expected IN,OUT" in caplog.text
+    run = run_cell(shell, "%deepseek_spend --price 1,x")
+    assert type(run.error).__name__ == "UsageError"
+    assert str(run.error).startswith("--price 1,x: expected IN,OUT")

@@ -288,7 +288,7 @@ def test_the_budget_covers_the_whole_grid(session) -> None:
     from deepseek_magic.features._spend import install_spend
 
     install_spend(session)
-    session.config["budget"] = (
+    session.config["session_budget"] = (
         0.05  # one point may cost $0.02 (8,192 assumed output tokens): 4 may not
     )
     with Emulator(responder=echo) as emu:

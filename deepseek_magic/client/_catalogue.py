@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..core._call import pick
 from ..core._errors import DeepSeekError
 from ..core._providers import SHORT_NAME, ModelRules
 
@@ -457,8 +458,8 @@ FREE = Price(0.0, 0.0, "free")
 
 def user_price(config: Mapping[str, Any]) -> Price | None:
     """The price the user set with ``%deepseek_spend --price IN,OUT`` (dollars per million)."""
-    value = config.get("price")
-    if not value:
+    value = pick("price", None, config)[0]  # a setting of the table, checked there
+    if value is None:
         return None
     prompt, completion = value
     return Price(float(prompt) / 1e6, float(completion) / 1e6, "user")

@@ -49,6 +49,7 @@ Kind = Literal[
     "seconds",
     "number",
     "dollars",
+    "price",
     "count",
     "switch",
     "grid",
@@ -61,6 +62,7 @@ MAX_TIMEOUT = 7 * 24 * 3600.0
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
+_OFF = ("", "off", "none")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ class Setting:
             "json": "a JSON object",
             "seconds": f"seconds above 0 and at most {MAX_TIMEOUT:g}",
             "number": "a number above 0",
-            "dollars": "US dollars, zero or more (e.g. 0.50)",
+            "dollars": "US dollars, zero or more (e.g. 0.50), or off",
+            "price": "IN,OUT in US dollars per million prompt and completion tokens "
+            "(e.g. 0.55,2.19), or off",
             "count": f"an integer >= {self.minimum}",
             "switch": "true or false",
             "grid": "NAME=V1,V2,...",
@@ -157,6 +161,18 @@ class Setting:
             if text in _TRUE or text in _FALSE:
                 return text in _TRUE
             raise ValueError
+        if kind in ("dollars", "price") and (
+            value is False or (isinstance(value, str) and value.strip().lower() in _OFF)
+        ):
+            return None  # no budget, no price of one's own
+        if kind == "price":
+            pair = value.split(",") if isinstance(value, str) else list(value)
+            if len(pair) != 2 or any(isinstance(v, bool) for v in pair):
+                raise ValueError
+            prompt, completion = (float(v) for v in pair)
+            if not all(0 <= v < math.inf for v in (prompt, completion)):
+                raise ValueError
+            return (prompt, completion)
         if kind == "grid":
             items = [value] if isinstance(value, str) else list(value)
             if not all(isinstance(i, str) for i in items):
@@ -425,6 +441,49 @@ SETTINGS: tuple[Setting, ...] = (
         "number",
         "Most live-view updates per second.",
         default=8.5,  # notebook._live.DEFAULT_MAX_RATE (tests/test_live.py checks they agree)
+        keyword=False,
+        trait=True,
+    ),
+    # the spend guard's (features/_spend.py): %deepseek_spend sets them, %config too
+    Setting(
+        "session_budget",
+        "dollars",
+        "The session's spending limit in USD: a call that could pass it is not sent "
+        "(%deepseek_spend --budget).",
+        keyword=False,
+        trait=True,
+    ),
+    Setting(
+        "call_budget",
+        "dollars",
+        "The most one call may cost in USD: a call that could cost more is not sent "
+        "(%deepseek_spend --call-budget).",
+        keyword=False,
+        trait=True,
+    ),
+    Setting(
+        "price",
+        "price",
+        "Your own price (IN,OUT, USD per million tokens) over the catalogue's "
+        "(%deepseek_spend --price).",
+        keyword=False,
+        trait=True,
+    ),
+    Setting(
+        "context_tokens",
+        "count",
+        "The model's context in tokens for the too-long warning (default: the "
+        "catalogue's; %deepseek_spend --context-tokens).",
+        minimum=1,
+        keyword=False,
+        trait=True,
+    ),
+    Setting(
+        "assumed_output_tokens",
+        "count",
+        "Completion tokens a cost estimate assumes when a request sets no limit.",
+        default=8_192,
+        minimum=1,
         keyword=False,
         trait=True,
     ),

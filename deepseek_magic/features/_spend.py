@@ -7,14 +7,18 @@
 * a ``before_request`` hook (``_session.Feature``) that, before anything is sent,
 
   - refuses with :class:`~deepseek_magic.BudgetError` a request whose worst-case cost
-    would exceed the per-call budget (``session.config["call_budget"]``) or what is left of
-    the session budget (``session.config["budget"]``), both in US dollars;
+    would exceed the per-call budget (the ``call_budget`` setting) or what is left of the
+    session budget (``session_budget``), both in US dollars;
   - warns (one line on stderr) when the conversation is longer than the model's context
-    (``session.config["context_tokens"]``, default 64K tokens, DeepSeek R1's).
+    (``context_tokens``, else the catalogue's, else 64K tokens, DeepSeek R1's).
+
+These settings are entries of the settings table (``core/_call.py``): ``%deepseek_spend``
+sets them (``--budget``, ``--call-budget``, ``--context-tokens``, ``--price``), and so does
+``%config DeepSeekMagics.call_budget = 0.05``; :func:`_setting` is the one way they are read.
 
 The worst case is estimated from the request alone: prompt tokens as characters / 4 at
 $0.70 per million, plus the output bound (``max_completion_tokens``, else an assumed
-:data:`DEFAULT_OUTPUT_TOKENS`, or ``session.config["assumed_output_tokens"]``) at $2.50
+:data:`DEFAULT_OUTPUT_TOKENS`, or the ``assumed_output_tokens`` setting) at $2.50
 per million (the seed's R1 prices, ``_result.PRICE_*``). Costs in the totals are what the
 server reported when it did, else the estimate from its token counts. Replies replayed from
 the cache and replies of the offline emulator cost nothing and are not charged.
@@ -36,7 +40,8 @@ from typing import Any
 
 from ..client._request import Request
 from ..core._argline import Arg, LineError, arg, parse_line_of
-from ..core._errors import BudgetError
+from ..core._call import SETTING_BY_NAME, pick
+from ..core._errors import BudgetError, ConfigError
 from ..core._result import PRICE_IN_PER_M, PRICE_OUT_PER_M, Result
 from ..core._session import Feature, Session
 
@@ -53,11 +58,11 @@ __all__ = [
     "spend_magic",
 ]
 
-#: DeepSeek R1's context (the seed's figure); ``session.config["context_tokens"]`` overrides it
+#: DeepSeek R1's context (the seed's figure); the ``context_tokens`` setting overrides it
 DEFAULT_CONTEXT_TOKENS = 65_536
 #: output assumed for the worst-case estimate when the request sets no output bound: R1
 #: often reasons for several thousand tokens; set ``max_completion_tokens`` for a hard bound
-DEFAULT_OUTPUT_TOKENS = 8_192
+DEFAULT_OUTPUT_TOKENS: int = SETTING_BY_NAME["assumed_output_tokens"].default
 
 Warn = Callable[[str], None]
 
@@ -248,28 +253,15 @@ def session_totals(session: Session) -> Totals:
     totals = tracker.totals
     return replace(
         totals,
-        budget=_money(session.config.get("budget")),
-        call_budget=_money(session.config.get("call_budget")),
+        budget=_setting(session, "session_budget"),
+        call_budget=_setting(session, "call_budget"),
     )
 
 
-def _money(value: Any) -> float | None:
-    """A budget from config: a positive number of dollars, or None (off)."""
-    if (
-        value is None
-        or value is False
-        or (isinstance(value, str) and value.strip().lower() in ("", "off", "none"))
-    ):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise BudgetError(
-            f"The budget {value!r} is not a number of dollars; use e.g. 0.50, or off."
-        ) from None
-    if not math.isfinite(number) or number < 0:
-        raise BudgetError(f"The budget {value!r} must be zero or more dollars.")
-    return number
+def _setting(session: Session, name: str) -> Any:
+    """The spend guard's settings, declared in the settings table (``core/_call.py``) and
+    resolved by its one precedence (``%config`` or ``%deepseek_spend``, then the default)."""
+    return pick(name, None, session.config)[0]
 
 
 # ---------------------------------------------------------------------- estimates
@@ -325,21 +317,16 @@ def estimate_request(request: Request, *, assumed_output: int | None = None) -> 
     return Estimate(math.ceil(chars / 4), assumed_output or DEFAULT_OUTPUT_TOKENS, True, price)
 
 
-def _assumed_output(session: Session) -> int | None:
-    value = session.config.get("assumed_output_tokens")
-    return (
-        int(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-        else None
-    )
+def _assumed_output(session: Session) -> int:
+    return int(_setting(session, "assumed_output_tokens"))
 
 
 def check_budget(session: Session, requests: Iterable[Request]) -> None:
     """Raise :class:`BudgetError` (nothing sent) if any request could cost more than the
     per-call budget, or all of them together more than is left of the session budget.
     Offline (emulator) requests cost nothing and pass."""
-    budget = _money(session.config.get("budget"))
-    call_budget = _money(session.config.get("call_budget"))
+    budget = _setting(session, "session_budget")
+    call_budget = _setting(session, "call_budget")
     if budget is None and call_budget is None:
         return
     from ..view._render import format_cost
@@ -376,21 +363,22 @@ def check_budget(session: Session, requests: Iterable[Request]) -> None:
 
 
 def _context_limit(session: Session, request: Request) -> int:
-    """``session.config["context_tokens"]``, else the catalogue's context length for the
+    """The ``context_tokens`` setting, else the catalogue's context length for the
     model (live, else the snapshot), else the seed's R1 figure."""
     from ..client._catalogue import context_for, known_catalogue
 
     try:
-        if session.config.get("context_tokens"):
-            return int(session.config["context_tokens"])
-    except (TypeError, ValueError):  # a bad setting must not stop the request
-        pass
+        own = _setting(session, "context_tokens")
+    except ConfigError:  # a bad setting must not stop the request
+        own = None
+    if own is not None:
+        return int(own)
     return context_for(request.settings.model, known_catalogue(session, request.settings))[0]
 
 
 def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -> bool:
     """Warn (and return True) when the request's messages are longer than the model's
-    context (``session.config["context_tokens"]``, else the model's own from the catalogue,
+    context (the ``context_tokens`` setting, else the model's own from the catalogue,
     else :data:`DEFAULT_CONTEXT_TOKENS`)."""
     limit = _context_limit(session, request)
     est = estimate_request(request)
@@ -401,7 +389,7 @@ def check_context(session: Session, request: Request, *, warn: Warn = _stderr) -
         "context of "
         f"{limit:,}; the server may refuse or cut it. Reset the chat with %deepseek_chat reset "
         "NAME, or "
-        "shorten the prompt (a model with a larger context: set session.config['context_tokens'])."
+        "shorten the prompt (a model with a larger context: %deepseek_spend --context-tokens N)."
     )
     return True
 
@@ -433,17 +421,13 @@ DESCRIPTION = (
 )
 
 
-def _price_pair(text: str) -> tuple[float, float]:
-    try:
-        prompt, completion = (float(x) for x in text.split(","))
-        finite = math.isfinite(prompt) and math.isfinite(completion)
-        if not finite or prompt < 0 or completion < 0:
-            raise ValueError
-    except ValueError:
-        raise LineError(
-            f"--price {text}: expected IN,OUT in dollars per million tokens, e.g. 0.5,2."
-        ) from None
-    return prompt, completion
+#: the magic's flags (their argparse names) and the settings they set
+_FLAG_SETTINGS = {
+    "budget": "session_budget",
+    "call_budget": "call_budget",
+    "context_tokens": "context_tokens",
+    "price": "price",
+}
 
 
 def spend_magic(session: Session, line: str) -> None:
@@ -452,33 +436,22 @@ def spend_magic(session: Session, line: str) -> None:
     set what is given, then print the session totals on one line."""
     args = parse_line_of("deepseek_spend", DESCRIPTION, arguments(), line)
     install_spend(session)
-    for name in ("budget", "call_budget"):
-        raw = getattr(args, name)
+    checked = {}
+    for dest, name in _FLAG_SETTINGS.items():  # all checked before any is set
+        raw = getattr(args, dest)
         if raw is None:
             continue
+        setting = SETTING_BY_NAME[name]
         try:
-            value = _money(raw)
-        except BudgetError as exc:
-            raise LineError(f"--{name.replace('_', '-')} {raw}: {exc}") from None
+            checked[name] = setting.coerce(raw)
+        except ConfigError:
+            flag = "--" + dest.replace("_", "-")
+            raise LineError(f"{flag} {raw}: expected {setting.range_text()}.") from None
+    for name, value in checked.items():
         if value is None:
             session.config.pop(name, None)
         else:
             session.config[name] = value
-    if args.context_tokens is not None:
-        try:
-            tokens = int(args.context_tokens)
-            if tokens < 1:
-                raise ValueError
-        except ValueError:
-            raise LineError(
-                f"--context-tokens {args.context_tokens}: expected a whole number of tokens."
-            ) from None
-        session.config["context_tokens"] = tokens
-    if args.price is not None:
-        session.config.pop("price", None) if args.price.strip().lower() in (
-            "off",
-            "none",
-        ) else session.config.__setitem__("price", _price_pair(args.price))
     if args.reset:
         tracker = session.feature(_Tracker)
         if tracker is not None:

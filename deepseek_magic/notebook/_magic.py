@@ -71,7 +71,15 @@ def interpolate(prompt: str, namespace: dict[str, Any]) -> str:
     return _VAR.sub(value, prompt)
 
 
-_TRAIT_TYPES: dict[str, type] = {"seconds": Float, "number": Float, "count": Int, "switch": Bool}
+_TRAIT_TYPES: dict[str, type] = {
+    "seconds": Float,
+    "number": Float,
+    "count": Int,
+    "switch": Bool,
+    # a number, "off" or (price) "0.55,2.19" or a pair: checked by the table's coerce
+    "dollars": AnyTrait,
+    "price": AnyTrait,
+}
 
 
 def _setting_trait(setting: Setting) -> Any:
