@@ -288,7 +288,9 @@ def test_panel_send_and_stop_run_as_tasks_in_the_browser(browser_session) -> Non
     assert done is not None and done.offline and "offline emulator" in done.answer  # type: ignore[attr-defined]
     stopped = p.last_result  # type: ignore[attr-defined]
     assert stopped.interrupted and stopped.reasoning and not stopped.answer
-    assert "Stopped" in p.status.value and not p.running  # type: ignore[attr-defined]
+    # the result's banner says "Interrupted"; the status line only where the Result is
+    assert "The Result so far is in" in p.status.value and not p.running  # type: ignore[attr-defined]
+    assert "dsm-status-stopped" in p.status.value  # type: ignore[attr-defined]
 
 
 def test_replies_matched_by_content_as_over_a_socket(session) -> None:

@@ -21,6 +21,7 @@ from deepseek_magic.core._options import OPTION_BY_NAME, OPTIONS, Option
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.notebook._panel import Panel, panel
 from tests.helpers.cells import run_cell
+from tests.helpers.inert_html import Tree
 
 LONG_REASONING = " ".join(f"step{i}" for i in range(400))
 
@@ -47,6 +48,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def plain(output: Any) -> str:
     return "".join(o["data"].get("text/plain", "") for o in output.outputs)
+
+
+def html(output: Any) -> str:
+    return "".join(o["data"].get("text/html", "") for o in output.outputs)
+
+
+def seen_text(source: str) -> str:
+    """What a reader sees of some HTML: its text, tags dropped."""
+    return Tree(source).root.text()
 
 
 # ---------------------------------------------------------------- the contract
@@ -253,8 +263,33 @@ def test_stop_keeps_the_partial_result_and_closes_the_connection(session) -> Non
         assert emu.wait_idle(5)
         record = emu.request_log[-1]
         assert record.disconnected and not record.completed
-        assert "Stopped" in p.status.value and "partial result kept" in p.status.value
-        assert "Interrupted" in plain(p.output)
+        # Said once: the result's banner says it was interrupted and kept; the status
+        # line adds only where the Result is (no shell here: on the panel).
+        assert "Interrupted — partial result kept" in plain(p.output)
+        assert "The Result so far is in panel.last_result." in p.status.value
+        assert "dsm-status-stopped" in p.status.value
+        seen = (seen_text(p.status.value) + seen_text(html(p.output))).lower()
+        assert seen.count("partial result kept") == 1, seen
+        assert seen.count("interrupted") + seen.count("stopped") == 1, seen
+
+
+def test_stop_during_compare_says_it_once_per_column(session) -> None:
+    with Emulator(
+        replies=[Reply(reasoning=LONG_REASONING, answer="never reached")] * 2, token_delay=0.02
+    ) as emu:
+        p = make(session, emu, shell=None)
+        p.compare_spec.value = "temperature = 0.2, 0.6"
+        p.compare_button.click()
+        wait_until(lambda: str(p.compare_box.children).count("thinking…") == 2)
+        p.stop_button.click()
+        assert p.wait(5)
+    assert "dsm-status-stopped" in p.status.value and "2 of 2 runs stopped" in p.status.value
+    for column in p.compare_box.children:
+        header, view, footer = column.children
+        assert footer.value == ""  # the column's own banner says it
+        seen = seen_text(html(view)).lower()
+        assert seen.count("interrupted — partial result kept") == 1, seen
+        assert seen.count("stopped") == 0, seen
 
 
 def test_stop_while_the_server_is_silent_ends_at_once(session) -> None:

@@ -592,7 +592,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         if run.footer is not None:
             state, text = self._summary(run)
             # A finished column's view ends with the result's footer: only news goes here.
-            run.footer.value = "" if state == "done" else self._status_html(state, text)
+            run.footer.value = self._status_html(state, text) if text and state != "done" else ""
 
     def _show_reasoning(self) -> bool:
         return bool(pick("show_reasoning", self.call, self.session.config)[0])
@@ -606,7 +606,10 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             )
             return "error", f"⚠ {_describe(run.error)}{kept}"
         if run.stopped:
-            return "stopped", "■ Stopped — partial result kept"
+            # A Result shown says "⚠ Interrupted — partial result kept" in its own banner
+            # (as in the magic and ask()): the panel does not say it a second time.
+            shown = run.result is not None
+            return "stopped", "" if shown else "■ Stopped before any reply arrived"
         assert run.result is not None
         return "done", "✓ Done"
 
@@ -633,7 +636,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             if state == "done":
                 text = f"✓ Done: the Result is in {where}."
             elif state == "stopped" and runs[0].result is not None:
-                text = f"■ Stopped — partial result kept in {where}."
+                text = f"■ The Result so far is in {where}."  # the banner says it stopped
             return state, text
         stopped = sum(run.stopped for run in runs)
         if failed:
@@ -644,7 +647,7 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         elif stopped:
             state, text = (
                 "stopped",
-                f"■ Stopped — {stopped} of {len(runs)} runs interrupted, partial results kept",
+                f"■ {stopped} of {len(runs)} runs stopped",  # each column's banner says the rest
             )
         else:
             state, text = "done", f"✓ Compared {len(runs)} settings side by side"

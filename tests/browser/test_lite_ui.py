@@ -284,9 +284,15 @@ def test_panel_stop_aborts_a_fetch_mid_stream(
     output = panel.locator(".dsm-output")
     expect(output.locator(".dsm-live .dsm-answer-tail")).to_contain_text("Step 2:", timeout=60_000)
     panel.locator(".dsm-stop").click()
+    # Said once: the result's banner says it was interrupted and kept; the status line
+    # adds only where the Result is.
     expect(panel.locator(".widget-html.dsm-status")).to_contain_text(
-        re.compile(r"Stopped.*partial result kept"), timeout=30_000
+        "The Result so far is in", timeout=30_000
     )
+    expect(output.locator(".dsm-warning")).to_contain_text("Interrupted — partial result kept")
+    seen = panel.inner_text().lower()
+    assert seen.count("partial result kept") == 1, seen
+    assert seen.count("interrupted") + seen.count("stopped") == 1, seen
     shown = output.locator(".dsm-answer-body").inner_text().strip()
     assert shown.startswith("Step 1: count on.") and len(shown) < len(long_answer)
     assert cors_emulator.wait_idle(10)
