@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from deepseek_magic.batch._sweep import DEFAULT_CONCURRENCY
 from deepseek_magic.notebook._panel import Panel  # noqa: F401  (ImportError: no panel here)
-from deepseek_magic.notebook._panel_controls import MAX_COMPARE_RUNS
 
 from ._common import PROMPT
 
-__all__ = ["MAX_COMPARE_RUNS", "comparer", "sender"]
+__all__ = ["comparer", "sender"]
 
 
 def _panel(base_url: str, prompt: str = PROMPT) -> Any:
@@ -43,8 +43,8 @@ def sender(base_url: str) -> Callable[[], tuple[str, str]]:
 
 def comparer(base_url: str, prompts: Sequence[str]) -> int:
     """Click Compare for one run per seed (the panel's runs share one prompt); returns the
-    number of runs, at most the panel's MAX_COMPARE_RUNS."""
-    runs = min(len(prompts), MAX_COMPARE_RUNS)
+    number of runs, at most what a Compare (as a sweep) sends at once, DEFAULT_CONCURRENCY."""
+    runs = min(len(prompts), DEFAULT_CONCURRENCY)
     p = _panel(base_url, prompts[0])
     p.compare_spec.value = "seed = " + ", ".join(str(i + 1) for i in range(runs))
     p.compare_button.click()

@@ -77,9 +77,11 @@ def last() -> Result | None:
 
 def sweep(prompt: _Any, grid: _Any, *, display: bool = False, **kwargs: _Any) -> _Any:
     """Run one prompt over a grid of options concurrently and return a pandas DataFrame
-    (one row per run): ``sweep("Name a colour", {"temperature": [0.2, 1.0], "seed": [1, 2]})``.
-    Keywords are those of :func:`ask` plus ``concurrency`` (default 4); ``display=True``
-    also shows the side-by-side table in a notebook."""
+    (one row per run): ``sweep("Name a colour", {"temperature": [0.2, 1.0], "seed": [1, 2]})``,
+    or the grid as the panel's compare box takes it, ``"temperature=0.2,1.0; seed=1,2"``
+    (at most 100 points). Keywords are those of :func:`ask` plus ``concurrency`` (default
+    12, as the panel's Compare); ``display=True`` also shows the side-by-side table in a
+    notebook."""
     from .batch._sweep import sweep_ask
 
     view = None

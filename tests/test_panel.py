@@ -17,6 +17,7 @@ import pytest
 ipywidgets = pytest.importorskip("ipywidgets")
 
 import deepseek_magic
+from deepseek_magic.batch._grid import MAX_POINTS
 from deepseek_magic.core._options import OPTION_BY_NAME, OPTIONS, Option
 from deepseek_magic.emulator import Emulator, Fault, Reply
 from deepseek_magic.notebook._panel import Panel, panel
@@ -347,7 +348,7 @@ def test_compare_spec_errors_send_nothing(session, emu) -> None:
         ("temperature 0.2", "NAME = V1"),
         ("temprature = 1", "Did you mean temperature"),
         ("temperature = 0.5, 5", "temperature"),
-        ("seed = " + ",".join(map(str, range(13))), "too many"),
+        ("seed = " + ",".join(map(str, range(MAX_POINTS + 1))), f"is more than {MAX_POINTS}"),
     ):
         p.compare_spec.value = spec
         p.compare_button.click()
@@ -473,7 +474,7 @@ def test_a_bug_in_a_thread_is_one_line_not_a_traceback(session, emu, monkeypatch
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(panel_module, "run_many", broken)
+    monkeypatch.setattr(panel_module, "run_points", broken)
     p = make(session, emu)
     send(p)
     assert "RuntimeError: boom" in p.status.value and not p.send_button.disabled

@@ -1,18 +1,25 @@
 """Sweeps as data: one prompt over a grid of options, run concurrently, as a DataFrame.
 
+The panel's Compare is the same feature with a widget view: it reads its grid with the
+same parser, is held to the same limit, builds its requests with :func:`plan_points` and
+sends them with :func:`run_points`, at the same :data:`DEFAULT_CONCURRENCY`.
+
 * :func:`parse_sweep` reads ``--sweep temperature=0.2,0.6 --sweep seed=1,2`` into a grid
   (``{"temperature": [0.2, 0.6], "seed": [1, 2]}``), every value checked by the option
-  table before anything is sent.
-* :func:`sweep` runs a validated :class:`~._api.Prepared` once per grid point (the
-  product of the values), at most ``concurrency`` requests at a time, and returns a
-  pandas DataFrame, one row per point: the point's options, then columns of
-  ``Result.to_row`` (``answer``, ``reasoning_chars``, token counts, ``cost``, ``elapsed``,
-  ``finish_reason``), ``error`` and the ``result`` itself. A failing point is a row with
-  its error, not the failure of the whole sweep. It draws nothing itself: a ``view``
-  (a callable) gets ``_render``'s progress line and side-by-side table, and the notebook
-  layer shows them (``notebook._display.updating``).
+  table before anything is sent (:mod:`._grid`, the one grid parser; at most
+  :data:`~._grid.MAX_POINTS` points).
+* :func:`plan_points` makes one validated :class:`~._api.Prepared` per grid point (the
+  product of the values) from the prompt's, and checks them all against the spend budget;
+  :func:`run_points` sends them through the engine (``run_many`` with a plain limit of
+  ``concurrency`` in flight).
+* :func:`sweep` runs them and returns a pandas DataFrame, one row per point: the point's
+  options, then columns of ``Result.to_row`` (``answer``, ``reasoning_chars``, token
+  counts, ``cost``, ``elapsed``, ``finish_reason``), ``error`` and the ``result`` itself.
+  A failing point is a row with its error, not the failure of the whole sweep. It draws
+  nothing itself: a ``view`` (a callable) gets ``_render``'s progress line and
+  side-by-side table, and the notebook layer shows them (``notebook._display.updating``).
 * :func:`sweep_ask` is the same from Python: ``sweep_ask(prompt, {"temperature": [0.2,
-  1.0]}, max_completion_tokens=512)``.
+  1.0]}, max_completion_tokens=512)`` (or the grid as text, ``"temperature=0.2,1.0"``).
 
 The requests run on an asyncio loop in a worker thread (:mod:`._loop_thread`, as
 ``map()``'s): in Jupyter the main thread already runs an event loop, which may not be
@@ -26,30 +33,33 @@ far, and none of them is added to it.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..client._request import build_request
 from ..core._call import split_keywords
 from ..core._errors import Interrupted, OptionError
-from ..core._options import OPTION_BY_NAME, validate_options
+from ..core._options import validate_options
 from ..core._result import Result
 from ..core._session import SESSION, Session
 from ..core._settings import resolve_model
 from ..engine._api import Prepared, prepare
-from ..engine._dispatch import STOPPED, Limit, run_many
+from ..engine._dispatch import STOPPED, Lane, Limit, run_many
 from ..features import start
 from ..features._schema_batch import point_data
 from ..view._render import render_progress, render_sweep
+from ._grid import MAX_POINTS, grid_points, normalize_grid, parse_grid
 from ._loop_thread import LoopThread
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "MAX_POINTS",
+    "check_concurrency",
     "grid_points",
     "normalize_grid",
     "parse_sweep",
+    "plan_points",
+    "run_points",
     "sweep",
     "sweep_ask",
     "View",
@@ -58,104 +68,21 @@ __all__ = [
 #: where a sweep's bundles go (the notebook shows them in one output, updated in place)
 View = Callable[[dict[str, str]], None]
 
-DEFAULT_CONCURRENCY = 4
-#: a larger grid is refused: split it (a typo should not send thousands of requests)
-MAX_POINTS = 100
+#: Requests of one sweep or Compare in flight at once, unless ``concurrency=`` says
+#: otherwise. 12 is what Compare always sent at once, so a Compare of up to 12 settings
+#: still starts every run together and reads side by side as they stream (a sweep sent 4
+#: at a time before: its 12 points went in three waves); the gate is a plain limit, not
+#: ``map()``'s rate-aware one, since a grid is small (at most ``MAX_POINTS``) and a
+#: throttled request (429) is retried by the engine, honouring ``Retry-After``.
+DEFAULT_CONCURRENCY = 12
 
 
 # ---------------------------------------------------------------------- the grid
-def normalize_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Check a grid (option name -> values) and return it with canonical values.
-
-    Names may use dashes (``top-p``); ``model`` may be swept too; a single value counts
-    as a list of one. Raises :class:`OptionError` (one line) for unknown names, values out
-    of range, and grids over :data:`MAX_POINTS` points.
-    """
-    out: dict[str, list[Any]] = {}
-    for raw_name, raw_values in grid.items():
-        name = str(raw_name).strip().replace("-", "_")
-        values = list(raw_values) if isinstance(raw_values, (list, tuple, range)) else [raw_values]
-        if not values:
-            raise OptionError(f"--sweep {raw_name}: no values given.", option=name)
-        if name == "model":
-            if not all(isinstance(v, str) and v.strip() for v in values):
-                raise OptionError(
-                    "--sweep model: give model ids, e.g. "
-                    "model=deepseek-r1,deepseek/deepseek-r1-0528.",
-                    option="model",
-                )
-            canonical = [v.strip() for v in values]
-        else:
-            option = OPTION_BY_NAME.get(name)
-            if option is None:
-                import difflib
-
-                close = difflib.get_close_matches(name, [*OPTION_BY_NAME, "model"], n=1)
-                hint = f" Did you mean {close[0]}?" if close else ""
-                raise OptionError(
-                    f"--sweep {raw_name}: not an option that can be swept.{hint}", option=name
-                )
-            if option.kind == "tools":
-                raise OptionError(
-                    "--sweep tools: tools cannot be swept; give them with --tools.", option=name
-                )
-            canonical = [option.coerce(v) for v in values]
-            name = option.alias_of or name  # max_tokens is swept as max_completion_tokens
-        if name in out:
-            raise OptionError(
-                f"--sweep {raw_name}: given twice; list all its values once.", option=name
-            )
-        out[name] = canonical
-    size = 1
-    for values in out.values():
-        size *= len(values)
-    if not out:
-        raise OptionError(
-            "--sweep: no options given; write e.g. --sweep temperature=0.2,0.6.", option="sweep"
-        )
-    if size > MAX_POINTS:
-        raise OptionError(
-            f"--sweep: {size} points is more than {MAX_POINTS}; split the grid into smaller "
-            "sweeps.",
-            option="sweep",
-        )
-    return out
-
-
-def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
-    """``["temperature=0.2,0.6,1.0", "seed=1,2"]`` -> a checked grid.
-
-    See :func:`normalize_grid`.
-    """
-    raw: dict[str, list[str]] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise OptionError(
-                f"--sweep {item}: write NAME=V1,V2 (e.g. --sweep temperature=0.2,0.6).",
-                option="sweep",
-            )
-        values = [v.strip() for v in text.split(",")]
-        if not text.strip() or any(v == "" for v in values):
-            raise OptionError(
-                f"--sweep {item}: an empty value; write NAME=V1,V2 with no empty items.",
-                option="sweep",
-            )
-        if name.strip() in raw:
-            raise OptionError(
-                f"--sweep {name.strip()}: given twice; list all its values once.", option="sweep"
-            )
-        raw[name.strip()] = values
-    return normalize_grid(raw)
-
-
-def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, the last name varying fastest."""
-    names = list(grid)
-    return [
-        dict(zip(names, combo, strict=True))
-        for combo in itertools.product(*(grid[n] for n in names))
-    ]
+def parse_sweep(items: str | Sequence[str]) -> dict[str, list[Any]]:
+    """``["temperature=0.2,0.6,1.0", "seed=1,2"]`` (the magic's ``--sweep`` items) or
+    ``"temperature=0.2,0.6; seed=1,2"`` -> a checked grid: :func:`._grid.parse_grid`, the
+    one parser the panel's Compare uses too."""
+    return parse_grid(items, surface="sweep")
 
 
 def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
@@ -184,8 +111,57 @@ def _point_prep(prep: Prepared, point: Mapping[str, Any]) -> Prepared:
     )
 
 
+def plan_points(
+    prep: Prepared, grid: Mapping[str, Sequence[Any]], *, session: Session
+) -> tuple[list[dict[str, Any]], list[Prepared]]:
+    """The grid's points and one prepared request per point (``prep`` with the point's
+    options, all validated together), the whole grid checked against the spend budget:
+    raises (one line) before anything is sent. ``grid`` is a checked one
+    (:func:`~._grid.normalize_grid`)."""
+    from ..features._spend import check_budget
+
+    points = grid_points(grid)
+    preps = [_point_prep(prep, p) for p in points]
+    check_budget(session, [p.request for p in preps])
+    return points, preps
+
+
+def check_concurrency(concurrency: Any) -> int:
+    """``concurrency=`` checked: a whole number >= 1 (OptionError otherwise)."""
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise OptionError(
+            f"concurrency={concurrency!r}: expected a whole number >= 1.", option="concurrency"
+        )
+    return concurrency
+
+
 # ---------------------------------------------------------------------- running
-async def _run_points(
+async def run_points(
+    preps: Sequence[Prepared],
+    *,
+    session: Session,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    lane: Lane | None = None,
+    on_done: Callable[[int, Result | BaseException | None], None] | None = None,
+    client: Any = None,
+) -> list[Result | BaseException | None]:
+    """Every point's request through the engine (``run_many``), ``concurrency`` at a time
+    (a plain limit): what a sweep and the panel's Compare (and Send) both call. Each
+    outcome (a Result, or the exception that ended it) goes to ``on_done(i, outcome)``
+    and ``lane`` (the panel's live views) as it ends, and is returned at the point's
+    index. ``client``: an ``AsyncClient`` (default: the session's for this loop)."""
+    return await run_many(
+        preps,
+        session=session,
+        gate=Limit(concurrency),
+        concurrency=concurrency,
+        lane=lane,
+        on_done=on_done,
+        client=client,
+    )
+
+
+async def _run_sweep(
     preps: list[Prepared],
     outcomes: list[Result | BaseException | None],
     *,
@@ -194,9 +170,8 @@ async def _run_points(
     client: Any,
     notify: Callable[[], None],
 ) -> None:
-    """Every point's request through the engine, ``concurrency`` at a time (a plain
-    limit); each outcome (a Result, or the exception that ended it) lands in ``outcomes``
-    at the point's index."""
+    """A sweep's points on its own loop: each outcome lands in ``outcomes`` at the
+    point's index, then ``notify`` wakes the kernel's thread to redraw the progress."""
     from ..client._http import AsyncClient
 
     def done(i: int, outcome: Result | BaseException | None) -> None:
@@ -207,13 +182,8 @@ async def _run_points(
     own = client is None
     client = client or AsyncClient(verify=session.verify_tls)
     try:
-        await run_many(
-            preps,
-            session=session,
-            gate=Limit(concurrency),
-            concurrency=concurrency,
-            on_done=done,
-            client=client,
+        await run_points(
+            preps, session=session, concurrency=concurrency, on_done=done, client=client
         )
     finally:
         if own:
@@ -282,17 +252,10 @@ def sweep(
     budget before anything is sent. ``view`` gets the bundles to show (the progress
     line as points finish, then the table; the notebook shows them in one output).
     ``client`` is an ``AsyncClient`` to share (tests)."""
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise OptionError(
-            f"concurrency={concurrency!r}: expected a whole number >= 1.", option="concurrency"
-        )
+    check_concurrency(concurrency)
     _need_pandas()
     grid = normalize_grid(grid)
-    points = grid_points(grid)
-    preps = [_point_prep(prep, p) for p in points]  # raises before anything is sent
-    from ..features._spend import check_budget
-
-    check_budget(session, [p.request for p in preps])
+    points, preps = plan_points(prep, grid, session=session)  # raises before anything is sent
     outcomes: list[Result | BaseException | None] = [None] * len(preps)
     show = view or (lambda bundle: None)
     shown = 0
@@ -313,7 +276,7 @@ def sweep(
     show(render_progress(0, len(points)))
     try:
         thread.run(
-            lambda: _run_points(
+            lambda: _run_sweep(
                 preps,
                 outcomes,
                 session=session,
@@ -330,7 +293,7 @@ def sweep(
 
 def sweep_ask(
     prompt: str | Sequence[Mapping[str, Any]],
-    grid: Mapping[str, Any],
+    grid: Mapping[str, Any] | str,
     *,
     session: Session | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -340,13 +303,15 @@ def sweep_ask(
     """``ask()`` over a grid: ``sweep_ask("Is 9.11 > 9.9?", {"temperature": [0.2, 0.6, 1.0],
     "seed": [1, 2]}, max_completion_tokens=1024)`` -> a DataFrame, one row per point.
 
-    ``kwargs`` are ``ask()``'s (``model=``, ``system=``, ``base_url=`` ... and the shared
-    request options). ``view`` as :func:`sweep`'s (``deepseek_magic.sweep(display=True)``
-    passes the notebook's).
+    ``grid`` may also be written as the panel's compare box takes it:
+    ``"temperature = 0.2, 0.6, 1.0; seed = 1, 2"``. ``kwargs`` are ``ask()``'s
+    (``model=``, ``system=``, ``base_url=`` ... and the shared request options). ``view``
+    as :func:`sweep`'s (``deepseek_magic.sweep(display=True)`` passes the notebook's).
     """
     session = session or SESSION
     call, options = split_keywords(kwargs)
-    grid = normalize_grid(grid)
+    grid = parse_sweep(grid) if isinstance(grid, str) else normalize_grid(grid)
+    check_concurrency(concurrency)
     start(session)
     prep = prepare(prompt, session=session, call=call, options=options)
     return sweep(prep, grid, session=session, view=view, concurrency=concurrency)

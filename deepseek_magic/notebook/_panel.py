@@ -9,7 +9,8 @@ A prompt, one control per request option (generated from the option table by
   (``engine._dispatch.run_many``);
 * **Stop** closes the connection at once; the partial Result is kept (interrupted);
 * **Compare** runs the prompt under several settings at once (``temperature = 0.2,
-  0.6, 1.0``), concurrently on the same worker, shown side by side;
+  0.6, 1.0``), concurrently on the same worker, shown side by side: a sweep with a
+  widget view (``batch._sweep``'s grid parser, limit, requests and concurrency);
 * **Copy as %%deepseek cell** shows the magic cell that sends exactly the same body.
 
 Every run is a Result in the session history and is bound to the "store as" name.
@@ -26,13 +27,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..batch._grid import parse_grid, point_label
+from ..batch._sweep import DEFAULT_CONCURRENCY, plan_points, run_points
 from ..core._call import Call, pick, split_keywords
 from ..core._errors import ConfigError, DeepSeekError, OptionError, PanelUnavailableError
 from ..core._options import OPTIONS, Option, validate_options
 from ..core._result import Result
 from ..core._session import SESSION, Session
 from ..engine._api import Prepared, prepare
-from ..engine._dispatch import Lane, Limit, run_many
+from ..engine._dispatch import Lane
 from ..features import start
 from ..features._schema import resolve_field, schema_label
 from ..view import _style as style
@@ -69,7 +72,6 @@ from ._panel_controls import (
     cell_text,
     field_layout,
     namespace_functions,
-    parse_compare,
 )
 
 #: "find the IPython shell myself" (``shell=None`` means: no namespace to bind into)
@@ -459,14 +461,17 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
             self._say("running", "Still running: press Stop first.")
             return
         try:
-            settings = parse_compare(self.compare_spec.value, self.options)
-            # Every run is checked before any is sent.
-            preps = [(label, self._prepare(setting)) for label, setting in settings]
+            # A sweep with a widget view: the sweep's grid parser and limit, its requests
+            # (every point checked, and the whole grid against the budget, before any is
+            # sent), and below its run function and concurrency.
+            grid = parse_grid(self.compare_spec.value, options=self.options, surface="compare")
+            points, preps = plan_points(self._prepare(), grid, session=self.session)
         except DeepSeekError as exc:
             self._fail(exc)
             return
         runs, columns = [], []
-        for label, prep in preps:
+        for point, prep in zip(points, preps, strict=True):
+            label = point_label(point)
             view, footer = W.Output(), W.HTML()
             column = W.VBox(
                 [W.HTML(f"<b>{escape(label)}</b>"), view, footer],
@@ -529,17 +534,17 @@ class Panel(W.VBox):  # type: ignore[misc, name-defined]
         self.tasks = [self._worker.submit(self._work(runs, kind))]
 
     async def _work(self, runs: list[_Run], kind: str) -> None:
-        """Every request of a Send / Compare through the engine, at once, each into its
-        own live view; the last to end writes the final status."""
+        """Every request of a Send / Compare through the sweep's run function (the
+        engine's ``run_many``), :data:`DEFAULT_CONCURRENCY` at a time as a sweep's, each
+        into its own live view; the last to end writes the final status."""
         import asyncio
 
         lane = _PanelLane(self, runs)
         try:
-            await run_many(
+            await run_points(
                 [run.prep for run in runs],
                 session=self.session,
-                gate=Limit(len(runs)),
-                concurrency=len(runs),
+                concurrency=DEFAULT_CONCURRENCY,
                 lane=lane,
             )
         except asyncio.CancelledError:

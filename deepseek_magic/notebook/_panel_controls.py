@@ -1,5 +1,6 @@
 """The panel's option controls, generated from the option table, and the pure helpers
-that read them: the ``%%deepseek`` cell for the current values and the Compare spec.
+that read them: the ``%%deepseek`` cell for the current values. (The Compare box's grid
+is read by ``batch._grid``, the parser sweeps use.)
 
 One :class:`OptionControl` per request option of the table (a deprecated alias gets
 none: its target has one). The widget follows the option's panel hint
@@ -18,10 +19,7 @@ Imported only by ``_panel`` (ipywidgets is loaded only when the panel is used).
 
 from __future__ import annotations
 
-import difflib
-import itertools
 import json
-import math
 import random
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +32,6 @@ from ..core._errors import OptionError
 from ..core._options import TOOL_CHOICES, Option, validate_options
 
 __all__ = [
-    "MAX_COMPARE_RUNS",
     "ControlSet",
     "OptionControl",
     "build_controls",
@@ -42,11 +39,8 @@ __all__ = [
     "cell_text",
     "field_layout",
     "namespace_functions",
-    "parse_compare",
 ]
 
-#: the most runs one Compare may start (each one is a paid request)
-MAX_COMPARE_RUNS = 12
 #: the largest value an unbounded integer field accepts (the API's int32)
 _INT_LIMIT = 2**31 - 1
 _DESCRIPTION = {"description_width": "170px"}
@@ -449,65 +443,3 @@ def cell_text(
         elif setting.kind != "grid":
             parts.append(_arg(setting.flags[0], str(value)))
     return " ".join(parts) + "\n" + prompt
-
-
-# ------------------------------------------------------------------ compare
-def _lookup(name: str, options: Sequence[Option]) -> Option:
-    key = name.strip().lstrip("-").replace("-", "_").replace(" ", "_").lower()
-    for option in options:
-        if option.name == key and option.alias_of is None:
-            return option
-    close = difflib.get_close_matches(key, [o.name for o in options if o.alias_of is None], n=1)
-    hint = f" Did you mean {close[0]}?" if close else ""
-    raise OptionError(f"Compare: no option named {name.strip()!r}.{hint}", option=name)
-
-
-def parse_compare(text: str, options: Sequence[Option]) -> list[tuple[str, dict[str, Any]]]:
-    """``"temperature = 0.2, 0.6, 1.0"`` -> one ``(label, {name: value})`` per run.
-
-    Several axes separated by ``;`` make a grid (``temperature = 0.2, 1.0; seed = 1, 2``
-    gives four runs). Each value is checked by its option; at most
-    :data:`MAX_COMPARE_RUNS` runs.
-    """
-    axes: list[tuple[Option, list[Any]]] = []
-    for part in (p for p in text.split(";") if p.strip()):
-        name, sep, rest = part.partition("=")
-        if not sep or not name.strip():
-            raise OptionError(
-                "Compare: write NAME = V1, V2, ... (e.g. temperature = 0.2, 0.6, 1.0).",
-                option="compare",
-            )
-        option = _lookup(name, options)
-        if option.kind == "tools":
-            raise OptionError(
-                "Compare: tools cannot be compared; pick them in the tool picker.",
-                option=option.name,
-            )
-        raw = [v.strip() for v in rest.split(",") if v.strip()]
-        if not raw:
-            raise OptionError(
-                f"Compare: give values for {option.name} (e.g. {option.name} = a, b).",
-                option=option.name,
-            )
-        axes.append((option, [option.coerce(v) for v in raw]))
-    if not axes:
-        raise OptionError(
-            "Compare: write which option to vary, e.g. temperature = 0.2, 0.6, 1.0.",
-            option="compare",
-        )
-    count = math.prod(len(values) for _, values in axes)
-    if count > MAX_COMPARE_RUNS:
-        raise OptionError(
-            f"Compare: {count} runs is too many at once (at most {MAX_COMPARE_RUNS}).",
-            option="compare",
-        )
-    runs = []
-    for combo in itertools.product(*(values for _, values in axes)):
-        setting = {o.name: v for (o, _), v in zip(axes, combo, strict=True)}
-        label = ", ".join(f"{o.name} = {_show(v)}" for (o, _), v in zip(axes, combo, strict=True))
-        runs.append((label, setting))
-    return runs
-
-
-def _show(value: Any) -> str:
-    return " | ".join(value) if isinstance(value, tuple) else str(value)
