@@ -38,7 +38,7 @@ from typing import Any
 
 from ..client._request import build_request
 from ..core._call import split_keywords
-from ..core._errors import Interrupted, OptionError
+from ..core._errors import Interrupted
 from ..core._options import validate_options
 from ..core._result import Result
 from ..core._session import SESSION, Session
@@ -48,13 +48,13 @@ from ..engine._dispatch import STOPPED, Lane, Limit, run_many
 from ..features import start
 from ..features._schema_batch import point_data
 from ..view._render import render_progress, render_sweep
+from ._capacity import check_concurrency
 from ._grid import MAX_POINTS, grid_points, normalize_grid, parse_grid
 from ._loop_thread import LoopThread
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "MAX_POINTS",
-    "check_concurrency",
     "grid_points",
     "normalize_grid",
     "parse_sweep",
@@ -124,15 +124,6 @@ def plan_points(
     preps = [_point_prep(prep, p) for p in points]
     check_budget(session, [p.request for p in preps])
     return points, preps
-
-
-def check_concurrency(concurrency: Any) -> int:
-    """``concurrency=`` checked: a whole number >= 1 (OptionError otherwise)."""
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise OptionError(
-            f"concurrency={concurrency!r}: expected a whole number >= 1.", option="concurrency"
-        )
-    return concurrency
 
 
 # ---------------------------------------------------------------------- running
