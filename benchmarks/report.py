@@ -64,6 +64,19 @@ WHY_MISSED: dict[str, str] = {
         "machine's load. The magic's own share (frames of ~330-900 B, MathJax on the inline "
         "math of the answer's last completed block) is the difference between the two rows."
     ),
+    "samples.map": (
+        "Not map()'s own cost: in the same run the naive gather of as many aask() calls takes "
+        "about as long (see the rows above), and map()'s client CPU per token is within 1.2x of "
+        "the gather's. The server's floor row (a bare asyncio client, no HTTP library) shows "
+        "what the emulator itself allows on this machine, whose two cores it shares with the "
+        "client; the rest is the HTTP stack's per-chunk cost (httpx, httpcore, h11, anyio: four "
+        "fifths of the client's CPU in a profile), paid for 10,000 chunks in the one second "
+        "the replies stream. What would close it: fewer cores shared with the server, or an "
+        "HTTP stack that costs less per chunk."
+    ),
+    "samples.samples": (
+        "As for map() above: the same requests, the same cost (samples are rows of the run)."
+    ),
     "browser.final_task_ms": (
         "MathJax typesets the answer's display math in the final view at once; its one-time "
         "setup is done while the reply starts (a hidden formula with the stylesheet), but "
