@@ -69,9 +69,9 @@ WHY_MISSED: dict[str, str] = {
         "about as long (see the rows above), and map()'s client CPU per token is within 1.2x of "
         "the gather's. The server's floor row (a bare asyncio client, no HTTP library) shows "
         "what the emulator itself allows on this machine, whose two cores it shares with the "
-        "client; the rest is the HTTP stack's per-chunk cost (httpx, httpcore, h11, anyio: four "
-        "fifths of the client's CPU in a profile), paid for 10,000 chunks in the one second "
-        "the replies stream. What would close it: fewer cores shared with the server, or an "
+        "client; the rest is the HTTP stack's per-chunk cost (httpx, httpcore, h11, anyio: over "
+        "two fifths of the client's CPU in a profile, our pipeline one tenth), paid for "
+        "10,000 chunks in the one second the replies stream. What would close it: fewer cores shared with the server, or an "
         "HTTP stack that costs less per chunk."
     ),
     "samples.samples": (
