@@ -71,8 +71,8 @@ WHY_MISSED: dict[str, str] = {
         "what the emulator itself allows on this machine, whose two cores it shares with the "
         "client; the rest is the HTTP stack's per-chunk cost (httpx, httpcore, h11, anyio: over "
         "two fifths of the client's CPU in a profile, our pipeline one tenth), paid for "
-        "10,000 chunks in the one second the replies stream. What would close it: fewer cores shared with the server, or an "
-        "HTTP stack that costs less per chunk."
+        "10,000 chunks in the one second the replies stream. What would close it: fewer "
+        "cores shared with the server, or an HTTP stack that costs less per chunk."
     ),
     "samples.samples": (
         "As for map() above: the same requests, the same cost (samples are rows of the run)."
