@@ -231,7 +231,9 @@ def test_compare_is_held_to_the_budget_for_the_whole_grid(session: Any) -> None:
     from deepseek_magic.features._spend import install_spend
 
     install_spend(session)
-    session.config["session_budget"] = 0.05  # one run may cost $0.02 (8,192 assumed tokens): 4 may not
+    session.config["session_budget"] = (
+        0.05  # one run may cost $0.02 (8,192 assumed tokens): 4 may not
+    )
     with Emulator(responder=echo) as emu:
         p = make_panel(session, emu, provider="openrouter", base_url=emu.base_url)
         p.compare_spec.value = "seed = 1, 2, 3, 4"
