@@ -135,8 +135,9 @@ class Accumulator:
         if isinstance(event, ReasoningDelta):
             self.reasoning.add(event.text)
             self.text_size += len(event.text)
-            if now is not None:
-                self._mark(now)
+            marks = self.reasoning_times
+            if now is not None and (not marks or now - marks[-1][1] >= self._mark_every):
+                self._mark(now)  # (its first test inlined: false for nearly every token)
         elif isinstance(event, ContentDelta):
             if self.time_to_answer is None and len(self.reasoning):
                 self.time_to_answer = now

@@ -91,6 +91,8 @@ class Pipeline:
                     "to protect memory."
                 )
             )
+        if len(events) == 1:  # the usual read: one event, its list as it is
+            return self._event(events[0].data)
         for sse in events:
             out.extend(self._event(sse.data))
             if self.done:
