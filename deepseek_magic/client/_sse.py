@@ -2,7 +2,7 @@
 
 ``SSEParser.feed(bytes)`` returns the complete events those bytes finish; ``flush()``
 ends the stream. Feeding the same stream cut at any byte boundaries gives the same
-events (tested at every boundary, and against a reference decoder in tests/test_sse.py).
+events (tested at every boundary, and against a reference decoder in tests/test_pipeline.py).
 
 It works on bytes and decodes only what it keeps (a field's value), because this runs
 once per streamed token (benchmarks/BENCHMARKS.md, streaming overhead):
