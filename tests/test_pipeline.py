@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from deepseek_magic.client._accumulate import Accumulator
 from deepseek_magic.client._events import (
     ChunkParser,
     ContentDelta,
     ContentWasReasoning,
+    ErrorEvent,
+    FinishEvent,
+    MetaEvent,
     ReasoningDelta,
     ThinkSplitter,
     ToolCallDelta,
+    UsageEvent,
 )
 from deepseek_magic.client._pipeline import Pipeline
 from deepseek_magic.client._sse import SSEParser
@@ -257,8 +264,6 @@ def test_servers_reusing_index_zero_for_parallel_calls() -> None:
 
 
 def test_in_stream_error_event_is_parsed_with_or_without_choices() -> None:
-    from deepseek_magic.client._events import ErrorEvent
-
     for choices in ([{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}], [], None):
         chunk = {"error": {"code": "server_error", "message": "Provider disconnected"}}
         if choices is not None:
@@ -330,3 +335,237 @@ def test_a_bad_json_reply_is_one_stream_error_with_the_partial_result(
     with pytest.raises(StreamError, match=words) as info:
         _pipeline().feed_json(raw)
     assert info.value.partial is not None and "\n" not in str(info.value)
+
+
+# ------------------------------------------- the per-token shortcuts agree with the long way
+# SSEParser works on bytes and ChunkParser answers the usual chunk in a few lookups
+# (benchmarks/BENCHMARKS.md, streaming overhead); these tests hold both to the plain
+# reading: a reference SSE decoder, and ChunkParser's full field reading (``_feed``).
+
+
+def _reference_sse(data: bytes) -> tuple[list[tuple[str, str, str]], int]:
+    """The WHATWG algorithm on the whole stream at once, written for clarity, not speed."""
+    import re
+
+    text = data.decode("utf-8", "replace").lstrip("\ufeff")
+    out, buf, event, last_id, comments = [], [], "", "", 0
+    for line in [*re.split("\r\n|\r|\n", text), ""]:
+        if line == "":
+            if buf or event:
+                joined = "\n".join(buf)
+                if joined or event:
+                    out.append((joined, event, last_id))
+            buf, event = [], ""
+        elif line.startswith(":"):
+            comments += 1
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                buf.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id" and "\0" not in value:
+                last_id = value
+    return out, comments
+
+
+_SSE_BITS = [
+    b"data:",
+    b"data: ",
+    b'data: {"k": "\xe6\x95\xb0"}\n\n',
+    b"event: x",
+    b"id: 7",
+    b"id: \x00",
+    b": keep-alive",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b"\n\n",
+    b"\xef\xbb\xbf",
+    b"\xe6\x95",
+    b"\xb0",
+    b"\xf0\x9f\x99\x82",
+    b"\xff",
+    "\u2028".encode(),
+    b"x",
+    b" ",
+    b":",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(st.one_of(st.sampled_from(_SSE_BITS), st.binary(max_size=4)), max_size=30),
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+    byte_by_byte=st.booleans(),
+)
+@example(parts=[b"\xef\xbb", b"\xbfdata: x\r", b"\n\r\n"], cuts=[1, 3, 12], byte_by_byte=False)
+@example(parts=[b"data: \n\n", b'data: {"a": 1}\n\n'], cuts=[8], byte_by_byte=False)
+def test_sse_parser_agrees_with_a_reference_decoder_at_any_cut(
+    parts: list[bytes], cuts: list[int], byte_by_byte: bool
+) -> None:
+    data = b"".join(parts)
+    if byte_by_byte:
+        pieces = [data[i : i + 1] for i in range(len(data))]
+    else:
+        bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
+        pieces = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    parser = SSEParser()
+    events = [e for piece in pieces for e in parser.feed(piece)] + parser.flush()
+    assert ([tuple(e) for e in events], parser.comments) == _reference_sse(data)
+
+
+def test_sse_crlf_split_and_a_character_split_across_reads() -> None:
+    parser = SSEParser()
+    events = []
+    for piece in (b"data: \xe6", b"\x95\xb0\r", b"\ndata: b\r", b"\n\r", b"\n"):
+        events += parser.feed(piece)
+    assert [e.data for e in events] == ["数\nb"]
+
+
+def _events_both_ways(chunks: list[Any], think: bool = True) -> tuple[list[Any], list[Any]]:
+    fast, slow = ChunkParser(parse_think_tags=think), ChunkParser(parse_think_tags=think)
+    got = [e for c in chunks for e in fast.feed(c)] + fast.flush()
+    want = [e for c in chunks for e in slow._feed(c)] + slow.flush()
+    return got, want
+
+
+def _delta(delta: dict[str, Any], **choice: Any) -> dict[str, Any]:
+    return {"id": "gen-1", "choices": [{"index": 0, "delta": delta, **choice}]}
+
+
+@pytest.mark.parametrize(
+    "chunk,expected",
+    [
+        # two choices: only the first (index 0) is the reply
+        (
+            {
+                "choices": [
+                    {"index": 0, "delta": {"content": "a"}},
+                    {"index": 1, "delta": {"content": "b"}},
+                ]
+            },
+            [ContentDelta("a")],
+        ),
+        ({"choices": [{"index": 1, "delta": {"content": "b"}}]}, []),
+        # a tool-call delta beside text
+        (
+            _delta({"content": "a", "tool_calls": [{"index": 0, "function": {"name": "f"}}]}),
+            [ContentDelta("a"), ToolCallDelta(0, None, "f", "")],
+        ),
+        # both texts in one delta
+        (_delta({"reasoning": "r", "content": "a"}), [ReasoningDelta("r"), ContentDelta("a")]),
+        # DeepSeek's field behind an empty OpenRouter one
+        (_delta({"reasoning": "", "reasoning_content": "r"}), [ReasoningDelta("r")]),
+        # reasoning_details read only when neither reasoning field is there
+        (
+            _delta({"content": "a", "reasoning_details": [{"text": "d"}]}),
+            [ReasoningDelta("d"), ContentDelta("a")],
+        ),
+        (
+            _delta({"content": "a", "reasoning": None, "reasoning_details": [{"text": "d"}]}),
+            [ContentDelta("a")],
+        ),
+        # a finish, usage and an error on a text chunk are not lost
+        (_delta({"content": "a"}, finish_reason="stop"), [ContentDelta("a"), FinishEvent("stop")]),
+        (
+            {**_delta({"content": "a"}), "usage": {"completion_tokens": 3}},
+            [ContentDelta("a"), UsageEvent({"completion_tokens": 3})],
+        ),
+        (
+            {**_delta({"content": "a"}), "error": {"message": "m"}},
+            [ContentDelta("a"), ErrorEvent("m")],
+        ),
+        # odd types are read as the long way reads them
+        (_delta({"content": 5, "reasoning": "r"}), [ReasoningDelta("r")]),
+        (_delta({"reasoning": 5, "reasoning_content": "r"}), [ReasoningDelta("r")]),
+    ],
+)
+def test_chunks_off_the_shortcut_give_every_event(chunk: Any, expected: list[Any]) -> None:
+    parser = ChunkParser()
+    # the meta event out of the way, and plain answer text seen: the shortcut is open
+    assert parser.feed({"id": "gen-1", "model": "m", "choices": []})
+    assert parser.feed(_delta({"content": "warm"})) == [ContentDelta("warm")]
+    assert parser.feed(chunk) == expected
+
+
+def test_the_shortcut_still_sees_a_closing_think_tag_and_the_first_meta() -> None:
+    chunks = [
+        _delta({"content": "plan "}),
+        _delta({"content": "more"}),  # plain answer text so far: the shortcut takes it
+        _delta({"content": " end</think>\n\nanswer"}),  # ... until a tag may start
+        _delta({"content": " and </think> kept"}),
+    ]
+    got, want = _events_both_ways(chunks)
+    assert got == want
+    assert isinstance(got[0], MetaEvent) and got[0].id == "gen-1"
+    acc = Accumulator()
+    for e in got:
+        acc.add(e)
+    result = acc.snapshot(elapsed=0)
+    assert (result.reasoning, result.answer) == ("plan more end", "answer and </think> kept")
+
+
+_DELTA_VALUES = st.sampled_from(
+    [None, "", "x", " ", "<think>", "</think>", "a<b", "\n", 5, [], [{"text": "d"}]]
+    + [[{"index": 0, "function": {"name": "f", "arguments": "{"}}]] * 3
+)
+_DELTAS = st.dictionaries(
+    st.sampled_from(
+        ["content", "reasoning", "reasoning_content", "reasoning_details", "tool_calls", "role"]
+    ),
+    _DELTA_VALUES,
+    max_size=4,
+)
+_CHOICES = st.fixed_dictionaries(
+    {"delta": _DELTAS},
+    optional={
+        "index": st.sampled_from([0, 1, None, "0", False]),
+        "finish_reason": st.sampled_from([None, "", "stop", 1]),
+    },
+)
+_NEAR_USUAL = st.fixed_dictionaries(
+    {"choices": st.lists(_CHOICES, min_size=0, max_size=2)},
+    optional={
+        "id": st.sampled_from(["gen-1", "", None]),
+        "model": st.sampled_from(["m", None]),
+        "usage": st.sampled_from([None, {}, {"completion_tokens": 1}]),
+        "error": st.sampled_from([None, "boom", {"message": "m"}]),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(chunks=st.lists(_NEAR_USUAL, max_size=8), think=st.booleans())
+def test_the_chunk_shortcut_gives_exactly_the_events_of_the_full_reading(
+    chunks: list[dict[str, Any]], think: bool
+) -> None:
+    warm = [{"id": "gen-1", "choices": [{"delta": {"content": "warm"}}]}]  # the shortcut open
+    got, want = _events_both_ways(warm + chunks, think)
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ('{"choices": [{"delta": {"content": "kept"}}]}  ', None),  # trailing space: still JSON
+        ('{"choices": []}{"choices": []}', "malformed chunk"),  # extra data after the object
+        ('{"choices": [{"delta": {"content": "x"}}', "malformed chunk"),  # cut short
+        ("{" * 100_000, "malformed chunk"),  # hostile nesting
+        ('{"choices": [], "usage": {"cost": NaN}}', None),  # json.loads's constants
+    ],
+)
+def test_chunks_the_fast_json_scan_does_not_take_whole_go_the_long_way(
+    data: str, error: str | None
+) -> None:
+    from deepseek_magic import StreamError
+
+    pipe = _pipeline()
+    if error is None:
+        pipe.feed(f"data: {data}\n\ndata: [DONE]\n\n".encode())
+        assert pipe.done and pipe.error is None
+        assert pipe.result().answer == ("kept" if "kept" in data else "")
+    else:
+        with pytest.raises(StreamError, match=error):
+            pipe.feed(f"data: {data}\n\n".encode())

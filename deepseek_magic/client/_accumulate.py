@@ -93,6 +93,9 @@ class Accumulator:
     ) -> None:
         self.reasoning = _Text()
         self.answer = _Text()
+        #: characters of reasoning + answer so far (kept as they arrive: the pipeline checks
+        #: it against ``max_reply_chars`` after every chunk)
+        self.text_size = 0
         self._calls: dict[int, _Call] = {}
         self.finish_reason: str | None = None
         self.usage = Usage()
@@ -131,12 +134,15 @@ class Accumulator:
             self.time_to_first_token = now
         if isinstance(event, ReasoningDelta):
             self.reasoning.add(event.text)
-            if now is not None:
-                self._mark(now)
+            self.text_size += len(event.text)
+            marks = self.reasoning_times
+            if now is not None and (not marks or now - marks[-1][1] >= self._mark_every):
+                self._mark(now)  # (its first test inlined: false for nearly every token)
         elif isinstance(event, ContentDelta):
             if self.time_to_answer is None and len(self.reasoning):
                 self.time_to_answer = now
             self.answer.add(event.text)
+            self.text_size += len(event.text)
         elif isinstance(event, ContentWasReasoning):
             self.reasoning.add(self.answer.take())
         elif isinstance(event, ToolCallDelta):
@@ -187,10 +193,6 @@ class Accumulator:
     @property
     def has_output(self) -> bool:
         return bool(len(self.reasoning) or len(self.answer) or self._calls)
-
-    @property
-    def text_size(self) -> int:
-        return len(self.reasoning) + len(self.answer)
 
     def tool_calls(self) -> tuple[ToolCall, ...]:
         return tuple(

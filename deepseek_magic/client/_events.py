@@ -126,15 +126,21 @@ class ThinkSplitter:
         self._held = ""
         self._trim_answer = False  # drop whitespace right after </think>
         self._trim_reasoning = False  # drop whitespace right after <think>
+        #: nothing held and no tag processing pending: text with no ``<`` is answer as it is
+        #: (``ChunkParser`` reads this to skip the call, once per answer delta)
+        self.plain = False
 
     def feed(self, text: str) -> list[ChatEvent]:
-        if (
-            not self._held
-            and "<" not in text
-            and (self.state == "maybe" or self.state == "answer" and not self._trim_answer)
-        ):
+        if self.plain and "<" not in text:
             # No tag can start here: the answer text as it is (the usual case, once per delta).
             return [ContentDelta(text)] if text else []
+        out = self._feed(text)
+        self.plain = not self._held and (
+            self.state == "maybe" or self.state == "answer" and not self._trim_answer
+        )
+        return out
+
+    def _feed(self, text: str) -> list[ChatEvent]:
         text = self._held + text
         self._held = ""
         out: list[ChatEvent] = []
@@ -193,6 +199,7 @@ class ThinkSplitter:
         held, self._held = self._held, ""
         if not held:
             return []
+        self.plain = self.state == "maybe" or self.state == "answer" and not self._trim_answer
         if self.state == "think":
             return [ReasoningDelta(held)] if held.strip() else []
         if self.state == "start" and not held.strip():
@@ -213,6 +220,51 @@ class ChunkParser:
         self._meta_sent = False
 
     def feed(self, chunk: Mapping[str, Any]) -> list[ChatEvent]:
+        """The events of one chunk. Nearly every chunk of a stream is one choice whose delta
+        carries only reasoning or only answer text: that case is answered first, in a few
+        lookups; anything else (meta, usage, an error, a finish, tool calls, several
+        choices, both texts, ``reasoning_details`` alone) goes through :meth:`_feed`, which
+        reads every field."""
+        if type(chunk) is dict and (self._meta_sent or not (chunk.get("id") or chunk.get("model"))):
+            choices = chunk.get("choices")
+            if (
+                type(choices) is list
+                and len(choices) == 1
+                and chunk.get("error") is None
+                and not chunk.get("usage")
+            ):
+                choice = choices[0]
+                if (
+                    type(choice) is dict
+                    and choice.get("index", 0) in (0, None)
+                    and not choice.get("finish_reason")
+                ):
+                    delta = choice.get("delta")
+                    if type(delta) is dict and delta.get("tool_calls") is None:
+                        content = delta.get("content")
+                        reasoning = delta.get("reasoning")
+                        if not reasoning:
+                            reasoning = delta.get("reasoning_content")
+                        if type(reasoning) is str and reasoning:
+                            if not content:
+                                self._field_reasoning = True
+                                return [ReasoningDelta(reasoning)]
+                        elif (
+                            not reasoning
+                            and type(content) is str
+                            and content
+                            and (
+                                "reasoning_details" not in delta
+                                or "reasoning" in delta
+                                or "reasoning_content" in delta
+                            )
+                        ):
+                            think = self._think
+                            if think is None or think.plain and "<" not in content:
+                                return [ContentDelta(content)]
+        return self._feed(chunk)
+
+    def _feed(self, chunk: Mapping[str, Any]) -> list[ChatEvent]:
         out: list[ChatEvent] = []
         if not self._meta_sent and (chunk.get("id") or chunk.get("model")):
             self._meta_sent = True
