@@ -181,7 +181,6 @@ def test_the_lock_lists_exactly_what_the_site_holds(
     ]
     assert {
         "comm",
-        "httpx-sse",
         "markdown-it-py",
         "mdit-py-plugins",
         "mdurl",

@@ -51,7 +51,6 @@ KERNEL_NEEDS = ("micropip", "packaging", "ipython", "jedi", "comm")
 #: packages not in pyodide's lock that the site adds: name -> (import names, depends)
 EXTRA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "comm": (("comm",), ("traitlets",)),
-    "httpx-sse": (("httpx_sse",), ("httpx",)),
     "mdurl": (("mdurl",), ()),
     "markdown-it-py": (("markdown_it",), ("mdurl",)),
     "mdit-py-plugins": (("mdit_py_plugins",), ("markdown-it-py",)),
@@ -60,7 +59,6 @@ EXTRA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 OUR_DEPENDS = (
     "httpx",
-    "httpx-sse",
     "markdown-it-py",
     "mdit-py-plugins",
     "ipython",
